@@ -1,0 +1,24 @@
+// Cost model: counted events × profile constants = modelled cycles, in four parts.
+#pragma once
+
+#include "engine/mmu/counters.h"
+#include "engine/mmu/profile.h"
+
+#include <cstdint>
+#include <string_view>
+
+namespace vmmu {
+
+// details keys a backend may fill with hypervisor work beyond the per-exit handler constant:
+// memory references its handlers made (e.g. shadow walking guest tables), and raw cycles.
+constexpr std::string_view kDetailHvRefs = "hv_refs";
+constexpr std::string_view kDetailHvCycles = "hv_cycles";
+
+// base    = instructions × base_cpi
+// walk    = refs × walk_ref + pwc_hits × pwc_hit + ntlb_hits × ntlb_hit
+// exit    = Σ exits × round_trip
+// handler = Σ_reason exits[reason] × handler[reason] + hv_refs × walk_ref + hv_cycles
+CycleBreakdown compute_cycles(const BackendCounters &c, const Profile &p,
+                              uint64_t guest_instructions);
+
+} // namespace vmmu

@@ -1,0 +1,138 @@
+// TLB model: set-associative LRU arrays and the per-backend hierarchy (L1 i/d + unified STLB).
+//
+// Entries are tagged by (virtual page number at the entry's page size, PCID, VPID) and carry
+// the translation result (host frame, page shift, W/U/NX). Global entries match every PCID.
+// Lookups allocate nothing and call nothing virtual: they run on every guest data access.
+#pragma once
+
+#include "engine/mmu/counters.h"
+
+#include <cstdint>
+#include <vector>
+
+namespace vmmu {
+
+// What a TLB entry (or a page walk) yields: the host frame of a page of 2^page_shift bytes.
+struct Translation {
+    uint64_t frame = 0; // host-physical base of the page (low page_shift bits zero)
+    uint8_t page_shift = 12;
+    bool writable = true;
+    bool user = true;
+    bool nx = false;
+    bool global = false;
+    uint64_t host(uint64_t va) const { return frame | (va & ((uint64_t{1} << page_shift) - 1)); }
+};
+
+// entries = sets × ways; sets must be a power of two (index = vpn bits).
+struct TlbArrayGeometry {
+    uint32_t entries = 0;
+    uint32_t ways = 0;
+    uint32_t sets() const { return ways ? entries / ways : 0; }
+};
+
+// Bit set of page shifts an array holds.
+enum PageSizeMask : uint8_t { kSize4K = 1, kSize2M = 2, kSize1G = 4, kSizeAll = 7 };
+constexpr uint8_t page_size_bit(unsigned shift) {
+    return shift == 12 ? kSize4K : shift == 21 ? kSize2M : kSize1G;
+}
+
+// One set-associative array with true LRU kept as small per-way ages (0 = most recent).
+class TlbArray {
+  public:
+    TlbArray() = default;
+    TlbArray(TlbArrayGeometry geometry, uint8_t sizes);
+
+    bool enabled() const { return ways_ != 0; }
+    bool holds(unsigned shift) const { return (sizes_ & page_size_bit(shift)) != 0; }
+    uint32_t capacity() const { return sets_ * ways_; }
+
+    // Probes every page size the array holds; on a hit refreshes LRU and returns the entry.
+    const Translation *lookup(uint64_t va, uint16_t pcid, uint16_t vpid);
+    // Inserts (replacing an existing entry for the same page, else the LRU way); returns the
+    // stored entry, or nullptr when the array does not hold that page size.
+    const Translation *fill(uint64_t va, const Translation &t, uint16_t pcid, uint16_t vpid);
+
+    // Invalidation; each returns the number of entries dropped.
+    uint64_t flush_all();
+    uint64_t flush_vpid(uint16_t vpid);
+    uint64_t flush_non_global(uint16_t pcid, uint16_t vpid);
+    uint64_t invalidate_page(uint64_t va, uint16_t vpid); // every size, every PCID, globals too
+    uint64_t valid_entries() const;
+
+  private:
+    struct Entry {
+        uint64_t vpn = 0;
+        Translation t;
+        uint16_t pcid = 0;
+        uint16_t vpid = 0;
+        uint8_t age = 0;
+        bool valid = false;
+    };
+    Entry *set_for(uint64_t vpn) { return &entries_[(vpn & set_mask_) * ways_]; }
+    void touch(Entry *set, uint32_t way);
+    template <class Pred> uint64_t invalidate_if(Pred &&pred);
+
+    std::vector<Entry> entries_;
+    uint32_t sets_ = 0;
+    uint32_t ways_ = 0;
+    uint64_t set_mask_ = 0;
+    uint8_t sizes_ = 0;
+};
+
+struct TlbHierarchyConfig {
+    TlbArrayGeometry l1i, l1d_4k, l1d_large, stlb;
+    bool stlb_holds_2m = false;
+};
+
+// The TLBs of one modelled core. Lookup order: L1 (i or d) then STLB; a miss in both means the
+// caller walks and then calls fill(). Counts into the TlbCounters it was given.
+class TlbHierarchy {
+  public:
+    TlbHierarchy(const TlbHierarchyConfig &config, TlbCounters *counters);
+
+    // Tags used by lookups and fills from now on (CR3's PCID, the VM's VPID).
+    void set_context(uint16_t pcid, uint16_t vpid) {
+        pcid_ = pcid;
+        vpid_ = vpid;
+    }
+    uint16_t pcid() const { return pcid_; }
+    uint16_t vpid() const { return vpid_; }
+
+    // nullptr on a miss in every level.
+    const Translation *lookup(uint64_t va, bool is_fetch) {
+        TlbArray &l1 = is_fetch ? l1i_ : l1d_4k_;
+        (is_fetch ? counters_->l1i_lookups : counters_->l1d_lookups)++;
+        if (const Translation *t = l1.lookup(va, pcid_, vpid_))
+            return t;
+        if (!is_fetch)
+            if (const Translation *t = l1d_large_.lookup(va, pcid_, vpid_))
+                return t;
+        (is_fetch ? counters_->l1i_misses : counters_->l1d_misses)++;
+        return lookup_stlb(va, is_fetch);
+    }
+    // After a walk: installs the translation in the STLB (if it holds that size) and the L1.
+    void fill(uint64_t va, const Translation &t, bool is_fetch);
+
+    // CR3 write without PCID (or with PCID and bit 63 clear): non-global entries of `pcid`.
+    void flush_non_global(uint16_t pcid);
+    // Everything, every VPID (VM entry/exit without VPID, CR4.PGE toggle with VPID 0).
+    void flush_all();
+    // INVLPG: every page size covering va, every PCID of the current VPID (SDM 4.10.4.1).
+    void invlpg(uint64_t va);
+    // INVVPID single-context, or CR4.PGE toggle inside a VM: all entries of one VPID.
+    void flush_vpid(uint16_t vpid);
+
+  private:
+    const Translation *lookup_stlb(uint64_t va, bool is_fetch);
+    void count_flush(uint64_t dropped) {
+        counters_->flushes++;
+        counters_->flushed_entries += dropped;
+    }
+
+    TlbArray l1i_, l1d_4k_, l1d_large_, stlb_;
+    TlbCounters *counters_;
+    uint16_t pcid_ = 0;
+    uint16_t vpid_ = 0;
+};
+
+} // namespace vmmu

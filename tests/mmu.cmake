@@ -1,0 +1,5 @@
+# MMU model layer: TLB/PWC models, profiles, cost model, native and slat backends.
+set(mmu_guest_memory ${PROJECT_SOURCE_DIR}/engine/core/guest_memory.cpp)
+vmmu_test(tlb_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/tlb_test.cpp LIBS vmmu_mmu)
+vmmu_test(pwc_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/pwc_test.cpp LIBS vmmu_mmu)
+vmmu_test(profile_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/profile_test.cpp LIBS vmmu_mmu)

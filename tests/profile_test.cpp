@@ -1,0 +1,181 @@
+#include "engine/mmu/cost.h"
+#include "engine/mmu/profile.h"
+#include "engine/mmu/report_json.h"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+
+using namespace vmmu;
+
+namespace {
+std::filesystem::path profile_dir() {
+    return std::filesystem::path(VMMU_SOURCE_DIR) / "workloads/profiles";
+}
+
+nlohmann::json nehalem_json() {
+    std::ifstream in(profile_dir() / "nehalem-2009.json");
+    return nlohmann::json::parse(in);
+}
+
+// The message of the invalid_argument thrown when parsing j.
+std::string parse_error(const nlohmann::json &j) {
+    try {
+        parse_profile(j, "test");
+    } catch (const std::invalid_argument &e) {
+        return e.what();
+    }
+    return "(no error)";
+}
+} // namespace
+
+TEST(Profile, EveryShippedProfileLoadsWithSourcesForEveryGroup) {
+    auto names = profile_names(profile_dir());
+    ASSERT_GE(names.size(), 3u);
+    for (const auto &name : names) {
+        Profile p = load_profile(name, profile_dir());
+        EXPECT_EQ(p.name, name);
+        EXPECT_GT(p.core_ghz, 0);
+        EXPECT_GT(p.tlb.stlb.entries, 0u);
+        EXPECT_GT(p.exit_round_trip_cycles, 0);
+        for (auto &[path, source] : p.sources)
+            EXPECT_FALSE(source.empty()) << name << " " << path;
+        EXPECT_TRUE(p.sources.count("vm_exit.handler.pt_write")) << name;
+    }
+}
+
+TEST(Profile, ShippedGenerationsHaveTheDocumentedFeatures) {
+    Profile penryn = load_profile("penryn-2008", profile_dir());
+    Profile nehalem = load_profile("nehalem-2009", profile_dir());
+    EXPECT_FALSE(penryn.ept);
+    EXPECT_FALSE(penryn.vpid);
+    EXPECT_FALSE(penryn.ntlb);
+    EXPECT_TRUE(nehalem.ept);
+    EXPECT_TRUE(nehalem.vpid);
+    EXPECT_EQ(nehalem.exit_round_trip_cycles, 2000);
+    EXPECT_EQ(nehalem.tlb.stlb.entries, 512u);
+}
+
+TEST(Profile, FindsTheProfileDirectoryFromASubdirectory) {
+    auto dir = find_profile_dir(std::filesystem::path(VMMU_SOURCE_DIR) / "engine/mmu");
+    EXPECT_EQ(std::filesystem::canonical(dir), std::filesystem::canonical(profile_dir()));
+}
+
+TEST(Profile, LoadsByFilePath) {
+    Profile p = load_profile((profile_dir() / "penryn-2008.json").string(), "/nonexistent");
+    EXPECT_EQ(p.name, "penryn-2008");
+}
+
+TEST(Profile, UnknownProfileNameListsTheKnownOnes) {
+    try {
+        load_profile("pentium-1993", profile_dir());
+        FAIL();
+    } catch (const std::invalid_argument &e) {
+        EXPECT_NE(std::string(e.what()).find("nehalem-2009"), std::string::npos) << e.what();
+    }
+}
+
+TEST(Profile, UnknownKeyIsRejectedWithItsPath) {
+    auto j = nehalem_json();
+    j["tlb"]["stlb"]["assoc"] = 4;
+    EXPECT_EQ(parse_error(j), "profile nehalem-2009: tlb.stlb.assoc: unknown key");
+    j = nehalem_json();
+    j["turbo"] = true;
+    EXPECT_EQ(parse_error(j), "profile nehalem-2009: turbo: unknown key");
+}
+
+TEST(Profile, NonPowerOfTwoSetsAreRejected) {
+    auto j = nehalem_json();
+    j["tlb"]["stlb"]["entries"] = 480; // 120 sets
+    EXPECT_NE(parse_error(j).find("profile nehalem-2009: tlb.stlb.entries: 480 entries / 4 ways = "
+                                  "120 sets: must be a power of two"),
+              std::string::npos);
+}
+
+TEST(Profile, ZeroWaysAndZeroEntriesAreRejected) {
+    auto j = nehalem_json();
+    j["tlb"]["l1d_4k"]["ways"] = 0;
+    EXPECT_NE(parse_error(j).find("tlb.l1d_4k.ways"), std::string::npos) << parse_error(j);
+    j = nehalem_json();
+    j["tlb"]["stlb"]["entries"] = 0;
+    EXPECT_NE(parse_error(j).find("tlb.stlb.entries"), std::string::npos) << parse_error(j);
+}
+
+TEST(Profile, NegativeLatencyIsRejected) {
+    auto j = nehalem_json();
+    j["latency"]["walk_ref"]["value"] = -3;
+    EXPECT_NE(
+        parse_error(j).find("profile nehalem-2009: latency.walk_ref.value: -3 is out of range"),
+        std::string::npos)
+        << parse_error(j);
+}
+
+TEST(Profile, NumberWithoutSourceIsRejected) {
+    auto j = nehalem_json();
+    j["vm_exit"]["round_trip"].erase("source");
+    EXPECT_EQ(parse_error(j), "profile nehalem-2009: vm_exit.round_trip.source: missing");
+}
+
+TEST(Profile, MissingExitReasonHandlerIsRejected) {
+    auto j = nehalem_json();
+    j["vm_exit"]["handler"].erase("hlt");
+    EXPECT_EQ(parse_error(j), "profile nehalem-2009: vm_exit.handler.hlt: missing");
+}
+
+TEST(Profile, NestedTlbWithoutEptIsRejected) {
+    auto j = nehalem_json();
+    j["features"]["ept"] = false;
+    EXPECT_NE(parse_error(j).find("features.ept"), std::string::npos) << parse_error(j);
+}
+
+TEST(Profile, MalformedJsonFileNamesTheFile) {
+    auto file = std::filesystem::temp_directory_path() / "vmmu-bad-profile.json";
+    std::ofstream(file) << "{\"name\": ";
+    try {
+        load_profile_file(file);
+        FAIL();
+    } catch (const std::invalid_argument &e) {
+        EXPECT_NE(std::string(e.what()).find("vmmu-bad-profile"), std::string::npos);
+    }
+    std::filesystem::remove(file);
+}
+
+TEST(CostModel, EachPartFollowsItsFormula) {
+    Profile p = load_profile("nehalem-2009", profile_dir());
+    BackendCounters c;
+    c.walks.refs = 100;
+    c.walks.pwc_hits = 10;
+    c.walks.ntlb_hits = 5;
+    c.exits.count(ExitReason::EptViolation, 3);
+    c.exits.count(ExitReason::Timer, 2);
+    c.details[std::string(kDetailHvRefs)] = 7;
+    CycleBreakdown b = compute_cycles(c, p, 1000);
+    EXPECT_DOUBLE_EQ(b.base, 1000 * p.base_cpi);
+    EXPECT_DOUBLE_EQ(b.walk,
+                     100 * p.walk_ref_cycles + 10 * p.pwc_hit_cycles + 5 * p.ntlb_hit_cycles);
+    EXPECT_DOUBLE_EQ(b.exit, 5 * p.exit_round_trip_cycles);
+    EXPECT_DOUBLE_EQ(b.handler, 3 * p.handler(ExitReason::EptViolation) +
+                                    2 * p.handler(ExitReason::Timer) + 7 * p.walk_ref_cycles);
+    EXPECT_DOUBLE_EQ(b.total(), b.base + b.walk + b.exit + b.handler);
+}
+
+TEST(ReportJson, KeysComeOutInTheSchemaOrder) {
+    BackendCounters c;
+    c.walks.walks = 4;
+    c.walks.refs = 10;
+    c.exits.count(ExitReason::Io);
+    c.details["zapped"] = 2;
+    auto j = backend_json(c, CycleBreakdown{1, 2, 3, 4});
+    std::vector<std::string> top;
+    for (auto &[k, v] : j.items())
+        top.push_back(k);
+    EXPECT_EQ(top, (std::vector<std::string>{"tlb", "walks", "exits", "details", "cycles"}));
+    EXPECT_DOUBLE_EQ(j["walks"]["refs_per_walk"].get<double>(), 2.5);
+    EXPECT_EQ(j["exits"]["total"], 1);
+    EXPECT_EQ(j["exits"]["by_reason"]["io"], 1);
+    EXPECT_EQ(j["exits"]["by_reason"].size(), 10u);
+    EXPECT_EQ(j["details"]["zapped"], 2);
+    EXPECT_DOUBLE_EQ(j["cycles"]["total"].get<double>(), 10.0);
+    EXPECT_EQ(j.dump(), backend_json(c, CycleBreakdown{1, 2, 3, 4}).dump());
+}

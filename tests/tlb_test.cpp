@@ -1,0 +1,180 @@
+#include "engine/mmu/tlb.h"
+
+#include <gtest/gtest.h>
+
+using namespace vmmu;
+
+namespace {
+Translation page(uint64_t frame, unsigned shift = 12, bool global = false) {
+    Translation t;
+    t.frame = frame;
+    t.page_shift = static_cast<uint8_t>(shift);
+    t.global = global;
+    return t;
+}
+
+TlbHierarchyConfig small_config() {
+    TlbHierarchyConfig c;
+    c.l1i = {8, 2};
+    c.l1d_4k = {8, 2};
+    c.l1d_large = {4, 4};
+    c.stlb = {32, 4};
+    c.stlb_holds_2m = true;
+    return c;
+}
+} // namespace
+
+TEST(TlbArray, MissThenHitAfterFill) {
+    TlbArray a({16, 4}, kSize4K);
+    EXPECT_EQ(a.lookup(0x1234, 0, 0), nullptr);
+    a.fill(0x1234, page(0xabc000), 0, 0);
+    const Translation *t = a.lookup(0x1fff, 0, 0);
+    ASSERT_NE(t, nullptr);
+    EXPECT_EQ(t->host(0x1234), 0xabc234u);
+    EXPECT_EQ(a.lookup(0x2000, 0, 0), nullptr);
+}
+
+TEST(TlbArray, LeastRecentlyUsedWayIsEvicted) {
+    TlbArray a({4, 4}, kSize4K); // one set, four ways
+    for (uint64_t p = 0; p < 4; ++p)
+        a.fill(p << 12, page(p << 20), 0, 0);
+    ASSERT_NE(a.lookup(0, 0, 0), nullptr); // page 0 becomes most recent; page 1 is LRU
+    a.fill(4 << 12, page(4 << 20), 0, 0);
+    EXPECT_EQ(a.lookup(1 << 12, 0, 0), nullptr);
+    for (uint64_t p : {0, 2, 3, 4})
+        EXPECT_NE(a.lookup(p << 12, 0, 0), nullptr) << p;
+}
+
+TEST(TlbArray, SetIndexComesFromTheLowVpnBits) {
+    TlbArray a({8, 2}, kSize4K); // four sets
+    // Pages 0, 4, 8 share set 0; page 1 is in set 1 and must survive their conflicts.
+    a.fill(1 << 12, page(0x100000), 0, 0);
+    for (uint64_t p : {0, 4, 8})
+        a.fill(p << 12, page(p << 20), 0, 0);
+    EXPECT_NE(a.lookup(1 << 12, 0, 0), nullptr);
+    EXPECT_EQ(a.lookup(0, 0, 0), nullptr); // evicted by 4 and 8 in a 2-way set
+    EXPECT_NE(a.lookup(8 << 12, 0, 0), nullptr);
+}
+
+TEST(TlbArray, RefillOfTheSamePageReplacesInsteadOfDuplicating) {
+    TlbArray a({4, 4}, kSize4K);
+    a.fill(0, page(0x1000), 0, 0);
+    a.fill(0, page(0x2000), 0, 0);
+    EXPECT_EQ(a.valid_entries(), 1u);
+    EXPECT_EQ(a.lookup(0, 0, 0)->frame, 0x2000u);
+}
+
+TEST(TlbArray, InvalidGeometryIsRejected) {
+    EXPECT_THROW(TlbArray({12, 4}, kSize4K), std::invalid_argument); // 3 sets
+    EXPECT_THROW(TlbArray({8, 0}, kSize4K), std::invalid_argument);
+    EXPECT_NO_THROW(TlbArray({1536, 12}, kSize4K)); // Skylake STLB: 128 sets of 12
+}
+
+TEST(TlbHierarchy, StlbHitRefillsTheL1) {
+    TlbCounters c;
+    TlbHierarchy h(small_config(), &c);
+    EXPECT_EQ(h.lookup(0x5000, false), nullptr);
+    EXPECT_EQ(c.l1d_misses, 1u);
+    EXPECT_EQ(c.stlb_misses, 1u);
+    h.fill(0x5000, page(0x77000), false);
+    // Thrash the 2-way L1 set of page 5 (pages 1, 9, 13 share it with four sets).
+    for (uint64_t p : {1, 9, 13})
+        h.fill(p << 12, page(p << 20), false);
+    ASSERT_NE(h.lookup(0x5000, false), nullptr);
+    EXPECT_EQ(c.l1d_misses, 2u);
+    EXPECT_EQ(c.stlb_lookups, 2u);
+    EXPECT_EQ(c.stlb_misses, 1u);
+    ASSERT_NE(h.lookup(0x5000, false), nullptr); // now an L1 hit
+    EXPECT_EQ(c.stlb_lookups, 2u);
+}
+
+TEST(TlbHierarchy, FetchesUseTheInstructionTlb) {
+    TlbCounters c;
+    TlbHierarchy h(small_config(), &c);
+    h.fill(0x400000, page(0x900000), true);
+    EXPECT_NE(h.lookup(0x400000, true), nullptr);
+    EXPECT_EQ(c.l1i_lookups, 1u);
+    EXPECT_EQ(c.l1i_misses, 0u);
+    // The data side misses in its L1 but finds the unified STLB entry.
+    EXPECT_NE(h.lookup(0x400000, false), nullptr);
+    EXPECT_EQ(c.l1d_misses, 1u);
+    EXPECT_EQ(c.stlb_misses, 0u);
+}
+
+TEST(TlbHierarchy, GlobalEntriesSurviveANonGlobalFlush) {
+    TlbCounters c;
+    TlbHierarchy h(small_config(), &c);
+    h.fill(0x1000, page(0x10000, 12, true), false);
+    h.fill(0x2000, page(0x20000), false);
+    h.flush_non_global(0);
+    EXPECT_NE(h.lookup(0x1000, false), nullptr);
+    EXPECT_EQ(h.lookup(0x2000, false), nullptr);
+    EXPECT_EQ(c.flushes, 1u);
+    h.flush_all();
+    EXPECT_EQ(h.lookup(0x1000, false), nullptr);
+}
+
+TEST(TlbHierarchy, PcidTagsKeepAddressSpacesApart) {
+    TlbCounters c;
+    TlbHierarchy h(small_config(), &c);
+    h.set_context(1, 0);
+    h.fill(0x3000, page(0xa000), false);
+    h.set_context(2, 0);
+    EXPECT_EQ(h.lookup(0x3000, false), nullptr);
+    h.fill(0x3000, page(0xb000), false);
+    h.set_context(1, 0);
+    EXPECT_EQ(h.lookup(0x3000, false)->frame, 0xa000u);
+    // Flushing PCID 2 leaves PCID 1 alone.
+    h.flush_non_global(2);
+    EXPECT_NE(h.lookup(0x3000, false), nullptr);
+    h.set_context(2, 0);
+    EXPECT_EQ(h.lookup(0x3000, false), nullptr);
+}
+
+TEST(TlbHierarchy, VpidTagsKeepVmsApart) {
+    TlbCounters c;
+    TlbHierarchy h(small_config(), &c);
+    h.set_context(0, 1);
+    h.fill(0x3000, page(0xa000, 12, true), false);
+    h.set_context(0, 2);
+    EXPECT_EQ(h.lookup(0x3000, false), nullptr);
+    h.fill(0x3000, page(0xb000), false);
+    h.flush_vpid(1);
+    EXPECT_NE(h.lookup(0x3000, false), nullptr);
+    h.set_context(0, 1);
+    EXPECT_EQ(h.lookup(0x3000, false), nullptr);
+}
+
+TEST(TlbHierarchy, InvlpgDropsEveryPageSizeAndEveryPcidCoveringTheAddress) {
+    TlbCounters c;
+    TlbHierarchy h(small_config(), &c);
+    h.set_context(1, 0);
+    h.fill(0x200000, page(0x40000000, 21), false); // 2M page covering 0x200000..0x3fffff
+    h.fill(0x5000, page(0x6000, 12, true), false);
+    h.set_context(2, 0);
+    h.fill(0x201000, page(0x7000), false);         // 4K page inside that 2M range, other PCID
+    h.fill(0x400000, page(0x80000000, 21), false); // the next 2M page: untouched
+    h.invlpg(0x201abc);
+    EXPECT_EQ(h.lookup(0x201000, false), nullptr);
+    EXPECT_NE(h.lookup(0x400000, false), nullptr);
+    h.set_context(1, 0);
+    EXPECT_EQ(h.lookup(0x200000, false), nullptr);
+    h.invlpg(0x5000); // globals too
+    EXPECT_EQ(h.lookup(0x5000, false), nullptr);
+}
+
+TEST(TlbHierarchy, LargePagesGoToTheLargeArrayAndStlbOnlyIfItHoldsThem) {
+    TlbCounters c;
+    TlbHierarchyConfig config = small_config();
+    config.stlb_holds_2m = false;
+    TlbHierarchy h(config, &c);
+    h.fill(0x600000, page(0x40000000, 21), false);
+    h.fill(0x40000000, page(0x80000000, 30), false);
+    EXPECT_EQ(h.lookup(0x7fffff, false)->host(0x7fffff), 0x401fffffu);
+    EXPECT_EQ(h.lookup(0x40000000 + 0x12345, false)->host(0x40012345), 0x80012345u);
+    EXPECT_EQ(c.l1d_misses, 0u);
+    // Evict the 2M entry from the 4-entry large array: no STLB copy to fall back on.
+    for (uint64_t i = 1; i <= 4; ++i)
+        h.fill(i << 32, page(i << 33, 21), false);
+    EXPECT_EQ(h.lookup(0x600000, false), nullptr);
+}
