@@ -47,6 +47,13 @@ void PageWalkCache::fill(uint64_t addr, int level, uint64_t next_table, uint32_t
     *victim = {tag, next_table, ++clock_, context, true};
 }
 
+void PageWalkCache::invalidate_address(uint64_t addr, uint32_t context) {
+    for (int level = 2; level <= 4; ++level)
+        for (Entry &e : levels_[slot(level)])
+            if (e.context == context && e.tag == tag_of(addr, level))
+                e.valid = false;
+}
+
 void PageWalkCache::flush_context(uint32_t context) {
     for (auto &level : levels_)
         for (Entry &e : level)

@@ -37,8 +37,12 @@ class PageWalkCache {
     // Deepest level cached for addr (PDE first, as hardware prefers the longest match).
     PwcProbe lookup(uint64_t addr, uint32_t context);
     // After reading a present non-leaf entry at `level` (4, 3 or 2) that points to next_table.
+    // Tables are 4K-aligned, so callers may keep flags (e.g. accumulated permissions) in the
+    // low 12 bits of next_table; lookup returns them unchanged.
     void fill(uint64_t addr, int level, uint64_t next_table, uint32_t context);
 
+    // Entries that would be used to translate addr (a page fault on addr, SDM 4.10.4.1).
+    void invalidate_address(uint64_t addr, uint32_t context);
     void flush_context(uint32_t context);
     void flush_all();
 

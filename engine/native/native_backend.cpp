@@ -1,0 +1,200 @@
+// Native paging: no hypervisor. A TLB miss walks the guest's own 4-level tables (at most 4
+// references, fewer with page-walk-cache hits); there are no VM exits.
+#include "engine/mmu/backend.h"
+#include "engine/mmu/cost.h"
+#include "engine/mmu/guest_cpu.h"
+#include "engine/mmu/profile.h"
+#include "engine/mmu/pwc.h"
+#include "engine/mmu/tlb.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+namespace vmmu {
+namespace {
+
+// Permission bits accumulated above a cached PWC entry, kept in its table address's low bits.
+constexpr uint64_t kPwcWritable = 1, kPwcUser = 2, kPwcNx = 4;
+
+class NativeBackend final : public Backend {
+  public:
+    explicit NativeBackend(const BackendEnv &env)
+        : env_(checked(env)), cpu_(env.initial_cr3, env.initial_cr4),
+          tlb_(env.profile->tlb, &counters_.tlb),
+          pwc_(env.pwc ? env.profile->pwc : PwcConfig{}, &counters_.walks) {
+        tlb_.set_context(cpu_.pcid(), 0);
+    }
+
+    std::string name() const override { return "native"; }
+
+    void on_access(const DataAccess &a) override { translate(a.va.value(), a.pa, false, a.write); }
+    void on_fetch(const Fetch &f) override {
+        // One lookup per 4K page the block touches; code is identity-mapped, so pa follows va.
+        uint64_t first = f.va.value() >> 12;
+        uint64_t last = (f.va.value() + std::max<uint32_t>(f.bytes, 1) - 1) >> 12;
+        for (uint64_t p = first; p <= last; ++p) {
+            uint64_t va = p == first ? f.va.value() : p << 12;
+            translate(va, f.pa + (va - f.va.value()), true, false);
+        }
+    }
+
+    void on_cr3_write(uint64_t, uint64_t new_cr3) override {
+        apply(cpu_.write_cr3(new_cr3));
+        tlb_.set_context(cpu_.pcid(), 0);
+    }
+    void on_cr4_write(uint64_t, uint64_t new_cr4) override {
+        apply(cpu_.write_cr4(new_cr4));
+        tlb_.set_context(cpu_.pcid(), 0);
+    }
+    void on_invlpg(uint64_t, GuestVirt va) override {
+        tlb_.invlpg(va.value());
+        // INVLPG also drops every paging-structure-cache entry of the current PCID (SDM 4.10.4.1).
+        pwc_.flush_context(cpu_.pcid());
+    }
+    void on_guest_fault(uint64_t, uint8_t vector, GuestVirt cr2, uint32_t) override {
+        // A #PF invalidates what would translate the faulting address (SDM 4.10.4.1).
+        if (vector != 14)
+            return;
+        tlb_.invlpg(cr2.value());
+        pwc_.invalidate_address(cr2.value(), cpu_.pcid());
+    }
+    // Hardware neither snoops page-table writes nor exits on these: nothing to model.
+    void on_pt_write(uint64_t, GuestPhys, uint64_t, uint64_t, uint8_t) override {}
+    void on_timer(uint64_t) override {}
+    void on_syscall(uint64_t) override {}
+    void on_hlt(uint64_t) override {}
+    void on_io(uint64_t, uint16_t, bool) override {}
+    void on_sensitive(uint64_t, std::string_view) override {}
+
+    const BackendCounters &counters() const override { return counters_; }
+    CycleBreakdown cycles(uint64_t guest_instructions) const override {
+        return compute_cycles(counters_, *env_.profile, guest_instructions);
+    }
+
+  private:
+    static const BackendEnv &checked(const BackendEnv &env) {
+        if (!env.memory || !env.p2m || !env.profile)
+            throw std::invalid_argument("native backend needs memory, p2m and profile");
+        return env;
+    }
+
+    void apply(Invalidate what) {
+        if (what == Invalidate::NonGlobal) {
+            tlb_.flush_non_global(cpu_.pcid());
+            pwc_.flush_context(cpu_.pcid());
+        } else if (what == Invalidate::All) {
+            tlb_.flush_all();
+            pwc_.flush_all();
+        }
+    }
+
+    void translate(uint64_t va, GuestPhys pa, bool fetch, bool write) {
+        const Translation *t = tlb_.lookup(va, fetch);
+        // A cached read-only entry cannot have served a write that succeeded: the guest
+        // upgraded the permission, so the hardware would fault and re-walk.
+        if (t && write && !t->writable) {
+            counters_.details["perm_rewalks"]++;
+            t = nullptr;
+        }
+        if (t) {
+            if (env_.oracle)
+                check(va, t->host(va), pa);
+            return;
+        }
+        Translation w = walk(va, pa);
+        tlb_.fill(va, w, fetch);
+        if (env_.oracle)
+            check(va, w.host(va), pa);
+    }
+
+    Translation walk(uint64_t va, GuestPhys functional) {
+        WalkCounters &wc = counters_.walks;
+        wc.walks++;
+        int level = 4;
+        uint64_t table = cpu_.root().value();
+        uint64_t perms = kPwcWritable | kPwcUser;
+        if (pwc_.enabled()) {
+            PwcProbe probe = pwc_.lookup(va, cpu_.pcid());
+            if (probe.hit()) {
+                level = probe.level;
+                table = probe.table & x86::kPteAddrMask;
+                perms = probe.table & 0xfff;
+            }
+        }
+        uint64_t refs = 0;
+        for (; level >= 1; --level) {
+            GuestPhys entry_pa(table + 8ull * x86::table_index(va, level));
+            if (!env_.memory->contains(entry_pa, 8))
+                return stale(va, functional, level);
+            uint64_t e = env_.memory->read_u64(entry_pa);
+            ++refs;
+            if (!(e & x86::kPteP))
+                return stale(va, functional, level);
+            if (!(e & x86::kPteW))
+                perms &= ~kPwcWritable;
+            if (!(e & x86::kPteU))
+                perms &= ~kPwcUser;
+            if (e & x86::kPteNx)
+                perms |= kPwcNx;
+            bool leaf = level == 1 || ((level == 2 || level == 3) && (e & x86::kPtePs));
+            if (leaf) {
+                finish(refs);
+                unsigned shift = x86::leaf_shift(level);
+                GuestPhys base(e & x86::kPteAddrMask & ~((uint64_t{1} << shift) - 1));
+                Translation t;
+                t.frame = env_.p2m->translate(base).value();
+                t.page_shift = static_cast<uint8_t>(shift);
+                t.writable = perms & kPwcWritable;
+                t.user = perms & kPwcUser;
+                t.nx = perms & kPwcNx;
+                t.global = (e & x86::kPteG) && cpu_.pge();
+                return t;
+            }
+            table = e & x86::kPteAddrMask;
+            pwc_.fill(va, level, table | perms, cpu_.pcid());
+        }
+        return stale(va, functional, 0); // unreachable: level 1 is always a leaf
+    }
+
+    void finish(uint64_t refs) {
+        WalkCounters &wc = counters_.walks;
+        wc.refs += refs;
+        wc.guest_refs += refs;
+        wc.max_refs_per_walk = std::max(wc.max_refs_per_walk, refs);
+    }
+
+    // The walk disagrees with the access that just succeeded: the model is stale.
+    Translation stale(uint64_t va, GuestPhys functional, int level) {
+        if (env_.oracle)
+            throw OracleMismatch(fmt::format(
+                "native: walk of gVA {:#x} (CR3 {:#x}) failed at level {}, but the access "
+                "succeeded functionally at gPA {:#x} (hPA {:#x})",
+                va, cpu_.cr3(), level, functional.value(),
+                env_.p2m->translate(functional).value()));
+        counters_.details["stale_walks"]++;
+        Translation t;
+        t.frame = env_.p2m->translate(functional.page_base()).value();
+        return t;
+    }
+
+    void check(uint64_t va, uint64_t hpa, GuestPhys functional) const {
+        uint64_t expected = env_.p2m->translate(functional).value();
+        if (hpa != expected)
+            throw OracleMismatch(fmt::format("native: gVA {:#x} translated to hPA {:#x}, "
+                                             "functional gPA {:#x} is hPA {:#x}",
+                                             va, hpa, functional.value(), expected));
+    }
+
+    BackendEnv env_;
+    BackendCounters counters_;
+    GuestCpu cpu_;
+    TlbHierarchy tlb_;
+    PageWalkCache pwc_;
+};
+
+const bool registered = register_backend(
+    "native", [](const BackendEnv &env) { return std::make_unique<NativeBackend>(env); });
+
+} // namespace
+} // namespace vmmu

@@ -1,0 +1,100 @@
+// Hand-built guest page tables in a GuestMemory, for MMU model tests.
+#pragma once
+
+#include "engine/core/guest_memory.h"
+#include "engine/core/p2m.h"
+#include "engine/core/paging.h"
+#include "engine/mmu/backend.h"
+#include "engine/mmu/profile.h"
+
+#include <filesystem>
+#include <memory>
+#include <optional>
+
+namespace vmmu::testing {
+
+inline Profile test_profile(const std::string &name = "nehalem-2009") {
+    return load_profile(name, std::filesystem::path(VMMU_SOURCE_DIR) / "workloads/profiles");
+}
+
+constexpr uint64_t kTableFlags = x86::kPteP | x86::kPteW | x86::kPteU;
+
+// Allocates 4K table frames upward from `table_base` and writes entries like an OS would.
+class GuestTables {
+  public:
+    GuestTables(GuestMemory &mem, uint64_t table_base) : mem_(mem), next_(table_base) {}
+
+    uint64_t new_table() {
+        uint64_t pa = next_;
+        next_ += 4096;
+        for (unsigned i = 0; i < 512; ++i)
+            mem_.write_u64(GuestPhys(pa + 8 * i), 0);
+        return pa;
+    }
+    // Maps the page of 2^shift bytes at va to pa with leaf flags (P added).
+    void map(uint64_t root, uint64_t va, uint64_t pa, unsigned shift, uint64_t flags) {
+        int leaf_level = shift == 12 ? 1 : shift == 21 ? 2 : 3;
+        uint64_t table = root;
+        for (int level = 4; level > leaf_level; --level) {
+            GuestPhys e(table + 8ull * x86::table_index(va, level));
+            uint64_t v = mem_.read_u64(e);
+            if (!(v & x86::kPteP)) {
+                v = new_table() | kTableFlags;
+                mem_.write_u64(e, v);
+            }
+            table = v & x86::kPteAddrMask;
+        }
+        uint64_t leaf = pa | flags | x86::kPteP | (leaf_level > 1 ? x86::kPtePs : 0);
+        mem_.write_u64(leaf_entry(root, va, leaf_level), leaf);
+    }
+    // Address of the entry at `level` for va (the tables above it must exist).
+    GuestPhys leaf_entry(uint64_t root, uint64_t va, int level) const {
+        uint64_t table = root;
+        for (int l = 4; l > level; --l)
+            table = mem_.read_u64(GuestPhys(table + 8ull * x86::table_index(va, l))) &
+                    x86::kPteAddrMask;
+        return GuestPhys(table + 8ull * x86::table_index(va, level));
+    }
+    std::optional<GuestPhys> reference(uint64_t root, uint64_t va) const {
+        auto r = x86::walk(GuestPhys(root), va, [&](GuestPhys pa) { return mem_.read_u64(pa); });
+        if (!r.ok)
+            return std::nullopt;
+        return r.pa;
+    }
+
+  private:
+    GuestMemory &mem_;
+    uint64_t next_;
+};
+
+inline DataAccess read_of(uint64_t va, GuestPhys pa) {
+    return DataAccess{GuestVirt(va), pa, 8, false, false};
+}
+inline DataAccess write_of(uint64_t va, GuestPhys pa) {
+    return DataAccess{GuestVirt(va), pa, 8, true, false};
+}
+
+// Memory, p2m, profile and an env pointing at them, with caches off unless asked.
+struct Machine {
+    explicit Machine(uint64_t bytes = 64ull << 20, const std::string &profile = "nehalem-2009")
+        : memory(bytes), prof(test_profile(profile)), tables(memory, 0x100000) {
+        root = tables.new_table();
+        env.memory = &memory;
+        env.p2m = &p2m;
+        env.profile = &prof;
+        env.pwc = false;
+        env.ntlb = false;
+        env.initial_cr3 = root;
+        env.initial_cr4 = x86::kCr4Pae | x86::kCr4Pge;
+    }
+    std::unique_ptr<Backend> make(const std::string &name) { return create_backend(name, env); }
+
+    GuestMemory memory;
+    P2m p2m;
+    Profile prof;
+    GuestTables tables;
+    uint64_t root = 0;
+    BackendEnv env;
+};
+
+} // namespace vmmu::testing
