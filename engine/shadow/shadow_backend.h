@@ -1,0 +1,80 @@
+// The "shadow" backend: a hypervisor keeping shadow page tables (gVA -> hPA) through VM exits.
+//
+// The hardware side (TLB hierarchy, page-walk caches, walks of the shadow tables) is modelled
+// here; what the hypervisor does on each exit is ShadowMmu's (shadow_mmu.h).
+#pragma once
+
+#include "engine/mmu/backend.h"
+#include "engine/mmu/profile.h"
+#include "engine/mmu/pwc.h"
+#include "engine/mmu/tlb.h"
+#include "engine/shadow/shadow_mmu.h"
+
+#include <memory>
+#include <string>
+
+namespace vmmu::shadow {
+
+class ShadowBackend final : public Backend {
+public:
+    explicit ShadowBackend(const BackendEnv& env);
+
+    std::string name() const override { return "shadow"; }
+
+    void on_access(const DataAccess& a) override { translate(a.va.value(), a.pa, false); }
+    void on_fetch(const Fetch& f) override { translate(f.va.value(), f.pa, true); }
+
+    void on_cr3_write(uint64_t rip, uint64_t new_cr3) override;
+    void on_cr4_write(uint64_t rip, uint64_t new_cr4) override;
+    void on_invlpg(uint64_t rip, GuestVirt va) override;
+    void on_pt_write(uint64_t rip, GuestPhys pa, uint64_t old_value, uint64_t new_value,
+                     uint8_t size) override;
+    void on_guest_fault(uint64_t rip, uint8_t vector, GuestVirt cr2, uint32_t error_code) override;
+    void on_timer(uint64_t rip) override { vm_exit(ExitReason::Timer); }
+    void on_syscall(uint64_t rip) override {} // SYSCALL does not exit under VMX
+    void on_hlt(uint64_t rip) override { vm_exit(ExitReason::Hlt); }
+    void on_io(uint64_t rip, uint16_t port, bool write) override { vm_exit(ExitReason::Io); }
+    void on_sensitive(uint64_t rip, std::string_view mnemonic) override;
+
+    const BackendCounters& counters() const override;
+    CycleBreakdown cycles(uint64_t guest_instructions) const override;
+
+    ShadowMmu& mmu() { return mmu_; }
+
+private:
+    // Hot path: TLB lookup, then a walk of the shadow tables on a miss.
+    void translate(uint64_t va, GuestPhys pa, bool fetch) {
+        if (const Translation* t = tlb_.lookup(va, fetch)) {
+            if (oracle_) check(va, pa, t->host(va));
+            return;
+        }
+        walk_and_fill(va, pa, fetch);
+    }
+    void walk_and_fill(uint64_t va, GuestPhys pa, bool fetch);
+    ShadowWalk hardware_walk(uint64_t va);
+    void check(uint64_t va, GuestPhys pa, uint64_t hpa) const {
+        if (p2m_->translate(pa).value() != hpa) mismatch(va, pa, hpa);
+    }
+    [[noreturn]] void mismatch(uint64_t va, GuestPhys pa, uint64_t hpa) const;
+    // A VM exit: counted, and without VPID the entry/exit flushes the TLB and walk caches.
+    void vm_exit(ExitReason reason);
+    // Applies the flush the hypervisor owes after changing shadow entries.
+    void apply_mmu_flush();
+    void flush_walk_caches() {
+        if (pwc_on_) pwc_.flush_all();
+    }
+
+    const P2m* p2m_;
+    Profile profile_;
+    bool oracle_;
+    bool pwc_on_;
+    uint16_t vpid_;
+    uint64_t cr3_;
+    uint64_t cr4_;
+    mutable BackendCounters counters_;
+    TlbHierarchy tlb_;
+    PageWalkCache pwc_;
+    ShadowMmu mmu_;
+};
+
+} // namespace vmmu::shadow

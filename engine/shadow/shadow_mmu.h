@@ -1,0 +1,96 @@
+// The hypervisor's shadow MMU: what the hardware walk finds in the shadow tables, and what the
+// hypervisor does on each VM exit that concerns them (KVM's behaviour, ANCHORS.md and
+// Documentation/virt/kvm/x86/mmu.rst). Knows nothing of TLBs or cycles; the backend does.
+#pragma once
+
+#include "engine/core/addr.h"
+#include "engine/core/guest_memory.h"
+#include "engine/core/p2m.h"
+#include "engine/shadow/root_cache.h"
+#include "engine/shadow/shadow_options.h"
+#include "engine/shadow/shadow_tables.h"
+
+#include <array>
+#include <cstdint>
+
+namespace vmmu::shadow {
+
+// One hardware walk of the shadow tables.
+struct ShadowWalk {
+    bool ok = false; // a present shadow leaf was found
+    HostPhys hpa;    // translation of the walked address
+    unsigned page_shift = 12;
+    bool global = false;
+    bool writable = true, user = true, nx = false; // combined over the levels walked
+    int refs = 0;                                  // shadow entries read
+    int fault_level = 0;                           // level of the non-present entry when !ok
+    // Entry read at each level (index 1..4), for the page-walk caches.
+    std::array<uint64_t, 5> entry{};
+};
+
+// What handling a guest page-table write amounted to.
+enum class PtWriteOutcome {
+    NotShadowed, // not a frame this MMU protects: no exit
+    Unsynced,    // no exit: the frame is unsync, writes go straight through
+    WentUnsync,  // exit: the hypervisor made the leaf table unsync, no emulation
+    Emulated,    // exit: write emulated, shadow entries updated (or the table flooded away)
+};
+
+class ShadowMmu {
+public:
+    ShadowMmu(GuestMemory& memory, const P2m& p2m, const ShadowOptions& options,
+              uint64_t initial_cr3);
+
+    // Host-physical address of the current shadow root (rebuilt if it was zapped).
+    HostPhys root_table();
+    // Hardware walk for `va` from the table at `table` (a level-`level` table).
+    ShadowWalk walk(uint64_t va, int level, HostPhys table);
+    ShadowWalk walk(uint64_t va) { return walk(va, 4, root_table()); }
+
+    // Hidden fault: fill the shadow entries for `va` from the guest tables. False if the guest
+    // tables do not map `va` (then nothing is filled).
+    bool fix_hidden_fault(uint64_t va);
+    // A guest #PF (reflected): the hypervisor walks the guest tables to classify it.
+    void guest_fault(uint64_t va);
+    // Guest wrote `size` bytes at `pa` (already applied to guest memory).
+    PtWriteOutcome pt_write(GuestPhys pa, uint8_t size);
+    // Guest INVLPG: resync an unsync leaf table mapping `va`.
+    void invlpg(uint64_t va);
+    // Guest CR3 write. `flush` false for a PCID no-flush write (unsync tables stay unsync).
+    void cr3_write(uint64_t new_cr3, bool flush);
+
+    // True when shadow entries changed since the last call: TLB and PWCs must be flushed.
+    bool take_flush() {
+        bool f = tables_.take_flush();
+        if (f) ++stats_.tlb_flush;
+        return f;
+    }
+
+    // The guest's own translation of `va` under the current guest root (reference walk);
+    // `reads` receives the number of guest entries read.
+    bool guest_translate(uint64_t va, GuestPhys& pa, int* reads = nullptr) const;
+
+    const ShadowStats& stats() const { return stats_; }
+    const ShadowOptions& options() const { return options_; }
+    ShadowTables& tables() { return tables_; }
+    const RootRef& current_root() const { return root_; }
+    const RootCache& root_cache() const { return cache_; }
+
+private:
+    void make_pages_available();
+    void install_large(uint32_t slot, unsigned index, int level, uint64_t va, uint64_t gpte);
+    void update_entry(uint32_t slot, unsigned index);
+
+    GuestMemory& memory_;
+    const P2m& p2m_;
+    ShadowOptions options_;
+    ShadowStats stats_;
+    ShadowTables tables_;
+    RootRef root_;
+    RootCache cache_;
+};
+
+// Host address where the shadow page pool starts: above the VM's p2m range, 1G aligned.
+HostPhys shadow_pool_base(const P2m& p2m, const GuestMemory& memory);
+
+} // namespace vmmu::shadow

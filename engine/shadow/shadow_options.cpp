@@ -1,0 +1,54 @@
+#include "engine/shadow/shadow_options.h"
+
+#include <fmt/format.h>
+
+#include <charconv>
+#include <stdexcept>
+
+namespace vmmu::shadow {
+namespace {
+
+uint64_t parse_uint(const std::string& key, const std::string& value, uint64_t max) {
+    uint64_t v = 0;
+    auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
+    if (ec != std::errc() || end != value.data() + value.size() || v > max)
+        throw std::invalid_argument(
+            fmt::format("shadow option {}={}: expected an integer in [0, {}]", key, value, max));
+    return v;
+}
+
+bool parse_bool(const std::string& key, const std::string& value) {
+    if (value == "1" || value == "on" || value == "true" || value == "yes") return true;
+    if (value == "0" || value == "off" || value == "false" || value == "no") return false;
+    throw std::invalid_argument(
+        fmt::format("shadow option {}={}: expected on/off, 1/0 or true/false", key, value));
+}
+
+} // namespace
+
+ShadowOptions ShadowOptions::parse(const std::map<std::string, std::string>& options) {
+    ShadowOptions o;
+    for (const auto& [key, value] : options) {
+        if (key == "unsync") {
+            o.unsync = parse_bool(key, value);
+        } else if (key == "flood_threshold") {
+            o.flood_threshold = static_cast<uint32_t>(parse_uint(key, value, 1u << 20));
+        } else if (key == "page_budget") {
+            // A walk needs a root and up to three tables below it.
+            o.page_budget = parse_uint(key, value, uint64_t{1} << 23);
+            if (o.page_budget < 8)
+                throw std::invalid_argument(
+                    fmt::format("shadow option page_budget={}: at least 8 pages needed", value));
+        } else if (key == "prev_roots") {
+            o.prev_roots = static_cast<uint32_t>(parse_uint(key, value, 64));
+        } else {
+            throw std::invalid_argument(fmt::format(
+                "unknown shadow option '{}' (valid: unsync, flood_threshold, page_budget, "
+                "prev_roots)",
+                key));
+        }
+    }
+    return o;
+}
+
+} // namespace vmmu::shadow
