@@ -6,3 +6,6 @@ vmmu_test(profile_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/profile_test.cpp LIBS v
 vmmu_test(native_backend_test
           SOURCES ${CMAKE_CURRENT_LIST_DIR}/native_backend_test.cpp ${mmu_guest_memory}
           LIBS vmmu_native vmmu_mmu)
+vmmu_test(slat_walker_test
+          SOURCES ${CMAKE_CURRENT_LIST_DIR}/slat_walker_test.cpp ${mmu_guest_memory}
+          LIBS vmmu_slat vmmu_mmu)

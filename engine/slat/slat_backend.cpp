@@ -1,0 +1,189 @@
+#include "engine/slat/slat_backend.h"
+
+#include "engine/mmu/cost.h"
+#include "engine/mmu/profile.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <array>
+
+namespace vmmu {
+namespace {
+
+const BackendEnv &checked(const BackendEnv &env) {
+    if (!env.memory || !env.p2m || !env.profile)
+        throw std::invalid_argument("slat backend needs memory, p2m and profile");
+    return env;
+}
+
+// Caches the profile's hardware has, minus those switched off for this run.
+Walker2dConfig walker_config(const BackendEnv &env) {
+    const Profile &p = *env.profile;
+    Walker2dConfig c;
+    if (env.pwc)
+        c.guest_pwc = p.pwc;
+    if (env.pwc && p.nested_pwc)
+        c.nested_pwc = p.pwc_nested;
+    if (env.ntlb && p.ntlb)
+        c.ntlb = p.ntlb_geometry;
+    return c;
+}
+
+// Instructions that exit unconditionally in VMX non-root operation (SDM vol. 3, 25.1.2).
+constexpr std::array<std::string_view, 5> kUnconditionalExits = {"cpuid", "getsec", "invd",
+                                                                 "xsetbv", "vmcall"};
+// Bound on EPT violations for one access: one per guest table level plus the data page.
+constexpr int kMaxViolationsPerWalk = 5;
+
+} // namespace
+
+SlatBackend::SlatBackend(const BackendEnv &env)
+    : env_(checked(env)), cpu_(env.initial_cr3, env.initial_cr4), vpid_(env.profile->vpid ? 1 : 0),
+      tlb_(env.profile->tlb, &counters_.tlb),
+      ept_(*env.p2m, env.memory->size(), env.ept_page_shift),
+      walker_(*env.memory, ept_, walker_config(env), &counters_.walks) {
+    tlb_.set_context(cpu_.pcid(), vpid_);
+    if (env.oracle)
+        walker_.set_oracle(env.p2m);
+    counters_.details["ept_table_pages"] = ept_.table_pages();
+}
+
+void SlatBackend::on_access(const DataAccess &a) { translate(a.va.value(), a.pa, false, a.write); }
+
+void SlatBackend::on_fetch(const Fetch &f) {
+    // One lookup per 4K page the block touches; code is identity-mapped, so pa follows va.
+    uint64_t first = f.va.value() >> 12;
+    uint64_t last = (f.va.value() + std::max<uint32_t>(f.bytes, 1) - 1) >> 12;
+    for (uint64_t p = first; p <= last; ++p) {
+        uint64_t va = p == first ? f.va.value() : p << 12;
+        translate(va, f.pa + (va - f.va.value()), true, false);
+    }
+}
+
+void SlatBackend::on_cr3_write(uint64_t, uint64_t new_cr3) {
+    apply(cpu_.write_cr3(new_cr3));
+    tlb_.set_context(cpu_.pcid(), vpid_);
+}
+
+void SlatBackend::on_cr4_write(uint64_t, uint64_t new_cr4) {
+    apply(cpu_.write_cr4(new_cr4));
+    tlb_.set_context(cpu_.pcid(), vpid_);
+}
+
+void SlatBackend::on_invlpg(uint64_t, GuestVirt va) {
+    tlb_.invlpg(va.value());
+    walker_.flush_guest_context(guest_context());
+}
+
+void SlatBackend::on_guest_fault(uint64_t, uint8_t vector, GuestVirt cr2, uint32_t) {
+    // Delivered through the guest IDT without an exit; the #PF still invalidates (SDM 4.10.4.1).
+    if (vector != 14)
+        return;
+    tlb_.invlpg(cr2.value());
+    walker_.invalidate_guest_address(cr2.value(), guest_context());
+}
+
+void SlatBackend::on_sensitive(uint64_t, std::string_view mnemonic) {
+    if (std::find(kUnconditionalExits.begin(), kUnconditionalExits.end(), mnemonic) !=
+        kUnconditionalExits.end())
+        vm_exit(ExitReason::Other);
+}
+
+CycleBreakdown SlatBackend::cycles(uint64_t guest_instructions) const {
+    return compute_cycles(counters_, *env_.profile, guest_instructions);
+}
+
+void SlatBackend::apply(Invalidate what) {
+    if (what == Invalidate::NonGlobal) {
+        tlb_.flush_non_global(cpu_.pcid());
+        walker_.flush_guest_context(guest_context());
+    } else if (what == Invalidate::All) {
+        tlb_.flush_vpid(vpid_);
+        walker_.flush_guest_all();
+    }
+}
+
+void SlatBackend::vm_exit(ExitReason reason) {
+    counters_.exits.count(reason);
+    // Without VPID, VM exit and entry invalidate linear and combined mappings (SDM 28.3.3.1);
+    // guest-physical ones (nested TLB, nested PWC) are EPTP-tagged and survive.
+    if (!env_.profile->vpid) {
+        tlb_.flush_all();
+        walker_.flush_guest_all();
+    }
+}
+
+void SlatBackend::translate(uint64_t va, GuestPhys pa, bool fetch, bool write) {
+    const Translation *t = tlb_.lookup(va, fetch);
+    // A read-only entry cannot have served a write that succeeded: the hardware re-walks.
+    if (t && write && !t->writable) {
+        counters_.details["perm_rewalks"]++;
+        t = nullptr;
+    }
+    if (t) {
+        if (env_.oracle)
+            check(va, t->host(va), pa);
+        return;
+    }
+    Translation w = walk(va, pa);
+    tlb_.fill(va, w, fetch);
+    if (env_.oracle)
+        check(va, w.host(va), pa);
+}
+
+Translation SlatBackend::walk(uint64_t va, GuestPhys functional) {
+    WalkCounters &wc = counters_.walks;
+    for (int violations = 0;; ++violations) {
+        wc.walks++;
+        Walk2dResult r = walker_.walk(va, cpu_.root(), guest_context(), trace_);
+        wc.max_refs_per_walk = std::max(wc.max_refs_per_walk, r.refs);
+        if (r.status == Walk2dResult::Status::Ok) {
+            r.t.global = r.t.global && cpu_.pge();
+            return r.t;
+        }
+        if (r.status == Walk2dResult::Status::GuestNotPresent) {
+            if (env_.oracle)
+                throw OracleMismatch(fmt::format(
+                    "slat: walk of gVA {:#x} (CR3 {:#x}) found a not-present guest entry at "
+                    "level {}, but the access succeeded functionally at gPA {:#x}",
+                    va, cpu_.cr3(), r.fault_level, functional.value()));
+            counters_.details["stale_walks"]++;
+            Translation t;
+            t.frame = env_.p2m->translate(functional.page_base()).value();
+            return t;
+        }
+        if (violations == kMaxViolationsPerWalk)
+            throw std::logic_error(fmt::format("slat: gVA {:#x} keeps raising EPT violations", va));
+        // The hypervisor installs the missing mapping; the guest re-executes and walks again.
+        unsigned created = ept_.map(r.violation_gpa);
+        counters_.details["ept_table_pages"] += created;
+        vm_exit(ExitReason::EptViolation);
+    }
+}
+
+void SlatBackend::check(uint64_t va, uint64_t hpa, GuestPhys functional) const {
+    uint64_t expected = env_.p2m->translate(functional).value();
+    if (hpa != expected)
+        throw OracleMismatch(fmt::format("slat: gVA {:#x} translated to hPA {:#x}, functional "
+                                         "gPA {:#x} is hPA {:#x}",
+                                         va, hpa, functional.value(), expected));
+}
+
+void SlatBackend::corrupt_ept_leaf(GuestPhys gpa, HostPhys frame) {
+    auto entry = ept_.leaf_entry(gpa);
+    if (!entry)
+        throw std::invalid_argument(fmt::format("gPA {:#x} has no EPT leaf", gpa.value()));
+    uint64_t e = ept_.read(*entry);
+    ept_.write(*entry, (e & ~ept::kAddrMask) | frame.value());
+    walker_.flush_nested();
+    tlb_.flush_all();
+    walker_.flush_guest_all();
+}
+
+namespace {
+const bool registered = register_backend(
+    "slat", [](const BackendEnv &env) { return std::make_unique<SlatBackend>(env); });
+} // namespace
+
+} // namespace vmmu

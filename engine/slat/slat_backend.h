@@ -1,0 +1,62 @@
+// Hardware SLAT (Intel EPT): the guest's own CR3 writes, INVLPGs and page faults run without
+// the hypervisor; a TLB miss is a 2D walk; the hypervisor is entered only for EPT violations
+// (lazy EPT construction), external interrupts, port I/O, HLT and unconditional exits.
+#pragma once
+
+#include "engine/mmu/backend.h"
+#include "engine/mmu/guest_cpu.h"
+#include "engine/mmu/tlb.h"
+#include "engine/slat/ept.h"
+#include "engine/slat/walker2d.h"
+
+#include <vector>
+
+namespace vmmu {
+
+class SlatBackend final : public Backend {
+  public:
+    explicit SlatBackend(const BackendEnv &env);
+
+    std::string name() const override { return "slat"; }
+    void on_access(const DataAccess &a) override;
+    void on_fetch(const Fetch &f) override;
+    void on_cr3_write(uint64_t rip, uint64_t new_cr3) override;
+    void on_cr4_write(uint64_t rip, uint64_t new_cr4) override;
+    void on_invlpg(uint64_t rip, GuestVirt va) override;
+    void on_pt_write(uint64_t, GuestPhys, uint64_t, uint64_t, uint8_t) override {}
+    void on_guest_fault(uint64_t rip, uint8_t vector, GuestVirt cr2, uint32_t error) override;
+    void on_timer(uint64_t) override { vm_exit(ExitReason::Timer); }
+    void on_syscall(uint64_t) override {}
+    void on_hlt(uint64_t) override { vm_exit(ExitReason::Hlt); }
+    void on_io(uint64_t, uint16_t, bool) override { vm_exit(ExitReason::Io); }
+    void on_sensitive(uint64_t rip, std::string_view mnemonic) override;
+
+    const BackendCounters &counters() const override { return counters_; }
+    CycleBreakdown cycles(uint64_t guest_instructions) const override;
+
+    // Demo and test hooks.
+    const EptTables &ept() const { return ept_; }
+    void set_trace(std::vector<WalkRef> *trace) { trace_ = trace; }
+    // Points the EPT leaf covering gpa at `frame`, then invalidates as INVEPT would.
+    void corrupt_ept_leaf(GuestPhys gpa, HostPhys frame);
+
+  private:
+    void translate(uint64_t va, GuestPhys pa, bool fetch, bool write);
+    Translation walk(uint64_t va, GuestPhys functional);
+    void vm_exit(ExitReason reason);
+    void apply(Invalidate what);
+    void check(uint64_t va, uint64_t hpa, GuestPhys functional) const;
+    uint16_t vpid() const { return vpid_; }
+    uint32_t guest_context() const { return (uint32_t{vpid_} << 12) | cpu_.pcid(); }
+
+    BackendEnv env_;
+    BackendCounters counters_;
+    GuestCpu cpu_;
+    uint16_t vpid_; // 1 with VPID (the host keeps 0), else 0: every exit flushes
+    TlbHierarchy tlb_;
+    EptTables ept_;
+    Walker2d walker_;
+    std::vector<WalkRef> *trace_ = nullptr;
+};
+
+} // namespace vmmu

@@ -1,0 +1,160 @@
+#include "engine/slat/walker2d.h"
+
+#include "engine/core/paging.h"
+#include "engine/mmu/backend.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+namespace vmmu {
+namespace {
+// Guest permissions accumulated above a cached guest-PWC entry, in its address's low bits.
+constexpr uint64_t kPermW = 1, kPermU = 2, kPermNx = 4;
+
+void note(std::vector<WalkRef> *trace, WalkDim d, int gl, int nl, uint64_t addr, HitIn hit) {
+    if (trace)
+        trace->push_back({d, gl, nl, addr, hit});
+}
+} // namespace
+
+Walker2d::Walker2d(const GuestMemory &memory, EptTables &ept, const Walker2dConfig &config,
+                   WalkCounters *counters)
+    : memory_(memory), ept_(ept), counters_(counters), guest_pwc_(config.guest_pwc, counters),
+      nested_pwc_(config.nested_pwc, counters), ntlb_(config.ntlb, kSizeAll) {}
+
+Walker2d::Nested Walker2d::translate(GuestPhys gpa, int guest_level, uint64_t &refs,
+                                     std::vector<WalkRef> *trace) {
+    Nested r = translate_unchecked(gpa, guest_level, refs, trace);
+    if (r.ok && oracle_ && r.hpa != oracle_->translate(gpa))
+        throw OracleMismatch(fmt::format("slat: EPT maps gPA {:#x} to hPA {:#x}, p2m says {:#x}",
+                                         gpa.value(), r.hpa.value(),
+                                         oracle_->translate(gpa).value()));
+    return r;
+}
+
+Walker2d::Nested Walker2d::translate_unchecked(GuestPhys gpa, int guest_level, uint64_t &refs,
+                                               std::vector<WalkRef> *trace) {
+    Nested r;
+    if (ntlb_.enabled()) {
+        counters_->ntlb_lookups++;
+        if (const Translation *t = ntlb_.lookup(gpa.value(), 0, 0)) {
+            counters_->ntlb_hits++;
+            r.ok = true;
+            r.hpa = HostPhys(t->host(gpa.value()));
+            r.shift = t->page_shift;
+            note(trace, WalkDim::Nested, guest_level, 0, r.hpa.value(), HitIn::Ntlb);
+            return r;
+        }
+    }
+    int level = 4;
+    HostPhys table = ept_.root();
+    if (nested_pwc_.enabled()) {
+        PwcProbe probe = nested_pwc_.lookup(gpa.value(), 0);
+        if (probe.hit()) {
+            level = probe.level;
+            table = HostPhys(probe.table);
+            note(trace, WalkDim::Nested, guest_level, level + 1, table.value(), HitIn::Pwc);
+        }
+    }
+    for (; level >= 1; --level) {
+        HostPhys entry = table + 8ull * x86::table_index(gpa.value(), level);
+        uint64_t e = ept_.read(entry);
+        ++refs;
+        counters_->refs++;
+        counters_->nested_refs++;
+        note(trace, WalkDim::Nested, guest_level, level, entry.value(), HitIn::None);
+        if (!ept::present(e)) {
+            r.fault_level = level;
+            return r;
+        }
+        if (ept::leaf(e, level)) {
+            unsigned shift = x86::leaf_shift(level);
+            Translation t;
+            t.frame = e & ept::kAddrMask & ~((uint64_t{1} << shift) - 1);
+            t.page_shift = static_cast<uint8_t>(shift);
+            ntlb_.fill(gpa.value(), t, 0, 0);
+            r.ok = true;
+            r.hpa = HostPhys(t.host(gpa.value()));
+            r.shift = shift;
+            return r;
+        }
+        table = HostPhys(e & ept::kAddrMask);
+        nested_pwc_.fill(gpa.value(), level, table.value(), 0);
+    }
+    return r;
+}
+
+Walk2dResult Walker2d::walk(uint64_t va, GuestPhys root, uint32_t guest_context,
+                            std::vector<WalkRef> *trace) {
+    Walk2dResult r;
+    int level = 4;
+    GuestPhys table = root;
+    uint64_t perms = kPermW | kPermU;
+    if (guest_pwc_.enabled()) {
+        PwcProbe probe = guest_pwc_.lookup(va, guest_context);
+        if (probe.hit()) {
+            level = probe.level;
+            table = GuestPhys(probe.table & x86::kPteAddrMask);
+            perms = probe.table & 0xfff;
+            note(trace, WalkDim::Guest, level + 1, 0, table.value(), HitIn::Pwc);
+        }
+    }
+    for (; level >= 1; --level) {
+        // The guest table is a gPA: find where it lives in host memory first.
+        Nested nt = translate(table, level, r.refs, trace);
+        if (!nt.ok) {
+            r.status = Walk2dResult::Status::EptViolation;
+            r.violation_gpa = table;
+            return r;
+        }
+        unsigned index = x86::table_index(va, level);
+        GuestPhys entry_gpa = table + 8ull * index;
+        if (!memory_.contains(entry_gpa, 8)) {
+            r.status = Walk2dResult::Status::GuestNotPresent;
+            r.fault_level = level;
+            return r;
+        }
+        uint64_t e = memory_.read_u64(entry_gpa);
+        ++r.refs;
+        counters_->refs++;
+        counters_->guest_refs++;
+        note(trace, WalkDim::Guest, level, 0, nt.hpa.value() + 8ull * index, HitIn::None);
+        if (!(e & x86::kPteP)) {
+            r.status = Walk2dResult::Status::GuestNotPresent;
+            r.fault_level = level;
+            return r;
+        }
+        if (!(e & x86::kPteW))
+            perms &= ~kPermW;
+        if (!(e & x86::kPteU))
+            perms &= ~kPermU;
+        if (e & x86::kPteNx)
+            perms |= kPermNx;
+        if (level == 1 || ((level == 2 || level == 3) && (e & x86::kPtePs))) {
+            unsigned shift = x86::leaf_shift(level);
+            uint64_t base = e & x86::kPteAddrMask & ~((uint64_t{1} << shift) - 1);
+            r.gpa = GuestPhys(base | (va & ((uint64_t{1} << shift) - 1)));
+            Nested data = translate(r.gpa, 0, r.refs, trace);
+            if (!data.ok) {
+                r.status = Walk2dResult::Status::EptViolation;
+                r.violation_gpa = r.gpa;
+                return r;
+            }
+            // A TLB entry cannot be larger than either dimension's page (a "splintered" page).
+            unsigned eff = std::min(shift, data.shift);
+            r.t.frame = data.hpa.value() & ~((uint64_t{1} << eff) - 1);
+            r.t.page_shift = static_cast<uint8_t>(eff);
+            r.t.writable = perms & kPermW;
+            r.t.user = perms & kPermU;
+            r.t.nx = perms & kPermNx;
+            r.t.global = e & x86::kPteG;
+            return r;
+        }
+        table = GuestPhys(e & x86::kPteAddrMask);
+        guest_pwc_.fill(va, level, table.value() | perms, guest_context);
+    }
+    return r;
+}
+
+} // namespace vmmu

@@ -1,0 +1,98 @@
+// The two-dimensional page walk of hardware SLAT: every guest table address (the CR3 root and
+// each guest entry's table) is a gPA translated through the EPT before it can be read, and so
+// is the final data gPA. A cold 4-level × 4-level walk makes (4+1)(4+1)-1 = 24 references
+// (Bhargava et al., ASPLOS 2008). A nested TLB (gPA -> hPA) and page-walk caches in both
+// dimensions cut that, each switchable off.
+#pragma once
+
+#include "engine/core/guest_memory.h"
+#include "engine/core/p2m.h"
+#include "engine/mmu/counters.h"
+#include "engine/mmu/pwc.h"
+#include "engine/mmu/tlb.h"
+#include "engine/slat/ept.h"
+
+#include <cstdint>
+#include <vector>
+
+namespace vmmu {
+
+enum class WalkDim : uint8_t { Guest, Nested };
+enum class HitIn : uint8_t { None, Pwc, Ntlb };
+
+// One step of a 2D walk, for traces and demos. Grid position: guest_level 4..1 is the guest
+// table being read (0: the final data gPA); nested_level 4..1 an EPT level (0: a guest entry
+// read). address is the host-physical address referenced, or what a cache supplied on a hit
+// (an hPA, except a guest-PWC hit, which supplies the next guest table's gPA).
+struct WalkRef {
+    WalkDim dimension;
+    int guest_level;
+    int nested_level;
+    uint64_t address;
+    HitIn hit_in;
+};
+
+struct Walker2dConfig {
+    PwcConfig guest_pwc;   // all zero: off
+    PwcConfig nested_pwc;  // all zero: off
+    TlbArrayGeometry ntlb; // zero entries: off
+};
+
+struct Walk2dResult {
+    enum class Status : uint8_t { Ok, EptViolation, GuestNotPresent };
+    Status status = Status::Ok;
+    GuestPhys violation_gpa; // EptViolation: the gPA with no EPT mapping
+    int fault_level = 0;     // GuestNotPresent: guest level of the not-present entry
+    GuestPhys gpa;           // Ok: the data gPA
+    Translation t;           // Ok: hPA frame at min(guest, EPT) page size, with guest rights
+    uint64_t refs = 0;       // references made by this walk
+};
+
+class Walker2d {
+  public:
+    Walker2d(const GuestMemory &memory, EptTables &ept, const Walker2dConfig &config,
+             WalkCounters *counters);
+
+    // Walks va under guest root `root` (a gPA). guest_context tags the guest-dimension PWC.
+    // Refs are added to the counters as they are made; trace (if any) gets every step.
+    Walk2dResult walk(uint64_t va, GuestPhys root, uint32_t guest_context,
+                      std::vector<WalkRef> *trace = nullptr);
+
+    struct Nested {
+        bool ok = false;
+        HostPhys hpa;        // translation of the gPA asked for
+        unsigned shift = 12; // EPT page size that mapped it
+        int fault_level = 0; // nested level of the not-present entry
+    };
+    // With a p2m set, every nested translation is checked against it (throws OracleMismatch).
+    void set_oracle(const P2m *p2m) { oracle_ = p2m; }
+
+    // Nested dimension only (through NTLB, nested PWC, EPT). guest_level labels the trace.
+    Nested translate(GuestPhys gpa, int guest_level, uint64_t &refs, std::vector<WalkRef> *trace);
+
+    // Guest-dimension caches: the guest's CR3 write / INVLPG / #PF / exit-without-VPID rules.
+    void flush_guest_context(uint32_t context) { guest_pwc_.flush_context(context); }
+    void invalidate_guest_address(uint64_t va, uint32_t context) {
+        guest_pwc_.invalidate_address(va, context);
+    }
+    void flush_guest_all() { guest_pwc_.flush_all(); }
+    // INVEPT: everything derived from the EPT (nested TLB, nested PWC).
+    void flush_nested() {
+        ntlb_.flush_all();
+        nested_pwc_.flush_all();
+    }
+
+  private:
+    Nested translate_unchecked(GuestPhys gpa, int guest_level, uint64_t &refs,
+                               std::vector<WalkRef> *trace);
+
+    const GuestMemory &memory_;
+    EptTables &ept_;
+    WalkCounters *counters_;
+    const P2m *oracle_ = nullptr;
+    PageWalkCache guest_pwc_;
+    PageWalkCache nested_pwc_;
+    TlbArray ntlb_;
+};
+
+} // namespace vmmu
