@@ -1,0 +1,37 @@
+// Placing a guest in memory: kernel image, program texts at their slots, the program archive,
+// boot page tables, GDT and boot-info block (layout: workloads/include/vmmu/abi.h).
+#pragma once
+
+#include "engine/core/elf_image.h"
+#include "engine/core/guest_memory.h"
+
+#include <string>
+#include <vector>
+
+namespace vmmu {
+
+struct BootOptions {
+    std::string cmdline;
+    uint64_t timer_period = 0;
+    uint64_t flags = 0;
+};
+
+struct BootState {
+    uint64_t entry = 0;
+    uint64_t rdi = 0;      // direct-map VA of the boot info
+    uint64_t rsp = 0;      // boot stack (direct map)
+    uint64_t cr3 = 0;
+    uint64_t gdt_base = 0; // VA
+    uint16_t gdt_limit = 0;
+    uint64_t kernel_text_begin = 0, kernel_text_end = 0;
+    uint64_t free_start = 0;
+    // Executable frames (kernel and program text), as [begin, end) gPA ranges.
+    std::vector<std::pair<uint64_t, uint64_t>> code_ranges;
+};
+
+// Checks every image against the address map and loads it; throws ImageError naming the file
+// and the rule it breaks.
+BootState load_guest(GuestMemory& mem, const ElfImage& kernel, const std::vector<ElfImage>& programs,
+                     const std::vector<std::string>& program_names, const BootOptions& options);
+
+} // namespace vmmu

@@ -1,0 +1,41 @@
+// Reading and checking an x86-64 ELF executable (kernel or user program) before it is loaded.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace vmmu {
+
+// A bad guest image: the message names the file and what is wrong with it.
+struct ImageError : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+struct ElfSegment {
+    uint64_t vaddr = 0, paddr = 0;
+    uint64_t file_offset = 0, file_size = 0, mem_size = 0;
+    bool exec = false, write = false;
+};
+
+struct ElfImage {
+    std::string path;
+    std::vector<uint8_t> bytes;  // the whole file
+    uint64_t entry = 0;
+    std::vector<ElfSegment> segments; // PT_LOAD only
+    std::map<uint64_t, std::string> functions; // STT_FUNC symbols by address
+
+    // Text range: the lowest and highest address of executable segments.
+    uint64_t text_begin() const;
+    uint64_t text_end() const;
+    // "name+0x12" for an address inside a known function, "" otherwise.
+    std::string symbolize(uint64_t addr) const;
+};
+
+// Parses and validates an ELF64 x86-64 executable: header, segment bounds, no overlaps.
+ElfImage read_elf(const std::string& path);
+ElfImage parse_elf(std::string path, std::vector<uint8_t> bytes);
+
+} // namespace vmmu

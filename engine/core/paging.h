@@ -1,0 +1,101 @@
+// x86-64 4-level paging: entry bits and a reference walker (Intel SDM vol. 3, chapter 4.5).
+//
+// The walker is generic over how a table entry is read, so the functional layer (reading guest
+// memory), the MMU models (counting each reference) and tests (hand-built tables) share it.
+#pragma once
+
+#include "engine/core/addr.h"
+
+#include <array>
+#include <cstdint>
+
+namespace vmmu::x86 {
+
+constexpr uint64_t kPteP = 1ull << 0;
+constexpr uint64_t kPteW = 1ull << 1;
+constexpr uint64_t kPteU = 1ull << 2;
+constexpr uint64_t kPtePwt = 1ull << 3;
+constexpr uint64_t kPtePcd = 1ull << 4;
+constexpr uint64_t kPteA = 1ull << 5;
+constexpr uint64_t kPteD = 1ull << 6;
+constexpr uint64_t kPtePs = 1ull << 7;
+constexpr uint64_t kPteG = 1ull << 8;
+constexpr uint64_t kPteNx = 1ull << 63;
+// Physical-address bits of an entry (MAXPHYADDR 52).
+constexpr uint64_t kPteAddrMask = 0x000f'ffff'ffff'f000ull;
+
+constexpr uint64_t kCr0Pg = 1ull << 31;
+constexpr uint64_t kCr0Wp = 1ull << 16;
+constexpr uint64_t kCr4Pae = 1ull << 5;
+constexpr uint64_t kCr4Pge = 1ull << 7;
+constexpr uint64_t kCr4Pcide = 1ull << 17;
+// CR3: bits 11:0 are the PCID when CR4.PCIDE=1; bit 63 on a write means "keep the PCID's TLB".
+constexpr uint64_t kCr3PcidMask = 0xfffull;
+constexpr uint64_t kCr3NoFlush = 1ull << 63;
+
+inline GuestPhys cr3_root(uint64_t cr3) { return GuestPhys(cr3 & kPteAddrMask); }
+inline uint16_t cr3_pcid(uint64_t cr3) { return static_cast<uint16_t>(cr3 & kCr3PcidMask); }
+
+// Index into the table of `level` (4 = PML4 ... 1 = PT) for a virtual address.
+constexpr unsigned table_index(uint64_t va, int level) {
+    return static_cast<unsigned>((va >> (12 + 9 * (level - 1))) & 0x1ff);
+}
+// Page shift of a leaf found at `level` (1: 4K, 2: 2M, 3: 1G).
+constexpr unsigned leaf_shift(int level) { return 12 + 9 * (level - 1); }
+// A canonical 48-bit address: bits 63:47 all equal.
+constexpr bool canonical(uint64_t va) {
+    uint64_t top = va >> 47;
+    return top == 0 || top == 0x1ffff;
+}
+
+struct WalkStep {
+    int level = 0;       // 4..1
+    GuestPhys entry_pa;  // where the entry was read
+    uint64_t entry = 0;  // its value
+};
+
+struct WalkResult {
+    bool ok = false;        // a present leaf was found
+    GuestPhys pa;           // translation of the walked address (valid when ok)
+    unsigned page_shift = 12;
+    bool writable = true;   // AND of W over all levels
+    bool user = true;       // AND of U over all levels
+    bool executable = true; // no level has NX
+    bool global = false;    // leaf G bit
+    int fault_level = 0;    // level of the not-present entry when !ok
+    int steps = 0;          // entries read
+    std::array<WalkStep, 4> step{};
+    GuestPhys leaf_entry_pa() const { return step[steps - 1].entry_pa; }
+};
+
+// Walks the 4-level tables rooted at `root` for `va`. read_entry(GuestPhys) -> uint64_t.
+template <class ReadEntry> WalkResult walk(GuestPhys root, uint64_t va, ReadEntry&& read_entry) {
+    WalkResult r;
+    GuestPhys table = root;
+    for (int level = 4; level >= 1; --level) {
+        GuestPhys entry_pa = table + 8ull * table_index(va, level);
+        uint64_t e = read_entry(entry_pa);
+        r.step[r.steps++] = {level, entry_pa, e};
+        if (!(e & kPteP)) {
+            r.fault_level = level;
+            return r;
+        }
+        r.writable = r.writable && (e & kPteW);
+        r.user = r.user && (e & kPteU);
+        r.executable = r.executable && !(e & kPteNx);
+        bool leaf = level == 1 || ((level == 2 || level == 3) && (e & kPtePs));
+        if (leaf) {
+            unsigned shift = leaf_shift(level);
+            uint64_t base = e & kPteAddrMask & ~((1ull << shift) - 1);
+            r.ok = true;
+            r.page_shift = shift;
+            r.global = e & kPteG;
+            r.pa = GuestPhys(base | (va & ((1ull << shift) - 1)));
+            return r;
+        }
+        table = GuestPhys(e & kPteAddrMask);
+    }
+    return r;
+}
+
+} // namespace vmmu::x86

@@ -1,0 +1,252 @@
+#include "engine/core/vcpu.h"
+
+#include "engine/core/paging.h"
+#include "engine/core/qemu_state.h"
+#include "vmmu/abi.h"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+
+namespace vmmu {
+namespace {
+
+constexpr uint64_t kMmioEnd = uint64_t{1} << 47;
+constexpr uint64_t kRflagsIf = 1ull << 9;
+constexpr uint32_t kMsrLstar = 0xc0000082, kMsrFmask = 0xc0000084, kMsrEfer = 0xc0000080;
+constexpr size_t kBlockCacheSize = 1 << 14;
+
+// Hooks run inside QEMU's C code: nothing may be thrown through it.
+template <class F> void guarded(Vcpu* v, F&& f);
+
+uint64_t mmio_read(uc_engine*, uint64_t offset, unsigned size, void* user);
+void mmio_write(uc_engine*, uint64_t offset, unsigned size, uint64_t value, void* user);
+
+struct Trampolines {
+    static void block(uc_engine*, uint64_t addr, uint32_t size, void* user) {
+        static_cast<Vcpu*>(user)->on_block(addr, size);
+    }
+    static void intr(uc_engine*, uint32_t intno, void* user) {
+        static_cast<Vcpu*>(user)->on_interrupt(intno);
+    }
+    static void syscall(uc_engine*, void* user) { static_cast<Vcpu*>(user)->on_syscall(); }
+    static void out(uc_engine*, uint32_t port, int size, uint32_t value, void* user) {
+        static_cast<Vcpu*>(user)->on_out(port, size, value);
+    }
+    static uint32_t in(uc_engine*, uint32_t, int, void*) { return 0xffffffffu; }
+    // Unicorn reports #UD as an invalid instruction instead of an interrupt.
+    static bool invalid(uc_engine*, void* user) {
+        static_cast<Vcpu*>(user)->on_interrupt(6);
+        return true;
+    }
+    static void split(uc_engine*, uint64_t, uint32_t, void* user) {
+        static_cast<Vcpu*>(user)->on_split_point();
+    }
+    // Registered only so that Unicorn keeps RIP exact at every memory access (FACTS: it syncs
+    // EIP before loads/stores when a memory hook exists); bound to address 0, never called.
+    static void mem_sync(uc_engine*, uc_mem_type, uint64_t, int, int64_t, void*) {}
+};
+
+void sensitive_hook(uc_engine*, uint64_t, uint32_t, void* user) {
+    auto* d = static_cast<SensitiveHookData*>(user);
+    d->vcpu->on_sensitive(*d->insn);
+}
+
+uint64_t mmio_read(uc_engine*, uint64_t offset, unsigned size, void* user) {
+    return static_cast<Vcpu*>(user)->on_mmio_read(offset, size);
+}
+void mmio_write(uc_engine*, uint64_t offset, unsigned size, uint64_t value, void* user) {
+    static_cast<Vcpu*>(user)->on_mmio_write(offset, size, value);
+}
+
+void check(uc_err err, const char* what) {
+    if (err != UC_ERR_OK)
+        throw std::runtime_error(fmt::format("unicorn: {}: {}", what, uc_strerror(err)));
+}
+
+} // namespace
+
+Vcpu::Vcpu(GuestMemory& mem, const P2m& p2m, const BootState& boot, const ElfImage& kernel,
+           const MachineConfig& config, const std::vector<std::unique_ptr<Backend>>& backends)
+    : mem_(mem), p2m_(p2m), boot_(boot), kernel_(kernel), config_(config), backends_(backends),
+      code_frame_(mem.size() / kPageSize4K, 0), block_cache_(kBlockCacheSize) {
+    qemu_state_offsets(); // calibrate before the first exception needs it
+    window_ = mem.size();
+    prog_text_begin_ = VMMU_PROG_TEXT_BASE;
+    prog_text_end_ = VMMU_CODE_END;
+    for (auto& [b, e] : boot.code_ranges)
+        for (uint64_t f = b / kPageSize4K; f < (e + kPageSize4K - 1) / kPageSize4K; ++f)
+            code_frame_[f] = 1;
+
+    check(uc_open(UC_ARCH_X86, UC_MODE_64, &uc_), "open");
+    // No "until" address: a run stops only through hooks, hlt or errors (FACTS, fact 16).
+    check(uc_ctl_exits_enable(uc_), "disable until");
+    // Guest RAM is execute-only: any data access below G stops with an error (FACTS, fact 6).
+    check(uc_mem_map_ptr(uc_, 0, mem.size(), UC_PROT_EXEC, mem.data()), "map guest RAM");
+    check(uc_mmio_map(uc_, window_, kMmioEnd - window_, mmio_read, this, mmio_write, this),
+          "map MMIO window");
+    check(uc_context_alloc(uc_, &scratch_), "context");
+
+    auto add = [&](int type, void* cb, void* user, uint64_t b, uint64_t e, int insn = -1) {
+        uc_hook h;
+        uc_err err = insn < 0 ? uc_hook_add(uc_, &h, type, cb, user, b, e)
+                              : uc_hook_add(uc_, &h, type, cb, user, b, e, insn);
+        check(err, "hook");
+        hooks_.push_back(h);
+    };
+    add(UC_HOOK_BLOCK, reinterpret_cast<void*>(Trampolines::block), this, 1, 0);
+    add(UC_HOOK_INTR, reinterpret_cast<void*>(Trampolines::intr), this, 1, 0);
+    add(UC_HOOK_INSN, reinterpret_cast<void*>(Trampolines::syscall), this, 1, 0, UC_X86_INS_SYSCALL);
+    add(UC_HOOK_INSN, reinterpret_cast<void*>(Trampolines::out), this, 1, 0, UC_X86_INS_OUT);
+    add(UC_HOOK_INSN, reinterpret_cast<void*>(Trampolines::in), this, 1, 0, UC_X86_INS_IN);
+    add(UC_HOOK_INSN_INVALID, reinterpret_cast<void*>(Trampolines::invalid), this, 1, 0);
+    add(UC_HOOK_MEM_READ | UC_HOOK_MEM_WRITE, reinterpret_cast<void*>(Trampolines::mem_sync), this,
+        0, 0);
+
+    for (auto& seg : kernel.segments) {
+        if (!seg.exec) continue;
+        for (auto& s : find_sensitive(kernel.bytes.data() + seg.file_offset, seg.file_size, seg.vaddr))
+            sensitive_.push_back(s);
+    }
+    for (auto& s : sensitive_) {
+        hook_data_.push_back({this, &s});
+        add(UC_HOOK_CODE, reinterpret_cast<void*>(sensitive_hook), &hook_data_.back(), s.address,
+            s.address);
+    }
+
+    // Long mode, paging on, CPL0 (ARCHITECTURE.md "Guest boot").
+    uint64_t cr4 = x86::kCr4Pae | x86::kCr4Pge | (1 << 9) | (1 << 10);
+    uc_x86_msr efer{kMsrEfer, (1 << 0) | (1 << 8) | (1 << 10) | (1 << 11)};
+    uint64_t cr0 = x86::kCr0Pg | x86::kCr0Wp | (1 << 0) | (1 << 1) | (1 << 4) | (1 << 5);
+    uc_x86_mmr gdtr{0, boot.gdt_base, boot.gdt_limit, 0};
+    set_reg(UC_X86_REG_CR4, cr4);
+    check(uc_reg_write(uc_, UC_X86_REG_MSR, &efer), "efer");
+    set_reg(UC_X86_REG_CR3, boot.cr3);
+    set_reg(UC_X86_REG_CR0, cr0);
+    check(uc_reg_write(uc_, UC_X86_REG_GDTR, &gdtr), "gdtr");
+    cr3_ = boot.cr3;
+    // Selectors only (FACTS, fact 12); iretq checks them against the GDT.
+    set_reg(UC_X86_REG_CS, VMMU_SEL_KERNEL_CS);
+    for (int seg : {UC_X86_REG_SS, UC_X86_REG_DS, UC_X86_REG_ES})
+        set_reg(seg, VMMU_SEL_KERNEL_DS);
+    set_reg(UC_X86_REG_RSP, boot.rsp);
+    set_reg(UC_X86_REG_RDI, boot.rdi);
+    set_reg(UC_X86_REG_RIP, boot.entry);
+    set_reg(UC_X86_REG_EFLAGS, 0x2);
+    next_tick_ = config.timer_period;
+}
+
+Vcpu::~Vcpu() {
+    for (auto h : hooks_) uc_hook_del(uc_, h);
+    if (scratch_) uc_context_free(scratch_);
+    if (uc_) uc_close(uc_);
+}
+
+uint64_t Vcpu::reg(int id) const {
+    uint64_t v = 0;
+    uc_reg_read(uc_, id, &v);
+    return v;
+}
+
+void Vcpu::set_reg(int id, uint64_t v) { check(uc_reg_write(uc_, id, &v), "register write"); }
+
+void Vcpu::stop(StopKind kind, std::string message, int status) {
+    if (!stop_) stop_ = StopRequest{kind, status, std::move(message), std::nullopt};
+    uc_emu_stop(uc_);
+}
+
+uint32_t Vcpu::block_instructions(uint64_t addr, uint32_t size) {
+    BlockCount& c = block_cache_[(addr ^ (addr >> 14)) & (kBlockCacheSize - 1)];
+    if (c.addr == addr && c.size == size) return c.instructions;
+    auto it = block_map_.find(addr);
+    if (it == block_map_.end() || it->second.size != size) {
+        uint32_t n = addr + size <= mem_.size()
+                         ? count_instructions(mem_.host_ptr(GuestPhys(addr)), size, addr)
+                         : 0;
+        it = block_map_.insert_or_assign(addr, BlockCount{addr, size, n}).first;
+    }
+    c = it->second;
+    return c.instructions;
+}
+
+void Vcpu::on_block(uint64_t addr, uint32_t size) {
+    uint32_t n = block_instructions(addr, size);
+    // A timer tick falls inside this block: stop before it runs, then run up to the tick.
+    if (!split_armed_ && !timer_pending_ && config_.timer_period && time_ + n > next_tick_) {
+        tick_split_requested_ = true;
+        split_block_ = addr;
+        split_k_ = static_cast<uint32_t>(next_tick_ - time_);
+        last_block_valid_ = false;
+        uc_emu_stop(uc_);
+        return;
+    }
+    if (timer_pending_ && (reg(UC_X86_REG_EFLAGS) & kRflagsIf)) {
+        irq_window_ = true;
+        last_block_valid_ = false;
+        uc_emu_stop(uc_);
+        return;
+    }
+    if (config_.max_instructions && counters_.instructions >= config_.max_instructions) {
+        budget_hit_ = true;
+        last_block_valid_ = false;
+        uc_emu_stop(uc_);
+        return;
+    }
+    counters_.instructions += n;
+    time_ += n;
+    ++counters_.blocks;
+    last_block_ = addr;
+    last_block_size_ = size;
+    last_block_insns_ = n;
+    last_block_valid_ = true;
+    user_ = user_text(addr);
+    if (!backends_.empty()) {
+        Fetch f{GuestVirt(addr), GuestPhys(addr), size, n, user_};
+        try {
+            for (auto& b : backends_) b->on_fetch(f);
+        } catch (const OracleMismatch& e) {
+            stop(StopKind::OracleMismatch, e.what());
+        }
+    }
+}
+
+void Vcpu::account_stop(uint64_t rip) {
+    if (last_block_valid_ && rip >= last_block_ && rip < last_block_ + last_block_size_) {
+        uint32_t done =
+            count_instructions(mem_.host_ptr(GuestPhys(last_block_)), rip - last_block_, last_block_);
+        uint32_t undo = last_block_insns_ - done;
+        counters_.instructions -= undo;
+        time_ -= undo;
+    }
+    last_block_valid_ = false;
+}
+
+void Vcpu::arm_split(uint64_t block, uint32_t k) {
+    // Address of the k-th instruction of the block: the tick falls just before it.
+    uint64_t addr = block;
+    for (uint32_t i = 0; i < k; ++i)
+        addr += instruction_length(mem_.host_ptr(GuestPhys(addr)), 16, addr);
+    check(uc_hook_add(uc_, &split_hook_, UC_HOOK_CODE, reinterpret_cast<void*>(Trampolines::split),
+                      this, addr, addr),
+          "split hook");
+    // The block was translated without the hook: drop it so the hook is compiled in.
+    uc_ctl_remove_cache(uc_, block, addr + 1);
+    split_block_ = block;
+    split_k_ = static_cast<uint32_t>(addr - block); // reused as the byte offset for disarm
+    split_armed_ = true;
+}
+
+void Vcpu::disarm_split() {
+    uc_hook_del(uc_, split_hook_);
+    uc_ctl_remove_cache(uc_, split_block_, split_block_ + split_k_ + 1);
+    split_armed_ = false;
+}
+
+void Vcpu::on_split_point() {
+    split_hit_ = true;
+    uc_emu_stop(uc_);
+}
+
+} // namespace vmmu

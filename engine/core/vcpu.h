@@ -1,0 +1,135 @@
+// The vCPU: one Unicorn instance running the guest, with the hooks that make the functional
+// layer work (ARCHITECTURE.md): the MMIO data path, block counting, exception, syscall and timer
+// delivery, port I/O and sensitive-instruction events. Internal to engine/core (Machine owns it).
+#pragma once
+
+#include "engine/core/boot.h"
+#include "engine/core/functional_tlb.h"
+#include "engine/core/machine.h"
+#include "engine/core/sensitive.h"
+
+#include <unicorn/unicorn.h>
+
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace vmmu {
+
+class Vcpu;
+struct SensitiveHookData {
+    Vcpu* vcpu;
+    const SensitiveInsn* insn;
+};
+
+// Why the run stopped (set by hooks, acted on by the run loop).
+struct StopRequest {
+    StopKind kind = StopKind::Exited;
+    int status = 0;
+    std::string message;
+    std::optional<uint64_t> rip; // where, if known better than the current RIP
+};
+
+class Vcpu {
+public:
+    Vcpu(GuestMemory& mem, const P2m& p2m, const BootState& boot, const ElfImage& kernel,
+         const MachineConfig& config, const std::vector<std::unique_ptr<Backend>>& backends);
+    ~Vcpu();
+    Vcpu(const Vcpu&) = delete;
+    Vcpu& operator=(const Vcpu&) = delete;
+
+    RunResult run();
+
+    // Hook entry points (static trampolines call these).
+    void on_block(uint64_t addr, uint32_t size);
+    uint64_t on_mmio_read(uint64_t va, unsigned size);
+    void on_mmio_write(uint64_t va, unsigned size, uint64_t value);
+    void on_interrupt(uint32_t intno);
+    void on_syscall();
+    void on_out(uint32_t port, int size, uint32_t value);
+    void on_sensitive(const SensitiveInsn& insn);
+    void on_split_point();
+
+private:
+    // Translation of a guest VA for the engine's own use; nullopt if not mapped.
+    std::optional<uint64_t> translate(uint64_t va);
+    uint64_t translate_or_stop(uint64_t va);
+    void read_virt(uint64_t va, void* dst, uint64_t len);
+    void write_virt(uint64_t va, const void* src, uint64_t len);
+    std::string read_guest_string(uint64_t va, uint64_t len);
+    void data_access(uint64_t va, uint64_t gpa, unsigned size, bool write);
+
+    uint32_t block_instructions(uint64_t addr, uint32_t size);
+    void account_stop(uint64_t rip);
+    bool deliver(uint8_t vector, std::optional<uint32_t> error_code);
+    void handle_exception();
+    void arm_split(uint64_t block, uint32_t k);
+    void disarm_split();
+    void stop(StopKind kind, std::string message, int status = 0);
+    void fill_diagnostics(RunResult& r, uint64_t rip) const;
+
+    uint64_t reg(int id) const;
+    void set_reg(int id, uint64_t v);
+    bool user_text(uint64_t rip) const {
+        return rip >= prog_text_begin_ && rip < prog_text_end_;
+    }
+
+    GuestMemory& mem_;
+    const P2m& p2m_;
+    const BootState& boot_;
+    const ElfImage& kernel_;
+    const MachineConfig& config_;
+    const std::vector<std::unique_ptr<Backend>>& backends_;
+
+    uc_engine* uc_ = nullptr;
+    uc_context* scratch_ = nullptr;
+    std::vector<uc_hook> hooks_;
+    std::deque<SensitiveInsn> sensitive_; // stable addresses: hook user data points into it
+    std::deque<SensitiveHookData> hook_data_;
+    std::vector<uint8_t> code_frame_;     // 1 for frames holding guest code (never written)
+    uint64_t prog_text_begin_ = 0, prog_text_end_ = 0;
+    uint64_t window_ = 0;                 // G: start of the MMIO window
+
+    FunctionalTlb ftlb_;
+    uint64_t cr3_ = 0;
+
+    struct BlockCount {
+        uint64_t addr = UINT64_MAX;
+        uint32_t size = 0, instructions = 0;
+    };
+    std::vector<BlockCount> block_cache_;
+    std::unordered_map<uint64_t, BlockCount> block_map_;
+
+    // Time: instructions retired plus idle time skipped at hlt; the timer runs on time.
+    GuestCounters counters_;
+    uint64_t time_ = 0;
+    uint64_t next_tick_ = 0;
+    bool timer_pending_ = false;
+    bool user_ = false;
+
+    // The last block whose hook ran: its instructions were counted in full, and are corrected
+    // when the run stops inside it.
+    uint64_t last_block_ = 0;
+    uint32_t last_block_size_ = 0, last_block_insns_ = 0;
+    bool last_block_valid_ = false;
+
+    // Stop reasons raised by hooks during one uc_emu_start.
+    std::optional<uint32_t> pending_exception_;
+    std::optional<StopRequest> stop_;
+    bool tick_split_requested_ = false;
+    uint64_t split_block_ = 0;
+    uint32_t split_k_ = 0;
+    uc_hook split_hook_ = 0;
+    bool split_armed_ = false;
+    bool split_hit_ = false;
+    bool irq_window_ = false;
+    bool budget_hit_ = false;
+
+    std::string console_;
+    std::map<std::string, uint64_t> reported_;
+};
+
+} // namespace vmmu

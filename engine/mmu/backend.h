@@ -1,0 +1,100 @@
+// The interface every MMU scheme implements, and the registry that creates one by name.
+//
+// The engine runs the guest once and feeds the same stream of events to every attached
+// backend. A backend keeps its own TLB and walk-cache models and its own structures (shadow or
+// nested tables), counts what its scheme would do, and never changes what the guest sees.
+// The functional translation (pa) comes with every access so a backend can check its own
+// translation against it (the oracle: its hPA must equal p2m(pa)).
+#pragma once
+
+#include "engine/core/addr.h"
+#include "engine/core/guest_memory.h"
+#include "engine/core/p2m.h"
+#include "engine/mmu/counters.h"
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace vmmu {
+
+struct Profile; // engine/mmu/profile.h
+
+struct DataAccess {
+    GuestVirt va;
+    GuestPhys pa; // functional translation of va
+    uint8_t size;
+    bool write;
+    bool user; // the guest is in a user program (the guest runs at CPL0; see ARCHITECTURE.md)
+};
+
+struct Fetch {
+    GuestVirt va; // first byte of an executed block
+    GuestPhys pa; // its functional translation (== va: code is identity-mapped)
+    uint32_t bytes;
+    uint32_t instructions;
+    bool user;
+};
+
+// What the machine tells a backend when it is created.
+struct BackendEnv {
+    GuestMemory* memory = nullptr; // read guest tables; watch() page-table frames
+    const P2m* p2m = nullptr;
+    const Profile* profile = nullptr;
+    bool pwc = true;              // page-walk caches
+    bool ntlb = true;             // nested TLB (slat)
+    unsigned ept_page_shift = 12; // 12, 21 or 30 (slat)
+    bool oracle = true;           // check every translation against p2m(functional)
+    std::map<std::string, std::string> options; // scheme options, e.g. shadow "unsync=0"
+    uint64_t initial_cr3 = 0;
+    uint64_t initial_cr4 = 0;
+};
+
+class Backend {
+public:
+    virtual ~Backend() = default;
+    virtual std::string name() const = 0;
+
+    // Hot path: every data access and every executed block.
+    virtual void on_access(const DataAccess& a) = 0;
+    virtual void on_fetch(const Fetch& f) = 0;
+
+    // Guest events (rip: the guest instruction that caused it).
+    virtual void on_cr3_write(uint64_t rip, uint64_t new_cr3) = 0;
+    virtual void on_cr4_write(uint64_t rip, uint64_t new_cr4) = 0;
+    virtual void on_invlpg(uint64_t rip, GuestVirt va) = 0;
+    // A write to a watched guest frame (a guest page table), after it was applied.
+    virtual void on_pt_write(uint64_t rip, GuestPhys pa, uint64_t old_value, uint64_t new_value,
+                             uint8_t size) = 0;
+    virtual void on_guest_fault(uint64_t rip, uint8_t vector, GuestVirt cr2,
+                                uint32_t error_code) = 0;
+    virtual void on_timer(uint64_t rip) = 0;
+    virtual void on_syscall(uint64_t rip) = 0;
+    virtual void on_hlt(uint64_t rip) = 0;
+    virtual void on_io(uint64_t rip, uint16_t port, bool write) = 0;
+    // Other instructions a hypervisor may intercept (mov cr0, wrmsr, cpuid, ...).
+    virtual void on_sensitive(uint64_t rip, std::string_view mnemonic) = 0;
+
+    // Results. cycles() applies the profile's cost model to the counters.
+    virtual const BackendCounters& counters() const = 0;
+    virtual CycleBreakdown cycles(uint64_t guest_instructions) const = 0;
+};
+
+// Thrown when a backend's translation disagrees with the functional one.
+struct OracleMismatch : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+using BackendFactory = std::function<std::unique_ptr<Backend>(const BackendEnv&)>;
+
+// Name -> factory. Implementations register themselves from their own .cpp with
+// `static const bool registered = register_backend("name", factory);` (built as object files,
+// so registration survives linking).
+bool register_backend(const std::string& name, BackendFactory factory);
+std::unique_ptr<Backend> create_backend(const std::string& name, const BackendEnv& env);
+std::vector<std::string> backend_names();
+
+} // namespace vmmu

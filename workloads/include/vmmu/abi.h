@@ -1,0 +1,102 @@
+/* vmmu guest ABI: the contract between the engine and the guest it boots.
+ *
+ * Included by the engine (C++) and by guest code (freestanding C and assembly), so it holds
+ * only macros and plain structs. Every address here is a guest address; see
+ * ARCHITECTURE.md ("Suggested guest address map") for why the map looks like this:
+ * code is identity-mapped below G (VA == gPA), every data address lies in the MMIO window.
+ */
+#ifndef VMMU_ABI_H
+#define VMMU_ABI_H
+
+/* ---- Address map ------------------------------------------------------------------------ */
+
+/* Kernel text: VA == gPA, linked here. */
+#define VMMU_KERNEL_TEXT_BASE 0x100000ULL
+/* Kernel direct map of all guest-physical memory: VA = VMMU_DIRECT_MAP + gPA (2 MiB pages). */
+#define VMMU_DIRECT_MAP 0x400000000000ULL
+/* User program text slots: program i is linked at VMMU_PROG_TEXT_BASE + i * SLOT (1 MiB), VA == gPA. */
+#define VMMU_PROG_TEXT_BASE 0x1000000ULL
+#define VMMU_PROG_TEXT_SLOT 0x100000ULL
+#define VMMU_PROG_MAX_SLOTS 16ULL
+/* End of the region the engine reserves for code: frames below it are never given to the
+ * kernel's allocator. */
+#define VMMU_CODE_END (VMMU_PROG_TEXT_BASE + VMMU_PROG_MAX_SLOTS * VMMU_PROG_TEXT_SLOT)
+/* User data (.data/.bss of programs, then the brk heap). PML4 slot 1 and up. */
+#define VMMU_USER_DATA_BASE 0x8000000000ULL
+/* Anonymous mmap region. */
+#define VMMU_USER_MMAP_BASE 0x100000000000ULL
+/* Top of the user stack (grows down). */
+#define VMMU_USER_STACK_TOP 0x200000000000ULL
+
+/* Engine-owned low memory (gPA, below the kernel). */
+#define VMMU_BOOT_INFO_GPA 0x1000ULL
+#define VMMU_BOOT_GDT_GPA 0x2000ULL
+#define VMMU_BOOT_TABLES_GPA 0x10000ULL /* boot page tables, up to VMMU_KERNEL_TEXT_BASE */
+
+/* Paging features: Unicorn 2.0.1's CPU models have no CPUID NX bit, so EFER.NXE cannot be set
+ * and PTE bit 63 is *reserved*: a guest that sets NX gets a #PF with the RSVD bit. Never set NX.
+ * EFER.SCE cannot be set either; `syscall` works regardless (the engine implements it). */
+
+/* ---- Segments (the engine's boot GDT; a kernel that loads its own should keep these) ----- */
+#define VMMU_SEL_KERNEL_CS 0x08
+#define VMMU_SEL_KERNEL_DS 0x10
+
+/* ---- Ports (out to these reaches the engine) --------------------------------------------- */
+/* out al: one console byte. */
+#define VMMU_PORT_CONSOLE 0x3f8
+/* out eax (port in dx): a hypercall; eax = number, arguments in rdi, rsi, r10 (dx carries the
+ * port, so the third argument moves to r10, as Linux moves syscall argument 4 out of rcx). */
+#define VMMU_PORT_HYPERCALL 0x510
+
+#define VMMU_HC_WRITE 1  /* rdi = VA of bytes, rsi = length: console output */
+#define VMMU_HC_REPORT 2 /* rdi = VA of key, rsi = key length, r10 = value: a named result */
+#define VMMU_HC_PANIC 3  /* rdi = VA of message, rsi = length: kernel panic, stops the run */
+#define VMMU_HC_EXIT 4   /* rdi = status: the guest is done, stops the run */
+
+/* ---- Interrupt vectors the engine delivers ------------------------------------------------ */
+#define VMMU_VEC_DE 0
+#define VMMU_VEC_UD 6
+#define VMMU_VEC_DF 8
+#define VMMU_VEC_GP 13
+#define VMMU_VEC_PF 14
+#define VMMU_VEC_TIMER 32
+
+/* #PF error code bits (Intel SDM vol. 3, 4.7). */
+#define VMMU_PF_P 0x1
+#define VMMU_PF_W 0x2
+#define VMMU_PF_U 0x4
+#define VMMU_PF_I 0x10
+
+/* ---- Boot info: at VMMU_BOOT_INFO_GPA; its direct-map VA is passed in rdi at entry -------- */
+#define VMMU_BOOT_MAGIC 0x31554d4d56ULL /* "VMMU1" */
+#define VMMU_BOOT_FLAG_GUEST_2M 0x1 /* back anonymous memory with 2 MiB pages */
+#define VMMU_CMDLINE_MAX 1024
+
+struct vmmu_boot_info {
+    unsigned long long magic;
+    unsigned long long mem_bytes;     /* guest-physical memory size G */
+    unsigned long long free_start;    /* first gPA the kernel may allocate */
+    unsigned long long archive_gpa;   /* program archive (see below) */
+    unsigned long long archive_bytes;
+    unsigned long long timer_period;  /* guest instructions between timer interrupts */
+    unsigned long long flags;         /* VMMU_BOOT_FLAG_* */
+    unsigned long long boot_pml4_gpa; /* the engine's boot page tables */
+    char cmdline[VMMU_CMDLINE_MAX];   /* NUL-terminated: "prog arg1=v1 arg2=v2 ..." */
+};
+
+/* ---- Program archive: header, entries, then the ELF files themselves ---------------------- */
+#define VMMU_ARCHIVE_MAGIC 0x56435241554d4d56ULL /* "VMMUARCV" */
+#define VMMU_ARCHIVE_NAME_MAX 32
+
+struct vmmu_archive_header {
+    unsigned long long magic;
+    unsigned long long count;
+};
+
+struct vmmu_archive_entry {
+    char name[VMMU_ARCHIVE_NAME_MAX]; /* NUL-terminated program name */
+    unsigned long long offset;        /* of the ELF file, from the archive start */
+    unsigned long long size;          /* of the ELF file in bytes */
+};
+
+#endif
