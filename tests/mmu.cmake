@@ -9,3 +9,6 @@ vmmu_test(native_backend_test
 vmmu_test(slat_walker_test
           SOURCES ${CMAKE_CURRENT_LIST_DIR}/slat_walker_test.cpp ${mmu_guest_memory}
           LIBS vmmu_slat vmmu_mmu)
+vmmu_test(mmu_property_test
+          SOURCES ${CMAKE_CURRENT_LIST_DIR}/mmu_property_test.cpp ${mmu_guest_memory}
+          LIBS vmmu_native vmmu_slat vmmu_shadow vmmu_mmu)

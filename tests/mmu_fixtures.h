@@ -8,6 +8,7 @@
 #include "engine/mmu/profile.h"
 
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 
@@ -40,13 +41,21 @@ class GuestTables {
             uint64_t v = mem_.read_u64(e);
             if (!(v & x86::kPteP)) {
                 v = new_table() | kTableFlags;
-                mem_.write_u64(e, v);
+                write_entry(e, v);
             }
             table = v & x86::kPteAddrMask;
         }
         uint64_t leaf = pa | flags | x86::kPteP | (leaf_level > 1 ? x86::kPtePs : 0);
-        mem_.write_u64(leaf_entry(root, va, leaf_level), leaf);
+        write_entry(leaf_entry(root, va, leaf_level), leaf);
     }
+    // Writes one entry as the guest would, telling on_write (if set) what changed.
+    void write_entry(GuestPhys e, uint64_t value) {
+        uint64_t old = mem_.read_u64(e);
+        mem_.write_u64(e, value);
+        if (on_write)
+            on_write(e, old, value);
+    }
+    uint64_t read_entry(GuestPhys e) const { return mem_.read_u64(e); }
     // Address of the entry at `level` for va (the tables above it must exist).
     GuestPhys leaf_entry(uint64_t root, uint64_t va, int level) const {
         uint64_t table = root;
@@ -55,6 +64,8 @@ class GuestTables {
                     x86::kPteAddrMask;
         return GuestPhys(table + 8ull * x86::table_index(va, level));
     }
+    std::function<void(GuestPhys, uint64_t, uint64_t)> on_write;
+
     std::optional<GuestPhys> reference(uint64_t root, uint64_t va) const {
         auto r = x86::walk(GuestPhys(root), va, [&](GuestPhys pa) { return mem_.read_u64(pa); });
         if (!r.ok)
