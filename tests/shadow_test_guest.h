@@ -15,6 +15,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace vmmu::shadow::test {
 
@@ -69,13 +70,24 @@ public:
     uint64_t detail(const std::string& key) { return counters().details.at(key); }
     GuestPhys root() const { return root_; }
 
-    // A zeroed guest frame for a page table, from a bump allocator.
+    // A zeroed guest frame for a page table: a recycled one (cleared by guest writes, which
+    // the shadow may have to hear about) or a fresh one from a bump allocator.
     GuestPhys new_table() {
+        if (!free_tables_.empty()) {
+            GuestPhys t = free_tables_.back();
+            free_tables_.pop_back();
+            for (uint64_t i = 0; i < 512; ++i)
+                if (memory_.read_u64(t + 8 * i)) write_u64(t + 8 * i, 0);
+            return t;
+        }
         GuestPhys t(next_table_);
         next_table_ += kPageSize4K;
         for (uint64_t i = 0; i < 512; ++i) memory_.write_u64(t + 8 * i, 0);
         return t;
     }
+    // A page-table frame the guest no longer uses as one.
+    void recycle_table(GuestPhys t) { free_tables_.push_back(t); }
+    const std::vector<GuestPhys>& free_tables() const { return free_tables_; }
     void set_table_cursor(uint64_t pa) { next_table_ = pa; }
 
     // A guest write to guest-physical memory, reported as the engine's MMIO path does.
@@ -114,11 +126,11 @@ public:
         if (r.ok) pa = r.pa;
         return r.ok;
     }
-    // A successful guest data access: delivered only if the guest tables map va.
+    // A successful guest data access: delivered only if the guest tables allow it.
     bool access(uint64_t va, bool write = false) {
-        GuestPhys pa;
-        if (!reference(current_, va, pa)) return false;
-        backend_->on_access(DataAccess{GuestVirt(va), pa, 8, write, true});
+        auto r = walk(current_, va, [&](GuestPhys e) { return memory_.read_u64(e); });
+        if (!r.ok || (write && !r.writable)) return false;
+        backend_->on_access(DataAccess{GuestVirt(va), r.pa, 8, write, true});
         return true;
     }
     void cr3(GuestPhys root) {
@@ -133,6 +145,7 @@ private:
     P2m p2m_;
     Profile profile_;
     uint64_t next_table_ = 0x100000;
+    std::vector<GuestPhys> free_tables_;
     GuestPhys root_;
     GuestPhys current_;
     std::unique_ptr<Backend> backend_;

@@ -16,8 +16,8 @@ namespace {
 using namespace vmmu::x86;
 
 const BackendEnv& checked(const BackendEnv& env) {
-    if (!env.memory || !env.p2m)
-        throw std::invalid_argument("shadow backend needs guest memory and a p2m");
+    if (!env.memory || !env.p2m || !env.profile)
+        throw std::invalid_argument("shadow backend needs memory, p2m and profile");
     return env;
 }
 
@@ -33,33 +33,42 @@ bool exits_under_shadow(std::string_view mnemonic) {
 } // namespace
 
 ShadowBackend::ShadowBackend(const BackendEnv& env)
-    : p2m_(checked(env).p2m), profile_(env.profile ? *env.profile : Profile{}), oracle_(env.oracle),
-      pwc_on_(env.pwc), vpid_(profile_.vpid ? 1 : 0), cr3_(env.initial_cr3), cr4_(env.initial_cr4),
+    : p2m_(checked(env).p2m), profile_(*env.profile), oracle_(env.oracle), pwc_on_(env.pwc),
+      vpid_(profile_.vpid ? 1 : 0), cpu_(env.initial_cr3, env.initial_cr4),
       tlb_(profile_.tlb, &counters_.tlb),
       pwc_(env.pwc ? profile_.pwc : PwcConfig{}, &counters_.walks),
       mmu_(*env.memory, *env.p2m, ShadowOptions::parse(env.options), env.initial_cr3) {
     pwc_on_ = pwc_.enabled();
-    bool pcide = profile_.pcid && (cr4_ & kCr4Pcide);
-    tlb_.set_context(pcide ? cr3_pcid(cr3_) : 0, vpid_);
+    tlb_.set_context(cpu_.pcid(), vpid_);
 }
 
 ShadowWalk ShadowBackend::hardware_walk(uint64_t va) {
-    HostPhys root = mmu_.root_table();
-    ShadowWalk w;
+    HostPhys table = mmu_.root_table();
     int start = 4;
+    // Permissions accumulated above the first level read, kept in the low bits of a cached
+    // table address (tables are 4K-aligned): W and U in place, NX as bit 3.
+    constexpr uint64_t kPermNx = 8;
+    uint64_t perms = kPteW | kPteU;
     if (pwc_on_) {
-        PwcProbe probe = pwc_.lookup(va, tlb_.pcid());
-        if (probe.hit()) start = probe.level;
-        w = mmu_.walk(va, start, probe.hit() ? HostPhys(probe.table) : root);
-    } else {
-        w = mmu_.walk(va, 4, root);
+        PwcProbe probe = pwc_.lookup(va, cpu_.pcid());
+        if (probe.hit()) {
+            start = probe.level;
+            table = HostPhys(probe.table & kPteAddrMask);
+            perms = probe.table & (kPteW | kPteU | kPermNx);
+        }
     }
+    ShadowWalk w = mmu_.walk(va, start, table);
+    w.writable = w.writable && (perms & kPteW);
+    w.user = w.user && (perms & kPteU);
+    w.nx = w.nx || (perms & kPermNx);
     if (pwc_on_) {
-        // Cache every present non-leaf entry this walk read, as the hardware does.
+        // Cache every present non-leaf entry the walk read, as the hardware does.
         for (int l = start; l >= 2; --l) {
             uint64_t e = w.entry[l];
             if (!(e & kPteP) || (e & kPtePs)) break;
-            pwc_.fill(va, l, e & kPteAddrMask, tlb_.pcid());
+            perms &= (e & (kPteW | kPteU)) | kPermNx;
+            if (e & kPteNx) perms |= kPermNx;
+            pwc_.fill(va, l, (e & kPteAddrMask) | perms, cpu_.pcid());
         }
     }
     WalkCounters& c = counters_.walks;
@@ -70,11 +79,15 @@ ShadowWalk ShadowBackend::hardware_walk(uint64_t va) {
     return w;
 }
 
-void ShadowBackend::walk_and_fill(uint64_t va, GuestPhys pa, bool fetch) {
+void ShadowBackend::walk_and_fill(uint64_t va, GuestPhys pa, bool fetch, bool write) {
     ShadowWalk w = hardware_walk(va);
-    if (!w.ok) {
-        // Hidden fault: the guest maps va (the access succeeded) but the shadow does not yet.
+    // A write through a read-only shadow entry whose guest entry is now writable (an upgrade
+    // the shadow has not seen, e.g. in an unsync table) faults to the hypervisor as well.
+    bool protection = w.ok && write && !w.writable;
+    if (!w.ok || protection) {
+        // Hidden fault: the guest allows the access (it succeeded) but the shadow does not.
         vm_exit(ExitReason::PfHidden);
+        if (protection) ++write_protect_faults_;
         if (!mmu_.fix_hidden_fault(va)) {
             if (oracle_)
                 throw OracleMismatch(fmt::format(
@@ -97,7 +110,7 @@ void ShadowBackend::walk_and_fill(uint64_t va, GuestPhys pa, bool fetch) {
     t.writable = w.writable;
     t.user = w.user;
     t.nx = w.nx;
-    t.global = w.global;
+    t.global = w.global && cpu_.pge();
     tlb_.fill(va, t, fetch);
 }
 
@@ -124,36 +137,39 @@ void ShadowBackend::apply_mmu_flush() {
     flush_walk_caches();
 }
 
+void ShadowBackend::apply_guest_invalidation(Invalidate what) {
+    if (what == Invalidate::NonGlobal) {
+        tlb_.flush_non_global(cpu_.pcid());
+        if (pwc_on_) pwc_.flush_context(cpu_.pcid());
+    } else if (what == Invalidate::All) {
+        tlb_.flush_all();
+        flush_walk_caches();
+    }
+}
+
 void ShadowBackend::on_cr3_write(uint64_t rip, uint64_t new_cr3) {
     vm_exit(ExitReason::Cr3Write);
-    bool pcide = profile_.pcid && (cr4_ & kCr4Pcide);
-    bool keep = pcide && (new_cr3 & kCr3NoFlush);
-    mmu_.cr3_write(new_cr3, !keep);
+    Invalidate what = cpu_.write_cr3(new_cr3);
+    // A flushing CR3 write is a guest TLB flush: unsync tables are resynced (KVM).
+    mmu_.cr3_write(new_cr3, what != Invalidate::None);
     apply_mmu_flush();
-    cr3_ = new_cr3 & ~kCr3NoFlush;
-    uint16_t pcid = pcide ? cr3_pcid(cr3_) : 0;
-    tlb_.set_context(pcid, vpid_);
-    // Loading the new shadow root flushes the PCID's non-global entries unless bit 63 says not
-    // to (SDM 4.10.4.1); the walk caches hold entries of the old root, so they go too.
-    if (!keep) tlb_.flush_non_global(pcid);
-    flush_walk_caches();
+    tlb_.set_context(cpu_.pcid(), vpid_);
+    // The hypervisor loads the new shadow root; the hardware flushes as the guest's own CR3
+    // write would (SDM 4.10.4.1).
+    apply_guest_invalidation(what);
 }
 
 void ShadowBackend::on_cr4_write(uint64_t rip, uint64_t new_cr4) {
-    // KVM intercepts CR4 writes that change paging (PGE, PAE, PCIDE, ...).
+    // KVM intercepts CR4 writes under shadow paging: PGE, PAE, PCIDE change the shadow MMU.
     vm_exit(ExitReason::Other);
-    ++counters_.details["cr4_write"];
-    uint64_t changed = cr4_ ^ new_cr4;
-    cr4_ = new_cr4;
-    if (changed & (kCr4Pge | kCr4Pcide | kCr4Pae)) {
-        // A guest TLB flush (SDM 4.10.4.1): unsync tables are resynced as on a CR3 write.
-        mmu_.cr3_write(cr3_, true);
+    ++cr4_writes_;
+    Invalidate what = cpu_.write_cr4(new_cr4);
+    if (what != Invalidate::None) {
+        mmu_.cr3_write(cpu_.cr3(), true);
         apply_mmu_flush();
-        tlb_.flush_vpid(vpid_);
-        flush_walk_caches();
-        bool pcide = profile_.pcid && (cr4_ & kCr4Pcide);
-        tlb_.set_context(pcide ? cr3_pcid(cr3_) : 0, vpid_);
     }
+    tlb_.set_context(cpu_.pcid(), vpid_);
+    apply_guest_invalidation(what);
 }
 
 void ShadowBackend::on_invlpg(uint64_t rip, GuestVirt va) {
@@ -162,7 +178,7 @@ void ShadowBackend::on_invlpg(uint64_t rip, GuestVirt va) {
     apply_mmu_flush();
     // INVLPG drops the page's TLB entries and the PCID's paging-structure caches (SDM 4.10.4.1).
     tlb_.invlpg(va.value());
-    flush_walk_caches();
+    if (pwc_on_) pwc_.flush_context(cpu_.pcid());
 }
 
 void ShadowBackend::on_pt_write(uint64_t rip, GuestPhys pa, uint64_t old_value, uint64_t new_value,
@@ -180,6 +196,9 @@ void ShadowBackend::on_guest_fault(uint64_t rip, uint8_t vector, GuestVirt cr2,
     if (vector != 14) return;
     vm_exit(ExitReason::PfGuest);
     mmu_.guest_fault(cr2.value());
+    // The #PF also invalidates what would translate cr2 (SDM 4.10.4.1).
+    tlb_.invlpg(cr2.value());
+    if (pwc_on_) pwc_.invalidate_address(cr2.value(), cpu_.pcid());
 }
 
 void ShadowBackend::on_sensitive(uint64_t rip, std::string_view mnemonic) {
@@ -209,6 +228,9 @@ const BackendCounters& ShadowBackend::counters() const {
     d["large_mappings"] = s.large_mappings;
     d["large_splits"] = s.large_splits;
     d["large_zapped"] = s.large_zapped;
+    d["perm_rewalks"] = perm_rewalks_;
+    d["write_protect_faults"] = write_protect_faults_;
+    d["cr4_write"] = cr4_writes_;
     // The short names the run report lists under "shadow" (issue 4, Output).
     d["unsync"] = s.mmu_unsync;
     d["resync"] = s.mmu_resync;

@@ -5,6 +5,7 @@
 #pragma once
 
 #include "engine/mmu/backend.h"
+#include "engine/mmu/guest_cpu.h"
 #include "engine/mmu/profile.h"
 #include "engine/mmu/pwc.h"
 #include "engine/mmu/tlb.h"
@@ -21,8 +22,16 @@ public:
 
     std::string name() const override { return "shadow"; }
 
-    void on_access(const DataAccess& a) override { translate(a.va.value(), a.pa, false); }
-    void on_fetch(const Fetch& f) override { translate(f.va.value(), f.pa, true); }
+    void on_access(const DataAccess& a) override { translate(a.va.value(), a.pa, false, a.write); }
+    void on_fetch(const Fetch& f) override {
+        // One lookup per 4K page the block touches (as the native backend does).
+        uint64_t first = f.va.value() >> 12;
+        uint64_t last = (f.va.value() + (f.bytes ? f.bytes : 1) - 1) >> 12;
+        for (uint64_t p = first; p <= last; ++p) {
+            uint64_t va = p == first ? f.va.value() : p << 12;
+            translate(va, f.pa + (va - f.va.value()), true, false);
+        }
+    }
 
     void on_cr3_write(uint64_t rip, uint64_t new_cr3) override;
     void on_cr4_write(uint64_t rip, uint64_t new_cr4) override;
@@ -43,14 +52,20 @@ public:
 
 private:
     // Hot path: TLB lookup, then a walk of the shadow tables on a miss.
-    void translate(uint64_t va, GuestPhys pa, bool fetch) {
-        if (const Translation* t = tlb_.lookup(va, fetch)) {
+    void translate(uint64_t va, GuestPhys pa, bool fetch, bool write) {
+        const Translation* t = tlb_.lookup(va, fetch);
+        // A read-only entry cannot serve a write that succeeded: the hardware walks again.
+        if (t && write && !t->writable) {
+            ++perm_rewalks_;
+            t = nullptr;
+        }
+        if (t) {
             if (oracle_) check(va, pa, t->host(va));
             return;
         }
-        walk_and_fill(va, pa, fetch);
+        walk_and_fill(va, pa, fetch, write);
     }
-    void walk_and_fill(uint64_t va, GuestPhys pa, bool fetch);
+    void walk_and_fill(uint64_t va, GuestPhys pa, bool fetch, bool write);
     ShadowWalk hardware_walk(uint64_t va);
     void check(uint64_t va, GuestPhys pa, uint64_t hpa) const {
         if (p2m_->translate(pa).value() != hpa) mismatch(va, pa, hpa);
@@ -63,14 +78,18 @@ private:
     void flush_walk_caches() {
         if (pwc_on_) pwc_.flush_all();
     }
+    // What a guest CR3/CR4 write invalidates in the TLB and walk caches (SDM 4.10.4.1).
+    void apply_guest_invalidation(Invalidate what);
 
     const P2m* p2m_;
     Profile profile_;
     bool oracle_;
     bool pwc_on_;
     uint16_t vpid_;
-    uint64_t cr3_;
-    uint64_t cr4_;
+    GuestCpu cpu_;
+    uint64_t perm_rewalks_ = 0;
+    uint64_t write_protect_faults_ = 0;
+    uint64_t cr4_writes_ = 0;
     mutable BackendCounters counters_;
     TlbHierarchy tlb_;
     PageWalkCache pwc_;
