@@ -1,0 +1,160 @@
+/* The teaching kernel's shared declarations: memory, address spaces, processes, traps.
+ * Design in one page: workloads/README.md. */
+#ifndef KERNEL_H
+#define KERNEL_H
+
+#include "types.h"
+#include "vmmu/abi.h"
+#include "vmmu/syscalls.h"
+
+/* ---- Memory ------------------------------------------------------------------------------ */
+#define PAGE_SIZE 4096ULL
+#define HUGE_SIZE (2ULL << 20)
+#define page_down(x) ((u64)(x) & ~(PAGE_SIZE - 1))
+#define page_up(x) (((u64)(x) + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1))
+
+/* The kernel reaches guest-physical memory only through its direct map (ARCHITECTURE.md). */
+#define P2V(pa) ((void *)(VMMU_DIRECT_MAP + (u64)(pa)))
+#define V2P(va) ((u64)(va) - VMMU_DIRECT_MAP)
+
+/* Page-table entry bits (SDM vol. 3, 4.5, tables 4-15 to 4-20); bits 9-11 are ours. */
+#define PTE_P 0x1ULL
+#define PTE_W 0x2ULL
+#define PTE_U 0x4ULL
+#define PTE_A 0x20ULL
+#define PTE_D 0x40ULL
+#define PTE_PS 0x80ULL
+#define PTE_G 0x100ULL
+#define PTE_COW 0x200ULL    /* read-only because shared after fork: copy on write */
+#define PTE_SHARED 0x400ULL /* shared anonymous memory: fork shares it writable */
+/* No NX: Unicorn's CPU models lack CPUID NX, so EFER.NXE stays clear and bit 63 is reserved
+ * (setting it gives a #PF with RSVD). See abi.h. */
+#define PTE_NX 0ULL
+#define PTE_ADDR 0x000ffffffffff000ULL
+
+/* frame.c: physical frames with reference counts (a frame mapped by n processes has count n). */
+void frame_init(u64 free_start, u64 mem_bytes);
+u64 frame_alloc(void);      /* a zeroed 4 KiB frame, 0 if none */
+u64 frame_alloc_huge(void); /* a zeroed, 2 MiB-aligned 2 MiB frame, 0 if none */
+void frame_ref(u64 pa);
+void frame_put(u64 pa, int huge); /* drop one reference; frees at zero */
+int frame_count(u64 pa);
+int frame_reserved(u64 pa);       /* engine-owned (kernel, program text, archive): never freed */
+extern u64 frames_in_use;         /* in 4 KiB units */
+
+/* ---- Address spaces (vm.c) --------------------------------------------------------------- */
+enum region_kind { R_DATA = 1, R_HEAP, R_STACK, R_MMAP };
+#define RF_W 0x1      /* writable */
+#define RF_HUGE 0x2   /* demand-fault 2 MiB pages where a whole aligned block fits */
+#define RF_SHARED 0x4 /* shared across fork, populated at creation */
+
+struct region {
+    u64 start, end; /* [start, end), page aligned */
+    u32 kind, flags;
+};
+
+#define NREGION 32
+#define USER_STACK_MAX (8ULL << 20)
+
+struct mm {
+    u64 pml4;             /* gPA of the top-level table: the value loaded into CR3 */
+    u64 brk_base, brk;    /* heap: [brk_base, brk) */
+    struct region regions[NREGION];
+};
+
+extern u64 kernel_pml4;
+void vm_init(u64 mem_bytes);
+void switch_cr3(u64 pml4);                          /* load CR3: flushes non-global TLB entries */
+void vm_activate(u64 pml4);                         /* switch_cr3 unless already loaded */
+u64 vm_new(void);                                   /* kernel half + kernel text; 0 if no memory */
+void vm_free(u64 pml4);                             /* user half, its tables, the root */
+u64 vm_fork(u64 pml4);                              /* copy-on-write copy; 0 if no memory */
+u64 *vm_entry(u64 pml4, u64 va, int level, int create);
+int vm_map(u64 pml4, u64 va, u64 pa, u64 flags);    /* one 4 KiB page; -1 if no memory */
+void vm_unmap(u64 pml4, u64 start, u64 end);        /* drops every page wholly inside */
+int vm_fault(struct mm *mm, u64 va, u64 err);       /* demand-zero or CoW; -1: fatal */
+struct region *region_find(struct mm *mm, u64 va);
+struct region *region_add(struct mm *mm, u64 start, u64 end, u32 kind, u32 flags);
+
+/* ---- Processes (proc.c) ------------------------------------------------------------------ */
+enum proc_state { P_UNUSED, P_EMBRYO, P_RUNNABLE, P_RUNNING, P_SLEEPING, P_ZOMBIE };
+
+/* Saved by the trap and syscall stubs (entry.S); the order matches their pushes. */
+struct trapframe {
+    u64 r15, r14, r13, r12, r11, r10, r9, r8, rbp, rdi, rsi, rdx, rcx, rbx, rax;
+    u64 vector, error;
+    u64 rip, cs, rflags, rsp, ss; /* pushed by the CPU (the engine) or built by the syscall stub */
+};
+
+#define NPROC 64
+#define KSTACK_SIZE 16384
+#define PROC_NAME_MAX 32
+
+struct proc {
+    int pid;
+    enum proc_state state;
+    struct proc *parent;
+    u64 ksp;        /* kernel stack pointer saved by swtch */
+    u64 kstack_top; /* where traps from user code start (TSS.RSP0) */
+    const void *chan; /* what a sleeping process waits for */
+    u64 wake_tick;    /* for sleep(ticks) */
+    int exit_status;
+    char name[PROC_NAME_MAX];
+    struct mm mm;
+};
+
+extern struct proc *cur;
+extern struct proc *initproc;
+extern u64 ticks;
+
+void proc_init(void);
+struct proc *proc_alloc(void);
+void proc_start(struct proc *p, const struct trapframe *tf); /* first return to user: tf */
+void scheduler(void) __attribute__((noreturn));
+void yield(void);
+void sleep_on(const void *chan);
+void wakeup(const void *chan);
+void sleep_ticks(u64 n);
+void timer_tick(void);
+int proc_fork(struct trapframe *tf);
+void proc_exit(int status) __attribute__((noreturn));
+int proc_wait(u64 status_uva);
+
+/* exec.c */
+int exec_load(struct proc *p, struct trapframe *tf, const char *name, int argc, char **argv);
+void kernel_start_init(const char *cmdline);
+
+/* ---- Traps and system calls (trap.c, syscall.c, entry.S) --------------------------------- */
+void cpu_init(void);
+void set_kernel_stack(u64 top);
+void trap(struct trapframe *tf);
+void syscall_dispatch(struct trapframe *tf);
+int user_range_ok(u64 va, u64 len, int write);
+void swtch(u64 *save_sp, u64 new_sp);
+void trapret(void);
+
+/* ---- Console, hypercalls, counters (console.c) ------------------------------------------- */
+void kprintf(const char *fmt, ...);
+void panic(const char *fmt, ...) __attribute__((noreturn));
+void hc_report(const char *key, u64 len, u64 value);
+void hc_exit(u64 status) __attribute__((noreturn));
+void hc_write(const char *s, u64 len);
+
+/* Events the kernel counts and reports as kernel.<name> at shutdown. */
+struct kstats {
+    u64 syscalls, page_faults, pf_demand_zero, pf_demand_zero_2m, pf_cow, cow_copy, cow_reuse,
+        pf_fatal, forks, execs, exits, context_switches, processes_created, timer_ticks,
+        idle_halts, cr3_loads, invlpgs, killed;
+};
+extern struct kstats kstats;
+extern const struct vmmu_boot_info *boot;
+void report_kernel_stats(void);
+
+/* Shared with the libc (libc/string.c, libc/format.c). */
+void *memset(void *d, int c, size_t n);
+void *memcpy(void *d, const void *s, size_t n);
+size_t strlen(const char *s);
+int strcmp(const char *a, const char *b);
+int vformat(char *buf, size_t size, const char *fmt, va_list ap);
+
+#endif

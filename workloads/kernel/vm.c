@@ -1,0 +1,316 @@
+/* Address spaces: 4-level page tables (Intel SDM vol. 3, 4.5), demand-zero and copy-on-write.
+ *
+ * Layout of every address space (abi.h):
+ *   PML4[0]        code: the kernel text (one page table shared by every address space)
+ *                  and the running program's text, both at VA == gPA, read-only;
+ *   PML4[1..127]   user data: program data and heap, anonymous mmap, the stack;
+ *   PML4[128..]    kernel half: the direct map, the same entries in every address space.
+ * The kernel only ever edits page tables through the direct map.
+ */
+#include "kernel.h"
+#include "x86.h"
+
+u64 kernel_pml4;
+static u64 loaded_cr3;  /* what CR3 holds: reading CR3 back may cost a VM exit */
+static u64 ktext_pt;    /* page table mapping the kernel text, shared by all address spaces */
+extern char __text_start[], __text_end[];
+
+/* PML4 slots below the direct map's hold the per-process part of an address space. */
+#define PML4_USER_SLOTS ((VMMU_DIRECT_MAP >> 39) & 0x1ff)
+
+static unsigned pt_index(u64 va, int level) { return (va >> (12 + 9 * (level - 1))) & 0x1ff; }
+static u64 *table(u64 pa) { return (u64 *)P2V(pa); }
+
+void switch_cr3(u64 pml4) {
+    loaded_cr3 = pml4;
+    kstats.cr3_loads++;
+    write_cr3(pml4);
+}
+
+/* Switching to the address space already loaded needs no flush. */
+void vm_activate(u64 pml4) {
+    if (pml4 != loaded_cr3)
+        switch_cr3(pml4);
+}
+
+/* A changed or removed entry may still sit in the TLB: invalidate it if this address space is
+ * the loaded one (the others are flushed when CR3 is next loaded with them). */
+static void flush_page(u64 pml4, u64 va) {
+    if (pml4 != loaded_cr3)
+        return;
+    kstats.invlpgs++;
+    invlpg(va);
+}
+
+/* The entry at `level` (1 = PT ... 4 = PML4) that maps va, creating the tables above it if
+ * `create`. Returns 0 if a table is missing (or cannot be allocated) or a 2 MiB page sits
+ * where a table was needed. Upper levels are permissive; the leaf decides the rights. */
+u64 *vm_entry(u64 pml4, u64 va, int level, int create) {
+    u64 *t = table(pml4);
+    u64 up = va < VMMU_DIRECT_MAP ? PTE_P | PTE_W | PTE_U : PTE_P | PTE_W;
+    for (int l = 4; l > level; --l) {
+        u64 *e = &t[pt_index(va, l)];
+        if (!(*e & PTE_P)) {
+            if (!create)
+                return 0;
+            u64 f = frame_alloc();
+            if (!f)
+                return 0;
+            *e = f | up;
+        } else if (*e & PTE_PS) {
+            return 0;
+        }
+        t = table(*e & PTE_ADDR);
+    }
+    return &t[pt_index(va, level)];
+}
+
+void vm_init(u64 mem_bytes) {
+    kernel_pml4 = frame_alloc();
+    if (!kernel_pml4)
+        panic("no memory for the kernel page tables");
+    /* Direct map: 2 MiB pages, global (they are the same in every address space, so a CR3
+     * load need not flush them, SDM 4.10.2.4), never executable. */
+    for (u64 pa = 0; pa + HUGE_SIZE <= mem_bytes; pa += HUGE_SIZE) {
+        u64 *e = vm_entry(kernel_pml4, VMMU_DIRECT_MAP + pa, 2, 1);
+        if (!e)
+            panic("no memory for the direct map");
+        *e = pa | PTE_P | PTE_W | PTE_PS | PTE_G | PTE_NX;
+    }
+    /* Kernel text: identity-mapped, read-only, global. */
+    if ((u64)__text_end > HUGE_SIZE)
+        panic("kernel text must end below 2 MiB to share one page table");
+    for (u64 va = page_down(__text_start); va < (u64)__text_end; va += PAGE_SIZE) {
+        u64 *e = vm_entry(kernel_pml4, va, 1, 1);
+        if (!e)
+            panic("no memory for the kernel text map");
+        *e = va | PTE_P | PTE_G;
+    }
+    ktext_pt = *vm_entry(kernel_pml4, 0, 2, 0) & PTE_ADDR;
+    switch_cr3(kernel_pml4);
+}
+
+u64 vm_new(void) {
+    u64 pml4 = frame_alloc();
+    if (!pml4)
+        return 0;
+    u64 *t = table(pml4), *k = table(kernel_pml4);
+    for (unsigned i = PML4_USER_SLOTS; i < 512; ++i)
+        t[i] = k[i];
+    u64 *pde = vm_entry(pml4, 0, 2, 1);
+    if (!pde) {
+        vm_free(pml4);
+        return 0;
+    }
+    *pde = ktext_pt | PTE_P | PTE_W;
+    return pml4;
+}
+
+static void free_table(u64 pa, int level) {
+    u64 *t = table(pa);
+    for (int i = 0; i < 512; ++i) {
+        u64 e = t[i];
+        if (!(e & PTE_P))
+            continue;
+        if (level == 1 || (e & PTE_PS))
+            frame_put(e & PTE_ADDR, level == 2);
+        else if ((e & PTE_ADDR) != ktext_pt)
+            free_table(e & PTE_ADDR, level - 1);
+    }
+    frame_put(pa, 0);
+}
+
+void vm_free(u64 pml4) {
+    if (pml4 == loaded_cr3)
+        panic("freeing the loaded address space");
+    u64 *t = table(pml4);
+    for (unsigned i = 0; i < PML4_USER_SLOTS; ++i)
+        if (t[i] & PTE_P)
+            free_table(t[i] & PTE_ADDR, 3);
+    frame_put(pml4, 0);
+}
+
+/* Copies the table at `src` into `dst`. Private writable pages become read-only + COW in
+ * both; shared text and shared anonymous pages are simply mapped again. */
+static int copy_table(u64 dst, u64 src, int level) {
+    u64 *d = table(dst), *s = table(src);
+    int n = level == 4 ? (int)PML4_USER_SLOTS : 512; /* the kernel half is already shared */
+    for (int i = 0; i < n; ++i) {
+        u64 e = s[i];
+        if (!(e & PTE_P))
+            continue;
+        if (level > 1 && !(e & PTE_PS)) {
+            if ((e & PTE_ADDR) == ktext_pt) {
+                d[i] = e;
+                continue;
+            }
+            u64 t = d[i] & PTE_P ? d[i] & PTE_ADDR : frame_alloc();
+            if (!t)
+                return -1;
+            d[i] = t | (e & ~PTE_ADDR);
+            if (copy_table(t, e & PTE_ADDR, level - 1) < 0)
+                return -1;
+            continue;
+        }
+        u64 pa = e & PTE_ADDR;
+        if (!frame_reserved(pa) && !(e & PTE_SHARED) && (e & PTE_W)) {
+            e = (e & ~PTE_W) | PTE_COW;
+            s[i] = e;
+        }
+        frame_ref(pa);
+        d[i] = e;
+    }
+    return 0;
+}
+
+u64 vm_fork(u64 pml4) {
+    u64 child = vm_new();
+    if (!child)
+        return 0;
+    if (copy_table(child, pml4, 4) < 0) {
+        vm_free(child);
+        return 0;
+    }
+    return child;
+}
+
+int vm_map(u64 pml4, u64 va, u64 pa, u64 flags) {
+    u64 *e = vm_entry(pml4, va, 1, 1);
+    if (!e)
+        return -1;
+    *e = pa | flags;
+    return 0;
+}
+
+void vm_unmap(u64 pml4, u64 start, u64 end) {
+    u64 va = start;
+    while (va < end) {
+        u64 next2m = (va & ~(HUGE_SIZE - 1)) + HUGE_SIZE;
+        u64 *pde = vm_entry(pml4, va, 2, 0);
+        if (!pde || !(*pde & PTE_P)) {
+            va = next2m;
+            continue;
+        }
+        if (*pde & PTE_PS) {
+            /* A 2 MiB page goes only when the range covers all of it. */
+            if ((va & (HUGE_SIZE - 1)) == 0 && next2m <= end) {
+                frame_put(*pde & PTE_ADDR, 1);
+                *pde = 0;
+                flush_page(pml4, va);
+            }
+            va = next2m;
+            continue;
+        }
+        u64 *pte = &table(*pde & PTE_ADDR)[pt_index(va, 1)];
+        if (*pte & PTE_P) {
+            frame_put(*pte & PTE_ADDR, 0);
+            *pte = 0;
+            flush_page(pml4, va);
+        }
+        va += PAGE_SIZE;
+    }
+}
+
+struct region *region_find(struct mm *mm, u64 va) {
+    for (int i = 0; i < NREGION; ++i) {
+        struct region *r = &mm->regions[i];
+        if (r->kind && va >= r->start && va < r->end)
+            return r;
+    }
+    return 0;
+}
+
+struct region *region_add(struct mm *mm, u64 start, u64 end, u32 kind, u32 flags) {
+    for (int i = 0; i < NREGION; ++i) {
+        struct region *r = &mm->regions[i];
+        if (!r->kind) {
+            r->start = start;
+            r->end = end;
+            r->kind = kind;
+            r->flags = flags;
+            return r;
+        }
+    }
+    return 0;
+}
+
+/* Write to a copy-on-write page: the last sharer takes the frame back, others copy it. */
+static int cow_fault(struct mm *mm, u64 va) {
+    u64 *e = vm_entry(mm->pml4, va, 2, 0);
+    if (!e || !(*e & PTE_P))
+        return -1;
+    int huge = (*e & PTE_PS) != 0;
+    if (!huge) {
+        e = vm_entry(mm->pml4, va, 1, 0);
+        if (!e || !(*e & PTE_P))
+            return -1;
+    }
+    if (!(*e & PTE_COW))
+        return -1;
+    kstats.pf_cow++;
+    u64 size = huge ? HUGE_SIZE : PAGE_SIZE;
+    u64 old = *e & PTE_ADDR;
+    u64 flags = ((*e & ~PTE_ADDR) & ~PTE_COW) | PTE_W;
+    if (frame_count(old) == 1) {
+        kstats.cow_reuse++;
+        *e = old | flags;
+    } else {
+        u64 copy = huge ? frame_alloc_huge() : frame_alloc();
+        if (!copy)
+            return -1;
+        memcpy(P2V(copy), P2V(old), size);
+        *e = copy | flags;
+        frame_put(old, huge);
+        kstats.cow_copy++;
+    }
+    /* The read-only translation may be cached: drop it (SDM 4.10.4.1). */
+    flush_page(mm->pml4, va & ~(size - 1));
+    return 0;
+}
+
+/* Not-present fault in a region: map a zeroed page (a 2 MiB one if the region asks for it and
+ * the whole aligned block lies inside the region). */
+static int demand_zero(struct mm *mm, struct region *r, u64 va) {
+    u64 leaf = PTE_P | PTE_U | PTE_NX | (r->flags & RF_W ? PTE_W : 0) |
+               (r->flags & RF_SHARED ? PTE_SHARED : 0);
+    if (r->flags & RF_HUGE) {
+        u64 base = va & ~(HUGE_SIZE - 1);
+        if (base >= r->start && base + HUGE_SIZE <= r->end) {
+            u64 *pde = vm_entry(mm->pml4, base, 2, 1);
+            if (!pde)
+                return -1;
+            if (!(*pde & PTE_P)) {
+                u64 f = frame_alloc_huge();
+                if (f) {
+                    *pde = f | leaf | PTE_PS;
+                    kstats.pf_demand_zero_2m++;
+                    return 0;
+                }
+            }
+        }
+    }
+    u64 *pte = vm_entry(mm->pml4, va, 1, 1);
+    if (!pte)
+        return -1;
+    if (*pte & PTE_P)
+        return 0; /* already mapped: nothing to do */
+    u64 f = frame_alloc();
+    if (!f)
+        return -1;
+    *pte = f | leaf;
+    kstats.pf_demand_zero++;
+    return 0;
+}
+
+int vm_fault(struct mm *mm, u64 va, u64 err) {
+    struct region *r = region_find(mm, va);
+    if (!r || (err & VMMU_PF_I))
+        return -1;
+    if ((err & VMMU_PF_W) && !(r->flags & RF_W))
+        return -1;
+    if (!(err & VMMU_PF_P))
+        return demand_zero(mm, r, va);
+    if (err & VMMU_PF_W)
+        return cow_fault(mm, va);
+    return -1;
+}

@@ -1,0 +1,76 @@
+/* A small allocator: power-of-two size classes carved from the brk heap, each with its own
+ * free list; blocks too big for the largest class come straight from mmap and go back with
+ * munmap, so large working sets return their memory to the kernel when freed. */
+#include "libc.h"
+
+#define HEADER 16                 /* keeps payloads 16-byte aligned */
+#define MIN_SHIFT 5               /* smallest block: 32 bytes with its header */
+#define MAX_SHIFT 16              /* largest class: 64 KiB */
+#define LARGE_CLASS 0xffffffffu
+
+struct header {
+    uint32_t cls;  /* size-class shift, or LARGE_CLASS */
+    uint32_t magic;
+    uint64_t size; /* mapped bytes, for large blocks */
+};
+#define MAGIC 0x6d656d21u
+
+static void *free_lists[MAX_SHIFT + 1];
+
+void *malloc(size_t n) {
+    if (n == 0)
+        n = 1;
+    if (n > ((size_t)1 << MAX_SHIFT) - HEADER) {
+        size_t total = (n + HEADER + 4095) & ~(size_t)4095;
+        if (total < n)
+            return 0;
+        struct header *h = mmap_anon(total, 0);
+        if (h == (void *)-1)
+            return 0;
+        h->cls = LARGE_CLASS;
+        h->magic = MAGIC;
+        h->size = total;
+        return (char *)h + HEADER;
+    }
+    unsigned cls = MIN_SHIFT;
+    while (((size_t)1 << cls) < n + HEADER)
+        ++cls;
+    struct header *h = free_lists[cls];
+    if (h) {
+        free_lists[cls] = *(void **)((char *)h + HEADER);
+    } else {
+        h = sbrk((intptr_t)1 << cls);
+        if (h == (void *)-1)
+            return 0;
+    }
+    h->cls = cls;
+    h->magic = MAGIC;
+    h->size = 0;
+    return (char *)h + HEADER;
+}
+
+void *calloc(size_t count, size_t size) {
+    if (size && count > (size_t)-1 / size)
+        return 0;
+    void *p = malloc(count * size);
+    if (p)
+        memset(p, 0, count * size);
+    return p;
+}
+
+void free(void *p) {
+    if (!p)
+        return;
+    struct header *h = (struct header *)((char *)p - HEADER);
+    if (h->magic != MAGIC) {
+        printf("free: %p was not allocated by malloc\n", p);
+        exit(3);
+    }
+    h->magic = 0;
+    if (h->cls == LARGE_CLASS) {
+        munmap(h, h->size);
+        return;
+    }
+    *(void **)p = free_lists[h->cls];
+    free_lists[h->cls] = h;
+}
