@@ -298,8 +298,14 @@ TEST(ShadowBackend, EveryGuestPageFaultAndCr3WriteExits) {
     g.backend().on_io(0, 0x3f8, true);
     g.backend().on_hlt(0);
     g.backend().on_syscall(0);
-    g.backend().on_sensitive(0, "cpuid");
+    g.backend().on_sensitive(0, "cpuid ");
     EXPECT_EQ(g.counters().exits.total(), 13u);
+    // CR0 writes and CR3 reads exit under shadow paging; CR0 reads and LGDT do not.
+    g.backend().on_sensitive(0, "mov cr0, rax");
+    g.backend().on_sensitive(0, "mov rax, cr3");
+    g.backend().on_sensitive(0, "mov rax, cr0");
+    g.backend().on_sensitive(0, "lgdt [rip + 0x100]");
+    EXPECT_EQ(g.exits(ExitReason::Other), 3u);
 }
 
 TEST(ShadowBackend, VpidKeepsTheTlbAcrossExits) {

@@ -21,13 +21,20 @@ const BackendEnv& checked(const BackendEnv& env) {
     return env;
 }
 
-// Instructions VMX makes exit unconditionally or that KVM intercepts under shadow paging
-// (CR0 writes, since paging and write-protect bits must be mirrored in the shadow MMU).
-bool exits_under_shadow(std::string_view mnemonic) {
-    constexpr std::array<std::string_view, 7> kExiting = {"cpuid", "rdmsr",  "wrmsr", "wbinvd",
-                                                          "invd",  "xsetbv", "getsec"};
+// Instructions that exit under VMX with KVM's shadow-paging controls: the unconditional ones,
+// MSR accesses, INVPCID, writes to CR0 (PG and WP are host-owned) and reads of CR3 (the guest
+// must see its own CR3, not the shadow root: CR3-store exiting). `text` is "mnemonic operands".
+bool exits_under_shadow(std::string_view text) {
+    std::string_view mnemonic = text.substr(0, text.find(' '));
+    std::string_view operands = mnemonic.size() < text.size() ? text.substr(mnemonic.size() + 1)
+                                                              : std::string_view{};
+    constexpr std::array<std::string_view, 8> kExiting = {
+        "cpuid", "rdmsr", "wrmsr", "wbinvd", "invd", "xsetbv", "getsec", "invpcid"};
     if (std::find(kExiting.begin(), kExiting.end(), mnemonic) != kExiting.end()) return true;
-    return mnemonic.find("cr0") != std::string_view::npos;
+    if (mnemonic != "mov") return false;
+    bool to_cr0 = operands.substr(0, 3) == "cr0";
+    bool from_cr3 = operands.size() >= 3 && operands.substr(operands.size() - 3) == "cr3";
+    return to_cr0 || from_cr3;
 }
 
 } // namespace
