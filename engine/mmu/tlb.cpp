@@ -18,6 +18,10 @@ TlbArray::TlbArray(TlbArrayGeometry geometry, uint8_t sizes) : sizes_(sizes) {
     sets_ = geometry.sets();
     ways_ = geometry.ways;
     set_mask_ = sets_ - 1;
+    // Only a present array probes anything (nshifts_ stays 0 otherwise).
+    for (uint8_t shift : {12, 21, 30})
+        if (holds(shift))
+            shifts_[nshifts_++] = shift;
     entries_.resize(capacity());
     // Ages start as a permutation so the LRU invariant holds from the first fill.
     for (uint32_t s = 0; s < sets_; ++s)

@@ -77,6 +77,8 @@ class TlbArray {
     uint32_t ways_ = 0;
     uint64_t set_mask_ = 0;
     uint8_t sizes_ = 0;
+    uint8_t shifts_[3] = {}; // the page shifts held, probed in this order
+    uint8_t nshifts_ = 0;
 };
 
 struct TlbHierarchyConfig {
