@@ -1,50 +1,46 @@
 #include "engine/cli/cli.h"
 
-#include "engine/core/machine.h"
+#include "engine/cli/commands.h"
+#include "engine/core/elf_image.h"
 
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
 #include <cstdio>
-#include <filesystem>
-#include <unistd.h>
+#include <stdexcept>
 
 namespace vmmu {
-namespace fs = std::filesystem;
-
-namespace {
-fs::path guest_dir() {
-    char buf[4096];
-    ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
-    if (n <= 0) return "guest";
-    buf[n] = 0;
-    return fs::path(buf).parent_path() / "guest";
-}
-} // namespace
 
 int cli_main(int argc, char** argv) {
-    CLI::App app{"vmmu: what memory virtualization costs, measured on a real guest"};
+    CLI::App app{"vmmu: measures what memory virtualization costs (native, shadow paging, SLAT) "
+                 "on one real guest instruction stream"};
     app.require_subcommand(1);
-    auto* run = app.add_subcommand("run", "run a workload");
-    std::string workload = "hello";
-    uint64_t max_insns = 0;
-    run->add_option("--workload", workload, "workload to run");
-    run->add_option("--max-instructions", max_insns, "stop after this many guest instructions");
-    CLI11_PARSE(app, argc, argv);
-
-    MachineConfig c;
-    fs::path g = guest_dir();
-    c.kernel_path = g / "kernel.elf";
-    for (auto& e : fs::directory_iterator(g / "programs"))
-        if (e.path().extension() == ".elf") c.program_paths.push_back(e.path());
-    std::sort(c.program_paths.begin(), c.program_paths.end());
-    c.cmdline = workload;
-    c.max_instructions = max_insns;
-    c.echo_console = true;
-    Machine m(c);
-    RunResult r = m.run();
-    fmt::print("instructions: {}\n", r.guest.instructions);
-    return r.stop == StopKind::Exited ? 0 : 3;
+    app.fallthrough(false);
+    Action action;
+    add_run_command(app, action);
+    add_list_command(app, action);
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::CallForHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForAllHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::ParseError& e) {
+        fmt::print(stderr, "vmmu: {}\n", e.what());
+        fmt::print(stderr, "run 'vmmu --help' (or 'vmmu SUBCOMMAND --help') for the valid choices\n");
+        return 2;
+    }
+    try {
+        return action ? action() : 2;
+    } catch (const ImageError& e) {
+        fmt::print(stderr, "vmmu: bad guest image: {}\n", e.what());
+        return 2;
+    } catch (const std::invalid_argument& e) {
+        fmt::print(stderr, "vmmu: {}\n", e.what());
+        return 2;
+    } catch (const std::exception& e) {
+        fmt::print(stderr, "vmmu: internal error: {}\n", e.what());
+        return 1;
+    }
 }
 
 } // namespace vmmu

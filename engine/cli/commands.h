@@ -1,0 +1,16 @@
+// Each subcommand registers itself on the `vmmu` app and sets `action` to run when chosen.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <functional>
+
+namespace vmmu {
+
+// What a chosen subcommand does; returns the process exit code.
+using Action = std::function<int()>;
+
+void add_run_command(CLI::App& app, Action& action);
+void add_list_command(CLI::App& app, Action& action);
+
+} // namespace vmmu

@@ -1,0 +1,112 @@
+#include "engine/cli/run.h"
+
+#include "engine/cli/paths.h"
+#include "engine/mmu/cost.h"
+#include "vmmu/abi.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+#include <stdexcept>
+
+namespace vmmu {
+namespace fs = std::filesystem;
+
+namespace {
+
+unsigned page_shift(const std::string& flag, const std::string& v, bool allow_1g) {
+    if (v == "4k") return 12;
+    if (v == "2m") return 21;
+    if (v == "1g" && allow_1g) return 30;
+    throw std::invalid_argument(fmt::format("{} '{}': valid values are 4k, 2m{}", flag, v,
+                                            allow_1g ? ", 1g" : ""));
+}
+
+std::map<std::string, std::string> parse_kv(const std::vector<std::string>& items,
+                                            const char* flag) {
+    std::map<std::string, std::string> kv;
+    for (auto& s : items) {
+        auto eq = s.find('=');
+        if (eq == std::string::npos || eq == 0)
+            throw std::invalid_argument(fmt::format("{} '{}': expected KEY=VALUE", flag, s));
+        kv[s.substr(0, eq)] = s.substr(eq + 1);
+    }
+    return kv;
+}
+
+} // namespace
+
+RunOutput execute_run(const RunOptions& o) {
+    RunOutput out;
+    out.options = o;
+    fs::path gdir = guest_dir();
+    auto catalogue = load_workloads(gdir);
+    out.workload = find_workload(catalogue, o.workload);
+    out.params = resolve_params(out.workload, o.params);
+    std::vector<std::string> order;
+    for (auto& p : out.workload.params) order.push_back(p.name);
+
+    MachineConfig mc;
+    mc.guest_bytes = o.guest_mib << 20;
+    mc.timer_period = o.timer_period;
+    mc.max_instructions = o.max_instructions;
+    mc.kernel_path = o.kernel.empty() ? (gdir / "kernel.elf").string() : o.kernel;
+    for (auto& e : fs::directory_iterator(gdir / "programs"))
+        if (e.path().extension() == ".elf") mc.program_paths.push_back(e.path().string());
+    std::sort(mc.program_paths.begin(), mc.program_paths.end());
+    for (auto& p : o.programs) mc.program_paths.push_back(p);
+    mc.cmdline = workload_cmdline(out.workload.name, out.params, order);
+    mc.echo_console = o.echo_console;
+    if (page_shift("--guest-pages", o.guest_pages, false) == 21) mc.boot_flags |= VMMU_BOOT_FLAG_GUEST_2M;
+    if (o.timer_period == 0) throw std::invalid_argument("--timer-period must be at least 1");
+
+    // Profiles outlive the backends that point at them.
+    std::deque<Profile> profiles;
+    fs::path pdir = profile_dir();
+    Machine machine(mc);
+    auto known = backend_names();
+    auto shadow_opts = parse_kv(o.shadow_opts, "--shadow-opt");
+    for (auto& name : o.backends) {
+        if (std::find(known.begin(), known.end(), name) == known.end())
+            throw std::invalid_argument(fmt::format("unknown backend '{}' (valid: {}, or none)", name,
+                                                    fmt::join(known, ", ")));
+        auto it = o.backend_profile.find(name);
+        profiles.push_back(load_profile(it != o.backend_profile.end() ? it->second : o.profile, pdir));
+        BackendEnv env = machine.backend_env();
+        env.profile = &profiles.back();
+        env.pwc = o.pwc;
+        env.ntlb = o.ntlb;
+        env.oracle = o.oracle;
+        env.ept_page_shift = page_shift("--ept-pages", o.ept_pages, true);
+        if (name == "shadow") env.options = shadow_opts;
+        machine.attach(create_backend(name, env));
+        out.backends.push_back({name, profiles.back().name, {}, {}});
+    }
+    out.result = machine.run();
+    for (size_t i = 0; i < out.backends.size(); ++i) {
+        auto& b = machine.backends()[i];
+        out.backends[i].counters = b->counters();
+        out.backends[i].cycles = b->cycles(out.result.guest.instructions);
+    }
+    return out;
+}
+
+int run_exit_code(const RunResult& r) {
+    switch (r.stop) {
+    case StopKind::Exited: return r.exit_status == 0 ? 0 : 3;
+    case StopKind::OracleMismatch: return 4;
+    default: return 3;
+    }
+}
+
+std::string run_status(const RunResult& r) {
+    switch (r.stop) {
+    case StopKind::Exited: return r.exit_status == 0 ? "ok" : "guest_error";
+    case StopKind::Budget: return "incomplete";
+    case StopKind::OracleMismatch: return "oracle_mismatch";
+    default: return "guest_error";
+    }
+}
+
+} // namespace vmmu

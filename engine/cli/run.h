@@ -1,0 +1,63 @@
+// One vmmu run: a workload booted once, every requested backend attached to the same stream.
+// Shared by `vmmu run`, the studies, validation and the regression suite.
+#pragma once
+
+#include "engine/cli/workloads.h"
+#include "engine/core/machine.h"
+#include "engine/mmu/profile.h"
+
+#include <nlohmann/json.hpp>
+
+#include <deque>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace vmmu {
+
+struct RunOptions {
+    std::string workload = "hello";
+    std::vector<std::string> params;          // KEY=VALUE overrides
+    std::vector<std::string> backends = {"native", "shadow", "slat"};
+    std::string profile = "nehalem-2009";      // for every backend...
+    std::map<std::string, std::string> backend_profile; // ...unless named here per backend
+    std::string guest_pages = "4k";            // 4k | 2m: the guest kernel's anonymous memory
+    std::string ept_pages = "4k";              // 4k | 2m | 1g
+    bool pwc = true, ntlb = true, oracle = true;
+    std::vector<std::string> shadow_opts;      // KEY=VALUE
+    uint64_t guest_mib = 1024;
+    uint64_t timer_period = 1'000'000;
+    uint64_t max_instructions = 0;
+    std::string kernel;                        // default: build/guest/kernel.elf
+    std::vector<std::string> programs;         // extra program ELFs
+    bool echo_console = false;
+};
+
+struct BackendResult {
+    std::string name;
+    std::string profile;
+    BackendCounters counters;
+    CycleBreakdown cycles;
+};
+
+struct RunOutput {
+    RunOptions options;
+    Workload workload;
+    std::map<std::string, uint64_t> params;
+    RunResult result;
+    std::vector<BackendResult> backends;
+};
+
+// Validates the options (throws std::invalid_argument naming the bad value and the choices),
+// runs the guest and collects every backend's counters and cycles.
+RunOutput execute_run(const RunOptions& options);
+
+// Exit code for a finished run: 0 ok, 3 guest error or failed self-check, 4 oracle mismatch.
+int run_exit_code(const RunResult& r);
+// "ok", "guest_error", "incomplete" (budget), "oracle_mismatch".
+std::string run_status(const RunResult& r);
+
+nlohmann::ordered_json run_json(const RunOutput& out);
+std::string run_table(const RunOutput& out);
+
+} // namespace vmmu
