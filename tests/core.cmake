@@ -5,3 +5,10 @@ vmmu_guest(probe SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/guests/probe.c
 vmmu_test(engine_core_test SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/engine_core_test.cpp
           LIBS vmmu_core)
 add_dependencies(engine_core_test probe)
+
+# Benchmarks: built with the tests, run by hand (see results/PERFORMANCE.md).
+add_executable(engine_bench ${CMAKE_CURRENT_SOURCE_DIR}/bench/engine_bench.cpp)
+vmmu_host_target(engine_bench)
+target_link_libraries(engine_bench PRIVATE vmmu_core benchmark::benchmark)
+target_compile_definitions(engine_bench PRIVATE VMMU_GUEST_DIR="${VMMU_GUEST_DIR}")
+add_dependencies(engine_bench probe)

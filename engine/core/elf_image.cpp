@@ -33,12 +33,13 @@ void read_symbols(ElfImage& img, const Elf64_Ehdr& eh) {
             img.bytes, eh.e_shoff + uint64_t{sh.sh_link} * eh.e_shentsize, img.path, "strtab");
         for (uint64_t off = 0; off + sizeof(Elf64_Sym) <= sh.sh_size; off += sizeof(Elf64_Sym)) {
             auto sym = read_struct<Elf64_Sym>(img.bytes, sh.sh_offset + off, img.path, "symbol");
-            if (ELF64_ST_TYPE(sym.st_info) != STT_FUNC || sym.st_name >= strsh.sh_size) continue;
+            if (sym.st_name == 0 || sym.st_name >= strsh.sh_size) continue;
             uint64_t name_off = strsh.sh_offset + sym.st_name;
             if (name_off >= img.bytes.size()) continue;
             const char* s = reinterpret_cast<const char*>(img.bytes.data() + name_off);
-            size_t max = img.bytes.size() - name_off;
-            img.functions[sym.st_value] = std::string(s, strnlen(s, max));
+            std::string name(s, strnlen(s, img.bytes.size() - name_off));
+            img.symbols[name] = sym.st_value;
+            if (ELF64_ST_TYPE(sym.st_info) == STT_FUNC) img.functions[sym.st_value] = name;
         }
     }
 }

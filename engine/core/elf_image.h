@@ -26,6 +26,7 @@ struct ElfImage {
     uint64_t entry = 0;
     std::vector<ElfSegment> segments; // PT_LOAD only
     std::map<uint64_t, std::string> functions; // STT_FUNC symbols by address
+    std::map<std::string, uint64_t> symbols;   // every named symbol: name -> address
 
     // Text range: the lowest and highest address of executable segments.
     uint64_t text_begin() const;

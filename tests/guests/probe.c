@@ -13,6 +13,11 @@
  *   ud        executes ud2 with no gate for #UD (a guest error the engine must diagnose)
  *   panic     calls the panic hypercall
  *   spin      loops forever (instruction budget)
+ *   compute   the benchmark compute loop (bench_compute), 10 M iterations
+ *   random    the benchmark random-access loop (bench_random) over 16 MiB, 2 M updates
+ *
+ * bench_compute and bench_random are position-independent and touch memory only through their
+ * arguments, so tests/bench/ also runs their bytes on a bare Unicorn for comparison.
  */
 #include "vmmu/abi.h"
 
@@ -204,6 +209,30 @@ static void probe_events(void) {
     report("events.invlpg", va + 0x40);
 }
 
+/* rdi = iterations. Pure register arithmetic. */
+void bench_compute(u64 iterations);
+__asm__(".pushsection .text\n.global bench_compute\nbench_compute:\n"
+        "  mov $0x9e3779b97f4a7c15, %rax\n  xor %ecx, %ecx\n"
+        "1: imul %rax, %rcx\n  add $1, %rcx\n  xor %rcx, %rax\n  sub $1, %rdi\n  jnz 1b\n"
+        "  ret\n.global bench_compute_end\nbench_compute_end:\n.popsection\n");
+
+/* rdi = table, rsi = index mask (entries - 1), rdx = updates: xorshift64 read-modify-write. */
+void bench_random(u64* table, u64 mask, u64 updates);
+__asm__(".pushsection .text\n.global bench_random\nbench_random:\n"
+        "  mov $0x2545f4914f6cdd1d, %rax\n"
+        "1: mov %rax, %rcx\n  shl $13, %rcx\n  xor %rcx, %rax\n"
+        "  mov %rax, %rcx\n  shr $7, %rcx\n  xor %rcx, %rax\n"
+        "  mov %rax, %rcx\n  shl $17, %rcx\n  xor %rcx, %rax\n"
+        "  mov %rax, %rcx\n  and %rsi, %rcx\n  add %rax, (%rdi,%rcx,8)\n"
+        "  sub $1, %rdx\n  jnz 1b\n"
+        "  ret\n.global bench_random_end\nbench_random_end:\n.popsection\n");
+
+static void probe_bench_random(void) {
+    u64 base = VMMU_USER_DATA_BASE + 0x40000000ull, bytes = 16ull << 20;
+    for (u64 off = 0; off < bytes; off += 4096) *pte_for(base + off) = alloc_frame() | 3;
+    bench_random((u64*)base, bytes / 8 - 1, 2000000);
+}
+
 void kmain(struct vmmu_boot_info* info) {
     boot = info;
     next_frame = info->free_start;
@@ -229,6 +258,10 @@ void kmain(struct vmmu_boot_info* info) {
     else if (streq(cmd, "panic")) {
         const char* m = "probe panic";
         hypercall(VMMU_HC_PANIC, (u64)m, slen(m), 0);
+    } else if (streq(cmd, "compute")) {
+        bench_compute(10000000);
+    } else if (streq(cmd, "random")) {
+        probe_bench_random();
     } else if (streq(cmd, "spin")) {
         for (;;) __asm__ volatile("");
     } else if (streq(cmd, "timer")) {
