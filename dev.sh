@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# vmmu developer entry point: installs what is missing (Debian packages), builds, and runs.
+#
+#   ./dev.sh main    install, build, run the main job (the scaling study, report in results/latest/)
+#   ./dev.sh test    install, build, run the whole test suite (ctest)
+#   ./dev.sh build   install and build only
+set -euo pipefail
+cd "$(dirname "$0")"
+
+PACKAGES=(build-essential cmake pkg-config git
+          libunicorn-dev libcapstone-dev libgtest-dev googletest libbenchmark-dev
+          nlohmann-json3-dev libcli11-dev libfmt-dev
+          python3 python3-matplotlib clang libclang-rt-14-dev parallel)
+BUILD=${VMMU_BUILD_DIR:-build}
+JOBS=${VMMU_JOBS:-$(nproc)}
+
+install_missing() {
+    local missing=()
+    for p in "${PACKAGES[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    echo "dev.sh: installing ${missing[*]}"
+    local sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+build() {
+    cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release
+    cmake --build "$BUILD" -j "$JOBS"
+}
+
+case "${1:-}" in
+    main)
+        install_missing
+        build
+        "$BUILD/vmmu" run --workload gups --json results/latest/run.json
+        ;;
+    test)
+        install_missing
+        build
+        ctest --test-dir "$BUILD" --output-on-failure -j "$JOBS"
+        ;;
+    build)
+        install_missing
+        build
+        ;;
+    *)
+        echo "usage: ./dev.sh main|test|build" >&2
+        exit 2
+        ;;
+esac
