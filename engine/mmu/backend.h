@@ -39,6 +39,15 @@ struct Fetch {
     bool user;
 };
 
+// One VM exit as a hypervisor would log it (for `vmmu demo exits`): why, where, what it did.
+struct ExitRecord {
+    ExitReason reason;
+    uint64_t rip = 0;     // guest instruction that caused the exit
+    uint64_t address = 0; // faulting gVA, written gPA, new CR3, ... (reason-specific)
+    std::string_view action; // "fill", "emulate write", "unsync", "switch root", "reflect #PF", ...
+};
+using ExitTrace = std::function<void(const ExitRecord&)>;
+
 // What the machine tells a backend when it is created.
 struct BackendEnv {
     GuestMemory* memory = nullptr; // read guest tables; watch() page-table frames
@@ -51,6 +60,7 @@ struct BackendEnv {
     std::map<std::string, std::string> options; // scheme options, e.g. shadow "unsync=0"
     uint64_t initial_cr3 = 0;
     uint64_t initial_cr4 = 0;
+    ExitTrace exit_trace; // if set, called for every exit (costly: demos and tests only)
 };
 
 class Backend {
