@@ -82,7 +82,7 @@ uint32_t ShadowTables::get(GuestPhys gfn, int level) {
     // A frame shadowed at a new level may no longer stay unsync (only leaf tables may).
     if (it->second.unsync && level != 1) resync(it->second.by_level[0]);
     uint32_t slot = allocate(gfn, level, false, 0);
-    gfns_[gfn.page_number()].by_level[level - 1] = slot;
+    it->second.by_level[level - 1] = slot;
     if (inserted) protect(gfn);
     return slot;
 }
