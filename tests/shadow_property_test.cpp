@@ -17,8 +17,8 @@ using namespace vmmu::shadow::test;
 
 namespace {
 
-constexpr uint64_t kUser = 0x10'0000'0000;       // 4K regions 0..7, 2M regions 8..11
-constexpr uint64_t kKernel = 0x4000'0000'0000;   // one leaf table shared by every space
+constexpr uint64_t kUser = 0x10'0000'0000;     // 4K regions 0..7, 2M regions 8..11
+constexpr uint64_t kKernel = 0x4000'0000'0000; // one leaf table shared by every space
 constexpr uint64_t k2M = 0x20'0000;
 constexpr int kSpaces = 5, kSmallRegions = 8, kLargeRegions = 4, kPagesPerRegion = 16;
 
@@ -40,7 +40,8 @@ public:
         for (int i = 1; i < kSpaces; ++i) spaces_.push_back(g.new_table());
         shared_pt_ = g.new_table();
         // Every space links the shared kernel leaf table at the same PDE.
-        for (GuestPhys root : spaces_) g.write_u64(g.entry_pa(root, kKernel, 2), shared_pt_.value() | kFlags);
+        for (GuestPhys root : spaces_)
+            g.write_u64(g.entry_pa(root, kKernel, 2), shared_pt_.value() | kFlags);
     }
 
     uint64_t pick(uint64_t n) { return std::uniform_int_distribution<uint64_t>(0, n - 1)(rng_); }
@@ -54,7 +55,9 @@ public:
     uint64_t kernel_va() { return kKernel + pick(kPagesPerRegion) * kPageSize4K; }
     uint64_t any_va() {
         uint64_t k = pick(10);
-        uint64_t va = k < 6 ? small_va() : k < 8 ? large_va() + pick(512) * kPageSize4K : kernel_va();
+        uint64_t va = k < 6   ? small_va()
+                      : k < 8 ? large_va() + pick(512) * kPageSize4K
+                              : kernel_va();
         return va + 8 * pick(512);
     }
     uint64_t data_frame() { return 0x180'0000 + pick(0x280'0000 >> 12) * kPageSize4K; }
@@ -68,8 +71,10 @@ public:
         if (!(old & kPteP) || value == (old | kPteW)) return;
         bool kernel = va >= kKernel;
         if (current(root) || kernel) {
-            if (pick(4) == 0) g_.cr3(g_.current());
-            else g_.invlpg(va);
+            if (pick(4) == 0)
+                g_.cr3(g_.current());
+            else
+                g_.invlpg(va);
         }
     }
 
@@ -209,7 +214,6 @@ TEST_P(Property, RandomGuestKeepsShadowEqualToReference) {
         } else {
             EXPECT_EQ(d.at("root_cache_hits"), 0u);
         }
-
     }
 }
 

@@ -26,10 +26,10 @@ const BackendEnv& checked(const BackendEnv& env) {
 // must see its own CR3, not the shadow root: CR3-store exiting). `text` is "mnemonic operands".
 bool exits_under_shadow(std::string_view text) {
     std::string_view mnemonic = text.substr(0, text.find(' '));
-    std::string_view operands = mnemonic.size() < text.size() ? text.substr(mnemonic.size() + 1)
-                                                              : std::string_view{};
-    constexpr std::array<std::string_view, 8> kExiting = {
-        "cpuid", "rdmsr", "wrmsr", "wbinvd", "invd", "xsetbv", "getsec", "invpcid"};
+    std::string_view operands =
+        mnemonic.size() < text.size() ? text.substr(mnemonic.size() + 1) : std::string_view{};
+    constexpr std::array<std::string_view, 8> kExiting = {"cpuid", "rdmsr",  "wrmsr",  "wbinvd",
+                                                          "invd",  "xsetbv", "getsec", "invpcid"};
     if (std::find(kExiting.begin(), kExiting.end(), mnemonic) != kExiting.end()) return true;
     if (mnemonic != "mov") return false;
     bool to_cr0 = operands.substr(0, 3) == "cr0";
