@@ -207,7 +207,9 @@ TEST_P(Property, RandomGuestKeepsShadowEqualToReference) {
         } else {
             EXPECT_EQ(d.at("mmu_flooded"), 0u);
         }
-        if (c.budget < 100) EXPECT_GT(d.at("budget_zapped"), 0u);
+        if (c.budget < 100) {
+            EXPECT_GT(d.at("budget_zapped"), 0u);
+        }
         EXPECT_LE(d.at("shadow_pages"), static_cast<uint64_t>(c.budget));
         if (c.prev_roots) {
             EXPECT_GT(d.at("root_cache_hits"), 0u);
