@@ -18,6 +18,7 @@ int cli_main(int argc, char** argv) {
     Action action;
     add_run_command(app, action);
     add_list_command(app, action);
+    add_study_command(app, action);
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {

@@ -12,5 +12,6 @@ using Action = std::function<int()>;
 
 void add_run_command(CLI::App& app, Action& action);
 void add_list_command(CLI::App& app, Action& action);
+void add_study_command(CLI::App& app, Action& action);
 
 } // namespace vmmu
