@@ -47,6 +47,12 @@ struct Trampolines {
     // Registered only so that Unicorn keeps RIP exact at every memory access (FACTS: it syncs
     // EIP before loads/stores when a memory hook exists); bound to address 0, never called.
     static void mem_sync(uc_engine*, uc_mem_type, uint64_t, int, int64_t, void*) {}
+    // An access outside guest RAM and the MMIO window, or a data access to code memory: record
+    // the address for the diagnostic, and let Unicorn stop with its error.
+    static bool bad_access(uc_engine*, uc_mem_type type, uint64_t addr, int size, int64_t, void* user) {
+        static_cast<Vcpu*>(user)->on_bad_access(type, addr, size);
+        return false;
+    }
 };
 
 void sensitive_hook(uc_engine*, uint64_t, uint32_t, void* user) {
@@ -102,6 +108,8 @@ Vcpu::Vcpu(GuestMemory& mem, const P2m& p2m, const BootState& boot, const ElfIma
     add(UC_HOOK_INSN, reinterpret_cast<void*>(Trampolines::out), this, 1, 0, UC_X86_INS_OUT);
     add(UC_HOOK_INSN, reinterpret_cast<void*>(Trampolines::in), this, 1, 0, UC_X86_INS_IN);
     add(UC_HOOK_INSN_INVALID, reinterpret_cast<void*>(Trampolines::invalid), this, 1, 0);
+    add(UC_HOOK_MEM_UNMAPPED | UC_HOOK_MEM_PROT, reinterpret_cast<void*>(Trampolines::bad_access),
+        this, 1, 0);
     add(UC_HOOK_MEM_READ | UC_HOOK_MEM_WRITE, reinterpret_cast<void*>(Trampolines::mem_sync), this,
         0, 0);
 
@@ -242,6 +250,20 @@ void Vcpu::disarm_split() {
     uc_hook_del(uc_, split_hook_);
     uc_ctl_remove_cache(uc_, split_block_, split_block_ + split_k_ + 1);
     split_armed_ = false;
+}
+
+void Vcpu::on_bad_access(int type, uint64_t addr, int size) {
+    const char* what = type == UC_MEM_READ_UNMAPPED || type == UC_MEM_READ_PROT     ? "read"
+                       : type == UC_MEM_WRITE_UNMAPPED || type == UC_MEM_WRITE_PROT ? "write"
+                                                                                      : "fetch";
+    std::string why =
+        addr < window_
+            ? fmt::format("guest RAM below {:#x} holds code only; data must live at VA >= G",
+                          window_)
+            : fmt::format("outside guest RAM [0, {:#x}) and the MMIO window [{:#x}, 2^47): a "
+                          "non-canonical or upper-half pointer?",
+                          window_, window_);
+    stop(StopKind::GuestFault, fmt::format("{}-byte {} at {:#x}: {}", size, what, addr, why));
 }
 
 void Vcpu::on_split_point() {

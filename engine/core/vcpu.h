@@ -52,6 +52,7 @@ public:
     void on_out(uint32_t port, int size, uint32_t value);
     void on_sensitive(const SensitiveInsn& insn);
     void on_split_point();
+    void on_bad_access(int type, uint64_t addr, int size);
 
 private:
     // Translation of a guest VA for the engine's own use; nullopt if not mapped.
