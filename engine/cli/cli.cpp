@@ -1,5 +1,6 @@
 #include "engine/cli/cli.h"
 
+#include "engine/cli/cli_errors.h"
 #include "engine/cli/commands.h"
 #include "engine/core/elf_image.h"
 
@@ -19,6 +20,10 @@ int cli_main(int argc, char** argv) {
     add_run_command(app, action);
     add_list_command(app, action);
     add_study_command(app, action);
+    add_demo_command(app, action);
+    add_compare_command(app, action);
+    add_baseline_command(app, action);
+    add_sweep_command(app, action);
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {
@@ -27,7 +32,8 @@ int cli_main(int argc, char** argv) {
         return app.exit(e);
     } catch (const CLI::ParseError& e) {
         fmt::print(stderr, "vmmu: {}\n", e.what());
-        fmt::print(stderr, "run 'vmmu --help' (or 'vmmu SUBCOMMAND --help') for the valid choices\n");
+        fmt::print(stderr, "{}\n", parse_error_choices(app));
+        fmt::print(stderr, "run 'vmmu --help' (or 'vmmu SUBCOMMAND --help') for details\n");
         return 2;
     }
     try {

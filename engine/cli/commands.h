@@ -13,5 +13,9 @@ using Action = std::function<int()>;
 void add_run_command(CLI::App& app, Action& action);
 void add_list_command(CLI::App& app, Action& action);
 void add_study_command(CLI::App& app, Action& action);
+void add_demo_command(CLI::App& app, Action& action);
+void add_compare_command(CLI::App& app, Action& action);
+void add_baseline_command(CLI::App& app, Action& action);
+void add_sweep_command(CLI::App& app, Action& action);
 
 } // namespace vmmu

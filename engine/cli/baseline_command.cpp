@@ -1,0 +1,211 @@
+// `vmmu baseline check|update`: the regression suite against its committed results.
+#include "engine/cli/baseline.h"
+
+#include "engine/cli/commands.h"
+#include "engine/cli/compare.h"
+#include "engine/cli/paths.h"
+#include "engine/cli/sweep.h"
+
+#include <fmt/format.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+
+namespace vmmu {
+namespace fs = std::filesystem;
+
+namespace {
+
+fs::path make_temp_dir() {
+    std::string templ = (fs::temp_directory_path() / "vmmu-baseline-XXXXXX").string();
+    if (!mkdtemp(templ.data()))
+        throw std::runtime_error("cannot create a temporary directory in " + templ);
+    return templ;
+}
+
+std::string read_text(const fs::path &p) {
+    std::ifstream in(p);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+struct SuiteRun {
+    SweepSpec spec;
+    fs::path dir, tmp;
+    std::vector<SweepOutcome> outcomes;
+    int failed = 0;
+};
+
+// Runs the whole suite into a fresh temporary directory.
+SuiteRun run_suite(const BaselineArgs &a) {
+    SuiteRun s;
+    s.dir = baseline_dir(a.dir);
+    s.spec = load_sweep_spec(s.dir / "suite.json");
+    s.tmp = make_temp_dir();
+    SweepConfig c;
+    c.jobs = a.jobs ? a.jobs : default_jobs();
+    c.runs_dir = s.tmp / "runs";
+    c.logs_dir = s.tmp / "logs";
+    c.progress = !a.no_progress;
+    fmt::print(stderr, "vmmu baseline: running the {} runs of {} ({} at a time)\n",
+               s.spec.runs.size(), (s.dir / "suite.json").string(), c.jobs);
+    s.outcomes = run_sweep(s.spec.runs, c);
+    for (auto &o : s.outcomes)
+        if (o.exit_code != 0) {
+            ++s.failed;
+            fmt::print(stderr, "vmmu baseline: run {} exited with {}: see {}\n", o.name,
+                       o.exit_code, (c.logs_dir / (o.name + ".log")).string());
+        }
+    return s;
+}
+
+// Committed run files that the suite no longer produces.
+std::vector<fs::path> stale_files(const SuiteRun &s) {
+    std::set<std::string> names;
+    for (auto &r : s.spec.runs)
+        names.insert(r.name + ".json");
+    std::vector<fs::path> stale;
+    if (fs::is_directory(s.dir / "runs"))
+        for (auto &e : fs::directory_iterator(s.dir / "runs"))
+            if (e.path().extension() == ".json" && !names.count(e.path().filename().string()))
+                stale.push_back(e.path());
+    return stale;
+}
+
+} // namespace
+
+fs::path baseline_dir(const std::string &dir) {
+    if (!dir.empty()) {
+        if (!fs::exists(fs::path(dir) / "suite.json"))
+            throw std::invalid_argument(
+                fmt::format("--dir '{}' has no suite.json: give the directory that "
+                            "holds the suite (results/baselines)",
+                            dir));
+        return dir;
+    }
+    for (fs::path start : {fs::current_path(), executable_dir()})
+        for (fs::path d = fs::absolute(start); !d.empty(); d = d.parent_path()) {
+            if (fs::exists(d / "results" / "baselines" / "suite.json"))
+                return d / "results" / "baselines";
+            if (d == d.parent_path())
+                break;
+        }
+    throw std::invalid_argument(
+        "no results/baselines/suite.json above the current directory or the vmmu "
+        "executable: run from the source tree or pass --dir");
+}
+
+int baseline_update(const BaselineArgs &a) {
+    SuiteRun s = run_suite(a);
+    if (s.failed) {
+        fmt::print(stderr,
+                   "vmmu baseline update: {} runs failed; the baselines were not touched (new "
+                   "results in {})\n",
+                   s.failed, s.tmp.string());
+        return 1;
+    }
+    int changed = 0, added = 0;
+    for (auto &r : s.spec.runs) {
+        fs::path old_path = s.dir / "runs" / (r.name + ".json"),
+                 new_path = s.tmp / "runs" / (r.name + ".json");
+        if (!fs::exists(old_path)) {
+            ++added;
+        } else {
+            CompareResult c = compare_json(read_vmmu_json(old_path), read_vmmu_json(new_path), 0);
+            if (!c.changes.empty()) {
+                ++changed;
+                fmt::print("{}: {} values changed\n", r.name, c.changes.size());
+            }
+        }
+        write_file_atomic(old_path, read_text(new_path));
+    }
+    auto stale = stale_files(s);
+    for (auto &p : stale) {
+        fmt::print("removed {} (no longer in the suite)\n", p.string());
+        fs::remove(p);
+    }
+    fs::remove_all(s.tmp);
+    fmt::print(
+        "baselines in {}: {} runs, {} changed, {} new, {} removed. Commit them together with the "
+        "change that moved them, and say why in the message.\n",
+        (s.dir / "runs").string(), s.spec.runs.size(), changed, added, stale.size());
+    return 0;
+}
+
+int baseline_check(const BaselineArgs &a) {
+    if (a.tolerance < 0)
+        throw std::invalid_argument("--tolerance must be a percentage >= 0");
+    SuiteRun s = run_suite(a);
+    int bad = s.failed;
+    uint64_t values = 0;
+    for (auto &r : s.spec.runs) {
+        fs::path old_path = s.dir / "runs" / (r.name + ".json"),
+                 new_path = s.tmp / "runs" / (r.name + ".json");
+        if (!fs::exists(new_path))
+            continue; // counted in s.failed
+        if (!fs::exists(old_path)) {
+            fmt::print("== {}: no committed baseline ({})\n", r.name, old_path.string());
+            ++bad;
+            continue;
+        }
+        CompareResult c =
+            compare_json(read_vmmu_json(old_path), read_vmmu_json(new_path), a.tolerance);
+        values += c.compared;
+        if (c.changes.empty())
+            continue;
+        fmt::print("== {}\n{}", r.name, change_table(c, a.tolerance));
+        if (c.beyond())
+            ++bad;
+    }
+    for (auto &p : stale_files(s)) {
+        fmt::print("== {}: committed baseline of a run the suite no longer has\n", p.string());
+        ++bad;
+    }
+    if (bad) {
+        fmt::print(
+            "baseline check FAILED: {} of {} runs differ or failed (new results kept in {}).\n"
+            "If the change is intended, run 'vmmu baseline update' and commit results/baselines in "
+            "the same commit, saying why the numbers moved.\n",
+            bad, s.spec.runs.size(), s.tmp.string());
+        return 1;
+    }
+    if (a.keep)
+        fmt::print("new results kept in {}\n", s.tmp.string());
+    else
+        fs::remove_all(s.tmp);
+    fmt::print("baseline check ok: {} runs, {} values identical to {} (tolerance {}%)\n",
+               s.spec.runs.size(), values, (s.dir / "runs").string(), a.tolerance);
+    return 0;
+}
+
+void add_baseline_command(CLI::App &app, Action &action) {
+    auto *c = app.add_subcommand("baseline",
+                                 "the regression suite: rerun it and compare with the committed "
+                                 "baselines (check), or regenerate them on purpose (update)");
+    c->require_subcommand(1);
+    auto a = std::make_shared<BaselineArgs>();
+    auto common = [a](CLI::App *s) {
+        s->add_option(
+            "--dir", a->dir,
+            "baseline directory holding suite.json and runs/ (default: results/baselines)");
+        s->add_option("--jobs,-j", a->jobs, "runs at a time (default: every local core)");
+        s->add_flag("--no-progress", a->no_progress, "no progress output on stderr");
+    };
+    auto *check = c->add_subcommand(
+        "check", "run the suite, compare with the baselines; exit 1 if anything moved");
+    common(check);
+    check->add_option("--tolerance", a->tolerance,
+                      "percent a number may move (default 0: counters are exact)");
+    check->add_flag("--keep", a->keep, "keep the new results (their directory is printed)");
+    check->callback([a, &action] { action = [a] { return baseline_check(*a); }; });
+    auto *update =
+        c->add_subcommand("update", "run the suite and overwrite the baselines with its results");
+    common(update);
+    update->callback([a, &action] { action = [a] { return baseline_update(*a); }; });
+}
+
+} // namespace vmmu

@@ -1,0 +1,39 @@
+// Compares two vmmu JSON documents (a run, or a merged sweep) value by value: every number,
+// string and flag outside the wall-clock `sim` blocks, which are the only non-deterministic part.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace vmmu {
+
+struct ValueChange {
+    std::string path;                 // "backends.slat.walks.refs", "runs.gups.guest.instructions"
+    std::string old_value, new_value; // as JSON text; "(absent)" when missing on one side
+    std::optional<double> delta_pct;  // numbers only; +inf when old is 0
+    bool beyond = false;              // moved by more than the tolerance
+};
+
+struct CompareResult {
+    uint64_t compared = 0; // leaves looked at (union of both sides)
+    std::vector<ValueChange> changes;
+    uint64_t beyond() const;
+};
+
+// Walks both documents; numbers move "beyond" when |delta %| > tolerance_pct, anything else
+// (strings, booleans, null, a value present on one side only) whenever it differs.
+CompareResult compare_json(const nlohmann::json &base, const nlohmann::json &now,
+                           double tolerance_pct);
+
+// Reads a vmmu JSON document; throws std::invalid_argument naming the file and the problem.
+nlohmann::json read_vmmu_json(const std::filesystem::path &path);
+
+// The change table (or "no changes"), and a one-line summary.
+std::string change_table(const CompareResult &r, double tolerance_pct);
+
+} // namespace vmmu

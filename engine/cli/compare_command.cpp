@@ -1,0 +1,96 @@
+// `vmmu compare BASE NEW [--tolerance PCT]`: two vmmu JSON documents, or two directories of them.
+#include "engine/cli/baseline.h"
+#include "engine/cli/commands.h"
+#include "engine/cli/compare.h"
+
+#include <fmt/format.h>
+
+#include <set>
+#include <stdexcept>
+
+namespace vmmu {
+namespace fs = std::filesystem;
+
+namespace {
+
+struct CompareArgs {
+    std::string base, now;
+    double tolerance = 0;
+    bool update = false;
+    BaselineArgs baseline;
+};
+
+// Returns the number of values beyond tolerance (a file missing on one side counts as one).
+uint64_t compare_files(const fs::path &a, const fs::path &b, double tol, bool header) {
+    CompareResult r = compare_json(read_vmmu_json(a), read_vmmu_json(b), tol);
+    if (header && !r.changes.empty())
+        fmt::print("== {} vs {}\n", a.string(), b.string());
+    if (header && r.changes.empty())
+        return 0;
+    fmt::print("{}", change_table(r, tol));
+    return r.beyond();
+}
+
+uint64_t compare_dirs(const fs::path &a, const fs::path &b, double tol) {
+    std::set<std::string> names;
+    for (auto *d : {&a, &b})
+        for (auto &e : fs::directory_iterator(*d))
+            if (e.path().extension() == ".json")
+                names.insert(e.path().filename().string());
+    uint64_t beyond = 0, files = 0;
+    for (auto &n : names) {
+        ++files;
+        if (!fs::exists(a / n) || !fs::exists(b / n)) {
+            fmt::print("== {}: only in {}\n", n, fs::exists(a / n) ? a.string() : b.string());
+            ++beyond;
+            continue;
+        }
+        beyond += compare_files(a / n, b / n, tol, true);
+    }
+    fmt::print("{} files compared, {} values beyond the tolerance of {}%\n", files, beyond, tol);
+    return beyond;
+}
+
+int compare_main(const CompareArgs &a) {
+    if (a.update) {
+        if (!a.base.empty())
+            throw std::invalid_argument(
+                "vmmu compare --update takes no files: it regenerates the baselines "
+                "from their suite (see 'vmmu baseline update --help')");
+        return baseline_update(a.baseline);
+    }
+    if (a.base.empty() || a.now.empty())
+        throw std::invalid_argument(
+            "vmmu compare needs two files (or two directories): BASE.json NEW.json");
+    if (a.tolerance < 0)
+        throw std::invalid_argument("--tolerance must be a percentage >= 0");
+    bool da = fs::is_directory(a.base), db = fs::is_directory(a.now);
+    if (da != db)
+        throw std::invalid_argument(fmt::format(
+            "'{}' and '{}': compare two files or two directories, not one of each", a.base, a.now));
+    uint64_t beyond = da ? compare_dirs(a.base, a.now, a.tolerance)
+                         : compare_files(a.base, a.now, a.tolerance, false);
+    return beyond ? 1 : 0;
+}
+
+} // namespace
+
+void add_compare_command(CLI::App &app, Action &action) {
+    auto *c = app.add_subcommand("compare",
+                                 "compare two vmmu JSON documents (or directories of them) "
+                                 "outside 'sim'; exit 1 if anything moved beyond the tolerance");
+    auto a = std::make_shared<CompareArgs>();
+    c->add_option("base", a->base, "baseline JSON file or directory");
+    c->add_option("new", a->now, "new JSON file or directory");
+    c->add_option("--tolerance", a->tolerance,
+                  "percent a number may move before it counts (default 0)")
+        ->capture_default_str();
+    c->add_flag("--update", a->update,
+                "regenerate the committed baselines from their suite (= 'vmmu baseline update')");
+    c->add_option("--dir", a->baseline.dir,
+                  "with --update: the baseline directory (default: results/baselines)");
+    c->add_option("--jobs,-j", a->baseline.jobs, "with --update: runs at a time");
+    c->callback([a, &action] { action = [a] { return compare_main(*a); }; });
+}
+
+} // namespace vmmu

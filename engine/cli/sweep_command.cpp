@@ -1,0 +1,100 @@
+// `vmmu sweep SPEC.json [--jobs N] [--shard I/N] [--out DIR] [--merge]`.
+#include "engine/cli/commands.h"
+#include "engine/cli/paths.h"
+#include "engine/cli/sweep.h"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <stdexcept>
+
+namespace vmmu {
+namespace fs = std::filesystem;
+
+namespace {
+
+struct SweepArgs {
+    std::string spec;
+    unsigned jobs = 0;
+    std::string shard = "1/1";
+    std::string out;
+    bool merge = false;
+    bool no_progress = false;
+};
+
+int merge_only(const SweepSpec &spec, const fs::path &out) {
+    std::vector<std::string> missing;
+    for (auto &r : spec.runs)
+        if (!fs::exists(out / "runs" / (r.name + ".json")))
+            missing.push_back(r.name);
+    if (!missing.empty()) {
+        fmt::print(stderr,
+                   "vmmu sweep --merge: {} of {} runs have no JSON in {}/runs (first: {}); run "
+                   "every shard into this directory first\n",
+                   missing.size(), spec.runs.size(), out.string(), missing.front());
+        return 1;
+    }
+    auto merged = merge_sweep(spec, spec.runs, out / "runs", Shard{}, 0, 0);
+    write_file_atomic(out / "sweep.json", merged.dump(2) + "\n");
+    fmt::print("merged {} runs into {}\n", spec.runs.size(), (out / "sweep.json").string());
+    return merged["failed"].get<uint64_t>() == 0 ? 0 : 1;
+}
+
+int sweep_main(const SweepArgs &a) {
+    SweepSpec spec = load_sweep_spec(a.spec);
+    Shard shard = parse_shard(a.shard);
+    fs::path out = a.out.empty()
+                       ? fs::path("results/latest") / ("sweep-" + fs::path(a.spec).stem().string())
+                       : fs::path(a.out);
+    if (a.merge)
+        return merge_only(spec, out);
+    auto runs = shard_runs(spec.runs, shard);
+    SweepConfig c;
+    c.jobs = a.jobs ? a.jobs : default_jobs();
+    c.runs_dir = out / "runs";
+    c.logs_dir = out / "logs";
+    c.progress = !a.no_progress;
+    fmt::print(stderr, "vmmu sweep: {} of {} runs (shard {}), {} at a time, into {}\n", runs.size(),
+               spec.runs.size(), shard.text(), c.jobs, out.string());
+    auto t0 = std::chrono::steady_clock::now();
+    auto outcomes = run_sweep(runs, c);
+    double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    auto merged = merge_sweep(spec, runs, c.runs_dir, shard, wall, c.jobs);
+    fs::path merged_path = out / (shard.count == 1 ? std::string("sweep.json")
+                                                   : fmt::format("sweep.shard-{}-of-{}.json",
+                                                                 shard.index, shard.count));
+    write_file_atomic(merged_path, merged.dump(2) + "\n");
+    int failed = 0;
+    for (auto &o : outcomes)
+        if (o.exit_code != 0) {
+            ++failed;
+            fmt::print(stderr, "vmmu sweep: {} exited with {}: see {}\n", o.name, o.exit_code,
+                       (c.logs_dir / (o.name + ".log")).string());
+        }
+    fmt::print("{} runs ({} failed) in {:.1f} s; wrote {}\n", runs.size(), failed, wall,
+               merged_path.string());
+    return failed ? 1 : 0;
+}
+
+} // namespace
+
+void add_sweep_command(CLI::App &app, Action &action) {
+    auto *c = app.add_subcommand("sweep",
+                                 "run a grid of workloads x params x profiles x flags on all local "
+                                 "cores, one JSON per run plus a merged one");
+    auto a = std::make_shared<SweepArgs>();
+    c->add_option("spec", a->spec,
+                  "sweep spec (vmmu.sweep-spec/1 JSON, see results/PERFORMANCE.md)")
+        ->required();
+    c->add_option("--jobs,-j", a->jobs, "runs at a time (default: the number of local cores)");
+    c->add_option("--shard", a->shard,
+                  "run only share I of N (1 <= I <= N), by grid index modulo N")
+        ->capture_default_str();
+    c->add_option("--out", a->out, "output directory (default: results/latest/sweep-<spec name>)");
+    c->add_flag("--merge", a->merge,
+                "run nothing: merge every run's JSON already in --out into sweep.json");
+    c->add_flag("--no-progress", a->no_progress, "no progress output on stderr");
+    c->callback([a, &action] { action = [a] { return sweep_main(*a); }; });
+}
+
+} // namespace vmmu

@@ -1,0 +1,194 @@
+// vmmu compare (value-by-value diff outside "sim", tolerance, exit codes) and sweep specs
+// (grid expansion, names, shards, rejected input).
+#include "engine/cli/cli.h"
+#include "engine/cli/compare.h"
+#include "engine/cli/sweep_spec.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+using namespace vmmu;
+using json = nlohmann::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+json run_doc() {
+    return json::parse(R"({"schema": "vmmu.run/1", "status": "ok",
+        "guest": {"instructions": 1000, "page_faults": 0},
+        "backends": {"slat": {"walks": {"refs": 240}, "cycles": {"total": 1.5e6}}},
+        "config": {"backends": ["native", "slat"]},
+        "sim": {"wall_seconds": 0.5, "guest_mips": 2.0}})");
+}
+
+int cli(std::vector<std::string> args) {
+    args.insert(args.begin(), "vmmu");
+    std::vector<char *> argv;
+    for (auto &a : args)
+        argv.push_back(a.data());
+    return cli_main(static_cast<int>(argv.size()), argv.data());
+}
+
+fs::path write(const std::string &name, const std::string &text) {
+    fs::path p = fs::temp_directory_path() / ("vmmu_compare_test_" + name);
+    std::ofstream(p) << text;
+    return p;
+}
+
+void use_built_guest() {
+    setenv("VMMU_GUEST_DIR", VMMU_GUEST_DIR, 1);
+    setenv("VMMU_PROFILE_DIR", VMMU_SOURCE_DIR "/workloads/profiles", 1);
+}
+
+} // namespace
+
+TEST(Compare, OnlySimDiffersMeansNoChange) {
+    json a = run_doc(), b = run_doc();
+    b["sim"]["wall_seconds"] = 99.0;
+    CompareResult r = compare_json(a, b, 0);
+    EXPECT_TRUE(r.changes.empty());
+    EXPECT_EQ(r.compared, 8u); // every leaf outside sim, schema included
+}
+
+TEST(Compare, OneMoreWalkRefIsBeyondZeroTolerance) {
+    json a = run_doc(), b = run_doc();
+    b["backends"]["slat"]["walks"]["refs"] = 241;
+    CompareResult r = compare_json(a, b, 0);
+    ASSERT_EQ(r.changes.size(), 1u);
+    EXPECT_EQ(r.changes[0].path, "backends.slat.walks.refs");
+    EXPECT_EQ(r.changes[0].old_value, "240");
+    EXPECT_EQ(r.changes[0].new_value, "241");
+    EXPECT_NEAR(*r.changes[0].delta_pct, 100.0 / 240, 1e-9);
+    EXPECT_EQ(r.beyond(), 1u);
+}
+
+TEST(Compare, ToleranceAbsorbsSmallMovesOnly) {
+    json a = run_doc(), b = run_doc();
+    b["backends"]["slat"]["cycles"]["total"] = 1.5e6 * 1.004; // +0.4 %
+    b["guest"]["instructions"] = 1100;                        // +10 %
+    CompareResult r = compare_json(a, b, 1.0);
+    EXPECT_EQ(r.changes.size(), 2u);
+    EXPECT_EQ(r.beyond(), 1u);
+    EXPECT_NE(change_table(r, 1.0).find("within tolerance"), std::string::npos);
+}
+
+TEST(Compare, ZeroToNonZeroIsInfinitelyFar) {
+    json a = run_doc(), b = run_doc();
+    b["guest"]["page_faults"] = 1;
+    CompareResult r = compare_json(a, b, 1e9);
+    ASSERT_EQ(r.changes.size(), 1u);
+    EXPECT_TRUE(std::isinf(*r.changes[0].delta_pct));
+    EXPECT_TRUE(r.changes[0].beyond);
+}
+
+TEST(Compare, StringsAndMissingValuesAlwaysCount) {
+    json a = run_doc(), b = run_doc();
+    b["status"] = "oracle_mismatch";
+    b["config"]["backends"].push_back("shadow");
+    b["backends"]["slat"].erase("cycles");
+    CompareResult r = compare_json(a, b, 50);
+    EXPECT_EQ(r.beyond(), 3u);
+    std::set<std::string> paths;
+    for (auto &c : r.changes)
+        paths.insert(c.path);
+    EXPECT_TRUE(paths.count("status"));
+    EXPECT_TRUE(paths.count("config.backends[2]"));
+    EXPECT_TRUE(paths.count("backends.slat.cycles.total"));
+}
+
+TEST(Compare, SimBlocksInsideMergedSweepsAreIgnored) {
+    json a = {{"schema", "vmmu.sweep/1"},
+              {"runs", {{"x", {{"result", run_doc()}}}}},
+              {"sim", {{"jobs", 2}}}};
+    json b = a;
+    b["runs"]["x"]["result"]["sim"]["guest_mips"] = 7.0;
+    b["sim"]["jobs"] = 8;
+    EXPECT_TRUE(compare_json(a, b, 0).changes.empty());
+    b["runs"]["x"]["result"]["guest"]["instructions"] = 1;
+    EXPECT_EQ(compare_json(a, b, 0).changes.at(0).path, "runs.x.result.guest.instructions");
+}
+
+TEST(CompareCommand, ExitCodesSameMovedAndBadInput) {
+    json a = run_doc(), b = run_doc();
+    b["backends"]["slat"]["walks"]["refs"] = 250;
+    auto pa = write("a.json", a.dump(2)), pb = write("b.json", b.dump(2));
+    EXPECT_EQ(cli({"compare", pa.string(), pa.string()}), 0);
+    EXPECT_EQ(cli({"compare", pa.string(), pb.string()}), 1);
+    EXPECT_EQ(cli({"compare", pa.string(), pb.string(), "--tolerance", "5"}), 0);
+    EXPECT_EQ(cli({"compare", pa.string(), pb.string(), "--tolerance", "3"}), 1);
+    EXPECT_EQ(cli({"compare", pa.string(), "/nonexistent/vmmu.json"}), 2);
+    EXPECT_EQ(cli({"compare", pa.string(), write("bad.json", "{\"schema\": ").string()}), 2);
+    EXPECT_EQ(cli({"compare", pa.string(), write("other.json", "{\"a\": 1}").string()}), 2);
+    EXPECT_EQ(cli({"compare", pa.string()}), 2);
+}
+
+TEST(SweepSpec, GridExpandsInOrderWithStableNames) {
+    use_built_guest();
+    auto spec = nlohmann::ordered_json::parse(R"({"schema": "vmmu.sweep-spec/1",
+        "workloads": [{"name": "hello"}, {"name": "gups", "params": {"table_mib": [1, 2], "updates": 5000}}],
+        "profiles": ["penryn-2008", "nehalem-2009"], "flags": [[], ["--ept-pages", "2m"]]})");
+    SweepSpec s = expand_sweep_spec(spec, "test");
+    ASSERT_EQ(s.runs.size(), 12u);
+    EXPECT_EQ(s.runs[0].name, "hello.penryn-2008");
+    EXPECT_EQ(s.runs[1].name, "hello.penryn-2008.ept-pages=2m");
+    EXPECT_EQ(s.runs[4].name, "gups.table_mib=1.updates=5000.penryn-2008");
+    EXPECT_EQ(s.runs[11].name, "gups.table_mib=2.updates=5000.nehalem-2009.ept-pages=2m");
+    std::vector<std::string> args = {
+        "--workload",   "gups",      "--param",      "table_mib=2", "--param",
+        "updates=5000", "--profile", "nehalem-2009", "--ept-pages", "2m"};
+    EXPECT_EQ(s.runs[11].args, args);
+}
+
+TEST(SweepSpec, ShardsPartitionTheGrid) {
+    use_built_guest();
+    auto spec = nlohmann::ordered_json::parse(R"({"schema": "vmmu.sweep-spec/1",
+        "workloads": [{"name": "gups", "params": {"table_mib": [1, 2, 4, 8, 16, 32, 64]}}]})");
+    SweepSpec s = expand_sweep_spec(spec, "test");
+    std::multiset<std::string> seen;
+    for (unsigned i = 1; i <= 3; ++i)
+        for (auto &r : shard_runs(s.runs, parse_shard(std::to_string(i) + "/3")))
+            seen.insert(r.name);
+    EXPECT_EQ(seen.size(), 7u);
+    for (auto &r : s.runs)
+        EXPECT_EQ(seen.count(r.name), 1u) << r.name;
+    EXPECT_EQ(shard_runs(s.runs, parse_shard("1/3")).size(), 3u);
+}
+
+TEST(SweepSpec, BadInputIsRejectedWithTheFix) {
+    use_built_guest();
+    auto error_of = [](const std::string &text) {
+        try {
+            expand_sweep_spec(nlohmann::ordered_json::parse(text), "test");
+        } catch (const std::invalid_argument &e) {
+            return std::string(e.what());
+        }
+        return std::string("accepted");
+    };
+    EXPECT_NE(error_of(R"({"schema": "vmmu.sweep-spec/1", "workloads": [{"name": "nope"}]})"),
+              "accepted");
+    EXPECT_NE(
+        error_of(R"({"schema": "vmmu.sweep-spec/1", "workloads": [{"name": "hello"}], "extra": 1})")
+            .find("unknown key \"extra\""),
+        std::string::npos);
+    EXPECT_NE(
+        error_of(
+            R"({"schema": "vmmu.sweep-spec/1", "workloads": [{"name": "gups", "params": {"bogus": 1}}]})"),
+        "accepted");
+    EXPECT_NE(
+        error_of(
+            R"({"schema": "vmmu.sweep-spec/1", "workloads": [{"name": "hello"}], "flags": [["--profile", "x"]]})")
+            .find("set by the grid"),
+        std::string::npos);
+    EXPECT_NE(
+        error_of(
+            R"({"schema": "vmmu.sweep-spec/1", "workloads": [{"name": "hello"}], "flags": [["--pwc", "maybe"]]})"),
+        "accepted");
+    EXPECT_NE(error_of(R"({"workloads": [{"name": "hello"}]})").find("schema"), std::string::npos);
+    for (auto bad : {"0/3", "4/3", "1/0", "a/b", "2", "1/2/3"})
+        EXPECT_THROW(parse_shard(bad), std::invalid_argument) << bad;
+}
