@@ -1,0 +1,42 @@
+#include "engine/cli/interrupt.h"
+
+#include "engine/core/stop_request.h"
+
+#include <csignal>
+
+namespace vmmu {
+namespace {
+
+volatile std::sig_atomic_t g_signal = 0;
+struct sigaction g_old_int {}, g_old_term {};
+
+void on_signal(int sig) {
+    g_signal = sig;
+    request_stop();
+}
+
+} // namespace
+
+InterruptGuard::InterruptGuard() {
+    g_signal = 0;
+    clear_stop_request();
+    struct sigaction sa {};
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    // One-shot: a second Ctrl-C kills the process the ordinary way.
+    sa.sa_flags = SA_RESETHAND;
+    sigaction(SIGINT, &sa, &g_old_int);
+    sigaction(SIGTERM, &sa, &g_old_term);
+}
+
+InterruptGuard::~InterruptGuard() {
+    sigaction(SIGINT, &g_old_int, nullptr);
+    sigaction(SIGTERM, &g_old_term, nullptr);
+    clear_stop_request();
+}
+
+int InterruptGuard::signal() const { return g_signal; }
+
+int InterruptGuard::exit_code() const { return g_signal ? 128 + g_signal : 0; }
+
+} // namespace vmmu
