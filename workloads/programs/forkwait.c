@@ -10,7 +10,7 @@ static int child_status(uint64_t i) { return (int)((i * 7 + 3) & 0x7f); }
 
 int main(int argc, char **argv) {
     args_check(argc, argv, (const char *const[]){"n", 0});
-    uint64_t n = arg_u64(argc, argv, "n", 2000);
+    uint64_t n = arg_u64(argc, argv, "n", 1000);
     for (uint64_t i = 0; i < sizeof parent_data / 8; ++i)
         parent_data[i] = i;
     uint64_t sum = 0;

@@ -123,11 +123,11 @@ int main(int argc, char **argv) {
                                      "burst_updates", "role", "session", "action", 0});
     struct params p = {
         .sessions = arg_u64(argc, argv, "sessions", 4),
-        .actions = arg_u64(argc, argv, "actions", 8),
-        .ws_mib = arg_u64(argc, argv, "ws_mib", 4),
+        .actions = arg_u64(argc, argv, "actions", 4),
+        .ws_mib = arg_u64(argc, argv, "ws_mib", 2),
         .think_ticks = arg_u64(argc, argv, "think_ticks", 5),
         .bursts = arg_u64(argc, argv, "bursts", 4),
-        .burst_updates = arg_u64(argc, argv, "burst_updates", 20000),
+        .burst_updates = arg_u64(argc, argv, "burst_updates", 10000),
     };
     /* role= is set by the parent process; a user runs the top role. */
     const char *role = "top";

@@ -10,8 +10,8 @@
 
 int main(int argc, char **argv) {
     args_check(argc, argv, (const char *const[]){"array_mib", "iterations", 0});
-    uint64_t array_mib = arg_u64(argc, argv, "array_mib", 8);
-    uint64_t iterations = arg_u64(argc, argv, "iterations", 10);
+    uint64_t array_mib = arg_u64(argc, argv, "array_mib", 4);
+    uint64_t iterations = arg_u64(argc, argv, "iterations", 5);
     uint64_t n = array_mib << 17;
     uint64_t *a = malloc(n * 8), *b = malloc(n * 8), *c = malloc(n * 8);
     if (!a || !b || !c || n == 0) {
