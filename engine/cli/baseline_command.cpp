@@ -54,12 +54,20 @@ SuiteRun run_suite(const BaselineArgs &a) {
     fmt::print(stderr, "vmmu baseline: running the {} runs of {} ({} at a time)\n",
                s.spec.runs.size(), (s.dir / "suite.json").string(), c.jobs);
     s.outcomes = run_sweep(s.spec.runs, c);
-    for (auto &o : s.outcomes)
-        if (o.exit_code != 0) {
+    // A guest that fails its self-check still writes a document: its status is a value the
+    // baseline holds like any other. Only a run that wrote nothing cannot be compared.
+    for (auto& o : s.outcomes) {
+        fs::path log = c.logs_dir / (o.name + ".log");
+        if (!fs::exists(c.runs_dir / (o.name + ".json"))) {
             ++s.failed;
-            fmt::print(stderr, "vmmu baseline: run {} exited with {}: see {}\n", o.name,
-                       o.exit_code, (c.logs_dir / (o.name + ".log")).string());
+            fmt::print(stderr, "vmmu baseline: run {} wrote no JSON (exit {}): see {}\n", o.name,
+                       o.exit_code, log.string());
+        } else if (o.exit_code != 0) {
+            fmt::print(stderr, "vmmu baseline: warning: run {} exited with {} (status recorded in "
+                               "its JSON): see {}\n",
+                       o.name, o.exit_code, log.string());
         }
+    }
     return s;
 }
 
@@ -116,10 +124,10 @@ int baseline_update(const BaselineArgs &a) {
             ++added;
         } else {
             CompareResult c = compare_json(read_vmmu_json(old_path), read_vmmu_json(new_path), 0);
-            if (!c.changes.empty()) {
-                ++changed;
-                fmt::print("{}: {} values changed\n", r.name, c.changes.size());
-            }
+            // Unchanged runs keep their file, so git shows only runs whose values moved.
+            if (c.changes.empty()) continue;
+            ++changed;
+            fmt::print("{}: {} values changed\n", r.name, c.changes.size());
         }
         write_file_atomic(old_path, read_text(new_path));
     }
