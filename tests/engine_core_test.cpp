@@ -136,6 +136,40 @@ TEST(EngineCore, HltIdlesUntilTheNextTick) {
     EXPECT_LT(r.guest.instructions, 1'000'000u);
 }
 
+TEST(EngineCore, RunningInQuantaChangesNothingTheGuestSees) {
+    MachineConfig c = probe_config("faults");
+    RunResult whole = run_probe("faults", c);
+    Machine m(c);
+    RunResult r;
+    int slices = 0;
+    do {
+        r = m.run_for(5000);
+        ++slices;
+        ASSERT_LE(r.guest.instructions, whole.guest.instructions + 64);
+    } while (r.stop == StopKind::Quantum);
+    ASSERT_EQ(r.stop, StopKind::Exited) << r.message;
+    EXPECT_GT(slices, 10);
+    EXPECT_TRUE(m.finished());
+    EXPECT_EQ(r.guest.instructions, whole.guest.instructions);
+    EXPECT_EQ(r.guest.data_accesses, whole.guest.data_accesses);
+    EXPECT_EQ(r.reported, whole.reported);
+}
+
+TEST(EngineCore, StoppingBeforeABlockLosesNoWork) {
+    // A one-store loop cut into quanta of odd sizes: every stop lands before some block, and
+    // the memory total shows any iteration lost or done twice on resumption.
+    MachineConfig c = probe_config("count");
+    for (uint64_t q : {0ull, 5000ull, 777ull}) {
+        Machine m(c);
+        RunResult r;
+        do {
+            r = q ? m.run_for(q) : m.run();
+        } while (r.stop == StopKind::Quantum);
+        ASSERT_EQ(r.stop, StopKind::Exited) << r.message;
+        EXPECT_EQ(r.reported.at("count.total"), 100000u) << "quantum " << q;
+    }
+}
+
 TEST(EngineCore, SameGuestGivesSameCountersEveryRun) {
     RunResult a = run_probe("faults"), b = run_probe("faults");
     EXPECT_EQ(a.guest.instructions, b.guest.instructions);

@@ -47,6 +47,12 @@ RunOutput execute_run(const RunOptions& o) {
     std::vector<std::string> order;
     for (auto& p : out.workload.params) order.push_back(p.name);
 
+    // Checked in MiB, before the shift to bytes can wrap around.
+    if (o.guest_mib < 64 || o.guest_mib > 65536 || o.guest_mib % 2 != 0)
+        throw std::invalid_argument(fmt::format(
+            "--guest-mib {}: use an even number from 64 to 65536 (64 GiB); the boot direct map "
+            "uses 2 MiB pages",
+            o.guest_mib));
     MachineConfig mc;
     mc.guest_bytes = o.guest_mib << 20;
     mc.timer_period = o.timer_period;
@@ -80,6 +86,7 @@ RunOutput execute_run(const RunOptions& o) {
         env.oracle = o.oracle;
         env.ept_page_shift = page_shift("--ept-pages", o.ept_pages, true);
         if (name == "shadow") env.options = shadow_opts;
+        if (o.exit_trace) env.exit_trace = [&o, name](const ExitRecord& r) { o.exit_trace(name, r); };
         machine.attach(create_backend(name, env));
         out.backends.push_back({name, profiles.back().name, {}, {}});
     }
@@ -89,6 +96,7 @@ RunOutput execute_run(const RunOptions& o) {
         out.backends[i].counters = b->counters();
         out.backends[i].cycles = b->cycles(out.result.guest.instructions);
     }
+    if (o.inspect) o.inspect(machine, out.result);
     return out;
 }
 
@@ -96,6 +104,7 @@ int run_exit_code(const RunResult& r) {
     switch (r.stop) {
     case StopKind::Exited: return r.exit_status == 0 ? 0 : 3;
     case StopKind::OracleMismatch: return 4;
+    case StopKind::Interrupted: return 130; // 128 + SIGINT, as a shell reports it
     default: return 3;
     }
 }
@@ -103,7 +112,9 @@ int run_exit_code(const RunResult& r) {
 std::string run_status(const RunResult& r) {
     switch (r.stop) {
     case StopKind::Exited: return r.exit_status == 0 ? "ok" : "guest_error";
-    case StopKind::Budget: return "incomplete";
+    case StopKind::Budget:
+    case StopKind::Quantum:
+    case StopKind::Interrupted: return "incomplete";
     case StopKind::OracleMismatch: return "oracle_mismatch";
     default: return "guest_error";
     }

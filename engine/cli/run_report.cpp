@@ -17,6 +17,8 @@ const char* stop_name(StopKind k) {
     case StopKind::GuestFault: return "guest_fault";
     case StopKind::Budget: return "budget";
     case StopKind::OracleMismatch: return "oracle_mismatch";
+    case StopKind::Quantum: return "quantum";
+    case StopKind::Interrupted: return "interrupted";
     }
     return "unknown";
 }
@@ -92,6 +94,8 @@ ojson run_json(const RunOutput& out) {
     j["stop"] = {{"kind", stop_name(r.stop)}, {"exit_status", r.exit_status},
                  {"message", r.message},      {"rip", fmt::format("{:#x}", r.rip)},
                  {"instruction", r.instruction}, {"symbol", r.symbol}};
+    // What led up to a failed or cut-short run; a clean exit keeps its document unchanged.
+    if (run_status(r) != "ok") j["stop"]["recent_events"] = r.recent_events;
     double mips = r.wall_seconds > 0 ? g.instructions / r.wall_seconds / 1e6 : 0;
     j["sim"] = {{"wall_seconds", r.wall_seconds}, {"guest_mips", mips}};
     return j;

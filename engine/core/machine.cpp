@@ -40,6 +40,15 @@ Machine::Machine(const MachineConfig& config)
 
 Machine::~Machine() = default;
 
+RunResult Machine::run_for(uint64_t instructions) {
+    auto start = std::chrono::steady_clock::now();
+    RunResult r = impl_->vcpu->run(instructions);
+    r.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    return r;
+}
+
+bool Machine::finished() const { return impl_->vcpu->finished(); }
+
 BackendEnv Machine::backend_env() const {
     BackendEnv env;
     env.memory = memory_.get();

@@ -34,6 +34,8 @@ enum class StopKind {
     GuestFault,     // unhandled exception, triple fault, bad IDT, stray access
     Budget,         // --max-instructions reached
     OracleMismatch, // a backend's translation disagreed with the functional one
+    Quantum,        // run_for() used up its instructions; the guest can be resumed
+    Interrupted,    // request_stop() (a signal handler) asked the run to stop
 };
 
 // Counts of what the guest did, seen by the functional layer.
@@ -61,6 +63,7 @@ struct RunResult {
     uint64_t rip = 0;                // where it stopped
     std::string instruction;         // disassembly at rip
     std::string symbol;              // nearest kernel symbol, "name+0x12"
+    std::vector<std::string> recent_events; // the last guest events before the stop, oldest first
     GuestCounters guest;
     std::string console;             // everything the guest printed
     std::map<std::string, uint64_t> reported; // report hypercalls: key -> value
@@ -80,6 +83,10 @@ public:
     const std::vector<std::unique_ptr<Backend>>& backends() const { return backends_; }
 
     RunResult run();
+    // Runs at most `instructions` more guest instructions (at block granularity) and returns;
+    // StopKind::Quantum means the guest is still running. For scheduling several VMs.
+    RunResult run_for(uint64_t instructions);
+    bool finished() const;
 
     GuestMemory& memory() { return *memory_; }
     const P2m& p2m() const { return p2m_; }

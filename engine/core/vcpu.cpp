@@ -2,6 +2,7 @@
 
 #include "engine/core/paging.h"
 #include "engine/core/qemu_state.h"
+#include "engine/core/stop_request.h"
 #include "vmmu/abi.h"
 
 #include <fmt/format.h>
@@ -186,20 +187,24 @@ void Vcpu::on_block(uint64_t addr, uint32_t size) {
         tick_split_requested_ = true;
         split_block_ = addr;
         split_k_ = static_cast<uint32_t>(next_tick_ - time_);
-        last_block_valid_ = false;
-        uc_emu_stop(uc_);
+        stop_before_block(addr);
         return;
     }
     if (timer_pending_ && (reg(UC_X86_REG_EFLAGS) & kRflagsIf)) {
         irq_window_ = true;
-        last_block_valid_ = false;
-        uc_emu_stop(uc_);
+        stop_before_block(addr);
         return;
     }
-    if (config_.max_instructions && counters_.instructions >= config_.max_instructions) {
+    // A signal handler asked to stop (stop_request.h): stop before this block runs.
+    if (stop_requested()) {
+        stop(StopKind::Interrupted, "interrupted: a signal asked the run to stop");
+        stop_before_block(addr);
+        return;
+    }
+    // One compare covers both the instruction budget and the end of a scheduling quantum.
+    if (counters_.instructions >= stop_at_) {
         budget_hit_ = true;
-        last_block_valid_ = false;
-        uc_emu_stop(uc_);
+        stop_before_block(addr);
         return;
     }
     counters_.instructions += n;
@@ -218,6 +223,15 @@ void Vcpu::on_block(uint64_t addr, uint32_t size) {
             stop(StopKind::OracleMismatch, e.what());
         }
     }
+}
+
+// A stop requested in a block hook takes effect before the block runs, but Unicorn then leaves
+// RIP at the last point it synced inside the previous block (it skips the PC restore when a
+// stop is pending), so the block's address is remembered and written back after the run.
+void Vcpu::stop_before_block(uint64_t addr) {
+    resume_at_ = addr;
+    last_block_valid_ = false;
+    uc_emu_stop(uc_);
 }
 
 void Vcpu::account_stop(uint64_t rip) {

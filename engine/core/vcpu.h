@@ -4,6 +4,7 @@
 #pragma once
 
 #include "engine/core/boot.h"
+#include "engine/core/event_log.h"
 #include "engine/core/functional_tlb.h"
 #include "engine/core/machine.h"
 #include "engine/core/sensitive.h"
@@ -41,7 +42,10 @@ public:
     Vcpu(const Vcpu&) = delete;
     Vcpu& operator=(const Vcpu&) = delete;
 
-    RunResult run();
+    // Runs until the guest stops, or until `quantum` more instructions have retired (0: no
+    // quantum); a run cut by its quantum returns StopKind::Quantum and can be resumed.
+    RunResult run(uint64_t quantum = 0);
+    bool finished() const { return stop_.has_value(); }
 
     // Hook entry points (static trampolines call these).
     void on_block(uint64_t addr, uint32_t size);
@@ -65,6 +69,7 @@ private:
 
     uint32_t block_instructions(uint64_t addr, uint32_t size);
     void account_stop(uint64_t rip);
+    void stop_before_block(uint64_t addr);
     bool deliver(uint8_t vector, std::optional<uint32_t> error_code);
     void handle_exception();
     void arm_split(uint64_t block, uint32_t k);
@@ -128,9 +133,12 @@ private:
     bool split_hit_ = false;
     bool irq_window_ = false;
     bool budget_hit_ = false;
+    uint64_t stop_at_ = UINT64_MAX; // min(budget, end of quantum), in retired instructions
+    std::optional<uint64_t> resume_at_; // RIP to resume at after a stop before a block
 
     std::string console_;
     std::map<std::string, uint64_t> reported_;
+    EventLog events_; // recent guest events, for the report when the run stops on an error
 };
 
 } // namespace vmmu

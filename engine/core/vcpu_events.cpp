@@ -197,6 +197,9 @@ void Vcpu::handle_exception() {
     uint32_t code = take_exception_state(uc_, scratch_);
     uint64_t rip = reg(UC_X86_REG_RIP);
     ++counters_.exceptions;
+    bool pf = vector == VMMU_VEC_PF;
+    events_.record(pf ? "page fault (a=cr2 b=error)" : "exception (a=vector b=error)",
+                   counters_.instructions, rip, pf ? reg(UC_X86_REG_CR2) : vector, code);
     switch (vector) {
     case VMMU_VEC_PF: {
         uint64_t cr2 = reg(UC_X86_REG_CR2);
@@ -228,6 +231,7 @@ void Vcpu::on_syscall() {
     uc_reg_read(uc_, UC_X86_REG_MSR, &lstar);
     uc_reg_read(uc_, UC_X86_REG_MSR, &fmask);
     ++counters_.syscalls;
+    events_.record("syscall (a=rax)", counters_.instructions, rip, reg(UC_X86_REG_RAX));
     if (lstar.value == 0) {
         stop(StopKind::GuestFault, "syscall with LSTAR unset: the kernel must wrmsr LSTAR first");
         return;
@@ -259,6 +263,7 @@ void Vcpu::on_out(uint32_t port, int size, uint32_t value) {
         case VMMU_HC_WRITE: emit(read_guest_string(a0, a1)); break;
         case VMMU_HC_REPORT: reported_[read_guest_string(a0, std::min<uint64_t>(a1, 256))] = a2; break;
         case VMMU_HC_PANIC:
+            events_.record("panic hypercall", counters_.instructions, rip);
             stop(StopKind::Panic, "guest panic: " + read_guest_string(a0, std::min<uint64_t>(a1, 4096)));
             stop_->rip = rip;
             break;
@@ -287,6 +292,7 @@ void Vcpu::on_sensitive(const SensitiveInsn& insn) {
         cr3_ = v;
         ftlb_.flush();
         ++counters_.cr3_writes;
+        events_.record("cr3 write (a=value)", counters_.instructions, rip, v);
         for (auto& b : backends_) b->on_cr3_write(rip, v);
         return;
     }

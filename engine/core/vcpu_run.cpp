@@ -36,13 +36,20 @@ void Vcpu::fill_diagnostics(RunResult& r, uint64_t rip) const {
     r.symbol = kernel_.symbolize(rip);
 }
 
-RunResult Vcpu::run() {
+RunResult Vcpu::run(uint64_t quantum) {
     RunResult r;
     uint64_t idle_run = 0;
+    uint64_t budget = config_.max_instructions ? config_.max_instructions : UINT64_MAX;
+    uint64_t quantum_end = quantum ? counters_.instructions + quantum : UINT64_MAX;
+    stop_at_ = std::min(budget, quantum_end);
     while (!stop_) {
         bool tick_due = false;
         uint64_t insns_before = counters_.instructions;
         uc_err err = uc_emu_start(uc_, reg(UC_X86_REG_RIP), 0, 0, 0);
+        if (resume_at_) {
+            set_reg(UC_X86_REG_RIP, *resume_at_);
+            resume_at_.reset();
+        }
         uint64_t rip = reg(UC_X86_REG_RIP);
         account_stop(rip);
         if (split_armed_) disarm_split();
@@ -57,9 +64,16 @@ RunResult Vcpu::run() {
             continue;
         }
         if (budget_hit_) {
-            stop(StopKind::Budget, fmt::format("instruction budget of {} exhausted",
-                                               config_.max_instructions));
-            break;
+            budget_hit_ = false;
+            if (counters_.instructions >= budget) {
+                stop(StopKind::Budget, fmt::format("instruction budget of {} exhausted",
+                                                   config_.max_instructions));
+                break;
+            }
+            r.stop = StopKind::Quantum;
+            r.rip = reg(UC_X86_REG_RIP);
+            r.guest = counters_;
+            return r;
         }
         if (tick_split_requested_) {
             tick_split_requested_ = false;
@@ -107,6 +121,7 @@ RunResult Vcpu::run() {
             timer_pending_ = false;
             ++counters_.timer_interrupts;
             uint64_t at = reg(UC_X86_REG_RIP);
+            events_.record("timer interrupt", counters_.instructions, at);
             for (auto& b : backends_) b->on_timer(at);
             deliver(VMMU_VEC_TIMER, std::nullopt);
         }
@@ -116,6 +131,7 @@ RunResult Vcpu::run() {
     r.exit_status = s.status;
     r.message = s.message;
     fill_diagnostics(r, s.rip.value_or(reg(UC_X86_REG_RIP)));
+    r.recent_events = events_.lines();
     r.guest = counters_;
     r.console = console_;
     r.reported = reported_;

@@ -258,6 +258,11 @@ void kmain(struct vmmu_boot_info* info) {
     else if (streq(cmd, "panic")) {
         const char* m = "probe panic";
         hypercall(VMMU_HC_PANIC, (u64)m, slen(m), 0);
+    } else if (streq(cmd, "count")) {
+        /* 100000 iterations of a one-store loop: the memory total shows lost or doubled work */
+        static volatile u64 total;
+        for (u64 i = 0; i < 100000; ++i) total = total + 1;
+        report("count.total", total);
     } else if (streq(cmd, "compute")) {
         bench_compute(10000000);
     } else if (streq(cmd, "random")) {
