@@ -17,9 +17,13 @@ std::string parse_error_choices(const CLI::App& app) {
     }
     std::vector<std::string> subs;
     for (const CLI::App* s : at->get_subcommands({})) subs.push_back(s->get_name());
-    if (!subs.empty() && at->get_require_subcommand_min() > 0)
-        return fmt::format("valid subcommands{}: {}", at == &app ? "" : " of '" + path + "'",
-                           fmt::join(subs, ", "));
+    if (!subs.empty() && at->get_require_subcommand_min() > 0) {
+        // CLI11 only says a subcommand is required; name the word it did not recognise.
+        std::vector<std::string> left = at->remaining();
+        std::string unknown = left.empty() ? "" : fmt::format("unknown subcommand '{}'; ", left[0]);
+        return fmt::format("{}valid subcommands{}: {}", unknown,
+                           at == &app ? "" : " of '" + path + "'", fmt::join(subs, ", "));
+    }
     std::vector<std::string> flags;
     for (const CLI::Option* o : at->get_options()) {
         std::string n = o->get_name();

@@ -52,9 +52,10 @@ struct RunOutput {
 // runs the guest and collects every backend's counters and cycles.
 RunOutput execute_run(const RunOptions& options);
 
-// Exit code for a finished run: 0 ok, 3 guest error or failed self-check, 4 oracle mismatch.
+// Exit code for a finished run: 0 ok, 3 guest error or failed self-check, 4 oracle mismatch,
+// 130 interrupted by a signal.
 int run_exit_code(const RunResult& r);
-// "ok", "guest_error", "incomplete" (budget), "oracle_mismatch".
+// "ok", "guest_error", "incomplete" (budget, interrupted), "oracle_mismatch".
 std::string run_status(const RunResult& r);
 
 nlohmann::ordered_json run_json(const RunOutput& out);
