@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include <deque>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -31,6 +32,10 @@ struct RunOptions {
     std::string kernel;                        // default: build/guest/kernel.elf
     std::vector<std::string> programs;         // extra program ELFs
     bool echo_console = false;
+    // Demo hooks (not serialized): every VM exit of every backend, as it happens, and the
+    // finished machine before it is destroyed (its memory and backends are still live).
+    std::function<void(const std::string& backend, const ExitRecord&)> exit_trace;
+    std::function<void(Machine&, const RunResult&)> inspect;
 };
 
 struct BackendResult {

@@ -28,9 +28,12 @@ using ojson = nlohmann::ordered_json;
 namespace {
 
 // Sessions parameters of the default study, scaled from the workload's defaults so that the
-// seven runs (127 sessions in all) take about a minute on two cores: a quarter of the working
-// set and of the updates per burst (the same updates per page), two launches per session.
+// default runs take about a minute on two cores: a quarter of the working set and of the updates
+// per burst (the same updates per page), two launches per session instead of eight.
 const std::vector<std::string> kStudyParams = {"actions=2", "ws_mib=1", "burst_updates=5000"};
+// K stops at 16: K sessions need 3K+2 guest processes (init, top, and per session a login, an
+// application and its helper) and the teaching kernel has NPROC = 64 (workloads/kernel/kernel.h).
+constexpr const char* kDefaultSessions = "1,2,4,8,16";
 
 volatile std::sig_atomic_t g_interrupted = 0;
 void on_sigint(int) { g_interrupted = 1; }
@@ -102,15 +105,17 @@ void collect(StudyRun& r, const fs::path& path, int status) {
         return;
     }
     if (r.run.value("status", std::string()) != "ok")
-        r.failure = fmt::format("run status {}: {}", r.run.value("status", std::string("?")),
-                                r.run["stop"].value("message", std::string()));
+        r.failure = fmt::format("run status {}: {} (guest exit status {})",
+                                r.run.value("status", std::string("?")),
+                                r.run["stop"].value("message", std::string()),
+                                r.run["stop"].value("exit_status", 0));
     else if (run_actions(r.run) == 0)
         r.failure = "the guest reported no completed session actions (sessions.apps)";
 }
 
 struct StudyFlags {
     RunFlags run;
-    std::string sessions = "1,2,4,8,16,32,64";
+    std::string sessions = kDefaultSessions;
     std::string shadow_profile, slat_profile;
     bool original_hardware = false;
     StudyHost host;
@@ -172,10 +177,13 @@ int run_study(StudyFlags& f) {
                                  : fs::temp_directory_path() / fmt::format("vmmu-study-{}", getpid());
     fs::create_directories(run_dir);
     std::vector<StudyRun> runs(ks.size());
+    std::vector<fs::path> paths(ks.size());
     for (size_t i = 0; i < ks.size(); ++i) {
         runs[i].sessions = ks[i];
-        runs[i].run_file = (run_dir / fmt::format("sessions-k{}.json", ks[i])).string();
-        fs::remove(runs[i].run_file);
+        // Named relative to the --out directory, where study.json lives.
+        runs[i].run_file = fmt::format("runs/sessions-k{}.json", ks[i]);
+        paths[i] = run_dir / fmt::format("sessions-k{}.json", ks[i]);
+        fs::remove(paths[i]);
     }
 
     struct sigaction sa {};
@@ -200,7 +208,7 @@ int run_study(StudyFlags& f) {
             std::fflush(nullptr);
             pid_t pid = fork();
             if (pid < 0) throw std::runtime_error("fork failed");
-            if (pid == 0) run_child(with_k(ks[i]), runs[i].run_file);
+            if (pid == 0) run_child(with_k(ks[i]), paths[i]);
             running.push_back({pid, i});
         }
         std::string note = "running K=";
@@ -214,7 +222,7 @@ int run_study(StudyFlags& f) {
         }
         auto it = std::find_if(running.begin(), running.end(), [&](auto& c) { return c.pid == pid; });
         if (it == running.end()) continue;
-        collect(runs[it->index], runs[it->index].run_file, status);
+        collect(runs[it->index], paths[it->index], status);
         running.erase(it);
         ++done;
     }
@@ -223,7 +231,7 @@ int run_study(StudyFlags& f) {
     for (auto& c : running) {
         waitpid(c.pid, nullptr, 0);
         runs[c.index].failure = "interrupted";
-        fs::remove(runs[c.index].run_file);
+        fs::remove(paths[c.index]);
     }
     for (auto& i : queue) runs[i].failure = "interrupted";
     bar.finish();

@@ -181,6 +181,24 @@ void SlatBackend::corrupt_ept_leaf(GuestPhys gpa, HostPhys frame) {
     walker_.flush_guest_all();
 }
 
+Walk2dResult SlatBackend::traced_walk(uint64_t va, bool caches, bool flush,
+                                      std::vector<WalkRef> &trace) {
+    WalkCounters scratch;
+    Walker2d uncached(*env_.memory, ept_, Walker2dConfig{}, &scratch);
+    Walker2d &w = caches ? walker_ : uncached;
+    for (int violations = 0;; ++violations) {
+        if (flush) {
+            walker_.flush_nested();
+            walker_.flush_guest_all();
+        }
+        trace.clear();
+        Walk2dResult r = w.walk(va, cpu_.root(), guest_context(), &trace);
+        if (r.status != Walk2dResult::Status::EptViolation || violations == kMaxViolationsPerWalk)
+            return r;
+        ept_.map(r.violation_gpa);
+    }
+}
+
 namespace {
 const bool registered = register_backend(
     "slat", [](const BackendEnv &env) { return std::make_unique<SlatBackend>(env); });

@@ -30,6 +30,11 @@ class SlatBackend final : public Backend {
     void on_hlt(uint64_t) override { vm_exit(ExitReason::Hlt); }
     void on_io(uint64_t, uint16_t, bool) override { vm_exit(ExitReason::Io); }
     void on_sensitive(uint64_t rip, std::string_view mnemonic) override;
+    // Another VM's quantum: an exit to the host scheduler; without VPID the TLB is flushed.
+    void on_world_switch() override {
+        counters_.details["world_switches"]++;
+        vm_exit(ExitReason::Other);
+    }
 
     const BackendCounters &counters() const override { return counters_; }
     CycleBreakdown cycles(uint64_t guest_instructions) const override;
@@ -39,6 +44,12 @@ class SlatBackend final : public Backend {
     void set_trace(std::vector<WalkRef> *trace) { trace_ = trace; }
     // Points the EPT leaf covering gpa at `frame`, then invalidates as INVEPT would.
     void corrupt_ept_leaf(GuestPhys gpa, HostPhys frame);
+    // `vmmu demo walk`: the guest root this backend tracks, and one walk of va traced step by
+    // step, either with no walk caches at all (the classic 24-reference walk) or through this
+    // backend's nested TLB and PWCs, emptied first if flush. Missing EPT entries are installed
+    // as an EPT violation would, without counting an exit; only the final walk is traced.
+    GuestPhys guest_root() const { return cpu_.root(); }
+    Walk2dResult traced_walk(uint64_t va, bool caches, bool flush, std::vector<WalkRef> &trace);
 
   private:
     void translate(uint64_t va, GuestPhys pa, bool fetch, bool write);

@@ -1,0 +1,54 @@
+// `vmmu demo walk`: one data address translated step by step under each backend. For slat, the
+// 2D walk laid out as the classic grid (Bhargava et al., ASPLOS 2008, fig. 3): rows are the
+// guest levels (gL4..gL1) and the final data gPA, columns the nested (EPT) levels nL4..nL1 and
+// the guest entry read itself. A cold 4×4 walk fills 24 of its 25 cells; the last cell is the
+// data access, not a walk reference.
+#pragma once
+
+#include "engine/core/guest_memory.h"
+#include "engine/slat/walker2d.h"
+
+#include <nlohmann/json.hpp>
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace vmmu {
+
+struct GridCell {
+    int order = 0;         // 1-based position in the cold walk; 0: no reference here
+    uint64_t address = 0;  // host-physical address the cold walk referenced
+    std::string warm;      // the same cell in the warm walk: "ref", "PWC", "NTLB", or ""
+};
+using WalkGrid = std::array<std::array<GridCell, 5>, 5>;
+
+// Grid row of a guest level (4..1 -> 0..3, data -> 4) and column of a reference.
+int grid_row(int guest_level);
+int grid_column(const WalkRef& r);
+
+// Lays out the memory references of a cold walk; marks what the warm walk of the same address
+// referenced again and what its caches supplied instead. Throws std::logic_error if two
+// references land in one cell.
+WalkGrid walk_grid(const std::vector<WalkRef>& cold, const std::vector<WalkRef>* warm);
+int grid_references(const WalkGrid& g);
+std::string grid_text(const WalkGrid& g, bool warm);
+
+// One reference of a one-dimensional walk (native: guest tables; shadow: shadow tables).
+struct Ref1d {
+    int level = 0;
+    uint64_t address = 0; // physical address of the entry read
+    uint64_t entry = 0;   // its value
+};
+// The guest's own walk of va from root (stops at a leaf or a non-present entry).
+std::vector<Ref1d> guest_walk(const GuestMemory& memory, GuestPhys root, uint64_t va);
+
+// A user data address with a present 4K mapping under root (the first in address order), or
+// any 4K-mapped data address if no user one exists.
+std::optional<uint64_t> pick_data_va(const GuestMemory& memory, GuestPhys root);
+
+nlohmann::ordered_json grid_json(const WalkGrid& g);
+
+} // namespace vmmu

@@ -1,0 +1,312 @@
+#!/usr/bin/python3
+"""Turns vmmu JSON documents into one self-contained HTML report (charts embedded as PNG).
+
+Reads vmmu.run/1 documents (`vmmu run --json`) and vmmu.study.scaling/1 documents
+(`vmmu study scaling --json/--out`). For a study, the run files it names are read too when they
+exist next to it. Needs matplotlib (Debian: python3-matplotlib); run it with /usr/bin/python3.
+
+    /usr/bin/python3 report/make_report.py results/latest/study.json -o results/latest/report.html
+"""
+import argparse
+import base64
+import html
+import io
+import json
+import os
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display: render to memory only
+import matplotlib.pyplot as plt  # noqa: E402
+
+RUN_SCHEMA = "vmmu.run/1"
+STUDY_SCHEMA = "vmmu.study.scaling/1"
+PARTS = ["base", "walk", "exit", "handler"]
+PART_COLOURS = {"base": "#9aa5b1", "walk": "#3e7cb1", "exit": "#e07a1f", "handler": "#c03a2b"}
+BACKEND_COLOURS = {"native": "#4c956c", "shadow": "#c03a2b", "slat": "#3e7cb1"}
+
+
+def colour(name):
+    return BACKEND_COLOURS.get(name, "#777777")
+
+
+def esc(x):
+    return html.escape(str(x))
+
+
+class Report:
+    def __init__(self, title):
+        self.title = title
+        self.parts = []
+        self.charts = 0
+
+    def heading(self, text, level=2):
+        self.parts.append(f"<h{level}>{esc(text)}</h{level}>")
+
+    def para(self, text):
+        self.parts.append(f"<p>{esc(text)}</p>")
+
+    def raw(self, text):
+        self.parts.append(text)
+
+    def figure(self, fig, name, caption):
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+        plt.close(fig)
+        data = base64.b64encode(buf.getvalue()).decode("ascii")
+        self.charts += 1
+        self.parts.append(
+            f'<figure><img class="chart" data-chart="{esc(name)}" alt="{esc(caption)}" '
+            f'src="data:image/png;base64,{data}"><figcaption>{esc(caption)}</figcaption></figure>')
+
+    def table(self, header, rows):
+        out = ["<table><tr>" + "".join(f"<th>{esc(h)}</th>" for h in header) + "</tr>"]
+        for r in rows:
+            out.append("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in r) + "</tr>")
+        out.append("</table>")
+        self.parts.append("\n".join(out))
+
+    def html(self):
+        style = ("body{font-family:sans-serif;max-width:1100px;margin:auto;padding:1em}"
+                 "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;"
+                 "padding:2px 8px;text-align:right}th{background:#eee}img.chart{max-width:100%}"
+                 "figure{display:inline-block;margin:.5em}figcaption{font-size:90%;color:#444}")
+        body = "\n".join(self.parts)
+        return (f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>{esc(self.title)}"
+                f"</title><style>{style}</style></head><body>\n<h1>{esc(self.title)}</h1>\n"
+                f"{body}\n</body></html>\n")
+
+
+def fmt_num(v):
+    if isinstance(v, float):
+        return f"{v:.4g}" if abs(v) < 1e5 else f"{v:.4e}"
+    return str(v)
+
+
+def run_label(run):
+    w = run["workload"]
+    params = " ".join(f"{k}={v}" for k, v in sorted(w.get("params", {}).items()))
+    return f"{w['name']} {params}".strip()
+
+
+def add_run(rep, run, prefix):
+    """Charts and tables of one vmmu.run/1 document."""
+    names = list(run["backends"].keys())
+    label = run_label(run)
+    rep.heading(f"Run: {label}", 3)
+    g = run["guest"]
+    rep.para(f"status {run['status']}, checksum {run['workload'].get('checksum')}, "
+             f"{g['instructions']} guest instructions, {g['page_faults']} page faults, "
+             f"{g['context_switches']} context switches")
+    if not names:
+        rep.para("no backend attached: nothing to chart")
+        return
+
+    fig, ax = plt.subplots(figsize=(5.5, 3.4))
+    bottom = [0.0] * len(names)
+    for part in PARTS:
+        vals = [run["backends"][n]["cycles"][part] / 1e6 for n in names]
+        ax.bar(names, vals, bottom=bottom, label=part, color=PART_COLOURS[part])
+        bottom = [b + v for b, v in zip(bottom, vals)]
+    ax.set_ylabel("modelled cycles (M)")
+    ax.set_title("cycles by part")
+    ax.legend(fontsize=8)
+    rep.figure(fig, f"{prefix}cycles", f"{label}: modelled cycles per backend, stacked by part")
+
+    reasons = list(next(iter(run["backends"].values()))["exits"]["by_reason"].keys())
+    fig, ax = plt.subplots(figsize=(6.5, 3.4))
+    width = 0.8 / len(names)
+    for i, n in enumerate(names):
+        vals = [run["backends"][n]["exits"]["by_reason"][r] for r in reasons]
+        ax.bar([x + i * width for x in range(len(reasons))], vals, width, label=n, color=colour(n))
+    ax.set_xticks([x + width * (len(names) - 1) / 2 for x in range(len(reasons))])
+    ax.set_xticklabels(reasons, rotation=40, ha="right", fontsize=8)
+    ax.set_ylabel("VM exits")
+    ax.set_title("exits by reason")
+    ax.legend(fontsize=8)
+    rep.figure(fig, f"{prefix}exits", f"{label}: VM exits by reason")
+
+    fig, ax = plt.subplots(figsize=(4.5, 3.4))
+    vals = [run["backends"][n]["walks"]["refs_per_walk"] for n in names]
+    maxes = [run["backends"][n]["walks"]["max_refs_per_walk"] for n in names]
+    ax.bar(names, vals, color=[colour(n) for n in names], label="mean")
+    ax.plot(names, maxes, "k_", markersize=30, label="max")
+    ax.set_ylabel("memory references per walk")
+    ax.set_title("walk references per walk")
+    ax.legend(fontsize=8)
+    rep.figure(fig, f"{prefix}walkrefs", f"{label}: page-walk memory references per walk")
+
+    fig, ax = plt.subplots(figsize=(5.5, 3.4))
+    kinds = [("l1d", "l1d_misses", "l1d_lookups"), ("l1i", "l1i_misses", "l1i_lookups"),
+             ("stlb", "stlb_misses", "stlb_lookups")]
+    width = 0.8 / len(names)
+    for i, n in enumerate(names):
+        t = run["backends"][n]["tlb"]
+        vals = [100.0 * t[m] / t[l] if t[l] else 0.0 for _, m, l in kinds]
+        ax.bar([x + i * width for x in range(len(kinds))], vals, width, label=n, color=colour(n))
+    ax.set_xticks([x + width * (len(names) - 1) / 2 for x in range(len(kinds))])
+    ax.set_xticklabels([k for k, _, _ in kinds])
+    ax.set_ylabel("miss rate (%)")
+    ax.set_title("TLB miss rates")
+    ax.legend(fontsize=8)
+    rep.figure(fig, f"{prefix}tlb", f"{label}: TLB miss rates per level")
+
+    rows = []
+    for key, get in [
+        ("cycles total", lambda b: b["cycles"]["total"]),
+        *[(f"cycles {p}", (lambda p: lambda b: b["cycles"][p])(p)) for p in PARTS],
+        ("VM exits", lambda b: b["exits"]["total"]),
+        ("page walks", lambda b: b["walks"]["count"]),
+        ("walk refs", lambda b: b["walks"]["refs"]),
+        ("refs per walk", lambda b: b["walks"]["refs_per_walk"]),
+        ("dTLB misses", lambda b: b["tlb"]["l1d_misses"]),
+        ("iTLB misses", lambda b: b["tlb"]["l1i_misses"]),
+        ("STLB misses", lambda b: b["tlb"]["stlb_misses"]),
+        ("profile", lambda b: b.get("profile", "")),
+    ]:
+        rows.append([key] + [fmt_num(get(run["backends"][n])) for n in names])
+    rep.table(["counter"] + names, rows)
+
+
+def add_study(rep, study, base_dir):
+    rep.heading("Scaling study: sessions per host")
+    cap = study["capacity"]
+    model = study["capacity_model"]
+    names = list(cap.keys())
+    points = [p for p in study["points"] if p["status"] == "ok"]
+    util = model["utilisation"]["value"]
+    rep.para(f"status {study['status']}. Capacity model: {model['formula']}; "
+             f"{model['interpolation']}.")
+    rep.table(["constant", "value", "source"],
+              [["cores", model["cores"]["value"], model["cores"]["source"]],
+               ["utilisation", util, model["utilisation"]["source"]],
+               ["actions/s per user", model["actions_per_sec"]["value"],
+                model["actions_per_sec"]["source"]],
+               ["GHz", json.dumps(model["ghz"]["per_backend"]), model["ghz"]["source"]]])
+    if not points:
+        rep.para("no finished run: nothing to chart")
+        return
+
+    ks = [p["sessions"] for p in points]
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for n in names:
+        share = [100.0 * p["backends"][n]["host_cpu_share"] for p in points]
+        ax.plot(ks, share, "o-", label=n, color=colour(n))
+        c = cap[n]
+        if c.get("extrapolated") and share:
+            # Beyond the last K cycles/action are held constant: demand grows linearly.
+            kx = c["crossing"]
+            xs = [ks[-1] + (kx - ks[-1]) * i / 40 for i in range(41)]
+            ax.plot(xs, [share[-1] * x / ks[-1] for x in xs], "--", color=colour(n))
+    ax.axhline(100.0 * util, color="black", linestyle=":", label=f"capacity ({util:.0%} of host)")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("concurrent sessions K")
+    ax.set_ylabel("host CPU needed (% of all cores)")
+    ax.set_title("sessions vs host CPU (dashed: extrapolated)")
+    ax.legend(fontsize=8)
+    rep.figure(fig, "study_curves", "host CPU needed by K sessions, per backend, with the "
+                                    "capacity line")
+
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    sessions = [cap[n]["sessions"] or 0 for n in names]
+    ax.bar(names, sessions, color=[colour(n) for n in names])
+    ax.set_ylabel("sustainable sessions")
+    ratio = study["ratio"].get("slat/shadow")
+    lo, hi = study["ratio"]["published_band"]
+    if ratio is not None and "shadow" in cap and cap["shadow"]["sessions"]:
+        sh = cap["shadow"]["crossing"]
+        ax.axhspan(lo * sh, hi * sh, color="#3e7cb1", alpha=0.15,
+                   label=f"published slat band ({lo}-{hi}x shadow)")
+        ax.legend(fontsize=8)
+        ax.set_title(f"sessions sustained: slat/shadow {ratio:.2f}x")
+    rep.figure(fig, "study_capacity", "largest K each backend sustains, with the published "
+                                      "1.6-2.5x band over shadow")
+
+    if "slat" in names and "shadow" in names:
+        fig, ax = plt.subplots(figsize=(6, 3.6))
+        r = [p["backends"]["shadow"]["cycles_per_action"] / p["backends"]["slat"]["cycles_per_action"]
+             for p in points]
+        ax.plot(ks, r, "o-", color="#3e7cb1", label="shadow/slat cycles per action")
+        ax.axhspan(lo, hi, color="#3e7cb1", alpha=0.15, label=f"published {lo}-{hi}x")
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("concurrent sessions K")
+        ax.set_ylabel("ratio")
+        ax.set_ylim(bottom=0)
+        ax.legend(fontsize=8)
+        ax.set_title("per-K cost ratio vs the published band")
+        rep.figure(fig, "study_ratio", "shadow/slat cycles per session-action at each K")
+
+    rows = []
+    for p in study["points"]:
+        if p["status"] != "ok":
+            rows.append([p["sessions"], "failed: " + p.get("failure", "")] + [""] * (3 * len(names)))
+            continue
+        row = [p["sessions"], p["actions"]]
+        for n in names:
+            b = p["backends"][n]
+            row += [fmt_num(b["cycles_per_action"]), fmt_num(b["exits_per_action"]),
+                    f"{100 * b['host_cpu_share']:.2f}%"]
+        rows.append(row)
+    header = ["K", "actions"]
+    for n in names:
+        header += [f"{n} cycles/action", f"{n} exits/action", f"{n} host CPU"]
+    rep.table(header, rows)
+    rep.table(["backend", "profile", "GHz", "sessions", "crossing", "extrapolated"],
+              [[n, cap[n].get("profile"), cap[n].get("ghz"), cap[n].get("sessions"),
+                fmt_num(cap[n].get("crossing", 0)), cap[n].get("extrapolated")] for n in names])
+    rep.para(f"slat/shadow = {fmt_num(ratio) if ratio is not None else 'n/a'} "
+             f"({study['ratio']['verdict']}); {study['ratio']['source']}")
+
+    runs = []
+    for p in study["points"]:
+        f = p.get("run_file")
+        if not f:
+            continue
+        path = f if os.path.isabs(f) else os.path.join(base_dir, f)  # relative to --out
+        if os.path.exists(path):
+            with open(path) as fh:
+                runs.append(json.load(fh))
+    if runs:
+        rep.heading("Runs of the study")
+        for i, run in enumerate(runs):
+            add_run(rep, run, f"study_run{i}_")
+
+
+def main(argv):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("inputs", nargs="+", help="vmmu JSON files (vmmu.run/1, vmmu.study.scaling/1)")
+    ap.add_argument("-o", "--output", required=True, help="HTML file to write")
+    ap.add_argument("--title", default="vmmu report")
+    args = ap.parse_args(argv)
+    rep = Report(args.title)
+    docs = []
+    for path in args.inputs:
+        try:
+            with open(path) as fh:
+                doc = json.load(fh)
+        except (OSError, ValueError) as e:
+            print(f"make_report: cannot read {path}: {e}", file=sys.stderr)
+            return 2
+        schema = doc.get("schema")
+        if schema not in (RUN_SCHEMA, STUDY_SCHEMA):
+            print(f"make_report: {path}: schema {schema!r} is not one of {RUN_SCHEMA}, "
+                  f"{STUDY_SCHEMA}", file=sys.stderr)
+            return 2
+        docs.append((path, doc))
+    for i, (path, doc) in enumerate(docs):
+        if doc["schema"] == STUDY_SCHEMA:
+            add_study(rep, doc, os.path.dirname(os.path.abspath(path)))
+        else:
+            rep.heading(f"Run file {os.path.basename(path)}")
+            add_run(rep, doc, f"run{i}_")
+    tmp = args.output + ".tmp"
+    with open(tmp, "w") as fh:
+        fh.write(rep.html())
+    os.replace(tmp, args.output)
+    print(f"wrote {args.output} ({rep.charts} charts)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

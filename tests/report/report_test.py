@@ -1,0 +1,67 @@
+#!/usr/bin/python3
+"""ctest: a report made from a small run and a small scaling study has every chart, each a
+decodable, non-blank PNG. Usage: report_test.py VMMU_BINARY SOURCE_DIR WORK_DIR"""
+import base64
+import html.parser
+import io
+import os
+import shutil
+import struct
+import subprocess
+import sys
+
+import matplotlib.image as mpimg
+
+RUN_CHARTS = ["cycles", "exits", "walkrefs", "tlb"]
+STUDY_CHARTS = ["study_curves", "study_capacity", "study_ratio"]
+
+
+class Charts(html.parser.HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.images = {}
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "img" and "data-chart" in a:
+            self.images[a["data-chart"]] = a.get("src", "")
+
+
+def check_png(name, src):
+    prefix = "data:image/png;base64,"
+    assert src.startswith(prefix), f"{name}: not an embedded PNG"
+    data = base64.b64decode(src[len(prefix):], validate=True)
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{name}: bad PNG signature"
+    width, height = struct.unpack(">II", data[16:24])  # IHDR follows the signature
+    assert width > 50 and height > 50, f"{name}: {width}x{height} image"
+    pixels = mpimg.imread(io.BytesIO(data), format="png")
+    assert pixels.std() > 0.01, f"{name}: blank image"
+
+
+def main(vmmu, source, work):
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(work)
+    run_json = os.path.join(work, "run.json")
+    subprocess.run([vmmu, "run", "--quiet", "--workload", "forkwait", "--param", "n=20",
+                    "--json", run_json], check=True, stdout=subprocess.DEVNULL)
+    study_dir = os.path.join(work, "study")
+    subprocess.run([vmmu, "study", "scaling", "--sessions", "1,2", "--param", "actions=1",
+                    "--param", "burst_updates=500", "--out", study_dir], check=True,
+                   stdout=subprocess.DEVNULL)
+    out = os.path.join(work, "report.html")
+    subprocess.run([sys.executable, os.path.join(source, "report", "make_report.py"),
+                    os.path.join(study_dir, "study.json"), run_json, "-o", out], check=True)
+    parser = Charts()
+    with open(out) as fh:
+        parser.feed(fh.read())
+    expected = STUDY_CHARTS + [f"study_run{i}_{c}" for i in range(2) for c in RUN_CHARTS] + \
+        [f"run1_{c}" for c in RUN_CHARTS]
+    missing = [e for e in expected if e not in parser.images]
+    assert not missing, f"charts missing from {out}: {missing} (found {sorted(parser.images)})"
+    for name, src in parser.images.items():
+        check_png(name, src)
+    print(f"{len(parser.images)} charts, all non-blank PNGs")
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:4])

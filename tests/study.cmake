@@ -1,0 +1,11 @@
+# Scaling study, demos, validation and the HTML report (issue 5).
+vmmu_test(study_test
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/study_capacity_test.cpp
+          ${CMAKE_CURRENT_SOURCE_DIR}/demo_walk_test.cpp
+  LIBS vmmu_cli)
+
+# The report needs Debian's matplotlib, so the system interpreter, not whatever is on PATH.
+add_test(NAME report_charts_present
+         COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/report/report_test.py
+                 $<TARGET_FILE:vmmu> ${PROJECT_SOURCE_DIR} ${CMAKE_CURRENT_BINARY_DIR}/report_test)
+set_tests_properties(report_charts_present PROPERTIES TIMEOUT 600)
