@@ -36,7 +36,15 @@ case "${1:-}" in
     main)
         install_missing
         build
-        "$BUILD/vmmu" run --workload gups --json results/latest/run.json
+        # The scaling study with its defaults, its runs' JSON and the HTML report in results/latest/.
+        out=results/latest
+        rm -rf "$out"
+        rc=0
+        "$BUILD/vmmu" study scaling --out "$out" || rc=$?
+        [ "$rc" = 130 ] && exit 130
+        [ "$rc" = 0 ] || echo "dev.sh: the study exited with $rc (failed runs are listed in $out/study.json)" >&2
+        /usr/bin/python3 report/make_report.py "$out/study.json" -o "$out/report.html"
+        echo "results: $(pwd)/$out/ (study.json, runs/, report.html)"
         ;;
     test)
         install_missing

@@ -21,6 +21,7 @@ int cli_main(int argc, char** argv) {
     add_list_command(app, action);
     add_study_command(app, action);
     add_demo_command(app, action);
+    add_validate_command(app, action);
     add_compare_command(app, action);
     add_baseline_command(app, action);
     add_sweep_command(app, action);

@@ -14,6 +14,7 @@ void add_run_command(CLI::App& app, Action& action);
 void add_list_command(CLI::App& app, Action& action);
 void add_study_command(CLI::App& app, Action& action);
 void add_demo_command(CLI::App& app, Action& action);
+void add_validate_command(CLI::App& app, Action& action);
 void add_compare_command(CLI::App& app, Action& action);
 void add_baseline_command(CLI::App& app, Action& action);
 void add_sweep_command(CLI::App& app, Action& action);

@@ -6,6 +6,7 @@
 #include "engine/cli/run_flags.h"
 #include "engine/cli/walk_demo.h"
 #include "engine/core/elf_image.h"
+#include "engine/core/paging.h"
 #include "engine/core/sensitive.h"
 #include "engine/shadow/shadow_backend.h"
 #include "engine/slat/slat_backend.h"
@@ -198,8 +199,10 @@ int demo_exits(ExitsFlags& f) {
             uint64_t n = 0;
             while (n < sizeof code && m.memory().contains(GuestPhys(row.r.rip + n)))
                 code[n] = *m.memory().host_ptr(GuestPhys(row.r.rip + n)), ++n;
-            std::string insn = disassemble_one(code, n, row.r.rip);
-            std::string where = sym(row.r.rip);
+            // Exits raised by a data access or a fetch carry no RIP (the backends see addresses).
+            bool has_rip = row.r.rip != 0;
+            std::string insn = has_rip ? disassemble_one(code, n, row.r.rip) : "-";
+            std::string where = has_rip ? sym(row.r.rip) : "(on an access; no RIP)";
             std::string reason(kExitReasonNames[size_t(row.r.reason)]);
             list.push_back({{"reason", reason},
                             {"rip", fmt::format("{:#x}", row.r.rip)},
@@ -227,7 +230,7 @@ int demo_exits(ExitsFlags& f) {
     fmt::print("{:<14}{:<12}{:<30}{:<28}{:<16}{}\n", "reason", "guest RIP", "instruction",
                "function", "address", "hypervisor action");
     fmt::print("{}\nall exits by reason / action:\n", text);
-    for (auto& [k, v] : by_action) fmt::print("  {:<36}{:>10}\n", k, v);
+    for (auto& [k, v] : by_action) fmt::print("  {:<44}{:>10}\n", k, v);
     return 0;
 }
 

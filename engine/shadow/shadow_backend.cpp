@@ -47,6 +47,7 @@ ShadowBackend::ShadowBackend(const BackendEnv& env)
       mmu_(*env.memory, *env.p2m, ShadowOptions::parse(env.options), env.initial_cr3) {
     pwc_on_ = pwc_.enabled();
     tlb_.set_context(cpu_.pcid(), vpid_);
+    exit_trace_ = env.exit_trace;
 }
 
 ShadowWalk ShadowBackend::hardware_walk(uint64_t va) {
@@ -105,6 +106,8 @@ void ShadowBackend::walk_and_fill(uint64_t va, GuestPhys pa, bool fetch, bool wr
             return;
         }
         apply_mmu_flush();
+        // Data accesses carry no RIP: the trace names the faulting address only.
+        trace_exit(ExitReason::PfHidden, 0, va, protection ? "fill (write upgrade)" : "fill");
         // VM entry retries the access; its walk now finds the filled entries.
         w = hardware_walk(va);
         if (!w.ok)
@@ -156,6 +159,7 @@ void ShadowBackend::apply_guest_invalidation(Invalidate what) {
 
 void ShadowBackend::on_cr3_write(uint64_t rip, uint64_t new_cr3) {
     vm_exit(ExitReason::Cr3Write);
+    uint64_t cached = mmu_.stats().root_cache_hits, resynced = mmu_.stats().mmu_resync;
     Invalidate what = cpu_.write_cr3(new_cr3);
     // A flushing CR3 write is a guest TLB flush: unsync tables are resynced (KVM).
     mmu_.cr3_write(new_cr3, what != Invalidate::None);
@@ -164,11 +168,16 @@ void ShadowBackend::on_cr3_write(uint64_t rip, uint64_t new_cr3) {
     // The hypervisor loads the new shadow root; the hardware flushes as the guest's own CR3
     // write would (SDM 4.10.4.1).
     apply_guest_invalidation(what);
+    bool hit = mmu_.stats().root_cache_hits > cached, resync = mmu_.stats().mmu_resync > resynced;
+    trace_exit(ExitReason::Cr3Write, rip, new_cr3,
+               hit ? (resync ? "switch root (cached), resync" : "switch root (cached)")
+                   : (resync ? "switch root (new), resync" : "switch root (new)"));
 }
 
 void ShadowBackend::on_cr4_write(uint64_t rip, uint64_t new_cr4) {
     // KVM intercepts CR4 writes under shadow paging: PGE, PAE, PCIDE change the shadow MMU.
     vm_exit(ExitReason::Other);
+    trace_exit(ExitReason::Other, rip, new_cr4, "emulate CR4 write");
     ++cr4_writes_;
     Invalidate what = cpu_.write_cr4(new_cr4);
     if (what != Invalidate::None) {
@@ -181,7 +190,10 @@ void ShadowBackend::on_cr4_write(uint64_t rip, uint64_t new_cr4) {
 
 void ShadowBackend::on_invlpg(uint64_t rip, GuestVirt va) {
     vm_exit(ExitReason::Invlpg);
+    uint64_t resynced = mmu_.stats().mmu_resync;
     mmu_.invlpg(va.value());
+    trace_exit(ExitReason::Invlpg, rip, va.value(),
+               mmu_.stats().mmu_resync > resynced ? "resync" : "drop shadow entry");
     apply_mmu_flush();
     // INVLPG drops the page's TLB entries and the PCID's paging-structure caches (SDM 4.10.4.1).
     tlb_.invlpg(va.value());
@@ -194,6 +206,8 @@ void ShadowBackend::on_pt_write(uint64_t rip, GuestPhys pa, uint64_t old_value, 
     if (outcome == PtWriteOutcome::NotShadowed || outcome == PtWriteOutcome::Unsynced) return;
     vm_exit(ExitReason::PtWrite);
     apply_mmu_flush();
+    trace_exit(ExitReason::PtWrite, rip, pa.value(),
+               outcome == PtWriteOutcome::WentUnsync ? "unsync" : "emulate write");
 }
 
 void ShadowBackend::on_guest_fault(uint64_t rip, uint8_t vector, GuestVirt cr2,
@@ -203,13 +217,16 @@ void ShadowBackend::on_guest_fault(uint64_t rip, uint8_t vector, GuestVirt cr2,
     if (vector != 14) return;
     vm_exit(ExitReason::PfGuest);
     mmu_.guest_fault(cr2.value());
+    trace_exit(ExitReason::PfGuest, rip, cr2.value(), "reflect #PF");
     // The #PF also invalidates what would translate cr2 (SDM 4.10.4.1).
     tlb_.invlpg(cr2.value());
     if (pwc_on_) pwc_.invalidate_address(cr2.value(), cpu_.pcid());
 }
 
 void ShadowBackend::on_sensitive(uint64_t rip, std::string_view mnemonic) {
-    if (exits_under_shadow(mnemonic)) vm_exit(ExitReason::Other);
+    if (!exits_under_shadow(mnemonic)) return;
+    vm_exit(ExitReason::Other);
+    trace_exit(ExitReason::Other, rip, 0, "emulate instruction");
 }
 
 const BackendCounters& ShadowBackend::counters() const {

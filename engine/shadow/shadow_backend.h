@@ -39,10 +39,19 @@ public:
     void on_pt_write(uint64_t rip, GuestPhys pa, uint64_t old_value, uint64_t new_value,
                      uint8_t size) override;
     void on_guest_fault(uint64_t rip, uint8_t vector, GuestVirt cr2, uint32_t error_code) override;
-    void on_timer(uint64_t rip) override { vm_exit(ExitReason::Timer); }
+    void on_timer(uint64_t rip) override {
+        vm_exit(ExitReason::Timer);
+        trace_exit(ExitReason::Timer, rip, 0, "inject timer interrupt");
+    }
     void on_syscall(uint64_t rip) override {} // SYSCALL does not exit under VMX
-    void on_hlt(uint64_t rip) override { vm_exit(ExitReason::Hlt); }
-    void on_io(uint64_t rip, uint16_t port, bool write) override { vm_exit(ExitReason::Io); }
+    void on_hlt(uint64_t rip) override {
+        vm_exit(ExitReason::Hlt);
+        trace_exit(ExitReason::Hlt, rip, 0, "halt vCPU until the next interrupt");
+    }
+    void on_io(uint64_t rip, uint16_t port, bool write) override {
+        vm_exit(ExitReason::Io);
+        trace_exit(ExitReason::Io, rip, port, "emulate port I/O");
+    }
     void on_sensitive(uint64_t rip, std::string_view mnemonic) override;
 
     const BackendCounters& counters() const override;
@@ -73,6 +82,10 @@ private:
     [[noreturn]] void mismatch(uint64_t va, GuestPhys pa, uint64_t hpa) const;
     // A VM exit: counted, and without VPID the entry/exit flushes the TLB and walk caches.
     void vm_exit(ExitReason reason);
+    // Tells an attached trace (vmmu demo exits) what the hypervisor did on an exit.
+    void trace_exit(ExitReason r, uint64_t rip, uint64_t address, std::string_view action) {
+        if (exit_trace_) exit_trace_({r, rip, address, action});
+    }
     // Applies the flush the hypervisor owes after changing shadow entries.
     void apply_mmu_flush();
     void flush_walk_caches() {
@@ -90,6 +103,7 @@ private:
     uint64_t perm_rewalks_ = 0;
     uint64_t write_protect_faults_ = 0;
     uint64_t cr4_writes_ = 0;
+    ExitTrace exit_trace_; // env.exit_trace: demos only
     mutable BackendCounters counters_;
     TlbHierarchy tlb_;
     PageWalkCache pwc_;

@@ -36,6 +36,17 @@ constexpr std::array<std::string_view, 5> kUnconditionalExits = {"cpuid", "getse
 // Bound on EPT violations for one access: one per guest table level plus the data page.
 constexpr int kMaxViolationsPerWalk = 5;
 
+// What the hypervisor does on each exit SLAT still takes (for `vmmu demo exits`).
+std::string_view exit_action(ExitReason r) {
+    switch (r) {
+    case ExitReason::EptViolation: return "ept fill";
+    case ExitReason::Timer: return "inject timer interrupt";
+    case ExitReason::Hlt: return "halt vCPU until the next interrupt";
+    case ExitReason::Io: return "emulate port I/O";
+    default: return "emulate instruction";
+    }
+}
+
 } // namespace
 
 SlatBackend::SlatBackend(const BackendEnv &env)
@@ -104,8 +115,11 @@ void SlatBackend::apply(Invalidate what) {
     }
 }
 
-void SlatBackend::vm_exit(ExitReason reason) {
+void SlatBackend::vm_exit(ExitReason reason, uint64_t address) {
     counters_.exits.count(reason);
+    // The exit handlers here do not get the guest RIP: traces carry the address only.
+    if (env_.exit_trace)
+        env_.exit_trace({reason, 0, address, exit_action(reason)});
     // Without VPID, VM exit and entry invalidate linear and combined mappings (SDM 28.3.3.1);
     // guest-physical ones (nested TLB, nested PWC) are EPTP-tagged and survive.
     if (!env_.profile->vpid) {
@@ -158,7 +172,7 @@ Translation SlatBackend::walk(uint64_t va, GuestPhys functional) {
         // The hypervisor installs the missing mapping; the guest re-executes and walks again.
         unsigned created = ept_.map(r.violation_gpa);
         counters_.details["ept_table_pages"] += created;
-        vm_exit(ExitReason::EptViolation);
+        vm_exit(ExitReason::EptViolation, r.violation_gpa.value());
     }
 }
 

@@ -54,7 +54,7 @@ class SlatBackend final : public Backend {
   private:
     void translate(uint64_t va, GuestPhys pa, bool fetch, bool write);
     Translation walk(uint64_t va, GuestPhys functional);
-    void vm_exit(ExitReason reason);
+    void vm_exit(ExitReason reason, uint64_t address = 0);
     void apply(Invalidate what);
     void check(uint64_t va, uint64_t hpa, GuestPhys functional) const;
     uint16_t vpid() const { return vpid_; }
