@@ -42,6 +42,7 @@ public:
     void on_sensitive(uint64_t rip, std::string_view m) override {
         push({"sensitive:" + std::string(m), rip, 0});
     }
+    void on_world_switch() override { push({"world_switch", 0, 0}); }
     const BackendCounters& counters() const override { return counters_; }
     CycleBreakdown cycles(uint64_t) const override { return {}; }
 

@@ -37,8 +37,9 @@ std::map<std::string, std::string> parse_kv(const std::vector<std::string>& item
 
 } // namespace
 
-RunOutput execute_run(const RunOptions& o) {
-    RunOutput out;
+std::unique_ptr<PreparedRun> prepare_run(const RunOptions& o, uint64_t p2m_base) {
+    auto prepared = std::make_unique<PreparedRun>();
+    RunOutput& out = prepared->out;
     out.options = o;
     fs::path gdir = guest_dir();
     auto catalogue = load_workloads(gdir);
@@ -66,11 +67,13 @@ RunOutput execute_run(const RunOptions& o) {
     mc.echo_console = o.echo_console;
     if (page_shift("--guest-pages", o.guest_pages, false) == 21) mc.boot_flags |= VMMU_BOOT_FLAG_GUEST_2M;
     if (o.timer_period == 0) throw std::invalid_argument("--timer-period must be at least 1");
+    mc.p2m_base = p2m_base;
 
     // Profiles outlive the backends that point at them.
-    std::deque<Profile> profiles;
+    std::deque<Profile>& profiles = prepared->profiles;
     fs::path pdir = profile_dir();
-    Machine machine(mc);
+    prepared->machine = std::make_unique<Machine>(mc);
+    Machine& machine = *prepared->machine;
     auto known = backend_names();
     auto shadow_opts = parse_kv(o.shadow_opts, "--shadow-opt");
     for (auto& name : o.backends) {
@@ -90,14 +93,23 @@ RunOutput execute_run(const RunOptions& o) {
         machine.attach(create_backend(name, env));
         out.backends.push_back({name, profiles.back().name, {}, {}});
     }
-    out.result = machine.run();
-    for (size_t i = 0; i < out.backends.size(); ++i) {
-        auto& b = machine.backends()[i];
-        out.backends[i].counters = b->counters();
-        out.backends[i].cycles = b->cycles(out.result.guest.instructions);
+    return prepared;
+}
+
+void collect_backends(PreparedRun& p) {
+    for (size_t i = 0; i < p.out.backends.size(); ++i) {
+        auto& b = p.machine->backends()[i];
+        p.out.backends[i].counters = b->counters();
+        p.out.backends[i].cycles = b->cycles(p.out.result.guest.instructions);
     }
-    if (o.inspect) o.inspect(machine, out.result);
-    return out;
+}
+
+RunOutput execute_run(const RunOptions& o) {
+    auto p = prepare_run(o);
+    p->out.result = p->machine->run();
+    collect_backends(*p);
+    if (o.inspect) o.inspect(*p->machine, p->out.result);
+    return std::move(p->out);
 }
 
 int run_exit_code(const RunResult& r) {

@@ -57,6 +57,18 @@ struct RunOutput {
 // runs the guest and collects every backend's counters and cycles.
 RunOutput execute_run(const RunOptions& options);
 
+// execute_run in steps, for callers that drive the machine themselves (several VMs): a booted
+// machine with every requested backend attached (first, in order), not yet run.
+struct PreparedRun {
+    RunOutput out;                     // result still empty
+    std::deque<Profile> profiles;      // outlive the backends that point at them
+    std::unique_ptr<Machine> machine;
+};
+std::unique_ptr<PreparedRun> prepare_run(const RunOptions& options,
+                                         uint64_t p2m_base = uint64_t{1} << 32);
+// Copies every requested backend's counters and cycles into p.out (after p.out.result is set).
+void collect_backends(PreparedRun& p);
+
 // Exit code for a finished run: 0 ok, 3 guest error or failed self-check, 4 oracle mismatch,
 // 130 interrupted by a signal.
 int run_exit_code(const RunResult& r);

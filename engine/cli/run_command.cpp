@@ -1,6 +1,7 @@
 // `vmmu run` and `vmmu list`.
 #include "engine/cli/commands.h"
 #include "engine/cli/interrupt.h"
+#include "engine/cli/multi_command.h"
 #include "engine/cli/paths.h"
 #include "engine/cli/run.h"
 #include "engine/cli/run_flags.h"
@@ -22,8 +23,11 @@ void add_run_command(CLI::App& app, Action& action) {
     c->add_flag("--quiet", *quiet, "do not echo the guest console");
     auto scenario = std::make_shared<std::string>();
     c->add_option("--scenario", *scenario, "run the vmmu.scenario/1 JSON file (engine/cli/scenario.h)");
+    auto multi = std::make_shared<MultiFlags>();
+    multi->add(c);
     c->callback([=, &action] {
         action = [=] {
+            if (multi->wanted()) return multi->run(*flags, *json_path);
             if (!scenario->empty()) check_scenario_alone(*c);
             RunOptions o = scenario->empty() ? flags->resolve() : load_scenario(*scenario);
             o.echo_console = !*quiet;

@@ -22,7 +22,7 @@ struct Machine::Impl {
 
 Machine::Machine(const MachineConfig& config)
     : config_(config), memory_(std::make_unique<GuestMemory>(config.guest_bytes)),
-      impl_(std::make_unique<Impl>()) {
+      p2m_(HostPhys(config.p2m_base)), impl_(std::make_unique<Impl>()) {
     if (config.guest_bytes < (uint64_t{64} << 20) || config.guest_bytes > (uint64_t{64} << 30))
         throw std::invalid_argument(fmt::format(
             "guest memory of {} MiB is out of range: use 64 MiB to 64 GiB", config.guest_bytes >> 20));

@@ -26,6 +26,7 @@ struct MachineConfig {
     std::string cmdline;                       // boot command line (init's arguments)
     uint64_t boot_flags = 0;                   // VMMU_BOOT_FLAG_*
     bool echo_console = false;                 // copy guest console output to stdout
+    uint64_t p2m_base = uint64_t{1} << 32;     // host address of gPA 0 (one range per VM)
 };
 
 enum class StopKind {

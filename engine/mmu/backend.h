@@ -87,6 +87,9 @@ public:
     virtual void on_io(uint64_t rip, uint16_t port, bool write) = 0;
     // Other instructions a hypervisor may intercept (mov cr0, wrmsr, cpuid, ...).
     virtual void on_sensitive(uint64_t rip, std::string_view mnemonic) = 0;
+    // Several VMs (ARCHITECTURE.md): the host scheduler takes the CPU from this VM to run another
+    // one, after this VM's quantum. Under a hypervisor that is a VM exit (and later a VM entry).
+    virtual void on_world_switch() = 0;
 
     // Results. cycles() applies the profile's cost model to the counters.
     virtual const BackendCounters& counters() const = 0;

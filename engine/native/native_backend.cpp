@@ -66,6 +66,16 @@ class NativeBackend final : public Backend {
     void on_hlt(uint64_t) override {}
     void on_io(uint64_t, uint16_t, bool) override {}
     void on_sensitive(uint64_t, std::string_view) override {}
+    // Bare metal has no VMs: the workloads share the CPU as address spaces of one host, switched
+    // without an exit; PCID-tagged entries survive (SDM 4.10.1), otherwise all go (each
+    // workload has its own kernel, so not even global entries may stay).
+    void on_world_switch() override {
+        counters_.details["world_switches"]++;
+        if (!env_.profile->pcid) {
+            tlb_.flush_all();
+            pwc_.flush_all();
+        }
+    }
 
     const BackendCounters &counters() const override { return counters_; }
     CycleBreakdown cycles(uint64_t guest_instructions) const override {

@@ -255,6 +255,7 @@ const BackendCounters& ShadowBackend::counters() const {
     d["perm_rewalks"] = perm_rewalks_;
     d["write_protect_faults"] = write_protect_faults_;
     d["cr4_write"] = cr4_writes_;
+    if (world_switches_) d["world_switches"] = world_switches_;
     // The short names the run report lists under "shadow" (issue 4, Output).
     d["unsync"] = s.mmu_unsync;
     d["resync"] = s.mmu_resync;

@@ -53,6 +53,11 @@ public:
         trace_exit(ExitReason::Io, rip, port, "emulate port I/O");
     }
     void on_sensitive(uint64_t rip, std::string_view mnemonic) override;
+    // Another VM's quantum: an exit to the host scheduler; without VPID the TLB is flushed.
+    void on_world_switch() override {
+        ++world_switches_;
+        vm_exit(ExitReason::Other);
+    }
 
     const BackendCounters& counters() const override;
     CycleBreakdown cycles(uint64_t guest_instructions) const override;
@@ -104,6 +109,7 @@ private:
     uint64_t write_protect_faults_ = 0;
     uint64_t cr4_writes_ = 0;
     ExitTrace exit_trace_; // env.exit_trace: demos only
+    uint64_t world_switches_ = 0;
     mutable BackendCounters counters_;
     TlbHierarchy tlb_;
     PageWalkCache pwc_;

@@ -1,0 +1,192 @@
+#include "engine/cli/multi_vm.h"
+
+#include "engine/cli/frame_tracker.h"
+#include "engine/cli/run_flags.h"
+#include "engine/cli/scenario.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <chrono>
+#include <fstream>
+#include <memory>
+#include <stdexcept>
+
+namespace vmmu {
+namespace {
+
+constexpr uint64_t kGiB = uint64_t{1} << 30;
+
+uint64_t round_up_gib(uint64_t v) { return (v + kGiB - 1) / kGiB * kGiB; }
+
+void add_counters(BackendCounters& into, const BackendCounters& c) {
+    TlbCounters& t = into.tlb;
+    t.l1i_lookups += c.tlb.l1i_lookups, t.l1i_misses += c.tlb.l1i_misses;
+    t.l1d_lookups += c.tlb.l1d_lookups, t.l1d_misses += c.tlb.l1d_misses;
+    t.stlb_lookups += c.tlb.stlb_lookups, t.stlb_misses += c.tlb.stlb_misses;
+    t.flushes += c.tlb.flushes, t.flushed_entries += c.tlb.flushed_entries;
+    WalkCounters& w = into.walks;
+    w.walks += c.walks.walks, w.refs += c.walks.refs;
+    w.guest_refs += c.walks.guest_refs, w.nested_refs += c.walks.nested_refs;
+    w.shadow_refs += c.walks.shadow_refs;
+    w.max_refs_per_walk = std::max(w.max_refs_per_walk, c.walks.max_refs_per_walk);
+    w.pwc_lookups += c.walks.pwc_lookups, w.pwc_hits += c.walks.pwc_hits;
+    w.ntlb_lookups += c.walks.ntlb_lookups, w.ntlb_hits += c.walks.ntlb_hits;
+    for (size_t r = 0; r < c.exits.by_reason.size(); ++r)
+        into.exits.by_reason[r] += c.exits.by_reason[r];
+    // Peaks (shadow_pages) add up too: an upper bound on what the VMs hold at once.
+    for (auto& [k, v] : c.details) into.details[k] += v;
+}
+
+bool is_bad(const VmOutput& vm) { return run_exit_code(vm.run.result) != 0; }
+
+} // namespace
+
+std::vector<HostRange> host_layout(const std::vector<uint64_t>& guest_bytes) {
+    uint64_t largest = 0;
+    for (uint64_t g : guest_bytes) largest = std::max(largest, g);
+    // One GiB after each guest range holds its EPT tables (EptTables puts them there).
+    const uint64_t stride = round_up_gib(largest) + kGiB;
+    std::vector<HostRange> out;
+    for (size_t i = 0; i < guest_bytes.size(); ++i) {
+        HostRange r;
+        r.base = 4 * kGiB + i * stride;
+        r.guest_end = r.base + guest_bytes[i];
+        r.end = r.base + stride;
+        out.push_back(r);
+    }
+    return out;
+}
+
+MultiOutput execute_multi(const MultiOptions& options) {
+    if (options.vms.empty())
+        throw std::invalid_argument("--vms: give at least 1 VM");
+    if (options.quantum == 0)
+        throw std::invalid_argument("--quantum 0: give at least 1 guest instruction per quantum");
+    for (size_t i = 1; i < options.vms.size(); ++i)
+        if (options.vms[i].backends != options.vms[0].backends)
+            throw std::invalid_argument(fmt::format(
+                "VM {} asks for backends {} but VM 0 for {}: every VM needs the same backends "
+                "(the host runs one hypervisor); set the same \"backends\" in every VM",
+                i, fmt::join(options.vms[i].backends, ","),
+                fmt::join(options.vms[0].backends, ",")));
+    auto start = std::chrono::steady_clock::now();
+    MultiOutput out;
+    out.options = options;
+    std::vector<uint64_t> sizes;
+    for (auto& o : options.vms) sizes.push_back(o.guest_mib << 20);
+    auto layout = host_layout(sizes);
+
+    std::vector<std::unique_ptr<PreparedRun>> runs;
+    std::vector<FrameTracker*> trackers;
+    for (size_t i = 0; i < options.vms.size(); ++i) {
+        RunOptions o = options.vms[i];
+        o.echo_console = false; // interleaved consoles would be unreadable
+        runs.push_back(prepare_run(o, layout[i].base));
+        auto tracker = std::make_unique<FrameTracker>(sizes[i]);
+        trackers.push_back(tracker.get());
+        runs.back()->machine->attach(std::move(tracker));
+        VmOutput vm;
+        vm.range = layout[i];
+        out.vms.push_back(std::move(vm));
+    }
+
+    // Round-robin: a VM that used up its quantum while another is runnable loses the CPU.
+    std::vector<bool> done(runs.size(), false);
+    size_t running = runs.size();
+    bool interrupted = false;
+    while (running > 0 && !interrupted) {
+        for (size_t i = 0; i < runs.size() && !interrupted; ++i) {
+            if (done[i]) continue;
+            RunResult r = runs[i]->machine->run_for(options.quantum);
+            out.vms[i].quanta++;
+            runs[i]->out.result.wall_seconds += r.wall_seconds;
+            if (r.stop != StopKind::Quantum) {
+                double wall = runs[i]->out.result.wall_seconds;
+                runs[i]->out.result = std::move(r);
+                runs[i]->out.result.wall_seconds = wall;
+                done[i] = true;
+                --running;
+                interrupted = runs[i]->out.result.stop == StopKind::Interrupted;
+                continue;
+            }
+            runs[i]->out.result.guest = r.guest;
+            if (running > 1) {
+                for (auto& b : runs[i]->machine->backends()) b->on_world_switch();
+                out.vms[i].world_switches++;
+            }
+        }
+    }
+
+    for (size_t i = 0; i < runs.size(); ++i) {
+        PreparedRun& p = *runs[i];
+        // A VM left unfinished by an interrupt reports itself incomplete.
+        if (!done[i]) p.out.result.stop = StopKind::Interrupted;
+        collect_backends(p);
+        out.vms[i].memory.frames_touched = trackers[i]->frames_touched();
+        out.vms[i].run = std::move(p.out);
+    }
+    for (size_t b = 0; b < out.vms[0].run.backends.size(); ++b) {
+        BackendResult total = out.vms[0].run.backends[b];
+        total.counters = {};
+        total.cycles = {};
+        for (auto& vm : out.vms) {
+            const BackendResult& r = vm.run.backends[b];
+            add_counters(total.counters, r.counters);
+            total.cycles.base += r.cycles.base, total.cycles.walk += r.cycles.walk;
+            total.cycles.exit += r.cycles.exit, total.cycles.handler += r.cycles.handler;
+        }
+        out.totals.push_back(std::move(total));
+    }
+    out.wall_seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    return out;
+}
+
+MultiOptions load_vms_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw std::invalid_argument(fmt::format("--vms-file {}: cannot open", path));
+    nlohmann::json j;
+    try {
+        j = nlohmann::json::parse(in);
+    } catch (const nlohmann::json::parse_error& e) {
+        throw std::invalid_argument(fmt::format("--vms-file {}: not valid JSON: {}", path, e.what()));
+    }
+    auto fail = [&](const std::string& what) {
+        throw std::invalid_argument(fmt::format("--vms-file {}: {}", path, what));
+    };
+    if (!j.is_object()) fail("expected an object {\"schema\": \"vmmu.vms/1\", \"vms\": [...]}");
+    for (auto& [k, v] : j.items())
+        if (k != "schema" && k != "quantum" && k != "vms")
+            fail(fmt::format("unknown key '{}' (valid: schema, quantum, vms)", k));
+    if (j.value("schema", "") != "vmmu.vms/1") fail("schema: must be \"vmmu.vms/1\"");
+    MultiOptions m;
+    if (j.contains("quantum")) {
+        if (!j["quantum"].is_number_unsigned() || j["quantum"].get<uint64_t>() == 0)
+            fail("quantum: must be a whole number of guest instructions >= 1");
+        m.quantum = j["quantum"].get<uint64_t>();
+    }
+    if (!j.contains("vms") || !j["vms"].is_array() || j["vms"].empty())
+        fail("vms: must be a non-empty list of vmmu.scenario/1 objects");
+    for (size_t i = 0; i < j["vms"].size(); ++i)
+        m.vms.push_back(
+            parse_run_args(scenario_args(j["vms"][i], fmt::format("{} vms[{}]", path, i))));
+    return m;
+}
+
+int multi_exit_code(const MultiOutput& out) {
+    int worst = 0;
+    for (auto& vm : out.vms) {
+        int c = run_exit_code(vm.run.result);
+        if (c == 130 || (worst != 130 && c > worst)) worst = c;
+    }
+    return worst;
+}
+
+std::string multi_status(const MultiOutput& out) {
+    for (auto& vm : out.vms)
+        if (is_bad(vm)) return run_status(vm.run.result);
+    return "ok";
+}
+
+} // namespace vmmu

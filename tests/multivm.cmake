@@ -1,0 +1,4 @@
+# Several VMs on one host: scheduling, world switches, host memory, density (issue 8).
+vmmu_test(multivm_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/multivm_test.cpp
+  LIBS vmmu_cli)
