@@ -8,7 +8,8 @@ namespace vmmu {
 namespace {
 
 volatile std::sig_atomic_t g_signal = 0;
-struct sigaction g_old_int {}, g_old_term {};
+struct sigaction g_old_int = {};
+struct sigaction g_old_term = {};
 
 void on_signal(int sig) {
     g_signal = sig;

@@ -33,7 +33,8 @@ RunOptions load_scenario(const fs::path& file) {
     try {
         j = json::parse(text);
     } catch (const json::parse_error& e) {
-        throw std::invalid_argument(fmt::format("scenario {}: not valid JSON: {}", origin, e.what()));
+        throw std::invalid_argument(
+            fmt::format("scenario {}: not valid JSON: {}", origin, e.what()));
     }
     RunOptions o = parse_run_args(scenario_args(j, origin));
 

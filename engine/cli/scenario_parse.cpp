@@ -60,7 +60,8 @@ void add_flags(const std::string& origin, const json& flags, std::vector<std::st
         if (std::find(known.begin(), known.end(), k) == known.end())
             fail(origin, path,
                  std::find(kOwnKeys.begin(), kOwnKeys.end(), k) != kOwnKeys.end()
-                     ? fmt::format("give it as the top-level key \"{}\"", k == "param" ? "params" : k)
+                     ? fmt::format("give it as the top-level key \"{}\"",
+                                   k == "param" ? "params" : k)
                      : fmt::format("unknown flag (valid: {})", fmt::join(known, ", ")));
         std::vector<std::string> one;
         if (v.is_array()) {
@@ -103,8 +104,7 @@ std::vector<std::string> scenario_args(const json& j, const std::string& origin)
         if (!p.is_object()) fail(origin, "params", "must be an object of NAME: whole number");
         for (auto& [k, v] : p.items()) {
             if (!v.is_number_unsigned())
-                fail(origin, "params." + k,
-                     fmt::format("{} is not a whole number >= 0", v.dump()));
+                fail(origin, "params." + k, fmt::format("{} is not a whole number >= 0", v.dump()));
             args.push_back("--param");
             args.push_back(fmt::format("{}={}", k, v.get<uint64_t>()));
         }

@@ -16,8 +16,8 @@ namespace vmmu {
 struct GuestEvent {
     uint64_t instructions = 0; // retired guest instructions when it happened
     uint64_t rip = 0;
-    const char* kind = "";     // a string literal: "page fault", "syscall", ...
-    uint64_t a = 0, b = 0;     // kind-specific: vector/CR2/error code, syscall number, CR3 value
+    const char* kind = ""; // a string literal: "page fault", "syscall", ...
+    uint64_t a = 0, b = 0; // kind-specific: vector/CR2/error code, syscall number, CR3 value
 };
 
 class EventLog {

@@ -28,7 +28,8 @@ void GuestMemory::read(GuestPhys pa, void* dst, uint64_t len) const {
         throw std::out_of_range(
             fmt::format("guest-physical read of {} bytes at {:#x} is outside guest memory ({:#x})",
                         len, pa.value(), size_));
-    std::memcpy(dst, base_ + pa.value(), len);
+    // memcpy with a null pointer is undefined even for 0 bytes (an empty vector's data()).
+    if (len != 0) std::memcpy(dst, base_ + pa.value(), len);
 }
 
 void GuestMemory::write(GuestPhys pa, const void* src, uint64_t len) {
@@ -36,7 +37,7 @@ void GuestMemory::write(GuestPhys pa, const void* src, uint64_t len) {
         throw std::out_of_range(
             fmt::format("guest-physical write of {} bytes at {:#x} is outside guest memory ({:#x})",
                         len, pa.value(), size_));
-    std::memcpy(base_ + pa.value(), src, len);
+    if (len != 0) std::memcpy(base_ + pa.value(), src, len);
 }
 
 } // namespace vmmu
