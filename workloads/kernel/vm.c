@@ -182,7 +182,13 @@ int vm_map(u64 pml4, u64 va, u64 pa, u64 flags) {
     return 0;
 }
 
+/* Beyond this many pages one CR3 load is cheaper than an invlpg each (Linux's
+ * tlb_single_page_flush_ceiling, arch/x86/mm/tlb.c). */
+#define FLUSH_CEILING_PAGES 33
+
 void vm_unmap(u64 pml4, u64 start, u64 end) {
+    int full_flush = (end - start) / PAGE_SIZE > FLUSH_CEILING_PAGES && pml4 == loaded_cr3;
+    int removed = 0;
     u64 va = start;
     while (va < end) {
         u64 next2m = (va & ~(HUGE_SIZE - 1)) + HUGE_SIZE;
@@ -196,19 +202,29 @@ void vm_unmap(u64 pml4, u64 start, u64 end) {
             if ((va & (HUGE_SIZE - 1)) == 0 && next2m <= end) {
                 frame_put(*pde & PTE_ADDR, 1);
                 *pde = 0;
-                flush_page(pml4, va);
+                removed = 1;
+                if (!full_flush)
+                    flush_page(pml4, va);
             }
             va = next2m;
             continue;
         }
-        u64 *pte = &table(*pde & PTE_ADDR)[pt_index(va, 1)];
-        if (*pte & PTE_P) {
+        /* The rest of this page table's span, one entry after another. */
+        u64 *pt = table(*pde & PTE_ADDR);
+        u64 stop = next2m < end ? next2m : end;
+        for (; va < stop; va += PAGE_SIZE) {
+            u64 *pte = &pt[pt_index(va, 1)];
+            if (!(*pte & PTE_P))
+                continue;
             frame_put(*pte & PTE_ADDR, 0);
             *pte = 0;
-            flush_page(pml4, va);
+            removed = 1;
+            if (!full_flush)
+                flush_page(pml4, va);
         }
-        va += PAGE_SIZE;
     }
+    if (full_flush && removed)
+        switch_cr3(pml4);
 }
 
 struct region *region_find(struct mm *mm, u64 va) {

@@ -5,8 +5,8 @@
 
 int main(int argc, char **argv) {
     args_check(argc, argv, (const char *const[]){"rounds", "region_kib", 0});
-    uint64_t rounds = arg_u64(argc, argv, "rounds", 500);
-    uint64_t region_kib = arg_u64(argc, argv, "region_kib", 256);
+    uint64_t rounds = arg_u64(argc, argv, "rounds", 1000);
+    uint64_t region_kib = arg_u64(argc, argv, "region_kib", 128);
     uint64_t bytes = region_kib * 1024, pages = (bytes + 4095) / 4096;
     uint64_t sum = 0;
     int ok = bytes > 0;
