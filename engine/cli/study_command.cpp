@@ -80,7 +80,11 @@ struct Child {
         write_file_atomic(path, run_json(out).dump(2) + "\n");
         rc = run_exit_code(out.result);
     } catch (const std::exception& e) {
-        std::ofstream(path.string() + ".err") << e.what() << "\n";
+        // Written like every other output, so the parent never reads half a reason.
+        try {
+            write_file_atomic(path.string() + ".err", std::string(e.what()) + "\n");
+        } catch (const std::exception&) {
+        }
     }
     std::fflush(nullptr);
     _exit(rc);
