@@ -1,4 +1,5 @@
 // Several VMs on one host (issue 8): scheduling, world switches, host memory layout.
+#include "engine/cli/density.h"
 #include "engine/cli/multi_vm.h"
 #include "engine/cli/run.h"
 
@@ -148,6 +149,39 @@ TEST_F(MultiVm, BadOptionsNameTheValue) {
     } catch (const std::invalid_argument& e) {
         EXPECT_NE(std::string(e.what()).find("VM 1"), std::string::npos) << e.what();
     }
+}
+
+// Synthetic points: cycles per VM grow with N (world switches); the host has 1e10 cycles/s.
+TEST(Density, CpuBoundWhenCyclesPerVmExhaustTheHost) {
+    HostModel host{1, 10, 1, 1}; // 1e10 cycles/s
+    std::vector<DensityPoint> pts = {{1, 1e9, 100 << 20}, {2, 2.2e9, 200 << 20},
+                                     {3, 3.6e9, 300 << 20}};
+    DensityLimit d = density_limit(pts, host, uint64_t{64} << 30);
+    // cycles/VM 1.0, 1.1, 1.2 e9, then held at 1.2e9: k × 1.2e9 ≤ 1e10 gives 8 VMs.
+    EXPECT_EQ(d.cpu.sessions, 8u);
+    EXPECT_TRUE(d.cpu.extrapolated);
+    EXPECT_STREQ(d.bound(), "cpu");
+    EXPECT_EQ(d.vms(), 8u);
+}
+
+TEST(Density, MemoryBoundWhenHostFramesRunOut) {
+    HostModel host{64, 3, 1, 1};
+    std::vector<DensityPoint> pts = {{1, 1e6, 100 << 20}, {2, 2e6, 200 << 20}};
+    // 100 MiB a VM in 550 MiB: 5 VMs, the last three extrapolated.
+    DensityLimit d = density_limit(pts, host, uint64_t{550} << 20);
+    EXPECT_EQ(d.memory_vms, 5u);
+    EXPECT_TRUE(d.memory_extrapolated);
+    EXPECT_STREQ(d.bound(), "memory");
+    // Inside the measured range: 150 MiB holds one VM, not two.
+    EXPECT_EQ(density_limit(pts, host, uint64_t{150} << 20).memory_vms, 1u);
+    EXPECT_EQ(density_limit(pts, host, uint64_t{50} << 20).vms(), 0u);
+}
+
+TEST(Density, RejectsEmptyOrBadPoints) {
+    HostModel host{1, 1, 1, 1};
+    EXPECT_THROW(density_limit({}, host, 1 << 20), std::invalid_argument);
+    EXPECT_THROW(density_limit({{0, 1e6, 1}}, host, 1 << 20), std::invalid_argument);
+    EXPECT_THROW(density_limit({{2, 1e6, 1}, {1, 1e6, 1}}, host, 1 << 20), std::invalid_argument);
 }
 
 } // namespace

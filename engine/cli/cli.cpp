@@ -20,6 +20,7 @@ int cli_main(int argc, char** argv) {
     add_run_command(app, action);
     add_list_command(app, action);
     add_study_command(app, action);
+    add_density_command(app, action);
     add_demo_command(app, action);
     add_validate_command(app, action);
     add_compare_command(app, action);

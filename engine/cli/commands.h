@@ -13,6 +13,8 @@ using Action = std::function<int()>;
 void add_run_command(CLI::App& app, Action& action);
 void add_list_command(CLI::App& app, Action& action);
 void add_study_command(CLI::App& app, Action& action);
+// `study density` (several VMs); call after add_study_command.
+void add_density_command(CLI::App& app, Action& action);
 void add_demo_command(CLI::App& app, Action& action);
 void add_validate_command(CLI::App& app, Action& action);
 void add_compare_command(CLI::App& app, Action& action);

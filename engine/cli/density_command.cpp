@@ -1,0 +1,166 @@
+// `vmmu study density`: VMs of one workload added one by one on a modelled host (density.h).
+#include "engine/cli/commands.h"
+#include "engine/cli/density.h"
+#include "engine/cli/interrupt.h"
+#include "engine/cli/multi_vm.h"
+#include "engine/cli/paths.h"
+#include "engine/cli/run_flags.h"
+#include "engine/cli/study.h"
+#include "engine/mmu/profile.h"
+
+#include <fmt/format.h>
+
+#include <stdexcept>
+
+namespace vmmu {
+namespace {
+using ojson = nlohmann::ordered_json;
+
+// Default demand: every VM finishes its workload this many times per second.
+constexpr double kJobsPerSec = 20;
+const char* const kJobsSource =
+    "estimate: a VM of the default workload (forkwait n=200, ~2e7 modelled cycles) 20 times a "
+    "second keeps about 15% of one 2.9 GHz core busy, a lightly loaded consolidated server";
+const char* const kHostMibSource = "estimate: 16 GiB, a small 2009-era virtualization host";
+
+struct DensityFlags {
+    RunFlags run;
+    uint64_t max_vms = 6;
+    uint64_t host_mib = 16384;
+    double cores = 4, ghz = 0, util = 0.8, jobs_per_sec = kJobsPerSec;
+    uint64_t quantum = kDefaultQuantum;
+    std::string json_path;
+};
+
+uint64_t detail(const BackendResult& b, const char* key) {
+    auto it = b.counters.details.find(key);
+    return it == b.counters.details.end() ? 0 : it->second;
+}
+
+int run_density(DensityFlags& f) {
+    RunOptions vm = f.run.resolve();
+    // The default workload's default size is long for a study of many runs.
+    if (vm.workload == "forkwait" && vm.params.empty()) vm.params = {"n=200"};
+    if (f.max_vms < 1 || f.max_vms > 64)
+        throw std::invalid_argument(fmt::format("--max-vms {}: give 1 to 64", f.max_vms));
+    if (f.host_mib < 64)
+        throw std::invalid_argument(fmt::format("--host-mib {}: give at least 64", f.host_mib));
+    if (f.quantum == 0) throw std::invalid_argument("--quantum 0: give at least 1");
+    std::map<std::string, HostModel> hosts;
+    for (auto& b : vm.backends) {
+        auto it = vm.backend_profile.find(b);
+        Profile p = load_profile(it != vm.backend_profile.end() ? it->second : vm.profile,
+                                 profile_dir());
+        HostModel h{f.cores, f.ghz > 0 ? f.ghz : p.core_ghz, f.util, f.jobs_per_sec};
+        hosts[b] = h;
+    }
+    const uint64_t host_bytes = f.host_mib << 20;
+    InterruptGuard interrupt;
+    std::map<std::string, std::vector<DensityPoint>> points;
+    ojson rows = ojson::array();
+    for (uint64_t n = 1; n <= f.max_vms; ++n) {
+        MultiOptions m;
+        m.vms.assign(n, vm);
+        m.quantum = f.quantum;
+        MultiOutput out = execute_multi(m);
+        if (multi_exit_code(out) != 0)
+            throw std::runtime_error(fmt::format("density: the {}-VM run failed ({})", n,
+                                                 multi_status(out)));
+        uint64_t touched = 0;
+        for (auto& v : out.vms) touched += v.memory.frames_touched;
+        ojson row = {{"vms", n}, {"guest_frames_touched", touched}, {"backends", ojson::object()}};
+        bool any_fits = false;
+        for (auto& b : out.totals) {
+            // The backend's own structures live in host memory too (EPT tables, shadow pages).
+            uint64_t own = detail(b, "ept_table_pages") + detail(b, "shadow_pages");
+            DensityPoint p{n, b.cycles.total(), (touched + own) << 12};
+            points[b.name].push_back(p);
+            const HostModel& h = hosts[b.name];
+            double demand = double(n) * h.actions_per_sec * (p.cycles / double(n));
+            bool cpu_ok = demand <= h.cycles_per_second(), mem_ok = p.host_bytes <= host_bytes;
+            any_fits |= cpu_ok && mem_ok;
+            row["backends"][b.name] = {{"cycles", p.cycles},
+                                       {"cycles_per_vm", p.cycles / double(n)},
+                                       {"demand_cycles_per_sec", demand},
+                                       {"host_bytes", p.host_bytes},
+                                       {"structure_pages", own},
+                                       {"world_switches", detail(b, "world_switches")},
+                                       {"fits_cpu", cpu_ok},
+                                       {"fits_memory", mem_ok}};
+        }
+        rows.push_back(row);
+        fmt::print("  {} VM{}: {}\n", n, n > 1 ? "s" : "", any_fits ? "fits" : "host full");
+        if (!any_fits || interrupt.exit_code()) break; // every backend has run out
+    }
+    ojson results = ojson::object();
+    std::string table = fmt::format("{:<10}{:>8}{:>10}{:>10}{:>10}  {}\n", "backend", "VMs",
+                                    "cpu VMs", "mem VMs", "bound", "note");
+    for (auto& [name, pts] : points) {
+        DensityLimit d = density_limit(pts, hosts[name], host_bytes);
+        results[name] = {{"vms", d.vms()},
+                         {"bound", d.bound()},
+                         {"cpu_vms", d.cpu.sessions},
+                         {"cpu_crossing", d.cpu.crossing},
+                         {"cpu_extrapolated", d.cpu.extrapolated},
+                         {"memory_vms", d.memory_vms},
+                         {"memory_extrapolated", d.memory_extrapolated},
+                         {"ghz", hosts[name].ghz}};
+        table += fmt::format("{:<10}{:>8}{:>10}{:>10}{:>10}  {}\n", name, d.vms(), d.cpu.sessions,
+                             d.memory_vms, d.bound(),
+                             d.cpu.extrapolated || d.memory_extrapolated
+                                 ? "extrapolated past the largest measured N"
+                                 : "");
+    }
+    ojson doc;
+    doc["schema"] = "vmmu.study.density/1";
+    doc["config"] = {{"workload", vm.workload},
+                     {"params", vm.params},
+                     {"profile", vm.profile},
+                     {"backends", vm.backends},
+                     {"max_vms", f.max_vms},
+                     {"quantum", f.quantum},
+                     {"host_mib", {{"value", f.host_mib}, {"source", kHostMibSource}}},
+                     {"cores", {{"value", f.cores}, {"source", kCoresSource}}},
+                     {"utilisation", {{"value", f.util}, {"source", kUtilisationSource}}},
+                     {"jobs_per_sec", {{"value", f.jobs_per_sec}, {"source", kJobsSource}}}};
+    doc["points"] = rows;
+    doc["results"] = results;
+    if (results.contains("slat") && results.contains("shadow") &&
+        results["shadow"]["vms"].get<uint64_t>() > 0) {
+        double ratio = double(results["slat"]["vms"].get<uint64_t>()) /
+                       double(results["shadow"]["vms"].get<uint64_t>());
+        doc["slat_over_shadow"] = ratio;
+        table += fmt::format("slat/shadow: {:.2f}\n", ratio);
+    }
+    fmt::print("{}", table);
+    if (!f.json_path.empty()) {
+        write_file_atomic(f.json_path, doc.dump(2) + "\n");
+        fmt::print("wrote {}\n", f.json_path);
+    }
+    return interrupt.exit_code();
+}
+
+} // namespace
+
+void add_density_command(CLI::App& app, Action& action) {
+    CLI::App* study = app.get_subcommand("study");
+    auto* c = study->add_subcommand(
+        "density", "VMs of one workload added one by one until the host CPU or memory runs out");
+    auto f = std::make_shared<DensityFlags>();
+    f->run.o.workload = "forkwait";
+    f->run.o.guest_mib = 256;
+    f->run.backends = "shadow,slat";
+    f->run.add(c);
+    c->add_option("--max-vms", f->max_vms, "largest number of VMs measured (default 6)");
+    c->add_option("--host-mib", f->host_mib, "host memory in MiB (default 16384)");
+    c->add_option("--cores", f->cores, "host cores (default 4)");
+    c->add_option("--ghz", f->ghz, "host clock (default: each backend's profile)");
+    c->add_option("--util", f->util, "CPU utilisation ceiling (default 0.8)");
+    c->add_option("--jobs-per-sec", f->jobs_per_sec,
+                  "workload completions each VM needs per second (default 20)");
+    c->add_option("--quantum", f->quantum, "guest instructions per VM quantum");
+    c->add_option("--json", f->json_path, "write the vmmu.study.density/1 document here");
+    c->callback([f, &action] { action = [f] { return run_density(*f); }; });
+}
+
+} // namespace vmmu
