@@ -22,34 +22,44 @@ TlbArray::TlbArray(TlbArrayGeometry geometry, uint8_t sizes) : sizes_(sizes) {
     for (uint8_t shift : {12, 21, 30})
         if (holds(shift))
             shifts_[nshifts_++] = shift;
-    entries_.resize(capacity());
+    vpns_.assign(capacity(), 0);
+    meta_.assign(capacity(), 0);
+    slots_.resize(capacity());
+    ages_.resize(capacity());
     // Ages start as a permutation so the LRU invariant holds from the first fill.
     for (uint32_t s = 0; s < sets_; ++s)
         for (uint32_t w = 0; w < ways_; ++w)
-            entries_[s * ways_ + w].age = static_cast<uint8_t>(w);
+            ages_[s * ways_ + w] = static_cast<uint8_t>(w);
 }
 
-void TlbArray::touch(Entry *set, uint32_t way) {
-    uint8_t old = set[way].age;
+void TlbArray::touch(uint32_t base, uint32_t way) {
+    uint8_t *age = &ages_[base];
+    uint8_t old = age[way];
     for (uint32_t w = 0; w < ways_; ++w)
-        if (set[w].age < old)
-            ++set[w].age;
-    set[way].age = 0;
+        age[w] += age[w] < old;
+    age[way] = 0;
+}
+
+void TlbArray::drop(uint32_t i) {
+    --live_[size_index(shift_of(meta_[i]))];
+    meta_[i] = 0;
 }
 
 const Translation *TlbArray::lookup(uint64_t va, uint16_t pcid, uint16_t vpid) {
-    if (!ways_)
-        return nullptr;
-    for (unsigned shift : {12u, 21u, 30u}) {
-        if (!holds(shift))
+    for (unsigned k = 0; k < nshifts_; ++k) {
+        unsigned shift = shifts_[k];
+        if (!live_[size_index(shift)])
             continue;
         uint64_t vpn = va >> shift;
-        Entry *set = set_for(vpn);
+        uint32_t base = set_base(vpn), want = meta_of(shift, vpid);
+        const uint64_t *vpns = &vpns_[base];
+        const uint32_t *meta = &meta_[base];
         for (uint32_t w = 0; w < ways_; ++w) {
-            Entry &e = set[w];
-            if (e.valid && e.vpn == vpn && e.t.page_shift == shift && e.vpid == vpid &&
-                (e.t.global || e.pcid == pcid)) {
-                touch(set, w);
+            if (vpns[w] != vpn || meta[w] != want)
+                continue;
+            Slot &e = slots_[base + w];
+            if (e.t.global || e.pcid == pcid) {
+                touch(base, w);
                 return &e.t;
             }
         }
@@ -61,80 +71,72 @@ const Translation *TlbArray::fill(uint64_t va, const Translation &t, uint16_t pc
     if (!ways_ || !holds(t.page_shift))
         return nullptr;
     uint64_t vpn = va >> t.page_shift;
-    Entry *set = set_for(vpn);
+    uint32_t base = set_base(vpn), want = meta_of(t.page_shift, vpid);
     uint32_t victim = ways_;
-    for (uint32_t w = 0; w < ways_ && victim == ways_; ++w) {
-        const Entry &e = set[w];
-        if (e.valid && e.vpn == vpn && e.t.page_shift == t.page_shift && e.vpid == vpid &&
-            (e.pcid == pcid || e.t.global))
+    for (uint32_t w = 0; w < ways_ && victim == ways_; ++w)
+        if (meta_[base + w] == want && vpns_[base + w] == vpn &&
+            (slots_[base + w].pcid == pcid || slots_[base + w].t.global))
             victim = w;
-    }
     // Prefer an invalid way, else the least recently used one.
     for (uint32_t w = 0; w < ways_ && victim == ways_; ++w)
-        if (!set[w].valid)
+        if (!meta_[base + w])
             victim = w;
     for (uint32_t w = 0; w < ways_ && victim == ways_; ++w)
-        if (set[w].age == ways_ - 1)
+        if (ages_[base + w] == ways_ - 1)
             victim = w;
-    Entry &e = set[victim];
-    e.vpn = vpn;
-    e.t = t;
-    e.pcid = pcid;
-    e.vpid = vpid;
-    e.valid = true;
-    touch(set, victim);
-    return &e.t;
+    uint32_t i = base + victim;
+    if (meta_[i])
+        drop(i);
+    vpns_[i] = vpn;
+    meta_[i] = want;
+    ++live_[size_index(t.page_shift)];
+    slots_[i] = {t, pcid};
+    touch(base, victim);
+    return &slots_[i].t;
 }
 
 template <class Pred> uint64_t TlbArray::invalidate_if(Pred &&pred) {
     uint64_t dropped = 0;
-    for (Entry &e : entries_)
-        if (e.valid && pred(e)) {
-            e.valid = false;
+    for (uint32_t i = 0; i < meta_.size(); ++i)
+        if (meta_[i] && pred(i)) {
+            drop(i);
             ++dropped;
         }
     return dropped;
 }
 
 uint64_t TlbArray::flush_all() {
-    return invalidate_if([](const Entry &) { return true; });
+    return invalidate_if([](uint32_t) { return true; });
 }
 
 uint64_t TlbArray::flush_vpid(uint16_t vpid) {
-    return invalidate_if([&](const Entry &e) { return e.vpid == vpid; });
+    return invalidate_if([&](uint32_t i) { return vpid_of(meta_[i]) == vpid; });
 }
 
 uint64_t TlbArray::flush_non_global(uint16_t pcid, uint16_t vpid) {
-    return invalidate_if(
-        [&](const Entry &e) { return e.vpid == vpid && e.pcid == pcid && !e.t.global; });
+    return invalidate_if([&](uint32_t i) {
+        return vpid_of(meta_[i]) == vpid && slots_[i].pcid == pcid && !slots_[i].t.global;
+    });
 }
 
 uint64_t TlbArray::invalidate_page(uint64_t va, uint16_t vpid) {
-    if (!ways_)
-        return 0;
     uint64_t dropped = 0;
-    for (unsigned shift : {12u, 21u, 30u}) {
-        if (!holds(shift))
+    for (unsigned k = 0; k < nshifts_; ++k) {
+        unsigned shift = shifts_[k];
+        if (!live_[size_index(shift)])
             continue;
         uint64_t vpn = va >> shift;
-        Entry *set = set_for(vpn);
-        for (uint32_t w = 0; w < ways_; ++w) {
-            Entry &e = set[w];
-            if (e.valid && e.vpn == vpn && e.t.page_shift == shift && e.vpid == vpid) {
-                e.valid = false;
+        uint32_t base = set_base(vpn), want = meta_of(shift, vpid);
+        for (uint32_t w = 0; w < ways_; ++w)
+            if (meta_[base + w] == want && vpns_[base + w] == vpn) {
+                drop(base + w);
                 ++dropped;
             }
-        }
     }
     return dropped;
 }
 
-uint64_t TlbArray::valid_entries() const {
-    uint64_t n = 0;
-    for (const Entry &e : entries_)
-        n += e.valid;
-    return n;
-}
+uint64_t TlbArray::valid_entries() const { return uint64_t{live_[0]} + live_[1] + live_[2]; }
 
 TlbHierarchy::TlbHierarchy(const TlbHierarchyConfig &config, TlbCounters *counters)
     : l1i_(config.l1i, kSizeAll), l1d_4k_(config.l1d_4k, kSize4K),

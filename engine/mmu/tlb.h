@@ -60,25 +60,37 @@ class TlbArray {
     uint64_t valid_entries() const;
 
   private:
-    struct Entry {
-        uint64_t vpn = 0;
+    // Structure of arrays: a probe reads only the dense tag arrays (vpns_, meta_) of one set;
+    // the translation, PCID and LRU age are touched on a tag match only.
+    struct Slot {
         Translation t;
         uint16_t pcid = 0;
-        uint16_t vpid = 0;
-        uint8_t age = 0;
-        bool valid = false;
     };
-    Entry *set_for(uint64_t vpn) { return &entries_[(vpn & set_mask_) * ways_]; }
-    void touch(Entry *set, uint32_t way);
+    // meta_: 0 = invalid, else valid bit | page shift | VPID, so one compare checks all three.
+    static uint32_t meta_of(unsigned shift, uint16_t vpid) {
+        return (uint32_t{1} << 31) | (shift << 16) | vpid;
+    }
+    static unsigned shift_of(uint32_t meta) { return (meta >> 16) & 0xff; }
+    static uint16_t vpid_of(uint32_t meta) { return static_cast<uint16_t>(meta); }
+    // live_ index of a page shift (12, 21, 30 -> 0, 1, 2).
+    static unsigned size_index(unsigned shift) { return (shift - 12) / 9; }
+    uint32_t set_base(uint64_t vpn) const { return static_cast<uint32_t>(vpn & set_mask_) * ways_; }
+    void touch(uint32_t base, uint32_t way);
+    void drop(uint32_t i);
     template <class Pred> uint64_t invalidate_if(Pred &&pred);
 
-    std::vector<Entry> entries_;
+    std::vector<uint64_t> vpns_;
+    std::vector<uint32_t> meta_;
+    std::vector<uint8_t> ages_; // true LRU per set, 0 = most recent
+    std::vector<Slot> slots_;
     uint32_t sets_ = 0;
     uint32_t ways_ = 0;
     uint64_t set_mask_ = 0;
     uint8_t sizes_ = 0;
     uint8_t shifts_[3] = {}; // the page shifts held, probed in this order
     uint8_t nshifts_ = 0;
+    // Valid entries per page size: a size with none is not probed (most runs use 4K only).
+    uint32_t live_[3] = {};
 };
 
 struct TlbHierarchyConfig {
