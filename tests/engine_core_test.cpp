@@ -84,6 +84,15 @@ TEST(EngineCore, TimerTickArrivesAfterExactlyNInstructions) {
     EXPECT_EQ(runs[0].guest.timer_interrupts, 1u);
 }
 
+TEST(EngineCore, TicksMissedWithInterruptsOffArriveOnceInterruptsAreOn) {
+    MachineConfig c = probe_config("late");
+    c.timer_period = 1000; // the probe keeps IF=0 for ~15 periods
+    RunResult r = run_probe("late", c);
+    ASSERT_EQ(r.stop, StopKind::Exited) << r.message;
+    EXPECT_EQ(r.guest.timer_interrupts, 1u);
+    EXPECT_GT(r.guest.instructions, 10 * c.timer_period);
+}
+
 TEST(EngineCore, SensitiveInstructionsProduceEventsWithTheirOperands) {
     MachineConfig c = probe_config("events");
     Machine m(c);

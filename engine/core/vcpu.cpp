@@ -186,7 +186,7 @@ void Vcpu::on_block(uint64_t addr, uint32_t size) {
     if (!split_armed_ && !timer_pending_ && config_.timer_period && time_ + n > next_tick_) {
         tick_split_requested_ = true;
         split_block_ = addr;
-        split_k_ = static_cast<uint32_t>(next_tick_ - time_);
+        split_k_ = next_tick_ > time_ ? static_cast<uint32_t>(next_tick_ - time_) : 0;
         stop_before_block(addr);
         return;
     }

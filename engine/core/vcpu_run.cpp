@@ -114,7 +114,11 @@ RunResult Vcpu::run(uint64_t quantum) {
             }
         }
         if (tick_due) {
-            next_tick_ += config_.timer_period;
+            // Ticks missed while interrupts were off coalesce into the one pending interrupt,
+            // as on a real interrupt line; the next tick stays on the period grid.
+            do {
+                next_tick_ += config_.timer_period;
+            } while (next_tick_ <= time_);
             timer_pending_ = true;
         }
         if (timer_pending_ && (reg(UC_X86_REG_EFLAGS) & kRflagsIf)) {

@@ -13,6 +13,7 @@
  *   ud        executes ud2 with no gate for #UD (a guest error the engine must diagnose)
  *   panic     calls the panic hypercall
  *   spin      loops forever (instruction budget)
+ *   late      keeps interrupts off for several timer periods, then enables them
  *   compute   the benchmark compute loop (bench_compute), 10 M iterations
  *   random    the benchmark random-access loop (bench_random) over 16 MiB, 2 M updates
  *
@@ -258,6 +259,11 @@ void kmain(struct vmmu_boot_info* info) {
     else if (streq(cmd, "panic")) {
         const char* m = "probe panic";
         hypercall(VMMU_HC_PANIC, (u64)m, slen(m), 0);
+    } else if (streq(cmd, "late")) {
+        /* interrupts stay off for several timer periods, then come on: one late tick */
+        for (volatile u64 i = 0; i < 3000; ++i) {
+        }
+        __asm__ volatile("sti\n1: jmp 1b");
     } else if (streq(cmd, "count")) {
         /* 100000 iterations of a one-store loop: the memory total shows lost or doubled work */
         static volatile u64 total;
