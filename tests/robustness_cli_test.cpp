@@ -1,0 +1,112 @@
+// Bad command lines: each is rejected with exit code 2, the bad value named and the valid choices
+// listed, before any guest runs.
+#include "robustness_util.h"
+
+namespace vmmu::robust {
+namespace {
+
+Outcome vmmu(const std::vector<std::string>& args) {
+    return run_vmmu(args, scratch(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+}
+
+TEST(RobustCommandLine, UnknownSubcommandListsTheSubcommands) {
+    EXPECT_FAILS_WITH(vmmu({"frobnicate"}), 2, "unknown subcommand 'frobnicate'",
+                      "valid subcommands:", "run", "list");
+}
+
+TEST(RobustCommandLine, MissingSubcommandListsTheSubcommands) {
+    EXPECT_FAILS_WITH(vmmu({}), 2, "valid subcommands:", "run");
+}
+
+TEST(RobustCommandLine, UnknownFlagListsTheFlagsOfItsSubcommand) {
+    EXPECT_FAILS_WITH(vmmu({"run", "--frob", "3"}), 2, "--frob",
+                      "valid flags for 'vmmu run':", "--workload", "--max-instructions");
+}
+
+TEST(RobustCommandLine, UnknownNestedSubcommandListsItsSiblings) {
+    EXPECT_FAILS_WITH(vmmu({"study", "frob"}), 2, "unknown subcommand 'frob'",
+                      "valid subcommands of 'vmmu study': scaling");
+}
+
+TEST(RobustCommandLine, FlagWithoutItsValueIsNamed) {
+    EXPECT_FAILS_WITH(vmmu({"run", "--workload"}), 2, "--workload");
+}
+
+TEST(RobustCommandLine, NonNumericNumberIsNamed) {
+    EXPECT_FAILS_WITH(vmmu({"run", "--guest-mib", "lots"}), 2, "--guest-mib", "lots");
+}
+
+TEST(RobustCommandLine, UnknownWorkloadListsTheWorkloads) {
+    EXPECT_FAILS_WITH(vmmu({"run", "--workload", "nosuch"}), 2, "unknown workload 'nosuch'",
+                      "valid:", "hello", "gups");
+}
+
+TEST(RobustCommandLine, UnknownBackendListsTheBackends) {
+    EXPECT_FAILS_WITH(vmmu({"run", "--workload", "hello", "--backends", "native,warp"}), 2,
+                      "unknown backend 'warp'", "native", "shadow", "slat");
+}
+
+TEST(RobustCommandLine, UnknownProfileListsTheProfiles) {
+    EXPECT_FAILS_WITH(vmmu({"run", "--workload", "hello", "--profile", "pentium-1993"}), 2,
+                      "pentium-1993", "not found", "nehalem-2009");
+}
+
+TEST(RobustCommandLine, MissingProfileFileIsNamed) {
+    EXPECT_FAILS_WITH(vmmu({"run", "--workload", "hello", "--profile", "/nonexistent/p.json"}), 2,
+                      "/nonexistent/p.json", "cannot open");
+}
+
+TEST(RobustCommandLine, UnknownWorkloadParameterListsTheParameters) {
+    EXPECT_FAILS_WITH(vmmu({"run", "--workload", "gups", "--param", "colour=3"}), 2, "colour=3",
+                      "table_mib");
+}
+
+TEST(RobustCommandLine, NegativeWorkloadParameterIsRejected) {
+    EXPECT_FAILS_WITH(vmmu({"run", "--workload", "gups", "--param", "updates=-5"}), 2, "updates",
+                      "-5", "non-negative");
+}
+
+TEST(RobustCommandLine, OnOffFlagNamesItsValidValues) {
+    EXPECT_FAILS_WITH(vmmu({"run", "--workload", "hello", "--pwc", "maybe"}), 2, "--pwc 'maybe'",
+                      "on, off");
+}
+
+TEST(RobustCommandLine, PageSizeFlagsNameTheirValidValues) {
+    EXPECT_FAILS_WITH(vmmu({"run", "--workload", "hello", "--guest-pages", "1g"}), 2,
+                      "--guest-pages '1g'", "4k, 2m");
+    EXPECT_FAILS_WITH(vmmu({"run", "--workload", "hello", "--ept-pages", "3m"}), 2,
+                      "--ept-pages '3m'", "4k, 2m, 1g");
+}
+
+TEST(RobustCommandLine, UnknownShadowOptionIsNamed) {
+    EXPECT_FAILS_WITH(
+        vmmu({"run", "--workload", "hello", "--backends", "shadow", "--shadow-opt", "magic=1"}), 2,
+        "magic");
+}
+
+TEST(RobustCommandLine, ZeroTimerPeriodIsRejected) {
+    EXPECT_FAILS_WITH(vmmu({"run", "--workload", "hello", "--timer-period", "0"}), 2,
+                      "--timer-period", "at least 1");
+}
+
+TEST(RobustCommandLine, GuestMemoryOutOfRangeIsRejected) {
+    EXPECT_FAILS_WITH(vmmu({"run", "--workload", "hello", "--guest-mib", "16"}), 2,
+                      "--guest-mib 16", "from 64 to 65536");
+    // Large enough to wrap around if it were turned into bytes first.
+    EXPECT_FAILS_WITH(vmmu({"run", "--workload", "hello", "--guest-mib", "17592186044416"}), 2,
+                      "--guest-mib 17592186044416", "64 GiB");
+}
+
+TEST(RobustCommandLine, GuestMemoryThatIsNotWholeLargePagesIsRejected) {
+    EXPECT_FAILS_WITH(vmmu({"run", "--workload", "hello", "--guest-mib", "65"}), 2,
+                      "--guest-mib 65", "even number", "2 MiB pages");
+}
+
+TEST(RobustCommandLine, ListStillWorks) {
+    Outcome o = vmmu({"list"});
+    EXPECT_EQ(o.code, 0) << o.err;
+    EXPECT_TRUE(has(o.out, "gups")) << o.out;
+}
+
+} // namespace
+} // namespace vmmu::robust
