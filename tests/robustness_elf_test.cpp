@@ -135,6 +135,25 @@ TEST(RobustElf, SecondProgramInTheSameSlotIsRejected) {
         2, "hello2.elf", "overlaps another program's text");
 }
 
+TEST(RobustElf, GuestMemoryTooSmallForTheImagesIsRejected) {
+    fs::path dir = scratch(test_name());
+    std::vector<uint8_t> b = read_bytes(guest("programs/hello.elf"));
+    // Moved to a free program slot, and 40 MiB of trailing bytes (legal in an ELF file), which
+    // all go into the guest's program archive.
+    uint64_t off = phdr_offset(b, true);
+    auto t = get<Elf64_Phdr>(b, off);
+    uint64_t shift = 0x1D00000 - (t.p_vaddr & ~uint64_t{0xfffff});
+    t.p_vaddr += shift, t.p_paddr += shift;
+    put(b, off, t);
+    put<uint64_t>(b, offsetof(Elf64_Ehdr, e_entry), get<Elf64_Ehdr>(b, 0).e_entry + shift);
+    b.resize(b.size() + (uint64_t{40} << 20));
+    write_bytes(dir / "big.elf", b);
+    EXPECT_FAILS_WITH(run_vmmu({"run", "--workload", "hello", "--guest-mib", "64", "--program",
+                                (dir / "big.elf").string()},
+                               dir),
+                      2, "guest memory of 64 MiB is too small", "raise --guest-mib");
+}
+
 TEST(RobustElf, MissingFileIsNamed) {
     fs::path dir = scratch(test_name());
     EXPECT_FAILS_WITH(
