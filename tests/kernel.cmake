@@ -2,3 +2,7 @@
 vmmu_test(kernel_workloads_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/integration/kernel_workloads_test.cpp
           LIBS vmmu_cli)
 add_dependencies(kernel_workloads_test vmmu_guest_all)
+
+vmmu_test(oracle_workloads_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/integration/oracle_workloads_test.cpp
+          LIBS vmmu_cli)
+add_dependencies(oracle_workloads_test vmmu_guest_all)
