@@ -138,20 +138,55 @@ TEST(RobustElf, SecondProgramInTheSameSlotIsRejected) {
 TEST(RobustElf, GuestMemoryTooSmallForTheImagesIsRejected) {
     fs::path dir = scratch(test_name());
     std::vector<uint8_t> b = read_bytes(guest("programs/hello.elf"));
-    // Moved to a free program slot, and 40 MiB of trailing bytes (legal in an ELF file), which
-    // all go into the guest's program archive.
+    // Moved to a free program slot, with a 40 MiB initialised data segment, which goes into
+    // the guest's program archive.
     uint64_t off = phdr_offset(b, true);
     auto t = get<Elf64_Phdr>(b, off);
     uint64_t shift = 0x1D00000 - (t.p_vaddr & ~uint64_t{0xfffff});
     t.p_vaddr += shift, t.p_paddr += shift;
     put(b, off, t);
     put<uint64_t>(b, offsetof(Elf64_Ehdr, e_entry), get<Elf64_Ehdr>(b, 0).e_entry + shift);
-    b.resize(b.size() + (uint64_t{40} << 20));
+    // The highest data segment grows, so it overlaps no other.
+    uint64_t doff = 0;
+    auto eh = get<Elf64_Ehdr>(b, 0);
+    for (unsigned i = 0; i < eh.e_phnum; ++i) {
+        uint64_t o = eh.e_phoff + i * sizeof(Elf64_Phdr);
+        auto ph = get<Elf64_Phdr>(b, o);
+        if (ph.p_type == PT_LOAD && !(ph.p_flags & PF_X) &&
+            (!doff || ph.p_vaddr > get<Elf64_Phdr>(b, doff).p_vaddr))
+            doff = o;
+    }
+    ASSERT_NE(doff, 0u);
+    auto d = get<Elf64_Phdr>(b, doff);
+    d.p_offset = ((b.size() + 0xfff) & ~uint64_t{0xfff}) | (d.p_vaddr & 0xfff);
+    d.p_filesz = d.p_memsz = uint64_t{40} << 20;
+    put(b, doff, d);
+    b.resize(d.p_offset + d.p_filesz);
     write_bytes(dir / "big.elf", b);
     EXPECT_FAILS_WITH(run_vmmu({"run", "--workload", "hello", "--guest-mib", "64", "--program",
                                 (dir / "big.elf").string()},
                                dir),
                       2, "guest memory of 64 MiB is too small", "raise --guest-mib");
+}
+
+// Trailing bytes (symbols, debug information with build paths) stay out of the guest: only
+// what exec reads goes into the program archive, so guest memory does not depend on them.
+TEST(RobustElf, ArchiveHoldsOnlyWhatTheLoaderReads) {
+    std::vector<uint8_t> b = read_bytes(guest("programs/hello.elf"));
+    ElfImage plain = parse_elf("hello.elf", b);
+    EXPECT_LT(plain.load_bytes, b.size()) << "hello.elf is built with -g: it has trailing bytes";
+    b.resize(b.size() + (uint64_t{40} << 20), 0xAB);
+    ElfImage padded = parse_elf("padded.elf", b);
+    EXPECT_EQ(padded.load_bytes, plain.load_bytes);
+    ElfImage kernel = read_elf(guest("kernel.elf").string());
+    GuestMemory a(uint64_t{64} << 20), c(uint64_t{64} << 20);
+    BootState sa = load_guest(a, kernel, {plain}, {"hello"}, BootOptions{"hello", 1000, 0});
+    BootState sc = load_guest(c, kernel, {padded}, {"hello"}, BootOptions{"hello", 1000, 0});
+    EXPECT_EQ(sa.free_start, sc.free_start);
+    std::vector<uint8_t> pa(sa.free_start), pc(sc.free_start);
+    a.read(GuestPhys(0), pa.data(), pa.size());
+    c.read(GuestPhys(0), pc.data(), pc.size());
+    EXPECT_TRUE(pa == pc) << "guest memory differs when only non-loaded bytes differ";
 }
 
 TEST(RobustElf, MissingFileIsNamed) {

@@ -4,7 +4,9 @@
 set(VMMU_GUEST_CFLAGS
     -O2 -g -std=gnu11 -ffreestanding -fno-builtin -fno-pic -fno-pie -mcmodel=large -mno-red-zone
     -mgeneral-regs-only -fno-stack-protector -fno-asynchronous-unwind-tables
-    -fcf-protection=none -fno-jump-tables -Wall -Wextra -Wno-unused-parameter)
+    -fcf-protection=none -fno-jump-tables -Wall -Wextra -Wno-unused-parameter
+    # Reproducible images: no build-machine paths in what the guest is given.
+    -ffile-prefix-map=${CMAKE_SOURCE_DIR}=. -ffile-prefix-map=${CMAKE_BINARY_DIR}=build)
 set(VMMU_GUEST_LDFLAGS -nostdlib -static -no-pie -Wl,--build-id=none -Wl,-z,max-page-size=4096
     -Wl,-z,noexecstack -Wl,--no-warn-rwx-segments)
 

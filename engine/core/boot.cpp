@@ -144,7 +144,7 @@ BootState load_guest(GuestMemory& mem, const ElfImage& kernel, const std::vector
         }
     }
 
-    // Archive: header, entries, then each ELF file, 16-byte aligned.
+    // Archive: header, entries, then each ELF file's loadable prefix, 16-byte aligned.
     uint64_t archive = align_up(reserved_end, kPageSize4K);
     uint64_t cursor = sizeof(vmmu_archive_header) + programs.size() * sizeof(vmmu_archive_entry);
     std::vector<vmmu_archive_entry> entries(programs.size());
@@ -157,7 +157,7 @@ BootState load_guest(GuestMemory& mem, const ElfImage& kernel, const std::vector
         std::memcpy(e.name, names[i].data(), names[i].size());
         cursor = align_up(cursor, 16);
         e.offset = cursor;
-        e.size = programs[i].bytes.size();
+        e.size = programs[i].load_bytes;
         cursor += e.size;
     }
     uint64_t archive_bytes = cursor;

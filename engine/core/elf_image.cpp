@@ -95,6 +95,8 @@ ElfImage parse_elf(std::string path, std::vector<uint8_t> bytes) {
         throw ImageError(fmt::format("{}: unexpected program header size {}", img.path,
                                      eh.e_phentsize));
     img.entry = eh.e_entry;
+    img.load_bytes = std::max<uint64_t>(sizeof(Elf64_Ehdr),
+                                        eh.e_phoff + uint64_t{eh.e_phnum} * sizeof(Elf64_Phdr));
     for (unsigned i = 0; i < eh.e_phnum; ++i) {
         auto ph = read_struct<Elf64_Phdr>(img.bytes, eh.e_phoff + uint64_t{i} * sizeof(Elf64_Phdr),
                                           img.path, "program header");
@@ -109,6 +111,7 @@ ElfImage parse_elf(std::string path, std::vector<uint8_t> bytes) {
                                          img.bytes.size()));
         if (ph.p_vaddr + ph.p_memsz < ph.p_vaddr || ph.p_paddr + ph.p_memsz < ph.p_paddr)
             throw ImageError(fmt::format("{}: segment {} wraps around the address space", img.path, i));
+        img.load_bytes = std::max(img.load_bytes, ph.p_offset + ph.p_filesz);
         img.segments.push_back({ph.p_vaddr, ph.p_paddr, ph.p_offset, ph.p_filesz, ph.p_memsz,
                                 (ph.p_flags & PF_X) != 0, (ph.p_flags & PF_W) != 0});
     }
