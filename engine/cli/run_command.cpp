@@ -38,9 +38,14 @@ void add_run_command(CLI::App& app, Action& action) {
             fmt::print("{}", table);
             if (out.result.stop != StopKind::Exited || out.result.exit_status != 0) {
                 const RunResult& r = out.result;
-                fmt::print(stderr, "vmmu: guest error ({}): {}\n  at RIP {:#x} {}  {}\n", run_status(r),
+                bool model = r.stop == StopKind::OracleMismatch;
+                fmt::print(stderr, "vmmu: {} ({}): {}\n  at RIP {:#x} {}  {}\n",
+                           model ? "model error" : "guest error", run_status(r),
                            r.message.empty() ? fmt::format("exit status {}", r.exit_status) : r.message,
                            r.rip, r.symbol.empty() ? "" : "<" + r.symbol + ">", r.instruction);
+                if (model)
+                    fmt::print(stderr, "  a backend's translation disagrees with the functional one: "
+                                       "a bug in that model, not in the guest\n");
                 if (!r.recent_events.empty()) fmt::print(stderr, "  last guest events, oldest first:\n");
                 for (auto& e : r.recent_events) fmt::print(stderr, "    {}\n", e);
             }
