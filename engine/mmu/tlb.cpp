@@ -41,11 +41,19 @@ void TlbArray::touch(uint32_t base, uint32_t way) {
 }
 
 void TlbArray::drop(uint32_t i) {
+    last_slot_ = kNoHit;
     --live_[size_index(shift_of(meta_[i]))];
     meta_[i] = 0;
 }
 
 const Translation *TlbArray::lookup(uint64_t va, uint16_t pcid, uint16_t vpid) {
+    if (last_slot_ != kNoHit && (va >> 12) == last_page_ && pcid == last_pcid_ &&
+        vpid == last_vpid_ && ages_[last_slot_] == 0)
+        return &slots_[last_slot_].t;
+    return probe(va, pcid, vpid);
+}
+
+const Translation *TlbArray::probe(uint64_t va, uint16_t pcid, uint16_t vpid) {
     for (unsigned k = 0; k < nshifts_; ++k) {
         unsigned shift = shifts_[k];
         if (!live_[size_index(shift)])
@@ -60,6 +68,10 @@ const Translation *TlbArray::lookup(uint64_t va, uint16_t pcid, uint16_t vpid) {
             Slot &e = slots_[base + w];
             if (e.t.global || e.pcid == pcid) {
                 touch(base, w);
+                last_slot_ = base + w;
+                last_page_ = va >> 12;
+                last_pcid_ = pcid;
+                last_vpid_ = vpid;
                 return &e.t;
             }
         }
@@ -70,6 +82,7 @@ const Translation *TlbArray::lookup(uint64_t va, uint16_t pcid, uint16_t vpid) {
 const Translation *TlbArray::fill(uint64_t va, const Translation &t, uint16_t pcid, uint16_t vpid) {
     if (!ways_ || !holds(t.page_shift))
         return nullptr;
+    last_slot_ = kNoHit;
     uint64_t vpn = va >> t.page_shift;
     uint32_t base = set_base(vpn), want = meta_of(t.page_shift, vpid);
     uint32_t victim = ways_;

@@ -79,6 +79,16 @@ class TlbArray {
     void drop(uint32_t i);
     template <class Pred> uint64_t invalidate_if(Pred &&pred);
 
+    // The last hit, to answer a repeat without probing: the same 4K page, PCID and VPID as the
+    // lookup that found it, its way still the most recent of its set (so touch() would change
+    // nothing), and no fill or invalidation since (so a full probe would find the same slot).
+    // Exactly what the probe would return, at a few compares; reset by every change of contents.
+    static constexpr uint32_t kNoHit = UINT32_MAX;
+    uint32_t last_slot_ = kNoHit;
+    uint64_t last_page_ = 0;
+    uint16_t last_pcid_ = 0, last_vpid_ = 0;
+    const Translation *probe(uint64_t va, uint16_t pcid, uint16_t vpid);
+
     std::vector<uint64_t> vpns_;
     std::vector<uint32_t> meta_;
     std::vector<uint8_t> ages_; // true LRU per set, 0 = most recent
