@@ -46,13 +46,6 @@ void TlbArray::drop(uint32_t i) {
     meta_[i] = 0;
 }
 
-const Translation *TlbArray::lookup(uint64_t va, uint16_t pcid, uint16_t vpid) {
-    if (last_slot_ != kNoHit && (va >> 12) == last_page_ && pcid == last_pcid_ &&
-        vpid == last_vpid_ && ages_[last_slot_] == 0)
-        return &slots_[last_slot_].t;
-    return probe(va, pcid, vpid);
-}
-
 const Translation *TlbArray::probe(uint64_t va, uint16_t pcid, uint16_t vpid) {
     for (unsigned k = 0; k < nshifts_; ++k) {
         unsigned shift = shifts_[k];

@@ -47,7 +47,12 @@ class TlbArray {
     uint32_t capacity() const { return sets_ * ways_; }
 
     // Probes every page size the array holds; on a hit refreshes LRU and returns the entry.
-    const Translation *lookup(uint64_t va, uint16_t pcid, uint16_t vpid);
+    const Translation *lookup(uint64_t va, uint16_t pcid, uint16_t vpid) {
+        if (last_slot_ != kNoHit && (va >> 12) == last_page_ && pcid == last_pcid_ &&
+            vpid == last_vpid_ && ages_[last_slot_] == 0)
+            return &slots_[last_slot_].t;
+        return probe(va, pcid, vpid);
+    }
     // Inserts (replacing an existing entry for the same page, else the LRU way); returns the
     // stored entry, or nullptr when the array does not hold that page size.
     const Translation *fill(uint64_t va, const Translation &t, uint16_t pcid, uint16_t vpid);
