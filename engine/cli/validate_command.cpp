@@ -21,8 +21,8 @@ namespace {
 
 struct Check {
     std::string id, claim, source, criterion;
-    std::string measured; // the figure, in words
-    ojson figures;        // the numbers behind it
+    std::string measured = {}; // the figure, in words
+    ojson figures = {};        // the numbers behind it
     bool agrees = false;
 };
 
