@@ -6,6 +6,7 @@
 #include "engine/mmu/profile.h"
 #include "engine/mmu/pwc.h"
 #include "engine/mmu/tlb.h"
+#include "engine/mmu/translate.h"
 
 #include <fmt/format.h>
 
@@ -100,22 +101,9 @@ class NativeBackend final : public Backend {
     }
 
     void translate(uint64_t va, GuestPhys pa, bool fetch, bool write) {
-        const Translation *t = tlb_.lookup(va, fetch);
-        // A cached read-only entry cannot have served a write that succeeded: the guest
-        // upgraded the permission, so the hardware would fault and re-walk.
-        if (t && write && !t->writable) {
-            counters_.details["perm_rewalks"]++;
-            t = nullptr;
-        }
-        if (t) {
-            if (env_.oracle)
-                check(va, t->host(va), pa);
-            return;
-        }
-        Translation w = walk(va, pa);
-        tlb_.fill(va, w, fetch);
-        if (env_.oracle)
-            check(va, w.host(va), pa);
+        translate_access(
+            tlb_, va, fetch, write, env_.oracle, [&] { counters_.details["perm_rewalks"]++; },
+            [&] { return walk(va, pa); }, [&](uint64_t hpa) { check(va, hpa, pa); });
     }
 
     Translation walk(uint64_t va, GuestPhys functional) {

@@ -2,6 +2,7 @@
 
 #include "engine/mmu/cost.h"
 #include "engine/mmu/profile.h"
+#include "engine/mmu/translate.h"
 
 #include <fmt/format.h>
 
@@ -129,21 +130,9 @@ void SlatBackend::vm_exit(ExitReason reason, uint64_t address) {
 }
 
 void SlatBackend::translate(uint64_t va, GuestPhys pa, bool fetch, bool write) {
-    const Translation *t = tlb_.lookup(va, fetch);
-    // A read-only entry cannot have served a write that succeeded: the hardware re-walks.
-    if (t && write && !t->writable) {
-        counters_.details["perm_rewalks"]++;
-        t = nullptr;
-    }
-    if (t) {
-        if (env_.oracle)
-            check(va, t->host(va), pa);
-        return;
-    }
-    Translation w = walk(va, pa);
-    tlb_.fill(va, w, fetch);
-    if (env_.oracle)
-        check(va, w.host(va), pa);
+    translate_access(
+        tlb_, va, fetch, write, env_.oracle, [&] { counters_.details["perm_rewalks"]++; },
+        [&] { return walk(va, pa); }, [&](uint64_t hpa) { check(va, hpa, pa); });
 }
 
 Translation SlatBackend::walk(uint64_t va, GuestPhys functional) {
