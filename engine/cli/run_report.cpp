@@ -16,6 +16,7 @@ const char* stop_name(StopKind k) {
     case StopKind::Exited: return "exited";
     case StopKind::Panic: return "panic";
     case StopKind::GuestFault: return "guest_fault";
+    case StopKind::UnbackedMemory: return "unbacked_gpa";
     case StopKind::Budget: return "budget";
     case StopKind::OracleMismatch: return "oracle_mismatch";
     case StopKind::Quantum: return "quantum";

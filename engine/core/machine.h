@@ -42,6 +42,7 @@ enum class StopKind {
     Exited,         // the guest called the exit hypercall
     Panic,          // the guest called the panic hypercall
     GuestFault,     // unhandled exception, triple fault, bad IDT, stray access
+    UnbackedMemory, // the guest reached a gPA beyond its memory: an EPT violation no host can fix
     Budget,         // --max-instructions reached
     OracleMismatch, // a backend's translation disagreed with the functional one
     Quantum,        // run_for() used up its instructions; the guest can be resumed
