@@ -37,6 +37,14 @@ TEST(EngineCore, MmioWriteLandsAtThePteGpaNotAtTheVa) {
     EXPECT_NE(gpa, (VMMU_USER_DATA_BASE + 0x5000) % m.memory().size());
 }
 
+TEST(EngineCore, AccessBeyondGuestMemoryStopsAsAnUnbackedEptViolation) {
+    RunResult r = run_probe("beyond");
+    EXPECT_EQ(r.stop, StopKind::UnbackedMemory) << r.message;
+    EXPECT_NE(r.message.find("beyond the VM's 64 MiB"), std::string::npos) << r.message;
+    EXPECT_NE(r.message.find("0x100000000"), std::string::npos) << r.message;
+    EXPECT_EQ(r.reported.count("beyond.value"), 0u) << "the guest went on after the access";
+}
+
 TEST(EngineCore, HundredPageFaultsEachArriveAsPageFaultNeverDoubleFault) {
     RunResult r = run_probe("faults");
     ASSERT_EQ(r.stop, StopKind::Exited) << r.message;

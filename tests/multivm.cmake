@@ -2,3 +2,8 @@
 vmmu_test(multivm_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/multivm_test.cpp
   LIBS vmmu_cli)
+
+# Host frames and isolation, memory deduplication (issue 8).
+vmmu_test(dedup_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/dedup_test.cpp
+  LIBS vmmu_cli)

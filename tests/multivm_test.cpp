@@ -135,7 +135,8 @@ TEST_F(MultiVm, HostMemoryIsCountedPerVmAndMachinesUseTheirRanges) {
     EXPECT_EQ(j["schema"], "vmmu.multi/1");
     EXPECT_EQ(j["totals"]["host_memory"]["frames_touched"],
               multi.vms[0].memory.frames_touched + multi.vms[1].memory.frames_touched);
-    EXPECT_EQ(j["vms"][1]["vm"]["host_range"]["base"], "0x180000000");
+    // 4 GiB + (256 MiB rounded up to 1 GiB + 1 GiB of EPT + 1 GiB of shadow pages).
+    EXPECT_EQ(j["vms"][1]["vm"]["host_range"]["base"], "0x1c0000000");
 }
 
 TEST_F(MultiVm, BadOptionsNameTheValue) {

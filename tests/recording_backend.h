@@ -43,6 +43,7 @@ public:
         push({"sensitive:" + std::string(m), rip, 0});
     }
     void on_world_switch() override { push({"world_switch", 0, 0}); }
+    void on_host_remap(GuestPhys, HostRemap) override {}
     const BackendCounters& counters() const override { return counters_; }
     CycleBreakdown cycles(uint64_t) const override { return {}; }
 

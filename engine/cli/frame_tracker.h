@@ -31,6 +31,7 @@ public:
     void on_io(uint64_t, uint16_t, bool) override {}
     void on_sensitive(uint64_t, std::string_view) override {}
     void on_world_switch() override { ++counters_.details["world_switches"]; }
+    void on_host_remap(GuestPhys, HostRemap) override {}
 
     const BackendCounters& counters() const override { return counters_; }
     CycleBreakdown cycles(uint64_t) const override { return {}; }

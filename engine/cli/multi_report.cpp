@@ -49,6 +49,14 @@ ojson multi_json(const MultiOutput& out) {
     totals["guest_instructions"] = instructions;
     totals["world_switches"] = switches;
     totals["host_memory"] = {{"frames_touched", touched}, {"bytes", touched << 12}};
+    if (!out.vms.empty() && out.vms[0].run.dedup) {
+        const DedupResult& d = *out.vms[0].run.dedup;
+        // Host frames in use at the end: what the VMs touched minus what sharing saved.
+        totals["host_memory"]["frames_in_use"] = touched - d.host.frames_saved;
+        ojson dj = dedup_json(d);
+        dj.erase("vm");
+        totals["dedup"] = std::move(dj);
+    }
     ojson backends = ojson::object();
     for (auto& b : out.totals) {
         ojson bj = backend_json(b.counters, b.cycles);
@@ -77,6 +85,8 @@ std::string multi_table(const MultiOutput& out) {
                          run_status(vm.run.result));
     }
     s += fmt::format("host memory touched: {:.1f} MiB in total\n", (touched << 12) / 1048576.0);
+    if (!out.vms.empty() && out.vms[0].run.dedup)
+        s += dedup_table(*out.vms[0].run.dedup, out.totals);
     if (out.totals.empty()) return s;
     s += fmt::format("{:<22}", "totals over all VMs");
     for (auto& b : out.totals) s += fmt::format("{:>16}", b.name);

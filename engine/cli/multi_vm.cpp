@@ -15,10 +15,6 @@
 namespace vmmu {
 namespace {
 
-constexpr uint64_t kGiB = uint64_t{1} << 30;
-
-uint64_t round_up_gib(uint64_t v) { return (v + kGiB - 1) / kGiB * kGiB; }
-
 void add_counters(BackendCounters& into, const BackendCounters& c) {
     TlbCounters& t = into.tlb;
     t.l1i_lookups += c.tlb.l1i_lookups, t.l1i_misses += c.tlb.l1i_misses;
@@ -42,22 +38,6 @@ bool is_bad(const VmOutput& vm) { return run_exit_code(vm.run.result) != 0; }
 
 } // namespace
 
-std::vector<HostRange> host_layout(const std::vector<uint64_t>& guest_bytes) {
-    uint64_t largest = 0;
-    for (uint64_t g : guest_bytes) largest = std::max(largest, g);
-    // One GiB after each guest range holds its EPT tables (EptTables puts them there).
-    const uint64_t stride = round_up_gib(largest) + kGiB;
-    std::vector<HostRange> out;
-    for (size_t i = 0; i < guest_bytes.size(); ++i) {
-        HostRange r;
-        r.base = 4 * kGiB + i * stride;
-        r.guest_end = r.base + guest_bytes[i];
-        r.end = r.base + stride;
-        out.push_back(r);
-    }
-    return out;
-}
-
 MultiOutput execute_multi(const MultiOptions& options) {
     if (options.vms.empty())
         throw std::invalid_argument("--vms: give at least 1 VM");
@@ -77,15 +57,43 @@ MultiOutput execute_multi(const MultiOptions& options) {
     for (auto& o : options.vms) sizes.push_back(o.guest_mib << 20);
     auto layout = host_layout(sizes);
 
+    // One host: every VM's frames have their owner in one map; one scanner if deduplicating.
+    const RunOptions& first = options.vms[0];
+    for (size_t i = 1; i < options.vms.size(); ++i) {
+        const RunOptions& o = options.vms[i];
+        if (o.dedup != first.dedup || o.dedup_period != first.dedup_period ||
+            o.dedup_pages != first.dedup_pages)
+            throw std::invalid_argument(fmt::format(
+                "VM {} asks for different deduplication settings than VM 0: the host runs one "
+                "scanner; give every VM the same dedup, dedup_period and dedup_pages",
+                i));
+    }
+    auto frames = std::make_shared<HostFrames>(layout);
+    std::unique_ptr<Deduplicator> dedup;
+    if (first.dedup) {
+        check_dedup_options(first);
+        dedup = std::make_unique<Deduplicator>(*frames, DedupConfig{first.dedup_period,
+                                                                     first.dedup_pages});
+    }
+
     std::vector<std::unique_ptr<PreparedRun>> runs;
     std::vector<FrameTracker*> trackers;
     for (size_t i = 0; i < options.vms.size(); ++i) {
         RunOptions o = options.vms[i];
         o.echo_console = false; // interleaved consoles would be unreadable
-        runs.push_back(prepare_run(o, layout[i].base));
+        HostSlot slot{frames, static_cast<int>(i), {}};
+        if (dedup)
+            slot.on_shared_write = [d = dedup.get(), i](GuestPhys pa) { d->break_on_write(i, pa); };
+        runs.push_back(prepare_run(o, layout[i].base, &slot));
         auto tracker = std::make_unique<FrameTracker>(sizes[i]);
         trackers.push_back(tracker.get());
+        FrameTracker* seen = tracker.get();
+        std::vector<Backend*> backends;
+        for (auto& b : runs.back()->machine->backends()) backends.push_back(b.get());
         runs.back()->machine->attach(std::move(tracker));
+        if (dedup)
+            dedup->add_vm(runs.back()->machine->memory(), runs.back()->machine->p2m(), backends,
+                          [seen](uint64_t gfn) { return seen->touched(gfn); });
         VmOutput vm;
         vm.range = layout[i];
         out.vms.push_back(std::move(vm));
@@ -98,7 +106,10 @@ MultiOutput execute_multi(const MultiOptions& options) {
     while (running > 0 && !interrupted) {
         for (size_t i = 0; i < runs.size() && !interrupted; ++i) {
             if (done[i]) continue;
+            uint64_t before = runs[i]->out.result.guest.instructions;
             RunResult r = runs[i]->machine->run_for(options.quantum);
+            // The scanner's period counts guest instructions of every VM (host time).
+            if (dedup) dedup->advance(r.guest.instructions - before);
             out.vms[i].quanta++;
             runs[i]->out.result.wall_seconds += r.wall_seconds;
             if (r.stop != StopKind::Quantum) {
@@ -122,7 +133,7 @@ MultiOutput execute_multi(const MultiOptions& options) {
         PreparedRun& p = *runs[i];
         // A VM left unfinished by an interrupt reports itself incomplete.
         if (!done[i]) p.out.result.stop = StopKind::Interrupted;
-        collect_backends(p);
+        collect_backends(p, dedup.get(), i);
         out.vms[i].memory.frames_touched = trackers[i]->frames_touched();
         out.vms[i].run = std::move(p.out);
     }

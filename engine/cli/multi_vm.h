@@ -4,10 +4,12 @@
 // backends); the host schedules them round-robin in quanta of guest instructions, and after each
 // quantum the VM that loses the CPU gets Backend::on_world_switch (an exit under shadow and slat,
 // a TLB flush unless VPID; see the backends). Host memory is one pool of host frames in which every
-// VM owns its own 1 GiB-aligned range (host_layout) followed by its hypervisor structures.
+// VM owns its own 1 GiB-aligned range (host_layout) followed by its hypervisor structures, and
+// every host frame has one owner (HostFrames).
 #pragma once
 
 #include "engine/cli/run.h"
+#include "engine/core/host_frames.h"
 
 #include <nlohmann/json.hpp>
 
@@ -29,16 +31,7 @@ struct MultiOptions {
     uint64_t quantum = kDefaultQuantum;
 };
 
-// Where VM `index` lives in host-physical memory: its guest range starts at the base, its
-// hypervisor structures (EPT tables: engine/slat/ept.cpp) at the next 1 GiB boundary after it.
-struct HostRange {
-    uint64_t base = 0;       // hPA of gPA 0
-    uint64_t guest_end = 0;  // base + guest bytes
-    uint64_t end = 0;        // end of the VM's hypervisor structures
-};
-// VMs are laid out from 4 GiB (the single-VM default) with one stride for all: the largest
-// guest rounded up to 1 GiB, plus 1 GiB for the VM's EPT/shadow structures.
-std::vector<HostRange> host_layout(const std::vector<uint64_t>& guest_bytes);
+// Host layout (HostRange, host_layout): engine/core/host_frames.h.
 
 // Host memory a VM occupies: the guest frames it touched (accessed, fetched, or walked), which a
 // host allocating guest memory on demand has to back (KVM faults guest pages in lazily).

@@ -1,5 +1,6 @@
 #include "engine/cli/run.h"
 
+#include "engine/cli/frame_tracker.h"
 #include "engine/cli/paths.h"
 #include "engine/mmu/cost.h"
 #include "vmmu/abi.h"
@@ -37,7 +38,28 @@ std::map<std::string, std::string> parse_kv(const std::vector<std::string>& item
 
 } // namespace
 
-std::unique_ptr<PreparedRun> prepare_run(const RunOptions& o, uint64_t p2m_base) {
+void check_dedup_options(const RunOptions& o) {
+    if (!o.dedup) return;
+    if (o.dedup_period == 0)
+        throw std::invalid_argument(fmt::format(
+            "--dedup-period 0: give at least 1 guest instruction between scanner passes "
+            "(default {}, KSM's sleep_millisecs)",
+            kDefaultDedupPeriod));
+    if (o.dedup_pages == 0)
+        throw std::invalid_argument(fmt::format(
+            "--dedup-pages 0: give at least 1 page per scanner pass (default {}, KSM's "
+            "pages_to_scan)",
+            kDefaultDedupPages));
+    if (o.ept_pages != "4k")
+        throw std::invalid_argument(fmt::format(
+            "--dedup with --ept-pages {}: deduplication merges 4 KiB frames (KSM splits huge "
+            "pages first), so it needs --ept-pages 4k",
+            o.ept_pages));
+}
+
+std::unique_ptr<PreparedRun> prepare_run(const RunOptions& o, uint64_t p2m_base,
+                                         const HostSlot* slot) {
+    check_dedup_options(o);
     auto prepared = std::make_unique<PreparedRun>();
     RunOutput& out = prepared->out;
     out.options = o;
@@ -68,6 +90,11 @@ std::unique_ptr<PreparedRun> prepare_run(const RunOptions& o, uint64_t p2m_base)
     if (page_shift("--guest-pages", o.guest_pages, false) == 21) mc.boot_flags |= VMMU_BOOT_FLAG_GUEST_2M;
     if (o.timer_period == 0) throw std::invalid_argument("--timer-period must be at least 1");
     mc.p2m_base = p2m_base;
+    if (slot) {
+        mc.host = slot->frames;
+        mc.vm_index = slot->vm;
+        mc.on_shared_write = slot->on_shared_write;
+    }
 
     // Profiles outlive the backends that point at them.
     std::deque<Profile>& profiles = prepared->profiles;
@@ -87,6 +114,7 @@ std::unique_ptr<PreparedRun> prepare_run(const RunOptions& o, uint64_t p2m_base)
         env.pwc = o.pwc;
         env.ntlb = o.ntlb;
         env.oracle = o.oracle;
+        env.dedup = o.dedup;
         env.ept_page_shift = page_shift("--ept-pages", o.ept_pages, true);
         if (name == "shadow") env.options = shadow_opts;
         if (o.exit_trace) env.exit_trace = [&o, name](const ExitRecord& r) { o.exit_trace(name, r); };
@@ -96,18 +124,58 @@ std::unique_ptr<PreparedRun> prepare_run(const RunOptions& o, uint64_t p2m_base)
     return prepared;
 }
 
-void collect_backends(PreparedRun& p) {
+void collect_backends(PreparedRun& p, const Deduplicator* dedup, size_t vm) {
     for (size_t i = 0; i < p.out.backends.size(); ++i) {
         auto& b = p.machine->backends()[i];
-        p.out.backends[i].counters = b->counters();
-        p.out.backends[i].cycles = b->cycles(p.out.result.guest.instructions);
+        BackendResult& r = p.out.backends[i];
+        r.counters = b->counters();
+        if (dedup && r.name != "native") {
+            // The scanner runs in the host beside the hypervisor: its work on this VM's
+            // frames is part of what the scheme costs (native has no host, no scanner).
+            const DedupCounters& c = dedup->vm_counters(vm);
+            r.counters.details["dedup_pages_scanned"] = c.pages_scanned;
+            r.counters.details[std::string(kDetailDedupCycles)] =
+                static_cast<uint64_t>(c.cycles());
+        }
+        r.cycles = dedup ? compute_cycles(r.counters, p.profiles[i], p.out.result.guest.instructions)
+                         : b->cycles(p.out.result.guest.instructions);
     }
+    if (dedup) p.out.dedup = DedupResult{dedup->config(), dedup->counters(), dedup->vm_counters(vm)};
 }
 
 RunOutput execute_run(const RunOptions& o) {
-    auto p = prepare_run(o);
-    p->out.result = p->machine->run();
-    collect_backends(*p);
+    if (!o.dedup) {
+        auto p = prepare_run(o);
+        p->out.result = p->machine->run();
+        collect_backends(*p);
+        if (o.inspect) o.inspect(*p->machine, p->out.result);
+        return std::move(p->out);
+    }
+    // One VM on a deduplicating host: the guest runs in slices of the scanner's period.
+    check_dedup_options(o);
+    auto frames = std::make_shared<HostFrames>(host_layout({o.guest_mib << 20}));
+    Deduplicator dedup(*frames, {o.dedup_period, o.dedup_pages});
+    HostSlot slot{frames, 0, [&dedup](GuestPhys pa) { dedup.break_on_write(0, pa); }};
+    auto p = prepare_run(o, frames->range(0).base, &slot);
+    auto tracker = std::make_unique<FrameTracker>(o.guest_mib << 20);
+    FrameTracker* seen = tracker.get();
+    std::vector<Backend*> backends;
+    for (auto& b : p->machine->backends()) backends.push_back(b.get());
+    p->machine->attach(std::move(tracker));
+    dedup.add_vm(p->machine->memory(), p->machine->p2m(), backends,
+                 [seen](uint64_t gfn) { return seen->touched(gfn); });
+    double wall = 0;
+    for (;;) {
+        uint64_t before = p->out.result.guest.instructions;
+        RunResult r = p->machine->run_for(o.dedup_period);
+        wall += r.wall_seconds;
+        uint64_t ran = r.guest.instructions - before;
+        p->out.result = std::move(r);
+        if (p->out.result.stop != StopKind::Quantum) break;
+        dedup.advance(ran);
+    }
+    p->out.result.wall_seconds = wall;
+    collect_backends(*p, &dedup, 0);
     if (o.inspect) o.inspect(*p->machine, p->out.result);
     return std::move(p->out);
 }

@@ -4,6 +4,7 @@
 
 #include "engine/cli/workloads.h"
 #include "engine/core/machine.h"
+#include "engine/mmu/dedup.h"
 #include "engine/mmu/profile.h"
 
 #include <nlohmann/json.hpp>
@@ -11,6 +12,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -32,6 +34,10 @@ struct RunOptions {
     std::string kernel;                        // default: build/guest/kernel.elf
     std::vector<std::string> programs;         // extra program ELFs
     bool echo_console = false;
+    // Host memory deduplication (engine/mmu/dedup.h): scanner period and pages per pass.
+    bool dedup = false;
+    uint64_t dedup_period = kDefaultDedupPeriod;
+    uint64_t dedup_pages = kDefaultDedupPages;
     // Demo hooks (not serialized): every VM exit of every backend, as it happens, and the
     // finished machine before it is destroyed (its memory and backends are still live).
     std::function<void(const std::string& backend, const ExitRecord&)> exit_trace;
@@ -45,8 +51,16 @@ struct BackendResult {
     CycleBreakdown cycles;
 };
 
+// What deduplication did in a run: host-wide, and for this VM's frames.
+struct DedupResult {
+    DedupConfig config;
+    DedupCounters host;
+    DedupCounters vm;
+};
+
 struct RunOutput {
     RunOptions options;
+    std::optional<DedupResult> dedup; // with --dedup
     Workload workload;
     std::map<std::string, uint64_t> params;
     RunResult result;
@@ -64,10 +78,22 @@ struct PreparedRun {
     std::deque<Profile> profiles;      // outlive the backends that point at them
     std::unique_ptr<Machine> machine;
 };
+// Where the VM sits on its host: the host's frames (shared by every VM) and the VM's index; the
+// machine calls on_shared_write before a guest write to a frame the host shares.
+struct HostSlot {
+    std::shared_ptr<HostFrames> frames;
+    int vm = 0;
+    std::function<void(GuestPhys)> on_shared_write;
+};
 std::unique_ptr<PreparedRun> prepare_run(const RunOptions& options,
-                                         uint64_t p2m_base = uint64_t{1} << 32);
+                                         uint64_t p2m_base = uint64_t{1} << 32,
+                                         const HostSlot* slot = nullptr);
 // Copies every requested backend's counters and cycles into p.out (after p.out.result is set).
-void collect_backends(PreparedRun& p);
+// With deduplication, the host's scan work for this VM is charged to every backend that has a
+// hypervisor (not native) and its counters go in p.out.dedup.
+void collect_backends(PreparedRun& p, const Deduplicator* dedup = nullptr, size_t vm = 0);
+// Rejects bad deduplication options (throws std::invalid_argument naming the fix).
+void check_dedup_options(const RunOptions& o);
 
 // Exit code for a finished run: 0 ok, 3 guest error or failed self-check, 4 oracle mismatch,
 // 130 interrupted by a signal.
@@ -76,6 +102,9 @@ int run_exit_code(const RunResult& r);
 std::string run_status(const RunResult& r);
 
 nlohmann::ordered_json run_json(const RunOutput& out);
+// The "dedup" block of vmmu.run/1 and vmmu.multi/1, and its lines in the text tables.
+nlohmann::ordered_json dedup_json(const DedupResult& d);
+std::string dedup_table(const DedupResult& d, const std::vector<BackendResult>& backends);
 std::string run_table(const RunOutput& out);
 
 } // namespace vmmu

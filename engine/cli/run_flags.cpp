@@ -62,9 +62,18 @@ void RunFlags::add(CLI::App *c) {
         ->capture_default_str();
     c->add_option("--kernel", o.kernel, "guest kernel ELF (default: the built teaching kernel)");
     c->add_option("--program", o.programs, "extra guest program ELF for the archive (repeatable)");
+    c->add_flag("--dedup", o.dedup,
+                "host memory deduplication: a KSM-like scanner merges identical guest frames");
+    c->add_option("--dedup-period", o.dedup_period,
+                  "guest instructions between two scanner passes (KSM sleep_millisecs)")
+        ->capture_default_str();
+    c->add_option("--dedup-pages", o.dedup_pages,
+                  "guest frames the scanner visits per pass (KSM pages_to_scan)")
+        ->capture_default_str();
 }
 
 RunOptions RunFlags::resolve() {
+    check_dedup_options(o);
     o.backends = backends == "none" ? std::vector<std::string>{} : split_list(backends);
     o.pwc = on_off("--pwc", pwc);
     o.ntlb = on_off("--ntlb", ntlb);

@@ -1,6 +1,7 @@
 // The vmmu.run/1 JSON document and the side-by-side table, both from one RunOutput.
 #include "engine/cli/run.h"
 
+#include "engine/mmu/cost.h"
 #include "engine/mmu/report_json.h"
 
 #include <fmt/format.h>
@@ -15,6 +16,7 @@ const char* stop_name(StopKind k) {
     case StopKind::Exited: return "exited";
     case StopKind::Panic: return "panic";
     case StopKind::GuestFault: return "guest_fault";
+    case StopKind::UnbackedMemory: return "unbacked_gpa";
     case StopKind::Budget: return "budget";
     case StopKind::OracleMismatch: return "oracle_mismatch";
     case StopKind::Quantum: return "quantum";
@@ -35,6 +37,58 @@ const BackendResult* find(const RunOutput& out, const std::string& name) {
 }
 
 } // namespace
+
+ojson dedup_counters_json(const DedupCounters& c, bool host_wide) {
+    ojson j = {{"pages_scanned", c.pages_scanned}, {"pages_hashed", c.pages_hashed},
+               {"compares", c.compares},           {"merges", c.merges},
+               {"breaks", c.breaks},               {"diverged", c.diverged},
+               {"volatile_skips", c.volatile_skips}};
+    if (host_wide) {
+        j["scans"] = c.passes;
+        j["full_scans"] = c.full_scans;
+        j["shared_frames"] = c.shared_frames;
+        j["frames_saved"] = c.frames_saved;
+        j["frames_saved_peak"] = c.frames_saved_peak;
+        j["bytes_saved"] = c.frames_saved << 12;
+        j["bytes_saved_peak"] = c.frames_saved_peak << 12;
+    }
+    j["scan_cycles"] = c.cycles();
+    j["scan_cycles_basis"] = "estimate (engine/mmu/dedup.h)";
+    return j;
+}
+
+ojson dedup_json(const DedupResult& d) {
+    return {{"period", d.config.period},
+            {"pages_per_pass", d.config.pages_per_pass},
+            {"host", dedup_counters_json(d.host, true)},
+            {"vm", dedup_counters_json(d.vm, false)}};
+}
+
+std::string dedup_table(const DedupResult& d, const std::vector<BackendResult>& backends) {
+    const DedupCounters& h = d.host;
+    std::string s = fmt::format(
+        "dedup: {} scans (every {} instructions, {} pages), {} pages scanned, {} merges, {} "
+        "breaks, {} diverged; host frames saved {} now ({:.1f} MiB), {} at peak\n",
+        h.passes, d.config.period, d.config.pages_per_pass, h.pages_scanned, h.merges, h.breaks,
+        h.diverged, h.frames_saved, (h.frames_saved << 12) / 1048576.0, h.frames_saved_peak);
+    for (auto& b : backends) {
+        auto det = [&](const char* k) {
+            auto it = b.counters.details.find(k);
+            return it == b.counters.details.end() ? uint64_t{0} : it->second;
+        };
+        if (b.name == "native") {
+            s += fmt::format("  {:<8} no host, no deduplication\n", b.name);
+            continue;
+        }
+        s += fmt::format("  {:<8} memory saved {:.1f} MiB, scan {:.2f} M cycles (estimate), "
+                         "{} merges and {} breaks seen, {} ept_violation + {} pf_hidden exits\n",
+                         b.name, (h.frames_saved << 12) / 1048576.0,
+                         det(std::string(kDetailDedupCycles).c_str()) / 1e6, det("dedup_merged"),
+                         det("dedup_breaks"), b.counters.exits[ExitReason::EptViolation],
+                         b.counters.exits[ExitReason::PfHidden]);
+    }
+    return s;
+}
 
 ojson run_json(const RunOutput& out) {
     const RunResult& r = out.result;
@@ -91,6 +145,7 @@ ojson run_json(const RunOutput& out) {
     ratio("slat", "native");
     ratio("shadow", "slat");
     j["comparison"] = cmp;
+    if (out.dedup) j["dedup"] = dedup_json(*out.dedup);
     j["stop"] = {{"kind", stop_name(r.stop)}, {"exit_status", r.exit_status},
                  {"message", r.message},      {"rip", fmt::format("{:#x}", r.rip)},
                  {"instruction", r.instruction}, {"symbol", r.symbol}};
@@ -156,6 +211,7 @@ std::string run_table(const RunOutput& out) {
                 return fmt::format("{:.3f}x", b.cycles.total() / base->cycles.total());
             });
     }
+    if (out.dedup) s += dedup_table(*out.dedup, out.backends);
     double mips = r.wall_seconds > 0 ? g.instructions / r.wall_seconds / 1e6 : 0;
     s += fmt::format("sim: {:.2f} s wall, {:.1f} guest MIPS\n", r.wall_seconds, mips);
     return s;

@@ -6,10 +6,12 @@
 
 #include "engine/core/addr.h"
 #include "engine/core/guest_memory.h"
+#include "engine/core/host_frames.h"
 #include "engine/core/p2m.h"
 #include "engine/mmu/backend.h"
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -27,12 +29,20 @@ struct MachineConfig {
     uint64_t boot_flags = 0;                   // VMMU_BOOT_FLAG_*
     bool echo_console = false;                 // copy guest console output to stdout
     uint64_t p2m_base = uint64_t{1} << 32;     // host address of gPA 0 (one range per VM)
+    // The host's frames, shared by every VM on it, and this VM's index there. Without one the
+    // machine is alone on a host of its own (one range at p2m_base).
+    std::shared_ptr<HostFrames> host;
+    int vm_index = 0;
+    // Called before a guest write to a frame the host shares read-only (p2m.shared): the host
+    // must give the frame back to the VM (copy-on-write) before the write is observed.
+    std::function<void(GuestPhys)> on_shared_write;
 };
 
 enum class StopKind {
     Exited,         // the guest called the exit hypercall
     Panic,          // the guest called the panic hypercall
     GuestFault,     // unhandled exception, triple fault, bad IDT, stray access
+    UnbackedMemory, // the guest reached a gPA beyond its memory: an EPT violation no host can fix
     Budget,         // --max-instructions reached
     OracleMismatch, // a backend's translation disagreed with the functional one
     Quantum,        // run_for() used up its instructions; the guest can be resumed
@@ -91,6 +101,8 @@ public:
 
     GuestMemory& memory() { return *memory_; }
     const P2m& p2m() const { return p2m_; }
+    P2m& p2m() { return p2m_; } // the host remaps frames (deduplication)
+    HostFrames& host() { return *host_; }
     const MachineConfig& config() const { return config_; }
 
 private:
@@ -98,6 +110,7 @@ private:
     MachineConfig config_;
     std::unique_ptr<GuestMemory> memory_;
     P2m p2m_;
+    std::shared_ptr<HostFrames> host_;
     std::vector<std::unique_ptr<Backend>> backends_;
     std::unique_ptr<Impl> impl_;
 };

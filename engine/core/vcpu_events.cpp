@@ -34,6 +34,19 @@ std::optional<uint64_t> Vcpu::translate(uint64_t va) {
 
 uint64_t Vcpu::translate_or_stop(uint64_t va) {
     if (auto pa = translate(va)) return *pa;
+    auto w = x86::walk(x86::cr3_root(cr3_), va, [&](GuestPhys pa) {
+        return mem_.contains(pa, 8) ? mem_.read_u64(pa) : 0;
+    });
+    if (w.ok && !mem_.contains(w.pa.page_base(), kPageSize4K)) {
+        // Real hardware under a hypervisor: the access misses every EPT/memslot mapping, an EPT
+        // violation the hypervisor cannot satisfy (there is no memory to back the gPA).
+        stop(StopKind::UnbackedMemory,
+             fmt::format("data access to gVA {:#x} reaches gPA {:#x}, beyond the VM's {} MiB of "
+                         "guest-physical memory: an EPT violation on unbacked memory that the "
+                         "hypervisor cannot satisfy, so the VM stops",
+                         va, w.pa.value(), mem_.size() >> 20));
+        return UINT64_MAX;
+    }
     stop(StopKind::GuestFault,
          fmt::format("data access to {:#x}: QEMU's walk succeeded but the guest's page tables do not "
                      "map it to guest memory (a PTE changed without invlpg, or maps beyond {} MiB)",
@@ -44,6 +57,19 @@ uint64_t Vcpu::translate_or_stop(uint64_t va) {
 void Vcpu::data_access(uint64_t va, uint64_t gpa, unsigned size, bool write) {
     ++counters_.data_accesses;
     ++(write ? counters_.data_writes : counters_.data_reads);
+    // A write to a frame the host shares read-only: the host gives the VM a private copy
+    // first (copy-on-write), so every backend observes the write against the new mapping.
+    if (write && p2m_.shared(GuestPhys(gpa)) && config_.on_shared_write) {
+        try {
+            config_.on_shared_write(GuestPhys(gpa));
+        } catch (const OracleMismatch& e) {
+            stop(StopKind::OracleMismatch, e.what());
+            return;
+        } catch (const std::exception& e) {
+            stop(StopKind::GuestFault, fmt::format("host: breaking the sharing of gPA {:#x}: {}", gpa, e.what()));
+            return;
+        }
+    }
     if (backends_.empty()) return;
     DataAccess a{GuestVirt(va), GuestPhys(gpa), static_cast<uint8_t>(size), write, user_};
     try {

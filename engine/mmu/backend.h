@@ -9,6 +9,7 @@
 
 #include "engine/core/addr.h"
 #include "engine/core/guest_memory.h"
+#include "engine/core/host_frames.h"
 #include "engine/core/p2m.h"
 #include "engine/mmu/counters.h"
 
@@ -48,15 +49,26 @@ struct ExitRecord {
 };
 using ExitTrace = std::function<void(const ExitRecord&)>;
 
+// What the host did to one guest frame (memory deduplication, engine/mmu/dedup.h).
+enum class HostRemap : uint8_t {
+    Merged,        // now maps a frame shared read-only with identical frames
+    BrokenByWrite, // the guest writes it: copy-on-write gave it a private frame again
+    Diverged,      // the host found it changed by a write no backend saw (the emulator setting
+                   // A/D bits in a guest page table): a private frame again
+};
+
 // What the machine tells a backend when it is created.
 struct BackendEnv {
     GuestMemory* memory = nullptr; // read guest tables; watch() page-table frames
     const P2m* p2m = nullptr;
+    const HostFrames* host = nullptr; // owners of host frames (isolation check); may be absent
+    int vm = 0;                       // this VM's index among the host's VMs
     const Profile* profile = nullptr;
     bool pwc = true;              // page-walk caches
     bool ntlb = true;             // nested TLB (slat)
     unsigned ept_page_shift = 12; // 12, 21 or 30 (slat)
     bool oracle = true;           // check every translation against p2m(functional)
+    bool dedup = false;           // the host deduplicates memory (on_host_remap will come)
     std::map<std::string, std::string> options; // scheme options, e.g. shadow "unsync=0"
     uint64_t initial_cr3 = 0;
     uint64_t initial_cr4 = 0;
@@ -90,6 +102,9 @@ public:
     // Several VMs (ARCHITECTURE.md): the host scheduler takes the CPU from this VM to run another
     // one, after this VM's quantum. Under a hypervisor that is a VM exit (and later a VM entry).
     virtual void on_world_switch() = 0;
+    // The host remapped guest frame `frame` (its p2m entry is already updated): the backend
+    // write-protects, repoints or drops what it cached for it, and counts what that costs.
+    virtual void on_host_remap(GuestPhys frame, HostRemap what) = 0;
 
     // Results. cycles() applies the profile's cost model to the counters.
     virtual const BackendCounters& counters() const = 0;

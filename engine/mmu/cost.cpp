@@ -18,7 +18,8 @@ CycleBreakdown compute_cycles(const BackendCounters &c, const Profile &p,
     b.exit = static_cast<double>(c.exits.total()) * p.exit_round_trip_cycles;
     for (size_t r = 0; r < c.exits.by_reason.size(); ++r)
         b.handler += static_cast<double>(c.exits.by_reason[r]) * p.handler_cycles[r];
-    b.handler += detail(c, kDetailHvRefs) * p.walk_ref_cycles + detail(c, kDetailHvCycles);
+    b.handler += detail(c, kDetailHvRefs) * p.walk_ref_cycles + detail(c, kDetailHvCycles) +
+                 detail(c, kDetailDedupCycles);
     return b;
 }
 

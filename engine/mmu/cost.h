@@ -13,11 +13,14 @@ namespace vmmu {
 // memory references its handlers made (e.g. shadow walking guest tables), and raw cycles.
 constexpr std::string_view kDetailHvRefs = "hv_refs";
 constexpr std::string_view kDetailHvCycles = "hv_cycles";
+// Host cycles of memory deduplication's scanner for this VM (engine/mmu/dedup.h, estimates).
+constexpr std::string_view kDetailDedupCycles = "dedup_scan_cycles";
 
 // base    = instructions × base_cpi
 // walk    = refs × walk_ref + pwc_hits × pwc_hit + ntlb_hits × ntlb_hit
 // exit    = Σ exits × round_trip
 // handler = Σ_reason exits[reason] × handler[reason] + hv_refs × walk_ref + hv_cycles
+//           + dedup_scan_cycles
 CycleBreakdown compute_cycles(const BackendCounters &c, const Profile &p,
                               uint64_t guest_instructions);
 

@@ -3,9 +3,11 @@
 #include "engine/mmu/backend.h"
 #include "engine/mmu/cost.h"
 #include "engine/mmu/guest_cpu.h"
+#include "engine/mmu/oracle.h"
 #include "engine/mmu/profile.h"
 #include "engine/mmu/pwc.h"
 #include "engine/mmu/tlb.h"
+#include "engine/mmu/translate.h"
 
 #include <fmt/format.h>
 
@@ -77,6 +79,9 @@ class NativeBackend final : public Backend {
         }
     }
 
+    // Bare metal has no host to share frames: deduplication does not exist here.
+    void on_host_remap(GuestPhys, HostRemap) override {}
+
     const BackendCounters &counters() const override { return counters_; }
     CycleBreakdown cycles(uint64_t guest_instructions) const override {
         return compute_cycles(counters_, *env_.profile, guest_instructions);
@@ -100,22 +105,9 @@ class NativeBackend final : public Backend {
     }
 
     void translate(uint64_t va, GuestPhys pa, bool fetch, bool write) {
-        const Translation *t = tlb_.lookup(va, fetch);
-        // A cached read-only entry cannot have served a write that succeeded: the guest
-        // upgraded the permission, so the hardware would fault and re-walk.
-        if (t && write && !t->writable) {
-            counters_.details["perm_rewalks"]++;
-            t = nullptr;
-        }
-        if (t) {
-            if (env_.oracle)
-                check(va, t->host(va), pa);
-            return;
-        }
-        Translation w = walk(va, pa);
-        tlb_.fill(va, w, fetch);
-        if (env_.oracle)
-            check(va, w.host(va), pa);
+        translate_access(
+            tlb_, va, fetch, write, env_.oracle, [&] { counters_.details["perm_rewalks"]++; },
+            [&] { return walk(va, pa); }, [&](uint64_t hpa) { check(va, hpa, pa, write); });
     }
 
     Translation walk(uint64_t va, GuestPhys functional) {
@@ -153,7 +145,7 @@ class NativeBackend final : public Backend {
                 unsigned shift = x86::leaf_shift(level);
                 GuestPhys base(e & x86::kPteAddrMask & ~((uint64_t{1} << shift) - 1));
                 Translation t;
-                t.frame = env_.p2m->translate(base).value();
+                t.frame = env_.p2m->linear(base).value();
                 t.page_shift = static_cast<uint8_t>(shift);
                 t.writable = perms & kPwcWritable;
                 t.user = perms & kPwcUser;
@@ -181,15 +173,18 @@ class NativeBackend final : public Backend {
                 "native: walk of gVA {:#x} (CR3 {:#x}) failed at level {}, but the access "
                 "succeeded functionally at gPA {:#x} (hPA {:#x})",
                 va, cpu_.cr3(), level, functional.value(),
-                env_.p2m->translate(functional).value()));
+                env_.p2m->linear(functional).value()));
         counters_.details["stale_walks"]++;
         Translation t;
-        t.frame = env_.p2m->translate(functional.page_base()).value();
+        t.frame = env_.p2m->linear(functional.page_base()).value();
         return t;
     }
 
-    void check(uint64_t va, uint64_t hpa, GuestPhys functional) const {
-        uint64_t expected = env_.p2m->translate(functional).value();
+    // Bare metal has no host remapping frames: gPA is where the linear map puts it, in this
+    // VM's own range (deduplication, if any, is invisible here).
+    void check(uint64_t va, uint64_t hpa, GuestPhys functional, bool write) const {
+        check_isolation("native", env_, va, functional, hpa, write, true);
+        uint64_t expected = env_.p2m->linear(functional).value();
         if (hpa != expected)
             throw OracleMismatch(fmt::format("native: gVA {:#x} translated to hPA {:#x}, "
                                              "functional gPA {:#x} is hPA {:#x}",

@@ -40,7 +40,7 @@ bool exits_under_shadow(std::string_view text) {
 } // namespace
 
 ShadowBackend::ShadowBackend(const BackendEnv& env)
-    : p2m_(checked(env).p2m), profile_(*env.profile), oracle_(env.oracle), pwc_on_(env.pwc),
+    : env_(checked(env)), p2m_(env.p2m), profile_(*env.profile), oracle_(env.oracle), pwc_on_(env.pwc),
       vpid_(profile_.vpid ? 1 : 0), cpu_(env.initial_cr3, env.initial_cr4),
       tlb_(profile_.tlb, &counters_.tlb),
       pwc_(env.pwc ? profile_.pwc : PwcConfig{}, &counters_.walks),
@@ -48,6 +48,28 @@ ShadowBackend::ShadowBackend(const BackendEnv& env)
     pwc_on_ = pwc_.enabled();
     tlb_.set_context(cpu_.pcid(), vpid_);
     exit_trace_ = env.exit_trace;
+    if (env.dedup) mmu_.tables().enable_rmap();
+}
+
+void ShadowBackend::on_host_remap(GuestPhys frame, HostRemap what) {
+    // KVM's mmu notifier: the host changed the frame behind a gfn; every spte of it follows.
+    uint64_t changed = mmu_.tables().host_remap(frame);
+    dedup_sptes_ += changed;
+    if (what == HostRemap::Merged) {
+        ++dedup_merged_;
+    } else {
+        ++dedup_breaks_;
+        // A guest store to the frame hit its write-protected spte: a shadow page fault, which
+        // the hypervisor fixes by giving the frame back and making the sptes writable. (A
+        // divergence found by the host comes from A/D bits, which under shadow paging the
+        // hypervisor itself writes inside exits it already took: no exit of its own.)
+        if (what == HostRemap::BrokenByWrite && changed) {
+            vm_exit(ExitReason::PfHidden);
+            ++write_protect_faults_;
+            trace_exit(ExitReason::PfHidden, 0, frame.value(), "break sharing (copy-on-write)");
+        }
+    }
+    apply_mmu_flush();
 }
 
 ShadowWalk ShadowBackend::hardware_walk(uint64_t va) {
@@ -113,7 +135,7 @@ void ShadowBackend::walk_and_fill(uint64_t va, GuestPhys pa, bool fetch, bool wr
         if (!w.ok)
             throw std::logic_error(fmt::format("shadow: gVA {:#x} still unmapped after fill", va));
     }
-    if (oracle_) check(va, pa, w.hpa.value());
+    if (oracle_) check(va, pa, w.hpa.value(), write);
     Translation t;
     t.frame = w.hpa.value() & ~((uint64_t{1} << w.page_shift) - 1);
     t.page_shift = static_cast<uint8_t>(w.page_shift);
@@ -256,6 +278,11 @@ const BackendCounters& ShadowBackend::counters() const {
     d["write_protect_faults"] = write_protect_faults_;
     d["cr4_write"] = cr4_writes_;
     if (world_switches_) d["world_switches"] = world_switches_;
+    if (dedup_merged_ || dedup_breaks_) {
+        d["dedup_merged"] = dedup_merged_;
+        d["dedup_breaks"] = dedup_breaks_;
+        d["dedup_sptes_changed"] = dedup_sptes_;
+    }
     // The short names the run report lists under "shadow" (issue 4, Output).
     d["unsync"] = s.mmu_unsync;
     d["resync"] = s.mmu_resync;

@@ -6,6 +6,7 @@
 
 #include "engine/mmu/backend.h"
 #include "engine/mmu/guest_cpu.h"
+#include "engine/mmu/oracle.h"
 #include "engine/mmu/profile.h"
 #include "engine/mmu/pwc.h"
 #include "engine/mmu/tlb.h"
@@ -59,6 +60,8 @@ public:
         vm_exit(ExitReason::Other);
     }
 
+    void on_host_remap(GuestPhys frame, HostRemap what) override;
+
     const BackendCounters& counters() const override;
     CycleBreakdown cycles(uint64_t guest_instructions) const override;
 
@@ -74,14 +77,15 @@ private:
             t = nullptr;
         }
         if (t) {
-            if (oracle_) check(va, pa, t->host(va));
+            if (oracle_) check(va, pa, t->host(va), write);
             return;
         }
         walk_and_fill(va, pa, fetch, write);
     }
     void walk_and_fill(uint64_t va, GuestPhys pa, bool fetch, bool write);
     ShadowWalk hardware_walk(uint64_t va);
-    void check(uint64_t va, GuestPhys pa, uint64_t hpa) const {
+    void check(uint64_t va, GuestPhys pa, uint64_t hpa, bool write) const {
+        check_isolation("shadow", env_, va, pa, hpa, write);
         if (p2m_->translate(pa).value() != hpa) mismatch(va, pa, hpa);
     }
     [[noreturn]] void mismatch(uint64_t va, GuestPhys pa, uint64_t hpa) const;
@@ -99,6 +103,7 @@ private:
     // What a guest CR3/CR4 write invalidates in the TLB and walk caches (SDM 4.10.4.1).
     void apply_guest_invalidation(Invalidate what);
 
+    BackendEnv env_; // for the isolation check: the host and this VM
     const P2m* p2m_;
     Profile profile_;
     bool oracle_;
@@ -110,6 +115,7 @@ private:
     uint64_t cr4_writes_ = 0;
     ExitTrace exit_trace_; // env.exit_trace: demos only
     uint64_t world_switches_ = 0;
+    uint64_t dedup_merged_ = 0, dedup_breaks_ = 0, dedup_sptes_ = 0;
     mutable BackendCounters counters_;
     TlbHierarchy tlb_;
     PageWalkCache pwc_;

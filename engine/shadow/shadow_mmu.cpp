@@ -100,7 +100,8 @@ bool ShadowMmu::fix_hidden_fault(uint64_t va) {
         ++stats_.hv_guest_pte_reads;
         if (!(g & kPteP)) return false;
         if (level == 1) {
-            tables_.set_leaf(slot, index, tables_.leaf_spte(g, kPageShift4K));
+            tables_.set_leaf(slot, index, tables_.leaf_spte(g, kPageShift4K),
+                             GuestPhys(g & kPteAddrMask));
             ++stats_.pf_fixed;
             return true;
         }
@@ -141,7 +142,7 @@ void ShadowMmu::install_large(uint32_t slot, unsigned index, int level, uint64_t
         GuestPhys region(gpa & ~mask_of(shift));
         // A large shadow leaf needs an equally large guest leaf and no protected frame inside.
         if (tables_.large_allowed(region, shift)) {
-            tables_.set_leaf(slot, index, tables_.leaf_spte(region.value() | flags, shift));
+            tables_.set_leaf(slot, index, tables_.leaf_spte(region.value() | flags, shift), region);
             return;
         }
         uint64_t e = tables_.page(slot).spt[index];
@@ -160,8 +161,8 @@ void ShadowMmu::install_large(uint32_t slot, unsigned index, int level, uint64_t
         slot = child;
         index = table_index(va, l - 1);
     }
-    tables_.set_leaf(slot, index,
-                     tables_.leaf_spte((gpa & ~mask_of(kPageShift4K)) | flags, kPageShift4K));
+    GuestPhys frame(gpa & ~mask_of(kPageShift4K));
+    tables_.set_leaf(slot, index, tables_.leaf_spte(frame.value() | flags, kPageShift4K), frame);
 }
 
 void ShadowMmu::guest_fault(uint64_t va) {
@@ -224,7 +225,8 @@ void ShadowMmu::update_entry(uint32_t slot, unsigned index) {
     if (sp.level == 1) {
         // Update the shadow leaf from the new guest entry instead of zapping it: the access
         // that follows needs no hidden fault (ANCHORS.md: removed one of 3 exits per fault).
-        tables_.set_leaf(slot, index, tables_.leaf_spte(g, kPageShift4K));
+        tables_.set_leaf(slot, index, tables_.leaf_spte(g, kPageShift4K),
+                         GuestPhys(g & kPteAddrMask));
         return;
     }
     if (!(e & kPteP)) return;

@@ -124,7 +124,52 @@ void ShadowTables::unprotect(GuestPhys gfn) {
 
 bool ShadowTables::large_allowed(GuestPhys base, unsigned shift) const {
     const auto& m = shift == kPageShift2M ? protected_2m_ : protected_1g_;
-    return m.find(base.value() >> shift) == m.end();
+    // A large leaf maps host-contiguous memory: none of its frames may be remapped (dedup).
+    return m.find(base.value() >> shift) == m.end() && p2m_.contiguous(base, shift);
+}
+
+void ShadowTables::rmap_add(uint32_t ref, GuestPhys gfn) {
+    leaf_rmap_[gfn.page_number()].push_back(ref);
+    leaf_gfn_[ref] = gfn.page_number();
+}
+
+void ShadowTables::rmap_remove(uint32_t ref) {
+    auto g = leaf_gfn_.find(ref);
+    if (g == leaf_gfn_.end()) return;
+    auto it = leaf_rmap_.find(g->second);
+    leaf_gfn_.erase(g);
+    if (it == leaf_rmap_.end()) return;
+    auto& v = it->second;
+    auto pos = std::find(v.begin(), v.end(), ref);
+    if (pos != v.end()) {
+        *pos = v.back();
+        v.pop_back();
+    }
+    if (v.empty()) leaf_rmap_.erase(it);
+}
+
+uint64_t ShadowTables::host_remap(GuestPhys gfn) {
+    gfn = gfn.page_base();
+    // Large leaves over the frame can no longer map host-contiguous memory: drop them.
+    for (auto* rmap : {&large_2m_, &large_1g_}) {
+        unsigned shift = rmap == &large_2m_ ? kPageShift2M : kPageShift1G;
+        auto it = rmap->find(gfn.value() >> shift);
+        if (it == rmap->end()) continue;
+        std::vector<uint32_t> refs = it->second;
+        for (uint32_t ref : refs) drop(ref >> 9, ref & 511);
+    }
+    auto it = leaf_rmap_.find(gfn.page_number());
+    if (it == leaf_rmap_.end()) return 0;
+    uint64_t frame = p2m_.translate(gfn).value();
+    bool shared = p2m_.shared(gfn);
+    for (uint32_t ref : it->second) {
+        uint64_t& e = pages_[ref >> 9].spt[ref & 511];
+        bool writable = (e & kPteW) || (e & kSpteHostWp);
+        e = (e & ~(kPteAddrMask | kPteW | kSpteHostWp)) | frame;
+        if (writable) e |= shared ? kSpteHostWp : kPteW;
+    }
+    flush_ = true;
+    return it->second.size();
 }
 
 void ShadowTables::link(uint32_t slot, unsigned index, uint32_t child, uint64_t flags) {
@@ -137,14 +182,18 @@ void ShadowTables::link(uint32_t slot, unsigned index, uint32_t child, uint64_t 
 uint64_t ShadowTables::leaf_spte(uint64_t gpte, unsigned shift) const {
     GuestPhys frame(gpte & kPteAddrMask & ~((uint64_t{1} << shift) - 1));
     uint64_t spte = p2m_.translate(frame).value() | (gpte & kLeafFlags);
+    // A frame the host shares is mapped read-only: a guest write faults to the hypervisor.
+    if (shift == kPageShift4K && (spte & kPteW) && p2m_.shared(frame))
+        spte = (spte & ~kPteW) | kSpteHostWp;
     return shift > kPageShift4K ? spte | kPtePs : spte;
 }
 
-void ShadowTables::set_leaf(uint32_t slot, unsigned index, uint64_t spte) {
+void ShadowTables::set_leaf(uint32_t slot, unsigned index, uint64_t spte, GuestPhys frame) {
     ShadowPage& sp = pages_[slot];
     if (sp.spt[index] == spte) return;
     if (sp.spt[index] & kPteP) drop(slot, index);
     sp.spt[index] = spte;
+    if (rmap_on_ && sp.level == 1) rmap_add(entry_ref(slot, index), frame);
     if (!is_large_leaf(sp.level, spte)) return;
     // p2m is one contiguous range (p2m.h), so the guest region of a host frame is known.
     uint64_t gpa = (spte & kPteAddrMask) - p2m_.base().value();
@@ -184,6 +233,8 @@ bool ShadowTables::drop(uint32_t slot, unsigned index) {
     flush_ = true;
     if (is_large_leaf(sp.level, e))
         large_rmap_remove(e, leaf_shift(sp.level), entry_ref(slot, index));
+    else if (rmap_on_ && sp.level == 1)
+        rmap_remove(entry_ref(slot, index));
     else if (sp.level > 1)
         remove_parent(slot_of(e), entry_ref(slot, index));
     return true;
@@ -243,6 +294,10 @@ void ShadowTables::resync(uint32_t slot) {
         ++stats_.hv_guest_pte_reads;
         uint64_t want = (g & kPteP) ? leaf_spte(g, kPageShift4K) : 0;
         if (sp.spt[i] != want) {
+            if (rmap_on_) {
+                rmap_remove(entry_ref(slot, i));
+                if (want) rmap_add(entry_ref(slot, i), GuestPhys(g & kPteAddrMask));
+            }
             sp.spt[i] = want;
             flush_ = true;
         }

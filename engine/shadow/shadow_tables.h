@@ -88,8 +88,9 @@ public:
 
     // Entry (slot, index) now points at child page `child`.
     void link(uint32_t slot, unsigned index, uint32_t child, uint64_t flags);
-    // Installs a leaf entry (4K at level 1, 2M/1G with PS above). Replaces what was there.
-    void set_leaf(uint32_t slot, unsigned index, uint64_t spte);
+    // Installs a leaf entry (4K at level 1, 2M/1G with PS above) mapping guest frame `frame`.
+    // Replaces what was there.
+    void set_leaf(uint32_t slot, unsigned index, uint64_t spte, GuestPhys frame);
     // Clears an entry, unlinking a child page or a large leaf. Returns true if it was present.
     bool drop(uint32_t slot, unsigned index);
     // Frees a page: clears every entry pointing to it and everything it points to.
@@ -110,6 +111,15 @@ public:
 
     // May a 2M/1G shadow leaf map [base, base + 2^shift)? Only if no protected frame is inside.
     bool large_allowed(GuestPhys base, unsigned shift) const;
+
+    // Memory deduplication: keep a reverse map guest frame -> 4K shadow leaves (KVM's rmap), so
+    // that host_remap can find every spte of a frame the host merged or gave back.
+    void enable_rmap() { rmap_on_ = true; }
+    // The host remapped `gfn` (p2m already updated): large leaves covering it are dropped, 4K
+    // leaves repointed at p2m(gfn), read-only while it is shared. Returns the 4K leaves changed.
+    uint64_t host_remap(GuestPhys gfn);
+    // Software-available PTE bit (ignored by the MMU, SDM 4.5): "writable but for the sharing".
+    static constexpr uint64_t kSpteHostWp = uint64_t{1} << 9;
 
     // Least recently used live page other than `keep`, or kNoPage.
     uint32_t lru_victim(uint32_t keep) const;
@@ -152,6 +162,11 @@ private:
     // Large shadow leaves per 2M and 1G guest region (a reverse map, KVM's rmap).
     std::unordered_map<uint64_t, std::vector<uint32_t>> large_2m_, large_1g_;
     std::vector<uint32_t> unsync_;
+    bool rmap_on_ = false;
+    std::unordered_map<uint64_t, std::vector<uint32_t>> leaf_rmap_; // gfn -> 4K leaf entry refs
+    std::unordered_map<uint32_t, uint64_t> leaf_gfn_;               // entry ref -> gfn
+    void rmap_add(uint32_t ref, GuestPhys gfn);
+    void rmap_remove(uint32_t ref);
 };
 
 } // namespace vmmu::shadow

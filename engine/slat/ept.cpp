@@ -51,8 +51,12 @@ unsigned EptTables::map(GuestPhys gpa) {
         }
         table = HostPhys(e & ept::kAddrMask);
     }
-    HostPhys frame = p2m_.translate(gpa.page_base(leaf_shift_));
-    uint64_t leaf = frame.value() | ept::kRead | ept::kWrite | ept::kExec | ept::kMemTypeWb |
+    GuestPhys base = gpa.page_base(leaf_shift_);
+    HostPhys frame = p2m_.translate(base);
+    // A frame the host shares (deduplication) is mapped read-only: a write to it is an EPT
+    // violation (SDM vol. 3, "EPT-induced VM exits").
+    uint64_t writable = leaf_shift_ == kPageShift4K && p2m_.shared(base) ? 0 : ept::kWrite;
+    uint64_t leaf = frame.value() | ept::kRead | writable | ept::kExec | ept::kMemTypeWb |
                     (leaf_level > 1 ? ept::kLarge : 0);
     write(table + 8ull * x86::table_index(gpa.value(), leaf_level), leaf);
     return created;

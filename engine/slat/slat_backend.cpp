@@ -1,7 +1,9 @@
 #include "engine/slat/slat_backend.h"
 
 #include "engine/mmu/cost.h"
+#include "engine/mmu/oracle.h"
 #include "engine/mmu/profile.h"
+#include "engine/mmu/translate.h"
 
 #include <fmt/format.h>
 
@@ -56,7 +58,7 @@ SlatBackend::SlatBackend(const BackendEnv &env)
       walker_(*env.memory, ept_, walker_config(env), &counters_.walks) {
     tlb_.set_context(cpu_.pcid(), vpid_);
     if (env.oracle)
-        walker_.set_oracle(env.p2m);
+        walker_.set_oracle(env.p2m, env.host, env.vm);
     counters_.details["ept_table_pages"] = ept_.table_pages();
 }
 
@@ -129,21 +131,9 @@ void SlatBackend::vm_exit(ExitReason reason, uint64_t address) {
 }
 
 void SlatBackend::translate(uint64_t va, GuestPhys pa, bool fetch, bool write) {
-    const Translation *t = tlb_.lookup(va, fetch);
-    // A read-only entry cannot have served a write that succeeded: the hardware re-walks.
-    if (t && write && !t->writable) {
-        counters_.details["perm_rewalks"]++;
-        t = nullptr;
-    }
-    if (t) {
-        if (env_.oracle)
-            check(va, t->host(va), pa);
-        return;
-    }
-    Translation w = walk(va, pa);
-    tlb_.fill(va, w, fetch);
-    if (env_.oracle)
-        check(va, w.host(va), pa);
+    translate_access(
+        tlb_, va, fetch, write, env_.oracle, [&] { counters_.details["perm_rewalks"]++; },
+        [&] { return walk(va, pa); }, [&](uint64_t hpa) { check(va, hpa, pa, write); });
 }
 
 Translation SlatBackend::walk(uint64_t va, GuestPhys functional) {
@@ -176,12 +166,36 @@ Translation SlatBackend::walk(uint64_t va, GuestPhys functional) {
     }
 }
 
-void SlatBackend::check(uint64_t va, uint64_t hpa, GuestPhys functional) const {
+void SlatBackend::check(uint64_t va, uint64_t hpa, GuestPhys functional, bool write) const {
+    check_isolation("slat", env_, va, functional, hpa, write);
     uint64_t expected = env_.p2m->translate(functional).value();
     if (hpa != expected)
         throw OracleMismatch(fmt::format("slat: gVA {:#x} translated to hPA {:#x}, functional "
                                          "gPA {:#x} is hPA {:#x}",
                                          va, hpa, functional.value(), expected));
+}
+
+void SlatBackend::on_host_remap(GuestPhys frame, HostRemap what) {
+    auto entry = ept_.leaf_entry(frame);
+    // Never mapped: the first access takes its EPT violation and maps what p2m says then.
+    if (!entry) return;
+    if (ept_.leaf_shift() != kPageShift4K)
+        throw std::logic_error("slat: deduplication needs 4 KiB EPT leaves");
+    if (what == HostRemap::Merged) {
+        counters_.details["dedup_merged"]++;
+    } else {
+        // The write (a guest store, or the walker setting an A/D bit) hit the read-only leaf: an
+        // EPT violation; the hypervisor gives the frame back and rewrites the leaf writable.
+        counters_.details["dedup_breaks"]++;
+        vm_exit(ExitReason::EptViolation, frame.value());
+    }
+    ept_.map(frame); // the leaf now says what p2m says: shared read-only, or private writable
+    // The host changed a present EPT entry: INVEPT (single context) drops guest-physical and
+    // combined mappings (SDM 28.3.3.1; KVM flushes after an mmu-notifier change).
+    counters_.details["dedup_invept"]++;
+    walker_.flush_nested();
+    tlb_.flush_vpid(vpid_);
+    walker_.flush_guest_all();
 }
 
 void SlatBackend::corrupt_ept_leaf(GuestPhys gpa, HostPhys frame) {

@@ -36,6 +36,8 @@ class SlatBackend final : public Backend {
         vm_exit(ExitReason::Other);
     }
 
+    void on_host_remap(GuestPhys frame, HostRemap what) override;
+
     const BackendCounters &counters() const override { return counters_; }
     CycleBreakdown cycles(uint64_t guest_instructions) const override;
 
@@ -56,7 +58,7 @@ class SlatBackend final : public Backend {
     Translation walk(uint64_t va, GuestPhys functional);
     void vm_exit(ExitReason reason, uint64_t address = 0);
     void apply(Invalidate what);
-    void check(uint64_t va, uint64_t hpa, GuestPhys functional) const;
+    void check(uint64_t va, uint64_t hpa, GuestPhys functional, bool write) const;
     uint16_t vpid() const { return vpid_; }
     uint32_t guest_context() const { return (uint32_t{vpid_} << 12) | cpu_.pcid(); }
 

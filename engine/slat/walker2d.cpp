@@ -26,6 +26,14 @@ Walker2d::Walker2d(const GuestMemory &memory, EptTables &ept, const Walker2dConf
 Walker2d::Nested Walker2d::translate(GuestPhys gpa, int guest_level, uint64_t &refs,
                                      std::vector<WalkRef> *trace) {
     Nested r = translate_unchecked(gpa, guest_level, refs, trace);
+    if (r.ok && host_) {
+        HostFrames::Owner o = host_->owner_near(static_cast<size_t>(vm_), r.hpa);
+        if (o != vm_ && o != HostFrames::kShared)
+            throw OracleMismatch(fmt::format(
+                "slat: isolation violated: VM {}'s EPT maps gPA {:#x} to hPA {:#x}, which is owned "
+                "by {}",
+                vm_, gpa.value(), r.hpa.value(), HostFrames::describe(o)));
+    }
     if (r.ok && oracle_ && r.hpa != oracle_->translate(gpa))
         throw OracleMismatch(fmt::format("slat: EPT maps gPA {:#x} to hPA {:#x}, p2m says {:#x}",
                                          gpa.value(), r.hpa.value(),
@@ -43,6 +51,7 @@ Walker2d::Nested Walker2d::translate_unchecked(GuestPhys gpa, int guest_level, u
             r.ok = true;
             r.hpa = HostPhys(t->host(gpa.value()));
             r.shift = t->page_shift;
+            r.writable = t->writable;
             note(trace, WalkDim::Nested, guest_level, 0, r.hpa.value(), HitIn::Ntlb);
             return r;
         }
@@ -73,10 +82,12 @@ Walker2d::Nested Walker2d::translate_unchecked(GuestPhys gpa, int guest_level, u
             Translation t;
             t.frame = e & ept::kAddrMask & ~((uint64_t{1} << shift) - 1);
             t.page_shift = static_cast<uint8_t>(shift);
+            t.writable = e & ept::kWrite;
             ntlb_.fill(gpa.value(), t, 0, 0);
             r.ok = true;
             r.hpa = HostPhys(t.host(gpa.value()));
             r.shift = shift;
+            r.writable = t.writable;
             return r;
         }
         table = HostPhys(e & ept::kAddrMask);
@@ -145,7 +156,9 @@ Walk2dResult Walker2d::walk(uint64_t va, GuestPhys root, uint32_t guest_context,
             unsigned eff = std::min(shift, data.shift);
             r.t.frame = data.hpa.value() & ~((uint64_t{1} << eff) - 1);
             r.t.page_shift = static_cast<uint8_t>(eff);
-            r.t.writable = perms & kPermW;
+            // A combined mapping allows only what both dimensions allow (SDM vol. 3, "Cached
+            // translation information": combined mappings).
+            r.t.writable = (perms & kPermW) && data.writable;
             r.t.user = perms & kPermU;
             r.t.nx = perms & kPermNx;
             r.t.global = e & x86::kPteG;

@@ -6,6 +6,7 @@
 #pragma once
 
 #include "engine/core/guest_memory.h"
+#include "engine/core/host_frames.h"
 #include "engine/core/p2m.h"
 #include "engine/mmu/counters.h"
 #include "engine/mmu/pwc.h"
@@ -62,10 +63,16 @@ class Walker2d {
         bool ok = false;
         HostPhys hpa;        // translation of the gPA asked for
         unsigned shift = 12; // EPT page size that mapped it
+        bool writable = true; // the EPT leaf allows writes
         int fault_level = 0; // nested level of the not-present entry
     };
     // With a p2m set, every nested translation is checked against it (throws OracleMismatch).
-    void set_oracle(const P2m *p2m) { oracle_ = p2m; }
+    // With a host, it also checks that each reached frame is the VM's own or shared (isolation).
+    void set_oracle(const P2m *p2m, const HostFrames *host = nullptr, int vm = 0) {
+        oracle_ = p2m;
+        host_ = host;
+        vm_ = vm;
+    }
 
     // Nested dimension only (through NTLB, nested PWC, EPT). guest_level labels the trace.
     Nested translate(GuestPhys gpa, int guest_level, uint64_t &refs, std::vector<WalkRef> *trace);
@@ -90,6 +97,8 @@ class Walker2d {
     EptTables &ept_;
     WalkCounters *counters_;
     const P2m *oracle_ = nullptr;
+    const HostFrames *host_ = nullptr;
+    int vm_ = 0;
     PageWalkCache guest_pwc_;
     PageWalkCache nested_pwc_;
     TlbArray ntlb_;

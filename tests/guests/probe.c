@@ -5,6 +5,7 @@
  * (tests/engine_*_test.cpp) check those reports and the engine's own counters.
  *
  *   mmio      a write through a fresh mapping lands at the gPA the PTE names, not at the VA
+ *   beyond    a read through a PTE naming a gPA beyond guest memory (the run must stop)
  *   faults    100 demand faults (each must arrive as #PF), then the error code of a read, a write
  *             and a protection fault
  *   syscall   a syscall round trip: RCX/R11 as the SDM says, handler runs at LSTAR
@@ -165,6 +166,13 @@ static void probe_mmio(void) {
     report("mmio.gpa", pa);
 }
 
+static void probe_beyond(void) {
+    /* a PTE naming the frame at 4 GiB: beyond the probe's 64 MiB */
+    u64 va = VMMU_USER_DATA_BASE + 0x7000;
+    *pte_for(va) = (1ull << 32) | 3;
+    report("beyond.value", *(volatile u64*)va);
+}
+
 static void probe_faults(void) {
     u64 base = VMMU_USER_DATA_BASE + 0x100000, sum = 0;
     for (u64 i = 0; i < 100; ++i) sum += *(volatile u64*)(base + i * 4096); /* read faults */
@@ -253,6 +261,7 @@ void kmain(struct vmmu_boot_info* info) {
     put(cmd);
     put("\n");
     if (streq(cmd, "mmio")) probe_mmio();
+    else if (streq(cmd, "beyond")) probe_beyond();
     else if (streq(cmd, "faults")) probe_faults();
     else if (streq(cmd, "syscall")) probe_syscall();
     else if (streq(cmd, "events")) probe_events();

@@ -1,0 +1,31 @@
+// The oracle's isolation half (issue 8): a translation must reach a host frame this VM owns, or
+// a frame shared read-only by deduplication when the access does not write. The other half, hPA
+// == p2m(gPA), stays in each backend; this check runs first, so a translation into another VM's
+// memory is reported as what it is, naming the frame's owner.
+#pragma once
+
+#include "engine/mmu/backend.h"
+
+#include <fmt/format.h>
+
+#include <string_view>
+
+namespace vmmu {
+
+// layout_only: judge by the static host layout (native: bare metal has no host to remap frames).
+inline void check_isolation(std::string_view backend, const BackendEnv& env, uint64_t va,
+                            GuestPhys pa, uint64_t hpa, bool write, bool layout_only = false) {
+    if (!env.host) return; // a unit test's backend without a host model
+    HostFrames::Owner o = layout_only ? env.host->range_owner(HostPhys(hpa))
+                                      : env.host->owner_near(static_cast<size_t>(env.vm), HostPhys(hpa));
+    if (o == env.vm || (o == HostFrames::kShared && !write)) return;
+    throw OracleMismatch(fmt::format(
+        "{}: isolation violated: VM {} {} gVA {:#x} (gPA {:#x}) reached hPA {:#x}, which is owned "
+        "by {}",
+        backend, env.vm, write ? "writing" : "reading", va, pa.value(), hpa,
+        o == HostFrames::kShared ? "shared read-only (deduplicated): a write must break the "
+                                   "sharing first"
+                                 : HostFrames::describe(o)));
+}
+
+} // namespace vmmu

@@ -1,0 +1,251 @@
+// Host frames, isolation and memory deduplication (issue 8): the isolation half of the oracle
+// on hand-built tables, then deduplication end to end on two VMs running real workloads.
+#include "engine/cli/multi_vm.h"
+#include "engine/cli/run.h"
+#include "engine/mmu/dedup.h"
+#include "engine/slat/slat_backend.h"
+#include "mmu_fixtures.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+
+namespace vmmu {
+namespace {
+
+using testing::read_of;
+using testing::write_of;
+
+constexpr uint64_t kVa = 0x7f12'3456'7000;
+constexpr uint64_t kPa = 0x2345000;
+constexpr uint64_t kRw = x86::kPteW | x86::kPteU;
+
+// Two VMs over one host pool, each with its own p2m from the host layout.
+struct TwoVmHost {
+    std::shared_ptr<HostFrames> host =
+        std::make_shared<HostFrames>(host_layout({64ull << 20, 64ull << 20}));
+    testing::Machine vm0, vm1;
+    TwoVmHost() {
+        vm0.p2m = P2m(HostPhys(host->range(0).base));
+        vm1.p2m = P2m(HostPhys(host->range(1).base));
+        vm0.env.host = vm1.env.host = host.get();
+        vm0.env.vm = 0;
+        vm1.env.vm = 1;
+    }
+};
+
+TEST(Isolation, CorruptedEptLeafIntoAnotherVmIsReportedWithItsOwner) {
+    TwoVmHost h;
+    h.vm0.tables.map(h.vm0.root, kVa, kPa, 12, kRw);
+    auto b = h.vm0.make("slat");
+    b->on_access(read_of(kVa, GuestPhys(kPa)));
+    HostPhys other = h.vm1.p2m.translate(GuestPhys(kPa));
+    ASSERT_EQ(h.host->owner(other), 1);
+    dynamic_cast<SlatBackend&>(*b).corrupt_ept_leaf(GuestPhys(kPa), other);
+    try {
+        b->on_access(read_of(kVa, GuestPhys(kPa)));
+        FAIL() << "a translation into VM 1's memory passed the oracle";
+    } catch (const OracleMismatch& e) {
+        std::string m = e.what();
+        EXPECT_NE(m.find("isolation violated"), std::string::npos) << m;
+        EXPECT_NE(m.find("owned by VM 1"), std::string::npos) << m;
+        EXPECT_NE(m.find(fmt::format("{:#x}", other.value())), std::string::npos) << m;
+        EXPECT_NE(m.find(fmt::format("{:#x}", kPa)), std::string::npos) << m;
+    }
+}
+
+TEST(Isolation, EveryBackendRefusesAWriteToASharedFrame) {
+    for (const char* name : {"slat", "shadow"}) {
+        TwoVmHost h;
+        h.vm0.tables.map(h.vm0.root, kVa, kPa, 12, kRw);
+        auto b = h.vm0.make(name);
+        b->on_access(read_of(kVa, GuestPhys(kPa)));
+        // The host shares the frame but (a bug) tells no backend: reads pass, a write must not.
+        HostPhys frame = h.vm0.p2m.translate(GuestPhys(kPa));
+        h.host->set_owner(frame, HostFrames::kShared);
+        h.vm0.p2m.remap(GuestPhys(kPa), frame, true);
+        b->on_access(read_of(kVa, GuestPhys(kPa)));
+        try {
+            b->on_access(write_of(kVa, GuestPhys(kPa)));
+            FAIL() << name << ": a write reached a shared frame";
+        } catch (const OracleMismatch& e) {
+            EXPECT_NE(std::string(e.what()).find("shared read-only"), std::string::npos) << e.what();
+        }
+    }
+}
+
+TEST(HostFrames, FreedFramesAreHandedOutAgainAndOwnersFollow) {
+    HostFrames host(host_layout({64ull << 20, 64ull << 20}));
+    HostPhys f(host.range(1).base + 0x5000);
+    EXPECT_EQ(host.owner(f), 1);
+    EXPECT_EQ(host.owner(HostPhys(host.range(0).guest_end)), HostFrames::kHypervisor);
+    EXPECT_EQ(host.owner(HostPhys(0x1000)), HostFrames::kNone);
+    host.set_owner(f, HostFrames::kFree);
+    EXPECT_EQ(host.allocate(0), f);
+    EXPECT_EQ(host.owner(f), 0);
+    EXPECT_THROW(host.allocate(0), std::runtime_error);
+}
+
+TEST(P2m, RemappedFramesOverrideTheLinearMapOnly) {
+    P2m p(HostPhys(1ull << 32));
+    EXPECT_TRUE(p.contiguous(GuestPhys(0), 21));
+    p.remap(GuestPhys(0x3000), HostPhys(0x9'0000'0000), true);
+    EXPECT_EQ(p.translate(GuestPhys(0x3010)), HostPhys(0x9'0000'0010));
+    EXPECT_TRUE(p.shared(GuestPhys(0x3fff)));
+    EXPECT_EQ(p.translate(GuestPhys(0x4000)), HostPhys((1ull << 32) + 0x4000));
+    EXPECT_FALSE(p.contiguous(GuestPhys(0), 21));
+    p.remap(GuestPhys(0x3000), p.linear(GuestPhys(0x3000)), false);
+    EXPECT_EQ(p.remapped_frames(), 0u);
+    EXPECT_FALSE(p.shared(GuestPhys(0x3000)));
+}
+
+class Dedup : public ::testing::Test {
+protected:
+    void SetUp() override {
+        setenv("VMMU_GUEST_DIR", VMMU_GUEST_DIR, 1);
+        setenv("VMMU_PROFILE_DIR", VMMU_SOURCE_DIR "/workloads/profiles", 1);
+    }
+    // Two VMs of the same workload; the scanner fast enough to see a short run.
+    static MultiOptions two(const std::string& workload, std::vector<std::string> params,
+                            bool dedup) {
+        RunOptions o;
+        o.workload = workload;
+        o.params = std::move(params);
+        o.guest_mib = 128;
+        o.dedup = dedup;
+        o.dedup_period = 200'000;
+        o.dedup_pages = 2000;
+        MultiOptions m;
+        m.vms = {o, o};
+        m.quantum = 100'000;
+        return m;
+    }
+    static const BackendResult& backend(const MultiOutput& m, const std::string& name) {
+        for (auto& b : m.totals)
+            if (b.name == name) return b;
+        throw std::runtime_error("no backend " + name);
+    }
+    static uint64_t detail(const BackendResult& b, const char* key) {
+        auto it = b.counters.details.find(key);
+        return it == b.counters.details.end() ? 0 : it->second;
+    }
+    static uint64_t checksum(const RunOutput& r) {
+        return r.result.reported.at(r.workload.name + ".checksum");
+    }
+};
+
+TEST_F(Dedup, TwoVmsShareZeroPagesAndProgramTextAndKeepTheirChecksums) {
+    MultiOutput plain = execute_multi(two("forkwait", {"n=30"}, false));
+    MultiOutput shared = execute_multi(two("forkwait", {"n=30"}, true));
+    ASSERT_EQ(multi_exit_code(shared), 0) << shared.vms[0].run.result.message;
+    for (size_t i = 0; i < 2; ++i)
+        EXPECT_EQ(checksum(shared.vms[i].run), checksum(plain.vms[i].run));
+    ASSERT_TRUE(shared.vms[0].run.dedup);
+    const DedupResult& d = *shared.vms[0].run.dedup;
+    EXPECT_GT(d.host.merges, 0u);
+    EXPECT_GT(d.host.frames_saved_peak, 0u);
+    EXPECT_GT(d.host.frames_saved, 0u);
+    EXPECT_GT(shared.vms[1].run.dedup->vm.merges, 0u) << "no frame of VM 1 merged";
+    EXPECT_FALSE(plain.vms[0].run.dedup);
+}
+
+TEST_F(Dedup, ZeroFramesAndIdenticalTextFramesMergeAcrossVms) {
+    // The scanner by itself, on two VMs booted with the same program (identical text) and
+    // lots of untouched-but-backed zero frames: every pair must end up on one host frame.
+    auto frames = std::make_shared<HostFrames>(host_layout({64ull << 20, 64ull << 20}));
+    Deduplicator dedup(*frames, {1, 100000});
+    testing::Machine a, b;
+    a.p2m = P2m(HostPhys(frames->range(0).base));
+    b.p2m = P2m(HostPhys(frames->range(1).base));
+    std::vector<uint8_t> text(kPageSize4K);
+    for (size_t i = 0; i < text.size(); ++i) text[i] = static_cast<uint8_t>(i * 7 + 3);
+    a.memory.write(GuestPhys(0x10000), text.data(), text.size());
+    b.memory.write(GuestPhys(0x10000), text.data(), text.size());
+    text[5] ^= 1; // VM 1's second program frame differs by one byte
+    a.memory.write(GuestPhys(0x11000), text.data(), text.size());
+    text[5] ^= 3;
+    b.memory.write(GuestPhys(0x11000), text.data(), text.size());
+    auto backed = [](uint64_t gfn) { return gfn >= 0x10 && gfn < 0x20; }; // 2 text + 14 zero
+    dedup.add_vm(a.memory, a.p2m, {}, backed);
+    dedup.add_vm(b.memory, b.p2m, {}, backed);
+    dedup.pass(); // first visit: hashes recorded, nothing merged yet (KSM's volatility check)
+    EXPECT_EQ(dedup.counters().merges, 0u);
+    dedup.pass();
+    EXPECT_EQ(a.p2m.translate(GuestPhys(0x10000)), b.p2m.translate(GuestPhys(0x10000)));
+    EXPECT_NE(a.p2m.translate(GuestPhys(0x11000)), b.p2m.translate(GuestPhys(0x11000)));
+    EXPECT_EQ(a.p2m.translate(GuestPhys(0x12000)), b.p2m.translate(GuestPhys(0x1f000)));
+    // 28 zero frames on one host frame saves 27, the shared text frame 1.
+    EXPECT_EQ(dedup.counters().frames_saved, 28u);
+    EXPECT_EQ(frames->owner(a.p2m.translate(GuestPhys(0x10000))), HostFrames::kShared);
+    // A write breaks the sharing for the writer only.
+    dedup.break_on_write(1, GuestPhys(0x10008));
+    EXPECT_NE(a.p2m.translate(GuestPhys(0x10000)), b.p2m.translate(GuestPhys(0x10000)));
+    EXPECT_EQ(frames->owner(b.p2m.translate(GuestPhys(0x10000))), 1);
+    EXPECT_EQ(dedup.counters().breaks, 1u);
+    EXPECT_EQ(dedup.counters().frames_saved, 27u);
+}
+
+TEST_F(Dedup, BreaksTakeTheSchemesOwnExit) {
+    MultiOutput plain = execute_multi(two("forkwait", {"n=30"}, false));
+    MultiOutput shared = execute_multi(two("forkwait", {"n=30"}, true));
+    ASSERT_EQ(multi_exit_code(shared), 0);
+    uint64_t breaks = shared.vms[0].run.dedup->host.breaks;
+    ASSERT_GT(breaks, 0u) << "the workload never wrote a merged frame";
+    const BackendResult &slat0 = backend(plain, "slat"), &slat1 = backend(shared, "slat");
+    // Every break is one EPT violation: the write hit the read-only leaf.
+    EXPECT_EQ(detail(slat1, "dedup_breaks"), breaks);
+    EXPECT_EQ(slat1.counters.exits[ExitReason::EptViolation],
+              slat0.counters.exits[ExitReason::EptViolation] + breaks);
+    const BackendResult &sh0 = backend(plain, "shadow"), &sh1 = backend(shared, "shadow");
+    // Under shadow paging the write faults on the write-protected spte: a shadow page fault.
+    EXPECT_EQ(detail(sh1, "dedup_breaks"), breaks);
+    EXPECT_GE(sh1.counters.exits[ExitReason::PfHidden], sh0.counters.exits[ExitReason::PfHidden] + breaks);
+    EXPECT_EQ(sh1.counters.exits[ExitReason::EptViolation], 0u);
+    // Native has no host: no deduplication, no counters, no cost.
+    const BackendResult& nat = backend(shared, "native");
+    EXPECT_EQ(detail(nat, "dedup_breaks"), 0u);
+    EXPECT_EQ(detail(nat, "dedup_scan_cycles"), 0u);
+    EXPECT_EQ(nat.cycles.total(), backend(plain, "native").cycles.total());
+    EXPECT_GT(detail(slat1, "dedup_scan_cycles"), 0u);
+}
+
+TEST_F(Dedup, SameCommandTwiceGivesTheSameCounters) {
+    auto a = multi_json(execute_multi(two("mmapchurn", {"rounds=20"}, true)));
+    auto b = multi_json(execute_multi(two("mmapchurn", {"rounds=20"}, true)));
+    a.erase("sim"), b.erase("sim");
+    for (auto* j : {&a, &b})
+        for (auto& vm : (*j)["vms"]) vm.erase("sim");
+    EXPECT_EQ(a.dump(), b.dump());
+    EXPECT_GT(a["totals"]["dedup"]["host"]["merges"].get<uint64_t>(), 0u);
+}
+
+TEST_F(Dedup, SingleVmRunMergesWithinTheVm) {
+    RunOptions o = two("forkwait", {"n=30"}, true).vms[0];
+    RunOutput out = execute_run(o);
+    ASSERT_EQ(run_exit_code(out.result), 0) << out.result.message;
+    ASSERT_TRUE(out.dedup);
+    EXPECT_GT(out.dedup->host.merges, 0u);
+    auto j = run_json(out);
+    EXPECT_EQ(j["dedup"]["host"]["scan_cycles_basis"], "estimate (engine/mmu/dedup.h)");
+    RunOptions off = o;
+    off.dedup = false;
+    EXPECT_EQ(checksum(execute_run(off)), checksum(out));
+}
+
+TEST_F(Dedup, BadOptionsNameTheFix) {
+    RunOptions o;
+    o.dedup = true;
+    o.dedup_period = 0;
+    EXPECT_THROW(check_dedup_options(o), std::invalid_argument);
+    o.dedup_period = 1;
+    o.ept_pages = "2m";
+    try {
+        check_dedup_options(o);
+        FAIL();
+    } catch (const std::invalid_argument& e) {
+        EXPECT_NE(std::string(e.what()).find("--ept-pages 4k"), std::string::npos) << e.what();
+    }
+}
+
+} // namespace
+} // namespace vmmu
