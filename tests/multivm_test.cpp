@@ -115,7 +115,9 @@ TEST_F(MultiVm, EveryVmGetsItsOwnHostRange) {
     for (size_t i = 0; i < layout.size(); ++i) {
         EXPECT_EQ(layout[i].base % (1ull << 30), 0u) << "1 GiB-aligned for 1G EPT pages";
         EXPECT_LE(layout[i].guest_end, layout[i].end);
-        if (i > 0) EXPECT_GE(layout[i].base, layout[i - 1].end) << "ranges overlap";
+        if (i > 0) {
+            EXPECT_GE(layout[i].base, layout[i - 1].end) << "ranges overlap";
+        }
     }
     EXPECT_EQ(layout[0].base, 4ull << 30) << "VM 0 where a single VM lives";
 }

@@ -49,6 +49,9 @@ class CorruptedSlat final : public Backend {
     void on_io(uint64_t rip, uint16_t port, bool write) override { inner_.on_io(rip, port, write); }
     void on_sensitive(uint64_t rip, std::string_view m) override { inner_.on_sensitive(rip, m); }
     void on_world_switch() override { inner_.on_world_switch(); }
+    void on_host_remap(GuestPhys frame, HostRemap what) override {
+        inner_.on_host_remap(frame, what);
+    }
     const BackendCounters& counters() const override { return inner_.counters(); }
     CycleBreakdown cycles(uint64_t n) const override { return inner_.cycles(n); }
 
