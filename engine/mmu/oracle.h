@@ -28,4 +28,22 @@ inline void check_isolation(std::string_view backend, const BackendEnv& env, uin
                                  : HostFrames::describe(o)));
 }
 
+// The whole oracle for one translation: hpa must be `expected` (p2m(gPA); the static layout for
+// native) and reach a frame this VM owns, or a shared frame when the access does not write.
+// The common case is one compare: deduplication (engine/mmu/dedup.cpp) points a p2m entry only
+// at a frame it has just given to this VM or at a shared one, so hpa == expected implies a
+// permitted owner unless the access writes a shared frame. On any disagreement the owner check
+// runs first, so a translation into another VM's memory is reported as an isolation violation.
+inline void check_oracle(std::string_view backend, const BackendEnv& env, uint64_t va,
+                         GuestPhys pa, uint64_t hpa, HostPhys expected, bool expected_shared,
+                         bool write, bool layout_only = false) {
+    if (hpa == expected.value() && !(write && expected_shared)) [[likely]]
+        return;
+    check_isolation(backend, env, va, pa, hpa, write, layout_only);
+    if (hpa == expected.value()) return; // no host model to judge a shared frame by
+    throw OracleMismatch(fmt::format("{}: gVA {:#x} translated to hPA {:#x}, functional gPA {:#x} "
+                                     "is hPA {:#x}",
+                                     backend, va, hpa, pa.value(), expected.value()));
+}
+
 } // namespace vmmu

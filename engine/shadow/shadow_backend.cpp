@@ -146,13 +146,6 @@ void ShadowBackend::walk_and_fill(uint64_t va, GuestPhys pa, bool fetch, bool wr
     tlb_.fill(va, t, fetch);
 }
 
-void ShadowBackend::mismatch(uint64_t va, GuestPhys pa, uint64_t hpa) const {
-    throw OracleMismatch(fmt::format(
-        "shadow: gVA {:#x} translated to hPA {:#x}, functional translation is gPA {:#x} -> hPA "
-        "{:#x}",
-        va, hpa, pa.value(), p2m_->translate(pa).value()));
-}
-
 void ShadowBackend::vm_exit(ExitReason reason) {
     counters_.exits.count(reason);
     // Without VPID every VM entry and exit flushes the TLB (SDM 28.1).

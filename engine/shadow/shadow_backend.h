@@ -85,10 +85,8 @@ private:
     void walk_and_fill(uint64_t va, GuestPhys pa, bool fetch, bool write);
     ShadowWalk hardware_walk(uint64_t va);
     void check(uint64_t va, GuestPhys pa, uint64_t hpa, bool write) const {
-        check_isolation("shadow", env_, va, pa, hpa, write);
-        if (p2m_->translate(pa).value() != hpa) mismatch(va, pa, hpa);
+        check_oracle("shadow", env_, va, pa, hpa, p2m_->translate(pa), p2m_->shared(pa), write);
     }
-    [[noreturn]] void mismatch(uint64_t va, GuestPhys pa, uint64_t hpa) const;
     // A VM exit: counted, and without VPID the entry/exit flushes the TLB and walk caches.
     void vm_exit(ExitReason reason);
     // Tells an attached trace (vmmu demo exits) what the hypervisor did on an exit.

@@ -26,7 +26,11 @@ Walker2d::Walker2d(const GuestMemory &memory, EptTables &ept, const Walker2dConf
 Walker2d::Nested Walker2d::translate(GuestPhys gpa, int guest_level, uint64_t &refs,
                                      std::vector<WalkRef> *trace) {
     Nested r = translate_unchecked(gpa, guest_level, refs, trace);
-    if (r.ok && host_) {
+    // The oracle, cheap when it agrees (see check_oracle in engine/mmu/oracle.h); on a
+    // disagreement the owner is judged first, so a foreign frame is named as such.
+    if (!r.ok || !oracle_ || r.hpa == oracle_->translate(gpa)) [[likely]]
+        return r;
+    if (host_) {
         HostFrames::Owner o = host_->owner_near(static_cast<size_t>(vm_), r.hpa);
         if (o != vm_ && o != HostFrames::kShared)
             throw OracleMismatch(fmt::format(
@@ -34,11 +38,8 @@ Walker2d::Nested Walker2d::translate(GuestPhys gpa, int guest_level, uint64_t &r
                 "by {}",
                 vm_, gpa.value(), r.hpa.value(), HostFrames::describe(o)));
     }
-    if (r.ok && oracle_ && r.hpa != oracle_->translate(gpa))
-        throw OracleMismatch(fmt::format("slat: EPT maps gPA {:#x} to hPA {:#x}, p2m says {:#x}",
-                                         gpa.value(), r.hpa.value(),
-                                         oracle_->translate(gpa).value()));
-    return r;
+    throw OracleMismatch(fmt::format("slat: EPT maps gPA {:#x} to hPA {:#x}, p2m says {:#x}",
+                                     gpa.value(), r.hpa.value(), oracle_->translate(gpa).value()));
 }
 
 Walker2d::Nested Walker2d::translate_unchecked(GuestPhys gpa, int guest_level, uint64_t &refs,
