@@ -199,10 +199,10 @@ int demo_exits(ExitsFlags& f) {
             uint64_t n = 0;
             while (n < sizeof code && m.memory().contains(GuestPhys(row.r.rip + n)))
                 code[n] = *m.memory().host_ptr(GuestPhys(row.r.rip + n)), ++n;
-            // Exits raised by a data access or a fetch carry no RIP (the backends see addresses).
+            // The run fills in the RIP of exits raised inside an access or a fetch (run.cpp).
             bool has_rip = row.r.rip != 0;
             std::string insn = has_rip ? disassemble_one(code, n, row.r.rip) : "-";
-            std::string where = has_rip ? sym(row.r.rip) : "(on an access; no RIP)";
+            std::string where = has_rip ? sym(row.r.rip) : "(no RIP)";
             std::string reason(kExitReasonNames[size_t(row.r.reason)]);
             list.push_back({{"reason", reason},
                             {"rip", fmt::format("{:#x}", row.r.rip)},

@@ -46,6 +46,10 @@ public:
     // quantum); a run cut by its quantum returns StopKind::Quantum and can be resumed.
     RunResult run(uint64_t quantum = 0);
     bool finished() const { return stop_.has_value(); }
+    // The guest instruction being executed, for exit traces (not the hot path): inside a block
+    // hook the block's address (Unicorn has not synced RIP there), elsewhere RIP, which the
+    // memory hook keeps exact during a data access.
+    uint64_t current_rip() const { return fetch_rip_ ? fetch_rip_ : reg(UC_X86_REG_RIP); }
 
     // Hook entry points (static trampolines call these).
     void on_block(uint64_t addr, uint32_t size);
@@ -115,6 +119,7 @@ private:
     uint64_t next_tick_ = 0;
     bool timer_pending_ = false;
     bool user_ = false;
+    uint64_t fetch_rip_ = 0; // the block whose fetch the backends are seeing, 0 outside on_fetch
 
     // The last block whose hook ran: its instructions were counted in full, and are corrected
     // when the run stops inside it.
