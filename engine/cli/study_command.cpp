@@ -27,10 +27,6 @@ using ojson = nlohmann::ordered_json;
 
 namespace {
 
-// Sessions parameters of the default study, scaled from the workload's defaults so that the
-// default runs take about a minute on two cores: a quarter of the working set and of the updates
-// per burst (the same updates per page), two launches per session instead of eight.
-const std::vector<std::string> kStudyParams = {"actions=2", "ws_mib=1", "burst_updates=5000"};
 // The K of issue 5. K sessions need 3K+2 guest processes (init, top, and per session a login,
 // an application and its helper); the teaching kernel has NPROC = 256 slots
 // (workloads/kernel/kernel.h), so K is at most 84.
