@@ -3,10 +3,12 @@
 // whose backend events carry no RIP and get it from the vCPU.
 #include "engine/cli/run.h"
 #include "engine/core/elf_image.h"
+#include "engine/core/sensitive.h"
 #include "vmmu/abi.h"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <map>
@@ -30,6 +32,17 @@ protected:
         for (auto& img : images_)
             if (rip >= img.text_begin() && rip < img.text_end()) return true;
         return false;
+    }
+    // The instruction at `rip`, disassembled from the image that holds it ("" if none).
+    std::string instruction_at(uint64_t rip) const {
+        for (auto& img : images_)
+            for (auto& seg : img.segments)
+                if (seg.exec && rip >= seg.vaddr && rip < seg.vaddr + seg.file_size) {
+                    uint64_t off = seg.file_offset + (rip - seg.vaddr);
+                    uint64_t n = std::min<uint64_t>(16, img.bytes.size() - off);
+                    return disassemble_one(img.bytes.data() + off, n, rip);
+                }
+        return "";
     }
     // Runs `workload` with one backend and an exit trace, as the demo does.
     std::vector<ExitRecord> trace(const std::string& workload, std::vector<std::string> params,
@@ -60,6 +73,15 @@ TEST_F(DemoExits, EveryShadowExitHasARipInsideTheKernelOrAProgram) {
         EXPECT_TRUE(in_text(r.rip)) << kExitReasonNames[size_t(r.reason)] << " rip " << std::hex
                                     << r.rip;
     }
+    // Port I/O exits name the OUT itself, not an earlier instruction of its block.
+    uint64_t io = 0;
+    for (auto& r : records)
+        if (r.reason == ExitReason::Io) {
+            ++io;
+            EXPECT_EQ(instruction_at(r.rip).rfind("out ", 0), 0u)
+                << std::hex << r.rip << ": " << instruction_at(r.rip);
+        }
+    EXPECT_GT(io, 0u);
     // The exits raised inside an access are in the trace, not only the instruction-bound ones.
     EXPECT_GT(by_reason[ExitReason::PfHidden], 0u);
     EXPECT_GT(by_reason[ExitReason::PtWrite], 0u);

@@ -71,6 +71,7 @@ private:
     std::string read_guest_string(uint64_t va, uint64_t len);
     void data_access(uint64_t va, uint64_t gpa, unsigned size, bool write);
 
+    uint64_t out_rip() const; // address of the OUT instruction being executed
     uint32_t block_instructions(uint64_t addr, uint32_t size);
     void account_stop(uint64_t rip);
     void stop_before_block(uint64_t addr);
