@@ -28,6 +28,12 @@ TEST(RobustCommandLine, UnknownNestedSubcommandListsItsSiblings) {
                       "valid subcommands of 'vmmu study': scaling");
 }
 
+TEST(RobustCommandLine, StudyRejectsMoreSessionsThanTheKernelHasProcessSlotsFor) {
+    // 85 sessions need 3 * 85 + 2 = 257 processes; the guest kernel has 256 slots.
+    EXPECT_FAILS_WITH(vmmu({"study", "scaling", "--sessions", "1,85"}), 2, "85 sessions",
+                      "257 guest processes", "at most 84");
+}
+
 TEST(RobustCommandLine, FlagWithoutItsValueIsNamed) {
     EXPECT_FAILS_WITH(vmmu({"run", "--workload"}), 2, "--workload");
 }

@@ -4,6 +4,10 @@ vmmu_test(study_test
           ${CMAKE_CURRENT_SOURCE_DIR}/demo_walk_test.cpp
   LIBS vmmu_cli)
 
+vmmu_test(demo_exits_test
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/demo_exits_test.cpp
+  LIBS vmmu_cli)
+
 # The report needs Debian's matplotlib, so the system interpreter, not whatever is on PATH.
 add_test(NAME report_charts_present
          COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/report/report_test.py

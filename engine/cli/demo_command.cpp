@@ -164,6 +164,19 @@ struct Symbolizer {
             std::string s = img.symbolize(rip);
             if (!s.empty()) return prefix + s;
         }
+        // Assembly labels (the kernel's _start, trap stubs) are not typed as functions: name the
+        // nearest symbol below `rip` in the same image's text.
+        for (auto& [prefix, img] : images) {
+            if (rip < img.text_begin() || rip >= img.text_end()) continue;
+            const std::pair<const std::string, uint64_t>* best = nullptr;
+            for (auto& sym : img.symbols)
+                // At one address, prefer a label to a linker marker such as __text_start.
+                if (sym.second <= rip && sym.second >= img.text_begin() &&
+                    (!best || sym.second > best->second ||
+                     (sym.second == best->second && best->first.rfind("__", 0) == 0)))
+                    best = &sym;
+            if (best) return fmt::format("{}{}+{:#x}", prefix, best->first, rip - best->second);
+        }
         return "?";
     }
 };
@@ -199,10 +212,10 @@ int demo_exits(ExitsFlags& f) {
             uint64_t n = 0;
             while (n < sizeof code && m.memory().contains(GuestPhys(row.r.rip + n)))
                 code[n] = *m.memory().host_ptr(GuestPhys(row.r.rip + n)), ++n;
-            // Exits raised by a data access or a fetch carry no RIP (the backends see addresses).
+            // The run fills in the RIP of exits raised inside an access or a fetch (run.cpp).
             bool has_rip = row.r.rip != 0;
             std::string insn = has_rip ? disassemble_one(code, n, row.r.rip) : "-";
-            std::string where = has_rip ? sym(row.r.rip) : "(on an access; no RIP)";
+            std::string where = has_rip ? sym(row.r.rip) : "(no RIP)";
             std::string reason(kExitReasonNames[size_t(row.r.reason)]);
             list.push_back({{"reason", reason},
                             {"rip", fmt::format("{:#x}", row.r.rip)},
@@ -210,7 +223,7 @@ int demo_exits(ExitsFlags& f) {
                             {"function", where},
                             {"address", fmt::format("{:#x}", row.r.address)},
                             {"action", row.action}});
-            text += fmt::format("{:<14}{:<#12x}{:<30}{:<28}{:<#16x}{}\n", reason, row.r.rip,
+            text += fmt::format("{:<14}{:<#12x}{:<30} {:<28}{:<#16x}{}\n", reason, row.r.rip,
                                 insn.empty() ? "?" : insn, where, row.r.address, row.action);
         }
     };
@@ -227,7 +240,7 @@ int demo_exits(ExitsFlags& f) {
     }
     fmt::print("VM exits under shadow paging, workload {} (first {} of {}):\n", out.workload.name,
                rows.size(), out.backends.at(0).counters.exits.total());
-    fmt::print("{:<14}{:<12}{:<30}{:<28}{:<16}{}\n", "reason", "guest RIP", "instruction",
+    fmt::print("{:<14}{:<12}{:<30} {:<28}{:<16}{}\n", "reason", "guest RIP", "instruction",
                "function", "address", "hypervisor action");
     fmt::print("{}\nall exits by reason / action:\n", text);
     for (auto& [k, v] : by_action) fmt::print("  {:<44}{:>10}\n", k, v);

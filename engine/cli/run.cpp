@@ -117,7 +117,12 @@ std::unique_ptr<PreparedRun> prepare_run(const RunOptions& o, uint64_t p2m_base,
         env.dedup = o.dedup;
         env.ept_page_shift = page_shift("--ept-pages", o.ept_pages, true);
         if (name == "shadow") env.options = shadow_opts;
-        if (o.exit_trace) env.exit_trace = [&o, name](const ExitRecord& r) { o.exit_trace(name, r); };
+        // Exits raised on a data access or a fetch come without a RIP: the vCPU knows it.
+        if (o.exit_trace)
+            env.exit_trace = [&o, name, &machine](ExitRecord r) {
+                if (r.rip == 0) r.rip = machine.current_rip();
+                o.exit_trace(name, r);
+            };
         machine.attach(create_backend(name, env));
         out.backends.push_back({name, profiles.back().name, {}, {}});
     }

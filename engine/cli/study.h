@@ -14,6 +14,13 @@
 
 namespace vmmu {
 
+// Per-session work of the default study and of `vmmu validate`'s sessions check, scaled down
+// from the workload's defaults so that K = 1..64 runs in under two minutes on two cores: half the
+// working set and half the updates per burst (the same updates per page), two launches per
+// session instead of four. The same at every K, so cycles per action compare across K.
+inline const std::vector<std::string> kStudyParams = {"actions=2", "ws_mib=1",
+                                                      "burst_updates=5000"};
+
 // The host the sessions run on, with where each number comes from.
 struct StudyHost {
     double cores = 4;

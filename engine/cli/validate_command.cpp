@@ -152,10 +152,9 @@ Check sessions_ratio() {
     StudyHost host;
     std::vector<StudyRun> runs;
     for (uint64_t k : {1, 2, 4, 8}) {
-        RunOptions o = options("sessions",
-                               {"actions=2", "ws_mib=1", "burst_updates=5000",
-                                fmt::format("sessions={}", k)},
-                               {"shadow", "slat"});
+        std::vector<std::string> params = kStudyParams;
+        params.push_back(fmt::format("sessions={}", k));
+        RunOptions o = options("sessions", params, {"shadow", "slat"});
         RunOutput out = execute_run(o);
         StudyRun r;
         r.sessions = k;

@@ -59,6 +59,8 @@ RunResult Machine::run_for(uint64_t instructions) {
 
 bool Machine::finished() const { return impl_->vcpu->finished(); }
 
+uint64_t Machine::current_rip() const { return impl_->vcpu->current_rip(); }
+
 BackendEnv Machine::backend_env() const {
     BackendEnv env;
     env.memory = memory_.get();

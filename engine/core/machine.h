@@ -98,6 +98,9 @@ public:
     // StopKind::Quantum means the guest is still running. For scheduling several VMs.
     RunResult run_for(uint64_t instructions);
     bool finished() const;
+    // Guest RIP of the instruction running now, for exit traces raised inside an access or a
+    // fetch (whose events carry no RIP). Reads a register: not for the per-access path.
+    uint64_t current_rip() const;
 
     GuestMemory& memory() { return *memory_; }
     const P2m& p2m() const { return p2m_; }

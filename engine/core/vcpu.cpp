@@ -217,11 +217,13 @@ void Vcpu::on_block(uint64_t addr, uint32_t size) {
     user_ = user_text(addr);
     if (!backends_.empty()) {
         Fetch f{GuestVirt(addr), GuestPhys(addr), size, n, user_};
+        fetch_rip_ = addr;
         try {
             for (auto& b : backends_) b->on_fetch(f);
         } catch (const OracleMismatch& e) {
             stop(StopKind::OracleMismatch, e.what());
         }
+        fetch_rip_ = 0;
     }
 }
 

@@ -46,6 +46,10 @@ public:
     // quantum); a run cut by its quantum returns StopKind::Quantum and can be resumed.
     RunResult run(uint64_t quantum = 0);
     bool finished() const { return stop_.has_value(); }
+    // The guest instruction being executed, for exit traces (not the hot path): inside a block
+    // hook the block's address (Unicorn has not synced RIP there), elsewhere RIP, which the
+    // memory hook keeps exact during a data access.
+    uint64_t current_rip() const { return fetch_rip_ ? fetch_rip_ : reg(UC_X86_REG_RIP); }
 
     // Hook entry points (static trampolines call these).
     void on_block(uint64_t addr, uint32_t size);
@@ -67,6 +71,7 @@ private:
     std::string read_guest_string(uint64_t va, uint64_t len);
     void data_access(uint64_t va, uint64_t gpa, unsigned size, bool write);
 
+    uint64_t out_rip() const; // address of the OUT instruction being executed
     uint32_t block_instructions(uint64_t addr, uint32_t size);
     void account_stop(uint64_t rip);
     void stop_before_block(uint64_t addr);
@@ -115,6 +120,7 @@ private:
     uint64_t next_tick_ = 0;
     bool timer_pending_ = false;
     bool user_ = false;
+    uint64_t fetch_rip_ = 0; // the block whose fetch the backends are seeing, 0 outside on_fetch
 
     // The last block whose hook ran: its instructions were counted in full, and are corrected
     // when the run stops inside it.

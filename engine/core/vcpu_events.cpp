@@ -270,8 +270,35 @@ void Vcpu::on_syscall() {
     for (auto& b : backends_) b->on_syscall(rip);
 }
 
+namespace {
+// OUT imm8/DX with AL or eAX, after operand-size and REX prefixes (SDM vol. 2B, OUT).
+bool is_out(const uint8_t* p) {
+    size_t i = 0;
+    while (i < 4 && (p[i] == 0x66 || (p[i] & 0xf0) == 0x40)) ++i;
+    return p[i] == 0xe6 || p[i] == 0xe7 || p[i] == 0xee || p[i] == 0xef;
+}
+} // namespace
+
+// Unicorn syncs RIP before memory accesses (the memory hook) and on indirect jumps, not before
+// an OUT, so RIP here may be an earlier instruction of the block. The OUT is the first one from
+// the synced point (or from the block's start) on; OUTs are rare, so decoding here costs nothing.
+uint64_t Vcpu::out_rip() const {
+    uint64_t synced = reg(UC_X86_REG_RIP);
+    if (!last_block_valid_) return synced;
+    uint64_t end = last_block_ + last_block_size_;
+    uint64_t at = synced >= last_block_ && synced < end ? synced : last_block_;
+    while (at < end && mem_.contains(GuestPhys(at), end - at)) {
+        const uint8_t* p = mem_.host_ptr(GuestPhys(at));
+        if (mem_.contains(GuestPhys(at), 5) && is_out(p)) return at;
+        uint32_t n = instruction_length(p, end - at, at);
+        if (n == 0) break;
+        at += n;
+    }
+    return synced;
+}
+
 void Vcpu::on_out(uint32_t port, int size, uint32_t value) {
-    uint64_t rip = reg(UC_X86_REG_RIP);
+    uint64_t rip = out_rip();
     ++counters_.io_writes;
     for (auto& b : backends_) b->on_io(rip, static_cast<uint16_t>(port), true);
     auto emit = [&](const std::string& s) {

@@ -128,7 +128,7 @@ void ShadowBackend::walk_and_fill(uint64_t va, GuestPhys pa, bool fetch, bool wr
             return;
         }
         apply_mmu_flush();
-        // Data accesses carry no RIP: the trace names the faulting address only.
+        // The access carries no RIP: an attached trace gets it from the vCPU (run.cpp).
         trace_exit(ExitReason::PfHidden, 0, va, protection ? "fill (write upgrade)" : "fill");
         // VM entry retries the access; its walk now finds the filled entries.
         w = hardware_walk(va);
