@@ -1,8 +1,9 @@
 #!/usr/bin/python3
 """Turns vmmu JSON documents into one self-contained HTML report (charts embedded as PNG).
 
-Reads vmmu.run/1 documents (`vmmu run --json`) and vmmu.study.scaling/1 documents
-(`vmmu study scaling --json/--out`). For a study, the run files it names are read too when they
+Reads vmmu.run/1 documents (`vmmu run --json`), vmmu.study.scaling/1 documents
+(`vmmu study scaling --json/--out`) and vmmu.study.density/1 documents (`vmmu study density
+--json`, with or without --dedup). For a study, the run files it names are read too when they
 exist next to it. Needs matplotlib (Debian: python3-matplotlib); run it with /usr/bin/python3.
 
     /usr/bin/python3 report/make_report.py results/latest/study.json -o results/latest/report.html
@@ -19,9 +20,11 @@ import matplotlib
 
 matplotlib.use("Agg")  # no display: render to memory only
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 RUN_SCHEMA = "vmmu.run/1"
 STUDY_SCHEMA = "vmmu.study.scaling/1"
+DENSITY_SCHEMA = "vmmu.study.density/1"
 PARTS = ["base", "walk", "exit", "handler"]
 PART_COLOURS = {"base": "#9aa5b1", "walk": "#3e7cb1", "exit": "#e07a1f", "handler": "#c03a2b"}
 BACKEND_COLOURS = {"native": "#4c956c", "shadow": "#c03a2b", "slat": "#3e7cb1"}
@@ -273,9 +276,107 @@ def add_study(rep, study, base_dir):
             add_run(rep, run, f"study_run{i}_")
 
 
+def add_density(rep, study, prefix):
+    """Charts and tables of one vmmu.study.density/1 document."""
+    cfg = study["config"]
+    dedup = cfg.get("dedup")
+    names = list(study["results"].keys())
+    rep.heading("Density study: VMs per host")
+    params = " ".join(cfg.get("params", []))
+    rep.para(f"workload {cfg['workload']} {params}, host {cfg['host_mib']['value']} MiB, "
+             f"{cfg['cores']['value']} cores at {cfg['utilisation']['value']:.0%}, "
+             f"{cfg['jobs_per_sec']['value']} jobs/s per VM"
+             + (f"; deduplication every {dedup['period']} instructions, "
+                f"{dedup['pages_per_pass']} pages a pass (scan cycles: "
+                f"{dedup['scan_cycles_basis']})" if dedup else "; no deduplication"))
+    if not names:
+        rep.para("no backend measured: nothing to chart")
+        return
+    plain = study.get("without_dedup")
+    # Series: (label, points, results); the asked one first.
+    series = [("with dedup" if dedup else "no dedup", study["points"], study["results"])]
+    if plain:
+        series.append(("no dedup", plain["points"], plain["results"]))
+
+    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    width = 0.8 / len(series)
+    for i, (label, _, results) in enumerate(series):
+        xs = [x + i * width for x in range(len(names))]
+        vals = [results[n]["vms"] if n in results else 0 for n in names]
+        bars = ax.bar(xs, vals, width, color=[colour(n) for n in names],
+                      alpha=1.0 if i == 0 else 0.45, hatch=None if i == 0 else "//",
+                      edgecolor="black", label=label)
+        for b, n in zip(bars, names):
+            if n in results:
+                ax.annotate(f"{results[n]['vms']} ({results[n]['bound']})",
+                            (b.get_x() + b.get_width() / 2, b.get_height()),
+                            ha="center", va="bottom", fontsize=7)
+    ax.set_xticks([x + width * (len(series) - 1) / 2 for x in range(len(names))])
+    ax.set_xticklabels(names)
+    ax.set_ylabel("VMs sustained")
+    ax.set_title("VMs per host (limit in brackets)")
+    ax.legend(fontsize=8)
+    rep.figure(fig, f"{prefix}vms", "VMs each backend sustains, with and without deduplication, "
+                                   "and the resource that limits it")
+
+    host_mib = cfg["host_mib"]["value"]
+    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    for label, points, _ in series:
+        style = "o-" if label != "no dedup" or not dedup else "s--"
+        for n in names:
+            pts = [p for p in points if n in p["backends"]]
+            ax.plot([p["vms"] for p in pts],
+                    [p["backends"][n]["host_bytes"] / 2**20 for p in pts], style,
+                    color=colour(n), label=f"{n}, {label}")
+    ax.axhline(host_mib, color="black", linestyle=":", label=f"host memory ({host_mib} MiB)")
+    ax.set_xlabel("VMs")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylabel("host memory held (MiB)")
+    ax.set_title("host memory vs VMs")
+    ax.legend(fontsize=7)
+    rep.figure(fig, f"{prefix}memory", "host memory the VMs hold (guest frames after sharing plus "
+                                      "EPT or shadow pages) at each measured N")
+
+    util = cfg["utilisation"]["value"]
+    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    for label, points, results in series:
+        style = "o-" if label != "no dedup" or not dedup else "s--"
+        for n in names:
+            if n not in results:
+                continue
+            cap = util * cfg["cores"]["value"] * results[n]["ghz"] * 1e9
+            pts = [p for p in points if n in p["backends"]]
+            ax.plot([p["vms"] for p in pts],
+                    [100.0 * util * p["backends"][n]["demand_cycles_per_sec"] / cap for p in pts],
+                    style, color=colour(n), label=f"{n}, {label}")
+    ax.axhline(100.0 * util, color="black", linestyle=":", label=f"capacity ({util:.0%})")
+    ax.set_xlabel("VMs")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylabel("host CPU needed (% of all cores)")
+    ax.set_title("host CPU vs VMs (scan cycles included)")
+    ax.legend(fontsize=7)
+    rep.figure(fig, f"{prefix}cpu", "host CPU the VMs demand at each measured N, with the "
+                                   "capacity line")
+
+    header = ["backend", "VMs", "bound", "cpu VMs", "memory VMs"]
+    if dedup:
+        header += ["VMs w/o dedup", "bound w/o dedup", "saved MiB", "scan Mcycles", "scan share"]
+    rows = []
+    for n in names:
+        r = study["results"][n]
+        row = [n, r["vms"], r["bound"], r["cpu_vms"], r["memory_vms"]]
+        if dedup:
+            row += [r.get("vms_without_dedup", "-"), r.get("bound_without_dedup", "-"),
+                    f"{r['bytes_saved'] / 2**20:.2f}", f"{r['scan_cycles'] / 1e6:.2f}",
+                    f"{100 * r['scan_share_of_cycles']:.1f}%"]
+        rows.append(row)
+    rep.table(header, rows)
+
+
 def main(argv):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("inputs", nargs="+", help="vmmu JSON files (vmmu.run/1, vmmu.study.scaling/1)")
+    ap.add_argument("inputs", nargs="+", help="vmmu JSON files (vmmu.run/1, vmmu.study.scaling/1, "
+                    "vmmu.study.density/1)")
     ap.add_argument("-o", "--output", required=True, help="HTML file to write")
     ap.add_argument("--title", default="vmmu report")
     args = ap.parse_args(argv)
@@ -289,14 +390,16 @@ def main(argv):
             print(f"make_report: cannot read {path}: {e}", file=sys.stderr)
             return 2
         schema = doc.get("schema")
-        if schema not in (RUN_SCHEMA, STUDY_SCHEMA):
+        if schema not in (RUN_SCHEMA, STUDY_SCHEMA, DENSITY_SCHEMA):
             print(f"make_report: {path}: schema {schema!r} is not one of {RUN_SCHEMA}, "
-                  f"{STUDY_SCHEMA}", file=sys.stderr)
+                  f"{STUDY_SCHEMA}, {DENSITY_SCHEMA}", file=sys.stderr)
             return 2
         docs.append((path, doc))
     for i, (path, doc) in enumerate(docs):
         if doc["schema"] == STUDY_SCHEMA:
             add_study(rep, doc, os.path.dirname(os.path.abspath(path)))
+        elif doc["schema"] == DENSITY_SCHEMA:
+            add_density(rep, doc, f"density{i}_")
         else:
             rep.heading(f"Run file {os.path.basename(path)}")
             add_run(rep, doc, f"run{i}_")

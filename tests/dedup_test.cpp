@@ -74,6 +74,81 @@ TEST(Isolation, EveryBackendRefusesAWriteToASharedFrame) {
     }
 }
 
+// Shadow paging and copy-on-write, on hand-built tables: gVAs kVa and kAlias map one guest
+// frame that the real scanner merges with VM 1's identical (zero) frame.
+class ShadowBreak : public ::testing::Test {
+protected:
+    static constexpr uint64_t kAlias = 0x7f12'3456'9000;
+    TwoVmHost h;
+    std::unique_ptr<Backend> shadow;
+    Deduplicator dedup{*h.host, {1, 100}};
+
+    void SetUp() override {
+        h.vm0.env.dedup = true;
+        h.vm0.tables.map(h.vm0.root, kVa, kPa, 12, kRw);
+        h.vm0.tables.map(h.vm0.root, kAlias, kPa, 12, kRw);
+        shadow = h.vm0.make("shadow");
+        auto only_kpa = [](uint64_t gfn) { return gfn == (kPa >> 12); };
+        dedup.add_vm(h.vm0.memory, h.vm0.p2m, {shadow.get()}, only_kpa);
+        dedup.add_vm(h.vm1.memory, h.vm1.p2m, {}, only_kpa);
+    }
+    void merge() {
+        dedup.pass(), dedup.pass(); // first visit records the hash, the second merges
+        ASSERT_TRUE(h.vm0.p2m.shared(GuestPhys(kPa)));
+    }
+    uint64_t faults() const { return shadow->counters().exits[ExitReason::PfHidden]; }
+    uint64_t detail(const char* key) const { return shadow->counters().details.at(key); }
+    // What the machine does on a guest store to a shared frame: break, then the access.
+    void store(uint64_t va) {
+        if (h.vm0.p2m.shared(GuestPhys(kPa))) dedup.break_on_write(0, GuestPhys(kPa));
+        shadow->on_access(write_of(va, GuestPhys(kPa)));
+    }
+};
+
+TEST_F(ShadowBreak, StoreThroughAWriteProtectedSpteTakesOneFaultAndAnAliasPaysItsOwn) {
+    shadow->on_access(read_of(kVa, GuestPhys(kPa)));
+    shadow->on_access(read_of(kAlias, GuestPhys(kPa)));
+    merge();
+    uint64_t before = faults();
+    shadow->on_access(read_of(kAlias, GuestPhys(kPa))); // reads go through the shared frame
+    EXPECT_EQ(faults(), before);
+    store(kVa);
+    EXPECT_EQ(faults(), before + 1);
+    EXPECT_EQ(detail("dedup_break_exits"), 1u);
+    store(kVa); // now writable: no fault
+    EXPECT_EQ(faults(), before + 1);
+    // The alias's spte still write-protects the (now private) frame: its first store faults.
+    shadow->on_access(read_of(kAlias, GuestPhys(kPa)));
+    EXPECT_EQ(faults(), before + 1);
+    store(kAlias);
+    EXPECT_EQ(faults(), before + 2);
+    store(kAlias);
+    EXPECT_EQ(faults(), before + 2);
+    EXPECT_EQ(detail("dedup_breaks"), 1u);
+    EXPECT_EQ(detail("dedup_break_exits"), 1u);
+    EXPECT_EQ(detail("dedup_wp_faults"), 2u);
+}
+
+TEST_F(ShadowBreak, StoreThroughAnUnmappedGvaWhileAnAliasIsMappedTakesOneFault) {
+    // The alias's spte exists, the written gVA's does not: one not-present shadow fault, in
+    // which the hypervisor breaks the sharing and maps the store writable.
+    shadow->on_access(read_of(kAlias, GuestPhys(kPa)));
+    merge();
+    uint64_t before = faults();
+    store(kVa);
+    EXPECT_EQ(faults(), before + 1);
+    EXPECT_EQ(detail("dedup_break_exits"), 1u);
+    EXPECT_EQ(detail("dedup_wp_faults"), 0u);
+}
+
+TEST_F(ShadowBreak, StoreWithNoSpteOfTheFrameTakesOneFault) {
+    merge();
+    uint64_t before = faults();
+    store(kVa);
+    EXPECT_EQ(faults(), before + 1);
+    EXPECT_EQ(detail("dedup_break_exits"), 1u);
+}
+
 TEST(HostFrames, FreedFramesAreHandedOutAgainAndOwnersFollow) {
     HostFrames host(host_layout({64ull << 20, 64ull << 20}));
     HostPhys f(host.range(1).base + 0x5000);
@@ -197,9 +272,18 @@ TEST_F(Dedup, BreaksTakeTheSchemesOwnExit) {
     EXPECT_EQ(slat1.counters.exits[ExitReason::EptViolation],
               slat0.counters.exits[ExitReason::EptViolation] + breaks);
     const BackendResult &sh0 = backend(plain, "shadow"), &sh1 = backend(shared, "shadow");
-    // Under shadow paging the write faults on the write-protected spte: a shadow page fault.
+    // Under shadow paging each breaking store takes exactly one shadow page fault: on its
+    // write-protected spte, or a not-present one that the run without sharing takes as well
+    // (so pf_hidden need not rise by `breaks`). Stores through other gVAs of a frame given back
+    // fault on their own still write-protected sptes (counted in dedup_wp_faults), and merges
+    // keep 2M shadow leaves off merged regions (more fills): pf_hidden rises by at least the
+    // write-protect faults.
     EXPECT_EQ(detail(sh1, "dedup_breaks"), breaks);
-    EXPECT_GE(sh1.counters.exits[ExitReason::PfHidden], sh0.counters.exits[ExitReason::PfHidden] + breaks);
+    EXPECT_EQ(detail(sh1, "dedup_break_exits"), breaks);
+    EXPECT_EQ(detail(sh1, "write_protect_faults"),
+              detail(sh0, "write_protect_faults") + detail(sh1, "dedup_wp_faults"));
+    EXPECT_GE(sh1.counters.exits[ExitReason::PfHidden],
+              sh0.counters.exits[ExitReason::PfHidden] + detail(sh1, "dedup_wp_faults"));
     EXPECT_EQ(sh1.counters.exits[ExitReason::EptViolation], 0u);
     // Native has no host: no deduplication, no counters, no cost.
     const BackendResult& nat = backend(shared, "native");

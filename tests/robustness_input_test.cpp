@@ -2,6 +2,9 @@
 // missing and mistyped keys, impossible values, each rejected with its key path and exit code 2.
 #include "robustness_util.h"
 
+#include "engine/cli/run_flags.h"
+#include "engine/cli/scenario.h"
+
 #include <nlohmann/json.hpp>
 
 #include <functional>
@@ -96,6 +99,59 @@ TEST(RobustScenario, ValidScenarioRunsAndWritesItsSettings) {
     EXPECT_EQ(j["config"]["pwc"], false);
     EXPECT_EQ(j["config"]["ept_pages"], "2m");
     EXPECT_EQ(j["config"]["backends"], json::array({"native", "slat"}));
+}
+
+TEST(RobustScenario, DedupKeyTurnsTheScannerOnWithItsSettings) {
+    fs::path dir = scratch(test_name());
+    write_text(dir / "s.json", R"({"workload": "hello", "backends": ["slat"],
+        "dedup": {"period": 100000, "pages": 500}})");
+    Outcome o = run_vmmu({"run", "--scenario", (dir / "s.json").string(), "--quiet", "--json",
+                          (dir / "run.json").string()},
+                         dir);
+    ASSERT_EQ(o.code, 0) << o.err;
+    json j = json::parse(read_text(dir / "run.json"));
+    ASSERT_TRUE(j.contains("dedup")) << j.dump();
+    EXPECT_EQ(j["dedup"]["period"], 100000);
+    EXPECT_EQ(j["dedup"]["pages_per_pass"], 500);
+    EXPECT_GT(j["dedup"]["host"]["scans"].get<uint64_t>(), 0u);
+    // false leaves it off: no dedup block.
+    write_text(dir / "off.json", R"({"workload": "hello", "backends": ["slat"], "dedup": false})");
+    o = run_vmmu({"run", "--scenario", (dir / "off.json").string(), "--quiet", "--json",
+                  (dir / "off_run.json").string()},
+                 dir);
+    ASSERT_EQ(o.code, 0) << o.err;
+    EXPECT_FALSE(json::parse(read_text(dir / "off_run.json")).contains("dedup"));
+}
+
+TEST(RobustScenario, BadDedupValuesAreNamedWithTheirPath) {
+    EXPECT_FAILS_WITH(run_scenario(R"({"workload": "hello", "dedup": "yes"})"), 2, "s.json",
+                      "dedup:", "\"period\": N");
+    EXPECT_FAILS_WITH(run_scenario(R"({"workload": "hello", "dedup": {"period": 0}})"), 2,
+                      "dedup.period:", "whole number >= 1");
+    EXPECT_FAILS_WITH(run_scenario(R"({"workload": "hello", "dedup": {"pages": -5}})"), 2,
+                      "dedup.pages:", "whole number >= 1");
+    EXPECT_FAILS_WITH(run_scenario(R"({"workload": "hello", "dedup": {"rate": 5}})"), 2,
+                      "dedup.rate:", "valid: period, pages");
+    EXPECT_FAILS_WITH(run_scenario(R"({"workload": "hello", "flags": {"dedup": true}})"), 2,
+                      "flags.dedup:", "top-level key \"dedup\"");
+    EXPECT_FAILS_WITH(run_scenario(R"({"workload": "hello", "flags": {"dedup-pages": 9}})"), 2,
+                      "flags.dedup-pages:", "top-level key \"dedup\"");
+    EXPECT_FAILS_WITH(run_scenario(R"({"workload": "hello", "dedup": true,
+                                       "flags": {"ept-pages": "2m"}})"),
+                      2, "dedup:", "--ept-pages 4k");
+}
+
+TEST(RobustScenario, FuzzCorpusStillParses) {
+    // The scenario fuzzer's seeds (tests/fuzz/corpus/scenario) must stay valid scenarios, or
+    // the fuzzer starts from inputs rejected at the first key.
+    int seen = 0;
+    for (auto& e : fs::directory_iterator(VMMU_SOURCE_DIR "/tests/fuzz/corpus/scenario")) {
+        json j = json::parse(read_text(e.path()));
+        EXPECT_NO_THROW(parse_run_args(scenario_args(j, e.path().filename().string())))
+            << e.path();
+        ++seen;
+    }
+    EXPECT_GE(seen, 4);
 }
 
 TEST(RobustScenario, SyntaxErrorGivesTheLineAndColumn) {

@@ -53,6 +53,7 @@ ojson multi_json(const MultiOutput& out) {
         const DedupResult& d = *out.vms[0].run.dedup;
         // Host frames in use at the end: what the VMs touched minus what sharing saved.
         totals["host_memory"]["frames_in_use"] = touched - d.host.frames_saved;
+        totals["host_memory"]["frames_in_use_peak"] = out.frames_in_use_peak;
         ojson dj = dedup_json(d);
         dj.erase("vm");
         totals["dedup"] = std::move(dj);

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <memory>
@@ -99,6 +100,13 @@ MultiOutput execute_multi(const MultiOptions& options) {
         out.vms.push_back(std::move(vm));
     }
 
+    auto sample_in_use = [&] {
+        uint64_t touched = 0;
+        for (FrameTracker* t : trackers) touched += t->frames_touched();
+        out.frames_in_use_peak =
+            std::max(out.frames_in_use_peak, touched - dedup->counters().frames_saved);
+    };
+
     // Round-robin: a VM that used up its quantum while another is runnable loses the CPU.
     std::vector<bool> done(runs.size(), false);
     size_t running = runs.size();
@@ -109,7 +117,10 @@ MultiOutput execute_multi(const MultiOptions& options) {
             uint64_t before = runs[i]->out.result.guest.instructions;
             RunResult r = runs[i]->machine->run_for(options.quantum);
             // The scanner's period counts guest instructions of every VM (host time).
-            if (dedup) dedup->advance(r.guest.instructions - before);
+            if (dedup) {
+                sample_in_use();
+                dedup->advance(r.guest.instructions - before);
+            }
             out.vms[i].quanta++;
             runs[i]->out.result.wall_seconds += r.wall_seconds;
             if (r.stop != StopKind::Quantum) {
@@ -129,6 +140,7 @@ MultiOutput execute_multi(const MultiOptions& options) {
         }
     }
 
+    if (dedup) sample_in_use();
     for (size_t i = 0; i < runs.size(); ++i) {
         PreparedRun& p = *runs[i];
         // A VM left unfinished by an interrupt reports itself incomplete.

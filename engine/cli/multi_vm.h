@@ -52,6 +52,10 @@ struct MultiOutput {
     MultiOptions options;
     std::vector<VmOutput> vms;
     std::vector<BackendResult> totals; // per backend: counters and cycles summed over the VMs
+    // With deduplication: the most host frames the VMs held at once (touched minus saved).
+    // Between two scanner passes the count only grows (frames get touched, breaks take private
+    // copies; merges happen in passes), so sampling it before every pass and at the end is exact.
+    uint64_t frames_in_use_peak = 0;
     double wall_seconds = 0;
 };
 

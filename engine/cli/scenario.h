@@ -9,6 +9,10 @@
 //     "flags": {"guest-mib": 512, "pwc": false, "shadow-opt": ["unsync=off"]}
 //                                              optional: any other `vmmu run` flag, without its
 //                                              dashes; true/false mean on/off, a list repeats it
+//     "dedup": {"period": 1000000, "pages": 1000}
+//                                              optional: host memory deduplication (`--dedup`);
+//                                              true/false, or an object (turns it on) with the
+//                                              scanner's period and pages per pass, each >= 1
 //   }
 //
 // `vmmu run --scenario FILE [--json OUT] [--quiet]` runs it; the run's own settings belong in the

@@ -18,6 +18,9 @@ namespace {
 constexpr const char* kSchema = "vmmu.scenario/1";
 // Keys of their own at the top level; every other run flag goes under "flags".
 const std::vector<std::string> kOwnKeys = {"workload", "param", "profile", "backends"};
+// Run flags a scenario gives through its "dedup" key instead.
+const std::vector<std::string> kDedupFlags = {"dedup", "dedup-period", "dedup-pages"};
+const char* const kDedupForm = "true, false or {\"period\": N, \"pages\": N}";
 
 [[noreturn]] void fail(const std::string& origin, const std::string& path,
                        const std::string& problem) {
@@ -34,7 +37,8 @@ std::vector<std::string> flag_names() {
         std::string n = opt->get_name();
         if (n.rfind("--", 0) != 0) continue;
         n = n.substr(2);
-        if (n == "help" || std::find(kOwnKeys.begin(), kOwnKeys.end(), n) != kOwnKeys.end())
+        if (n == "help" || std::find(kOwnKeys.begin(), kOwnKeys.end(), n) != kOwnKeys.end() ||
+            std::find(kDedupFlags.begin(), kDedupFlags.end(), n) != kDedupFlags.end())
             continue;
         names.push_back(n);
     }
@@ -57,6 +61,9 @@ void add_flags(const std::string& origin, const json& flags, std::vector<std::st
     static const std::vector<std::string> known = flag_names();
     for (auto& [k, v] : flags.items()) {
         std::string path = "flags." + k;
+        if (std::find(kDedupFlags.begin(), kDedupFlags.end(), k) != kDedupFlags.end())
+            fail(origin, path,
+                 fmt::format("give deduplication as the top-level key \"dedup\": {}", kDedupForm));
         if (std::find(known.begin(), known.end(), k) == known.end())
             fail(origin, path,
                  std::find(kOwnKeys.begin(), kOwnKeys.end(), k) != kOwnKeys.end()
@@ -83,12 +90,34 @@ void add_flags(const std::string& origin, const json& flags, std::vector<std::st
     }
 }
 
+// "dedup": true | false | {"period": N, "pages": N} (either key optional; the object turns it on).
+void add_dedup(const std::string& origin, const json& d, std::vector<std::string>& args) {
+    if (d.is_boolean()) {
+        if (d.get<bool>()) args.push_back("--dedup");
+        return;
+    }
+    if (!d.is_object()) fail(origin, "dedup", fmt::format("{}: give {}", d.dump(), kDedupForm));
+    args.push_back("--dedup");
+    for (auto& [k, v] : d.items()) {
+        std::string path = "dedup." + k;
+        if (k != "period" && k != "pages")
+            fail(origin, path, "unknown key (valid: period, pages)");
+        if (!v.is_number_unsigned() || v.get<uint64_t>() == 0)
+            fail(origin, path,
+                 fmt::format("{} is not a whole number >= 1 ({})", v.dump(),
+                             k == "period" ? "guest instructions between scanner passes"
+                                           : "guest frames visited per pass"));
+        args.push_back(k == "period" ? "--dedup-period" : "--dedup-pages");
+        args.push_back(std::to_string(v.get<uint64_t>()));
+    }
+}
+
 } // namespace
 
 std::vector<std::string> scenario_args(const json& j, const std::string& origin) {
     if (!j.is_object()) fail(origin, "(top level)", "must be a JSON object");
-    static const std::vector<std::string> allowed = {"schema",  "workload", "params",
-                                                     "profile", "backends", "flags"};
+    static const std::vector<std::string> allowed = {"schema",   "workload", "params", "profile",
+                                                     "backends", "flags",    "dedup"};
     for (auto& [k, v] : j.items())
         if (std::find(allowed.begin(), allowed.end(), k) == allowed.end())
             fail(origin, k, fmt::format("unknown key (valid: {})", fmt::join(allowed, ", ")));
@@ -130,6 +159,15 @@ std::vector<std::string> scenario_args(const json& j, const std::string& origin)
         args.push_back(names.empty() ? "none" : fmt::format("{}", fmt::join(names, ",")));
     }
     if (j.contains("flags")) add_flags(origin, j["flags"], args);
+    if (j.contains("dedup")) {
+        add_dedup(origin, j["dedup"], args);
+        // What deduplication needs of the other settings (4 KiB EPT pages), named here.
+        try {
+            parse_run_args(args);
+        } catch (const std::invalid_argument& e) {
+            fail(origin, "dedup", e.what());
+        }
+    }
     return args;
 }
 

@@ -53,23 +53,30 @@ ShadowBackend::ShadowBackend(const BackendEnv& env)
 
 void ShadowBackend::on_host_remap(GuestPhys frame, HostRemap what) {
     // KVM's mmu notifier: the host changed the frame behind a gfn; every spte of it follows.
-    uint64_t changed = mmu_.tables().host_remap(frame);
-    dedup_sptes_ += changed;
+    // A break keeps the sptes write-protected: the breaking store is about to walk them and
+    // takes its own shadow page fault there (walk_and_fill), one exit whether its spte was
+    // present (write-protected) or not; the hypervisor fixes only the faulting spte, so another
+    // gVA of the frame pays a fault of its own when it is written. A divergence found by the
+    // host comes from A/D bits, which under shadow paging the hypervisor itself writes inside
+    // exits it already took: its sptes get their write permission back without an exit.
+    bool restore_write = what != HostRemap::BrokenByWrite;
+    dedup_sptes_ += mmu_.tables().host_remap(frame, restore_write);
     if (what == HostRemap::Merged) {
         ++dedup_merged_;
     } else {
         ++dedup_breaks_;
-        // A guest store to the frame hit its write-protected spte: a shadow page fault, which
-        // the hypervisor fixes by giving the frame back and making the sptes writable. (A
-        // divergence found by the host comes from A/D bits, which under shadow paging the
-        // hypervisor itself writes inside exits it already took: no exit of its own.)
-        if (what == HostRemap::BrokenByWrite && changed) {
-            vm_exit(ExitReason::PfHidden);
-            ++write_protect_faults_;
-            trace_exit(ExitReason::PfHidden, 0, frame.value(), "break sharing (copy-on-write)");
+        if (what == HostRemap::BrokenByWrite) {
+            break_pending_ = true;
+            exits_at_break_ = counters_.exits.total();
         }
     }
     apply_mmu_flush();
+}
+
+void ShadowBackend::end_break() {
+    // The breaking store has been translated: every exit since the break is what it cost.
+    break_pending_ = false;
+    dedup_break_exits_ += counters_.exits.total() - exits_at_break_;
 }
 
 ShadowWalk ShadowBackend::hardware_walk(uint64_t va) {
@@ -118,6 +125,10 @@ void ShadowBackend::walk_and_fill(uint64_t va, GuestPhys pa, bool fetch, bool wr
         // Hidden fault: the guest allows the access (it succeeded) but the shadow does not.
         vm_exit(ExitReason::PfHidden);
         if (protection) ++write_protect_faults_;
+        // A leaf read-only because its frame is (or was) shared: copy-on-write's fault.
+        bool host_wp = protection && w.page_shift == kPageShift4K &&
+                       (w.entry[1] & ShadowTables::kSpteHostWp);
+        if (host_wp) ++dedup_wp_faults_;
         if (!mmu_.fix_hidden_fault(va)) {
             if (oracle_)
                 throw OracleMismatch(fmt::format(
@@ -129,7 +140,10 @@ void ShadowBackend::walk_and_fill(uint64_t va, GuestPhys pa, bool fetch, bool wr
         }
         apply_mmu_flush();
         // The access carries no RIP: an attached trace gets it from the vCPU (run.cpp).
-        trace_exit(ExitReason::PfHidden, 0, va, protection ? "fill (write upgrade)" : "fill");
+        trace_exit(ExitReason::PfHidden, 0, va,
+                   break_pending_ ? "break sharing (copy-on-write)"
+                   : protection   ? "fill (write upgrade)"
+                                  : "fill");
         // VM entry retries the access; its walk now finds the filled entries.
         w = hardware_walk(va);
         if (!w.ok)
@@ -275,6 +289,8 @@ const BackendCounters& ShadowBackend::counters() const {
         d["dedup_merged"] = dedup_merged_;
         d["dedup_breaks"] = dedup_breaks_;
         d["dedup_sptes_changed"] = dedup_sptes_;
+        d["dedup_break_exits"] = dedup_break_exits_;
+        d["dedup_wp_faults"] = dedup_wp_faults_;
     }
     // The short names the run report lists under "shadow" (issue 4, Output).
     d["unsync"] = s.mmu_unsync;

@@ -23,7 +23,11 @@ public:
 
     std::string name() const override { return "shadow"; }
 
-    void on_access(const DataAccess& a) override { translate(a.va.value(), a.pa, false, a.write); }
+    void on_access(const DataAccess& a) override {
+        translate(a.va.value(), a.pa, false, a.write);
+        if (break_pending_) [[unlikely]]
+            end_break();
+    }
     void on_fetch(const Fetch& f) override {
         // One lookup per 4K page the block touches (as the native backend does).
         uint64_t first = f.va.value() >> 12;
@@ -83,6 +87,7 @@ private:
         walk_and_fill(va, pa, fetch, write);
     }
     void walk_and_fill(uint64_t va, GuestPhys pa, bool fetch, bool write);
+    void end_break();
     ShadowWalk hardware_walk(uint64_t va);
     void check(uint64_t va, GuestPhys pa, uint64_t hpa, bool write) const {
         check_oracle("shadow", env_, va, pa, hpa, p2m_->translate(pa), p2m_->shared(pa), write);
@@ -114,6 +119,11 @@ private:
     ExitTrace exit_trace_; // env.exit_trace: demos only
     uint64_t world_switches_ = 0;
     uint64_t dedup_merged_ = 0, dedup_breaks_ = 0, dedup_sptes_ = 0;
+    // Deduplication: exits the breaking stores took (between on_host_remap and the store's
+    // own translation), and write faults on sptes read-only because of sharing.
+    uint64_t dedup_break_exits_ = 0, dedup_wp_faults_ = 0;
+    bool break_pending_ = false;
+    uint64_t exits_at_break_ = 0;
     mutable BackendCounters counters_;
     TlbHierarchy tlb_;
     PageWalkCache pwc_;

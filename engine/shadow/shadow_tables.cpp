@@ -148,7 +148,7 @@ void ShadowTables::rmap_remove(uint32_t ref) {
     if (v.empty()) leaf_rmap_.erase(it);
 }
 
-uint64_t ShadowTables::host_remap(GuestPhys gfn) {
+uint64_t ShadowTables::host_remap(GuestPhys gfn, bool restore_write) {
     gfn = gfn.page_base();
     // Large leaves over the frame can no longer map host-contiguous memory: drop them.
     for (auto* rmap : {&large_2m_, &large_1g_}) {
@@ -166,7 +166,7 @@ uint64_t ShadowTables::host_remap(GuestPhys gfn) {
         uint64_t& e = pages_[ref >> 9].spt[ref & 511];
         bool writable = (e & kPteW) || (e & kSpteHostWp);
         e = (e & ~(kPteAddrMask | kPteW | kSpteHostWp)) | frame;
-        if (writable) e |= shared ? kSpteHostWp : kPteW;
+        if (writable) e |= shared || !restore_write ? kSpteHostWp : kPteW;
     }
     flush_ = true;
     return it->second.size();

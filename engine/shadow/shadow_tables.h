@@ -116,8 +116,10 @@ public:
     // that host_remap can find every spte of a frame the host merged or gave back.
     void enable_rmap() { rmap_on_ = true; }
     // The host remapped `gfn` (p2m already updated): large leaves covering it are dropped, 4K
-    // leaves repointed at p2m(gfn), read-only while it is shared. Returns the 4K leaves changed.
-    uint64_t host_remap(GuestPhys gfn);
+    // leaves repointed at p2m(gfn), read-only while it is shared. A frame no longer shared gets
+    // its write permission back only if `restore_write` (else each leaf keeps kSpteHostWp and
+    // faults on its next write). Returns the 4K leaves changed.
+    uint64_t host_remap(GuestPhys gfn, bool restore_write);
     // Software-available PTE bit (ignored by the MMU, SDM 4.5): "writable but for the sharing".
     static constexpr uint64_t kSpteHostWp = uint64_t{1} << 9;
 

@@ -1,9 +1,11 @@
 #!/usr/bin/python3
-"""ctest: a report made from a small run and a small scaling study has every chart, each a
-decodable, non-blank PNG. Usage: report_test.py VMMU_BINARY SOURCE_DIR WORK_DIR"""
+"""ctest: a report made from a small run, a small scaling study and a small density study with
+deduplication has every chart, each a decodable, non-blank PNG; the density document has what
+its schema (results/schema/vmmu.study.density.schema.json) requires. Usage: report_test.py VMMU_BINARY SOURCE_DIR WORK_DIR"""
 import base64
 import html.parser
 import io
+import json
 import os
 import shutil
 import struct
@@ -14,6 +16,24 @@ import matplotlib.image as mpimg
 
 RUN_CHARTS = ["cycles", "exits", "walkrefs", "tlb"]
 STUDY_CHARTS = ["study_curves", "study_capacity", "study_ratio"]
+DENSITY_CHARTS = ["vms", "memory", "cpu"]
+
+
+def check_required(doc, schema, defs, where="document"):
+    """The schema's required keys, recursively through objects, arrays and $defs."""
+    if "$ref" in schema:
+        schema = defs[schema["$ref"].split("/")[-1]]
+    if isinstance(doc, dict):
+        missing = [k for k in schema.get("required", []) if k not in doc]
+        assert not missing, f"{where}: missing {missing}"
+        for k, v in doc.items():
+            if k in schema.get("properties", {}):
+                check_required(v, schema["properties"][k], defs, f"{where}.{k}")
+            elif isinstance(schema.get("additionalProperties"), dict):
+                check_required(v, schema["additionalProperties"], defs, f"{where}.{k}")
+    elif isinstance(doc, list) and "items" in schema:
+        for i, v in enumerate(doc):
+            check_required(v, schema["items"], defs, f"{where}[{i}]")
 
 
 class Charts(html.parser.HTMLParser):
@@ -48,14 +68,30 @@ def main(vmmu, source, work):
     subprocess.run([vmmu, "study", "scaling", "--sessions", "1,2", "--param", "actions=1",
                     "--param", "burst_updates=500", "--out", study_dir], check=True,
                    stdout=subprocess.DEVNULL)
+    # Memory the limit (1 MiB host), a fast scanner: sharing lets slat fit more VMs.
+    density_json = os.path.join(work, "density.json")
+    subprocess.run([vmmu, "study", "density", "--param", "n=20", "--max-vms", "3",
+                    "--host-mib", "1", "--dedup", "--dedup-period", "200000",
+                    "--dedup-pages", "2000", "--json", density_json], check=True,
+                   stdout=subprocess.DEVNULL)
+    with open(density_json) as fh:
+        density = json.load(fh)
+    with open(os.path.join(source, "results", "schema", "vmmu.study.density.schema.json")) as fh:
+        schema = json.load(fh)
+    check_required(density, schema, schema["$defs"])
+    slat = density["results"]["slat"]
+    assert slat["bound"] == "memory", slat
+    assert slat["vms"] > slat["vms_without_dedup"], slat
+    assert slat["bytes_saved_peak"] > 0 and slat["scan_cycles"] > 0, slat
     out = os.path.join(work, "report.html")
     subprocess.run([sys.executable, os.path.join(source, "report", "make_report.py"),
-                    os.path.join(study_dir, "study.json"), run_json, "-o", out], check=True)
+                    os.path.join(study_dir, "study.json"), run_json, density_json, "-o", out],
+                   check=True)
     parser = Charts()
     with open(out) as fh:
         parser.feed(fh.read())
     expected = STUDY_CHARTS + [f"study_run{i}_{c}" for i in range(2) for c in RUN_CHARTS] + \
-        [f"run1_{c}" for c in RUN_CHARTS]
+        [f"run1_{c}" for c in RUN_CHARTS] + [f"density2_{c}" for c in DENSITY_CHARTS]
     missing = [e for e in expected if e not in parser.images]
     assert not missing, f"charts missing from {out}: {missing} (found {sorted(parser.images)})"
     for name, src in parser.images.items():
