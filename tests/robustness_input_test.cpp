@@ -216,6 +216,19 @@ TEST(RobustScenario, RunSettingsOnTheCommandLineTooAreRejected) {
                       "--scenario: --workload is also given");
 }
 
+TEST(RobustScenario, RunSettingsBesideAVmsFileAreRejected) {
+    // Each VM of the file has its own settings: a run flag beside the file would apply to none.
+    fs::path dir = scratch(test_name());
+    write_text(dir / "vms.json",
+               R"({"schema": "vmmu.vms/1", "vms": [{"workload": "hello"}, {"workload": "hello"}]})");
+    EXPECT_FAILS_WITH(run_vmmu({"run", "--vms-file", (dir / "vms.json").string(), "--dedup"}, dir),
+                      2, "--vms-file: --dedup is also given", "\"dedup\"");
+    EXPECT_FAILS_WITH(
+        run_vmmu({"run", "--vms-file", (dir / "vms.json").string(), "--profile", "penryn-2008"},
+                 dir),
+        2, "--vms-file: --profile is also given");
+}
+
 TEST(RobustScenario, MissingFileIsNamed) {
     fs::path dir = scratch(test_name());
     EXPECT_FAILS_WITH(run_vmmu({"run", "--scenario", "/nonexistent/s.json"}, dir), 2,

@@ -27,7 +27,10 @@ void add_run_command(CLI::App& app, Action& action) {
     multi->add(c);
     c->callback([=, &action] {
         action = [=] {
-            if (multi->wanted()) return multi->run(*flags, *json_path);
+            if (multi->wanted()) {
+                if (!multi->vms_file.empty()) check_vms_file_alone(*c);
+                return multi->run(*flags, *json_path);
+            }
             if (!scenario->empty()) check_scenario_alone(*c);
             RunOptions o = scenario->empty() ? flags->resolve() : load_scenario(*scenario);
             o.echo_console = !*quiet;

@@ -84,4 +84,17 @@ void check_scenario_alone(const CLI::App& run) {
     }
 }
 
+void check_vms_file_alone(const CLI::App& run) {
+    for (const CLI::Option* opt : run.get_options()) {
+        std::string n = opt->get_name();
+        if (opt->count() == 0 || n == "--vms-file" || n == "--json" || n == "--quiet" ||
+            n == "--quantum" || n == "--vms")
+            continue;
+        throw std::invalid_argument(fmt::format(
+            "--vms-file: {} is also given on the command line, where it would apply to no VM; "
+            "set it for every VM in the file (\"flags\", or \"dedup\" for deduplication)",
+            n));
+    }
+}
+
 } // namespace vmmu

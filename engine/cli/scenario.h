@@ -42,5 +42,8 @@ RunOptions load_scenario(const std::filesystem::path& file);
 
 // For `vmmu run --scenario`: rejects run settings also given on the command line `run`.
 void check_scenario_alone(const CLI::App& run);
+// --vms-file likewise: the file gives every VM its flags; only --json, --quiet and --quantum
+// (and --vms, rejected with its own message) may come with it.
+void check_vms_file_alone(const CLI::App& run);
 
 } // namespace vmmu
