@@ -2,6 +2,7 @@
 // on hand-built tables, then deduplication end to end on two VMs running real workloads.
 #include "engine/cli/multi_vm.h"
 #include "engine/cli/run.h"
+#include "run_results.h"
 #include "engine/mmu/dedup.h"
 #include "engine/slat/slat_backend.h"
 #include "mmu_fixtures.h"
@@ -196,17 +197,12 @@ protected:
         return m;
     }
     static const BackendResult& backend(const MultiOutput& m, const std::string& name) {
-        for (auto& b : m.totals)
-            if (b.name == name) return b;
-        throw std::runtime_error("no backend " + name);
+        return test_results::find_backend(m.totals, name);
     }
     static uint64_t detail(const BackendResult& b, const char* key) {
-        auto it = b.counters.details.find(key);
-        return it == b.counters.details.end() ? 0 : it->second;
+        return test_results::detail(b, key);
     }
-    static uint64_t checksum(const RunOutput& r) {
-        return r.result.reported.at(r.workload.name + ".checksum");
-    }
+    static uint64_t checksum(const RunOutput& r) { return test_results::checksum(r); }
 };
 
 TEST_F(Dedup, TwoVmsShareZeroPagesAndProgramTextAndKeepTheirChecksums) {

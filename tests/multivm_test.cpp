@@ -2,6 +2,7 @@
 #include "engine/cli/density.h"
 #include "engine/cli/multi_vm.h"
 #include "engine/cli/run.h"
+#include "run_results.h"
 
 #include <gtest/gtest.h>
 
@@ -40,17 +41,12 @@ protected:
         return path.string();
     }
     static const BackendResult& backend(const RunOutput& r, const std::string& name) {
-        for (auto& b : r.backends)
-            if (b.name == name) return b;
-        throw std::runtime_error("no backend " + name);
+        return test_results::find_backend(r.backends, name);
     }
     static uint64_t detail(const BackendResult& b, const char* key) {
-        auto it = b.counters.details.find(key);
-        return it == b.counters.details.end() ? 0 : it->second;
+        return test_results::detail(b, key);
     }
-    static uint64_t checksum(const RunOutput& r) {
-        return r.result.reported.at(r.workload.name + ".checksum");
-    }
+    static uint64_t checksum(const RunOutput& r) { return test_results::checksum(r); }
 };
 
 TEST_F(MultiVm, TwoVmsRunningDifferentWorkloadsMatchTheirSoloChecksums) {
