@@ -38,25 +38,6 @@ std::map<std::string, std::string> parse_kv(const std::vector<std::string>& item
 
 } // namespace
 
-void check_dedup_options(const RunOptions& o) {
-    if (!o.dedup) return;
-    if (o.dedup_period == 0)
-        throw std::invalid_argument(fmt::format(
-            "--dedup-period 0: give at least 1 guest instruction between scanner passes "
-            "(default {}, KSM's sleep_millisecs)",
-            kDefaultDedupPeriod));
-    if (o.dedup_pages == 0)
-        throw std::invalid_argument(fmt::format(
-            "--dedup-pages 0: give at least 1 page per scanner pass (default {}, KSM's "
-            "pages_to_scan)",
-            kDefaultDedupPages));
-    if (o.ept_pages != "4k")
-        throw std::invalid_argument(fmt::format(
-            "--dedup with --ept-pages {}: deduplication merges 4 KiB frames (KSM splits huge "
-            "pages first), so it needs --ept-pages 4k",
-            o.ept_pages));
-}
-
 std::unique_ptr<PreparedRun> prepare_run(const RunOptions& o, uint64_t p2m_base,
                                          const HostSlot* slot) {
     check_dedup_options(o);

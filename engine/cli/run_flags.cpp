@@ -9,6 +9,25 @@
 
 namespace vmmu {
 
+void check_dedup_options(const RunOptions& o) {
+    if (!o.dedup) return;
+    if (o.dedup_period == 0)
+        throw std::invalid_argument(fmt::format(
+            "--dedup-period 0: give at least 1 guest instruction between scanner passes "
+            "(default {}, KSM's sleep_millisecs)",
+            kDefaultDedupPeriod));
+    if (o.dedup_pages == 0)
+        throw std::invalid_argument(fmt::format(
+            "--dedup-pages 0: give at least 1 page per scanner pass (default {}, KSM's "
+            "pages_to_scan)",
+            kDefaultDedupPages));
+    if (o.ept_pages != "4k")
+        throw std::invalid_argument(fmt::format(
+            "--dedup with --ept-pages {}: deduplication merges 4 KiB frames (KSM splits huge "
+            "pages first), so it needs --ept-pages 4k",
+            o.ept_pages));
+}
+
 namespace {
 
 std::vector<std::string> split_list(const std::string &s) {
