@@ -319,44 +319,42 @@ def add_density(rep, study, prefix):
     rep.figure(fig, f"{prefix}vms", "VMs each backend sustains, with and without deduplication, "
                                    "and the resource that limits it")
 
+    def lines_vs_vms(value, limit, limit_label, ylabel, title, name, caption,
+                     needs_results=False):
+        """One line per backend and series: value(backend, point, results) against VMs."""
+        fig, ax = plt.subplots(figsize=(6.5, 3.8))
+        for label, points, results in series:
+            style = "o-" if label != "no dedup" or not dedup else "s--"
+            for n in names:
+                if needs_results and n not in results:
+                    continue
+                pts = [p for p in points if n in p["backends"]]
+                ax.plot([p["vms"] for p in pts], [value(n, p, results) for p in pts], style,
+                        color=colour(n), label=f"{n}, {label}")
+        ax.axhline(limit, color="black", linestyle=":", label=limit_label)
+        ax.set_xlabel("VMs")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylabel(ylabel)
+        ax.set_title(title)
+        ax.legend(fontsize=7)
+        rep.figure(fig, f"{prefix}{name}", caption)
+
     host_mib = cfg["host_mib"]["value"]
-    fig, ax = plt.subplots(figsize=(6.5, 3.8))
-    for label, points, _ in series:
-        style = "o-" if label != "no dedup" or not dedup else "s--"
-        for n in names:
-            pts = [p for p in points if n in p["backends"]]
-            ax.plot([p["vms"] for p in pts],
-                    [p["backends"][n]["host_bytes"] / 2**20 for p in pts], style,
-                    color=colour(n), label=f"{n}, {label}")
-    ax.axhline(host_mib, color="black", linestyle=":", label=f"host memory ({host_mib} MiB)")
-    ax.set_xlabel("VMs")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_ylabel("host memory held (MiB)")
-    ax.set_title("host memory vs VMs")
-    ax.legend(fontsize=7)
-    rep.figure(fig, f"{prefix}memory", "host memory the VMs hold (guest frames after sharing plus "
-                                      "EPT or shadow pages) at each measured N")
+    lines_vs_vms(lambda n, p, r: p["backends"][n]["host_bytes"] / 2**20, host_mib,
+                 f"host memory ({host_mib} MiB)", "host memory held (MiB)", "host memory vs VMs",
+                 "memory", "host memory the VMs hold (guest frames after sharing plus EPT or "
+                 "shadow pages) at each measured N")
 
     util = cfg["utilisation"]["value"]
-    fig, ax = plt.subplots(figsize=(6.5, 3.8))
-    for label, points, results in series:
-        style = "o-" if label != "no dedup" or not dedup else "s--"
-        for n in names:
-            if n not in results:
-                continue
-            cap = util * cfg["cores"]["value"] * results[n]["ghz"] * 1e9
-            pts = [p for p in points if n in p["backends"]]
-            ax.plot([p["vms"] for p in pts],
-                    [100.0 * util * p["backends"][n]["demand_cycles_per_sec"] / cap for p in pts],
-                    style, color=colour(n), label=f"{n}, {label}")
-    ax.axhline(100.0 * util, color="black", linestyle=":", label=f"capacity ({util:.0%})")
-    ax.set_xlabel("VMs")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_ylabel("host CPU needed (% of all cores)")
-    ax.set_title("host CPU vs VMs (scan cycles included)")
-    ax.legend(fontsize=7)
-    rep.figure(fig, f"{prefix}cpu", "host CPU the VMs demand at each measured N, with the "
-                                   "capacity line")
+
+    def cpu_percent(n, p, results):
+        cap = util * cfg["cores"]["value"] * results[n]["ghz"] * 1e9
+        return 100.0 * util * p["backends"][n]["demand_cycles_per_sec"] / cap
+
+    lines_vs_vms(cpu_percent, 100.0 * util, f"capacity ({util:.0%})",
+                 "host CPU needed (% of all cores)", "host CPU vs VMs (scan cycles included)",
+                 "cpu", "host CPU the VMs demand at each measured N, with the capacity line",
+                 needs_results=True)
 
     header = ["backend", "VMs", "bound", "cpu VMs", "memory VMs"]
     if dedup:
