@@ -28,22 +28,32 @@ inline void check_isolation(std::string_view backend, const BackendEnv& env, uin
                                  : HostFrames::describe(o)));
 }
 
-// The whole oracle for one translation: hpa must be `expected` (p2m(gPA); the static layout for
-// native) and reach a frame this VM owns, or a shared frame when the access does not write.
-// The common case is one compare: deduplication (engine/mmu/dedup.cpp) points a p2m entry only
-// at a frame it has just given to this VM or at a shared one, so hpa == expected implies a
-// permitted owner unless the access writes a shared frame. On any disagreement the owner check
-// runs first, so a translation into another VM's memory is reported as an isolation violation.
-inline void check_oracle(std::string_view backend, const BackendEnv& env, uint64_t va,
-                         GuestPhys pa, uint64_t hpa, HostPhys expected, bool expected_shared,
-                         bool write, bool layout_only = false) {
-    if (hpa == expected.value() && !(write && expected_shared)) [[likely]]
-        return;
+// Reached only when the fast compare in check_oracle fails: judges the owner first, so a
+// translation into another VM's memory is reported as an isolation violation, then the address.
+[[gnu::cold, gnu::noinline]] inline void oracle_disagreement(std::string_view backend,
+                                                              const BackendEnv& env, uint64_t va,
+                                                              GuestPhys pa, uint64_t hpa,
+                                                              HostPhys expected, bool write,
+                                                              bool layout_only) {
     check_isolation(backend, env, va, pa, hpa, write, layout_only);
     if (hpa == expected.value()) return; // no host model to judge a shared frame by
     throw OracleMismatch(fmt::format("{}: gVA {:#x} translated to hPA {:#x}, functional gPA {:#x} "
                                      "is hPA {:#x}",
                                      backend, va, hpa, pa.value(), expected.value()));
+}
+
+// The whole oracle for one translation: hpa must be `expected` (p2m(gPA); the static layout for
+// native) and reach a frame this VM owns, or a shared frame when the access does not write.
+// The common case is one compare, inlined into every backend's hot path: deduplication
+// (engine/mmu/dedup.cpp) points a p2m entry only at a frame it has just given to this VM or at a
+// shared one, so hpa == expected implies a permitted owner unless the access writes a shared
+// frame. Everything else is judged out of line by oracle_disagreement.
+inline void check_oracle(std::string_view backend, const BackendEnv& env, uint64_t va,
+                         GuestPhys pa, uint64_t hpa, HostPhys expected, bool expected_shared,
+                         bool write, bool layout_only = false) {
+    if (hpa == expected.value() && !(write && expected_shared)) [[likely]]
+        return;
+    oracle_disagreement(backend, env, va, pa, hpa, expected, write, layout_only);
 }
 
 } // namespace vmmu

@@ -63,12 +63,13 @@ const Translation *TlbArray::probe(uint64_t va, uint16_t pcid, uint16_t vpid) {
                 touch(base, w);
                 last_slot_ = base + w;
                 last_page_ = va >> 12;
-                last_pcid_ = pcid;
-                last_vpid_ = vpid;
+                last_tag_ = context_tag(pcid, vpid);
                 return &e.t;
             }
         }
     }
+    miss_page_ = va >> 12;
+    miss_tag_ = context_tag(pcid, vpid);
     return nullptr;
 }
 
@@ -76,6 +77,7 @@ const Translation *TlbArray::fill(uint64_t va, const Translation &t, uint16_t pc
     if (!ways_ || !holds(t.page_shift))
         return nullptr;
     last_slot_ = kNoHit;
+    miss_page_ = kNoPage;
     uint64_t vpn = va >> t.page_shift;
     uint32_t base = set_base(vpn), want = meta_of(t.page_shift, vpid);
     uint32_t victim = ways_;

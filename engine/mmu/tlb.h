@@ -48,9 +48,12 @@ class TlbArray {
 
     // Probes every page size the array holds; on a hit refreshes LRU and returns the entry.
     const Translation *lookup(uint64_t va, uint16_t pcid, uint16_t vpid) {
-        if (last_slot_ != kNoHit && (va >> 12) == last_page_ && pcid == last_pcid_ &&
-            vpid == last_vpid_ && ages_[last_slot_] == 0)
+        uint64_t page = va >> 12;
+        uint32_t tag = context_tag(pcid, vpid);
+        if (last_slot_ != kNoHit && page == last_page_ && tag == last_tag_ && ages_[last_slot_] == 0)
             return &slots_[last_slot_].t;
+        if (page == miss_page_ && tag == miss_tag_)
+            return nullptr;
         return probe(va, pcid, vpid);
     }
     // Inserts (replacing an existing entry for the same page, else the LRU way); returns the
@@ -89,9 +92,18 @@ class TlbArray {
     // nothing), and no fill or invalidation since (so a full probe would find the same slot).
     // Exactly what the probe would return, at a few compares; reset by every change of contents.
     static constexpr uint32_t kNoHit = UINT32_MAX;
+    static uint32_t context_tag(uint16_t pcid, uint16_t vpid) {
+        return (uint32_t{pcid} << 16) | vpid;
+    }
     uint32_t last_slot_ = kNoHit;
     uint64_t last_page_ = 0;
-    uint16_t last_pcid_ = 0, last_vpid_ = 0;
+    uint32_t last_tag_ = 0;
+    // The last miss, likewise: the same 4K page and context misses again until the next fill
+    // (invalidations only remove entries). A data access to a large page probes the 4K array
+    // first; this answers that probe at two compares. kNoPage: no miss remembered.
+    static constexpr uint64_t kNoPage = UINT64_MAX;
+    uint64_t miss_page_ = kNoPage;
+    uint32_t miss_tag_ = 0;
     const Translation *probe(uint64_t va, uint16_t pcid, uint16_t vpid);
 
     std::vector<uint64_t> vpns_;

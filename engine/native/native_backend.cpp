@@ -106,8 +106,9 @@ class NativeBackend final : public Backend {
 
     void translate(uint64_t va, GuestPhys pa, bool fetch, bool write) {
         translate_access(
-            tlb_, va, fetch, write, env_.oracle, [&] { counters_.details["perm_rewalks"]++; },
-            [&] { return walk(va, pa); }, [&](uint64_t hpa) { check(va, hpa, pa, write); });
+            tlb_, va, pa, fetch, write, env_.oracle, [this] { counters_.details["perm_rewalks"]++; },
+            [this](uint64_t v, GuestPhys p) { return walk(v, p); },
+            [this](uint64_t v, uint64_t hpa, GuestPhys p, bool w) { check(v, hpa, p, w); });
     }
 
     Translation walk(uint64_t va, GuestPhys functional) {
