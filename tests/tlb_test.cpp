@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <vector>
+
 using namespace vmmu;
 
 namespace {
@@ -177,4 +180,65 @@ TEST(TlbHierarchy, LargePagesGoToTheLargeArrayAndStlbOnlyIfItHoldsThem) {
     for (uint64_t i = 1; i <= 4; ++i)
         h.fill(i << 32, page(i << 33, 21), false);
     EXPECT_EQ(h.lookup(0x600000, false), nullptr);
+}
+
+// The array answers repeats from a memo of recent probe results (tlb.h). Driven by a random
+// mix of lookups, fills and invalidations over a few pages and two PCIDs that alias in the memo
+// and in the sets, it must behave exactly like a plain true-LRU set-associative array. (No global
+// entries: with a global and a PCID entry for one page, which of them a fill replaces depends
+// on way order, which a list model does not have.)
+TEST(TlbArray, MemoizedLookupsBehaveExactlyLikeAPlainLruArray) {
+    struct Entry {
+        uint64_t vpn, frame;
+        uint16_t pcid;
+    };
+    const uint32_t sets = 4, ways = 2;
+    std::vector<std::vector<Entry>> ref(sets); // per set, most recent first
+    auto matches = [](const Entry &e, uint64_t vpn, uint16_t pcid) {
+        return e.vpn == vpn && e.pcid == pcid;
+    };
+    TlbArray a({sets * ways, ways}, kSize4K);
+    uint64_t rng = 0x9e3779b97f4a7c15ull;
+    auto next = [&] {
+        rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+        return rng;
+    };
+    uint64_t hits = 0;
+    for (int step = 0; step < 20000; ++step) {
+        // Mostly a drifting hot set of three pages (as code, stack and data are), else any of 40.
+        uint64_t r = next(), hot = (step / 64) * 7 + (r >> 40) % 3;
+        uint64_t vpn = (r >> 44) % 5 ? hot % 40 : r % 40, va = (vpn << 12) | ((r >> 8) & 0xfff);
+        uint16_t pcid = static_cast<uint16_t>((r >> 20) % 2);
+        auto &set = ref[vpn % sets];
+        unsigned op = (r >> 24) % 16;
+        if (op < 11) { // lookups dominate, as they do in a run
+            const Translation *t = a.lookup(va, pcid, 0);
+            auto it = std::find_if(set.begin(), set.end(),
+                                   [&](const Entry &e) { return matches(e, vpn, pcid); });
+            ASSERT_EQ(t != nullptr, it != set.end()) << "step " << step;
+            if (t) {
+                ++hits;
+                ASSERT_EQ(t->frame, it->frame) << "step " << step;
+                std::rotate(set.begin(), it, it + 1);
+            }
+        } else if (op < 14) {
+            uint64_t frame = (r >> 32) << 12;
+            a.fill(va, page(frame), pcid, 0);
+            auto it = std::find_if(set.begin(), set.end(),
+                                   [&](const Entry &e) { return matches(e, vpn, pcid); });
+            if (it != set.end())
+                set.erase(it);
+            else if (set.size() == ways)
+                set.pop_back();
+            set.insert(set.begin(), Entry{vpn, frame, pcid});
+        } else if (op == 14) {
+            a.invalidate_page(va, 0);
+            std::erase_if(set, [&](const Entry &e) { return e.vpn == vpn; });
+        } else {
+            a.flush_non_global(pcid, 0);
+            for (auto &s : ref)
+                std::erase_if(s, [&](const Entry &e) { return e.pcid == pcid; });
+        }
+    }
+    EXPECT_GT(hits, 2000u); // the sequence exercised the memo, not only misses
 }

@@ -40,8 +40,8 @@ void TlbArray::touch(uint32_t base, uint32_t way) {
     age[way] = 0;
 }
 
+// Callers forget() the memo once they are done dropping.
 void TlbArray::drop(uint32_t i) {
-    last_slot_ = kNoHit;
     --live_[size_index(shift_of(meta_[i]))];
     meta_[i] = 0;
 }
@@ -61,23 +61,19 @@ const Translation *TlbArray::probe(uint64_t va, uint16_t pcid, uint16_t vpid) {
             Slot &e = slots_[base + w];
             if (e.t.global || e.pcid == pcid) {
                 touch(base, w);
-                last_slot_ = base + w;
-                last_page_ = va >> 12;
-                last_tag_ = context_tag(pcid, vpid);
+                remember(va, pcid, vpid, base + w);
                 return &e.t;
             }
         }
     }
-    miss_page_ = va >> 12;
-    miss_tag_ = context_tag(pcid, vpid);
+    remember(va, pcid, vpid, kMiss);
     return nullptr;
 }
 
 const Translation *TlbArray::fill(uint64_t va, const Translation &t, uint16_t pcid, uint16_t vpid) {
     if (!ways_ || !holds(t.page_shift))
         return nullptr;
-    last_slot_ = kNoHit;
-    miss_page_ = kNoPage;
+    forget();
     uint64_t vpn = va >> t.page_shift;
     uint32_t base = set_base(vpn), want = meta_of(t.page_shift, vpid);
     uint32_t victim = ways_;
@@ -110,6 +106,8 @@ template <class Pred> uint64_t TlbArray::invalidate_if(Pred &&pred) {
             drop(i);
             ++dropped;
         }
+    if (dropped)
+        forget();
     return dropped;
 }
 
@@ -141,6 +139,8 @@ uint64_t TlbArray::invalidate_page(uint64_t va, uint16_t vpid) {
                 ++dropped;
             }
     }
+    if (dropped)
+        forget();
     return dropped;
 }
 

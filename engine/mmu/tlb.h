@@ -48,14 +48,24 @@ class TlbArray {
 
     // Probes every page size the array holds; on a hit refreshes LRU and returns the entry.
     const Translation *lookup(uint64_t va, uint16_t pcid, uint16_t vpid) {
-        uint64_t page = va >> 12;
-        uint32_t tag = context_tag(pcid, vpid);
-        if (last_slot_ != kNoHit && page == last_page_ && tag == last_tag_ && ages_[last_slot_] == 0)
-            return &slots_[last_slot_].t;
-        if (page == miss_page_ && tag == miss_tag_)
+        uint32_t s = recall_slot(va, pcid, vpid);
+        if (s == kMiss)
             return nullptr;
+        if (s != kUnknown)
+            return &slots_[s].t;
         return probe(va, pcid, vpid);
     }
+    // What lookup() would return, when the memo below knows it without probing: the slot of a
+    // hit (whose touch() would change nothing), kMiss, or kUnknown (lookup() must probe).
+    static constexpr uint32_t kMiss = UINT32_MAX, kUnknown = UINT32_MAX - 1;
+    uint32_t recall_slot(uint64_t va, uint16_t pcid, uint16_t vpid) const {
+        uint64_t page = va >> 12;
+        const Memo &m = memo_[page & (kMemoEntries - 1)];
+        if (m.page != page || m.tag != context_tag(pcid, vpid))
+            return kUnknown;
+        return m.slot == kMiss || ages_[m.slot] == 0 ? m.slot : kUnknown;
+    }
+    const Translation *slot(uint32_t s) const { return &slots_[s].t; }
     // Inserts (replacing an existing entry for the same page, else the LRU way); returns the
     // stored entry, or nullptr when the array does not hold that page size.
     const Translation *fill(uint64_t va, const Translation &t, uint16_t pcid, uint16_t vpid);
@@ -87,23 +97,32 @@ class TlbArray {
     void drop(uint32_t i);
     template <class Pred> uint64_t invalidate_if(Pred &&pred);
 
-    // The last hit, to answer a repeat without probing: the same 4K page, PCID and VPID as the
-    // lookup that found it, its way still the most recent of its set (so touch() would change
-    // nothing), and no fill or invalidation since (so a full probe would find the same slot).
-    // Exactly what the probe would return, at a few compares; reset by every change of contents.
-    static constexpr uint32_t kNoHit = UINT32_MAX;
+    // Recent probe results, to answer a repeat without probing: a small direct-mapped table by 4K
+    // page of (page, PCID and VPID) -> the slot the probe found, or kMiss. The table is
+    // forgotten whenever the array's contents change (a fill, an invalidation that dropped
+    // something), so a full probe would return the same slot or miss again; a hit
+    // is answered only while its slot is still the most recent way of its set, so touch() would
+    // change nothing. Counters, LRU order and results are exactly those of the full probe; what
+    // it saves is the probe when accesses alternate between a few pages, and the 4K array's
+    // probe before every hit in the large-page array.
+    static constexpr uint32_t kMemoEntries = 16;
     static uint32_t context_tag(uint16_t pcid, uint16_t vpid) {
         return (uint32_t{pcid} << 16) | vpid;
     }
-    uint32_t last_slot_ = kNoHit;
-    uint64_t last_page_ = 0;
-    uint32_t last_tag_ = 0;
-    // The last miss, likewise: the same 4K page and context misses again until the next fill
-    // (invalidations only remove entries). A data access to a large page probes the 4K array
-    // first; this answers that probe at two compares. kNoPage: no miss remembered.
-    static constexpr uint64_t kNoPage = UINT64_MAX;
-    uint64_t miss_page_ = kNoPage;
-    uint32_t miss_tag_ = 0;
+    struct Memo {
+        uint64_t page = UINT64_MAX;
+        uint32_t tag = 0;
+        uint32_t slot = kMiss;
+    };
+    Memo memo_[kMemoEntries];
+    void remember(uint64_t va, uint16_t pcid, uint16_t vpid, uint32_t slot) {
+        uint64_t page = va >> 12;
+        memo_[page & (kMemoEntries - 1)] = {page, context_tag(pcid, vpid), slot};
+    }
+    void forget() {
+        for (Memo &m : memo_)
+            m.page = UINT64_MAX;
+    }
     const Translation *probe(uint64_t va, uint16_t pcid, uint16_t vpid);
 
     std::vector<uint64_t> vpns_;
@@ -138,6 +157,32 @@ class TlbHierarchy {
     }
     uint16_t pcid() const { return pcid_; }
     uint16_t vpid() const { return vpid_; }
+
+    // lookup()'s result when the L1 arrays' memos know it is an L1 hit, counted as lookup()
+    // counts it; nullptr otherwise, and then the caller calls lookup() (which counts). Small
+    // enough to inline into each backend's hit path.
+    const Translation *recall(uint64_t va, bool is_fetch) {
+        const Translation *t = nullptr;
+        if (is_fetch) {
+            uint32_t s = l1i_.recall_slot(va, pcid_, vpid_);
+            if (s < TlbArray::kUnknown) {
+                t = l1i_.slot(s);
+                counters_->l1i_lookups++;
+            }
+            return t;
+        }
+        uint32_t s = l1d_4k_.recall_slot(va, pcid_, vpid_);
+        if (s < TlbArray::kUnknown) {
+            t = l1d_4k_.slot(s);
+        } else if (s == TlbArray::kMiss) { // a large page: lookup() goes on to the large array
+            uint32_t l = l1d_large_.recall_slot(va, pcid_, vpid_);
+            if (l < TlbArray::kUnknown)
+                t = l1d_large_.slot(l);
+        }
+        if (t)
+            counters_->l1d_lookups++;
+        return t;
+    }
 
     // nullptr on a miss in every level.
     const Translation *lookup(uint64_t va, bool is_fetch) {

@@ -10,6 +10,7 @@
 #include "engine/mmu/profile.h"
 #include "engine/mmu/pwc.h"
 #include "engine/mmu/tlb.h"
+#include "engine/mmu/translate.h"
 #include "engine/shadow/shadow_mmu.h"
 
 #include <memory>
@@ -72,9 +73,19 @@ public:
     ShadowMmu& mmu() { return mmu_; }
 
 private:
-    // Hot path: TLB lookup, then a walk of the shadow tables on a miss.
+    // Hot path: an L1 hit the TLB's memo knows, checked inline; everything else out of line.
     void translate(uint64_t va, GuestPhys pa, bool fetch, bool write) {
-        const Translation* t = tlb_.lookup(va, fetch);
+        const Translation* recalled;
+        if (const Translation* t = recall_usable(tlb_, va, fetch, write, recalled)) [[likely]] {
+            if (oracle_) check(va, pa, t->host(va), write);
+            return;
+        }
+        translate_slow(va, pa, fetch, write, recalled);
+    }
+    // The TLB lookup (unless recall() counted it), then a walk of the shadow tables on a miss.
+    [[gnu::noinline]] void translate_slow(uint64_t va, GuestPhys pa, bool fetch, bool write,
+                                          const Translation* recalled) {
+        const Translation* t = recalled ? recalled : tlb_.lookup(va, fetch);
         // A read-only entry cannot serve a write that succeeded: the hardware walks again.
         if (t && write && !t->writable) {
             ++perm_rewalks_;

@@ -55,6 +55,8 @@ class SlatBackend final : public Backend {
 
   private:
     void translate(uint64_t va, GuestPhys pa, bool fetch, bool write);
+    [[gnu::noinline]] void translate_slow(uint64_t va, GuestPhys pa, bool fetch, bool write,
+                                          const Translation *recalled);
     Translation walk(uint64_t va, GuestPhys functional);
     void vm_exit(ExitReason reason, uint64_t address = 0);
     void apply(Invalidate what);
