@@ -40,6 +40,12 @@ struct Fetch {
     bool user;
 };
 
+// True when the block's bytes lie in one 4K page (a block of 0 bytes counts as one byte).
+inline bool within_one_page(const Fetch& f) {
+    uint64_t va = f.va.value();
+    return ((va ^ (va + (f.bytes ? f.bytes - 1 : 0))) >> 12) == 0;
+}
+
 // One VM exit as a hypervisor would log it (for `vmmu demo exits`): why, where, what it did.
 struct ExitRecord {
     ExitReason reason;

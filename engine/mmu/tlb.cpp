@@ -76,18 +76,25 @@ const Translation *TlbArray::fill(uint64_t va, const Translation &t, uint16_t pc
     forget();
     uint64_t vpn = va >> t.page_shift;
     uint32_t base = set_base(vpn), want = meta_of(t.page_shift, vpid);
-    uint32_t victim = ways_;
-    for (uint32_t w = 0; w < ways_ && victim == ways_; ++w)
-        if (meta_[base + w] == want && vpns_[base + w] == vpn &&
-            (slots_[base + w].pcid == pcid || slots_[base + w].t.global))
+    // One pass: an entry for the same page is replaced; else the first invalid way, else the
+    // least recently used one.
+    uint32_t victim = ways_, invalid = ways_, lru = 0;
+    for (uint32_t w = 0; w < ways_; ++w) {
+        uint32_t m = meta_[base + w];
+        if (m == want && vpns_[base + w] == vpn &&
+            (slots_[base + w].pcid == pcid || slots_[base + w].t.global)) {
             victim = w;
-    // Prefer an invalid way, else the least recently used one.
-    for (uint32_t w = 0; w < ways_ && victim == ways_; ++w)
-        if (!meta_[base + w])
-            victim = w;
-    for (uint32_t w = 0; w < ways_ && victim == ways_; ++w)
-        if (ages_[base + w] == ways_ - 1)
-            victim = w;
+            break;
+        }
+        if (!m) {
+            if (invalid == ways_)
+                invalid = w;
+        } else if (ages_[base + w] == ways_ - 1) {
+            lru = w;
+        }
+    }
+    if (victim == ways_)
+        victim = invalid != ways_ ? invalid : lru;
     uint32_t i = base + victim;
     if (meta_[i])
         drop(i);

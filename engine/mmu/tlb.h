@@ -91,7 +91,7 @@ class TlbArray {
     static unsigned shift_of(uint32_t meta) { return (meta >> 16) & 0xff; }
     static uint16_t vpid_of(uint32_t meta) { return static_cast<uint16_t>(meta); }
     // live_ index of a page shift (12, 21, 30 -> 0, 1, 2).
-    static unsigned size_index(unsigned shift) { return (shift - 12) / 9; }
+    static unsigned size_index(unsigned shift) { return (shift > 12) + (shift > 21); }
     uint32_t set_base(uint64_t vpn) const { return static_cast<uint32_t>(vpn & set_mask_) * ways_; }
     void touch(uint32_t base, uint32_t way);
     void drop(uint32_t i);

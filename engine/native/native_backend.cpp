@@ -33,6 +33,8 @@ class NativeBackend final : public Backend {
     void on_access(const DataAccess &a) override { translate(a.va.value(), a.pa, false, a.write); }
     void on_fetch(const Fetch &f) override {
         // One lookup per 4K page the block touches; code is identity-mapped, so pa follows va.
+        if (within_one_page(f)) [[likely]]
+            return translate(f.va.value(), f.pa, true, false);
         uint64_t first = f.va.value() >> 12;
         uint64_t last = (f.va.value() + std::max<uint32_t>(f.bytes, 1) - 1) >> 12;
         for (uint64_t p = first; p <= last; ++p) {

@@ -31,6 +31,8 @@ public:
     }
     void on_fetch(const Fetch& f) override {
         // One lookup per 4K page the block touches (as the native backend does).
+        if (within_one_page(f)) [[likely]]
+            return translate(f.va.value(), f.pa, true, false);
         uint64_t first = f.va.value() >> 12;
         uint64_t last = (f.va.value() + (f.bytes ? f.bytes : 1) - 1) >> 12;
         for (uint64_t p = first; p <= last; ++p) {

@@ -66,6 +66,8 @@ void SlatBackend::on_access(const DataAccess &a) { translate(a.va.value(), a.pa,
 
 void SlatBackend::on_fetch(const Fetch &f) {
     // One lookup per 4K page the block touches; code is identity-mapped, so pa follows va.
+    if (within_one_page(f)) [[likely]]
+        return translate(f.va.value(), f.pa, true, false);
     uint64_t first = f.va.value() >> 12;
     uint64_t last = (f.va.value() + std::max<uint32_t>(f.bytes, 1) - 1) >> 12;
     for (uint64_t p = first; p <= last; ++p) {
