@@ -46,6 +46,19 @@ inline bool within_one_page(const Fetch& f) {
     return ((va ^ (va + (f.bytes ? f.bytes - 1 : 0))) >> 12) == 0;
 }
 
+// Calls lookup(va, pa) once per 4K page a block spans: its first byte, then each page start
+// (code is identity-mapped, so pa follows va). Out of line: blocks rarely cross a page, and the
+// common case (within_one_page) should not pay for the loop's stack frame.
+template <class Lookup>
+[[gnu::noinline]] void for_each_fetch_page(const Fetch& f, Lookup lookup) {
+    uint64_t start = f.va.value();
+    uint64_t first = start >> 12, last = (start + (f.bytes ? f.bytes - 1 : 0)) >> 12;
+    for (uint64_t p = first; p <= last; ++p) {
+        uint64_t va = p == first ? start : p << 12;
+        lookup(va, f.pa + (va - start));
+    }
+}
+
 // One VM exit as a hypervisor would log it (for `vmmu demo exits`): why, where, what it did.
 struct ExitRecord {
     ExitReason reason;

@@ -33,12 +33,7 @@ public:
         // One lookup per 4K page the block touches (as the native backend does).
         if (within_one_page(f)) [[likely]]
             return translate(f.va.value(), f.pa, true, false);
-        uint64_t first = f.va.value() >> 12;
-        uint64_t last = (f.va.value() + (f.bytes ? f.bytes : 1) - 1) >> 12;
-        for (uint64_t p = first; p <= last; ++p) {
-            uint64_t va = p == first ? f.va.value() : p << 12;
-            translate(va, f.pa + (va - f.va.value()), true, false);
-        }
+        for_each_fetch_page(f, [this](uint64_t va, GuestPhys pa) { translate(va, pa, true, false); });
     }
 
     void on_cr3_write(uint64_t rip, uint64_t new_cr3) override;

@@ -68,12 +68,7 @@ void SlatBackend::on_fetch(const Fetch &f) {
     // One lookup per 4K page the block touches; code is identity-mapped, so pa follows va.
     if (within_one_page(f)) [[likely]]
         return translate(f.va.value(), f.pa, true, false);
-    uint64_t first = f.va.value() >> 12;
-    uint64_t last = (f.va.value() + std::max<uint32_t>(f.bytes, 1) - 1) >> 12;
-    for (uint64_t p = first; p <= last; ++p) {
-        uint64_t va = p == first ? f.va.value() : p << 12;
-        translate(va, f.pa + (va - f.va.value()), true, false);
-    }
+    for_each_fetch_page(f, [this](uint64_t va, GuestPhys pa) { translate(va, pa, true, false); });
 }
 
 void SlatBackend::on_cr3_write(uint64_t, uint64_t new_cr3) {
@@ -182,7 +177,9 @@ Translation SlatBackend::walk(uint64_t va, GuestPhys functional) {
     }
 }
 
-void SlatBackend::check(uint64_t va, uint64_t hpa, GuestPhys functional, bool write) const {
+// Inlined into the hit path (the oracle's slow path stays out of line).
+[[gnu::always_inline]] inline void SlatBackend::check(uint64_t va, uint64_t hpa,
+                                                       GuestPhys functional, bool write) const {
     check_oracle("slat", env_, va, functional, hpa, env_.p2m->translate(functional),
                  env_.p2m->shared(functional), write);
 }
