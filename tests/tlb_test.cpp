@@ -242,3 +242,18 @@ TEST(TlbArray, MemoizedLookupsBehaveExactlyLikeAPlainLruArray) {
     }
     EXPECT_GT(hits, 2000u); // the sequence exercised the memo, not only misses
 }
+
+// The memo points into the array's own storage: a copy must answer from its own entries.
+TEST(TlbArray, ACopyAnswersFromItsOwnEntries) {
+    TlbArray a({4, 4}, kSize4K);
+    a.fill(0x5000, page(0x1000), 0, 0);
+    ASSERT_NE(a.lookup(0x5000, 0, 0), nullptr); // remembered
+    TlbArray b = a;
+    a.invalidate_page(0x5000, 0);
+    EXPECT_EQ(a.lookup(0x5000, 0, 0), nullptr);
+    const Translation *t = b.lookup(0x5000, 0, 0);
+    ASSERT_NE(t, nullptr);
+    EXPECT_EQ(t->frame, 0x1000u);
+    b.fill(0x5000, page(0x2000), 0, 0);
+    EXPECT_EQ(b.lookup(0x5000, 0, 0)->frame, 0x2000u);
+}

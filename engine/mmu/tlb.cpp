@@ -66,7 +66,7 @@ const Translation *TlbArray::probe(uint64_t va, uint16_t pcid, uint16_t vpid) {
             }
         }
     }
-    remember(va, pcid, vpid, kMiss);
+    remember(va, pcid, vpid, kNoSlot);
     return nullptr;
 }
 

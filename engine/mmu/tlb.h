@@ -48,24 +48,22 @@ class TlbArray {
 
     // Probes every page size the array holds; on a hit refreshes LRU and returns the entry.
     const Translation *lookup(uint64_t va, uint16_t pcid, uint16_t vpid) {
-        uint32_t s = recall_slot(va, pcid, vpid);
-        if (s == kMiss)
-            return nullptr;
-        if (s != kUnknown)
-            return &slots_[s].t;
-        return probe(va, pcid, vpid);
+        Recall r = recall(va, pcid, vpid);
+        return r.known ? r.t : probe(va, pcid, vpid);
     }
-    // What lookup() would return, when the memo below knows it without probing: the slot of a
-    // hit (whose touch() would change nothing), kMiss, or kUnknown (lookup() must probe).
-    static constexpr uint32_t kMiss = UINT32_MAX, kUnknown = UINT32_MAX - 1;
-    uint32_t recall_slot(uint64_t va, uint16_t pcid, uint16_t vpid) const {
+    // What lookup() would return, when the memo below knows it without probing (known): the
+    // entry of a hit whose touch() would change nothing, or nullptr for a miss.
+    struct Recall {
+        bool known;
+        const Translation *t;
+    };
+    Recall recall(uint64_t va, uint16_t pcid, uint16_t vpid) const {
         uint64_t page = va >> 12;
         const Memo &m = memo_[page & (kMemoEntries - 1)];
         if (m.page != page || m.tag != context_tag(pcid, vpid))
-            return kUnknown;
-        return m.slot == kMiss || ages_[m.slot] == 0 ? m.slot : kUnknown;
+            return {false, nullptr};
+        return {!m.t || *m.age == 0, m.t};
     }
-    const Translation *slot(uint32_t s) const { return &slots_[s].t; }
     // Inserts (replacing an existing entry for the same page, else the LRU way); returns the
     // stored entry, or nullptr when the array does not hold that page size.
     const Translation *fill(uint64_t va, const Translation &t, uint16_t pcid, uint16_t vpid);
@@ -98,7 +96,7 @@ class TlbArray {
     template <class Pred> uint64_t invalidate_if(Pred &&pred);
 
     // Recent probe results, to answer a repeat without probing: a small direct-mapped table by 4K
-    // page of (page, PCID and VPID) -> the slot the probe found, or kMiss. The table is
+    // page of (page, PCID and VPID) -> the entry the probe found, or a miss. The table is
     // forgotten whenever the array's contents change (a fill, an invalidation that dropped
     // something), so a full probe would return the same slot or miss again; a hit
     // is answered only while its slot is still the most recent way of its set, so touch() would
@@ -106,21 +104,40 @@ class TlbArray {
     // it saves is the probe when accesses alternate between a few pages, and the 4K array's
     // probe before every hit in the large-page array.
     static constexpr uint32_t kMemoEntries = 16;
+    static constexpr uint32_t kNoSlot = UINT32_MAX;
     static uint32_t context_tag(uint16_t pcid, uint16_t vpid) {
         return (uint32_t{pcid} << 16) | vpid;
     }
     struct Memo {
         uint64_t page = UINT64_MAX;
         uint32_t tag = 0;
-        uint32_t slot = kMiss;
+        const Translation *t = nullptr; // nullptr: the probe missed
+        const uint8_t *age = nullptr;   // the LRU age of t's way
     };
-    Memo memo_[kMemoEntries];
+    // Entries point into slots_ and ages_: a moved array keeps them (vectors move their
+    // buffers), a copied one starts with an empty memo.
+    struct MemoTable {
+        Memo entries[kMemoEntries];
+        MemoTable() = default;
+        MemoTable(const MemoTable &) {}
+        MemoTable &operator=(const MemoTable &) {
+            *this = MemoTable();
+            return *this;
+        }
+        MemoTable(MemoTable &&) = default;
+        MemoTable &operator=(MemoTable &&) = default;
+        Memo &operator[](uint64_t i) { return entries[i]; }
+        const Memo &operator[](uint64_t i) const { return entries[i]; }
+    };
+    MemoTable memo_;
     void remember(uint64_t va, uint16_t pcid, uint16_t vpid, uint32_t slot) {
         uint64_t page = va >> 12;
-        memo_[page & (kMemoEntries - 1)] = {page, context_tag(pcid, vpid), slot};
+        memo_[page & (kMemoEntries - 1)] =
+            slot == kNoSlot ? Memo{page, context_tag(pcid, vpid), nullptr, nullptr}
+                            : Memo{page, context_tag(pcid, vpid), &slots_[slot].t, &ages_[slot]};
     }
     void forget() {
-        for (Memo &m : memo_)
+        for (Memo &m : memo_.entries)
             m.page = UINT64_MAX;
     }
     const Translation *probe(uint64_t va, uint16_t pcid, uint16_t vpid);
@@ -162,26 +179,20 @@ class TlbHierarchy {
     // counts it; nullptr otherwise, and then the caller calls lookup() (which counts). Small
     // enough to inline into each backend's hit path.
     const Translation *recall(uint64_t va, bool is_fetch) {
-        const Translation *t = nullptr;
         if (is_fetch) {
-            uint32_t s = l1i_.recall_slot(va, pcid_, vpid_);
-            if (s < TlbArray::kUnknown) {
-                t = l1i_.slot(s);
-                counters_->l1i_lookups++;
-            }
-            return t;
+            TlbArray::Recall r = l1i_.recall(va, pcid_, vpid_);
+            if (!r.known || !r.t)
+                return nullptr;
+            counters_->l1i_lookups++;
+            return r.t;
         }
-        uint32_t s = l1d_4k_.recall_slot(va, pcid_, vpid_);
-        if (s < TlbArray::kUnknown) {
-            t = l1d_4k_.slot(s);
-        } else if (s == TlbArray::kMiss) { // a large page: lookup() goes on to the large array
-            uint32_t l = l1d_large_.recall_slot(va, pcid_, vpid_);
-            if (l < TlbArray::kUnknown)
-                t = l1d_large_.slot(l);
-        }
-        if (t)
-            counters_->l1d_lookups++;
-        return t;
+        TlbArray::Recall r = l1d_4k_.recall(va, pcid_, vpid_);
+        if (r.known && !r.t) // a large page: lookup() goes on to the large array
+            r = l1d_large_.recall(va, pcid_, vpid_);
+        if (!r.known || !r.t)
+            return nullptr;
+        counters_->l1d_lookups++;
+        return r.t;
     }
 
     // nullptr on a miss in every level.
