@@ -10,16 +10,22 @@
 
 namespace vmmu {
 
-// The hit path every backend inlines: an L1 hit the TLB's memo knows, usable for this access
-// (a read-only entry cannot serve a write). Returns nullptr when the full path must run; a
-// non-null `recalled` then is an entry that would have to be re-walked for the write.
-inline const Translation* recall_usable(TlbHierarchy& tlb, uint64_t va, bool fetch, bool write,
-                                        const Translation*& recalled) {
-    recalled = tlb.recall(va, fetch);
-    return recalled && (recalled->writable || !write) ? recalled : nullptr;
+// The hit path every backend inlines: an L1 hit the TLB's memo knows and the access may use
+// (a read-only entry cannot serve a write), with the oracle's compare. Anything else goes to
+// slow(recalled), which the backend keeps out of line; a non-null `recalled` there is an entry
+// recall() counted and that must be re-walked for the write.
+template <class Check, class Slow>
+inline void translate_fast(TlbHierarchy& tlb, uint64_t va, GuestPhys pa, bool fetch, bool write,
+                           bool oracle, Check check, Slow slow) {
+    const Translation* recalled = tlb.recall(va, fetch);
+    if (recalled && (recalled->writable || !write)) [[likely]] {
+        if (oracle) check(va, recalled->host(va), pa, write);
+        return;
+    }
+    slow(recalled);
 }
 
-// The full path, called out of line by each backend when recall_usable() had no answer:
+// The full path, called out of line by each backend when translate_fast() had no answer:
 // the TLB lookup (unless `recalled` already counted it), a re-walk when a read-only entry served
 // a write, the walk on a miss, the fill, and the oracle on the translation used.
 // The callbacks are small closures (a backend pointer) taken by value, and get the access as

@@ -103,13 +103,10 @@ class NativeBackend final : public Backend {
 
     // Hot path: an L1 hit the TLB's memo knows, checked inline; everything else out of line.
     void translate(uint64_t va, GuestPhys pa, bool fetch, bool write) {
-        const Translation *recalled;
-        if (const Translation *t = recall_usable(tlb_, va, fetch, write, recalled)) [[likely]] {
-            if (env_.oracle)
-                check(va, t->host(va), pa, write);
-            return;
-        }
-        translate_slow(va, pa, fetch, write, recalled);
+        translate_fast(
+            tlb_, va, pa, fetch, write, env_.oracle,
+            [this](uint64_t v, uint64_t hpa, GuestPhys p, bool w) { check(v, hpa, p, w); },
+            [&](const Translation *recalled) { translate_slow(va, pa, fetch, write, recalled); });
     }
     [[gnu::noinline]] void translate_slow(uint64_t va, GuestPhys pa, bool fetch, bool write,
                                           const Translation *recalled) {

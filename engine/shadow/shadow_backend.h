@@ -72,12 +72,10 @@ public:
 private:
     // Hot path: an L1 hit the TLB's memo knows, checked inline; everything else out of line.
     void translate(uint64_t va, GuestPhys pa, bool fetch, bool write) {
-        const Translation* recalled;
-        if (const Translation* t = recall_usable(tlb_, va, fetch, write, recalled)) [[likely]] {
-            if (oracle_) check(va, pa, t->host(va), write);
-            return;
-        }
-        translate_slow(va, pa, fetch, write, recalled);
+        translate_fast(
+            tlb_, va, pa, fetch, write, oracle_,
+            [this](uint64_t v, uint64_t hpa, GuestPhys p, bool w) { check(v, p, hpa, w); },
+            [&](const Translation* recalled) { translate_slow(va, pa, fetch, write, recalled); });
     }
     // The TLB lookup (unless recall() counted it), then a walk of the shadow tables on a miss.
     [[gnu::noinline]] void translate_slow(uint64_t va, GuestPhys pa, bool fetch, bool write,
