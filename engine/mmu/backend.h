@@ -40,23 +40,24 @@ struct Fetch {
     bool user;
 };
 
-// True when the block's bytes lie in one 4K page (a block of 0 bytes counts as one byte).
-inline bool within_one_page(const Fetch& f) {
-    uint64_t va = f.va.value();
-    return ((va ^ (va + (f.bytes ? f.bytes - 1 : 0))) >> 12) == 0;
-}
-
 // Calls lookup(va, pa) once per 4K page a block spans: its first byte, then each page start
-// (code is identity-mapped, so pa follows va). Out of line: blocks rarely cross a page, and the
-// common case (within_one_page) should not pay for the loop's stack frame.
+// (code is identity-mapped, so pa follows va). A block within one page (nearly all) is one
+// inline call; the loop over several pages is out of line, so that the common case does not pay
+// for its stack frame.
 template <class Lookup>
-[[gnu::noinline]] void for_each_fetch_page(const Fetch& f, Lookup lookup) {
+[[gnu::noinline]] void for_each_fetch_page_loop(const Fetch& f, Lookup lookup) {
     uint64_t start = f.va.value();
     uint64_t first = start >> 12, last = (start + (f.bytes ? f.bytes - 1 : 0)) >> 12;
     for (uint64_t p = first; p <= last; ++p) {
         uint64_t va = p == first ? start : p << 12;
         lookup(va, f.pa + (va - start));
     }
+}
+template <class Lookup> inline void for_each_fetch_page(const Fetch& f, Lookup lookup) {
+    uint64_t start = f.va.value();
+    if (((start ^ (start + (f.bytes ? f.bytes - 1 : 0))) >> 12) == 0) [[likely]]
+        return lookup(start, f.pa);
+    for_each_fetch_page_loop(f, lookup);
 }
 
 // One VM exit as a hypervisor would log it (for `vmmu demo exits`): why, where, what it did.

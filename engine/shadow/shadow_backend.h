@@ -31,8 +31,6 @@ public:
     }
     void on_fetch(const Fetch& f) override {
         // One lookup per 4K page the block touches (as the native backend does).
-        if (within_one_page(f)) [[likely]]
-            return translate(f.va.value(), f.pa, true, false);
         for_each_fetch_page(f, [this](uint64_t va, GuestPhys pa) { translate(va, pa, true, false); });
     }
 

@@ -66,8 +66,6 @@ void SlatBackend::on_access(const DataAccess &a) { translate(a.va.value(), a.pa,
 
 void SlatBackend::on_fetch(const Fetch &f) {
     // One lookup per 4K page the block touches; code is identity-mapped, so pa follows va.
-    if (within_one_page(f)) [[likely]]
-        return translate(f.va.value(), f.pa, true, false);
     for_each_fetch_page(f, [this](uint64_t va, GuestPhys pa) { translate(va, pa, true, false); });
 }
 

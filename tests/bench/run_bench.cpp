@@ -26,10 +26,15 @@ RunOptions small(const std::string &workload) {
     return o;
 }
 
-double mips(const RunOptions &o) {
+RunOutput run_checked(const RunOptions &o) {
     RunOutput out = execute_run(o);
     if (run_exit_code(out.result) != 0)
         throw std::runtime_error(o.workload + " failed: " + run_status(out.result));
+    return out;
+}
+
+double mips(const RunOptions &o) {
+    RunOutput out = run_checked(o);
     return double(out.result.guest.instructions) / out.result.wall_seconds / 1e6;
 }
 
@@ -60,10 +65,8 @@ BENCHMARK_CAPTURE(BM_Run, sessions, "sessions")
 double cpu_seconds(const RunOptions &o, uint64_t *instructions) {
     timespec t0{}, t1{};
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t0);
-    RunOutput out = execute_run(o);
+    RunOutput out = run_checked(o);
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t1);
-    if (run_exit_code(out.result) != 0)
-        throw std::runtime_error(o.workload + " failed: " + run_status(out.result));
     *instructions = out.result.guest.instructions;
     return double(t1.tv_sec - t0.tv_sec) + 1e-9 * double(t1.tv_nsec - t0.tv_nsec);
 }
