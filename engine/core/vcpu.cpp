@@ -17,7 +17,6 @@ namespace {
 constexpr uint64_t kMmioEnd = uint64_t{1} << 47;
 constexpr uint64_t kRflagsIf = 1ull << 9;
 constexpr uint32_t kMsrLstar = 0xc0000082, kMsrFmask = 0xc0000084, kMsrEfer = 0xc0000080;
-constexpr size_t kBlockCacheSize = 1 << 14;
 
 // Hooks run inside QEMU's C code: nothing may be thrown through it.
 template <class F> void guarded(Vcpu* v, F&& f);
@@ -78,7 +77,7 @@ void check(uc_err err, const char* what) {
 Vcpu::Vcpu(GuestMemory& mem, const P2m& p2m, const BootState& boot, const ElfImage& kernel,
            const MachineConfig& config, const std::vector<std::unique_ptr<Backend>>& backends)
     : mem_(mem), p2m_(p2m), boot_(boot), kernel_(kernel), config_(config), backends_(backends),
-      code_frame_(mem.size() / kPageSize4K, 0), block_cache_(kBlockCacheSize) {
+      code_frame_(mem.size() / kPageSize4K, 0), block_cache_(kBlockSlots) {
     qemu_state_offsets(); // calibrate before the first exception needs it
     window_ = mem.size();
     prog_text_begin_ = VMMU_PROG_TEXT_BASE;
@@ -166,9 +165,8 @@ void Vcpu::stop(StopKind kind, std::string message, int status) {
     uc_emu_stop(uc_);
 }
 
-uint32_t Vcpu::block_instructions(uint64_t addr, uint32_t size) {
-    BlockCount& c = block_cache_[(addr ^ (addr >> 14)) & (kBlockCacheSize - 1)];
-    if (c.addr == addr && c.size == size) return c.instructions;
+// A block not in the direct-mapped slot: the map, or count it (once per distinct block).
+uint32_t Vcpu::count_block(uint64_t addr, uint32_t size) {
     auto it = block_map_.find(addr);
     if (it == block_map_.end() || it->second.size != size) {
         uint32_t n = addr + size <= mem_.size()
@@ -176,37 +174,39 @@ uint32_t Vcpu::block_instructions(uint64_t addr, uint32_t size) {
                          : 0;
         it = block_map_.insert_or_assign(addr, BlockCount{addr, size, n}).first;
     }
-    c = it->second;
-    return c.instructions;
+    block_cache_[block_slot(addr)] = it->second;
+    return it->second.instructions;
 }
 
+void Vcpu::set_block_check_limit() {
+    if (timer_pending_)
+        block_check_time_ = 0;
+    else if (!split_armed_ && config_.timer_period)
+        block_check_time_ = next_tick_;
+    else
+        block_check_time_ = UINT64_MAX;
+}
+
+// The hook runs once per guest block: the cost of exact instruction counting. The common case
+// in a hot loop, the block that just ran running again, needs no lookup, no stack frame and
+// four stores; everything else is the general path, out of line.
 void Vcpu::on_block(uint64_t addr, uint32_t size) {
+    if (addr != last_block_ || size != last_block_size_ || !last_block_valid_) [[unlikely]]
+        return on_new_block(addr, size);
+    uint32_t n = last_block_insns_;
+    if (time_ + n > block_check_time_ || counters_.instructions >= stop_at_ || stop_requested())
+        [[unlikely]]
+        return on_new_block(addr, size);
+    counters_.instructions += n;
+    time_ += n;
+    ++counters_.blocks;
+    if (!backends_.empty()) fetch_block(addr, size, n);
+}
+
+void Vcpu::on_new_block(uint64_t addr, uint32_t size) {
     uint32_t n = block_instructions(addr, size);
-    // A timer tick falls inside this block: stop before it runs, then run up to the tick.
-    if (!split_armed_ && !timer_pending_ && config_.timer_period && time_ + n > next_tick_) {
-        tick_split_requested_ = true;
-        split_block_ = addr;
-        split_k_ = next_tick_ > time_ ? static_cast<uint32_t>(next_tick_ - time_) : 0;
-        stop_before_block(addr);
-        return;
-    }
-    if (timer_pending_ && (reg(UC_X86_REG_EFLAGS) & kRflagsIf)) {
-        irq_window_ = true;
-        stop_before_block(addr);
-        return;
-    }
-    // A signal handler asked to stop (stop_request.h): stop before this block runs.
-    if (stop_requested()) {
-        stop(StopKind::Interrupted, "interrupted: a signal asked the run to stop");
-        stop_before_block(addr);
-        return;
-    }
-    // One compare covers both the instruction budget and the end of a scheduling quantum.
-    if (counters_.instructions >= stop_at_) {
-        budget_hit_ = true;
-        stop_before_block(addr);
-        return;
-    }
+    if (time_ + n > block_check_time_ || counters_.instructions >= stop_at_ || stop_requested())
+        if (!block_may_run(addr, n)) return;
     counters_.instructions += n;
     time_ += n;
     ++counters_.blocks;
@@ -215,16 +215,48 @@ void Vcpu::on_block(uint64_t addr, uint32_t size) {
     last_block_insns_ = n;
     last_block_valid_ = true;
     user_ = user_text(addr);
-    if (!backends_.empty()) {
-        Fetch f{GuestVirt(addr), GuestPhys(addr), size, n, user_};
-        fetch_rip_ = addr;
-        try {
-            for (auto& b : backends_) b->on_fetch(f);
-        } catch (const OracleMismatch& e) {
-            stop(StopKind::OracleMismatch, e.what());
-        }
-        fetch_rip_ = 0;
+    if (!backends_.empty()) fetch_block(addr, size, n);
+}
+
+// The checks before a block runs, in order; false when the run stops before the block.
+bool Vcpu::block_may_run(uint64_t addr, uint32_t n) {
+    // A timer tick falls inside this block: stop before it runs, then run up to the tick.
+    if (!split_armed_ && !timer_pending_ && config_.timer_period && time_ + n > next_tick_) {
+        tick_split_requested_ = true;
+        split_block_ = addr;
+        split_k_ = next_tick_ > time_ ? static_cast<uint32_t>(next_tick_ - time_) : 0;
+        stop_before_block(addr);
+        return false;
     }
+    if (timer_pending_ && (reg(UC_X86_REG_EFLAGS) & kRflagsIf)) {
+        irq_window_ = true;
+        stop_before_block(addr);
+        return false;
+    }
+    // A signal handler asked to stop (stop_request.h): stop before this block runs.
+    if (stop_requested()) {
+        stop(StopKind::Interrupted, "interrupted: a signal asked the run to stop");
+        stop_before_block(addr);
+        return false;
+    }
+    // One compare covers both the instruction budget and the end of a scheduling quantum.
+    if (counters_.instructions >= stop_at_) {
+        budget_hit_ = true;
+        stop_before_block(addr);
+        return false;
+    }
+    return true;
+}
+
+void Vcpu::fetch_block(uint64_t addr, uint32_t size, uint32_t n) {
+    Fetch f{GuestVirt(addr), GuestPhys(addr), size, n, user_};
+    fetch_rip_ = addr;
+    try {
+        for (auto& b : backends_) b->on_fetch(f);
+    } catch (const OracleMismatch& e) {
+        stop(StopKind::OracleMismatch, e.what());
+    }
+    fetch_rip_ = 0;
 }
 
 // A stop requested in a block hook takes effect before the block runs, but Unicorn then leaves

@@ -72,7 +72,17 @@ private:
     void data_access(uint64_t va, uint64_t gpa, unsigned size, bool write);
 
     uint64_t out_rip() const; // address of the OUT instruction being executed
-    uint32_t block_instructions(uint64_t addr, uint32_t size);
+    uint32_t block_instructions(uint64_t addr, uint32_t size) {
+        const BlockCount& c = block_cache_[block_slot(addr)];
+        return c.addr == addr && c.size == size ? c.instructions : count_block(addr, size);
+    }
+    static size_t block_slot(uint64_t addr) { return (addr ^ (addr >> 14)) & (kBlockSlots - 1); }
+    // Out of line, so that the block hook's common path needs no stack frame.
+    [[gnu::noinline]] void on_new_block(uint64_t addr, uint32_t size);
+    [[gnu::noinline]] uint32_t count_block(uint64_t addr, uint32_t size);
+    [[gnu::noinline]] bool block_may_run(uint64_t addr, uint32_t n);
+    [[gnu::noinline]] void fetch_block(uint64_t addr, uint32_t size, uint32_t n);
+    void set_block_check_limit();
     void account_stop(uint64_t rip);
     void stop_before_block(uint64_t addr);
     bool deliver(uint8_t vector, std::optional<uint32_t> error_code);
@@ -107,6 +117,7 @@ private:
     FunctionalTlb ftlb_;
     uint64_t cr3_ = 0;
 
+    static constexpr size_t kBlockSlots = size_t{1} << 14;
     struct BlockCount {
         uint64_t addr = UINT64_MAX;
         uint32_t size = 0, instructions = 0;
@@ -118,6 +129,11 @@ private:
     GuestCounters counters_;
     uint64_t time_ = 0;
     uint64_t next_tick_ = 0;
+    // The block hook runs its full checks (block_may_run) only when the block would take time_
+    // past this limit: the next tick when one can fall inside a block, 0 while a tick is pending
+    // (the hook must then watch for interrupts being enabled). Set before each uc_emu_start;
+    // nothing it depends on changes while Unicorn runs except time_ itself.
+    uint64_t block_check_time_ = 0;
     bool timer_pending_ = false;
     bool user_ = false;
     uint64_t fetch_rip_ = 0; // the block whose fetch the backends are seeing, 0 outside on_fetch

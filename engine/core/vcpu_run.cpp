@@ -45,6 +45,7 @@ RunResult Vcpu::run(uint64_t quantum) {
     while (!stop_) {
         bool tick_due = false;
         uint64_t insns_before = counters_.instructions;
+        set_block_check_limit();
         uc_err err = uc_emu_start(uc_, reg(UC_X86_REG_RIP), 0, 0, 0);
         if (resume_at_) {
             set_reg(UC_X86_REG_RIP, *resume_at_);
