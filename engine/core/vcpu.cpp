@@ -178,53 +178,57 @@ uint32_t Vcpu::count_block(uint64_t addr, uint32_t size) {
     return it->second.instructions;
 }
 
-void Vcpu::set_block_check_limit() {
+// Before each uc_emu_start: the end of the range the block hook may count through without its
+// full checks. Nothing it depends on changes while Unicorn runs (ticks, splits and the budget
+// change only in the run loop), and time() moves with the instruction count in between.
+void Vcpu::prepare_block_hook() {
+    uint64_t tick_end = UINT64_MAX; // no tick can fall inside a block
     if (timer_pending_)
-        block_check_time_ = 0;
+        tick_end = 0; // the hook must watch for interrupts being enabled
     else if (!split_armed_ && config_.timer_period)
-        block_check_time_ = next_tick_;
-    else
-        block_check_time_ = UINT64_MAX;
+        // time() + n <= next_tick_, in instructions: instructions + n < next_tick_ - idle_ + 1.
+        tick_end = next_tick_ < idle_ ? 0 : std::min(next_tick_ - idle_, UINT64_MAX - 1) + 1;
+    fast_end_ = std::min(tick_end, stop_at_);
+    has_backends_ = !backends_.empty();
 }
 
 // The hook runs once per guest block: the cost of exact instruction counting. The common case
-// in a hot loop, the block that just ran running again, needs no lookup, no stack frame and
-// four stores; everything else is the general path, out of line.
+// in a hot loop, the block that just ran running again well before any tick or budget, needs no
+// lookup, no stack frame, one compare against a precomputed end and three stores; everything
+// else is the general path, out of line.
 void Vcpu::on_block(uint64_t addr, uint32_t size) {
-    if (addr != last_block_ || size != last_block_size_ || !last_block_valid_) [[unlikely]]
+    if (addr != last_block_ || size != last_block_size_) [[unlikely]]
         return on_new_block(addr, size);
-    uint32_t n = last_block_insns_;
-    if (time_ + n > block_check_time_ || counters_.instructions >= stop_at_ || stop_requested())
-        [[unlikely]]
+    uint64_t after = counters_.instructions + last_block_insns_;
+    if (after >= fast_end_ || stop_requested()) [[unlikely]]
         return on_new_block(addr, size);
-    counters_.instructions += n;
-    time_ += n;
+    counters_.instructions = after;
     ++counters_.blocks;
-    if (!backends_.empty()) fetch_block(addr, size, n);
+    last_block_valid_ = true;
+    if (has_backends_) fetch_block(addr, size, last_block_insns_);
 }
 
 void Vcpu::on_new_block(uint64_t addr, uint32_t size) {
     uint32_t n = block_instructions(addr, size);
-    if (time_ + n > block_check_time_ || counters_.instructions >= stop_at_ || stop_requested())
-        if (!block_may_run(addr, n)) return;
+    if (!block_may_run(addr, n)) return;
     counters_.instructions += n;
-    time_ += n;
     ++counters_.blocks;
     last_block_ = addr;
     last_block_size_ = size;
     last_block_insns_ = n;
     last_block_valid_ = true;
     user_ = user_text(addr);
-    if (!backends_.empty()) fetch_block(addr, size, n);
+    if (has_backends_) fetch_block(addr, size, n);
 }
 
 // The checks before a block runs, in order; false when the run stops before the block.
 bool Vcpu::block_may_run(uint64_t addr, uint32_t n) {
     // A timer tick falls inside this block: stop before it runs, then run up to the tick.
-    if (!split_armed_ && !timer_pending_ && config_.timer_period && time_ + n > next_tick_) {
+    uint64_t now = time();
+    if (!split_armed_ && !timer_pending_ && config_.timer_period && now + n > next_tick_) {
         tick_split_requested_ = true;
         split_block_ = addr;
-        split_k_ = next_tick_ > time_ ? static_cast<uint32_t>(next_tick_ - time_) : 0;
+        split_k_ = next_tick_ > now ? static_cast<uint32_t>(next_tick_ - now) : 0;
         stop_before_block(addr);
         return false;
     }
@@ -274,7 +278,6 @@ void Vcpu::account_stop(uint64_t rip) {
             count_instructions(mem_.host_ptr(GuestPhys(last_block_)), rip - last_block_, last_block_);
         uint32_t undo = last_block_insns_ - done;
         counters_.instructions -= undo;
-        time_ -= undo;
     }
     last_block_valid_ = false;
 }

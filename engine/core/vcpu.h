@@ -70,6 +70,8 @@ private:
     void write_virt(uint64_t va, const void* src, uint64_t len);
     std::string read_guest_string(uint64_t va, uint64_t len);
     void data_access(uint64_t va, uint64_t gpa, unsigned size, bool write);
+    [[gnu::noinline]] bool break_sharing(uint64_t gpa);
+    void notify_access(uint64_t va, uint64_t gpa, unsigned size, bool write);
 
     uint64_t out_rip() const; // address of the OUT instruction being executed
     uint32_t block_instructions(uint64_t addr, uint32_t size) {
@@ -82,7 +84,7 @@ private:
     [[gnu::noinline]] uint32_t count_block(uint64_t addr, uint32_t size);
     [[gnu::noinline]] bool block_may_run(uint64_t addr, uint32_t n);
     [[gnu::noinline]] void fetch_block(uint64_t addr, uint32_t size, uint32_t n);
-    void set_block_check_limit();
+    void prepare_block_hook();
     void account_stop(uint64_t rip);
     void stop_before_block(uint64_t addr);
     bool deliver(uint8_t vector, std::optional<uint32_t> error_code);
@@ -126,14 +128,17 @@ private:
     std::unordered_map<uint64_t, BlockCount> block_map_;
 
     // Time: instructions retired plus idle time skipped at hlt; the timer runs on time.
+    // (Modular arithmetic: skipping to a tick sets idle_ so that time() is that tick.)
     GuestCounters counters_;
-    uint64_t time_ = 0;
+    uint64_t idle_ = 0;
+    uint64_t time() const { return counters_.instructions + idle_; }
     uint64_t next_tick_ = 0;
-    // The block hook runs its full checks (block_may_run) only when the block would take time_
-    // past this limit: the next tick when one can fall inside a block, 0 while a tick is pending
-    // (the hook must then watch for interrupts being enabled). Set before each uc_emu_start;
-    // nothing it depends on changes while Unicorn runs except time_ itself.
-    uint64_t block_check_time_ = 0;
+    // The block hook runs its full checks (block_may_run) only when the instruction count after
+    // the block would reach this end: the earlier of the next tick (when one can fall inside a
+    // block; 0 while a tick is pending, so the hook watches for interrupts being enabled) and
+    // the budget or quantum. Set by prepare_block_hook() before each uc_emu_start.
+    uint64_t fast_end_ = 0;
+    bool has_backends_ = false;
     bool timer_pending_ = false;
     bool user_ = false;
     uint64_t fetch_rip_ = 0; // the block whose fetch the backends are seeing, 0 outside on_fetch

@@ -57,20 +57,27 @@ uint64_t Vcpu::translate_or_stop(uint64_t va) {
 void Vcpu::data_access(uint64_t va, uint64_t gpa, unsigned size, bool write) {
     ++counters_.data_accesses;
     ++(write ? counters_.data_writes : counters_.data_reads);
-    // A write to a frame the host shares read-only: the host gives the VM a private copy
-    // first (copy-on-write), so every backend observes the write against the new mapping.
-    if (write && p2m_.shared(GuestPhys(gpa)) && config_.on_shared_write) {
-        try {
-            config_.on_shared_write(GuestPhys(gpa));
-        } catch (const OracleMismatch& e) {
-            stop(StopKind::OracleMismatch, e.what());
-            return;
-        } catch (const std::exception& e) {
-            stop(StopKind::GuestFault, fmt::format("host: breaking the sharing of gPA {:#x}: {}", gpa, e.what()));
-            return;
-        }
+    if (write && p2m_.shared(GuestPhys(gpa)) && config_.on_shared_write) [[unlikely]]
+        if (!break_sharing(gpa)) return;
+    if (!backends_.empty()) notify_access(va, gpa, size, write);
+}
+
+// A write to a frame the host shares read-only: the host gives the VM a private copy first
+// (copy-on-write), so every backend observes the write against the new mapping.
+bool Vcpu::break_sharing(uint64_t gpa) {
+    try {
+        config_.on_shared_write(GuestPhys(gpa));
+        return true;
+    } catch (const OracleMismatch& e) {
+        stop(StopKind::OracleMismatch, e.what());
+    } catch (const std::exception& e) {
+        stop(StopKind::GuestFault,
+             fmt::format("host: breaking the sharing of gPA {:#x}: {}", gpa, e.what()));
     }
-    if (backends_.empty()) return;
+    return false;
+}
+
+void Vcpu::notify_access(uint64_t va, uint64_t gpa, unsigned size, bool write) {
     DataAccess a{GuestVirt(va), GuestPhys(gpa), static_cast<uint8_t>(size), write, user_};
     try {
         for (auto& b : backends_) b->on_access(a);

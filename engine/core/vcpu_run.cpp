@@ -45,7 +45,7 @@ RunResult Vcpu::run(uint64_t quantum) {
     while (!stop_) {
         bool tick_due = false;
         uint64_t insns_before = counters_.instructions;
-        set_block_check_limit();
+        prepare_block_hook();
         uc_err err = uc_emu_start(uc_, reg(UC_X86_REG_RIP), 0, 0, 0);
         if (resume_at_) {
             set_reg(UC_X86_REG_RIP, *resume_at_);
@@ -110,7 +110,7 @@ RunResult Vcpu::run(uint64_t quantum) {
                                                            kMaxIdleTicks));
                     break;
                 }
-                time_ = next_tick_;
+                idle_ = next_tick_ - counters_.instructions; // time() = next_tick_
                 tick_due = true;
             }
         }
@@ -119,7 +119,7 @@ RunResult Vcpu::run(uint64_t quantum) {
             // as on a real interrupt line; the next tick stays on the period grid.
             do {
                 next_tick_ += config_.timer_period;
-            } while (next_tick_ <= time_);
+            } while (next_tick_ <= time());
             timer_pending_ = true;
         }
         if (timer_pending_ && (reg(UC_X86_REG_EFLAGS) & kRflagsIf)) {
