@@ -195,7 +195,8 @@ void Vcpu::prepare_block_hook() {
 // The hook runs once per guest block: the cost of exact instruction counting. The common case
 // in a hot loop, the block that just ran running again well before any tick or budget, needs no
 // lookup, no stack frame, one compare against a precomputed end and three stores; everything
-// else is the general path, out of line.
+// else is the general path, out of line. user_ needs no update there: on_new_block set it for
+// this very block, and what else changes it (deliver) also sends execution to another block.
 void Vcpu::on_block(uint64_t addr, uint32_t size) {
     if (addr != last_block_ || size != last_block_size_) [[unlikely]]
         return on_new_block(addr, size);
