@@ -58,11 +58,19 @@ class TlbArray {
         const Translation *t;
     };
     Recall recall(uint64_t va, uint16_t pcid, uint16_t vpid) const {
+        return recall(va, context_tag(pcid, vpid));
+    }
+    // The same, with the context tag precomputed (TlbHierarchy keeps it with PCID and VPID).
+    Recall recall(uint64_t va, uint32_t tag) const {
         uint64_t page = va >> 12;
         const Memo &m = memo_[page & (kMemoEntries - 1)];
-        if (m.page != page || m.tag != context_tag(pcid, vpid))
+        if (m.page != page || m.tag != tag)
             return {false, nullptr};
         return {!m.t || *m.age == 0, m.t};
+    }
+    // The memo's tag of a (PCID, VPID) context.
+    static uint32_t context_tag(uint16_t pcid, uint16_t vpid) {
+        return (uint32_t{pcid} << 16) | vpid;
     }
     // Inserts (replacing an existing entry for the same page, else the LRU way); returns the
     // stored entry, or nullptr when the array does not hold that page size.
@@ -105,9 +113,6 @@ class TlbArray {
     // probe before every hit in the large-page array.
     static constexpr uint32_t kMemoEntries = 16;
     static constexpr uint32_t kNoSlot = UINT32_MAX;
-    static uint32_t context_tag(uint16_t pcid, uint16_t vpid) {
-        return (uint32_t{pcid} << 16) | vpid;
-    }
     struct Memo {
         uint64_t page = UINT64_MAX;
         uint32_t tag = 0;
@@ -171,6 +176,7 @@ class TlbHierarchy {
     void set_context(uint16_t pcid, uint16_t vpid) {
         pcid_ = pcid;
         vpid_ = vpid;
+        tag_ = TlbArray::context_tag(pcid, vpid);
     }
     uint16_t pcid() const { return pcid_; }
     uint16_t vpid() const { return vpid_; }
@@ -180,15 +186,15 @@ class TlbHierarchy {
     // enough to inline into each backend's hit path.
     const Translation *recall(uint64_t va, bool is_fetch) {
         if (is_fetch) {
-            TlbArray::Recall r = l1i_.recall(va, pcid_, vpid_);
+            TlbArray::Recall r = l1i_.recall(va, tag_);
             if (!r.known || !r.t)
                 return nullptr;
             counters_->l1i_lookups++;
             return r.t;
         }
-        TlbArray::Recall r = l1d_4k_.recall(va, pcid_, vpid_);
+        TlbArray::Recall r = l1d_4k_.recall(va, tag_);
         if (r.known && !r.t) // a large page: lookup() goes on to the large array
-            r = l1d_large_.recall(va, pcid_, vpid_);
+            r = l1d_large_.recall(va, tag_);
         if (!r.known || !r.t)
             return nullptr;
         counters_->l1d_lookups++;
@@ -230,6 +236,7 @@ class TlbHierarchy {
     TlbCounters *counters_;
     uint16_t pcid_ = 0;
     uint16_t vpid_ = 0;
+    uint32_t tag_ = 0; // TlbArray::context_tag(pcid_, vpid_)
 };
 
 } // namespace vmmu
