@@ -138,7 +138,7 @@ private:
     // block; 0 while a tick is pending, so the hook watches for interrupts being enabled) and
     // the budget or quantum. Set by prepare_block_hook() before each uc_emu_start.
     uint64_t fast_end_ = 0;
-    bool has_backends_ = false;
+    bool has_backends_ = false; // !backends_.empty(), cached there for the block hook
     bool timer_pending_ = false;
     bool user_ = false;
     uint64_t fetch_rip_ = 0; // the block whose fetch the backends are seeing, 0 outside on_fetch
