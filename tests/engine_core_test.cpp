@@ -187,6 +187,28 @@ TEST(EngineCore, StoppingBeforeABlockLosesNoWork) {
     }
 }
 
+TEST(EngineCore, AQuantumEndsAtTheFirstBlockPastIt) {
+    // The block hook counts most blocks on a fast path that skips its checks up to a
+    // precomputed end; each quantum must still end before the first block that starts at or
+    // past it, so a slice overshoots by less than one block (TCG: at most 512 instructions).
+    for (uint64_t q : {777ull, 5000ull, 100003ull}) {
+        Machine m(probe_config("count"));
+        RunResult r;
+        uint64_t start = 0;
+        int slices = 0;
+        do {
+            r = m.run_for(q);
+            if (r.stop != StopKind::Quantum) break;
+            EXPECT_GE(r.guest.instructions, start + q) << "quantum " << q;
+            EXPECT_LT(r.guest.instructions, start + q + 512) << "quantum " << q;
+            start = r.guest.instructions;
+            ++slices;
+        } while (true);
+        ASSERT_EQ(r.stop, StopKind::Exited) << r.message;
+        EXPECT_GT(slices, 2) << "quantum " << q;
+    }
+}
+
 TEST(EngineCore, SameGuestGivesSameCountersEveryRun) {
     RunResult a = run_probe("faults"), b = run_probe("faults");
     EXPECT_EQ(a.guest.instructions, b.guest.instructions);
