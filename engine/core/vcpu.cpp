@@ -192,6 +192,15 @@ void Vcpu::prepare_block_hook() {
     has_backends_ = !backends_.empty();
 }
 
+// The block runs: its instructions are counted in full (account_stop corrects a run that stops
+// inside it), and the backends see its fetch.
+void Vcpu::run_block(uint64_t addr, uint32_t size, uint32_t n) {
+    counters_.instructions += n;
+    ++counters_.blocks;
+    last_block_valid_ = true;
+    if (has_backends_) fetch_block(addr, size, n);
+}
+
 // The hook runs once per guest block: the cost of exact instruction counting. The common case
 // in a hot loop, the block that just ran running again well before any tick or budget, needs no
 // lookup, no stack frame, one compare against a precomputed end and three stores; everything
@@ -200,26 +209,19 @@ void Vcpu::prepare_block_hook() {
 void Vcpu::on_block(uint64_t addr, uint32_t size) {
     if (addr != last_block_ || size != last_block_size_) [[unlikely]]
         return on_new_block(addr, size);
-    uint64_t after = counters_.instructions + last_block_insns_;
-    if (after >= fast_end_ || stop_requested()) [[unlikely]]
+    if (counters_.instructions + last_block_insns_ >= fast_end_ || stop_requested()) [[unlikely]]
         return on_new_block(addr, size);
-    counters_.instructions = after;
-    ++counters_.blocks;
-    last_block_valid_ = true;
-    if (has_backends_) fetch_block(addr, size, last_block_insns_);
+    run_block(addr, size, last_block_insns_);
 }
 
 void Vcpu::on_new_block(uint64_t addr, uint32_t size) {
     uint32_t n = block_instructions(addr, size);
     if (!block_may_run(addr, n)) return;
-    counters_.instructions += n;
-    ++counters_.blocks;
     last_block_ = addr;
     last_block_size_ = size;
     last_block_insns_ = n;
-    last_block_valid_ = true;
     user_ = user_text(addr);
-    if (has_backends_) fetch_block(addr, size, n);
+    run_block(addr, size, n);
 }
 
 // The checks before a block runs, in order; false when the run stops before the block.

@@ -81,6 +81,7 @@ private:
     static size_t block_slot(uint64_t addr) { return (addr ^ (addr >> 14)) & (kBlockSlots - 1); }
     // Out of line, so that the block hook's common path needs no stack frame.
     [[gnu::noinline]] void on_new_block(uint64_t addr, uint32_t size);
+    inline void run_block(uint64_t addr, uint32_t size, uint32_t n);
     [[gnu::noinline]] uint32_t count_block(uint64_t addr, uint32_t size);
     [[gnu::noinline]] bool block_may_run(uint64_t addr, uint32_t n);
     [[gnu::noinline]] void fetch_block(uint64_t addr, uint32_t size, uint32_t n);

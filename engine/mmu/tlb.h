@@ -48,7 +48,7 @@ class TlbArray {
 
     // Probes every page size the array holds; on a hit refreshes LRU and returns the entry.
     const Translation *lookup(uint64_t va, uint16_t pcid, uint16_t vpid) {
-        Recall r = recall(va, pcid, vpid);
+        Recall r = recall(va, context_tag(pcid, vpid));
         return r.known ? r.t : probe(va, pcid, vpid);
     }
     // What lookup() would return, when the memo below knows it without probing (known): the
@@ -57,10 +57,7 @@ class TlbArray {
         bool known;
         const Translation *t;
     };
-    Recall recall(uint64_t va, uint16_t pcid, uint16_t vpid) const {
-        return recall(va, context_tag(pcid, vpid));
-    }
-    // The same, with the context tag precomputed (TlbHierarchy keeps it with PCID and VPID).
+    // `tag` is context_tag(PCID, VPID) (TlbHierarchy keeps it precomputed).
     Recall recall(uint64_t va, uint32_t tag) const {
         uint64_t page = va >> 12;
         const Memo &m = memo_[page & (kMemoEntries - 1)];
