@@ -13,7 +13,6 @@
 namespace vmmu::robust {
 namespace {
 
-std::string test_name() { return ::testing::UnitTest::GetInstance()->current_test_info()->name(); }
 
 fs::path guest(const std::string& rel) { return fs::path(VMMU_GUEST_DIR) / rel; }
 

@@ -13,7 +13,6 @@ namespace vmmu::robust {
 namespace {
 using nlohmann::json;
 
-std::string test_name() { return ::testing::UnitTest::GetInstance()->current_test_info()->name(); }
 
 // A guest directory (VMMU_GUEST_DIR) with `kernel`, the given programs, and a manifest naming
 // `workloads` with no parameters.

@@ -13,7 +13,6 @@ namespace vmmu::robust {
 namespace {
 using nlohmann::json;
 
-std::string test_name() { return ::testing::UnitTest::GetInstance()->current_test_info()->name(); }
 
 json nehalem() {
     return json::parse(

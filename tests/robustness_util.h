@@ -43,6 +43,13 @@ inline void write_bytes(const fs::path& p, const std::vector<uint8_t>& b) {
 }
 
 // A fresh directory for one test under the build tree.
+// The running test's full name, Suite.Test: scratch directories are named after it, and two
+// suites may have a test of the same name running at the same time (ctest -j).
+inline std::string test_name() {
+    const ::testing::TestInfo* t = ::testing::UnitTest::GetInstance()->current_test_info();
+    return std::string(t->test_suite_name()) + "." + t->name();
+}
+
 inline fs::path scratch(const std::string& name) {
     fs::path d = fs::path(VMMU_BINARY_DIR) / "robustness" / name;
     fs::remove_all(d);
