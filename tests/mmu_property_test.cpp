@@ -3,9 +3,12 @@
 // The backends' own oracles throw on the first disagreement.
 #include "mmu_fixtures.h"
 
+#include "engine/mmu/report_json.h"
+
 #include <gtest/gtest.h>
 
 #include <random>
+#include <vector>
 
 using namespace vmmu;
 using namespace vmmu::testing;
@@ -44,7 +47,10 @@ uint64_t kernel_va(int i) { return 0xffff'8000'0000'0000 + (uint64_t(i) << 12); 
 
 class Os {
   public:
-    Os(Machine &m, Backend &b, bool pcid, uint64_t seed) : m_(m), b_(b), pcid_(pcid), rng_(seed) {
+    // With `loops`, some steps run a block several times: once event by event, then the
+    // repeats as one on_block_repeats().
+    Os(Machine &m, Backend &b, bool pcid, uint64_t seed, bool loops = false)
+        : m_(m), b_(b), pcid_(pcid), loops_(loops), rng_(seed) {
         m_.tables.on_write = [this](GuestPhys pa, uint64_t old, uint64_t now) {
             if (m_.memory.watched(pa))
                 b_.on_pt_write(0, pa, old, now, 8);
@@ -65,7 +71,9 @@ class Os {
     }
     void step() {
         int op = pick(100);
-        if (op < 60)
+        if (loops_ && op < 20)
+            loop();
+        else if (op < 60)
             access();
         else if (op < 75)
             map();
@@ -160,9 +168,57 @@ class Os {
         b_.on_access(DataAccess{GuestVirt(va), r.pa, 8, write, va >> 63 == 0});
     }
 
+    // A block that fetches one mapped page and makes up to four accesses the current tables
+    // allow, among few pages so that they share TLB sets; then runs again up to 40 times.
+    void loop() {
+        std::vector<std::pair<uint64_t, GuestPhys>> ok;
+        for (int tries = 0; tries < 12 && ok.size() < 5; ++tries) {
+            bool large;
+            uint64_t va = pick(2) ? small_va(pick(8) * 16) + 8 * pick(512) : pick_va(&large);
+            auto r = x86::walk(GuestPhys(roots_[current_]), va,
+                               [&](GuestPhys pa) { return m_.memory.read_u64(pa); });
+            if (r.ok)
+                ok.push_back({va, r.pa});
+        }
+        if (ok.empty())
+            return;
+        Fetch f{GuestVirt(ok[0].first), ok[0].second, 4, 1, false};
+        std::vector<DataAccess> accesses;
+        for (size_t i = 1; i < ok.size(); ++i) {
+            auto [va, pa] = ok[i];
+            auto r = x86::walk(GuestPhys(roots_[current_]), va,
+                               [&](GuestPhys p) { return m_.memory.read_u64(p); });
+            bool write = r.writable && pick(3) == 0;
+            accesses.push_back(DataAccess{GuestVirt(va), pa, 8, write, va >> 63 == 0});
+        }
+        b_.on_fetch(f);
+        for (const DataAccess &a : accesses)
+            b_.on_access(a);
+        // Events that leave the block's accesses valid may come between its runs (the vCPU sends
+        // the repeats of the block that ran last, whatever came since): other accesses, an
+        // exit, an INVLPG of one of its pages.
+        for (int e = pick(4); e > 0; --e) {
+            int op = pick(3);
+            if (op == 0)
+                access();
+            else if (op == 1)
+                b_.on_timer(0);
+            else
+                b_.on_invlpg(0, GuestVirt(ok[pick(static_cast<int>(ok.size()))].first));
+        }
+        uint64_t k = 1 + pick(40);
+        b_.on_block_repeats(BlockEvents{f, accesses}, k);
+        ++loops_run;
+    }
+
+  public:
+    uint64_t loops_run = 0;
+
+  private:
     Machine &m_;
     Backend &b_;
     bool pcid_;
+    bool loops_;
     std::mt19937_64 rng_;
     uint64_t roots_[kSpaces] = {};
     bool stale_[kSpaces] = {};
@@ -171,20 +227,25 @@ class Os {
 
 class TranslationProperty : public ::testing::TestWithParam<Config> {};
 
+// The backend environment a Config asks for, every translation checked.
+void configure(Machine &m, const Config &c) {
+    m.env.pwc = c.caches;
+    m.env.ntlb = c.caches;
+    m.env.ept_page_shift = c.ept_shift;
+    m.env.oracle = true;
+    if (c.pcid) {
+        m.env.initial_cr4 |= x86::kCr4Pcide;
+        m.env.initial_cr3 = m.root | 1;
+    }
+}
+
 } // namespace
 
 TEST_P(TranslationProperty, RandomMapUnmapProtectSwitchKeepsTranslationsEqualToReference) {
     const Config &c = GetParam();
     for (uint64_t seed : {1u, 2u, 3u}) {
         Machine m(64ull << 20, c.profile);
-        m.env.pwc = c.caches;
-        m.env.ntlb = c.caches;
-        m.env.ept_page_shift = c.ept_shift;
-        m.env.oracle = true;
-        if (c.pcid) {
-            m.env.initial_cr4 |= x86::kCr4Pcide;
-            m.env.initial_cr3 = m.root | 1;
-        }
+        configure(m, c);
         auto b = m.make(c.backend);
         Os os(m, *b, c.pcid, seed * 7919 + c.ept_shift);
         for (int i = 0; i < 20000; ++i)
@@ -195,6 +256,90 @@ TEST_P(TranslationProperty, RandomMapUnmapProtectSwitchKeepsTranslationsEqualToR
         const TlbCounters &t = b->counters().tlb;
         EXPECT_GT(b->counters().walks.walks, 100u);
         EXPECT_LT(t.stlb_misses, t.l1d_lookups + t.l1i_lookups); // some lookups hit
+    }
+}
+
+namespace {
+
+// Sends every event to two backends of the same scheme; a block's repeats reach the first one
+// event by event (Backend's own on_block_repeats) and the second through its on_block_repeats.
+class Tee final : public Backend {
+  public:
+    Tee(Backend &each, Backend &repeats) : each_(each), rep_(repeats) {}
+    std::string name() const override { return "tee"; }
+    void on_access(const DataAccess &a) override { both([&](Backend &b) { b.on_access(a); }); }
+    void on_fetch(const Fetch &f) override { both([&](Backend &b) { b.on_fetch(f); }); }
+    void on_block_repeats(const BlockEvents &b, uint64_t k) override {
+        each_.Backend::on_block_repeats(b, k);
+        rep_.on_block_repeats(b, k);
+    }
+    void on_cr3_write(uint64_t rip, uint64_t v) override {
+        both([&](Backend &b) { b.on_cr3_write(rip, v); });
+    }
+    void on_cr4_write(uint64_t rip, uint64_t v) override {
+        both([&](Backend &b) { b.on_cr4_write(rip, v); });
+    }
+    void on_invlpg(uint64_t rip, GuestVirt va) override {
+        both([&](Backend &b) { b.on_invlpg(rip, va); });
+    }
+    void on_pt_write(uint64_t rip, GuestPhys pa, uint64_t old, uint64_t now, uint8_t size) override {
+        both([&](Backend &b) { b.on_pt_write(rip, pa, old, now, size); });
+    }
+    void on_guest_fault(uint64_t rip, uint8_t v, GuestVirt cr2, uint32_t code) override {
+        both([&](Backend &b) { b.on_guest_fault(rip, v, cr2, code); });
+    }
+    void on_timer(uint64_t rip) override { both([&](Backend &b) { b.on_timer(rip); }); }
+    void on_syscall(uint64_t rip) override { both([&](Backend &b) { b.on_syscall(rip); }); }
+    void on_hlt(uint64_t rip) override { both([&](Backend &b) { b.on_hlt(rip); }); }
+    void on_io(uint64_t rip, uint16_t port, bool w) override {
+        both([&](Backend &b) { b.on_io(rip, port, w); });
+    }
+    void on_sensitive(uint64_t rip, std::string_view m) override {
+        both([&](Backend &b) { b.on_sensitive(rip, m); });
+    }
+    void on_world_switch() override { both([](Backend &b) { b.on_world_switch(); }); }
+    void on_host_remap(GuestPhys f, HostRemap w) override {
+        both([&](Backend &b) { b.on_host_remap(f, w); });
+    }
+    const BackendCounters &counters() const override { return each_.counters(); }
+    CycleBreakdown cycles(uint64_t n) const override { return each_.cycles(n); }
+
+  private:
+    template <class F> void both(F f) {
+        f(each_);
+        f(rep_);
+    }
+    Backend &each_;
+    Backend &rep_;
+};
+
+} // namespace
+
+// A loop's repeated executions sent as one on_block_repeats() (as the vCPU sends them) must
+// count exactly what sending every event would: the same sequences as above, with blocks that
+// run many times, given to two backends, one each way; timer events (exits, which flush the
+// TLBs without VPID) and CR3 writes come between loops.
+TEST_P(TranslationProperty, BlockRepeatsCountExactlyAsEveryEventDoes) {
+    const Config &c = GetParam();
+    for (uint64_t seed : {1u, 2u}) {
+        Machine m(64ull << 20, c.profile);
+        configure(m, c);
+        auto each = m.make(c.backend), repeats = m.make(c.backend);
+        Tee tee(*each, *repeats);
+        Os os(m, tee, c.pcid, seed * 104729 + c.ept_shift, true);
+        for (int i = 0; i < 8000; ++i) {
+            ASSERT_NO_THROW(os.step()) << "seed " << seed << " step " << i;
+            if (i % 97 == 0)
+                tee.on_timer(0);
+            if (i % 500 == 0) {
+                auto a = backend_json(each->counters(), each->cycles(i));
+                auto b = backend_json(repeats->counters(), repeats->cycles(i));
+                ASSERT_EQ(a.dump(1), b.dump(1)) << "seed " << seed << " step " << i;
+            }
+        }
+        EXPECT_GT(os.loops_run, 1000u);
+        EXPECT_EQ(backend_json(each->counters(), each->cycles(0)).dump(1),
+                  backend_json(repeats->counters(), repeats->cycles(0)).dump(1));
     }
 }
 

@@ -68,6 +68,7 @@ std::unique_ptr<PreparedRun> prepare_run(const RunOptions& o, uint64_t p2m_base,
     for (auto& p : o.programs) mc.program_paths.push_back(p);
     mc.cmdline = workload_cmdline(out.workload.name, out.params, order);
     mc.echo_console = o.echo_console;
+    mc.coalesce_blocks = o.coalesce_blocks && !o.exit_trace; // an exit at its own instruction
     if (page_shift("--guest-pages", o.guest_pages, false) == 21) mc.boot_flags |= VMMU_BOOT_FLAG_GUEST_2M;
     if (o.timer_period == 0) throw std::invalid_argument("--timer-period must be at least 1");
     mc.p2m_base = p2m_base;

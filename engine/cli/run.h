@@ -42,6 +42,9 @@ struct RunOptions {
     // finished machine before it is destroyed (its memory and backends are still live).
     std::function<void(const std::string& backend, const ExitRecord&)> exit_trace;
     std::function<void(Machine&, const RunResult&)> inspect;
+    // MachineConfig::coalesce_blocks (not serialized; off whenever exit_trace is set). The
+    // counters are the same either way: tests compare the two.
+    bool coalesce_blocks = true;
 };
 
 struct BackendResult {

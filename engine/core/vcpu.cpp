@@ -255,9 +255,63 @@ bool Vcpu::block_may_run(uint64_t addr, uint32_t n) {
     return true;
 }
 
+// A block runs: a repeat of the reference block is only counted (see same_access); any other
+// block is sent in full, as the new reference.
 void Vcpu::fetch_block(uint64_t addr, uint32_t size, uint32_t n) {
     Fetch f{GuestVirt(addr), GuestPhys(addr), size, n, user_};
-    fetch_rip_ = addr;
+    if (matching_) {
+        if (matched_ == ref_accesses_.size()) { // the block that ran was one more execution
+            ++ref_repeats_;
+            matching_ = false;
+        } else {
+            end_match(); // it ran fewer accesses
+        }
+    }
+    const Fetch& r = ref_fetch_;
+    if (ref_valid_ && f.va == r.va && f.bytes == r.bytes && f.instructions == r.instructions &&
+        f.user == r.user) {
+        matching_ = true;
+        matched_ = 0;
+        return;
+    }
+    send_repeats();
+    send_fetch(f);
+    ref_fetch_ = f;
+    ref_accesses_.clear();
+    ref_valid_ = config_.coalesce_blocks;
+}
+
+// The running block stops matching the reference (or another event comes): the repeats go
+// first, then what ran of this block, which becomes the reference.
+void Vcpu::end_match() {
+    matching_ = false;
+    if (matched_ == ref_accesses_.size()) {
+        ++ref_repeats_;
+        send_repeats();
+        return;
+    }
+    send_repeats();
+    send_fetch(ref_fetch_);
+    for (size_t i = 0; i < matched_; ++i) send_access(ref_accesses_[i]);
+    ref_accesses_.resize(matched_);
+}
+
+void Vcpu::send_repeats() {
+    if (!ref_repeats_) return;
+    uint64_t k = ref_repeats_;
+    ref_repeats_ = 0;
+    BlockEvents b{ref_fetch_, ref_accesses_};
+    fetch_rip_ = ref_fetch_.va.value();
+    try {
+        for (auto& be : backends_) be->on_block_repeats(b, k);
+    } catch (const OracleMismatch& e) {
+        stop(StopKind::OracleMismatch, e.what());
+    }
+    fetch_rip_ = 0;
+}
+
+void Vcpu::send_fetch(const Fetch& f) {
+    fetch_rip_ = f.va.value();
     try {
         for (auto& b : backends_) b->on_fetch(f);
     } catch (const OracleMismatch& e) {

@@ -71,7 +71,36 @@ private:
     std::string read_guest_string(uint64_t va, uint64_t len);
     void data_access(uint64_t va, uint64_t gpa, unsigned size, bool write);
     [[gnu::noinline]] bool break_sharing(uint64_t gpa);
-    void notify_access(uint64_t va, uint64_t gpa, unsigned size, bool write);
+    [[gnu::noinline]] void notify_access(uint64_t va, uint64_t gpa, unsigned size, bool write);
+
+    // Backend events. A block that repeats the reference block (the last one sent in full,
+    // ref_fetch_ and ref_accesses_) page by page is not sent as it runs: it is counted
+    // (ref_repeats_) and the loop's iterations go to the backends as one on_block_repeats(),
+    // before anything else they see (settle_blocks). A block that stops matching is sent in full
+    // and becomes the reference.
+    bool same_access(const DataAccess& a, uint64_t va, uint64_t gpa, bool write) const {
+        return (((va ^ a.va.value()) | (gpa ^ a.pa.value())) >> 12) == 0 && write == a.write &&
+               user_ == a.user;
+    }
+    bool matches_reference(uint64_t va, uint64_t gpa, bool write) {
+        if (matched_ == ref_accesses_.size() || !same_access(ref_accesses_[matched_], va, gpa, write))
+            return false;
+        ++matched_;
+        return true;
+    }
+    void settle_blocks() {
+        if (matching_) [[unlikely]]
+            end_match();
+    }
+    [[gnu::noinline]] void end_match();
+    void send_repeats();
+    void send_fetch(const Fetch& f);
+    void send_access(const DataAccess& a);
+    // Every backend event other than a block's fetch and accesses goes through here.
+    template <class Event> void broadcast(Event&& event) {
+        settle_blocks();
+        for (auto& b : backends_) event(*b);
+    }
 
     uint64_t out_rip() const; // address of the OUT instruction being executed
     uint32_t block_instructions(uint64_t addr, uint32_t size) {
@@ -143,6 +172,17 @@ private:
     bool timer_pending_ = false;
     bool user_ = false;
     uint64_t fetch_rip_ = 0; // the block whose fetch the backends are seeing, 0 outside on_fetch
+    // The reference block (see same_access): its fetch and accesses, as the backends saw them;
+    // ref_valid_ once it is complete enough to be matched (a block with more accesses than
+    // kMaxRefAccesses is not). matching_: the running block has matched it so far, its first
+    // matched_ accesses not sent yet. ref_repeats_: whole executions matched, not sent yet.
+    static constexpr size_t kMaxRefAccesses = 64;
+    Fetch ref_fetch_{};
+    std::vector<DataAccess> ref_accesses_;
+    bool ref_valid_ = false;
+    bool matching_ = false;
+    size_t matched_ = 0;
+    uint64_t ref_repeats_ = 0;
 
     // The last block whose hook ran: its instructions were counted in full, and are corrected
     // when the run stops inside it.

@@ -59,12 +59,17 @@ void Vcpu::data_access(uint64_t va, uint64_t gpa, unsigned size, bool write) {
     ++(write ? counters_.data_writes : counters_.data_reads);
     if (write && p2m_.shared(GuestPhys(gpa)) && config_.on_shared_write) [[unlikely]]
         if (!break_sharing(gpa)) return;
+    if (matching_) {
+        if (matches_reference(va, gpa, write)) return;
+        end_match();
+    }
     if (!backends_.empty()) notify_access(va, gpa, size, write);
 }
 
 // A write to a frame the host shares read-only: the host gives the VM a private copy first
 // (copy-on-write), so every backend observes the write against the new mapping.
 bool Vcpu::break_sharing(uint64_t gpa) {
+    settle_blocks(); // the host remaps the frame: the backends see what ran before first
     try {
         config_.on_shared_write(GuestPhys(gpa));
         return true;
@@ -77,8 +82,19 @@ bool Vcpu::break_sharing(uint64_t gpa) {
     return false;
 }
 
+// An access sent as it runs; while the reference block is being recorded, it is part of it.
 void Vcpu::notify_access(uint64_t va, uint64_t gpa, unsigned size, bool write) {
     DataAccess a{GuestVirt(va), GuestPhys(gpa), static_cast<uint8_t>(size), write, user_};
+    send_access(a);
+    if (ref_valid_) {
+        if (ref_accesses_.size() < kMaxRefAccesses)
+            ref_accesses_.push_back(a);
+        else
+            ref_valid_ = false;
+    }
+}
+
+void Vcpu::send_access(const DataAccess& a) {
     try {
         for (auto& b : backends_) b->on_access(a);
     } catch (const OracleMismatch& e) {
@@ -124,7 +140,9 @@ void Vcpu::on_mmio_write(uint64_t offset, unsigned size, uint64_t value) {
         ++counters_.pt_writes;
         uint64_t rip = reg(UC_X86_REG_RIP);
         try {
-            for (auto& b : backends_) b->on_pt_write(rip, pa, old, value, static_cast<uint8_t>(size));
+            broadcast([&](Backend& b) {
+                b.on_pt_write(rip, pa, old, value, static_cast<uint8_t>(size));
+            });
         } catch (const OracleMismatch& e) {
             stop(StopKind::OracleMismatch, e.what());
         }
@@ -239,7 +257,7 @@ void Vcpu::handle_exception() {
         code &= VMMU_PF_P | VMMU_PF_W | VMMU_PF_I | 0x8;
         if (user_text(rip)) code |= VMMU_PF_U;
         ++counters_.page_faults;
-        for (auto& b : backends_) b->on_guest_fault(rip, VMMU_VEC_PF, GuestVirt(cr2), code);
+        broadcast([&](Backend& b) { b.on_guest_fault(rip, VMMU_VEC_PF, GuestVirt(cr2), code); });
         deliver(VMMU_VEC_PF, code);
         return;
     }
@@ -247,11 +265,15 @@ void Vcpu::handle_exception() {
         stop(StopKind::GuestFault, "double fault");
         return;
     case 10: case 11: case 12: case VMMU_VEC_GP: case 17: // these push an error code
-        for (auto& b : backends_) b->on_guest_fault(rip, static_cast<uint8_t>(vector), GuestVirt(0), code);
+        broadcast([&](Backend& b) {
+            b.on_guest_fault(rip, static_cast<uint8_t>(vector), GuestVirt(0), code);
+        });
         deliver(static_cast<uint8_t>(vector), code);
         return;
     default:
-        for (auto& b : backends_) b->on_guest_fault(rip, static_cast<uint8_t>(vector), GuestVirt(0), 0);
+        broadcast([&](Backend& b) {
+            b.on_guest_fault(rip, static_cast<uint8_t>(vector), GuestVirt(0), 0);
+        });
         deliver(static_cast<uint8_t>(vector), std::nullopt);
     }
 }
@@ -274,7 +296,7 @@ void Vcpu::on_syscall() {
     set_reg(UC_X86_REG_R11, rflags);
     set_reg(UC_X86_REG_EFLAGS, rflags & ~fmask.value);
     set_reg(UC_X86_REG_RIP, lstar.value - 2);
-    for (auto& b : backends_) b->on_syscall(rip);
+    broadcast([&](Backend& b) { b.on_syscall(rip); });
 }
 
 namespace {
@@ -307,7 +329,7 @@ uint64_t Vcpu::out_rip() const {
 void Vcpu::on_out(uint32_t port, int size, uint32_t value) {
     uint64_t rip = out_rip();
     ++counters_.io_writes;
-    for (auto& b : backends_) b->on_io(rip, static_cast<uint16_t>(port), true);
+    broadcast([&](Backend& b) { b.on_io(rip, static_cast<uint16_t>(port), true); });
     auto emit = [&](const std::string& s) {
         console_ += s;
         if (config_.echo_console) std::fwrite(s.data(), 1, s.size(), stdout);
@@ -353,31 +375,31 @@ void Vcpu::on_sensitive(const SensitiveInsn& insn) {
         ftlb_.flush();
         ++counters_.cr3_writes;
         events_.record("cr3 write (a=value)", counters_.instructions, rip, v);
-        for (auto& b : backends_) b->on_cr3_write(rip, v);
+        broadcast([&](Backend& b) { b.on_cr3_write(rip, v); });
         return;
     }
     case SensitiveKind::MovToCr4: {
         uint64_t v = operand_value(insn.operand);
         ftlb_.flush();
         ++counters_.sensitive;
-        for (auto& b : backends_) b->on_cr4_write(rip, v);
+        broadcast([&](Backend& b) { b.on_cr4_write(rip, v); });
         return;
     }
     case SensitiveKind::Invlpg: {
         uint64_t va = operand_value(insn.operand);
         ftlb_.flush(); // a 2M/1G page may be cached as many 4K entries
         ++counters_.invlpgs;
-        for (auto& b : backends_) b->on_invlpg(rip, GuestVirt(va));
+        broadcast([&](Backend& b) { b.on_invlpg(rip, GuestVirt(va)); });
         return;
     }
     case SensitiveKind::Hlt:
         ++counters_.hlts;
-        for (auto& b : backends_) b->on_hlt(rip);
+        broadcast([&](Backend& b) { b.on_hlt(rip); });
         return;
     case SensitiveKind::MovToCr0: ftlb_.flush(); [[fallthrough]];
     default:
         ++counters_.sensitive;
-        for (auto& b : backends_) b->on_sensitive(rip, insn.text);
+        broadcast([&](Backend& b) { b.on_sensitive(rip, insn.text); });
     }
 }
 

@@ -47,6 +47,7 @@ RunResult Vcpu::run(uint64_t quantum) {
         uint64_t insns_before = counters_.instructions;
         prepare_block_hook();
         uc_err err = uc_emu_start(uc_, reg(UC_X86_REG_RIP), 0, 0, 0);
+        settle_blocks(); // between runs the backends have seen everything that ran
         if (resume_at_) {
             set_reg(UC_X86_REG_RIP, *resume_at_);
             resume_at_.reset();
@@ -127,7 +128,7 @@ RunResult Vcpu::run(uint64_t quantum) {
             ++counters_.timer_interrupts;
             uint64_t at = reg(UC_X86_REG_RIP);
             events_.record("timer interrupt", counters_.instructions, at);
-            for (auto& b : backends_) b->on_timer(at);
+            broadcast([&](Backend& b) { b.on_timer(at); });
             deliver(VMMU_VEC_TIMER, std::nullopt);
         }
     }

@@ -16,6 +16,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -38,6 +39,12 @@ struct Fetch {
     uint32_t bytes;
     uint32_t instructions;
     bool user;
+};
+
+// One execution of a block as the backends see it: its fetch, then its data accesses in order.
+struct BlockEvents {
+    Fetch fetch;
+    std::span<const DataAccess> accesses;
 };
 
 // Calls lookup(va, pa) once per 4K page a block spans: its first byte, then each page start
@@ -103,6 +110,18 @@ public:
     // Hot path: every data access and every executed block.
     virtual void on_access(const DataAccess& a) = 0;
     virtual void on_fetch(const Fetch& f) = 0;
+    // `k` more executions of a block the backend has seen run: each is on_fetch(b.fetch), then
+    // on_access() of each of b.accesses in order, with nothing between them. (The vCPU sends a
+    // loop's repeated iterations this way.) The executions match b page by page: the same block,
+    // and accesses to the same 4K pages of gVA and gPA, of the same kinds; an access's offset in
+    // its page may differ. A backend must count exactly what those calls would; the default
+    // makes them.
+    virtual void on_block_repeats(const BlockEvents& b, uint64_t k) {
+        for (; k; --k) {
+            on_fetch(b.fetch);
+            for (const DataAccess& a : b.accesses) on_access(a);
+        }
+    }
 
     // Guest events (rip: the guest instruction that caused it).
     virtual void on_cr3_write(uint64_t rip, uint64_t new_cr3) = 0;

@@ -182,20 +182,25 @@ class TlbHierarchy {
     // counts it; nullptr otherwise, and then the caller calls lookup() (which counts). Small
     // enough to inline into each backend's hit path.
     const Translation *recall(uint64_t va, bool is_fetch) {
+        const Translation *t = known_hit(va, is_fetch);
+        if (t)
+            count_l1_hits(is_fetch, 1);
+        return t;
+    }
+    // The entry of an L1 hit the memos know, as recall() finds it but not counted: a lookup
+    // then would change nothing but the count (count_l1_hits). nullptr when they do not know one.
+    const Translation *known_hit(uint64_t va, bool is_fetch) const {
         if (is_fetch) {
             TlbArray::Recall r = l1i_.recall(va, tag_);
-            if (!r.known || !r.t)
-                return nullptr;
-            counters_->l1i_lookups++;
-            return r.t;
+            return r.known ? r.t : nullptr;
         }
         TlbArray::Recall r = l1d_4k_.recall(va, tag_);
         if (r.known && !r.t) // a large page: lookup() goes on to the large array
             r = l1d_large_.recall(va, tag_);
-        if (!r.known || !r.t)
-            return nullptr;
-        counters_->l1d_lookups++;
-        return r.t;
+        return r.known ? r.t : nullptr;
+    }
+    void count_l1_hits(bool is_fetch, uint64_t n) {
+        (is_fetch ? counters_->l1i_lookups : counters_->l1d_lookups) += n;
     }
 
     // nullptr on a miss in every level.

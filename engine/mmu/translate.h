@@ -4,6 +4,7 @@
 #pragma once
 
 #include "engine/core/addr.h"
+#include "engine/mmu/backend.h"
 #include "engine/mmu/tlb.h"
 
 #include <cstdint>
@@ -23,6 +24,46 @@ inline void translate_fast(TlbHierarchy& tlb, uint64_t va, GuestPhys pa, bool fe
         return;
     }
     slow(recalled);
+}
+
+// on_block_repeats() for the backends above: k more executions of a block (Backend). When its
+// fetch and every access are L1 hits the memos know, on entries the accesses may use, an
+// execution changes nothing but the lookup counts, so each of the k would find the same: they
+// are counted at once, and the oracle compares each entry once (every execution uses it, on the
+// same pages). Otherwise one execution takes the backend's full path (`once`) and the test is
+// made again. `ready()` is the backend's own condition for an execution to be lookups only.
+template <class Ready, class Check, class Once>
+void repeat_block(TlbHierarchy& tlb, const BlockEvents& b, uint64_t k, bool oracle, Ready ready,
+                  Check check, Once once) {
+    for (; k; --k) {
+        bool hits = ready();
+        uint64_t fetch_pages = 0;
+        for_each_fetch_page(b.fetch, [&](uint64_t va, GuestPhys) {
+            hits = hits && tlb.known_hit(va, true);
+            ++fetch_pages;
+        });
+        for (const DataAccess& a : b.accesses) {
+            if (!hits) break;
+            const Translation* t = tlb.known_hit(a.va.value(), false);
+            hits = t && (t->writable || !a.write);
+        }
+        if (!hits) {
+            once();
+            continue;
+        }
+        tlb.count_l1_hits(true, k * fetch_pages);
+        tlb.count_l1_hits(false, k * b.accesses.size());
+        if (oracle) {
+            for_each_fetch_page(b.fetch, [&](uint64_t va, GuestPhys pa) {
+                check(va, tlb.known_hit(va, true)->host(va), pa, false);
+            });
+            for (const DataAccess& a : b.accesses) {
+                uint64_t va = a.va.value();
+                check(va, tlb.known_hit(va, false)->host(va), a.pa, a.write);
+            }
+        }
+        return;
+    }
 }
 
 // The full path, called out of line by each backend when translate_fast() had no answer:

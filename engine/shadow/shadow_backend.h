@@ -33,6 +33,13 @@ public:
         // One lookup per 4K page the block touches (as the native backend does).
         for_each_fetch_page(f, [this](uint64_t va, GuestPhys pa) { translate(va, pa, true, false); });
     }
+    // An execution is lookups only when no sharing break waits for its store (end_break).
+    void on_block_repeats(const BlockEvents& b, uint64_t k) override {
+        repeat_block(
+            tlb_, b, k, oracle_, [this] { return !break_pending_; },
+            [this](uint64_t v, uint64_t hpa, GuestPhys p, bool w) { check(v, p, hpa, w); },
+            [&] { Backend::on_block_repeats(b, 1); });
+    }
 
     void on_cr3_write(uint64_t rip, uint64_t new_cr3) override;
     void on_cr4_write(uint64_t rip, uint64_t new_cr4) override;

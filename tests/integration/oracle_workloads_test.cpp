@@ -1,9 +1,11 @@
 // The oracle on every workload: all programs at a small size in one guest run, with native,
 // shadow and slat attached and every translation checked against the guest's own tables, once
 // per shadow policy setting (issue 4: "the oracle holds on every workload at small size, with
-// each shadow option on and off").
+// each shadow option on and off"); and the same counters whether the vCPU sends a loop's
+// repeated iterations at once or one event at a time.
 #include "engine/core/machine.h"
 #include "engine/mmu/profile.h"
+#include "engine/mmu/report_json.h"
 #include "vmmu/abi.h"
 
 #include <gtest/gtest.h>
@@ -11,6 +13,9 @@
 #include <algorithm>
 #include <deque>
 #include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
 
 namespace vmmu {
 namespace {
@@ -21,7 +26,56 @@ const char* kEveryWorkload =
     "stream array_mib=1 iterations=1 ; mmapchurn rounds=20 region_kib=64 ; "
     "sessions sessions=2 actions=1 ws_mib=1 think_ticks=1 bursts=1 burst_updates=500";
 
-RunResult run_all(const std::map<std::string, std::string>& shadow_opts, uint64_t flags = 0) {
+// Every backend's counters after a run, as `vmmu run` reports them.
+using Counters = std::map<std::string, nlohmann::ordered_json>;
+
+// Every event a backend receives, in order, folded into one hash (accesses by page: a loop's
+// repeats carry the offsets of its first run). It leaves on_block_repeats to Backend, which
+// sends each repeat event by event, so its hash shows the order the vCPU delivers in.
+class EventHash final : public Backend {
+public:
+    uint64_t hash = 14695981039346656037ull, events = 0;
+
+    std::string name() const override { return "event-hash"; }
+    void on_access(const DataAccess& a) override {
+        mix('A', a.va.value() >> 12, a.pa.value() >> 12, a.write * 2 + a.user);
+    }
+    void on_fetch(const Fetch& f) override {
+        mix('F', f.va.value(), f.bytes, f.instructions * 2 + f.user);
+    }
+    void on_cr3_write(uint64_t rip, uint64_t v) override { mix('C', rip, v, 0); }
+    void on_cr4_write(uint64_t rip, uint64_t v) override { mix('4', rip, v, 0); }
+    void on_invlpg(uint64_t rip, GuestVirt va) override { mix('I', rip, va.value(), 0); }
+    void on_pt_write(uint64_t rip, GuestPhys pa, uint64_t, uint64_t v, uint8_t) override {
+        mix('P', rip, pa.value(), v);
+    }
+    void on_guest_fault(uint64_t rip, uint8_t vec, GuestVirt cr2, uint32_t code) override {
+        mix('X', rip, cr2.value(), vec * 65536ull + code);
+    }
+    void on_timer(uint64_t rip) override { mix('T', rip, 0, 0); }
+    void on_syscall(uint64_t rip) override { mix('S', rip, 0, 0); }
+    void on_hlt(uint64_t rip) override { mix('H', rip, 0, 0); }
+    void on_io(uint64_t rip, uint16_t port, bool w) override { mix('O', rip, port, w); }
+    void on_sensitive(uint64_t rip, std::string_view) override { mix('Z', rip, 0, 0); }
+    void on_world_switch() override { mix('W', 0, 0, 0); }
+    void on_host_remap(GuestPhys f, HostRemap w) override {
+        mix('R', f.value(), static_cast<uint64_t>(w), 0);
+    }
+    const BackendCounters& counters() const override { return counters_; }
+    CycleBreakdown cycles(uint64_t) const override { return {}; }
+
+private:
+    void mix(char kind, uint64_t a, uint64_t b, uint64_t c) {
+        ++events;
+        for (uint64_t v : {uint64_t(kind), a, b, c}) hash = (hash ^ v) * 1099511628211ull;
+    }
+    BackendCounters counters_;
+};
+
+RunResult run_all(const std::map<std::string, std::string>& shadow_opts, uint64_t flags = 0,
+                  Counters* counters = nullptr, bool coalesce = true,
+                  const char* profile_name = "nehalem-2009", unsigned ept_page_shift = 12,
+                  EventHash* hash = nullptr) {
     MachineConfig c;
     c.kernel_path = VMMU_GUEST_DIR "/kernel.elf";
     for (auto& e : fs::directory_iterator(VMMU_GUEST_DIR "/programs"))
@@ -30,17 +84,25 @@ RunResult run_all(const std::map<std::string, std::string>& shadow_opts, uint64_
     c.cmdline = kEveryWorkload;
     c.guest_bytes = uint64_t{256} << 20;
     c.boot_flags = flags;
-    static const Profile profile =
-        load_profile("nehalem-2009", find_profile_dir(fs::path(VMMU_SOURCE_DIR)));
+    c.coalesce_blocks = coalesce;
+    const Profile profile =
+        load_profile(profile_name, find_profile_dir(fs::path(VMMU_SOURCE_DIR)));
     Machine m(c);
     for (const char* name : {"native", "shadow", "slat"}) {
         BackendEnv env = m.backend_env();
         env.profile = &profile;
         env.oracle = true;
+        env.ept_page_shift = ept_page_shift;
         if (std::string(name) == "shadow") env.options = shadow_opts;
         m.attach(create_backend(name, env));
     }
-    return m.run();
+    if (hash) m.attach(std::make_unique<EventHash>());
+    RunResult r = m.run();
+    if (hash) *hash = static_cast<const EventHash&>(*m.backends().back());
+    if (counters)
+        for (auto& b : m.backends())
+            (*counters)[b->name()] = backend_json(b->counters(), b->cycles(r.guest.instructions));
+    return r;
 }
 
 void expect_clean(const RunResult& r) {
@@ -57,6 +119,74 @@ TEST(OracleOnEveryWorkload, ShadowUnderATightPageBudget) {
     expect_clean(run_all({{"page_budget", "64"}}));
 }
 TEST(OracleOnEveryWorkload, TwoMegabyteGuestPages) { expect_clean(run_all({}, VMMU_BOOT_FLAG_GUEST_2M)); }
+
+// The vCPU sends a loop's repeated iterations as one on_block_repeats() per backend (Vcpu,
+// Backend); each backend must count exactly what the iterations sent one event at a time
+// would. Every workload, both ways, every counter and cycle figure: with VPID and without
+// (where every exit flushes the TLBs, so repeats meet a changed TLB), with large guest pages,
+// with 1G EPT pages, and under a shadow page budget that keeps evicting.
+// Also the order: every event reaches a backend that sends repeats event by event exactly as
+// without coalescing.
+void expect_same_counters(uint64_t flags, const char* profile, unsigned ept_page_shift,
+                          const std::map<std::string, std::string>& shadow_opts = {}) {
+    Counters coalesced, each;
+    EventHash coalesced_events, each_events;
+    RunResult a =
+        run_all(shadow_opts, flags, &coalesced, true, profile, ept_page_shift, &coalesced_events);
+    RunResult b = run_all(shadow_opts, flags, &each, false, profile, ept_page_shift, &each_events);
+    expect_clean(a);
+    expect_clean(b);
+    EXPECT_EQ(coalesced_events.events, each_events.events);
+    EXPECT_EQ(coalesced_events.hash, each_events.hash);
+    EXPECT_GT(each_events.events, a.guest.data_accesses + a.guest.blocks - 1);
+    EXPECT_EQ(a.guest.instructions, b.guest.instructions);
+    EXPECT_EQ(a.guest.data_accesses, b.guest.data_accesses);
+    EXPECT_EQ(a.guest.blocks, b.guest.blocks);
+    ASSERT_EQ(coalesced.size(), 4u); // the three schemes and the hash
+    for (auto& [name, json] : coalesced) EXPECT_EQ(json.dump(1), each.at(name).dump(1)) << name;
+}
+
+// A run cut into quanta (several VMs, --max-instructions) ends each with everything that ran
+// sent: after every slice, the backends have seen what they would one event at a time.
+TEST(LoopRepeats, AreAllSentWhenAQuantumEnds) {
+    std::unique_ptr<Machine> m[2];
+    const EventHash* h[2];
+    for (int i = 0; i < 2; ++i) {
+        MachineConfig c;
+        c.kernel_path = VMMU_GUEST_DIR "/kernel.elf";
+        for (auto& e : fs::directory_iterator(VMMU_GUEST_DIR "/programs"))
+            if (e.path().extension() == ".elf") c.program_paths.push_back(e.path().string());
+        std::sort(c.program_paths.begin(), c.program_paths.end());
+        c.cmdline = "gups table_mib=1 updates=2000 ; hello";
+        c.guest_bytes = uint64_t{64} << 20;
+        c.coalesce_blocks = i == 0;
+        m[i] = std::make_unique<Machine>(c);
+        m[i]->attach(std::make_unique<EventHash>());
+        h[i] = static_cast<const EventHash*>(m[i]->backends().back().get());
+    }
+    RunResult r[2];
+    int slices = 0;
+    do {
+        for (int i = 0; i < 2; ++i) r[i] = m[i]->run_for(7919);
+        ASSERT_EQ(r[0].guest.instructions, r[1].guest.instructions);
+        ASSERT_EQ(h[0]->events, h[1]->events) << "slice " << slices;
+        ASSERT_EQ(h[0]->hash, h[1]->hash) << "slice " << slices;
+        ++slices;
+    } while (r[0].stop == StopKind::Quantum);
+    expect_clean(r[0]);
+    EXPECT_GT(slices, 100);
+}
+
+TEST(LoopRepeats, CountExactlyAsEveryEventDoes) { expect_same_counters(0, "nehalem-2009", 12); }
+TEST(LoopRepeats, CountExactlyAsEveryEventDoesWithoutVpid) {
+    expect_same_counters(0, "penryn-2008", 12);
+}
+TEST(LoopRepeats, CountExactlyAsEveryEventDoesWithLargePages) {
+    expect_same_counters(VMMU_BOOT_FLAG_GUEST_2M, "skylake-2015", 30);
+}
+TEST(LoopRepeats, CountExactlyAsEveryEventDoesUnderAShadowPageBudget) {
+    expect_same_counters(0, "penryn-2008", 21, {{"page_budget", "64"}});
+}
 
 } // namespace
 } // namespace vmmu
