@@ -45,17 +45,23 @@ public:
     void write(GuestPhys pa, const void* src, uint64_t len);
 
     // Watched frames (reference-counted, so several models may watch one frame).
-    void watch(GuestPhys pa) { ++watch_[pa.page_number()]; }
+    void watch(GuestPhys pa) {
+        ++watch_[pa.page_number()];
+        ever_watched_[pa.page_number()] = 1;
+    }
     void unwatch(GuestPhys pa) {
         auto& c = watch_[pa.page_number()];
         if (c > 0) --c;
     }
     bool watched(GuestPhys pa) const { return watch_[pa.page_number()] != 0; }
+    // Watched now or at any time before (the vCPU's repeat counting, Vcpu::on_mmio_write).
+    bool ever_watched(GuestPhys pa) const { return ever_watched_[pa.page_number()] != 0; }
 
 private:
     uint8_t* base_ = nullptr;
     uint64_t size_ = 0;
     std::vector<uint16_t> watch_;
+    std::vector<uint8_t> ever_watched_;
 };
 
 } // namespace vmmu

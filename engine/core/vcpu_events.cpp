@@ -143,6 +143,13 @@ void Vcpu::on_mmio_write(uint64_t offset, unsigned size, uint64_t value) {
         return;
     }
     GuestPhys pa(gpa);
+    // Whether the backends hear of this write (watched) depends on their state after everything
+    // before it: a loop's counted repeats go first. Only a frame watched before can change its
+    // watch while they are sent: they translate the pages its reference run translated, and the
+    // page-table frames on those paths were watched then, including any shadowed page zapped or
+    // unsynced since. Other frames need no settling.
+    if (matching_ && mem_.ever_watched(pa)) [[unlikely]]
+        settle_blocks();
     bool watched = mem_.watched(pa);
     uint64_t old = 0;
     if (watched) copy_access(&old, mem_.host_ptr(pa), size);
