@@ -65,7 +65,15 @@ public:
 private:
     // Translation of a guest VA for the engine's own use; nullopt if not mapped.
     std::optional<uint64_t> translate(uint64_t va);
-    uint64_t translate_or_stop(uint64_t va);
+    // translate() for the MMIO path: a functional-TLB hit inline, anything else (a walk, or a
+    // stop when the access has no guest memory behind it; then UINT64_MAX) out of line.
+    uint64_t translate_or_stop(uint64_t va) {
+        uint64_t page = ftlb_.lookup(va >> 12);
+        if (page != UINT64_MAX) [[likely]]
+            return page | (va & 0xfff);
+        return translate_miss_or_stop(va);
+    }
+    [[gnu::noinline]] uint64_t translate_miss_or_stop(uint64_t va);
     void read_virt(uint64_t va, void* dst, uint64_t len);
     void write_virt(uint64_t va, const void* src, uint64_t len);
     std::string read_guest_string(uint64_t va, uint64_t len);

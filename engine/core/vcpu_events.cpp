@@ -44,7 +44,7 @@ std::optional<uint64_t> Vcpu::translate(uint64_t va) {
     return page | (va & 0xfff);
 }
 
-uint64_t Vcpu::translate_or_stop(uint64_t va) {
+uint64_t Vcpu::translate_miss_or_stop(uint64_t va) {
     if (auto pa = translate(va)) return *pa;
     auto w = x86::walk(x86::cr3_root(cr3_), va, [&](GuestPhys pa) {
         return mem_.contains(pa, 8) ? mem_.read_u64(pa) : 0;
