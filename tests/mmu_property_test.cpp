@@ -47,8 +47,8 @@ uint64_t kernel_va(int i) { return 0xffff'8000'0000'0000 + (uint64_t(i) << 12); 
 
 class Os {
   public:
-    // With `loops`, some steps run a block several times: once event by event, then the
-    // repeats as one on_block_repeats().
+    // With `loops`, some steps run a loop body of a few blocks several times: once event by
+    // event, then the repeats as one on_loop_repeats().
     Os(Machine &m, Backend &b, bool pcid, uint64_t seed, bool loops = false)
         : m_(m), b_(b), pcid_(pcid), loops_(loops), rng_(seed) {
         m_.tables.on_write = [this](GuestPhys pa, uint64_t old, uint64_t now) {
@@ -168,11 +168,12 @@ class Os {
         b_.on_access(DataAccess{GuestVirt(va), r.pa, 8, write, va >> 63 == 0});
     }
 
-    // A block that fetches one mapped page and makes up to four accesses the current tables
-    // allow, among few pages so that they share TLB sets; then runs again up to 40 times.
+    // A loop body of one to three blocks, each fetching one mapped page and making up to four
+    // accesses the current tables allow, among few pages so that they share TLB sets; then the
+    // body runs again up to 40 times.
     void loop() {
         std::vector<std::pair<uint64_t, GuestPhys>> ok;
-        for (int tries = 0; tries < 12 && ok.size() < 5; ++tries) {
+        for (int tries = 0; tries < 24 && ok.size() < 12; ++tries) {
             bool large;
             uint64_t va = pick(2) ? small_va(pick(8) * 16) + 8 * pick(512) : pick_va(&large);
             auto r = x86::walk(GuestPhys(roots_[current_]), va,
@@ -182,20 +183,29 @@ class Os {
         }
         if (ok.empty())
             return;
-        Fetch f{GuestVirt(ok[0].first), ok[0].second, 4, 1, false};
-        std::vector<DataAccess> accesses;
-        for (size_t i = 1; i < ok.size(); ++i) {
-            auto [va, pa] = ok[i];
-            auto r = x86::walk(GuestPhys(roots_[current_]), va,
-                               [&](GuestPhys p) { return m_.memory.read_u64(p); });
-            bool write = r.writable && pick(3) == 0;
-            accesses.push_back(DataAccess{GuestVirt(va), pa, 8, write, va >> 63 == 0});
+        size_t blocks = std::min<size_t>(1 + pick(3), ok.size()), next = 0;
+        std::vector<Fetch> fetches;
+        std::vector<std::vector<DataAccess>> accesses(blocks);
+        for (size_t b = 0; b < blocks; ++b) {
+            fetches.push_back(Fetch{GuestVirt(ok[next].first), ok[next].second, 4, 1, false});
+            ++next;
+            for (int i = pick(5); i > 0 && ok.size() - next > blocks - b - 1; --i, ++next) {
+                auto [va, pa] = ok[next];
+                auto r = x86::walk(GuestPhys(roots_[current_]), va,
+                                   [&](GuestPhys p) { return m_.memory.read_u64(p); });
+                bool write = r.writable && pick(3) == 0;
+                accesses[b].push_back(DataAccess{GuestVirt(va), pa, 8, write, va >> 63 == 0});
+            }
         }
-        b_.on_fetch(f);
-        for (const DataAccess &a : accesses)
-            b_.on_access(a);
-        // Events that leave the block's accesses valid may come between its runs (the vCPU sends
-        // the repeats of the block that ran last, whatever came since): other accesses, an
+        std::vector<BlockEvents> body;
+        for (size_t b = 0; b < blocks; ++b) {
+            b_.on_fetch(fetches[b]);
+            for (const DataAccess &a : accesses[b])
+                b_.on_access(a);
+            body.push_back(BlockEvents{fetches[b], accesses[b]});
+        }
+        // Events that leave the body's accesses valid may come between its runs (the vCPU sends
+        // the repeats of the blocks that ran last, whatever came since): other accesses, an
         // exit, an INVLPG of one of its pages.
         for (int e = pick(4); e > 0; --e) {
             int op = pick(3);
@@ -207,12 +217,14 @@ class Os {
                 b_.on_invlpg(0, GuestVirt(ok[pick(static_cast<int>(ok.size()))].first));
         }
         uint64_t k = 1 + pick(40);
-        b_.on_block_repeats(BlockEvents{f, accesses}, k);
+        b_.on_loop_repeats(body, k);
         ++loops_run;
+        if (blocks > 1)
+            ++multi_block_loops_run;
     }
 
   public:
-    uint64_t loops_run = 0;
+    uint64_t loops_run = 0, multi_block_loops_run = 0;
 
   private:
     Machine &m_;
@@ -261,17 +273,17 @@ TEST_P(TranslationProperty, RandomMapUnmapProtectSwitchKeepsTranslationsEqualToR
 
 namespace {
 
-// Sends every event to two backends of the same scheme; a block's repeats reach the first one
-// event by event (Backend's own on_block_repeats) and the second through its on_block_repeats.
+// Sends every event to two backends of the same scheme; a loop's repeats reach the first one
+// event by event (Backend's own on_loop_repeats) and the second through its on_loop_repeats.
 class Tee final : public Backend {
   public:
     Tee(Backend &each, Backend &repeats) : each_(each), rep_(repeats) {}
     std::string name() const override { return "tee"; }
     void on_access(const DataAccess &a) override { both([&](Backend &b) { b.on_access(a); }); }
     void on_fetch(const Fetch &f) override { both([&](Backend &b) { b.on_fetch(f); }); }
-    void on_block_repeats(const BlockEvents &b, uint64_t k) override {
-        each_.Backend::on_block_repeats(b, k);
-        rep_.on_block_repeats(b, k);
+    void on_loop_repeats(std::span<const BlockEvents> body, uint64_t k) override {
+        each_.Backend::on_loop_repeats(body, k);
+        rep_.on_loop_repeats(body, k);
     }
     void on_cr3_write(uint64_t rip, uint64_t v) override {
         both([&](Backend &b) { b.on_cr3_write(rip, v); });
@@ -315,11 +327,11 @@ class Tee final : public Backend {
 
 } // namespace
 
-// A loop's repeated executions sent as one on_block_repeats() (as the vCPU sends them) must
-// count exactly what sending every event would: the same sequences as above, with blocks that
-// run many times, given to two backends, one each way; timer events (exits, which flush the
+// A loop's repeated executions sent as one on_loop_repeats() (as the vCPU sends them) must
+// count exactly what sending every event would: the same sequences as above, with loop bodies
+// of one to three blocks that run many times, given to two backends, one each way; timer events (exits, which flush the
 // TLBs without VPID) and CR3 writes come between loops.
-TEST_P(TranslationProperty, BlockRepeatsCountExactlyAsEveryEventDoes) {
+TEST_P(TranslationProperty, LoopRepeatsCountExactlyAsEveryEventDoes) {
     const Config &c = GetParam();
     for (uint64_t seed : {1u, 2u}) {
         Machine m(64ull << 20, c.profile);
@@ -338,6 +350,7 @@ TEST_P(TranslationProperty, BlockRepeatsCountExactlyAsEveryEventDoes) {
             }
         }
         EXPECT_GT(os.loops_run, 1000u);
+        EXPECT_GT(os.multi_block_loops_run, 500u);
         EXPECT_EQ(backend_json(each->counters(), each->cycles(0)).dump(1),
                   backend_json(repeats->counters(), repeats->cycles(0)).dump(1));
     }

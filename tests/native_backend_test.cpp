@@ -162,8 +162,9 @@ TEST(NativeBackend, BlockRepeatsRewalkAReadOnlyEntryAsEachExecutionWould) {
         b->on_access(read_of(kVa + 8, GuestPhys(kPa + 8)));
         m.tables.write_entry(leaf, m.tables.read_entry(leaf) | x86::kPteW);
     }
-    each->Backend::on_block_repeats(BlockEvents{f, block}, 5);
-    repeats->on_block_repeats(BlockEvents{f, block}, 5);
+    BlockEvents body[] = {{f, block}};
+    each->Backend::on_loop_repeats(body, 5);
+    repeats->on_loop_repeats(body, 5);
     auto rewalks = [](const Backend &b) {
         auto it = b.counters().details.find("perm_rewalks");
         return it == b.counters().details.end() ? 0 : it->second;

@@ -20,7 +20,7 @@ public:
     void on_access(const DataAccess& a) override { mark(a.pa.value(), a.size); }
     void on_fetch(const Fetch& f) override { mark(f.pa.value(), f.bytes ? f.bytes : 1); }
     // A repeated execution touches the pages the block's first one marked.
-    void on_block_repeats(const BlockEvents&, uint64_t) override {}
+    void on_loop_repeats(std::span<const BlockEvents>, uint64_t) override {}
     // Guest events change no frame's contents the tracker has not seen as accesses already.
     void on_cr3_write(uint64_t, uint64_t) override {}
     void on_cr4_write(uint64_t, uint64_t) override {}

@@ -36,7 +36,7 @@ struct MachineConfig {
     // Called before a guest write to a frame the host shares read-only (p2m.shared): the host
     // must give the frame back to the VM (copy-on-write) before the write is observed.
     std::function<void(GuestPhys)> on_shared_write;
-    // Send a loop's repeated iterations to the backends as one on_block_repeats() each (Vcpu):
+    // Send a loop's repeated iterations to the backends as one on_loop_repeats() each (Vcpu):
     // the counters are the same either way, this is faster. Off, each block is one on_fetch()
     // and its accesses one on_access() each, as they run (exit traces want that: an exit there
     // is reported at its own instruction).

@@ -255,59 +255,85 @@ bool Vcpu::block_may_run(uint64_t addr, uint32_t n) {
     return true;
 }
 
-// A block runs: a repeat of the reference block is only counted (see same_access); any other
-// block is sent in full, as the new reference.
-void Vcpu::fetch_block(uint64_t addr, uint32_t size, uint32_t n) {
-    Fetch f{GuestVirt(addr), GuestPhys(addr), size, n, user_};
+// A block runs (and is not the loop's body block due next, running as it should; fetch_block):
+// one that starts a loop is only counted (see same_access); any other is sent in full and
+// becomes sent(0).
+void Vcpu::send_block(uint64_t addr, uint32_t size, uint32_t n) {
     if (matching_) {
-        if (matched_ == ref_accesses_.size()) { // the block that ran was one more execution
-            ++ref_repeats_;
+        if (matched_ == match_->accesses.size()) { // it ran as its body block did
+            if (++loop_pos_ == loop_len_) {
+                loop_pos_ = 0;
+                ++repeats_;
+            }
+            if (same_fetch(body(loop_pos_).fetch, addr, size, n)) return start_match(loop_pos_);
             matching_ = false;
+            end_loop(false);
         } else {
-            end_match(); // it ran fewer accesses
+            end_match(); // it made fewer accesses
         }
     }
-    const Fetch& r = ref_fetch_;
-    if (ref_valid_ && f.va == r.va && f.bytes == r.bytes && f.instructions == r.instructions &&
-        f.user == r.user) {
-        matching_ = true;
-        matched_ = 0;
-        return;
-    }
-    send_repeats();
-    send_fetch(f);
-    ref_fetch_ = f;
-    ref_accesses_.clear();
-    ref_valid_ = config_.coalesce_blocks;
+    // A block that ran p blocks ago starts a loop of the last p blocks sent.
+    for (size_t p = 1; p <= kMaxLoopBlocks && sent(p - 1).matchable; ++p)
+        if (same_fetch(sent(p - 1).fetch, addr, size, n)) {
+            loop_len_ = p;
+            loop_first_ = (head_ - (p - 1)) & (kMaxLoopBlocks - 1);
+            return start_match(0);
+        }
+    SentBlock& s = history_[head_ = (head_ + 1) & (kMaxLoopBlocks - 1)];
+    s.fetch = Fetch{GuestVirt(addr), GuestPhys(addr), size, n, user_};
+    s.accesses.clear();
+    s.matchable = config_.coalesce_blocks;
+    send_fetch(s.fetch);
 }
 
-// The running block stops matching the reference (or another event comes): the repeats go
-// first, then what ran of this block, which becomes the reference.
+// The running block stops matching its body block (or another event comes): the loop ends.
 void Vcpu::end_match() {
     matching_ = false;
-    if (matched_ == ref_accesses_.size()) {
-        ++ref_repeats_;
-        send_repeats();
-        return;
+    if (matched_ != match_->accesses.size()) return end_loop(true);
+    if (++loop_pos_ == loop_len_) { // it ran as its body block did
+        loop_pos_ = 0;
+        ++repeats_;
     }
-    send_repeats();
-    send_fetch(ref_fetch_);
-    for (size_t i = 0; i < matched_; ++i) send_access(ref_accesses_[i]);
-    ref_accesses_.resize(matched_);
+    end_loop(false);
 }
 
-void Vcpu::send_repeats() {
-    if (!ref_repeats_) return;
-    uint64_t k = ref_repeats_;
-    ref_repeats_ = 0;
-    BlockEvents b{ref_fetch_, ref_accesses_};
-    fetch_rip_ = ref_fetch_.va.value();
-    try {
-        for (auto& be : backends_) be->on_block_repeats(b, k);
-    } catch (const OracleMismatch& e) {
-        stop(StopKind::OracleMismatch, e.what());
+// The loop ends: its counted passes go to the backends first, then the body blocks that ran in
+// the pass under way, each in full, then (`partial`) the running block's fetch and the accesses
+// it matched. Each is sent again as the newest block, copied from its body block: the copy's
+// slot is never a body block still to be copied (p <= kMaxLoopBlocks), or the block itself.
+void Vcpu::end_loop(bool partial) {
+    const size_t len = loop_len_, done = loop_pos_, first = loop_first_;
+    loop_len_ = loop_pos_ = 0;
+    if (repeats_) {
+        uint64_t k = repeats_;
+        repeats_ = 0;
+        std::array<BlockEvents, kMaxLoopBlocks> events;
+        for (size_t i = 0; i < len; ++i) {
+            const SentBlock& b = history_[(first + i) & (kMaxLoopBlocks - 1)];
+            events[i] = {b.fetch, b.accesses};
+        }
+        fetch_rip_ = events[0].fetch.va.value();
+        try {
+            for (auto& be : backends_) be->on_loop_repeats({events.data(), len}, k);
+        } catch (const OracleMismatch& e) {
+            stop(StopKind::OracleMismatch, e.what());
+        }
+        fetch_rip_ = 0;
     }
-    fetch_rip_ = 0;
+    for (size_t i = 0; i < done + partial; ++i) {
+        const SentBlock& src = history_[(first + i) & (kMaxLoopBlocks - 1)];
+        size_t n = i < done ? src.accesses.size() : matched_;
+        SentBlock& dst = history_[head_ = (head_ + 1) & (kMaxLoopBlocks - 1)];
+        if (&dst != &src) {
+            dst.fetch = src.fetch;
+            dst.accesses.assign(src.accesses.begin(), src.accesses.begin() + n);
+            dst.matchable = src.matchable;
+        } else {
+            dst.accesses.resize(n);
+        }
+        send_fetch(dst.fetch);
+        for (const DataAccess& a : dst.accesses) send_access(a);
+    }
 }
 
 void Vcpu::send_fetch(const Fetch& f) {

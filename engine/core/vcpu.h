@@ -11,6 +11,7 @@
 
 #include <unicorn/unicorn.h>
 
+#include <array>
 #include <deque>
 #include <memory>
 #include <optional>
@@ -81,17 +82,19 @@ private:
     [[gnu::noinline]] bool break_sharing(uint64_t gpa);
     [[gnu::noinline]] void notify_access(uint64_t va, uint64_t gpa, unsigned size, bool write);
 
-    // Backend events. A block that repeats the reference block (the last one sent in full,
-    // ref_fetch_ and ref_accesses_) page by page is not sent as it runs: it is counted
-    // (ref_repeats_) and the loop's iterations go to the backends as one on_block_repeats(),
-    // before anything else they see (settle_blocks). A block that stops matching is sent in full
-    // and becomes the reference.
+    // Backend events. The last few blocks sent in full are kept (sent(age), newest first). A
+    // block that repeats the one sent p blocks ago (p <= kMaxLoopBlocks) starts a loop whose
+    // body is the last p blocks sent; while the blocks that run match the body page by page,
+    // in order, they are not sent: whole passes are counted (repeats_) and go to the backends as
+    // one on_loop_repeats(), before anything else they see (settle_blocks). When a block stops
+    // matching, the loop ends (end_loop) and what ran of the pass under way is sent in full.
     bool same_access(const DataAccess& a, uint64_t va, uint64_t gpa, bool write) const {
         return (((va ^ a.va.value()) | (gpa ^ a.pa.value())) >> 12) == 0 && write == a.write &&
                user_ == a.user;
     }
     bool matches_reference(uint64_t va, uint64_t gpa, bool write) {
-        if (matched_ == ref_accesses_.size() || !same_access(ref_accesses_[matched_], va, gpa, write))
+        if (matched_ == match_->accesses.size() ||
+            !same_access(match_->accesses[matched_], va, gpa, write))
             return false;
         ++matched_;
         return true;
@@ -100,7 +103,17 @@ private:
         if (matching_) [[unlikely]]
             end_match();
     }
+    bool same_fetch(const Fetch& r, uint64_t addr, uint32_t size, uint32_t n) const {
+        return r.va.value() == addr && r.bytes == size && r.instructions == n && r.user == user_;
+    }
+    void start_match(size_t body_pos) {
+        loop_pos_ = body_pos;
+        match_ = &body(body_pos);
+        matching_ = true;
+        matched_ = 0;
+    }
     [[gnu::noinline]] void end_match();
+    void end_loop(bool partial);
     void send_repeats();
     void send_fetch(const Fetch& f);
     void send_access(const DataAccess& a);
@@ -121,7 +134,23 @@ private:
     inline void run_block(uint64_t addr, uint32_t size, uint32_t n);
     [[gnu::noinline]] uint32_t count_block(uint64_t addr, uint32_t size);
     [[gnu::noinline]] bool block_may_run(uint64_t addr, uint32_t n);
-    [[gnu::noinline]] void fetch_block(uint64_t addr, uint32_t size, uint32_t n);
+    // The block's fetch for the backends: in a loop, the body block due next running as it
+    // should is only counted, inline; everything else goes to send_block.
+    void fetch_block(uint64_t addr, uint32_t size, uint32_t n) {
+        if (matching_ && matched_ == match_->accesses.size()) [[likely]] {
+            size_t pos = loop_pos_ + 1 == loop_len_ ? 0 : loop_pos_ + 1;
+            const SentBlock& next = body(pos);
+            if (same_fetch(next.fetch, addr, size, n)) [[likely]] {
+                repeats_ += pos == 0;
+                loop_pos_ = pos;
+                match_ = &next;
+                matched_ = 0;
+                return;
+            }
+        }
+        send_block(addr, size, n);
+    }
+    [[gnu::noinline]] void send_block(uint64_t addr, uint32_t size, uint32_t n);
     void prepare_block_hook();
     void account_stop(uint64_t rip);
     void stop_before_block(uint64_t addr);
@@ -180,17 +209,29 @@ private:
     bool timer_pending_ = false;
     bool user_ = false;
     uint64_t fetch_rip_ = 0; // the block whose fetch the backends are seeing, 0 outside on_fetch
-    // The reference block (see same_access): its fetch and accesses, as the backends saw them;
-    // ref_valid_ once it is complete enough to be matched (a block with more accesses than
-    // kMaxRefAccesses is not). matching_: the running block has matched it so far, its first
-    // matched_ accesses not sent yet. ref_repeats_: whole executions matched, not sent yet.
+    // The blocks sent in full (see same_access), a ring: sent(0) is the newest, the block that
+    // ran last or is running, and records its accesses as they are sent while it is
+    // `matchable` (coalescing on, at most kMaxRefAccesses accesses). A loop's body is the
+    // loop_len_ newest, oldest first (body(i)); loop_pos_ is the body block due next, match_
+    // the one the running block is matching (matching_), its first matched_ accesses not sent
+    // yet. repeats_: whole passes matched, not sent yet. Outside send_block, a loop is under
+    // way exactly when matching_.
+    struct SentBlock {
+        Fetch fetch{};
+        std::vector<DataAccess> accesses;
+        bool matchable = false;
+    };
     static constexpr size_t kMaxRefAccesses = 64;
-    Fetch ref_fetch_{};
-    std::vector<DataAccess> ref_accesses_;
-    bool ref_valid_ = false;
+    static constexpr size_t kMaxLoopBlocks = 4; // a power of two
+    SentBlock& sent(size_t age) { return history_[(head_ - age) & (kMaxLoopBlocks - 1)]; }
+    SentBlock& body(size_t i) { return history_[(loop_first_ + i) & (kMaxLoopBlocks - 1)]; }
+    std::array<SentBlock, kMaxLoopBlocks> history_;
+    size_t head_ = 0;
+    size_t loop_len_ = 0, loop_pos_ = 0, loop_first_ = 0; // loop_first_: body(0)'s slot
+    const SentBlock* match_ = nullptr;
     bool matching_ = false;
     size_t matched_ = 0;
-    uint64_t ref_repeats_ = 0;
+    uint64_t repeats_ = 0;
 
     // The last block whose hook ran: its instructions were counted in full, and are corrected
     // when the run stops inside it.

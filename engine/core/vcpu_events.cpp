@@ -94,15 +94,16 @@ bool Vcpu::break_sharing(uint64_t gpa) {
     return false;
 }
 
-// An access sent as it runs; while the reference block is being recorded, it is part of it.
+// An access sent as it runs; the newest block sent records it (while it can be matched).
 void Vcpu::notify_access(uint64_t va, uint64_t gpa, unsigned size, bool write) {
     DataAccess a{GuestVirt(va), GuestPhys(gpa), static_cast<uint8_t>(size), write, user_};
     send_access(a);
-    if (ref_valid_) {
-        if (ref_accesses_.size() < kMaxRefAccesses)
-            ref_accesses_.push_back(a);
+    SentBlock& s = sent(0);
+    if (s.matchable) {
+        if (s.accesses.size() < kMaxRefAccesses)
+            s.accesses.push_back(a);
         else
-            ref_valid_ = false;
+            s.matchable = false;
     }
 }
 
@@ -145,9 +146,9 @@ void Vcpu::on_mmio_write(uint64_t offset, unsigned size, uint64_t value) {
     GuestPhys pa(gpa);
     // Whether the backends hear of this write (watched) depends on their state after everything
     // before it: a loop's counted repeats go first. Only a frame watched before can change its
-    // watch while they are sent: they translate the pages its reference run translated, and the
-    // page-table frames on those paths were watched then, including any shadowed page zapped or
-    // unsynced since. Other frames need no settling.
+    // watch while they are sent: they translate the pages their body blocks translated when
+    // sent in full, and the page-table frames on those paths were watched then, including any
+    // shadowed page zapped or unsynced since. Other frames need no settling.
     if (matching_ && mem_.ever_watched(pa)) [[unlikely]]
         settle_blocks();
     bool watched = mem_.watched(pa);

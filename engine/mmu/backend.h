@@ -110,17 +110,19 @@ public:
     // Hot path: every data access and every executed block.
     virtual void on_access(const DataAccess& a) = 0;
     virtual void on_fetch(const Fetch& f) = 0;
-    // `k` more executions of a block the backend has seen run: each is on_fetch(b.fetch), then
-    // on_access() of each of b.accesses in order, with nothing between them. (The vCPU sends a
-    // loop's repeated iterations this way.) The executions match b page by page: the same block,
-    // and accesses to the same 4K pages of gVA and gPA, of the same kinds; an access's offset in
-    // its page may differ. A backend must count exactly what those calls would; the default
-    // makes them.
-    virtual void on_block_repeats(const BlockEvents& b, uint64_t k) {
-        for (; k; --k) {
-            on_fetch(b.fetch);
-            for (const DataAccess& a : b.accesses) on_access(a);
-        }
+    // `k` more executions of a loop whose body the backend has just seen run: each execution is,
+    // for each block of `body` in order, on_fetch(fetch) and then on_access() of each of its
+    // accesses in order, with nothing between them. (The vCPU sends a loop's repeated iterations
+    // this way; a body is one block or a few.) The executions match the body page by page: the
+    // same blocks, and accesses to the same 4K pages of gVA and gPA, of the same kinds; an
+    // access's offset in its page may differ. A backend must count exactly what those calls
+    // would; the default makes them.
+    virtual void on_loop_repeats(std::span<const BlockEvents> body, uint64_t k) {
+        for (; k; --k)
+            for (const BlockEvents& b : body) {
+                on_fetch(b.fetch);
+                for (const DataAccess& a : b.accesses) on_access(a);
+            }
     }
 
     // Guest events (rip: the guest instruction that caused it).

@@ -8,6 +8,7 @@
 #include "engine/mmu/tlb.h"
 
 #include <cstdint>
+#include <span>
 
 namespace vmmu {
 
@@ -26,34 +27,41 @@ inline void translate_fast(TlbHierarchy& tlb, uint64_t va, GuestPhys pa, bool fe
     slow(recalled);
 }
 
-// on_block_repeats() for the backends above: k more executions of a block (Backend). When its
-// fetch and every access are L1 hits the memos know, on entries the accesses may use, an
-// execution changes nothing but the lookup counts, so each of the k would find the same: they
-// are counted at once, and the oracle compares each entry once (every execution uses it, on the
-// same pages). Otherwise one execution takes the backend's full path (`once`) and the test is
-// made again. `ready()` is the backend's own condition for an execution to be lookups only.
+// on_loop_repeats() for the backends above: k more executions of a loop body (Backend). When
+// every fetch and every access of the body is an L1 hit the memos know, on an entry the access
+// may use, an execution changes nothing but the lookup counts, so each of the k would find the
+// same: they are counted at once, and the oracle compares each entry once (every execution uses
+// it, on the same pages). Otherwise one execution takes the backend's full path (`once`) and the
+// test is made again. `ready()` is the backend's own condition for an execution to be lookups
+// only.
 template <class Ready, class Check, class Once>
-void repeat_block(TlbHierarchy& tlb, const BlockEvents& b, uint64_t k, bool oracle, Ready ready,
-                  Check check, Once once) {
-    for (; k; --k) {
-        bool hits = ready();
-        uint64_t fetch_pages = 0;
-        for_each_fetch_page(b.fetch, [&](uint64_t va, GuestPhys) {
-            hits = hits && tlb.known_hit(va, true);
-            ++fetch_pages;
-        });
-        for (const DataAccess& a : b.accesses) {
-            if (!hits) break;
-            const Translation* t = tlb.known_hit(a.va.value(), false);
-            hits = t && (t->writable || !a.write);
+void repeat_loop(TlbHierarchy& tlb, std::span<const BlockEvents> body, uint64_t k, bool oracle,
+                 Ready ready, Check check, Once once) {
+    auto all_hits = [&] {
+        if (!ready()) return false;
+        for (const BlockEvents& b : body) {
+            bool hits = true;
+            for_each_fetch_page(b.fetch,
+                                [&](uint64_t va, GuestPhys) { hits = hits && tlb.known_hit(va, true); });
+            if (!hits) return false;
+            for (const DataAccess& a : b.accesses) {
+                const Translation* t = tlb.known_hit(a.va.value(), false);
+                if (!t || (a.write && !t->writable)) return false;
+            }
         }
-        if (!hits) {
+        return true;
+    };
+    for (; k; --k) {
+        if (!all_hits()) {
             once();
             continue;
         }
-        tlb.count_l1_hits(true, k * fetch_pages);
-        tlb.count_l1_hits(false, k * b.accesses.size());
-        if (oracle) {
+        for (const BlockEvents& b : body) {
+            uint64_t fetch_pages = 0;
+            for_each_fetch_page(b.fetch, [&](uint64_t, GuestPhys) { ++fetch_pages; });
+            tlb.count_l1_hits(true, k * fetch_pages);
+            tlb.count_l1_hits(false, k * b.accesses.size());
+            if (!oracle) continue;
             for_each_fetch_page(b.fetch, [&](uint64_t va, GuestPhys pa) {
                 check(va, tlb.known_hit(va, true)->host(va), pa, false);
             });

@@ -35,11 +35,11 @@ class NativeBackend final : public Backend {
         // One lookup per 4K page the block touches; code is identity-mapped, so pa follows va.
         for_each_fetch_page(f, [this](uint64_t va, GuestPhys pa) { translate(va, pa, true, false); });
     }
-    void on_block_repeats(const BlockEvents &b, uint64_t k) override {
-        repeat_block(
-            tlb_, b, k, env_.oracle, [] { return true; },
+    void on_loop_repeats(std::span<const BlockEvents> body, uint64_t k) override {
+        repeat_loop(
+            tlb_, body, k, env_.oracle, [] { return true; },
             [this](uint64_t v, uint64_t hpa, GuestPhys p, bool w) { check(v, hpa, p, w); },
-            [&] { Backend::on_block_repeats(b, 1); });
+            [&] { Backend::on_loop_repeats(body, 1); });
     }
 
     void on_cr3_write(uint64_t, uint64_t new_cr3) override {

@@ -34,11 +34,11 @@ public:
         for_each_fetch_page(f, [this](uint64_t va, GuestPhys pa) { translate(va, pa, true, false); });
     }
     // An execution is lookups only when no sharing break waits for its store (end_break).
-    void on_block_repeats(const BlockEvents& b, uint64_t k) override {
-        repeat_block(
-            tlb_, b, k, oracle_, [this] { return !break_pending_; },
+    void on_loop_repeats(std::span<const BlockEvents> body, uint64_t k) override {
+        repeat_loop(
+            tlb_, body, k, oracle_, [this] { return !break_pending_; },
             [this](uint64_t v, uint64_t hpa, GuestPhys p, bool w) { check(v, p, hpa, w); },
-            [&] { Backend::on_block_repeats(b, 1); });
+            [&] { Backend::on_loop_repeats(body, 1); });
     }
 
     void on_cr3_write(uint64_t rip, uint64_t new_cr3) override;

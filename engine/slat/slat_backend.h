@@ -20,7 +20,7 @@ class SlatBackend final : public Backend {
     std::string name() const override { return "slat"; }
     void on_access(const DataAccess &a) override;
     void on_fetch(const Fetch &f) override;
-    void on_block_repeats(const BlockEvents &b, uint64_t k) override;
+    void on_loop_repeats(std::span<const BlockEvents> body, uint64_t k) override;
     void on_cr3_write(uint64_t rip, uint64_t new_cr3) override;
     void on_cr4_write(uint64_t rip, uint64_t new_cr4) override;
     void on_invlpg(uint64_t rip, GuestVirt va) override;

@@ -30,11 +30,18 @@ const char* kEveryWorkload =
 using Counters = std::map<std::string, nlohmann::ordered_json>;
 
 // Every event a backend receives, in order, folded into one hash (accesses by page: a loop's
-// repeats carry the offsets of its first run). It leaves on_block_repeats to Backend, which
-// sends each repeat event by event, so its hash shows the order the vCPU delivers in.
+// repeats carry the offsets of its first run). It leaves on_loop_repeats to Backend, which
+// sends each repeat event by event, so its hash shows the order the vCPU delivers in; it counts
+// the blocks that came as repeats, by the number of blocks in their loop's body.
 class EventHash final : public Backend {
 public:
     uint64_t hash = 14695981039346656037ull, events = 0;
+    std::map<size_t, uint64_t> repeated_blocks; // body size -> blocks sent as its repeats
+
+    void on_loop_repeats(std::span<const BlockEvents> body, uint64_t k) override {
+        repeated_blocks[body.size()] += k * body.size();
+        Backend::on_loop_repeats(body, k);
+    }
 
     std::string name() const override { return "event-hash"; }
     void on_access(const DataAccess& a) override {
@@ -120,13 +127,13 @@ TEST(OracleOnEveryWorkload, ShadowUnderATightPageBudget) {
 }
 TEST(OracleOnEveryWorkload, TwoMegabyteGuestPages) { expect_clean(run_all({}, VMMU_BOOT_FLAG_GUEST_2M)); }
 
-// The vCPU sends a loop's repeated iterations as one on_block_repeats() per backend (Vcpu,
+// The vCPU sends a loop's repeated iterations as one on_loop_repeats() per backend (Vcpu,
 // Backend); each backend must count exactly what the iterations sent one event at a time
 // would. Every workload, both ways, every counter and cycle figure: with VPID and without
 // (where every exit flushes the TLBs, so repeats meet a changed TLB), with large guest pages,
 // with 1G EPT pages, and under a shadow page budget that keeps evicting.
 // Also the order: every event reaches a backend that sends repeats event by event exactly as
-// without coalescing.
+// without coalescing. And that loops of one block and of several are both found.
 void expect_same_counters(uint64_t flags, const char* profile, unsigned ept_page_shift,
                           const std::map<std::string, std::string>& shadow_opts = {}) {
     Counters coalesced, each;
@@ -139,6 +146,11 @@ void expect_same_counters(uint64_t flags, const char* profile, unsigned ept_page
     EXPECT_EQ(coalesced_events.events, each_events.events);
     EXPECT_EQ(coalesced_events.hash, each_events.hash);
     EXPECT_GT(each_events.events, a.guest.data_accesses + a.guest.blocks - 1);
+    EXPECT_TRUE(each_events.repeated_blocks.empty());
+    uint64_t one_block = 0, longer = 0; // blocks sent as repeats of loops of one block, of more
+    for (auto [len, n] : coalesced_events.repeated_blocks) (len == 1 ? one_block : longer) += n;
+    EXPECT_GT(one_block, a.guest.blocks / 2);
+    EXPECT_GT(longer, a.guest.blocks / 50);
     EXPECT_EQ(a.guest.instructions, b.guest.instructions);
     EXPECT_EQ(a.guest.data_accesses, b.guest.data_accesses);
     EXPECT_EQ(a.guest.blocks, b.guest.blocks);
