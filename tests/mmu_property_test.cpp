@@ -329,8 +329,8 @@ class Tee final : public Backend {
 
 // A loop's repeated executions sent as one on_loop_repeats() (as the vCPU sends them) must
 // count exactly what sending every event would: the same sequences as above, with loop bodies
-// of one to three blocks that run many times, given to two backends, one each way; timer events (exits, which flush the
-// TLBs without VPID) and CR3 writes come between loops.
+// of one to three blocks that run many times, given to two backends, one each way; timer events
+// (exits, which flush the TLBs without VPID) and CR3 writes come between loops.
 TEST_P(TranslationProperty, LoopRepeatsCountExactlyAsEveryEventDoes) {
     const Config &c = GetParam();
     for (uint64_t seed : {1u, 2u}) {

@@ -114,7 +114,6 @@ private:
     }
     [[gnu::noinline]] void end_match();
     void end_loop(bool partial);
-    void send_repeats();
     void send_fetch(const Fetch& f);
     void send_access(const DataAccess& a);
     // Every backend event other than a block's fetch and accesses goes through here.

@@ -41,8 +41,9 @@ void repeat_loop(TlbHierarchy& tlb, std::span<const BlockEvents> body, uint64_t 
         if (!ready()) return false;
         for (const BlockEvents& b : body) {
             bool hits = true;
-            for_each_fetch_page(b.fetch,
-                                [&](uint64_t va, GuestPhys) { hits = hits && tlb.known_hit(va, true); });
+            for_each_fetch_page(b.fetch, [&](uint64_t va, GuestPhys) {
+                hits = hits && tlb.known_hit(va, true);
+            });
             if (!hits) return false;
             for (const DataAccess& a : b.accesses) {
                 const Translation* t = tlb.known_hit(a.va.value(), false);

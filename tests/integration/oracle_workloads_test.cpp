@@ -148,7 +148,8 @@ void expect_same_counters(uint64_t flags, const char* profile, unsigned ept_page
     EXPECT_GT(each_events.events, a.guest.data_accesses + a.guest.blocks - 1);
     EXPECT_TRUE(each_events.repeated_blocks.empty());
     uint64_t one_block = 0, longer = 0; // blocks sent as repeats of loops of one block, of more
-    for (auto [len, n] : coalesced_events.repeated_blocks) (len == 1 ? one_block : longer) += n;
+    for (auto [len, n] : coalesced_events.repeated_blocks)
+        (len == 1 ? one_block : longer) += n;
     EXPECT_GT(one_block, a.guest.blocks / 2);
     EXPECT_GT(longer, a.guest.blocks / 50);
     EXPECT_EQ(a.guest.instructions, b.guest.instructions);
