@@ -259,25 +259,15 @@ bool Vcpu::block_may_run(uint64_t addr, uint32_t n) {
 // one that starts a loop is only counted (see same_access); any other is sent in full and
 // becomes sent(0).
 void Vcpu::send_block(uint64_t addr, uint32_t size, uint32_t n) {
-    if (matching_) {
-        if (matched_ == match_->accesses.size()) { // it ran as its body block did
-            if (++loop_pos_ == loop_len_) {
-                loop_pos_ = 0;
-                ++repeats_;
-            }
-            if (same_fetch(body(loop_pos_).fetch, addr, size, n)) return start_match(loop_pos_);
-            matching_ = false;
-            end_loop(false);
-        } else {
-            end_match(); // it made fewer accesses
-        }
-    }
+    // The block that ran made fewer accesses than its body block, or this one is not the body
+    // block due next (fetch_block checked): the loop ends.
+    if (matching_) end_match();
     // A block that ran p blocks ago starts a loop of the last p blocks sent.
     for (size_t p = 1; p <= kMaxLoopBlocks && sent(p - 1).matchable; ++p)
         if (same_fetch(sent(p - 1).fetch, addr, size, n)) {
             loop_len_ = p;
             loop_first_ = (head_ - (p - 1)) & (kMaxLoopBlocks - 1);
-            return start_match(0);
+            return start_match();
         }
     SentBlock& s = history_[head_ = (head_ + 1) & (kMaxLoopBlocks - 1)];
     s.fetch = Fetch{GuestVirt(addr), GuestPhys(addr), size, n, user_};

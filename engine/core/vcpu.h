@@ -106,9 +106,9 @@ private:
     bool same_fetch(const Fetch& r, uint64_t addr, uint32_t size, uint32_t n) const {
         return r.va.value() == addr && r.bytes == size && r.instructions == n && r.user == user_;
     }
-    void start_match(size_t body_pos) {
-        loop_pos_ = body_pos;
-        match_ = &body(body_pos);
+    void start_match() { // a loop starts with its body's first block
+        loop_pos_ = 0;
+        match_ = &body(0);
         matching_ = true;
         matched_ = 0;
     }
