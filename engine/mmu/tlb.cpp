@@ -25,19 +25,10 @@ TlbArray::TlbArray(TlbArrayGeometry geometry, uint8_t sizes) : sizes_(sizes) {
     vpns_.assign(capacity(), 0);
     meta_.assign(capacity(), 0);
     slots_.resize(capacity());
-    ages_.resize(capacity());
-    // Ages start as a permutation so the LRU invariant holds from the first fill.
-    for (uint32_t s = 0; s < sets_; ++s)
-        for (uint32_t w = 0; w < ways_; ++w)
-            ages_[s * ways_ + w] = static_cast<uint8_t>(w);
-}
-
-void TlbArray::touch(uint32_t base, uint32_t way) {
-    uint8_t *age = &ages_[base];
-    uint8_t old = age[way];
-    for (uint32_t w = 0; w < ways_; ++w)
-        age[w] += age[w] < old;
-    age[way] = 0;
+    // A way is filled (and touched) before it is valid, so by the time a fill must choose among
+    // valid ways only, each has a stamp of its own: the starting values never decide anything.
+    stamps_.assign(capacity(), 0);
+    mru_.assign(sets_, 0);
 }
 
 // Callers forget() the memo once they are done dropping.
@@ -52,7 +43,7 @@ const Translation *TlbArray::probe(uint64_t va, uint16_t pcid, uint16_t vpid) {
         if (!live_[size_index(shift)])
             continue;
         uint64_t vpn = va >> shift;
-        uint32_t base = set_base(vpn), want = meta_of(shift, vpid);
+        uint32_t set = set_of(vpn), base = set * ways_, want = meta_of(shift, vpid);
         const uint64_t *vpns = &vpns_[base];
         const uint32_t *meta = &meta_[base];
         for (uint32_t w = 0; w < ways_; ++w) {
@@ -60,13 +51,13 @@ const Translation *TlbArray::probe(uint64_t va, uint16_t pcid, uint16_t vpid) {
                 continue;
             Slot &e = slots_[base + w];
             if (e.t.global || e.pcid == pcid) {
-                touch(base, w);
-                remember(va, pcid, vpid, base + w);
+                touch(set, w);
+                remember(va, pcid, vpid, set, w);
                 return &e.t;
             }
         }
     }
-    remember(va, pcid, vpid, kNoSlot);
+    remember(va, pcid, vpid, 0, kNoWay);
     return nullptr;
 }
 
@@ -75,10 +66,11 @@ const Translation *TlbArray::fill(uint64_t va, const Translation &t, uint16_t pc
         return nullptr;
     forget();
     uint64_t vpn = va >> t.page_shift;
-    uint32_t base = set_base(vpn), want = meta_of(t.page_shift, vpid);
+    uint32_t set = set_of(vpn), base = set * ways_, want = meta_of(t.page_shift, vpid);
     // One pass: an entry for the same page is replaced; else the first invalid way, else the
     // least recently used one.
     uint32_t victim = ways_, invalid = ways_, lru = 0;
+    uint64_t oldest = UINT64_MAX;
     for (uint32_t w = 0; w < ways_; ++w) {
         uint32_t m = meta_[base + w];
         if (m == want && vpns_[base + w] == vpn &&
@@ -89,7 +81,8 @@ const Translation *TlbArray::fill(uint64_t va, const Translation &t, uint16_t pc
         if (!m) {
             if (invalid == ways_)
                 invalid = w;
-        } else if (ages_[base + w] == ways_ - 1) {
+        } else if (stamps_[base + w] < oldest) {
+            oldest = stamps_[base + w];
             lru = w;
         }
     }
@@ -102,7 +95,7 @@ const Translation *TlbArray::fill(uint64_t va, const Translation &t, uint16_t pc
     meta_[i] = want;
     ++live_[size_index(t.page_shift)];
     slots_[i] = {t, pcid};
-    touch(base, victim);
+    touch(set, victim);
     return &slots_[i].t;
 }
 
@@ -139,7 +132,7 @@ uint64_t TlbArray::invalidate_page(uint64_t va, uint16_t vpid) {
         if (!live_[size_index(shift)])
             continue;
         uint64_t vpn = va >> shift;
-        uint32_t base = set_base(vpn), want = meta_of(shift, vpid);
+        uint32_t base = set_of(vpn) * ways_, want = meta_of(shift, vpid);
         for (uint32_t w = 0; w < ways_; ++w)
             if (meta_[base + w] == want && vpns_[base + w] == vpn) {
                 drop(base + w);

@@ -36,7 +36,9 @@ constexpr uint8_t page_size_bit(unsigned shift) {
     return shift == 12 ? kSize4K : shift == 21 ? kSize2M : kSize1G;
 }
 
-// One set-associative array with true LRU kept as small per-way ages (0 = most recent).
+// One set-associative array with true LRU: each way keeps the array-wide time of its last use,
+// the least recently used way of a set has the smallest, and each set remembers its most recent
+// way (so a hit costs two stores, whatever the associativity).
 class TlbArray {
   public:
     TlbArray() = default;
@@ -63,7 +65,7 @@ class TlbArray {
         const Memo &m = memo_[page & (kMemoEntries - 1)];
         if (m.page != page || m.tag != tag)
             return {false, nullptr};
-        return {!m.t || *m.age == 0, m.t};
+        return {!m.t || *m.mru == m.way, m.t};
     }
     // The memo's tag of a (PCID, VPID) context.
     static uint32_t context_tag(uint16_t pcid, uint16_t vpid) {
@@ -82,7 +84,7 @@ class TlbArray {
 
   private:
     // Structure of arrays: a probe reads only the dense tag arrays (vpns_, meta_) of one set;
-    // the translation, PCID and LRU age are touched on a tag match only.
+    // the translation, PCID and LRU stamp are touched on a tag match only.
     struct Slot {
         Translation t;
         uint16_t pcid = 0;
@@ -95,8 +97,12 @@ class TlbArray {
     static uint16_t vpid_of(uint32_t meta) { return static_cast<uint16_t>(meta); }
     // live_ index of a page shift (12, 21, 30 -> 0, 1, 2).
     static unsigned size_index(unsigned shift) { return (shift > 12) + (shift > 21); }
-    uint32_t set_base(uint64_t vpn) const { return static_cast<uint32_t>(vpn & set_mask_) * ways_; }
-    void touch(uint32_t base, uint32_t way);
+    uint32_t set_of(uint64_t vpn) const { return static_cast<uint32_t>(vpn & set_mask_); }
+    // The way becomes its set's most recently used.
+    void touch(uint32_t set, uint32_t way) {
+        stamps_[set * ways_ + way] = ++clock_;
+        mru_[set] = static_cast<uint8_t>(way);
+    }
     void drop(uint32_t i);
     template <class Pred> uint64_t invalidate_if(Pred &&pred);
 
@@ -105,18 +111,19 @@ class TlbArray {
     // forgotten whenever the array's contents change (a fill, an invalidation that dropped
     // something), so a full probe would return the same slot or miss again; a hit
     // is answered only while its slot is still the most recent way of its set, so touch() would
-    // change nothing. Counters, LRU order and results are exactly those of the full probe; what
+    // change no order. Counters, LRU order and results are exactly those of the full probe; what
     // it saves is the probe when accesses alternate between a few pages, and the 4K array's
     // probe before every hit in the large-page array.
     static constexpr uint32_t kMemoEntries = 16;
-    static constexpr uint32_t kNoSlot = UINT32_MAX;
+    static constexpr uint32_t kNoWay = UINT32_MAX;
     struct Memo {
         uint64_t page = UINT64_MAX;
         uint32_t tag = 0;
+        uint8_t way = 0;                // t's way
         const Translation *t = nullptr; // nullptr: the probe missed
-        const uint8_t *age = nullptr;   // the LRU age of t's way
+        const uint8_t *mru = nullptr;   // the most recent way of t's set
     };
-    // Entries point into slots_ and ages_: a moved array keeps them (vectors move their
+    // Entries point into slots_ and mru_: a moved array keeps them (vectors move their
     // buffers), a copied one starts with an empty memo.
     struct MemoTable {
         Memo entries[kMemoEntries];
@@ -132,11 +139,12 @@ class TlbArray {
         const Memo &operator[](uint64_t i) const { return entries[i]; }
     };
     MemoTable memo_;
-    void remember(uint64_t va, uint16_t pcid, uint16_t vpid, uint32_t slot) {
+    void remember(uint64_t va, uint16_t pcid, uint16_t vpid, uint32_t set, uint32_t way) {
         uint64_t page = va >> 12;
         memo_[page & (kMemoEntries - 1)] =
-            slot == kNoSlot ? Memo{page, context_tag(pcid, vpid), nullptr, nullptr}
-                            : Memo{page, context_tag(pcid, vpid), &slots_[slot].t, &ages_[slot]};
+            way == kNoWay ? Memo{page, context_tag(pcid, vpid), 0, nullptr, nullptr}
+                          : Memo{page, context_tag(pcid, vpid), static_cast<uint8_t>(way),
+                                 &slots_[set * ways_ + way].t, &mru_[set]};
     }
     void forget() {
         for (Memo &m : memo_.entries)
@@ -146,7 +154,9 @@ class TlbArray {
 
     std::vector<uint64_t> vpns_;
     std::vector<uint32_t> meta_;
-    std::vector<uint8_t> ages_; // true LRU per set, 0 = most recent
+    std::vector<uint64_t> stamps_; // per way: clock_ at its last use
+    std::vector<uint8_t> mru_;     // per set: its most recently used way
+    uint64_t clock_ = 0;
     std::vector<Slot> slots_;
     uint32_t sets_ = 0;
     uint32_t ways_ = 0;
