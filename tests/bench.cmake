@@ -25,6 +25,12 @@ add_test(NAME sweep_shards_parallel
                  ${CMAKE_CURRENT_LIST_DIR}/regression/sweep_small.json ${CMAKE_CURRENT_BINARY_DIR}/sweep_shards)
 set_tests_properties(sweep_shards_parallel PROPERTIES TIMEOUT 600)
 
+# SIGTERM to the sweep process alone reaches its runs; nothing is orphaned.
+add_test(NAME sweep_interrupt
+         COMMAND ${CMAKE_CURRENT_LIST_DIR}/regression/sweep_interrupt.sh $<TARGET_FILE:vmmu>
+                 ${CMAKE_CURRENT_BINARY_DIR}/sweep_interrupt)
+set_tests_properties(sweep_interrupt PROPERTIES TIMEOUT 300)
+
 add_executable(mmu_bench ${CMAKE_CURRENT_LIST_DIR}/bench/mmu_bench.cpp
                          ${CMAKE_CURRENT_LIST_DIR}/bench/walk2d_bench.cpp ${bench_guest_memory})
 vmmu_host_target(mmu_bench)

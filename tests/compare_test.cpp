@@ -2,6 +2,7 @@
 // (grid expansion, names, shards, rejected input).
 #include "engine/cli/cli.h"
 #include "engine/cli/compare.h"
+#include "engine/cli/sweep.h"
 #include "engine/cli/sweep_spec.h"
 
 #include <gtest/gtest.h>
@@ -118,13 +119,63 @@ TEST(CompareCommand, ExitCodesSameMovedAndBadInput) {
     b["backends"]["slat"]["walks"]["refs"] = 250;
     auto pa = write("a.json", a.dump(2)), pb = write("b.json", b.dump(2));
     EXPECT_EQ(cli({"compare", pa.string(), pa.string()}), 0);
-    EXPECT_EQ(cli({"compare", pa.string(), pb.string()}), 1);
+    EXPECT_EQ(cli({"compare", pa.string(), pb.string()}), kExitValuesMoved);
     EXPECT_EQ(cli({"compare", pa.string(), pb.string(), "--tolerance", "5"}), 0);
-    EXPECT_EQ(cli({"compare", pa.string(), pb.string(), "--tolerance", "3"}), 1);
+    EXPECT_EQ(cli({"compare", pa.string(), pb.string(), "--tolerance", "3"}), kExitValuesMoved);
+    for (auto tol : {"nan", "inf", "1e400", "-1", "x"})
+        EXPECT_EQ(cli({"compare", pa.string(), pb.string(), "--tolerance", tol}), 2) << tol;
+    EXPECT_EQ(cli({"compare", pa.string(), pb.string(), "--jobs", "2"}), 2); // --update only
     EXPECT_EQ(cli({"compare", pa.string(), "/nonexistent/vmmu.json"}), 2);
     EXPECT_EQ(cli({"compare", pa.string(), write("bad.json", "{\"schema\": ").string()}), 2);
     EXPECT_EQ(cli({"compare", pa.string(), write("other.json", "{\"a\": 1}").string()}), 2);
     EXPECT_EQ(cli({"compare", pa.string()}), 2);
+}
+
+// Counters past 2^53 (checksums, cycle totals) differ in their last digit: a double would
+// round both to one value.
+TEST(Compare, LargeIntegersCompareExactly) {
+    json a = run_doc(), b = run_doc();
+    a["guest"]["instructions"] = 17424936148390551694ull;
+    b["guest"]["instructions"] = 17424936148390551695ull;
+    CompareResult r = compare_json(a, b, 0);
+    ASSERT_EQ(r.changes.size(), 1u);
+    EXPECT_TRUE(r.changes[0].beyond);
+    EXPECT_NE(change_table(r, 0).find("e-18"), std::string::npos) << change_table(r, 0);
+    b["guest"]["instructions"] = 17424936148390551694ull;
+    EXPECT_TRUE(compare_json(a, b, 0).changes.empty());
+}
+
+// Exactly at the tolerance is within it: 20 -> 21 is +5 % (integers compare without rounding).
+TEST(Compare, AChangeOfExactlyTheToleranceIsWithinIt) {
+    json a = run_doc(), b = run_doc();
+    a["guest"]["page_faults"] = 20;
+    b["guest"]["page_faults"] = 21;
+    EXPECT_EQ(compare_json(a, b, 5).beyond(), 0u);
+    EXPECT_EQ(compare_json(a, b, 4.99).beyond(), 1u);
+}
+
+TEST(CompareCommand, DocumentsOfDifferentKindsAreBadInput) {
+    json run = run_doc(), sweep = {{"schema", "vmmu.sweep/1"}, {"runs", json::object()}};
+    auto pa = write("kind_run.json", run.dump()), pb = write("kind_sweep.json", sweep.dump());
+    EXPECT_EQ(cli({"compare", pa.string(), pb.string()}), 2);
+}
+
+// Directories: files in subdirectories count (a sweep's runs/), and two directories without a
+// single JSON file are an error, not a pass.
+TEST(CompareCommand, DirectoriesAreComparedRecursivelyAndMustHoldJson) {
+    fs::path root = fs::temp_directory_path() / "vmmu_compare_test_dirs";
+    fs::remove_all(root);
+    fs::create_directories(root / "a" / "runs");
+    fs::create_directories(root / "b" / "runs");
+    EXPECT_EQ(cli({"compare", (root / "a").string(), (root / "b").string()}), 2);
+    json x = run_doc(), y = run_doc();
+    y["guest"]["instructions"] = 1001;
+    std::ofstream(root / "a" / "runs" / "r.json") << x.dump();
+    std::ofstream(root / "b" / "runs" / "r.json") << x.dump();
+    EXPECT_EQ(cli({"compare", (root / "a").string(), (root / "b").string()}), 0);
+    std::ofstream(root / "b" / "runs" / "r.json") << y.dump();
+    EXPECT_EQ(cli({"compare", (root / "a").string(), (root / "b").string()}), kExitValuesMoved);
+    fs::remove_all(root);
 }
 
 TEST(SweepSpec, GridExpandsInOrderWithStableNames) {
@@ -189,6 +240,41 @@ TEST(SweepSpec, BadInputIsRejectedWithTheFix) {
             R"({"schema": "vmmu.sweep-spec/1", "workloads": [{"name": "hello"}], "flags": [["--pwc", "maybe"]]})"),
         "accepted");
     EXPECT_NE(error_of(R"({"workloads": [{"name": "hello"}]})").find("schema"), std::string::npos);
-    for (auto bad : {"0/3", "4/3", "1/0", "a/b", "2", "1/2/3"})
+    EXPECT_NE(
+        error_of(R"({"schema": "vmmu.sweep-spec/1", "workloads": [{"name": "hello"}],
+                   "profiles": ["no-such-cpu"]})")
+            .find("no-such-cpu"),
+        std::string::npos);
+    for (auto bad : {"0/3", "4/3", "1/0", "a/b", "2", "1/2/3", "1/-3", "-1/3", "+1/3", " 1/3"})
         EXPECT_THROW(parse_shard(bad), std::invalid_argument) << bad;
+}
+
+// --merge collects files other machines wrote: one that is not the grid's run under that name
+// (another workload, parameter or profile) is refused, not merged.
+TEST(SweepMerge, ARunJsonFromAnotherRunIsRefused) {
+    use_built_guest();
+    auto spec = nlohmann::ordered_json::parse(R"({"schema": "vmmu.sweep-spec/1",
+        "workloads": [{"name": "gups", "params": {"table_mib": 1, "updates": 5000}}],
+        "profiles": ["penryn-2008"]})");
+    SweepSpec s = expand_sweep_spec(spec, "test");
+    ASSERT_EQ(s.runs.size(), 1u);
+    fs::path dir = fs::temp_directory_path() / "vmmu_compare_test_merge";
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    auto doc = [](const std::string &name, uint64_t updates, const std::string &profile) {
+        json j = run_doc();
+        j["workload"] = {{"name", name}, {"params", {{"table_mib", 1}, {"updates", updates}}}};
+        j["config"]["profile"] = profile;
+        return j;
+    };
+    fs::path p = dir / (s.runs[0].name + ".json");
+    std::ofstream(p) << doc("gups", 5000, "penryn-2008").dump();
+    EXPECT_NO_THROW(merge_sweep(s, s.runs, dir, Shard{}, 0, 0));
+    for (json bad : {doc("stream", 5000, "penryn-2008"), doc("gups", 6000, "penryn-2008"),
+                     doc("gups", 5000, "nehalem-2009")}) {
+        std::ofstream(p) << bad.dump();
+        EXPECT_THROW(merge_sweep(s, s.runs, dir, Shard{}, 0, 0), std::invalid_argument)
+            << bad.dump();
+    }
+    fs::remove_all(dir);
 }

@@ -72,6 +72,23 @@ TEST(RobustCommandLine, NegativeWorkloadParameterIsRejected) {
                       "-5", "non-negative");
 }
 
+// Values the guest program would reject after booting (or could not run: 85 sessions need more
+// process slots than the kernel has) fail before it boots, with the valid range.
+TEST(RobustCommandLine, WorkloadParameterOutsideItsRangeIsRejected) {
+    EXPECT_FAILS_WITH(vmmu({"run", "--workload", "gups", "--param", "table_mib=3"}), 2,
+                      "table_mib=3", "power of two", "e.g. 2");
+    EXPECT_FAILS_WITH(vmmu({"run", "--workload", "ctxswitch", "--param", "procs=49"}), 2,
+                      "procs=49", "from 1 to 48");
+    EXPECT_FAILS_WITH(vmmu({"run", "--workload", "sessions", "--param", "sessions=100"}), 2,
+                      "sessions=100", "from 1 to 84");
+}
+
+TEST(RobustCommandLine, RepeatedWorkloadParameterIsRejected) {
+    EXPECT_FAILS_WITH(
+        vmmu({"run", "--workload", "gups", "--param", "updates=5", "--param", "updates=6"}), 2,
+        "given twice", "updates=5", "updates=6");
+}
+
 TEST(RobustCommandLine, OnOffFlagNamesItsValidValues) {
     EXPECT_FAILS_WITH(vmmu({"run", "--workload", "hello", "--pwc", "maybe"}), 2, "--pwc 'maybe'",
                       "on, off");
@@ -112,6 +129,22 @@ TEST(RobustCommandLine, ListStillWorks) {
     Outcome o = vmmu({"list"});
     EXPECT_EQ(o.code, 0) << o.err;
     EXPECT_TRUE(has(o.out, "gups")) << o.out;
+}
+
+// An output that cannot be written fails before the guest runs, and leaves no temporary file.
+TEST(RobustCommandLine, UnwritableOutputIsRejectedBeforeTheRun) {
+    fs::path d = scratch("UnwritableOutput");
+    EXPECT_FAILS_WITH(vmmu({"run", "--workload", "hello", "--json", d.string()}), 2,
+                      "is a directory", "give a file name");
+    EXPECT_FAILS_WITH(vmmu({"run", "--workload", "hello", "--json", ""}), 2, "--json needs a file");
+    std::ofstream(d / "file") << "x";
+    fs::path under_file = d / "file" / "x.json";
+    EXPECT_FAILS_WITH(vmmu({"run", "--workload", "hello", "--json", under_file.string()}), 2,
+                      "cannot create the directory");
+    EXPECT_FAILS_WITH(vmmu({"study", "scaling", "--sessions", "1", "--out", (d / "file").string()}),
+                      2, "is a file, not a directory");
+    for (auto& e : fs::directory_iterator(d))
+        EXPECT_EQ(e.path().filename(), "file") << "left behind: " << e.path();
 }
 
 } // namespace

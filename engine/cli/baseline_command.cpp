@@ -145,8 +145,7 @@ int baseline_update(const BaselineArgs &a) {
 }
 
 int baseline_check(const BaselineArgs &a) {
-    if (a.tolerance < 0)
-        throw std::invalid_argument("--tolerance must be a percentage >= 0");
+    check_tolerance(a.tolerance);
     SuiteRun s = run_suite(a);
     int bad = s.failed;
     uint64_t values = 0;
@@ -179,7 +178,7 @@ int baseline_check(const BaselineArgs &a) {
             "If the change is intended, run 'vmmu baseline update' and commit results/baselines in "
             "the same commit, saying why the numbers moved.\n",
             bad, s.spec.runs.size(), s.tmp.string());
-        return 1;
+        return kExitValuesMoved;
     }
     if (a.keep)
         fmt::print("new results kept in {}\n", s.tmp.string());
@@ -204,7 +203,7 @@ void add_baseline_command(CLI::App &app, Action &action) {
         s->add_flag("--no-progress", a->no_progress, "no progress output on stderr");
     };
     auto *check = c->add_subcommand(
-        "check", "run the suite, compare with the baselines; exit 1 if anything moved");
+        "check", "run the suite, compare with the baselines; exit 5 if anything moved");
     common(check);
     check->add_option("--tolerance", a->tolerance,
                       "percent a number may move (default 0: counters are exact)");

@@ -44,6 +44,16 @@ std::optional<double> number(const json *j) {
     return std::nullopt;
 }
 
+// An integer leaf as a signed 128-bit value (counters run past 2^53, where a double would round
+// two different values to one).
+std::optional<__int128> integer(const json *j) {
+    if (j && j->is_number_unsigned())
+        return static_cast<__int128>(j->get<uint64_t>());
+    if (j && j->is_number_integer())
+        return static_cast<__int128>(j->get<int64_t>());
+    return std::nullopt;
+}
+
 } // namespace
 
 uint64_t CompareResult::beyond() const {
@@ -79,12 +89,18 @@ CompareResult compare_json(const json &base, const json &now, double tolerance_p
         c.old_value = x ? x->dump() : "(absent)";
         c.new_value = y ? y->dump() : "(absent)";
         auto nx = number(x), ny = number(y);
+        auto ix = integer(x), iy = integer(y);
         if (nx && ny) {
-            if (*nx == *ny)
-                continue; // 3 vs 3.0: same value
-            c.delta_pct = *nx == 0 ? std::numeric_limits<double>::infinity() * (*ny > 0 ? 1 : -1)
-                                   : (*ny - *nx) / std::fabs(*nx) * 100.0;
-            c.beyond = std::fabs(*c.delta_pct) > tolerance_pct;
+            // Two integers compare exactly; otherwise as doubles (3 vs 3.0: the same value).
+            if (ix && iy ? *ix == *iy : *nx == *ny)
+                continue;
+            long double diff = ix && iy ? static_cast<long double>(*iy - *ix)
+                                        : static_cast<long double>(*ny) - *nx;
+            long double base = std::fabs(static_cast<long double>(*nx));
+            c.delta_pct = *nx == 0 ? std::numeric_limits<double>::infinity() * (diff > 0 ? 1 : -1)
+                                   : static_cast<double>(diff / base * 100);
+            // |diff| > tolerance % of |old|, without the rounding of a division.
+            c.beyond = *nx == 0 || std::fabs(diff) * 100 > tolerance_pct * base;
         } else {
             c.beyond = true;
         }
@@ -117,6 +133,22 @@ json read_vmmu_json(const std::filesystem::path &path) {
     return j;
 }
 
+void require_same_schema(const json &base, const json &now, const std::string &base_name,
+                         const std::string &new_name) {
+    if (base["schema"] != now["schema"])
+        throw std::invalid_argument(fmt::format(
+            "'{}' is a {} document and '{}' a {} one: compare two documents of one kind (two "
+            "runs, two sweeps, ...)",
+            base_name, base["schema"].get<std::string>(), new_name,
+            now["schema"].get<std::string>()));
+}
+
+void check_tolerance(double pct) {
+    if (!std::isfinite(pct) || pct < 0)
+        throw std::invalid_argument(
+            fmt::format("--tolerance {}: give a finite percentage >= 0 (e.g. 0.5)", pct));
+}
+
 std::string change_table(const CompareResult &r, double tolerance_pct) {
     std::string s;
     if (!r.changes.empty()) {
@@ -126,9 +158,10 @@ std::string change_table(const CompareResult &r, double tolerance_pct) {
         w = std::min<size_t>(w, 72);
         s += fmt::format("{:<{}}  {:>18}  {:>18}  {:>10}\n", "path", w, "old", "new", "delta %");
         for (auto &c : r.changes) {
+            // Six significant digits: a one-count change in a billion still shows (+1e-07).
             std::string d = !c.delta_pct               ? "-"
                             : std::isinf(*c.delta_pct) ? (*c.delta_pct > 0 ? "+inf" : "-inf")
-                                                       : fmt::format("{:+.4f}", *c.delta_pct);
+                                                       : fmt::format("{:+.6g}", *c.delta_pct);
             s += fmt::format("{:<{}}  {:>18}  {:>18}  {:>10}{}\n", c.path, w, c.old_value,
                              c.new_value, d, c.beyond ? "" : "  (within tolerance)");
         }

@@ -33,6 +33,18 @@ CompareResult compare_json(const nlohmann::json &base, const nlohmann::json &now
 // Reads a vmmu JSON document; throws std::invalid_argument naming the file and the problem.
 nlohmann::json read_vmmu_json(const std::filesystem::path &path);
 
+// Throws std::invalid_argument unless the two documents share one "schema" (a run against a
+// sweep is not a comparison of values).
+void require_same_schema(const nlohmann::json &base, const nlohmann::json &now,
+                         const std::string &base_name, const std::string &new_name);
+
+// Throws std::invalid_argument unless pct is a finite percentage >= 0.
+void check_tolerance(double pct);
+
+// The exit status of a comparison that found values beyond the tolerance: distinct from 1
+// (internal error) and from 2 (bad input), so CI can tell a regression from a crash.
+constexpr int kExitValuesMoved = 5;
+
 // The change table (or "no changes"), and a one-line summary.
 std::string change_table(const CompareResult &r, double tolerance_pct);
 

@@ -17,12 +17,15 @@ struct CompareArgs {
     std::string base, now;
     double tolerance = 0;
     bool update = false;
+    bool jobs_given = false;
     BaselineArgs baseline;
 };
 
 // Returns the number of values beyond tolerance (a file missing on one side counts as one).
 uint64_t compare_files(const fs::path &a, const fs::path &b, double tol, bool header) {
-    CompareResult r = compare_json(read_vmmu_json(a), read_vmmu_json(b), tol);
+    auto ja = read_vmmu_json(a), jb = read_vmmu_json(b);
+    require_same_schema(ja, jb, a.string(), b.string());
+    CompareResult r = compare_json(ja, jb, tol);
     if (header && !r.changes.empty())
         fmt::print("== {} vs {}\n", a.string(), b.string());
     if (header && r.changes.empty())
@@ -31,12 +34,19 @@ uint64_t compare_files(const fs::path &a, const fs::path &b, double tol, bool he
     return r.beyond();
 }
 
+// Every .json file under either directory, by its path relative to that directory (a sweep's
+// DIR/runs/*.json is compared along with DIR/sweep.json).
 uint64_t compare_dirs(const fs::path &a, const fs::path &b, double tol) {
     std::set<std::string> names;
     for (auto *d : {&a, &b})
-        for (auto &e : fs::directory_iterator(*d))
-            if (e.path().extension() == ".json")
-                names.insert(e.path().filename().string());
+        for (auto &e : fs::recursive_directory_iterator(*d))
+            if (e.is_regular_file() && e.path().extension() == ".json")
+                names.insert(fs::relative(e.path(), *d).string());
+    if (names.empty())
+        throw std::invalid_argument(fmt::format(
+            "neither '{}' nor '{}' holds a .json file: give the directories 'vmmu sweep --out' or "
+            "'vmmu baseline' wrote (or two files)",
+            a.string(), b.string()));
     uint64_t beyond = 0, files = 0;
     for (auto &n : names) {
         ++files;
@@ -47,11 +57,15 @@ uint64_t compare_dirs(const fs::path &a, const fs::path &b, double tol) {
         }
         beyond += compare_files(a / n, b / n, tol, true);
     }
-    fmt::print("{} files compared, {} values beyond the tolerance of {}%\n", files, beyond, tol);
+    fmt::print("{} file{} compared, {} value{} beyond the tolerance of {}%\n", files,
+               files == 1 ? "" : "s", beyond, beyond == 1 ? "" : "s", tol);
     return beyond;
 }
 
 int compare_main(const CompareArgs &a) {
+    if (!a.update && (!a.baseline.dir.empty() || a.jobs_given))
+        throw std::invalid_argument("--dir and --jobs go with --update (they choose where and how "
+                                    "the baselines are regenerated); drop them to compare files");
     if (a.update) {
         if (!a.base.empty())
             throw std::invalid_argument(
@@ -62,15 +76,14 @@ int compare_main(const CompareArgs &a) {
     if (a.base.empty() || a.now.empty())
         throw std::invalid_argument(
             "vmmu compare needs two files (or two directories): BASE.json NEW.json");
-    if (a.tolerance < 0)
-        throw std::invalid_argument("--tolerance must be a percentage >= 0");
+    check_tolerance(a.tolerance);
     bool da = fs::is_directory(a.base), db = fs::is_directory(a.now);
     if (da != db)
         throw std::invalid_argument(fmt::format(
             "'{}' and '{}': compare two files or two directories, not one of each", a.base, a.now));
     uint64_t beyond = da ? compare_dirs(a.base, a.now, a.tolerance)
                          : compare_files(a.base, a.now, a.tolerance, false);
-    return beyond ? 1 : 0;
+    return beyond ? kExitValuesMoved : 0;
 }
 
 } // namespace
@@ -78,7 +91,7 @@ int compare_main(const CompareArgs &a) {
 void add_compare_command(CLI::App &app, Action &action) {
     auto *c = app.add_subcommand("compare",
                                  "compare two vmmu JSON documents (or directories of them) "
-                                 "outside 'sim'; exit 1 if anything moved beyond the tolerance");
+                                 "outside 'sim'; exit 5 if anything moved beyond the tolerance");
     auto a = std::make_shared<CompareArgs>();
     c->add_option("base", a->base, "baseline JSON file or directory");
     c->add_option("new", a->now, "new JSON file or directory");
@@ -89,7 +102,8 @@ void add_compare_command(CLI::App &app, Action &action) {
                 "regenerate the committed baselines from their suite (= 'vmmu baseline update')");
     c->add_option("--dir", a->baseline.dir,
                   "with --update: the baseline directory (default: results/baselines)");
-    c->add_option("--jobs,-j", a->baseline.jobs, "with --update: runs at a time");
+    c->add_option("--jobs,-j", a->baseline.jobs, "with --update: runs at a time")
+        ->each([a](const std::string &) { a->jobs_given = true; });
     c->callback([a, &action] { action = [a] { return compare_main(*a); }; });
 }
 

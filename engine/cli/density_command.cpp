@@ -121,6 +121,7 @@ ojson limit_json(const DensityLimit& d, const HostModel& h) {
 }
 
 int run_density(DensityFlags& f) {
+    if (!f.json_path.empty()) check_output_file(f.json_path, "--json");
     RunOptions vm = f.run.resolve();
     // The default workload's default size is long for a study of many runs.
     if (vm.workload == "forkwait" && vm.params.empty()) vm.params = {"n=200"};

@@ -115,7 +115,10 @@ std::string multi_table(const MultiOutput& out) {
         row("vs native", [&](const BackendResult& b) {
             return fmt::format("{:.3f}x", b.cycles.total() / native->cycles.total());
         });
-    s += fmt::format("sim: {:.2f} s wall\n", out.wall_seconds);
+    uint64_t instructions = 0;
+    for (auto& vm : out.vms) instructions += vm.run.result.guest.instructions;
+    double mips = out.wall_seconds > 0 ? instructions / out.wall_seconds / 1e6 : 0;
+    s += fmt::format("sim: {:.2f} s wall, {:.1f} guest MIPS (all VMs)\n", out.wall_seconds, mips);
     return s;
 }
 

@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <fcntl.h>
 #include <fstream>
 #include <stdexcept>
 #include <unistd.h>
@@ -51,7 +52,56 @@ void write_file_atomic(const fs::path& path, const std::string& text) {
             throw std::runtime_error(fmt::format("cannot write {}: disk full?", tmp.string()));
         }
     }
-    fs::rename(tmp, path);
+    std::error_code ec;
+    fs::rename(tmp, path, ec);
+    if (ec) {
+        std::error_code ignored;
+        fs::remove(tmp, ignored);
+        throw std::runtime_error(fmt::format("cannot write {}: {}", path.string(), ec.message()));
+    }
+}
+
+namespace {
+
+void probe_dir(const fs::path& dir, const std::string& what) {
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    if (ec)
+        throw std::invalid_argument(fmt::format(
+            "{}: cannot create the directory '{}': {}; choose a writable location", what,
+            dir.string(), ec.message()));
+    fs::path probe = dir / fmt::format(".vmmu-write-test.{}", getpid());
+    int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0644);
+    if (fd < 0)
+        throw std::invalid_argument(fmt::format("{}: cannot create a file in '{}': {}; choose a "
+                                                "writable location",
+                                                what, dir.string(), std::strerror(errno)));
+    ::close(fd);
+    fs::remove(probe, ec);
+}
+
+} // namespace
+
+void check_output_file(const std::string& path, const std::string& flag) {
+    if (path.empty())
+        throw std::invalid_argument(
+            fmt::format("{} needs a file name (e.g. {} out.json)", flag, flag));
+    fs::path p(path);
+    if (fs::is_directory(p))
+        throw std::invalid_argument(fmt::format("{} '{}' is a directory: give a file name inside "
+                                                "it (e.g. {})",
+                                                flag, path, (p / "out.json").string()));
+    probe_dir(p.parent_path().empty() ? fs::path(".") : p.parent_path(),
+              fmt::format("{} '{}'", flag, path));
+}
+
+void check_output_dir(const std::string& dir, const std::string& flag) {
+    if (dir.empty())
+        throw std::invalid_argument(fmt::format("{} needs a directory name", flag));
+    if (fs::exists(dir) && !fs::is_directory(dir))
+        throw std::invalid_argument(
+            fmt::format("{} '{}' is a file, not a directory: give a directory", flag, dir));
+    probe_dir(dir, fmt::format("{} '{}'", flag, dir));
 }
 
 } // namespace vmmu

@@ -19,7 +19,8 @@ void add_run_command(CLI::App& app, Action& action) {
     auto json_path = std::make_shared<std::string>();
     auto quiet = std::make_shared<bool>(false);
     flags->add(c);
-    c->add_option("--json", *json_path, "write the vmmu.run/1 JSON document here");
+    CLI::Option* json_opt =
+        c->add_option("--json", *json_path, "write the vmmu.run/1 JSON document here");
     c->add_flag("--quiet", *quiet, "do not echo the guest console");
     auto scenario = std::make_shared<std::string>();
     c->add_option("--scenario", *scenario, "run the vmmu.scenario/1 JSON file (engine/cli/scenario.h)");
@@ -27,6 +28,7 @@ void add_run_command(CLI::App& app, Action& action) {
     multi->add(c);
     c->callback([=, &action] {
         action = [=] {
+            if (json_opt->count()) check_output_file(*json_path, "--json");
             if (multi->wanted()) {
                 if (!multi->vms_file.empty()) check_vms_file_alone(*c);
                 return multi->run(*flags, *json_path);

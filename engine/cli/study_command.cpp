@@ -132,6 +132,8 @@ struct StudyFlags {
 };
 
 int run_study(StudyFlags& f) {
+    if (!f.json_path.empty()) check_output_file(f.json_path, "--json");
+    if (!f.out_dir.empty()) check_output_dir(f.out_dir, "--out");
     RunOptions base = f.run.resolve();
     if (base.workload != "sessions")
         throw std::invalid_argument(fmt::format(
@@ -147,7 +149,14 @@ int run_study(StudyFlags& f) {
     }
     if (!f.shadow_profile.empty()) base.backend_profile["shadow"] = f.shadow_profile;
     if (!f.slat_profile.empty()) base.backend_profile["slat"] = f.slat_profile;
-    std::vector<std::string> params = kStudyParams;
+    // The study's sizes, unless the user set that parameter (--param) themselves.
+    std::vector<std::string> params;
+    for (auto& d : kStudyParams) {
+        std::string key = d.substr(0, d.find('=') + 1);
+        if (std::none_of(base.params.begin(), base.params.end(),
+                         [&](const std::string& p) { return p.rfind(key, 0) == 0; }))
+            params.push_back(d);
+    }
     params.insert(params.end(), base.params.begin(), base.params.end());
     base.params = params;
     base.echo_console = false;

@@ -2,7 +2,10 @@
 
 #include <fmt/format.h>
 
+#include "engine/core/stop_request.h"
+
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <fcntl.h>
 #include <fstream>
@@ -49,8 +52,15 @@ pid_t spawn_run(const std::string &exe, const SweepRun &r, const SweepConfig &c)
     posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     posix_spawn_file_actions_adddup2(&fa, 1, 2);
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    // Each run in a process group of its own: a Ctrl-C at the terminal reaches the sweep only,
+    // which passes it on exactly once (a second signal would kill a run before it writes).
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+    posix_spawnattr_setpgroup(&attr, 0);
     pid_t pid = 0;
-    int err = posix_spawn(&pid, exe.c_str(), &fa, nullptr, cargv.data(), environ);
+    int err = posix_spawn(&pid, exe.c_str(), &fa, &attr, cargv.data(), environ);
+    posix_spawnattr_destroy(&attr);
     posix_spawn_file_actions_destroy(&fa);
     if (err != 0)
         throw std::runtime_error(fmt::format("cannot start {}: {}", exe, std::strerror(err)));
@@ -98,6 +108,38 @@ std::string read_text(const fs::path &p) {
     return ss.str();
 }
 
+// A run JSON found under a grid run's name must be that run (merging collects files that other
+// machines wrote): its workload, parameters and profile name are checked against the run's flags.
+void check_run_matches(const ojson &j, const SweepRun &r, const fs::path &p) {
+    auto mismatch = [&](const std::string &what) {
+        throw std::invalid_argument(fmt::format(
+            "run JSON '{}' is not the grid's run {}: {}. It was written by another sweep or spec; "
+            "remove it and rerun that run (its shard)",
+            p.string(), r.name, what));
+    };
+    if (!j.contains("workload") || !j["workload"].is_object() || !j.contains("config"))
+        mismatch("it has no \"workload\" and \"config\" (not a vmmu.run/1 document)");
+    const ojson &w = j["workload"];
+    for (size_t i = 0; i + 1 < r.args.size(); ++i) {
+        const std::string &flag = r.args[i], &value = r.args[i + 1];
+        if (flag == "--workload" && w.value("name", "") != value)
+            mismatch(fmt::format("its workload is '{}', not '{}'", w.value("name", ""), value));
+        if (flag == "--param") {
+            std::string key = value.substr(0, value.find('='));
+            std::string want = value.substr(value.find('=') + 1);
+            if (!w.contains("params") || !w["params"].contains(key) ||
+                w["params"][key].dump() != want)
+                mismatch(fmt::format("its parameter {} is not {}", key, want));
+        }
+        // A profile given by name (not a file) is that profile's name in the run's config.
+        if (flag == "--profile" && value.find('/') == std::string::npos &&
+            value.find(".json") == std::string::npos &&
+            j["config"].value("profile", "") != value)
+            mismatch(fmt::format("its profile is '{}', not '{}'", j["config"].value("profile", ""),
+                                 value));
+    }
+}
+
 } // namespace
 
 unsigned default_jobs() { return std::max(1u, std::thread::hardware_concurrency()); }
@@ -110,8 +152,18 @@ std::vector<SweepOutcome> run_sweep(const std::vector<SweepRun> &runs, const Swe
     std::map<pid_t, std::pair<size_t, Clock::time_point>> running;
     Progress progress(runs.size(), c.progress);
     size_t next = 0, done = 0;
+    bool stopping = false;
     while (done < runs.size()) {
-        while (next < runs.size() && running.size() < std::max(1u, c.jobs)) {
+        // SIGINT/SIGTERM (InterruptGuard): no new runs; the running ones get SIGTERM, stop
+        // between blocks and still write their (incomplete) JSON.
+        if (!stopping && stop_requested()) {
+            stopping = true;
+            for (auto &[pid, _] : running)
+                kill(pid, SIGTERM);
+        }
+        if (stopping && running.empty())
+            break;
+        while (!stopping && next < runs.size() && running.size() < std::max(1u, c.jobs)) {
             out[next].name = runs[next].name;
             // A stale JSON from an earlier sweep must not pass for this run's result.
             fs::remove(c.runs_dir / (runs[next].name + ".json"));
@@ -120,6 +172,8 @@ std::vector<SweepOutcome> run_sweep(const std::vector<SweepRun> &runs, const Swe
         }
         int status = 0;
         pid_t pid = waitpid(-1, &status, 0);
+        if (pid < 0 && errno == EINTR)
+            continue; // a signal: handled at the top of the loop
         if (pid < 0)
             throw std::runtime_error(fmt::format("waitpid: {}", std::strerror(errno)));
         auto it = running.find(pid);
@@ -130,6 +184,10 @@ std::vector<SweepOutcome> run_sweep(const std::vector<SweepRun> &runs, const Swe
         o.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
         running.erase(it);
         progress.finished(o, ++done, running.size());
+    }
+    for (size_t i = next; i < runs.size(); ++i) {
+        out[i].name = runs[i].name;
+        out[i].started = false;
     }
     return out;
 }
@@ -156,6 +214,7 @@ ojson merge_sweep(const SweepSpec &spec, const std::vector<SweepRun> &runs,
             if (j.is_discarded())
                 throw std::invalid_argument(
                     fmt::format("run JSON '{}' is not valid JSON: rerun the sweep", p.string()));
+            check_run_matches(j, r, p);
             if (j.value("status", "") != "ok")
                 ++failed;
             e["result"] = std::move(j);

@@ -18,6 +18,7 @@ struct SweepOutcome {
     std::string name;
     int exit_code = 0;  // of `vmmu run`: 0 ok, 3 guest error, 4 oracle mismatch, 2 bad flags...
     double seconds = 0; // wall clock (progress and `sim` only)
+    bool started = true; // false: the sweep was interrupted before this run began
 };
 
 struct SweepConfig {
@@ -27,7 +28,8 @@ struct SweepConfig {
     bool progress = true;
 };
 
-// Runs every run; returns the outcomes in the order of `runs`.
+// Runs every run; returns the outcomes in the order of `runs`. Once stop_requested() (a signal
+// under an InterruptGuard), starts no more runs and passes SIGTERM to the running ones.
 std::vector<SweepOutcome> run_sweep(const std::vector<SweepRun> &runs, const SweepConfig &config);
 
 // The merged document: every run's JSON under "runs"/<name>, a run without JSON as null with

@@ -1,5 +1,6 @@
 // `vmmu sweep SPEC.json [--jobs N] [--shard I/N] [--out DIR] [--merge]`.
 #include "engine/cli/commands.h"
+#include "engine/cli/interrupt.h"
 #include "engine/cli/paths.h"
 #include "engine/cli/sweep.h"
 
@@ -46,6 +47,10 @@ int sweep_main(const SweepArgs &a) {
     fs::path out = a.out.empty()
                        ? fs::path("results/latest") / ("sweep-" + fs::path(a.spec).stem().string())
                        : fs::path(a.out);
+    check_output_dir(out.string(), "--out");
+    if (a.merge && shard.count != 1)
+        throw std::invalid_argument("--merge runs nothing and merges every shard's runs: drop "
+                                    "--shard (and run it once, after all shards)");
     if (a.merge)
         return merge_only(spec, out);
     auto runs = shard_runs(spec.runs, shard);
@@ -57,6 +62,7 @@ int sweep_main(const SweepArgs &a) {
     fmt::print(stderr, "vmmu sweep: {} of {} runs (shard {}), {} at a time, into {}\n", runs.size(),
                spec.runs.size(), shard.text(), c.jobs, out.string());
     auto t0 = std::chrono::steady_clock::now();
+    InterruptGuard interrupt; // SIGINT/SIGTERM: runs stop, what they wrote is still merged
     auto outcomes = run_sweep(runs, c);
     double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     auto merged = merge_sweep(spec, runs, c.runs_dir, shard, wall, c.jobs);
@@ -64,15 +70,21 @@ int sweep_main(const SweepArgs &a) {
                                                    : fmt::format("sweep.shard-{}-of-{}.json",
                                                                  shard.index, shard.count));
     write_file_atomic(merged_path, merged.dump(2) + "\n");
-    int failed = 0;
+    int failed = 0, not_started = 0;
     for (auto &o : outcomes)
-        if (o.exit_code != 0) {
+        if (!o.started) {
+            ++not_started;
+        } else if (o.exit_code != 0) {
             ++failed;
             fmt::print(stderr, "vmmu sweep: {} exited with {}: see {}\n", o.name, o.exit_code,
                        (c.logs_dir / (o.name + ".log")).string());
         }
+    if (not_started)
+        fmt::print(stderr, "vmmu sweep: interrupted; {} runs were not started\n", not_started);
     fmt::print("{} runs ({} failed) in {:.1f} s; wrote {}\n", runs.size(), failed, wall,
                merged_path.string());
+    if (interrupt.exit_code())
+        return interrupt.exit_code();
     return failed ? 1 : 0;
 }
 

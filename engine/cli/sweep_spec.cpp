@@ -3,6 +3,7 @@
 #include "engine/cli/paths.h"
 #include "engine/cli/run_flags.h"
 #include "engine/cli/workloads.h"
+#include "engine/mmu/profile.h"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -88,7 +89,10 @@ Shard parse_shard(const std::string &text) {
     unsigned i = 0, n = 0;
     char slash = 0, extra = 0;
     std::istringstream in(text);
-    if (!(in >> i >> slash >> n) || slash != '/' || in >> extra || n == 0 || i == 0 || i > n)
+    // Digits only: ">> unsigned" would read "-3" as 2^32 - 3.
+    bool digits = text.find_first_not_of("0123456789/") == std::string::npos;
+    if (!digits || !(in >> i >> slash >> n) || slash != '/' || in >> extra || n == 0 || i == 0 ||
+        i > n)
         throw std::invalid_argument(fmt::format("--shard '{}': expected I/N with 1 <= I <= N "
                                                 "(e.g. --shard 2/4 runs the second quarter)",
                                                 text));
@@ -122,6 +126,9 @@ SweepSpec expand_sweep_spec(const json &spec, const std::string &where) {
         if (!spec["profiles"].is_array() || spec["profiles"].empty())
             bad(where, "\"profiles\" must be a non-empty list of profile names");
         profiles = spec["profiles"].get<std::vector<std::string>>();
+        // A missing or malformed profile fails here, as it would in every run, before any starts.
+        for (auto &p : profiles)
+            load_profile(p, profile_dir());
     }
     std::vector<std::vector<std::string>> flag_sets = {{}};
     if (spec.contains("flags")) {
@@ -195,6 +202,9 @@ SweepSpec expand_sweep_spec(const json &spec, const std::string &where) {
 }
 
 SweepSpec load_sweep_spec(const std::filesystem::path &path) {
+    if (std::filesystem::is_directory(path))
+        throw std::invalid_argument(fmt::format(
+            "sweep spec '{}' is a directory: give the spec's JSON file", path.string()));
     std::ifstream in(path);
     if (!in)
         throw std::invalid_argument(
@@ -208,9 +218,12 @@ SweepSpec load_sweep_spec(const std::filesystem::path &path) {
     try {
         return expand_sweep_spec(spec, "'" + path.string() + "'");
     } catch (const json::exception &e) {
-        throw std::invalid_argument(fmt::format("sweep spec '{}': {} (see the format at the top of "
-                                                "engine/cli/sweep_spec.h)",
-                                                path.string(), e.what()));
+        // A field of the wrong JSON type (nlohmann names the type it found).
+        throw std::invalid_argument(fmt::format(
+            "sweep spec '{}': a field has the wrong type ({}); expected \"description\": string, "
+            "\"profiles\": [string], \"flags\": [[string]] (the format is in README.md, "
+            "\"Sweeps\")",
+            path.string(), e.what()));
     }
 }
 

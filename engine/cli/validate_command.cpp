@@ -1,6 +1,7 @@
-// `vmmu validate`: a fixed set of checks of the model against published findings
-// (/work/shared/refs/ANCHORS.md). Each prints the claim, its source, what vmmu measures and
-// whether they agree. A disagreement is a result, not a failure: the command exits 0 either way.
+// `vmmu validate`: a fixed set of checks of the model against published findings (each check
+// names its source; results/VALIDATION.md lists them). Each prints the claim, its source, what
+// vmmu measures and whether they agree. A disagreement is a result, not a failure: the command
+// exits 0 either way.
 #include "engine/cli/commands.h"
 #include "engine/cli/paths.h"
 #include "engine/cli/progress.h"
@@ -188,6 +189,7 @@ Check sessions_ratio() {
 }
 
 int run_validate(const std::string& json_path) {
+    if (!json_path.empty()) check_output_file(json_path, "--json");
     auto start = std::chrono::steady_clock::now();
     std::vector<Check> checks;
     ProgressBar bar("validate", 5);

@@ -4,6 +4,7 @@
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <fstream>
 #include <stdexcept>
 
@@ -23,6 +24,9 @@ Workload parse_workload(const std::string& name, const json& j) {
         wp.default_value = p.at("default").get<uint64_t>();
         wp.description = p.value("description", "");
         wp.source = p.value("source", "");
+        wp.min = p.value("min", uint64_t{0});
+        wp.max = p.value("max", UINT64_MAX);
+        wp.power_of_two = p.value("power_of_two", false);
         w.params.push_back(std::move(wp));
     };
     if (params.is_array())
@@ -66,6 +70,7 @@ std::map<std::string, uint64_t> resolve_params(const Workload& w,
                                                const std::vector<std::string>& overrides) {
     std::map<std::string, uint64_t> values;
     for (auto& p : w.params) values[p.name] = p.default_value;
+    std::map<std::string, std::string> given;
     for (auto& o : overrides) {
         auto eq = o.find('=');
         std::string key = o.substr(0, eq);
@@ -87,6 +92,21 @@ std::map<std::string, uint64_t> resolve_params(const Workload& w,
         if (v.empty() || used != v.size() || v[0] == '-')
             throw std::invalid_argument(fmt::format(
                 "--param {}: '{}' is not a non-negative whole number", key, v));
+        if (auto [it, fresh] = given.emplace(key, o); !fresh)
+            throw std::invalid_argument(fmt::format(
+                "--param {} is given twice ('{}' and '{}'): keep one", key, it->second, o));
+        const WorkloadParam& p = *std::find_if(
+            w.params.begin(), w.params.end(), [&](const WorkloadParam& q) { return q.name == key; });
+        if (n < p.min || n > p.max)
+            throw std::invalid_argument(
+                p.max == UINT64_MAX
+                    ? fmt::format("--param {}={}: {} takes {} >= {}", key, n, w.name, key, p.min)
+                    : fmt::format("--param {}={}: {} takes {} from {} to {}", key, n, w.name, key,
+                                  p.min, p.max));
+        if (p.power_of_two && (n & (n - 1)) != 0)
+            throw std::invalid_argument(fmt::format(
+                "--param {}={}: {} takes a power of two for {} (e.g. {})", key, n, w.name, key,
+                n ? uint64_t{1} << (63 - __builtin_clzll(n)) : 1));
         values[key] = n;
     }
     return values;

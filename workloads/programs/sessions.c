@@ -1,5 +1,5 @@
 /* sessions: a remote-desktop "knowledge worker" model (the workload behind the RDS
- * consolidation numbers in /work/shared/refs/ANCHORS.md: users log on, work in applications,
+ * consolidation numbers cited in results/VALIDATION.md: users log on, work in applications,
  * log off). One program, three roles chosen by the role= argument:
  *   top    starts `sessions` login processes side by side (fork + exec) and waits for them;
  *   login  performs `actions` actions: launch an application (fork + exec), wait for it,
