@@ -124,6 +124,18 @@ TEST(RobustGuest, ProcessThatNeverExitsIsStoppedByTheBudget) {
     EXPECT_FALSE(j["stop"]["recent_events"].empty());
 }
 
+// With --quiet the console is not echoed, so a failing run quotes its last lines: that is where a
+// guest program says why it gave up.
+TEST(RobustGuest, QuietRunQuotesTheGuestConsoleWhenItFails) {
+    fs::path dir = scratch(test_name());
+    fs::path g = real_guest(dir);
+    Outcome o = run_vmmu({"run", "--quiet", "--workload", "robust_forever", "--max-instructions",
+                          "3000000"},
+                         dir, {{"VMMU_GUEST_DIR", g.string()}});
+    EXPECT_FAILS_WITH(o, 3, "guest console, last lines:", "| robust_forever: spinning");
+    EXPECT_FALSE(has(o.out, "robust_forever: spinning")) << o.out; // --quiet: not echoed
+}
+
 TEST(RobustGuest, ProgramKilledByAFaultFailsTheRun) {
     fs::path dir = scratch(test_name());
     fs::path g = real_guest(dir);

@@ -11,6 +11,10 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <sstream>
+#include <string>
+#include <vector>
+
 namespace vmmu {
 
 void add_run_command(CLI::App& app, Action& action) {
@@ -51,6 +55,16 @@ void add_run_command(CLI::App& app, Action& action) {
                 if (model)
                     fmt::print(stderr, "  a backend's translation disagrees with the functional one: "
                                        "a bug in that model, not in the guest\n");
+                // With --quiet the console was not shown, and a guest usually says why it failed.
+                if (*quiet && !r.console.empty()) {
+                    std::vector<std::string> lines;
+                    std::istringstream in(r.console);
+                    for (std::string l; std::getline(in, l);) lines.push_back(l);
+                    size_t from = lines.size() > 5 ? lines.size() - 5 : 0;
+                    fmt::print(stderr, "  guest console, last lines:\n");
+                    for (size_t i = from; i < lines.size(); ++i)
+                        fmt::print(stderr, "    | {}\n", lines[i]);
+                }
                 if (!r.recent_events.empty()) fmt::print(stderr, "  last guest events, oldest first:\n");
                 for (auto& e : r.recent_events) fmt::print(stderr, "    {}\n", e);
             }
