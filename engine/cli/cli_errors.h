@@ -11,4 +11,12 @@ namespace vmmu {
 // "valid flags for 'vmmu run': --workload, ..." for the deepest subcommand parsed so far.
 std::string parse_error_choices(const CLI::App& app);
 
+// For --json FILE and --out DIR: an empty value is a mistake (a shell variable that was not
+// set), not a request for no output.
+inline CLI::Validator non_empty_path() {
+    return CLI::Validator(
+        [](std::string& s) { return std::string(s.empty() ? "needs a path, got ''" : ""); },
+        "PATH");
+}
+
 } // namespace vmmu

@@ -1,4 +1,5 @@
 // `vmmu study density`: VMs of one workload added one by one on a modelled host (density.h).
+#include "engine/cli/cli_errors.h"
 #include "engine/cli/commands.h"
 #include "engine/cli/density.h"
 #include "engine/cli/interrupt.h"
@@ -255,7 +256,8 @@ void add_density_command(CLI::App& app, Action& action) {
     c->add_option("--jobs-per-sec", f->jobs_per_sec,
                   "workload completions each VM needs per second (default 20)");
     c->add_option("--quantum", f->quantum, "guest instructions per VM quantum");
-    c->add_option("--json", f->json_path, "write the vmmu.study.density/1 document here");
+    c->add_option("--json", f->json_path, "write the vmmu.study.density/1 document here")
+        ->check(non_empty_path());
     c->callback([f, &action] { action = [f] { return run_density(*f); }; });
 }
 

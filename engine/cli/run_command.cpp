@@ -85,9 +85,18 @@ void add_list_command(CLI::App& app, Action& action) {
         action = [] {
             for (auto& w : load_workloads(guest_dir())) {
                 fmt::print("{:<12} {}\n", w.name, w.description);
-                for (auto& p : w.params)
-                    fmt::print("    {:<14} default {:<10} {}{}\n", p.name, p.default_value, p.description,
+                for (auto& p : w.params) {
+                    std::string range;
+                    if (p.power_of_two)
+                        range = " (a power of two)";
+                    else if (p.max != UINT64_MAX)
+                        range = fmt::format(" ({} to {})", p.min, p.max);
+                    else if (p.min > 0)
+                        range = fmt::format(" (>= {})", p.min);
+                    fmt::print("    {:<14} default {:<10} {}{}{}\n", p.name, p.default_value,
+                               p.description, range,
                                p.source.empty() ? "" : " [" + p.source + "]");
+                }
             }
             fmt::print("\nbackends: {}\n", fmt::join(backend_names(), ", "));
             return 0;

@@ -1,5 +1,6 @@
 // `vmmu study scaling`: the sessions workload at each K, one child process per run (so Ctrl-C
 // stops at once and the finished runs are kept), then the capacity model over the results.
+#include "engine/cli/cli_errors.h"
 #include "engine/cli/commands.h"
 #include "engine/cli/paths.h"
 #include "engine/cli/progress.h"
@@ -307,8 +308,10 @@ void add_study_command(CLI::App& app, Action& action) {
     c->add_option("--actions-per-sec", f->host.actions_per_sec, "actions per second per user A")
         ->capture_default_str();
     c->add_option("--jobs", f->jobs, "runs at a time (child processes)")->capture_default_str();
-    c->add_option("--json", f->json_path, "write the vmmu.study.scaling/1 JSON here");
-    c->add_option("--out", f->out_dir, "directory for study.json and runs/sessions-kK.json");
+    c->add_option("--json", f->json_path, "write the vmmu.study.scaling/1 JSON here")
+        ->check(non_empty_path());
+    c->add_option("--out", f->out_dir, "directory for study.json and runs/sessions-kK.json")
+        ->check(non_empty_path());
     c->callback([f, &action] { action = [f] { return run_study(*f); }; });
 }
 

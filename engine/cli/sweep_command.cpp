@@ -1,4 +1,5 @@
 // `vmmu sweep SPEC.json [--jobs N] [--shard I/N] [--out DIR] [--merge]`.
+#include "engine/cli/cli_errors.h"
 #include "engine/cli/commands.h"
 #include "engine/cli/interrupt.h"
 #include "engine/cli/paths.h"
@@ -102,7 +103,8 @@ void add_sweep_command(CLI::App &app, Action &action) {
     c->add_option("--shard", a->shard,
                   "run only share I of N (1 <= I <= N), by grid index modulo N")
         ->capture_default_str();
-    c->add_option("--out", a->out, "output directory (default: results/latest/sweep-<spec name>)");
+    c->add_option("--out", a->out, "output directory (default: results/latest/sweep-<spec name>)")
+        ->check(non_empty_path());
     c->add_flag("--merge", a->merge,
                 "run nothing: merge every run's JSON already in --out into sweep.json");
     c->add_flag("--no-progress", a->no_progress, "no progress output on stderr");

@@ -2,6 +2,7 @@
 // names its source; results/VALIDATION.md lists them). Each prints the claim, its source, what
 // vmmu measures and whether they agree. A disagreement is a result, not a failure: the command
 // exits 0 either way.
+#include "engine/cli/cli_errors.h"
 #include "engine/cli/commands.h"
 #include "engine/cli/paths.h"
 #include "engine/cli/progress.h"
@@ -242,7 +243,8 @@ void add_validate_command(CLI::App& app, Action& action) {
     auto* c = app.add_subcommand("validate", "check the model against published findings "
                                              "(ANCHORS.md); exits 0 whatever the verdicts");
     auto json_path = std::make_shared<std::string>();
-    c->add_option("--json", *json_path, "write the verdicts as vmmu.validate/1 JSON here");
+    c->add_option("--json", *json_path, "write the verdicts as vmmu.validate/1 JSON here")
+        ->check(non_empty_path());
     c->callback([json_path, &action] { action = [json_path] { return run_validate(*json_path); }; });
 }
 

@@ -13,14 +13,14 @@ cat >"$out/spec.json" <<'SPEC'
 SPEC
 "$vmmu" sweep "$out/spec.json" --jobs 2 --out "$out/sw" --no-progress &
 pid=$!
-# Wait until both runs are under way (each would take minutes), then a second more so they are
+# Wait until both runs are under way (each would take minutes), then two seconds more so they are
 # past their start-up and inside the guest. ("run[s]" keeps grep from finding its own command.)
 runs() { grep -l -a -- "$out/sw/run[s]/" /proc/[0-9]*/cmdline 2>/dev/null | wc -l; }
 for _ in $(seq 100); do
     [ "$(runs)" -ge 2 ] && break
     sleep 0.1
 done
-sleep 1
+sleep 2
 kill -TERM "$pid"
 rc=0
 wait "$pid" || rc=$?
