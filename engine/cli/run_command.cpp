@@ -1,4 +1,5 @@
 // `vmmu run` and `vmmu list`.
+#include "engine/cli/cli_errors.h"
 #include "engine/cli/commands.h"
 #include "engine/cli/interrupt.h"
 #include "engine/cli/multi_command.h"
@@ -23,8 +24,8 @@ void add_run_command(CLI::App& app, Action& action) {
     auto json_path = std::make_shared<std::string>();
     auto quiet = std::make_shared<bool>(false);
     flags->add(c);
-    CLI::Option* json_opt =
-        c->add_option("--json", *json_path, "write the vmmu.run/1 JSON document here");
+    c->add_option("--json", *json_path, "write the vmmu.run/1 JSON document here")
+        ->check(non_empty_path());
     c->add_flag("--quiet", *quiet, "do not echo the guest console");
     auto scenario = std::make_shared<std::string>();
     c->add_option("--scenario", *scenario, "run the vmmu.scenario/1 JSON file (engine/cli/scenario.h)");
@@ -32,7 +33,7 @@ void add_run_command(CLI::App& app, Action& action) {
     multi->add(c);
     c->callback([=, &action] {
         action = [=] {
-            if (json_opt->count()) check_output_file(*json_path, "--json");
+            if (!json_path->empty()) check_output_file(*json_path, "--json");
             if (multi->wanted()) {
                 if (!multi->vms_file.empty()) check_vms_file_alone(*c);
                 return multi->run(*flags, *json_path);
