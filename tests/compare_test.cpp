@@ -143,6 +143,10 @@ TEST(Compare, LargeIntegersCompareExactly) {
     EXPECT_NE(change_table(r, 0).find("e-18"), std::string::npos) << change_table(r, 0);
     b["guest"]["instructions"] = 17424936148390551694ull;
     EXPECT_TRUE(compare_json(a, b, 0).changes.empty());
+    // Signed against unsigned: -1 is not 2^64 - 1.
+    a["guest"]["page_faults"] = -1;
+    b["guest"]["page_faults"] = UINT64_MAX;
+    EXPECT_EQ(compare_json(a, b, 0).beyond(), 1u);
 }
 
 // Exactly at the tolerance is within it: 20 -> 21 is +5 % (integers compare without rounding).
@@ -152,6 +156,15 @@ TEST(Compare, AChangeOfExactlyTheToleranceIsWithinIt) {
     b["guest"]["page_faults"] = 21;
     EXPECT_EQ(compare_json(a, b, 5).beyond(), 0u);
     EXPECT_EQ(compare_json(a, b, 4.99).beyond(), 1u);
+    // Tolerances without an exact binary value: 1000 -> 1003 is +0.3 %, and 0.3 is stored as
+    // 0.2999...; still within.
+    a["guest"]["page_faults"] = 1000;
+    for (auto [now, tol] : {std::pair{1003, 0.3}, {1006, 0.6}, {1007, 0.7}, {1023, 2.3}}) {
+        b["guest"]["page_faults"] = now;
+        EXPECT_EQ(compare_json(a, b, tol).beyond(), 0u) << now << " at " << tol;
+        b["guest"]["page_faults"] = now + 1;
+        EXPECT_EQ(compare_json(a, b, tol).beyond(), 1u) << now + 1 << " at " << tol;
+    }
 }
 
 TEST(CompareCommand, DocumentsOfDifferentKindsAreBadInput) {

@@ -140,6 +140,8 @@ TEST(RobustCommandLine, UnwritableOutputIsRejectedBeforeTheRun) {
     EXPECT_FAILS_WITH(vmmu({"validate", "--json", ""}), 2, "--json", "needs a path");
     EXPECT_FAILS_WITH(vmmu({"study", "scaling", "--out", ""}), 2, "--out", "needs a path");
     std::ofstream(d / "file") << "x";
+    EXPECT_FAILS_WITH(vmmu({"run", "--workload", "hello", "--json", (d / "x.json").string() + "/"}),
+                      2, "ends in a '/'");
     fs::path under_file = d / "file" / "x.json";
     EXPECT_FAILS_WITH(vmmu({"run", "--workload", "hello", "--json", under_file.string()}), 2,
                       "cannot create the directory");

@@ -82,14 +82,15 @@ CompareResult compare_json(const json &base, const json &now, double tolerance_p
         auto ib = in_b.find(path);
         const json *x = ia == in_a.end() ? nullptr : ia->second;
         const json *y = ib == in_b.end() ? nullptr : ib->second;
-        if (x && y && *x == *y)
+        auto ix = integer(x), iy = integer(y);
+        // Integers first: nlohmann's == would equate -1 and 2^64 - 1.
+        if (ix && iy ? *ix == *iy : x && y && *x == *y)
             continue;
         ValueChange c;
         c.path = path;
         c.old_value = x ? x->dump() : "(absent)";
         c.new_value = y ? y->dump() : "(absent)";
         auto nx = number(x), ny = number(y);
-        auto ix = integer(x), iy = integer(y);
         if (nx && ny) {
             // Two integers compare exactly; otherwise as doubles (3 vs 3.0: the same value).
             if (ix && iy ? *ix == *iy : *nx == *ny)
@@ -99,8 +100,9 @@ CompareResult compare_json(const json &base, const json &now, double tolerance_p
             long double base = std::fabs(static_cast<long double>(*nx));
             c.delta_pct = *nx == 0 ? std::numeric_limits<double>::infinity() * (diff > 0 ? 1 : -1)
                                    : static_cast<double>(diff / base * 100);
-            // |diff| > tolerance % of |old|, without the rounding of a division.
-            c.beyond = *nx == 0 || std::fabs(diff) * 100 > tolerance_pct * base;
+            // |diff| > tolerance % of |old|, without the rounding of a division; the relative
+            // slack absorbs the tolerance's own binary rounding (0.3 is stored as 0.29999...).
+            c.beyond = *nx == 0 || std::fabs(diff) * 100 > tolerance_pct * base * (1 + 1e-12);
         } else {
             c.beyond = true;
         }
@@ -156,13 +158,13 @@ std::string change_table(const CompareResult &r, double tolerance_pct) {
         for (auto &c : r.changes)
             w = std::max(w, c.path.size());
         w = std::min<size_t>(w, 72);
-        s += fmt::format("{:<{}}  {:>18}  {:>18}  {:>10}\n", "path", w, "old", "new", "delta %");
+        s += fmt::format("{:<{}}  {:>18}  {:>18}  {:>12}\n", "path", w, "old", "new", "delta %");
         for (auto &c : r.changes) {
             // Six significant digits: a one-count change in a billion still shows (+1e-07).
             std::string d = !c.delta_pct               ? "-"
                             : std::isinf(*c.delta_pct) ? (*c.delta_pct > 0 ? "+inf" : "-inf")
                                                        : fmt::format("{:+.6g}", *c.delta_pct);
-            s += fmt::format("{:<{}}  {:>18}  {:>18}  {:>10}{}\n", c.path, w, c.old_value,
+            s += fmt::format("{:<{}}  {:>18}  {:>18}  {:>12}{}\n", c.path, w, c.old_value,
                              c.new_value, d, c.beyond ? "" : "  (within tolerance)");
         }
     }

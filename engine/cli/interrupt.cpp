@@ -10,6 +10,7 @@ namespace {
 volatile std::sig_atomic_t g_signal = 0;
 struct sigaction g_old_int = {};
 struct sigaction g_old_term = {};
+struct sigaction g_old_hup = {};
 
 void on_signal(int sig) {
     g_signal = sig;
@@ -28,11 +29,14 @@ InterruptGuard::InterruptGuard() {
     sa.sa_flags = SA_RESETHAND;
     sigaction(SIGINT, &sa, &g_old_int);
     sigaction(SIGTERM, &sa, &g_old_term);
+    // A closed terminal or a dropped ssh session: stop the same way (a sweep passes it on).
+    sigaction(SIGHUP, &sa, &g_old_hup);
 }
 
 InterruptGuard::~InterruptGuard() {
     sigaction(SIGINT, &g_old_int, nullptr);
     sigaction(SIGTERM, &g_old_term, nullptr);
+    sigaction(SIGHUP, &g_old_hup, nullptr);
     clear_stop_request();
 }
 

@@ -1,5 +1,6 @@
-// SIGINT/SIGTERM during a guest run: the handler asks the engine to stop (stop_request.h), the
-// run returns with StopKind::Interrupted, and the command still writes its (incomplete) results.
+// SIGINT/SIGTERM/SIGHUP during a guest run: the handler asks the engine to stop (stop_request.h),
+// the run returns with StopKind::Interrupted, and the command still writes its (incomplete)
+// results.
 #pragma once
 
 namespace vmmu {

@@ -1,3 +1,7 @@
 #include "engine/cli/cli.h"
+#include "engine/cli/sweep.h"
 
-int main(int argc, char** argv) { return vmmu::cli_main(argc, argv); }
+int main(int argc, char** argv) {
+    vmmu::follow_sweep_parent(); // a run started by `vmmu sweep` stops when its sweep dies
+    return vmmu::cli_main(argc, argv);
+}

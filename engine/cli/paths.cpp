@@ -87,7 +87,12 @@ void check_output_file(const std::string& path, const std::string& flag) {
         throw std::invalid_argument(
             fmt::format("{} needs a file name (e.g. {} out.json)", flag, flag));
     fs::path p(path);
-    if (fs::is_directory(p))
+    if (!p.has_filename())
+        throw std::invalid_argument(fmt::format(
+            "{} '{}' ends in a '/': give a file name (e.g. {})", flag, path,
+            (p / "out.json").string()));
+    std::error_code ec;
+    if (fs::is_directory(p, ec))
         throw std::invalid_argument(fmt::format("{} '{}' is a directory: give a file name inside "
                                                 "it (e.g. {})",
                                                 flag, path, (p / "out.json").string()));
@@ -98,7 +103,8 @@ void check_output_file(const std::string& path, const std::string& flag) {
 void check_output_dir(const std::string& dir, const std::string& flag) {
     if (dir.empty())
         throw std::invalid_argument(fmt::format("{} needs a directory name", flag));
-    if (fs::exists(dir) && !fs::is_directory(dir))
+    std::error_code ec;
+    if (fs::exists(dir, ec) && !fs::is_directory(dir, ec))
         throw std::invalid_argument(
             fmt::format("{} '{}' is a file, not a directory: give a directory", flag, dir));
     probe_dir(dir, fmt::format("{} '{}'", flag, dir));

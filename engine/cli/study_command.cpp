@@ -19,6 +19,7 @@
 #include <fstream>
 #include <sstream>
 #include <thread>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -73,9 +74,12 @@ struct Child {
 };
 
 // Child side: one run, written as vmmu.run/1 JSON to `path`; the exit code says how it went.
-[[noreturn]] void run_child(const RunOptions& o, const fs::path& path) {
+[[noreturn]] void run_child(const RunOptions& o, const fs::path& path, pid_t parent) {
     std::signal(SIGINT, SIG_DFL);
     std::signal(SIGTERM, SIG_DFL);
+    // A study killed outright takes its runs with it (their results would be discarded anyway).
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(1);
     int rc = 1;
     try {
         RunOutput out = execute_run(o);
@@ -223,9 +227,10 @@ int run_study(StudyFlags& f) {
             size_t i = queue.front();
             queue.erase(queue.begin());
             std::fflush(nullptr);
+            pid_t self = getpid();
             pid_t pid = fork();
             if (pid < 0) throw std::runtime_error("fork failed");
-            if (pid == 0) run_child(with_k(ks[i]), paths[i]);
+            if (pid == 0) run_child(with_k(ks[i]), paths[i], self);
             running.push_back({pid, i});
         }
         std::string note = "running K=";

@@ -1,18 +1,21 @@
 #include "engine/cli/sweep.h"
 
-#include <fmt/format.h>
-
 #include "engine/core/stop_request.h"
+
+#include <fmt/format.h>
 
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <fcntl.h>
 #include <fstream>
 #include <map>
 #include <spawn.h>
 #include <sstream>
 #include <stdexcept>
+#include <string_view>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
@@ -58,8 +61,16 @@ pid_t spawn_run(const std::string &exe, const SweepRun &r, const SweepConfig &c)
     posix_spawnattr_init(&attr);
     posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
     posix_spawnattr_setpgroup(&attr, 0);
+    // The run follows its sweep even if the sweep is killed outright (cli.cpp, kSweepParentEnv).
+    std::string parent = fmt::format("{}={}", kSweepParentEnv, getpid());
+    std::vector<char *> env;
+    for (char **e = environ; *e; ++e)
+        if (std::string_view(*e).rfind(kSweepParentEnv, 0) != 0)
+            env.push_back(*e);
+    env.push_back(parent.data());
+    env.push_back(nullptr);
     pid_t pid = 0;
-    int err = posix_spawn(&pid, exe.c_str(), &fa, &attr, cargv.data(), environ);
+    int err = posix_spawn(&pid, exe.c_str(), &fa, &attr, cargv.data(), env.data());
     posix_spawnattr_destroy(&attr);
     posix_spawn_file_actions_destroy(&fa);
     if (err != 0)
@@ -142,22 +153,40 @@ void check_run_matches(const ojson &j, const SweepRun &r, const fs::path &p) {
 
 } // namespace
 
+void follow_sweep_parent() {
+    const char *p = std::getenv(kSweepParentEnv);
+    if (!p)
+        return;
+    pid_t parent = static_cast<pid_t>(std::strtol(p, nullptr, 10));
+    unsetenv(kSweepParentEnv);
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != parent) // the sweep died before the request took effect
+        raise(SIGTERM);
+}
+
 unsigned default_jobs() { return std::max(1u, std::thread::hardware_concurrency()); }
 
 std::vector<SweepOutcome> run_sweep(const std::vector<SweepRun> &runs, const SweepConfig &c) {
     fs::create_directories(c.runs_dir);
     fs::create_directories(c.logs_dir);
+    // A stale JSON or log from an earlier sweep must not pass for one of these runs' results,
+    // including runs an interrupt keeps from starting.
+    for (auto &r : runs) {
+        fs::remove(c.runs_dir / (r.name + ".json"));
+        fs::remove(c.logs_dir / (r.name + ".log"));
+    }
     std::string exe = self_exe();
     std::vector<SweepOutcome> out(runs.size());
     std::map<pid_t, std::pair<size_t, Clock::time_point>> running;
     Progress progress(runs.size(), c.progress);
     size_t next = 0, done = 0;
-    bool stopping = false;
-    while (done < runs.size()) {
-        // SIGINT/SIGTERM (InterruptGuard): no new runs; the running ones get SIGTERM, stop
-        // between blocks and still write their (incomplete) JSON.
-        if (!stopping && stop_requested()) {
-            stopping = true;
+    bool forwarded = false;
+    while (done < next || next < runs.size()) {
+        // SIGINT/SIGTERM/SIGHUP (InterruptGuard): no new runs; the running ones get SIGTERM
+        // once, stop between blocks and still write their (incomplete) JSON.
+        bool stopping = stop_requested();
+        if (stopping && !forwarded) {
+            forwarded = true;
             for (auto &[pid, _] : running)
                 kill(pid, SIGTERM);
         }
@@ -165,15 +194,17 @@ std::vector<SweepOutcome> run_sweep(const std::vector<SweepRun> &runs, const Swe
             break;
         while (!stopping && next < runs.size() && running.size() < std::max(1u, c.jobs)) {
             out[next].name = runs[next].name;
-            // A stale JSON from an earlier sweep must not pass for this run's result.
-            fs::remove(c.runs_dir / (runs[next].name + ".json"));
             running[spawn_run(exe, runs[next], c)] = {next, Clock::now()};
             ++next;
         }
+        // Polled, so a signal that lands between the check above and the wait is seen within
+        // a tick rather than when some run happens to finish.
         int status = 0;
-        pid_t pid = waitpid(-1, &status, 0);
-        if (pid < 0 && errno == EINTR)
-            continue; // a signal: handled at the top of the loop
+        pid_t pid = waitpid(-1, &status, WNOHANG);
+        if (pid == 0 || (pid < 0 && errno == EINTR)) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+            continue;
+        }
         if (pid < 0)
             throw std::runtime_error(fmt::format("waitpid: {}", std::strerror(errno)));
         auto it = running.find(pid);
@@ -207,7 +238,10 @@ ojson merge_sweep(const SweepSpec &spec, const std::vector<SweepRun> &runs,
         fs::path p = runs_dir / (r.name + ".json");
         if (!fs::exists(p)) {
             e["result"] = nullptr;
-            e["error"] = fmt::format("no JSON written: see logs/{}.log", r.name);
+            e["error"] = fs::exists(runs_dir.parent_path() / "logs" / (r.name + ".log"))
+                             ? fmt::format("no JSON written: see logs/{}.log", r.name)
+                             : std::string("not run (the sweep was interrupted, or its shard "
+                                           "has not run here)");
             ++failed;
         } else {
             ojson j = ojson::parse(read_text(p), nullptr, false);

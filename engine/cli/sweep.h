@@ -28,6 +28,11 @@ struct SweepConfig {
     bool progress = true;
 };
 
+// Set in each run's environment to the sweep's pid: the run asks the kernel for SIGTERM when its
+// parent dies (follow_sweep_parent), so no run outlives a sweep killed by SIGKILL or a crash.
+inline constexpr const char *kSweepParentEnv = "VMMU_SWEEP_PARENT";
+void follow_sweep_parent();
+
 // Runs every run; returns the outcomes in the order of `runs`. Once stop_requested() (a signal
 // under an InterruptGuard), starts no more runs and passes SIGTERM to the running ones.
 std::vector<SweepOutcome> run_sweep(const std::vector<SweepRun> &runs, const SweepConfig &config);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SIGTERM sent to a sweep alone (as a scheduler or `kill PID` does, not to its runs): the sweep
 # passes it on to the running runs, starts no more, merges what they wrote and exits 143; no run
-# is left behind.
+# is left behind. Then SIGKILL to a sweep (no chance to pass anything on): its runs still stop
+# (they asked for SIGTERM when their parent dies) and write their JSON.
 # Usage: sweep_interrupt.sh VMMU OUTDIR
 set -euo pipefail
 vmmu=$1 out=$2
@@ -11,20 +12,30 @@ cat >"$out/spec.json" <<'SPEC'
 {"schema": "vmmu.sweep-spec/1",
  "workloads": [{"name": "gups", "params": {"table_mib": 4, "updates": [30000000, 30000001, 30000002, 30000003]}}]}
 SPEC
-"$vmmu" sweep "$out/spec.json" --jobs 2 --out "$out/sw" --no-progress &
-pid=$!
-# Wait until both runs are under way (each would take minutes), then two seconds more so they are
-# past their start-up and inside the guest. ("run[s]" keeps grep from finding its own command.)
-runs() { grep -l -a -- "$out/sw/run[s]/" /proc/[0-9]*/cmdline 2>/dev/null | wc -l; }
-for _ in $(seq 100); do
-    [ "$(runs)" -ge 2 ] && break
-    sleep 0.1
-done
-sleep 2
+# Starts the sweep into $1 and waits until both runs are under way (each would take minutes),
+# then two seconds more so they are past their start-up and inside the guest. ("run[s]" keeps
+# grep from finding its own command.)
+runs() { grep -l -a -- "$1/run[s]/" /proc/[0-9]*/cmdline 2>/dev/null || true; }
+start_sweep() {
+    "$vmmu" sweep "$out/spec.json" --jobs 2 --out "$1" --no-progress &
+    pid=$!
+    for _ in $(seq 100); do
+        [ "$(runs "$1" | wc -l)" -ge 2 ] && break
+        sleep 0.1
+    done
+    sleep 2
+}
+statuses() {
+    python3 -c 'import json, sys
+print(" ".join(sorted(json.load(open(p)).get("status", "none") if __import__("os").path.exists(p)
+                      else "none" for p in sys.argv[1:])))' "$@"
+}
+
+start_sweep "$out/sw"
 kill -TERM "$pid"
 rc=0
 wait "$pid" || rc=$?
-left=$(grep -l -a -- "$out/sw/run[s]/" /proc/[0-9]*/cmdline 2>/dev/null || true)
+left=$(runs "$out/sw")
 if [ -n "$left" ]; then
     echo "runs still running after the sweep exited: $left" >&2
     exit 1
@@ -38,4 +49,21 @@ status = sorted((r["result"] or {}).get("status", "none") for r in runs.values()
 if status != ["incomplete", "incomplete", "none", "none"]:
     sys.exit(f"unexpected run statuses after SIGTERM: {status}")
 PY
-echo "interrupted sweep: runs stopped, results merged, exit 143"
+echo "SIGTERM: runs stopped, results merged, exit 143"
+
+start_sweep "$out/killed"
+kill -KILL "$pid"
+wait "$pid" || true
+for _ in $(seq 100); do
+    [ -z "$(runs "$out/killed")" ] && break
+    sleep 0.1
+done
+left=$(runs "$out/killed")
+if [ -n "$left" ]; then
+    echo "runs outlived a killed sweep: $left" >&2
+    kill -KILL $(echo "$left" | sed 's|/proc/\([0-9]*\)/cmdline|\1|') 2>/dev/null || true
+    exit 1
+fi
+got=$(statuses "$out"/killed/runs/*.json)
+[ "$got" = "incomplete incomplete" ] || { echo "after SIGKILL to the sweep: runs wrote '$got'" >&2; exit 1; }
+echo "SIGKILL: the runs stopped on their own and wrote their JSON"
