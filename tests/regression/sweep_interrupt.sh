@@ -65,5 +65,8 @@ if [ -n "$left" ]; then
     exit 1
 fi
 got=$(statuses "$out"/killed/runs/*.json)
-[ "$got" = "incomplete incomplete" ] || { echo "after SIGKILL to the sweep: runs wrote '$got'" >&2; exit 1; }
+if [ "$got" != "incomplete incomplete" ]; then
+    echo "after SIGKILL to the sweep: runs wrote '$got'" >&2
+    exit 1
+fi
 echo "SIGKILL: the runs stopped on their own and wrote their JSON"
