@@ -61,7 +61,7 @@ pid_t spawn_run(const std::string &exe, const SweepRun &r, const SweepConfig &c)
     posix_spawnattr_init(&attr);
     posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
     posix_spawnattr_setpgroup(&attr, 0);
-    // The run follows its sweep even if the sweep is killed outright (cli.cpp, kSweepParentEnv).
+    // The run follows its sweep even if the sweep is killed outright (sweep.h, kSweepParentEnv).
     std::string parent = fmt::format("{}={}", kSweepParentEnv, getpid());
     std::vector<char *> env;
     for (char **e = environ; *e; ++e)
