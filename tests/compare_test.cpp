@@ -1,9 +1,9 @@
 // vmmu compare (value-by-value diff outside "sim", tolerance, exit codes) and sweep specs
 // (grid expansion, names, shards, rejected input).
 #include "engine/cli/cli.h"
-#include "engine/cli/compare.h"
-#include "engine/cli/sweep.h"
-#include "engine/cli/sweep_spec.h"
+#include "engine/experiment/compare.h"
+#include "engine/experiment/sweep.h"
+#include "engine/experiment/sweep_spec.h"
 
 #include <gtest/gtest.h>
 

@@ -1,9 +1,11 @@
 // Host frames, isolation and memory deduplication (issue 8): the isolation half of the oracle
 // on hand-built tables, then deduplication end to end on two VMs running real workloads.
-#include "engine/cli/multi_vm.h"
-#include "engine/cli/run.h"
+#include "engine/experiment/multi_vm.h"
+#include "engine/experiment/run.h"
+#include "engine/output/multi_report.h"
+#include "engine/output/run_report.h"
 #include "run_results.h"
-#include "engine/mmu/dedup.h"
+#include "engine/host/dedup.h"
 #include "engine/slat/slat_backend.h"
 #include "mmu_fixtures.h"
 
@@ -321,7 +323,7 @@ TEST_F(Dedup, SingleVmRunMergesWithinTheVm) {
     ASSERT_TRUE(out.dedup);
     EXPECT_GT(out.dedup->host.merges, 0u);
     auto j = run_json(out);
-    EXPECT_EQ(j["dedup"]["host"]["scan_cycles_basis"], "estimate (engine/mmu/dedup.h)");
+    EXPECT_EQ(j["dedup"]["host"]["scan_cycles_basis"], "estimate (engine/host/dedup.h)");
     RunOptions off = o;
     off.dedup = false;
     EXPECT_EQ(checksum(execute_run(off)), checksum(out));

@@ -1,7 +1,7 @@
 // `vmmu demo exits`: every VM exit in the trace names the guest instruction that caused it,
 // including the exits raised inside a data access or a fetch (hidden faults, EPT violations),
 // whose backend events carry no RIP and get it from the vCPU.
-#include "engine/cli/run.h"
+#include "engine/experiment/run.h"
 #include "engine/core/elf_image.h"
 #include "engine/core/sensitive.h"
 #include "vmmu/abi.h"

@@ -1,6 +1,6 @@
 // `vmmu demo walk`: the 2D walk laid out as the 5×5 grid, from a real walk over hand-built
 // guest tables and the slat backend's own EPT.
-#include "engine/cli/walk_demo.h"
+#include "engine/experiment/walk_demo.h"
 #include "engine/slat/slat_backend.h"
 #include "mmu_fixtures.h"
 

@@ -1,7 +1,7 @@
 // The engine core on small hand-written guests (tests/guests/probe.c): each test boots the probe
 // kernel with one command-line word and checks what the guest reported and what the engine saw.
 #include "engine/core/machine.h"
-#include "tests/recording_backend.h"
+#include "tests/recording_observer.h"
 #include "vmmu/abi.h"
 
 #include <gtest/gtest.h>
@@ -104,9 +104,9 @@ TEST(EngineCore, TicksMissedWithInterruptsOffArriveOnceInterruptsAreOn) {
 TEST(EngineCore, SensitiveInstructionsProduceEventsWithTheirOperands) {
     MachineConfig c = probe_config("events");
     Machine m(c);
-    auto rec = std::make_unique<testing::RecordingBackend>();
-    auto* events = rec.get();
-    m.attach(std::move(rec));
+    testing::RecordingObserver recorder;
+    auto* events = &recorder;
+    m.attach(recorder);
     RunResult r = m.run();
     ASSERT_EQ(r.stop, StopKind::Exited) << r.message;
     bool cr3 = false, invlpg = false;

@@ -3,7 +3,7 @@
 // The backends' own oracles throw on the first disagreement.
 #include "mmu_fixtures.h"
 
-#include "engine/mmu/report_json.h"
+#include "engine/output/report_json.h"
 
 #include <gtest/gtest.h>
 

@@ -1,7 +1,9 @@
 // Several VMs on one host (issue 8): scheduling, world switches, host memory layout.
-#include "engine/cli/density.h"
-#include "engine/cli/multi_vm.h"
-#include "engine/cli/run.h"
+#include "engine/experiment/density.h"
+#include "engine/experiment/multi_vm.h"
+#include "engine/experiment/run.h"
+#include "engine/output/multi_report.h"
+#include "engine/output/run_report.h"
 #include "run_results.h"
 
 #include <gtest/gtest.h>

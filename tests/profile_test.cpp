@@ -1,6 +1,6 @@
 #include "engine/mmu/cost.h"
 #include "engine/mmu/profile.h"
-#include "engine/mmu/report_json.h"
+#include "engine/output/report_json.h"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>

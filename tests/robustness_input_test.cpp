@@ -2,8 +2,8 @@
 // missing and mistyped keys, impossible values, each rejected with its key path and exit code 2.
 #include "robustness_util.h"
 
-#include "engine/cli/run_flags.h"
-#include "engine/cli/scenario.h"
+#include "engine/experiment/run_flags.h"
+#include "engine/experiment/scenario.h"
 
 #include <nlohmann/json.hpp>
 

@@ -5,7 +5,7 @@
 #include "robustness_util.h"
 
 #include "engine/cli/cli.h"
-#include "engine/mmu/backend.h"
+#include "engine/mmu/registry.h"
 #include "engine/slat/slat_backend.h"
 
 #include <nlohmann/json.hpp>

@@ -1,7 +1,7 @@
 // Looking up what a whole run produced, for the tests that run guests through engine/cli.
 #pragma once
 
-#include "engine/cli/run.h"
+#include "engine/experiment/run.h"
 
 #include <cstdint>
 #include <stdexcept>

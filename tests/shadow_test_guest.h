@@ -4,9 +4,9 @@
 #pragma once
 
 #include "engine/core/guest_memory.h"
-#include "engine/core/p2m.h"
+#include "engine/host/p2m.h"
 #include "engine/core/paging.h"
-#include "engine/mmu/backend.h"
+#include "engine/mmu/registry.h"
 #include "engine/mmu/profile.h"
 #include "engine/shadow/shadow_backend.h"
 

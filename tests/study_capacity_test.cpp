@@ -1,6 +1,6 @@
-// The scaling study's capacity model on synthetic figures (engine/cli/capacity.h, study.h).
-#include "engine/cli/capacity.h"
-#include "engine/cli/study.h"
+// The scaling study's capacity model on synthetic figures (engine/experiment/capacity.h, study.h).
+#include "engine/experiment/capacity.h"
+#include "engine/experiment/study.h"
 
 #include <gtest/gtest.h>
 

@@ -1,10 +1,10 @@
 // `vmmu baseline check|update`: the regression suite against its committed results.
-#include "engine/cli/baseline.h"
+#include "engine/experiment/baseline.h"
 
 #include "engine/cli/commands.h"
-#include "engine/cli/compare.h"
-#include "engine/cli/paths.h"
-#include "engine/cli/sweep.h"
+#include "engine/experiment/compare.h"
+#include "engine/experiment/paths.h"
+#include "engine/experiment/sweep.h"
 
 #include <fmt/format.h>
 

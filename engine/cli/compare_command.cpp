@@ -1,7 +1,7 @@
 // `vmmu compare BASE NEW [--tolerance PCT]`: two vmmu JSON documents, or two directories of them.
-#include "engine/cli/baseline.h"
+#include "engine/experiment/baseline.h"
 #include "engine/cli/commands.h"
-#include "engine/cli/compare.h"
+#include "engine/experiment/compare.h"
 
 #include <fmt/format.h>
 

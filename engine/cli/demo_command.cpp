@@ -1,10 +1,10 @@
 // `vmmu demo walk` and `vmmu demo exits`: classroom views of one translation and of the VM exits
 // a shadow-paging hypervisor takes.
 #include "engine/cli/commands.h"
-#include "engine/cli/paths.h"
-#include "engine/cli/run.h"
-#include "engine/cli/run_flags.h"
-#include "engine/cli/walk_demo.h"
+#include "engine/experiment/paths.h"
+#include "engine/experiment/run.h"
+#include "engine/experiment/run_flags.h"
+#include "engine/experiment/walk_demo.h"
 #include "engine/core/elf_image.h"
 #include "engine/core/paging.h"
 #include "engine/core/sensitive.h"
@@ -65,12 +65,13 @@ int demo_walk(WalkFlags& f) {
     if (!f.va.empty()) want = parse_address(f.va);
     ojson doc;
     std::string text;
-    o.inspect = [&](Machine& m, const RunResult&) {
+    o.inspect = [&](const PreparedRun& run) {
+        Machine& m = *run.machine;
         const GuestMemory& mem = m.memory();
         GuestPhys root;
         shadow::ShadowBackend* shadow = nullptr;
         SlatBackend* slat = nullptr;
-        for (auto& b : m.backends()) {
+        for (auto& b : run.backends) {
             if (auto* s = dynamic_cast<SlatBackend*>(b.get())) slat = s;
             if (auto* s = dynamic_cast<shadow::ShadowBackend*>(b.get())) shadow = s;
         }
@@ -206,7 +207,8 @@ int demo_exits(ExitsFlags& f) {
     ojson list = ojson::array();
     std::string text;
     Symbolizer sym(o);
-    o.inspect = [&](Machine& m, const RunResult&) {
+    o.inspect = [&](const PreparedRun& run) {
+        Machine& m = *run.machine;
         for (auto& row : rows) {
             uint8_t code[16] = {};
             uint64_t n = 0;

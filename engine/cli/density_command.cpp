@@ -1,12 +1,12 @@
 // `vmmu study density`: VMs of one workload added one by one on a modelled host (density.h).
 #include "engine/cli/cli_errors.h"
 #include "engine/cli/commands.h"
-#include "engine/cli/density.h"
+#include "engine/experiment/density.h"
 #include "engine/cli/interrupt.h"
-#include "engine/cli/multi_vm.h"
-#include "engine/cli/paths.h"
-#include "engine/cli/run_flags.h"
-#include "engine/cli/study.h"
+#include "engine/experiment/multi_vm.h"
+#include "engine/experiment/paths.h"
+#include "engine/experiment/run_flags.h"
+#include "engine/experiment/study.h"
 #include "engine/mmu/cost.h"
 #include "engine/mmu/profile.h"
 
@@ -96,7 +96,7 @@ Series measure(const RunOptions& vm, const DensityFlags& f,
                         {"fits_cpu", cpu_ok},
                         {"fits_memory", mem_ok}};
             if (vm.dedup) {
-                // Part of `cycles`: the scanner runs on the host CPU (engine/mmu/dedup.h).
+                // Part of `cycles`: the scanner runs on the host CPU (engine/host/dedup.h).
                 s.scan_cycles[b.name] = double(detail(b, kDetailDedupCycles));
                 bj["scan_cycles"] = s.scan_cycles[b.name];
             }
@@ -214,7 +214,7 @@ int run_density(DensityFlags& f) {
         doc["config"]["dedup"] = {{"period", vm.dedup_period},
                                   {"pages_per_pass", vm.dedup_pages},
                                   {"baseline", compare},
-                                  {"scan_cycles_basis", "estimate (engine/mmu/dedup.h)"}};
+                                  {"scan_cycles_basis", "estimate (engine/host/dedup.h)"}};
     doc["points"] = asked.rows;
     doc["results"] = results;
     if (compare) doc["without_dedup"] = {{"points", plain.rows}, {"results", plain_results}};

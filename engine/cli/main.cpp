@@ -1,5 +1,5 @@
 #include "engine/cli/cli.h"
-#include "engine/cli/sweep.h"
+#include "engine/experiment/sweep.h"
 
 int main(int argc, char** argv) {
     vmmu::follow_sweep_parent(); // a run started by `vmmu sweep` stops when its sweep dies

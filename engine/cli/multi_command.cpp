@@ -1,8 +1,9 @@
 #include "engine/cli/multi_command.h"
 
 #include "engine/cli/interrupt.h"
-#include "engine/cli/multi_vm.h"
-#include "engine/cli/paths.h"
+#include "engine/experiment/multi_vm.h"
+#include "engine/output/multi_report.h"
+#include "engine/experiment/paths.h"
 
 #include <fmt/format.h>
 

@@ -1,7 +1,7 @@
 // The several-VM flags of `vmmu run` (--vms, --quantum, --vms-file) and what they run.
 #pragma once
 
-#include "engine/cli/run_flags.h"
+#include "engine/experiment/run_flags.h"
 
 #include <CLI/CLI.hpp>
 

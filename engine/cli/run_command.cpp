@@ -3,11 +3,12 @@
 #include "engine/cli/commands.h"
 #include "engine/cli/interrupt.h"
 #include "engine/cli/multi_command.h"
-#include "engine/cli/paths.h"
-#include "engine/cli/run.h"
-#include "engine/cli/run_flags.h"
-#include "engine/cli/scenario.h"
-#include "engine/mmu/backend.h"
+#include "engine/experiment/paths.h"
+#include "engine/experiment/run.h"
+#include "engine/output/run_report.h"
+#include "engine/experiment/run_flags.h"
+#include "engine/experiment/scenario.h"
+#include "engine/mmu/registry.h"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -28,7 +29,7 @@ void add_run_command(CLI::App& app, Action& action) {
         ->check(non_empty_path());
     c->add_flag("--quiet", *quiet, "do not echo the guest console");
     auto scenario = std::make_shared<std::string>();
-    c->add_option("--scenario", *scenario, "run the vmmu.scenario/1 JSON file (engine/cli/scenario.h)");
+    c->add_option("--scenario", *scenario, "run the vmmu.scenario/1 JSON file (engine/experiment/scenario.h)");
     auto multi = std::make_shared<MultiFlags>();
     multi->add(c);
     c->callback([=, &action] {

@@ -2,12 +2,13 @@
 // stops at once and the finished runs are kept), then the capacity model over the results.
 #include "engine/cli/cli_errors.h"
 #include "engine/cli/commands.h"
-#include "engine/cli/paths.h"
+#include "engine/experiment/paths.h"
 #include "engine/cli/progress.h"
-#include "engine/cli/run.h"
-#include "engine/cli/run_flags.h"
-#include "engine/cli/study.h"
-#include "engine/mmu/backend.h"
+#include "engine/experiment/run.h"
+#include "engine/output/run_report.h"
+#include "engine/experiment/run_flags.h"
+#include "engine/experiment/study.h"
+#include "engine/mmu/registry.h"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>

@@ -2,8 +2,8 @@
 #include "engine/cli/cli_errors.h"
 #include "engine/cli/commands.h"
 #include "engine/cli/interrupt.h"
-#include "engine/cli/paths.h"
-#include "engine/cli/sweep.h"
+#include "engine/experiment/paths.h"
+#include "engine/experiment/sweep.h"
 
 #include <fmt/format.h>
 

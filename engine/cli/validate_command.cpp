@@ -4,11 +4,12 @@
 // exits 0 either way.
 #include "engine/cli/cli_errors.h"
 #include "engine/cli/commands.h"
-#include "engine/cli/paths.h"
+#include "engine/experiment/paths.h"
 #include "engine/cli/progress.h"
-#include "engine/cli/run.h"
-#include "engine/cli/study.h"
-#include "engine/cli/walk_demo.h"
+#include "engine/experiment/run.h"
+#include "engine/output/run_report.h"
+#include "engine/experiment/study.h"
+#include "engine/experiment/walk_demo.h"
 #include "engine/slat/slat_backend.h"
 
 #include <fmt/format.h>
@@ -66,8 +67,9 @@ Check walk_24() {
             "exactly 24 and 4"};
     RunOptions o = options("hello", {}, {"native", "slat"});
     uint64_t refs2d = 0, refs1d = 0;
-    o.inspect = [&](Machine& m, const RunResult&) {
-        for (auto& b : m.backends())
+    o.inspect = [&](const PreparedRun& run) {
+        Machine& m = *run.machine;
+        for (auto& b : run.backends)
             if (auto* s = dynamic_cast<SlatBackend*>(b.get())) {
                 auto va = pick_data_va(m.memory(), s->guest_root());
                 if (!va) return;

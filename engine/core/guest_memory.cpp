@@ -8,7 +8,7 @@
 namespace vmmu {
 
 GuestMemory::GuestMemory(uint64_t bytes) : size_(bytes), watch_(bytes / kPageSize4K, 0),
-      ever_watched_(bytes / kPageSize4K, 0) {
+      ever_watched_(bytes / kPageSize4K, 0), trapped_(bytes / kPageSize4K, 0) {
     if (bytes == 0 || bytes % (uint64_t{2} << 20) != 0)
         throw std::invalid_argument(
             fmt::format("guest memory size {:#x} must be a non-zero multiple of 2 MiB", bytes));

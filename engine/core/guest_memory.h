@@ -57,11 +57,24 @@ public:
     // Watched now or at any time before (the vCPU's repeat counting, Vcpu::on_mmio_write).
     bool ever_watched(GuestPhys pa) const { return ever_watched_[pa.page_number()] != 0; }
 
+    // Frames whose guest writes the host traps (a frame it shares read-only: memory
+    // deduplication, engine/host/dedup.h). Cheap to ask while none is trapped (the common case).
+    void trap_writes(GuestPhys pa, bool on) {
+        auto& t = trapped_[pa.page_number()];
+        trapped_count_ += static_cast<int64_t>(on) - t;
+        t = on;
+    }
+    bool writes_trapped(GuestPhys pa) const {
+        return trapped_count_ != 0 && trapped_[pa.page_number()];
+    }
+
 private:
     uint8_t* base_ = nullptr;
     uint64_t size_ = 0;
     std::vector<uint16_t> watch_;
     std::vector<uint8_t> ever_watched_;
+    std::vector<uint8_t> trapped_;
+    int64_t trapped_count_ = 0;
 };
 
 } // namespace vmmu

@@ -1,14 +1,13 @@
 // One virtual machine: guest memory, a Unicorn vCPU, the loaded guest, and the run loop.
 //
-// Machine is the functional layer (ARCHITECTURE.md): it makes the guest run correctly and
-// delivers every event to the attached MMU backends, which only observe.
+// Machine is the functional layer (docs/ARCHITECTURE.md): it makes the guest run correctly and
+// delivers every event to the attached observers (engine/core/guest_events.h), which only watch.
+// Where its memory sits on a host (p2m, host frames) is the host's business (engine/host/).
 #pragma once
 
 #include "engine/core/addr.h"
+#include "engine/core/guest_events.h"
 #include "engine/core/guest_memory.h"
-#include "engine/core/host_frames.h"
-#include "engine/core/p2m.h"
-#include "engine/mmu/backend.h"
 
 #include <cstdint>
 #include <functional>
@@ -28,15 +27,11 @@ struct MachineConfig {
     std::string cmdline;                       // boot command line (init's arguments)
     uint64_t boot_flags = 0;                   // VMMU_BOOT_FLAG_*
     bool echo_console = false;                 // copy guest console output to stdout
-    uint64_t p2m_base = uint64_t{1} << 32;     // host address of gPA 0 (one range per VM)
-    // The host's frames, shared by every VM on it, and this VM's index there. Without one the
-    // machine is alone on a host of its own (one range at p2m_base).
-    std::shared_ptr<HostFrames> host;
-    int vm_index = 0;
-    // Called before a guest write to a frame the host shares read-only (p2m.shared): the host
-    // must give the frame back to the VM (copy-on-write) before the write is observed.
+    // Called before a guest write to a frame whose writes the host traps
+    // (GuestMemory::trap_writes: a frame it shares read-only): the host must give the frame back
+    // to the VM (copy-on-write) before the write is observed.
     std::function<void(GuestPhys)> on_shared_write;
-    // Send a loop's repeated iterations to the backends as one on_loop_repeats() each (Vcpu):
+    // Send a loop's repeated iterations to the observers as one on_loop_repeats() each (Vcpu):
     // the counters are the same either way, this is faster. Off, each block is one on_fetch()
     // and its accesses one on_access() each, as they run (exit traces want that: an exit there
     // is reported at its own instruction).
@@ -49,7 +44,7 @@ enum class StopKind {
     GuestFault,     // unhandled exception, triple fault, bad IDT, stray access
     UnbackedMemory, // the guest reached a gPA beyond its memory: an EPT violation no host can fix
     Budget,         // --max-instructions reached
-    OracleMismatch, // a backend's translation disagreed with the functional one
+    OracleMismatch, // an observer's translation disagreed with the functional one
     Quantum,        // run_for() used up its instructions; the guest can be resumed
     Interrupted,    // request_stop() (a signal handler) asked the run to stop
 };
@@ -93,10 +88,12 @@ public:
     Machine(const Machine&) = delete;
     Machine& operator=(const Machine&) = delete;
 
-    // Backends to feed; create them with backend_env() before run().
-    BackendEnv backend_env() const;
-    void attach(std::unique_ptr<Backend> backend);
-    const std::vector<std::unique_ptr<Backend>>& backends() const { return backends_; }
+    // Observers to feed, in order, before run(); the caller owns them and keeps them alive
+    // while the machine runs.
+    void attach(GuestObserver& observer);
+    // The paging state the guest boots with (what an MMU model starts from).
+    uint64_t initial_cr3() const;
+    uint64_t initial_cr4() const;
 
     RunResult run();
     // Runs at most `instructions` more guest instructions (at block granularity) and returns;
@@ -108,18 +105,13 @@ public:
     uint64_t current_rip() const;
 
     GuestMemory& memory() { return *memory_; }
-    const P2m& p2m() const { return p2m_; }
-    P2m& p2m() { return p2m_; } // the host remaps frames (deduplication)
-    HostFrames& host() { return *host_; }
     const MachineConfig& config() const { return config_; }
 
 private:
     struct Impl;
     MachineConfig config_;
     std::unique_ptr<GuestMemory> memory_;
-    P2m p2m_;
-    std::shared_ptr<HostFrames> host_;
-    std::vector<std::unique_ptr<Backend>> backends_;
+    std::vector<GuestObserver*> observers_;
     std::unique_ptr<Impl> impl_;
 };
 

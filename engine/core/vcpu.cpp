@@ -74,9 +74,9 @@ void check(uc_err err, const char* what) {
 
 } // namespace
 
-Vcpu::Vcpu(GuestMemory& mem, const P2m& p2m, const BootState& boot, const ElfImage& kernel,
-           const MachineConfig& config, const std::vector<std::unique_ptr<Backend>>& backends)
-    : mem_(mem), p2m_(p2m), boot_(boot), kernel_(kernel), config_(config), backends_(backends),
+Vcpu::Vcpu(GuestMemory& mem, const BootState& boot, const ElfImage& kernel,
+           const MachineConfig& config, const std::vector<GuestObserver*>& observers)
+    : mem_(mem), boot_(boot), kernel_(kernel), config_(config), backends_(observers),
       code_frame_(mem.size() / kPageSize4K, 0), block_cache_(kBlockSlots) {
     qemu_state_offsets(); // calibrate before the first exception needs it
     window_ = mem.size();
@@ -304,7 +304,7 @@ void Vcpu::end_loop(bool partial) {
         }
         fetch_rip_ = events[0].fetch.va.value();
         try {
-            for (auto& be : backends_) be->on_loop_repeats({events.data(), len}, k);
+            for (GuestObserver* be : backends_) be->on_loop_repeats({events.data(), len}, k);
         } catch (const OracleMismatch& e) {
             stop(StopKind::OracleMismatch, e.what());
         }
@@ -329,7 +329,7 @@ void Vcpu::end_loop(bool partial) {
 void Vcpu::send_fetch(const Fetch& f) {
     fetch_rip_ = f.va.value();
     try {
-        for (auto& b : backends_) b->on_fetch(f);
+        for (GuestObserver* b : backends_) b->on_fetch(f);
     } catch (const OracleMismatch& e) {
         stop(StopKind::OracleMismatch, e.what());
     }

@@ -37,8 +37,8 @@ struct StopRequest {
 
 class Vcpu {
 public:
-    Vcpu(GuestMemory& mem, const P2m& p2m, const BootState& boot, const ElfImage& kernel,
-         const MachineConfig& config, const std::vector<std::unique_ptr<Backend>>& backends);
+    Vcpu(GuestMemory& mem, const BootState& boot, const ElfImage& kernel,
+         const MachineConfig& config, const std::vector<GuestObserver*>& observers);
     ~Vcpu();
     Vcpu(const Vcpu&) = delete;
     Vcpu& operator=(const Vcpu&) = delete;
@@ -119,7 +119,7 @@ private:
     // Every backend event other than a block's fetch and accesses goes through here.
     template <class Event> void broadcast(Event&& event) {
         settle_blocks();
-        for (auto& b : backends_) event(*b);
+        for (GuestObserver* b : backends_) event(*b);
     }
 
     uint64_t out_rip() const; // address of the OUT instruction being executed
@@ -167,11 +167,10 @@ private:
     }
 
     GuestMemory& mem_;
-    const P2m& p2m_;
     const BootState& boot_;
     const ElfImage& kernel_;
     const MachineConfig& config_;
-    const std::vector<std::unique_ptr<Backend>>& backends_;
+    const std::vector<GuestObserver*>& backends_; // the machine's observers
 
     uc_engine* uc_ = nullptr;
     uc_context* scratch_ = nullptr;

@@ -69,7 +69,7 @@ uint64_t Vcpu::translate_miss_or_stop(uint64_t va) {
 void Vcpu::data_access(uint64_t va, uint64_t gpa, unsigned size, bool write) {
     ++counters_.data_accesses;
     ++(write ? counters_.data_writes : counters_.data_reads);
-    if (write && p2m_.shared(GuestPhys(gpa)) && config_.on_shared_write) [[unlikely]]
+    if (write && mem_.writes_trapped(GuestPhys(gpa)) && config_.on_shared_write) [[unlikely]]
         if (!break_sharing(gpa)) return;
     if (matching_) {
         if (matches_reference(va, gpa, write)) return;
@@ -109,7 +109,7 @@ void Vcpu::notify_access(uint64_t va, uint64_t gpa, unsigned size, bool write) {
 
 void Vcpu::send_access(const DataAccess& a) {
     try {
-        for (auto& b : backends_) b->on_access(a);
+        for (GuestObserver* b : backends_) b->on_access(a);
     } catch (const OracleMismatch& e) {
         stop(StopKind::OracleMismatch, e.what());
     }
@@ -160,7 +160,7 @@ void Vcpu::on_mmio_write(uint64_t offset, unsigned size, uint64_t value) {
         ++counters_.pt_writes;
         uint64_t rip = reg(UC_X86_REG_RIP);
         try {
-            broadcast([&](Backend& b) {
+            broadcast([&](GuestObserver& b) {
                 b.on_pt_write(rip, pa, old, value, static_cast<uint8_t>(size));
             });
         } catch (const OracleMismatch& e) {
@@ -277,7 +277,7 @@ void Vcpu::handle_exception() {
         code &= VMMU_PF_P | VMMU_PF_W | VMMU_PF_I | 0x8;
         if (user_text(rip)) code |= VMMU_PF_U;
         ++counters_.page_faults;
-        broadcast([&](Backend& b) { b.on_guest_fault(rip, VMMU_VEC_PF, GuestVirt(cr2), code); });
+        broadcast([&](GuestObserver& b) { b.on_guest_fault(rip, VMMU_VEC_PF, GuestVirt(cr2), code); });
         deliver(VMMU_VEC_PF, code);
         return;
     }
@@ -285,13 +285,13 @@ void Vcpu::handle_exception() {
         stop(StopKind::GuestFault, "double fault");
         return;
     case 10: case 11: case 12: case VMMU_VEC_GP: case 17: // these push an error code
-        broadcast([&](Backend& b) {
+        broadcast([&](GuestObserver& b) {
             b.on_guest_fault(rip, static_cast<uint8_t>(vector), GuestVirt(0), code);
         });
         deliver(static_cast<uint8_t>(vector), code);
         return;
     default:
-        broadcast([&](Backend& b) {
+        broadcast([&](GuestObserver& b) {
             b.on_guest_fault(rip, static_cast<uint8_t>(vector), GuestVirt(0), 0);
         });
         deliver(static_cast<uint8_t>(vector), std::nullopt);
@@ -316,7 +316,7 @@ void Vcpu::on_syscall() {
     set_reg(UC_X86_REG_R11, rflags);
     set_reg(UC_X86_REG_EFLAGS, rflags & ~fmask.value);
     set_reg(UC_X86_REG_RIP, lstar.value - 2);
-    broadcast([&](Backend& b) { b.on_syscall(rip); });
+    broadcast([&](GuestObserver& b) { b.on_syscall(rip); });
 }
 
 namespace {
@@ -349,7 +349,7 @@ uint64_t Vcpu::out_rip() const {
 void Vcpu::on_out(uint32_t port, int size, uint32_t value) {
     uint64_t rip = out_rip();
     ++counters_.io_writes;
-    broadcast([&](Backend& b) { b.on_io(rip, static_cast<uint16_t>(port), true); });
+    broadcast([&](GuestObserver& b) { b.on_io(rip, static_cast<uint16_t>(port), true); });
     auto emit = [&](const std::string& s) {
         console_ += s;
         if (config_.echo_console) std::fwrite(s.data(), 1, s.size(), stdout);
@@ -395,31 +395,31 @@ void Vcpu::on_sensitive(const SensitiveInsn& insn) {
         ftlb_.flush();
         ++counters_.cr3_writes;
         events_.record("cr3 write (a=value)", counters_.instructions, rip, v);
-        broadcast([&](Backend& b) { b.on_cr3_write(rip, v); });
+        broadcast([&](GuestObserver& b) { b.on_cr3_write(rip, v); });
         return;
     }
     case SensitiveKind::MovToCr4: {
         uint64_t v = operand_value(insn.operand);
         ftlb_.flush();
         ++counters_.sensitive;
-        broadcast([&](Backend& b) { b.on_cr4_write(rip, v); });
+        broadcast([&](GuestObserver& b) { b.on_cr4_write(rip, v); });
         return;
     }
     case SensitiveKind::Invlpg: {
         uint64_t va = operand_value(insn.operand);
         ftlb_.flush(); // a 2M/1G page may be cached as many 4K entries
         ++counters_.invlpgs;
-        broadcast([&](Backend& b) { b.on_invlpg(rip, GuestVirt(va)); });
+        broadcast([&](GuestObserver& b) { b.on_invlpg(rip, GuestVirt(va)); });
         return;
     }
     case SensitiveKind::Hlt:
         ++counters_.hlts;
-        broadcast([&](Backend& b) { b.on_hlt(rip); });
+        broadcast([&](GuestObserver& b) { b.on_hlt(rip); });
         return;
     case SensitiveKind::MovToCr0: ftlb_.flush(); [[fallthrough]];
     default:
         ++counters_.sensitive;
-        broadcast([&](Backend& b) { b.on_sensitive(rip, insn.text); });
+        broadcast([&](GuestObserver& b) { b.on_sensitive(rip, insn.text); });
     }
 }
 

@@ -128,7 +128,7 @@ RunResult Vcpu::run(uint64_t quantum) {
             ++counters_.timer_interrupts;
             uint64_t at = reg(UC_X86_REG_RIP);
             events_.record("timer interrupt", counters_.instructions, at);
-            broadcast([&](Backend& b) { b.on_timer(at); });
+            broadcast([&](GuestObserver& b) { b.on_timer(at); });
             deliver(VMMU_VEC_TIMER, std::nullopt);
         }
     }

@@ -13,7 +13,7 @@ namespace vmmu {
 // memory references its handlers made (e.g. shadow walking guest tables), and raw cycles.
 constexpr std::string_view kDetailHvRefs = "hv_refs";
 constexpr std::string_view kDetailHvCycles = "hv_cycles";
-// Host cycles of memory deduplication's scanner for this VM (engine/mmu/dedup.h, estimates).
+// Host cycles of memory deduplication's scanner for this VM (engine/host/dedup.h, estimates).
 constexpr std::string_view kDetailDedupCycles = "dedup_scan_cycles";
 
 // base    = instructions × base_cpi

@@ -4,7 +4,8 @@
 // memory is reported as what it is, naming the frame's owner.
 #pragma once
 
-#include "engine/mmu/backend.h"
+#include "engine/core/guest_events.h"
+#include "engine/mmu/backend_env.h"
 
 #include <fmt/format.h>
 
@@ -45,7 +46,7 @@ inline void check_isolation(std::string_view backend, const BackendEnv& env, uin
 // The whole oracle for one translation: hpa must be `expected` (p2m(gPA); the static layout for
 // native) and reach a frame this VM owns, or a shared frame when the access does not write.
 // The common case is one compare, inlined into every backend's hot path: deduplication
-// (engine/mmu/dedup.cpp) points a p2m entry only at a frame it has just given to this VM or at a
+// (engine/host/dedup.cpp) points a p2m entry only at a frame it has just given to this VM or at a
 // shared one, so hpa == expected implies a permitted owner unless the access writes a shared
 // frame. Everything else is judged out of line by oracle_disagreement.
 inline void check_oracle(std::string_view backend, const BackendEnv& env, uint64_t va,

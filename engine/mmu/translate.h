@@ -12,6 +12,26 @@
 
 namespace vmmu {
 
+// Calls lookup(va, pa) once per 4K page a block spans: its first byte, then each page start
+// (code is identity-mapped, so pa follows va). A block within one page (nearly all) is one
+// inline call; the loop over several pages is out of line, so that the common case does not pay
+// for its stack frame.
+template <class Lookup>
+[[gnu::noinline]] void for_each_fetch_page_loop(const Fetch& f, Lookup lookup) {
+    uint64_t start = f.va.value();
+    uint64_t first = start >> 12, last = (start + (f.bytes ? f.bytes - 1 : 0)) >> 12;
+    for (uint64_t p = first; p <= last; ++p) {
+        uint64_t va = p == first ? start : p << 12;
+        lookup(va, f.pa + (va - start));
+    }
+}
+template <class Lookup> inline void for_each_fetch_page(const Fetch& f, Lookup lookup) {
+    uint64_t start = f.va.value();
+    if (((start ^ (start + (f.bytes ? f.bytes - 1 : 0))) >> 12) == 0) [[likely]]
+        return lookup(start, f.pa);
+    for_each_fetch_page_loop(f, lookup);
+}
+
 // The hit path every backend inlines: an L1 hit the TLB's memo knows and the access may use
 // (a read-only entry cannot serve a write), with the oracle's compare. Anything else goes to
 // slow(recalled), which the backend keeps out of line; a non-null `recalled` there is an entry

@@ -1,6 +1,6 @@
 // Native paging: no hypervisor. A TLB miss walks the guest's own 4-level tables (at most 4
 // references, fewer with page-walk-cache hits); there are no VM exits.
-#include "engine/mmu/backend.h"
+#include "engine/mmu/registry.h"
 #include "engine/mmu/cost.h"
 #include "engine/mmu/guest_cpu.h"
 #include "engine/mmu/oracle.h"

@@ -4,7 +4,7 @@
 // here; what the hypervisor does on each exit is ShadowMmu's (shadow_mmu.h).
 #pragma once
 
-#include "engine/mmu/backend.h"
+#include "engine/mmu/registry.h"
 #include "engine/mmu/guest_cpu.h"
 #include "engine/mmu/oracle.h"
 #include "engine/mmu/profile.h"

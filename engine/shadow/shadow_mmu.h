@@ -5,7 +5,7 @@
 
 #include "engine/core/addr.h"
 #include "engine/core/guest_memory.h"
-#include "engine/core/p2m.h"
+#include "engine/host/p2m.h"
 #include "engine/shadow/root_cache.h"
 #include "engine/shadow/shadow_options.h"
 #include "engine/shadow/shadow_tables.h"

@@ -9,7 +9,7 @@
 
 #include "engine/core/addr.h"
 #include "engine/core/guest_memory.h"
-#include "engine/core/p2m.h"
+#include "engine/host/p2m.h"
 #include "engine/core/paging.h"
 
 #include <array>

@@ -6,7 +6,7 @@
 #pragma once
 
 #include "engine/core/addr.h"
-#include "engine/core/p2m.h"
+#include "engine/host/p2m.h"
 
 #include <array>
 #include <cstdint>

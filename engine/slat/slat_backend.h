@@ -3,7 +3,7 @@
 // (lazy EPT construction), external interrupts, port I/O, HLT and unconditional exits.
 #pragma once
 
-#include "engine/mmu/backend.h"
+#include "engine/mmu/registry.h"
 #include "engine/mmu/guest_cpu.h"
 #include "engine/mmu/tlb.h"
 #include "engine/slat/ept.h"

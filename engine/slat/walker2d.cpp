@@ -1,7 +1,7 @@
 #include "engine/slat/walker2d.h"
 
 #include "engine/core/paging.h"
-#include "engine/mmu/backend.h"
+#include "engine/core/guest_events.h"
 
 #include <fmt/format.h>
 

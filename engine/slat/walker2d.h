@@ -6,8 +6,8 @@
 #pragma once
 
 #include "engine/core/guest_memory.h"
-#include "engine/core/host_frames.h"
-#include "engine/core/p2m.h"
+#include "engine/host/host_frames.h"
+#include "engine/host/p2m.h"
 #include "engine/mmu/counters.h"
 #include "engine/mmu/pwc.h"
 #include "engine/mmu/tlb.h"

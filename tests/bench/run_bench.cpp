@@ -2,7 +2,7 @@
 // functional layer alone) and with all three backends attached, and their ratio (the issue's
 // target: all three cost at most 2x, i.e. a ratio >= 0.5). Each iteration is one full run.
 // The guest instruction count is the same with and without backends (one instruction stream).
-#include "engine/cli/run.h"
+#include "engine/experiment/run.h"
 
 #include <benchmark/benchmark.h>
 

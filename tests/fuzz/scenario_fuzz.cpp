@@ -1,7 +1,7 @@
 // libFuzzer: any bytes as a scenario file, through the same steps as `vmmu run --scenario` up to
 // the file look-ups. Only std::invalid_argument may come out.
-#include "engine/cli/run_flags.h"
-#include "engine/cli/scenario.h"
+#include "engine/experiment/run_flags.h"
+#include "engine/experiment/scenario.h"
 
 #include <nlohmann/json.hpp>
 

@@ -4,8 +4,12 @@
 // each shadow option on and off"); and the same counters whether the vCPU sends a loop's
 // repeated iterations at once or one event at a time.
 #include "engine/core/machine.h"
+#include "engine/host/host_frames.h"
+#include "engine/host/p2m.h"
 #include "engine/mmu/profile.h"
-#include "engine/mmu/report_json.h"
+#include "engine/mmu/registry.h"
+#include "engine/mmu/machine_env.h"
+#include "engine/output/report_json.h"
 #include "vmmu/abi.h"
 
 #include <gtest/gtest.h>
@@ -30,20 +34,19 @@ const char* kEveryWorkload =
 using Counters = std::map<std::string, nlohmann::ordered_json>;
 
 // Every event a backend receives, in order, folded into one hash (accesses by page: a loop's
-// repeats carry the offsets of its first run). It leaves on_loop_repeats to Backend, which
+// repeats carry the offsets of its first run). It leaves on_loop_repeats to GuestObserver, which
 // sends each repeat event by event, so its hash shows the order the vCPU delivers in; it counts
 // the blocks that came as repeats, by the number of blocks in their loop's body.
-class EventHash final : public Backend {
+class EventHash final : public GuestObserver {
 public:
     uint64_t hash = 14695981039346656037ull, events = 0;
     std::map<size_t, uint64_t> repeated_blocks; // body size -> blocks sent as its repeats
 
     void on_loop_repeats(std::span<const BlockEvents> body, uint64_t k) override {
         repeated_blocks[body.size()] += k * body.size();
-        Backend::on_loop_repeats(body, k);
+        GuestObserver::on_loop_repeats(body, k);
     }
 
-    std::string name() const override { return "event-hash"; }
     void on_access(const DataAccess& a) override {
         mix('A', a.va.value() >> 12, a.pa.value() >> 12, a.write * 2 + a.user);
     }
@@ -64,19 +67,13 @@ public:
     void on_hlt(uint64_t rip) override { mix('H', rip, 0, 0); }
     void on_io(uint64_t rip, uint16_t port, bool w) override { mix('O', rip, port, w); }
     void on_sensitive(uint64_t rip, std::string_view) override { mix('Z', rip, 0, 0); }
-    void on_world_switch() override { mix('W', 0, 0, 0); }
-    void on_host_remap(GuestPhys f, HostRemap w) override {
-        mix('R', f.value(), static_cast<uint64_t>(w), 0);
-    }
-    const BackendCounters& counters() const override { return counters_; }
-    CycleBreakdown cycles(uint64_t) const override { return {}; }
+    nlohmann::ordered_json json() const { return {{"events", events}, {"hash", hash}}; }
 
 private:
     void mix(char kind, uint64_t a, uint64_t b, uint64_t c) {
         ++events;
         for (uint64_t v : {uint64_t(kind), a, b, c}) hash = (hash ^ v) * 1099511628211ull;
     }
-    BackendCounters counters_;
 };
 
 RunResult run_all(const std::map<std::string, std::string>& shadow_opts, uint64_t flags = 0,
@@ -95,20 +92,28 @@ RunResult run_all(const std::map<std::string, std::string>& shadow_opts, uint64_
     const Profile profile =
         load_profile(profile_name, find_profile_dir(fs::path(VMMU_SOURCE_DIR)));
     Machine m(c);
+    // Alone on a host of its own: one VM's range of the host layout.
+    HostFrames host(host_layout({c.guest_bytes}));
+    P2m p2m(HostPhys(host.range(0).base));
+    std::vector<std::unique_ptr<Backend>> backends;
     for (const char* name : {"native", "shadow", "slat"}) {
-        BackendEnv env = m.backend_env();
+        BackendEnv env = backend_env_for(m, p2m, &host, 0);
         env.profile = &profile;
         env.oracle = true;
         env.ept_page_shift = ept_page_shift;
         if (std::string(name) == "shadow") env.options = shadow_opts;
-        m.attach(create_backend(name, env));
+        backends.push_back(create_backend(name, env));
+        m.attach(*backends.back());
     }
-    if (hash) m.attach(std::make_unique<EventHash>());
+    EventHash events;
+    if (hash) m.attach(events);
     RunResult r = m.run();
-    if (hash) *hash = static_cast<const EventHash&>(*m.backends().back());
-    if (counters)
-        for (auto& b : m.backends())
+    if (hash) *hash = events;
+    if (counters) {
+        for (auto& b : backends)
             (*counters)[b->name()] = backend_json(b->counters(), b->cycles(r.guest.instructions));
+        if (hash) (*counters)["event-hash"] = events.json();
+    }
     return r;
 }
 
@@ -163,7 +168,7 @@ void expect_same_counters(uint64_t flags, const char* profile, unsigned ept_page
 // sent: after every slice, the backends have seen what they would one event at a time.
 TEST(LoopRepeats, AreAllSentWhenAQuantumEnds) {
     std::unique_ptr<Machine> m[2];
-    const EventHash* h[2];
+    EventHash h[2];
     for (int i = 0; i < 2; ++i) {
         MachineConfig c;
         c.kernel_path = VMMU_GUEST_DIR "/kernel.elf";
@@ -174,16 +179,15 @@ TEST(LoopRepeats, AreAllSentWhenAQuantumEnds) {
         c.guest_bytes = uint64_t{64} << 20;
         c.coalesce_blocks = i == 0;
         m[i] = std::make_unique<Machine>(c);
-        m[i]->attach(std::make_unique<EventHash>());
-        h[i] = static_cast<const EventHash*>(m[i]->backends().back().get());
+        m[i]->attach(h[i]);
     }
     RunResult r[2];
     int slices = 0;
     do {
         for (int i = 0; i < 2; ++i) r[i] = m[i]->run_for(7919);
         ASSERT_EQ(r[0].guest.instructions, r[1].guest.instructions);
-        ASSERT_EQ(h[0]->events, h[1]->events) << "slice " << slices;
-        ASSERT_EQ(h[0]->hash, h[1]->hash) << "slice " << slices;
+        ASSERT_EQ(h[0].events, h[1].events) << "slice " << slices;
+        ASSERT_EQ(h[0].hash, h[1].hash) << "slice " << slices;
         ++slices;
     } while (r[0].stop == StopKind::Quantum);
     expect_clean(r[0]);

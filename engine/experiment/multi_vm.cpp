@@ -1,0 +1,207 @@
+#include "engine/experiment/multi_vm.h"
+
+#include "engine/host/frame_tracker.h"
+#include "engine/experiment/run_flags.h"
+#include "engine/experiment/scenario.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+#include <chrono>
+#include <fstream>
+#include <memory>
+#include <stdexcept>
+
+namespace vmmu {
+namespace {
+
+void add_counters(BackendCounters& into, const BackendCounters& c) {
+    TlbCounters& t = into.tlb;
+    t.l1i_lookups += c.tlb.l1i_lookups, t.l1i_misses += c.tlb.l1i_misses;
+    t.l1d_lookups += c.tlb.l1d_lookups, t.l1d_misses += c.tlb.l1d_misses;
+    t.stlb_lookups += c.tlb.stlb_lookups, t.stlb_misses += c.tlb.stlb_misses;
+    t.flushes += c.tlb.flushes, t.flushed_entries += c.tlb.flushed_entries;
+    WalkCounters& w = into.walks;
+    w.walks += c.walks.walks, w.refs += c.walks.refs;
+    w.guest_refs += c.walks.guest_refs, w.nested_refs += c.walks.nested_refs;
+    w.shadow_refs += c.walks.shadow_refs;
+    w.max_refs_per_walk = std::max(w.max_refs_per_walk, c.walks.max_refs_per_walk);
+    w.pwc_lookups += c.walks.pwc_lookups, w.pwc_hits += c.walks.pwc_hits;
+    w.ntlb_lookups += c.walks.ntlb_lookups, w.ntlb_hits += c.walks.ntlb_hits;
+    for (size_t r = 0; r < c.exits.by_reason.size(); ++r)
+        into.exits.by_reason[r] += c.exits.by_reason[r];
+    // Peaks (shadow_pages) add up too: an upper bound on what the VMs hold at once.
+    for (auto& [k, v] : c.details) into.details[k] += v;
+}
+
+bool is_bad(const VmOutput& vm) { return run_exit_code(vm.run.result) != 0; }
+
+} // namespace
+
+MultiOutput execute_multi(const MultiOptions& options) {
+    if (options.vms.empty())
+        throw std::invalid_argument("--vms: give at least 1 VM");
+    if (options.quantum == 0)
+        throw std::invalid_argument("--quantum 0: give at least 1 guest instruction per quantum");
+    for (size_t i = 1; i < options.vms.size(); ++i)
+        if (options.vms[i].backends != options.vms[0].backends)
+            throw std::invalid_argument(fmt::format(
+                "VM {} asks for backends {} but VM 0 for {}: every VM needs the same backends "
+                "(the host runs one hypervisor); set the same \"backends\" in every VM",
+                i, fmt::join(options.vms[i].backends, ","),
+                fmt::join(options.vms[0].backends, ",")));
+    auto start = std::chrono::steady_clock::now();
+    MultiOutput out;
+    out.options = options;
+    std::vector<uint64_t> sizes;
+    for (auto& o : options.vms) sizes.push_back(o.guest_mib << 20);
+    auto layout = host_layout(sizes);
+
+    // One host: every VM's frames have their owner in one map; one scanner if deduplicating.
+    const RunOptions& first = options.vms[0];
+    for (size_t i = 1; i < options.vms.size(); ++i) {
+        const RunOptions& o = options.vms[i];
+        if (o.dedup != first.dedup || o.dedup_period != first.dedup_period ||
+            o.dedup_pages != first.dedup_pages)
+            throw std::invalid_argument(fmt::format(
+                "VM {} asks for different deduplication settings than VM 0: the host runs one "
+                "scanner; give every VM the same dedup, dedup_period and dedup_pages",
+                i));
+    }
+    auto frames = std::make_shared<HostFrames>(layout);
+    std::unique_ptr<Deduplicator> dedup;
+    if (first.dedup) {
+        check_dedup_options(first);
+        dedup = std::make_unique<Deduplicator>(*frames, DedupConfig{first.dedup_period,
+                                                                     first.dedup_pages});
+    }
+
+    std::vector<std::unique_ptr<PreparedRun>> runs;
+    std::vector<FrameTracker*> trackers;
+    for (size_t i = 0; i < options.vms.size(); ++i) {
+        RunOptions o = options.vms[i];
+        o.echo_console = false; // interleaved consoles would be unreadable
+        HostSlot slot{frames, static_cast<int>(i), {}};
+        if (dedup)
+            slot.on_shared_write = [d = dedup.get(), i](GuestPhys pa) { d->break_on_write(i, pa); };
+        runs.push_back(prepare_run(o, &slot));
+        trackers.push_back(&track_frames(*runs.back(), dedup.get()));
+        VmOutput vm;
+        vm.range = layout[i];
+        out.vms.push_back(std::move(vm));
+    }
+
+    auto sample_in_use = [&] {
+        uint64_t touched = 0;
+        for (FrameTracker* t : trackers) touched += t->frames_touched();
+        out.frames_in_use_peak =
+            std::max(out.frames_in_use_peak, touched - dedup->counters().frames_saved);
+    };
+
+    // Round-robin: a VM that used up its quantum while another is runnable loses the CPU.
+    std::vector<bool> done(runs.size(), false);
+    size_t running = runs.size();
+    bool interrupted = false;
+    while (running > 0 && !interrupted) {
+        for (size_t i = 0; i < runs.size() && !interrupted; ++i) {
+            if (done[i]) continue;
+            uint64_t before = runs[i]->out.result.guest.instructions;
+            RunResult r = runs[i]->machine->run_for(options.quantum);
+            // The scanner's period counts guest instructions of every VM (host time).
+            if (dedup) {
+                sample_in_use();
+                dedup->advance(r.guest.instructions - before);
+            }
+            out.vms[i].quanta++;
+            runs[i]->out.result.wall_seconds += r.wall_seconds;
+            if (r.stop != StopKind::Quantum) {
+                double wall = runs[i]->out.result.wall_seconds;
+                runs[i]->out.result = std::move(r);
+                runs[i]->out.result.wall_seconds = wall;
+                done[i] = true;
+                --running;
+                interrupted = runs[i]->out.result.stop == StopKind::Interrupted;
+                continue;
+            }
+            runs[i]->out.result.guest = r.guest;
+            if (running > 1) {
+                for (auto& b : runs[i]->backends) b->on_world_switch();
+                out.vms[i].world_switches++;
+            }
+        }
+    }
+
+    if (dedup) sample_in_use();
+    for (size_t i = 0; i < runs.size(); ++i) {
+        PreparedRun& p = *runs[i];
+        // A VM left unfinished by an interrupt reports itself incomplete.
+        if (!done[i]) p.out.result.stop = StopKind::Interrupted;
+        collect_backends(p, dedup.get(), i);
+        out.vms[i].memory.frames_touched = trackers[i]->frames_touched();
+        out.vms[i].run = std::move(p.out);
+    }
+    for (size_t b = 0; b < out.vms[0].run.backends.size(); ++b) {
+        BackendResult total = out.vms[0].run.backends[b];
+        total.counters = {};
+        total.cycles = {};
+        for (auto& vm : out.vms) {
+            const BackendResult& r = vm.run.backends[b];
+            add_counters(total.counters, r.counters);
+            total.cycles.base += r.cycles.base, total.cycles.walk += r.cycles.walk;
+            total.cycles.exit += r.cycles.exit, total.cycles.handler += r.cycles.handler;
+        }
+        out.totals.push_back(std::move(total));
+    }
+    out.wall_seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    return out;
+}
+
+MultiOptions load_vms_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw std::invalid_argument(fmt::format("--vms-file {}: cannot open", path));
+    nlohmann::json j;
+    try {
+        j = nlohmann::json::parse(in);
+    } catch (const nlohmann::json::parse_error& e) {
+        throw std::invalid_argument(fmt::format("--vms-file {}: not valid JSON: {}", path, e.what()));
+    }
+    auto fail = [&](const std::string& what) {
+        throw std::invalid_argument(fmt::format("--vms-file {}: {}", path, what));
+    };
+    if (!j.is_object()) fail("expected an object {\"schema\": \"vmmu.vms/1\", \"vms\": [...]}");
+    for (auto& [k, v] : j.items())
+        if (k != "schema" && k != "quantum" && k != "vms")
+            fail(fmt::format("unknown key '{}' (valid: schema, quantum, vms)", k));
+    if (j.value("schema", "") != "vmmu.vms/1") fail("schema: must be \"vmmu.vms/1\"");
+    MultiOptions m;
+    if (j.contains("quantum")) {
+        if (!j["quantum"].is_number_unsigned() || j["quantum"].get<uint64_t>() == 0)
+            fail("quantum: must be a whole number of guest instructions >= 1");
+        m.quantum = j["quantum"].get<uint64_t>();
+    }
+    if (!j.contains("vms") || !j["vms"].is_array() || j["vms"].empty())
+        fail("vms: must be a non-empty list of vmmu.scenario/1 objects");
+    for (size_t i = 0; i < j["vms"].size(); ++i)
+        m.vms.push_back(
+            parse_run_args(scenario_args(j["vms"][i], fmt::format("{} vms[{}]", path, i))));
+    return m;
+}
+
+int multi_exit_code(const MultiOutput& out) {
+    int worst = 0;
+    for (auto& vm : out.vms) {
+        int c = run_exit_code(vm.run.result);
+        if (c == 130 || (worst != 130 && c > worst)) worst = c;
+    }
+    return worst;
+}
+
+std::string multi_status(const MultiOutput& out) {
+    for (auto& vm : out.vms)
+        if (is_bad(vm)) return run_status(vm.run.result);
+    return "ok";
+}
+
+} // namespace vmmu

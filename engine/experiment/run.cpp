@@ -1,0 +1,203 @@
+#include "engine/experiment/run.h"
+
+#include "engine/experiment/paths.h"
+#include "engine/mmu/cost.h"
+#include "engine/mmu/registry.h"
+#include "engine/mmu/machine_env.h"
+#include "vmmu/abi.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+#include <stdexcept>
+
+namespace vmmu {
+namespace fs = std::filesystem;
+
+namespace {
+
+unsigned page_shift(const std::string& flag, const std::string& v, bool allow_1g) {
+    if (v == "4k") return 12;
+    if (v == "2m") return 21;
+    if (v == "1g" && allow_1g) return 30;
+    throw std::invalid_argument(fmt::format("{} '{}': valid values are 4k, 2m{}", flag, v,
+                                            allow_1g ? ", 1g" : ""));
+}
+
+std::map<std::string, std::string> parse_kv(const std::vector<std::string>& items,
+                                            const char* flag) {
+    std::map<std::string, std::string> kv;
+    for (auto& s : items) {
+        auto eq = s.find('=');
+        if (eq == std::string::npos || eq == 0)
+            throw std::invalid_argument(fmt::format("{} '{}': expected KEY=VALUE", flag, s));
+        kv[s.substr(0, eq)] = s.substr(eq + 1);
+    }
+    return kv;
+}
+
+} // namespace
+
+std::unique_ptr<PreparedRun> prepare_run(const RunOptions& o, const HostSlot* slot) {
+    check_dedup_options(o);
+    auto prepared = std::make_unique<PreparedRun>();
+    RunOutput& out = prepared->out;
+    out.options = o;
+    fs::path gdir = guest_dir();
+    auto catalogue = load_workloads(gdir);
+    out.workload = find_workload(catalogue, o.workload);
+    out.params = resolve_params(out.workload, o.params);
+    std::vector<std::string> order;
+    for (auto& p : out.workload.params) order.push_back(p.name);
+
+    // Checked in MiB, before the shift to bytes can wrap around.
+    if (o.guest_mib < 64 || o.guest_mib > 65536 || o.guest_mib % 2 != 0)
+        throw std::invalid_argument(fmt::format(
+            "--guest-mib {}: use an even number from 64 to 65536 (64 GiB); the boot direct map "
+            "uses 2 MiB pages",
+            o.guest_mib));
+    MachineConfig mc;
+    mc.guest_bytes = o.guest_mib << 20;
+    mc.timer_period = o.timer_period;
+    mc.max_instructions = o.max_instructions;
+    mc.kernel_path = o.kernel.empty() ? (gdir / "kernel.elf").string() : o.kernel;
+    for (auto& e : fs::directory_iterator(gdir / "programs"))
+        if (e.path().extension() == ".elf") mc.program_paths.push_back(e.path().string());
+    std::sort(mc.program_paths.begin(), mc.program_paths.end());
+    for (auto& p : o.programs) mc.program_paths.push_back(p);
+    mc.cmdline = workload_cmdline(out.workload.name, out.params, order);
+    mc.echo_console = o.echo_console;
+    mc.coalesce_blocks = o.coalesce_blocks && !o.exit_trace; // an exit at its own instruction
+    if (page_shift("--guest-pages", o.guest_pages, false) == 21) mc.boot_flags |= VMMU_BOOT_FLAG_GUEST_2M;
+    if (o.timer_period == 0) throw std::invalid_argument("--timer-period must be at least 1");
+    if (slot) {
+        prepared->host = slot->frames;
+        prepared->vm = slot->vm;
+        mc.on_shared_write = slot->on_shared_write;
+    } else {
+        prepared->host = std::make_shared<HostFrames>(host_layout({mc.guest_bytes}));
+    }
+    prepared->p2m = std::make_unique<P2m>(
+        HostPhys(prepared->host->range(static_cast<size_t>(prepared->vm)).base));
+
+    // Profiles outlive the backends that point at them.
+    std::deque<Profile>& profiles = prepared->profiles;
+    fs::path pdir = profile_dir();
+    prepared->machine = std::make_unique<Machine>(mc);
+    Machine& machine = *prepared->machine;
+    auto known = backend_names();
+    auto shadow_opts = parse_kv(o.shadow_opts, "--shadow-opt");
+    for (auto& name : o.backends) {
+        if (std::find(known.begin(), known.end(), name) == known.end())
+            throw std::invalid_argument(fmt::format("unknown backend '{}' (valid: {}, or none)", name,
+                                                    fmt::join(known, ", ")));
+        auto it = o.backend_profile.find(name);
+        profiles.push_back(load_profile(it != o.backend_profile.end() ? it->second : o.profile, pdir));
+        BackendEnv env =
+            backend_env_for(machine, *prepared->p2m, prepared->host.get(), prepared->vm);
+        env.profile = &profiles.back();
+        env.pwc = o.pwc;
+        env.ntlb = o.ntlb;
+        env.oracle = o.oracle;
+        env.dedup = o.dedup;
+        env.ept_page_shift = page_shift("--ept-pages", o.ept_pages, true);
+        if (name == "shadow") env.options = shadow_opts;
+        // Exits raised on a data access or a fetch come without a RIP: the vCPU knows it.
+        if (o.exit_trace)
+            env.exit_trace = [&o, name, &machine](ExitRecord r) {
+                if (r.rip == 0) r.rip = machine.current_rip();
+                o.exit_trace(name, r);
+            };
+        prepared->backends.push_back(create_backend(name, env));
+        machine.attach(*prepared->backends.back());
+        out.backends.push_back({name, profiles.back().name, {}, {}});
+    }
+    return prepared;
+}
+
+FrameTracker& track_frames(PreparedRun& p, Deduplicator* dedup) {
+    auto tracker = std::make_unique<FrameTracker>(p.machine->memory().size());
+    FrameTracker& seen = *tracker;
+    p.machine->attach(seen);
+    p.observers.push_back(std::move(tracker));
+    if (dedup) {
+        std::vector<HostObserver*> backends;
+        for (auto& b : p.backends) backends.push_back(b.get());
+        dedup->add_vm(p.machine->memory(), *p.p2m, backends,
+                      [&seen](uint64_t gfn) { return seen.touched(gfn); });
+    }
+    return seen;
+}
+
+void collect_backends(PreparedRun& p, const Deduplicator* dedup, size_t vm) {
+    for (size_t i = 0; i < p.out.backends.size(); ++i) {
+        auto& b = p.backends[i];
+        BackendResult& r = p.out.backends[i];
+        r.counters = b->counters();
+        if (dedup && r.name != "native") {
+            // The scanner runs in the host beside the hypervisor: its work on this VM's
+            // frames is part of what the scheme costs (native has no host, no scanner).
+            const DedupCounters& c = dedup->vm_counters(vm);
+            r.counters.details["dedup_pages_scanned"] = c.pages_scanned;
+            r.counters.details[std::string(kDetailDedupCycles)] =
+                static_cast<uint64_t>(c.cycles());
+        }
+        r.cycles = dedup ? compute_cycles(r.counters, p.profiles[i], p.out.result.guest.instructions)
+                         : b->cycles(p.out.result.guest.instructions);
+    }
+    if (dedup) p.out.dedup = DedupResult{dedup->config(), dedup->counters(), dedup->vm_counters(vm)};
+}
+
+RunOutput execute_run(const RunOptions& o) {
+    if (!o.dedup) {
+        auto p = prepare_run(o);
+        p->out.result = p->machine->run();
+        collect_backends(*p);
+        if (o.inspect) o.inspect(*p);
+        return std::move(p->out);
+    }
+    // One VM on a deduplicating host: the guest runs in slices of the scanner's period.
+    check_dedup_options(o);
+    auto frames = std::make_shared<HostFrames>(host_layout({o.guest_mib << 20}));
+    Deduplicator dedup(*frames, {o.dedup_period, o.dedup_pages});
+    HostSlot slot{frames, 0, [&dedup](GuestPhys pa) { dedup.break_on_write(0, pa); }};
+    auto p = prepare_run(o, &slot);
+    track_frames(*p, &dedup);
+    double wall = 0;
+    for (;;) {
+        uint64_t before = p->out.result.guest.instructions;
+        RunResult r = p->machine->run_for(o.dedup_period);
+        wall += r.wall_seconds;
+        uint64_t ran = r.guest.instructions - before;
+        p->out.result = std::move(r);
+        if (p->out.result.stop != StopKind::Quantum) break;
+        dedup.advance(ran);
+    }
+    p->out.result.wall_seconds = wall;
+    collect_backends(*p, &dedup, 0);
+    if (o.inspect) o.inspect(*p);
+    return std::move(p->out);
+}
+
+int run_exit_code(const RunResult& r) {
+    switch (r.stop) {
+    case StopKind::Exited: return r.exit_status == 0 ? 0 : 3;
+    case StopKind::OracleMismatch: return 4;
+    case StopKind::Interrupted: return 130; // 128 + SIGINT, as a shell reports it
+    default: return 3;
+    }
+}
+
+std::string run_status(const RunResult& r) {
+    switch (r.stop) {
+    case StopKind::Exited: return r.exit_status == 0 ? "ok" : "guest_error";
+    case StopKind::Budget:
+    case StopKind::Quantum:
+    case StopKind::Interrupted: return "incomplete";
+    case StopKind::OracleMismatch: return "oracle_mismatch";
+    default: return "guest_error";
+    }
+}
+
+} // namespace vmmu

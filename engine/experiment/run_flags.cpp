@@ -1,0 +1,125 @@
+#include "engine/experiment/run_flags.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+#include <sstream>
+#include <stdexcept>
+
+namespace vmmu {
+
+void check_dedup_options(const RunOptions& o) {
+    if (!o.dedup) return;
+    if (o.dedup_period == 0)
+        throw std::invalid_argument(fmt::format(
+            "--dedup-period 0: give at least 1 guest instruction between scanner passes "
+            "(default {}, KSM's sleep_millisecs)",
+            kDefaultDedupPeriod));
+    if (o.dedup_pages == 0)
+        throw std::invalid_argument(fmt::format(
+            "--dedup-pages 0: give at least 1 page per scanner pass (default {}, KSM's "
+            "pages_to_scan)",
+            kDefaultDedupPages));
+    if (o.ept_pages != "4k")
+        throw std::invalid_argument(fmt::format(
+            "--dedup with --ept-pages {}: deduplication merges 4 KiB frames (KSM splits huge "
+            "pages first), so it needs --ept-pages 4k",
+            o.ept_pages));
+}
+
+namespace {
+
+std::vector<std::string> split_list(const std::string &s) {
+    std::vector<std::string> out;
+    std::stringstream ss(s);
+    std::string item;
+    while (std::getline(ss, item, ','))
+        if (!item.empty())
+            out.push_back(item);
+    return out;
+}
+
+bool on_off(const std::string &flag, const std::string &v) {
+    if (v == "on")
+        return true;
+    if (v == "off")
+        return false;
+    throw std::invalid_argument(fmt::format("{} '{}': valid values are on, off", flag, v));
+}
+
+} // namespace
+
+void RunFlags::add(CLI::App *c) {
+    c->add_option("--workload", o.workload, "workload to run (see 'vmmu list')")
+        ->capture_default_str();
+    c->add_option("--param", o.params, "workload parameter KEY=VALUE (repeatable)");
+    c->add_option("--backends", backends,
+                  "MMU schemes to attach: comma list of native, shadow, slat, or none")
+        ->capture_default_str();
+    c->add_option("--profile", o.profile, "CPU profile name (workloads/profiles) or JSON file")
+        ->capture_default_str();
+    c->add_option("--backend-profile", backend_profiles,
+                  "BACKEND=PROFILE: a different CPU for one backend (repeatable)");
+    c->add_option("--guest-pages", o.guest_pages, "guest kernel's anonymous memory pages: 4k or 2m")
+        ->capture_default_str();
+    c->add_option("--ept-pages", o.ept_pages, "nested (EPT) mapping size: 4k, 2m or 1g")
+        ->capture_default_str();
+    c->add_option("--pwc", pwc, "page-walk caches: on or off")->capture_default_str();
+    c->add_option("--ntlb", ntlb, "nested TLB (slat): on or off")->capture_default_str();
+    c->add_option("--oracle", oracle,
+                  "check every translation against the functional one: on or off")
+        ->capture_default_str();
+    c->add_option("--shadow-opt", o.shadow_opts,
+                  "shadow policy KEY=VALUE: unsync, flood_threshold, prev_roots, page_budget");
+    c->add_option("--guest-mib", o.guest_mib, "guest-physical memory in MiB")
+        ->capture_default_str();
+    c->add_option("--timer-period", o.timer_period, "guest instructions between timer interrupts")
+        ->capture_default_str();
+    c->add_option("--max-instructions", o.max_instructions,
+                  "stop after this many guest instructions (0: no limit)")
+        ->capture_default_str();
+    c->add_option("--kernel", o.kernel, "guest kernel ELF (default: the built teaching kernel)");
+    c->add_option("--program", o.programs, "extra guest program ELF for the archive (repeatable)");
+    c->add_flag("--dedup", o.dedup,
+                "host memory deduplication: a KSM-like scanner merges identical guest frames");
+    c->add_option("--dedup-period", o.dedup_period,
+                  "guest instructions between two scanner passes (KSM sleep_millisecs)")
+        ->capture_default_str();
+    c->add_option("--dedup-pages", o.dedup_pages,
+                  "guest frames the scanner visits per pass (KSM pages_to_scan)")
+        ->capture_default_str();
+}
+
+RunOptions RunFlags::resolve() {
+    check_dedup_options(o);
+    o.backends = backends == "none" ? std::vector<std::string>{} : split_list(backends);
+    o.pwc = on_off("--pwc", pwc);
+    o.ntlb = on_off("--ntlb", ntlb);
+    o.oracle = on_off("--oracle", oracle);
+    for (auto &bp : backend_profiles) {
+        auto eq = bp.find('=');
+        if (eq == std::string::npos)
+            throw std::invalid_argument(
+                fmt::format("--backend-profile '{}': expected BACKEND=PROFILE", bp));
+        o.backend_profile[bp.substr(0, eq)] = bp.substr(eq + 1);
+    }
+    return o;
+}
+
+RunOptions parse_run_args(const std::vector<std::string> &args) {
+    CLI::App app{"run"};
+    RunFlags flags;
+    flags.add(&app);
+    // CLI11 consumes a vector from its back.
+    std::vector<std::string> reversed(args.rbegin(), args.rend());
+    try {
+        app.parse(reversed);
+    } catch (const CLI::ParseError &e) {
+        throw std::invalid_argument(
+            fmt::format("run flags '{}': {}", fmt::join(args, " "), e.what()));
+    }
+    return flags.resolve();
+}
+
+} // namespace vmmu

@@ -1,0 +1,64 @@
+// The scaling study (`vmmu study scaling`): the `sessions` workload run at several K, turned into
+// sustainable sessions per backend by the capacity model (capacity.h). This part is pure: it
+// reads finished vmmu.run/1 documents and writes the vmmu.study.scaling/1 document.
+#pragma once
+
+#include "engine/experiment/capacity.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace vmmu {
+
+// Per-session work of the default study and of `vmmu validate`'s sessions check, scaled down
+// from the workload's defaults so that K = 1..64 runs in under two minutes on two cores: half the
+// working set and half the updates per burst (the same updates per page), two launches per
+// session instead of four. The same at every K, so cycles per action compare across K.
+inline const std::vector<std::string> kStudyParams = {"actions=2", "ws_mib=1",
+                                                      "burst_updates=5000"};
+
+// The host the sessions run on, with where each number comes from.
+struct StudyHost {
+    double cores = 4;
+    double utilisation = 0.8;
+    double actions_per_sec = 10;
+    double ghz_override = 0; // 0: each backend's profile core_ghz
+    std::map<std::string, double> profile_ghz; // backend -> its profile's core_ghz
+    std::map<std::string, std::string> profile; // backend -> profile name
+};
+
+// Sources of the capacity-model constants (printed in the JSON and the README).
+extern const char* const kCoresSource;
+extern const char* const kUtilisationSource;
+extern const char* const kActionsSource;
+// The published band the slat/shadow ratio is set beside (ANCHORS.md).
+constexpr double kPublishedLow = 1.6, kPublishedHigh = 2.5;
+extern const char* const kPublishedSource;
+
+// One finished (or failed) run of the study.
+struct StudyRun {
+    uint64_t sessions = 0;
+    std::string run_file;       // where its vmmu.run/1 JSON was written ("" if not kept)
+    nlohmann::json run;         // the vmmu.run/1 document (null if the run did not finish)
+    std::string failure;        // why it has no usable figures ("" if ok)
+};
+
+// Session-actions a run performed: the guest's own count ("sessions.apps").
+uint64_t run_actions(const nlohmann::json& run);
+
+// Host model of one backend: the study's host with that backend's clock.
+HostModel host_model(const StudyHost& host, const std::string& backend);
+
+// The whole study document. `interrupted`: the study was stopped before every K ran.
+nlohmann::ordered_json study_json(const std::vector<StudyRun>& runs, const StudyHost& host,
+                                  const nlohmann::ordered_json& config, bool interrupted,
+                                  double wall_seconds);
+
+// Human-readable summary of a study document.
+std::string study_table(const nlohmann::ordered_json& study);
+
+} // namespace vmmu

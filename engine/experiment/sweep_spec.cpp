@@ -1,0 +1,230 @@
+#include "engine/experiment/sweep_spec.h"
+
+#include "engine/experiment/paths.h"
+#include "engine/experiment/run_flags.h"
+#include "engine/experiment/workloads.h"
+#include "engine/mmu/profile.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+
+namespace vmmu {
+using json = nlohmann::ordered_json;
+
+namespace {
+
+constexpr const char *kSchema = "vmmu.sweep-spec/1";
+
+[[noreturn]] void bad(const std::string &where, const std::string &what) {
+    throw std::invalid_argument(fmt::format("sweep spec {}: {}", where, what));
+}
+
+void only_keys(const json &j, std::initializer_list<const char *> keys, const std::string &where) {
+    for (auto it = j.begin(); it != j.end(); ++it) {
+        bool known = false;
+        for (auto *k : keys)
+            known |= it.key() == k;
+        if (!known)
+            bad(where,
+                fmt::format("unknown key \"{}\" (valid: {})", it.key(), fmt::join(keys, ", ")));
+    }
+}
+
+// A parameter's values: one number or a list of numbers.
+std::vector<uint64_t> values_of(const json &v, const std::string &where) {
+    std::vector<uint64_t> out;
+    auto one = [&](const json &x) {
+        if (!x.is_number_unsigned())
+            bad(where, fmt::format("{} is not a non-negative integer", x.dump()));
+        out.push_back(x.get<uint64_t>());
+    };
+    if (v.is_array()) {
+        if (v.empty())
+            bad(where, "an empty list of values would make an empty grid");
+        for (auto &x : v)
+            one(x);
+    } else {
+        one(v);
+    }
+    return out;
+}
+
+// "--ept-pages 2m --pwc=off" -> "ept-pages=2m.pwc=off": readable and safe in a file name.
+std::string flags_label(const std::vector<std::string> &flags) {
+    std::string s;
+    for (auto &f : flags) {
+        if (f.rfind("--", 0) == 0)
+            s += (s.empty() ? "" : ".") + f.substr(2);
+        else
+            s += "=" + f;
+    }
+    for (char &c : s)
+        if (c == '/' || c == ' ' || c == ',')
+            c = '_';
+    return s;
+}
+
+std::string safe(std::string s) {
+    for (char &c : s)
+        if (c == '/' || c == ' ')
+            c = '_';
+    return s;
+}
+
+// Flags the grid sets itself (or the runner adds), so a flag set may not.
+const std::set<std::string> kGridFlags = {"--workload", "--param", "--profile", "--json",
+                                          "--quiet"};
+
+} // namespace
+
+std::string Shard::text() const { return fmt::format("{}/{}", index, count); }
+
+Shard parse_shard(const std::string &text) {
+    Shard s;
+    unsigned i = 0, n = 0;
+    char slash = 0, extra = 0;
+    std::istringstream in(text);
+    // Digits only: ">> unsigned" would read "-3" as 2^32 - 3.
+    bool digits = text.find_first_not_of("0123456789/") == std::string::npos;
+    if (!digits || !(in >> i >> slash >> n) || slash != '/' || in >> extra || n == 0 || i == 0 ||
+        i > n)
+        throw std::invalid_argument(fmt::format("--shard '{}': expected I/N with 1 <= I <= N "
+                                                "(e.g. --shard 2/4 runs the second quarter)",
+                                                text));
+    s.index = i;
+    s.count = n;
+    return s;
+}
+
+std::vector<SweepRun> shard_runs(const std::vector<SweepRun> &runs, Shard shard) {
+    std::vector<SweepRun> out;
+    for (auto &r : runs)
+        if (r.index % shard.count == shard.index - 1)
+            out.push_back(r);
+    return out;
+}
+
+SweepSpec expand_sweep_spec(const json &spec, const std::string &where) {
+    if (!spec.is_object())
+        bad(where, "the top level must be a JSON object");
+    only_keys(spec, {"schema", "description", "workloads", "profiles", "flags"}, where);
+    if (!spec.contains("schema") || spec["schema"] != kSchema)
+        bad(where, fmt::format("\"schema\" must be \"{}\"", kSchema));
+    SweepSpec out;
+    if (spec.contains("description"))
+        out.description = spec["description"].get<std::string>();
+    if (!spec.contains("workloads") || !spec["workloads"].is_array() || spec["workloads"].empty())
+        bad(where, "\"workloads\" must be a non-empty list of {\"name\": ..., \"params\": {...}}");
+
+    std::vector<std::string> profiles = {"nehalem-2009"};
+    if (spec.contains("profiles")) {
+        if (!spec["profiles"].is_array() || spec["profiles"].empty())
+            bad(where, "\"profiles\" must be a non-empty list of profile names");
+        profiles = spec["profiles"].get<std::vector<std::string>>();
+        // A missing or malformed profile fails here, as it would in every run, before any starts.
+        for (auto &p : profiles)
+            load_profile(p, profile_dir());
+    }
+    std::vector<std::vector<std::string>> flag_sets = {{}};
+    if (spec.contains("flags")) {
+        if (!spec["flags"].is_array() || spec["flags"].empty())
+            bad(where, "\"flags\" must be a non-empty list of flag lists, e.g. [[], [\"--pwc\", "
+                       "\"off\"]]");
+        flag_sets = spec["flags"].get<std::vector<std::vector<std::string>>>();
+        for (auto &fs : flag_sets)
+            for (auto &f : fs)
+                if (kGridFlags.count(f.substr(0, f.find('='))))
+                    bad(where, fmt::format("flag '{}' is set by the grid itself: use \"workloads\" "
+                                           "and \"profiles\" instead",
+                                           f));
+    }
+
+    auto catalogue = load_workloads(guest_dir());
+    std::set<std::string> names;
+    for (size_t wi = 0; wi < spec["workloads"].size(); ++wi) {
+        const json &w = spec["workloads"][wi];
+        std::string wwhere = fmt::format("{}: workloads[{}]", where, wi);
+        if (!w.is_object() || !w.contains("name") || !w["name"].is_string())
+            bad(wwhere, "expected {\"name\": WORKLOAD, \"params\": {KEY: VALUE or [VALUES]}}");
+        only_keys(w, {"name", "params"}, wwhere);
+        std::string wname = w["name"];
+        find_workload(catalogue, wname); // throws naming the valid workloads
+        // The parameter grid: every combination, the first key varying slowest.
+        std::vector<std::pair<std::string, std::vector<uint64_t>>> axes;
+        if (w.contains("params")) {
+            if (!w["params"].is_object())
+                bad(wwhere, "\"params\" must be an object {KEY: VALUE or [VALUES]}");
+            for (auto it = w["params"].begin(); it != w["params"].end(); ++it)
+                axes.emplace_back(it.key(), values_of(it.value(), wwhere + ".params." + it.key()));
+        }
+        std::vector<std::vector<std::string>> combos = {{}};
+        for (auto &[key, values] : axes) {
+            std::vector<std::vector<std::string>> next;
+            for (auto &c : combos)
+                for (uint64_t v : values) {
+                    auto d = c;
+                    d.push_back(fmt::format("{}={}", key, v));
+                    next.push_back(std::move(d));
+                }
+            combos = std::move(next);
+        }
+        for (auto &params : combos) {
+            resolve_params(find_workload(catalogue, wname), params); // rejects unknown keys
+            for (auto &profile : profiles)
+                for (auto &flags : flag_sets) {
+                    SweepRun r;
+                    r.index = out.runs.size();
+                    r.name = wname;
+                    for (auto &p : params)
+                        r.name += "." + p;
+                    r.name += "." + safe(profile);
+                    if (!flags.empty())
+                        r.name += "." + flags_label(flags);
+                    r.args = {"--workload", wname};
+                    for (auto &p : params)
+                        r.args.insert(r.args.end(), {"--param", p});
+                    r.args.insert(r.args.end(), {"--profile", profile});
+                    r.args.insert(r.args.end(), flags.begin(), flags.end());
+                    parse_run_args(r.args); // a typo fails here, before any run starts
+                    if (!names.insert(r.name).second)
+                        bad(where, fmt::format("two runs are both named '{}': remove the duplicate",
+                                               r.name));
+                    out.runs.push_back(std::move(r));
+                }
+        }
+    }
+    return out;
+}
+
+SweepSpec load_sweep_spec(const std::filesystem::path &path) {
+    if (std::filesystem::is_directory(path))
+        throw std::invalid_argument(fmt::format(
+            "sweep spec '{}' is a directory: give the spec's JSON file", path.string()));
+    std::ifstream in(path);
+    if (!in)
+        throw std::invalid_argument(
+            fmt::format("cannot read sweep spec '{}': no such file", path.string()));
+    std::stringstream ss;
+    ss << in.rdbuf();
+    json spec = json::parse(ss.str(), nullptr, false);
+    if (spec.is_discarded())
+        throw std::invalid_argument(
+            fmt::format("sweep spec '{}' is not valid JSON", path.string()));
+    try {
+        return expand_sweep_spec(spec, "'" + path.string() + "'");
+    } catch (const json::exception &e) {
+        // A field of the wrong JSON type (nlohmann names the type it found).
+        throw std::invalid_argument(fmt::format(
+            "sweep spec '{}': a field has the wrong type ({}); expected \"description\": string, "
+            "\"profiles\": [string], \"flags\": [[string]] (the format is in README.md, "
+            "\"Sweeps\")",
+            path.string(), e.what()));
+    }
+}
+
+} // namespace vmmu

@@ -1,0 +1,23 @@
+// Name -> scheme. A scheme registers itself from its own .cpp with
+// `static const bool registered = register_backend("name", factory);` and is built as object
+// files, so the registration survives linking (docs/NEW-SCHEME.md).
+#pragma once
+
+#include "engine/mmu/backend.h"
+#include "engine/mmu/backend_env.h"
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace vmmu {
+
+using BackendFactory = std::function<std::unique_ptr<Backend>(const BackendEnv&)>;
+
+bool register_backend(const std::string& name, BackendFactory factory);
+// Throws std::invalid_argument naming the known schemes when `name` is not one of them.
+std::unique_ptr<Backend> create_backend(const std::string& name, const BackendEnv& env);
+std::vector<std::string> backend_names();
+
+} // namespace vmmu

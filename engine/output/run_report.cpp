@@ -1,0 +1,220 @@
+// The vmmu.run/1 JSON document and the side-by-side table, both from one RunOutput.
+#include "engine/output/run_report.h"
+
+#include "engine/mmu/cost.h"
+#include "engine/output/report_json.h"
+
+#include <fmt/format.h>
+
+namespace vmmu {
+using ojson = nlohmann::ordered_json;
+
+namespace {
+
+const char* stop_name(StopKind k) {
+    switch (k) {
+    case StopKind::Exited: return "exited";
+    case StopKind::Panic: return "panic";
+    case StopKind::GuestFault: return "guest_fault";
+    case StopKind::UnbackedMemory: return "unbacked_gpa";
+    case StopKind::Budget: return "budget";
+    case StopKind::OracleMismatch: return "oracle_mismatch";
+    case StopKind::Quantum: return "quantum";
+    case StopKind::Interrupted: return "interrupted";
+    }
+    return "unknown";
+}
+
+uint64_t reported(const RunResult& r, const std::string& key) {
+    auto it = r.reported.find(key);
+    return it == r.reported.end() ? 0 : it->second;
+}
+
+const BackendResult* find(const RunOutput& out, const std::string& name) {
+    for (auto& b : out.backends)
+        if (b.name == name) return &b;
+    return nullptr;
+}
+
+} // namespace
+
+ojson dedup_counters_json(const DedupCounters& c, bool host_wide) {
+    ojson j = {{"pages_scanned", c.pages_scanned}, {"pages_hashed", c.pages_hashed},
+               {"compares", c.compares},           {"merges", c.merges},
+               {"breaks", c.breaks},               {"diverged", c.diverged},
+               {"volatile_skips", c.volatile_skips}};
+    if (host_wide) {
+        j["scans"] = c.passes;
+        j["full_scans"] = c.full_scans;
+        j["shared_frames"] = c.shared_frames;
+        j["frames_saved"] = c.frames_saved;
+        j["frames_saved_peak"] = c.frames_saved_peak;
+        j["bytes_saved"] = c.frames_saved << 12;
+        j["bytes_saved_peak"] = c.frames_saved_peak << 12;
+    }
+    j["scan_cycles"] = c.cycles();
+    j["scan_cycles_basis"] = "estimate (engine/host/dedup.h)";
+    return j;
+}
+
+ojson dedup_json(const DedupResult& d) {
+    return {{"period", d.config.period},
+            {"pages_per_pass", d.config.pages_per_pass},
+            {"host", dedup_counters_json(d.host, true)},
+            {"vm", dedup_counters_json(d.vm, false)}};
+}
+
+std::string dedup_table(const DedupResult& d, const std::vector<BackendResult>& backends) {
+    const DedupCounters& h = d.host;
+    std::string s = fmt::format(
+        "dedup: {} scans (every {} instructions, {} pages), {} pages scanned, {} merges, {} "
+        "breaks, {} diverged; host frames saved {} now ({:.1f} MiB), {} at peak\n",
+        h.passes, d.config.period, d.config.pages_per_pass, h.pages_scanned, h.merges, h.breaks,
+        h.diverged, h.frames_saved, (h.frames_saved << 12) / 1048576.0, h.frames_saved_peak);
+    for (auto& b : backends) {
+        auto det = [&](const char* k) {
+            auto it = b.counters.details.find(k);
+            return it == b.counters.details.end() ? uint64_t{0} : it->second;
+        };
+        if (b.name == "native") {
+            s += fmt::format("  {:<8} no host, no deduplication\n", b.name);
+            continue;
+        }
+        s += fmt::format("  {:<8} memory saved {:.1f} MiB, scan {:.2f} M cycles (estimate), "
+                         "{} merges and {} breaks seen, {} ept_violation + {} pf_hidden exits\n",
+                         b.name, (h.frames_saved << 12) / 1048576.0,
+                         det(std::string(kDetailDedupCycles).c_str()) / 1e6, det("dedup_merged"),
+                         det("dedup_breaks"), b.counters.exits[ExitReason::EptViolation],
+                         b.counters.exits[ExitReason::PfHidden]);
+    }
+    return s;
+}
+
+ojson run_json(const RunOutput& out) {
+    const RunResult& r = out.result;
+    const GuestCounters& g = r.guest;
+    ojson j;
+    j["schema"] = "vmmu.run/1";
+    j["status"] = run_status(r);
+    ojson w;
+    w["name"] = out.workload.name;
+    w["params"] = out.params;
+    auto ck = r.reported.find(out.workload.name + ".checksum");
+    w["checksum"] = ck == r.reported.end() ? ojson(nullptr) : ojson(fmt::format("{:016x}", ck->second));
+    auto ok = r.reported.find(out.workload.name + ".ok");
+    w["ok"] = ok != r.reported.end() && ok->second == 1 && r.stop == StopKind::Exited &&
+              r.exit_status == 0;
+    j["workload"] = w;
+    const RunOptions& o = out.options;
+    j["config"] = {{"profile", o.profile},         {"guest_mib", o.guest_mib},
+                   {"timer_period", o.timer_period}, {"guest_pages", o.guest_pages},
+                   {"ept_pages", o.ept_pages},     {"pwc", o.pwc},
+                   {"ntlb", o.ntlb},               {"shadow_opts", o.shadow_opts},
+                   {"backends", o.backends}};
+    j["guest"] = {{"instructions", g.instructions},
+                  {"data_accesses", g.data_accesses},
+                  {"data_reads", g.data_reads},
+                  {"data_writes", g.data_writes},
+                  {"blocks", g.blocks},
+                  {"context_switches", reported(r, "kernel.context_switches")},
+                  {"page_faults", g.page_faults},
+                  {"exceptions", g.exceptions},
+                  {"syscalls", g.syscalls},
+                  {"timer_interrupts", g.timer_interrupts},
+                  {"idle_ticks", g.idle_ticks},
+                  {"hlts", g.hlts},
+                  {"io_writes", g.io_writes},
+                  {"cr3_writes", g.cr3_writes},
+                  {"invlpgs", g.invlpgs},
+                  {"pt_writes", g.pt_writes},
+                  {"reported", r.reported}};
+    ojson backends = ojson::object();
+    for (auto& b : out.backends) {
+        ojson bj = backend_json(b.counters, b.cycles);
+        bj["profile"] = b.profile;
+        backends[b.name] = bj;
+    }
+    j["backends"] = backends;
+    ojson cmp = ojson::object();
+    auto ratio = [&](const char* a, const char* b) {
+        auto *x = find(out, a), *y = find(out, b);
+        if (x && y && y->cycles.total() > 0)
+            cmp[fmt::format("{}/{}", a, b)] = x->cycles.total() / y->cycles.total();
+    };
+    ratio("shadow", "native");
+    ratio("slat", "native");
+    ratio("shadow", "slat");
+    j["comparison"] = cmp;
+    if (out.dedup) j["dedup"] = dedup_json(*out.dedup);
+    j["stop"] = {{"kind", stop_name(r.stop)}, {"exit_status", r.exit_status},
+                 {"message", r.message},      {"rip", fmt::format("{:#x}", r.rip)},
+                 {"instruction", r.instruction}, {"symbol", r.symbol}};
+    // What led up to a failed or cut-short run; a clean exit keeps its document unchanged.
+    if (run_status(r) != "ok") j["stop"]["recent_events"] = r.recent_events;
+    double mips = r.wall_seconds > 0 ? g.instructions / r.wall_seconds / 1e6 : 0;
+    j["sim"] = {{"wall_seconds", r.wall_seconds}, {"guest_mips", mips}};
+    return j;
+}
+
+std::string run_table(const RunOutput& out) {
+    const RunResult& r = out.result;
+    std::string s;
+    std::string params;
+    for (auto& [k, v] : out.params) params += fmt::format(" {}={}", k, v);
+    auto ck = r.reported.find(out.workload.name + ".checksum");
+    s += fmt::format("workload {}{}: {}\n", out.workload.name, params,
+                     ck == r.reported.end() ? std::string("no checksum")
+                                            : fmt::format("checksum {:016x}", ck->second));
+    const GuestCounters& g = r.guest;
+    s += fmt::format("guest: {} instructions, {} data accesses, {} page faults, {} syscalls, "
+                     "{} context switches, {} timer ticks\n",
+                     g.instructions, g.data_accesses, g.page_faults, g.syscalls,
+                     reported(r, "kernel.context_switches"), g.timer_interrupts);
+    if (!out.backends.empty()) {
+        s += fmt::format("{:<22}", "");
+        for (auto& b : out.backends) s += fmt::format("{:>16}", b.name);
+        s += "\n";
+        auto row = [&](const std::string& label, auto f) {
+            s += fmt::format("{:<22}", label);
+            for (auto& b : out.backends) s += fmt::format("{:>16}", f(b));
+            s += "\n";
+        };
+        auto num = [](uint64_t v) { return fmt::format("{}", v); };
+        row("profile", [&](const BackendResult& b) { return b.profile; });
+        row("dTLB misses", [&](const BackendResult& b) { return num(b.counters.tlb.l1d_misses); });
+        row("iTLB misses", [&](const BackendResult& b) { return num(b.counters.tlb.l1i_misses); });
+        row("STLB misses", [&](const BackendResult& b) { return num(b.counters.tlb.stlb_misses); });
+        row("page walks", [&](const BackendResult& b) { return num(b.counters.walks.walks); });
+        row("walk refs", [&](const BackendResult& b) { return num(b.counters.walks.refs); });
+        row("refs per walk", [&](const BackendResult& b) {
+            auto& w = b.counters.walks;
+            return w.walks ? fmt::format("{:.2f}", double(w.refs) / w.walks) : std::string("-");
+        });
+        row("max refs per walk", [&](const BackendResult& b) { return num(b.counters.walks.max_refs_per_walk); });
+        row("VM exits", [&](const BackendResult& b) { return num(b.counters.exits.total()); });
+        for (size_t i = 0; i < kExitReasonNames.size(); ++i) {
+            bool any = false;
+            for (auto& b : out.backends) any |= b.counters.exits.by_reason[i] != 0;
+            if (any)
+                row(fmt::format("  {}", kExitReasonNames[i]),
+                    [&](const BackendResult& b) { return num(b.counters.exits.by_reason[i]); });
+        }
+        auto mcyc = [](double c) { return fmt::format("{:.2f}", c / 1e6); };
+        row("cycles (M)", [&](const BackendResult& b) { return mcyc(b.cycles.total()); });
+        row("  base", [&](const BackendResult& b) { return mcyc(b.cycles.base); });
+        row("  walk", [&](const BackendResult& b) { return mcyc(b.cycles.walk); });
+        row("  exit", [&](const BackendResult& b) { return mcyc(b.cycles.exit); });
+        row("  handler", [&](const BackendResult& b) { return mcyc(b.cycles.handler); });
+        const BackendResult* base = find(out, "native");
+        if (base && base->cycles.total() > 0)
+            row("vs native", [&](const BackendResult& b) {
+                return fmt::format("{:.3f}x", b.cycles.total() / base->cycles.total());
+            });
+    }
+    if (out.dedup) s += dedup_table(*out.dedup, out.backends);
+    double mips = r.wall_seconds > 0 ? g.instructions / r.wall_seconds / 1e6 : 0;
+    s += fmt::format("sim: {:.2f} s wall, {:.1f} guest MIPS\n", r.wall_seconds, mips);
+    return s;
+}
+
+} // namespace vmmu
