@@ -1,4 +1,4 @@
-// Host frames, isolation and memory deduplication (issue 8): the isolation half of the oracle
+// Host frames, isolation and memory deduplication: the isolation half of the oracle
 // on hand-built tables, then deduplication end to end on two VMs running real workloads.
 #include "engine/experiment/multi_vm.h"
 #include "engine/experiment/run.h"

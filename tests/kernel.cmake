@@ -1,4 +1,4 @@
-# The teaching kernel and its programs, run end to end on the engine (issue 3).
+# The teaching kernel and its programs, run end to end on the engine.
 vmmu_test(kernel_workloads_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/integration/kernel_workloads_test.cpp
           LIBS vmmu_cli)
 add_dependencies(kernel_workloads_test vmmu_guest_all)

@@ -1,4 +1,4 @@
-// Several VMs on one host (issue 8): scheduling, world switches, host memory layout.
+// Several VMs on one host: scheduling, world switches, host memory layout.
 #include "engine/experiment/density.h"
 #include "engine/experiment/multi_vm.h"
 #include "engine/experiment/run.h"

@@ -1,4 +1,4 @@
-# Robustness (issue 7): every class of bad input, guest failures and signals, checked through the
+# Robustness: every class of bad input, guest failures and signals, checked through the
 # built `vmmu` binary run as a subprocess, so exit codes and messages are exactly what a user sees.
 
 # Two misbehaving user programs for the real kernel, in the last two program slots (the

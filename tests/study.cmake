@@ -1,4 +1,4 @@
-# Scaling study, demos, validation and the HTML report (issue 5).
+# Scaling study, demos, validation and the HTML report.
 vmmu_test(study_test
   SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/study_capacity_test.cpp
           ${CMAKE_CURRENT_SOURCE_DIR}/demo_walk_test.cpp

@@ -30,7 +30,7 @@ using ojson = nlohmann::ordered_json;
 
 namespace {
 
-// The K of issue 5. K sessions need 3K+2 guest processes (init, top, and per session a login,
+// The study's K. K sessions need 3K+2 guest processes (init, top, and per session a login,
 // an application and its helper); the teaching kernel has NPROC = 256 slots
 // (workloads/kernel/kernel.h), so K is at most 84.
 constexpr const char* kDefaultSessions = "1,2,4,8,16,32,64";

@@ -63,7 +63,7 @@ Check walk_24() {
     Check c{"walk_2d_24_refs",
             "a cold 2D walk of a 4-level guest table under a 4-level EPT takes (4+1)(4+1)-1 = 24 "
             "memory references; a native walk takes 4",
-            "Bhargava et al., ASPLOS 2008; Gandhi et al., MICRO 2014 (ANCHORS.md)",
+            "Bhargava et al., ASPLOS 2008; Gandhi et al., MICRO 2014 (docs/ANCHORS.md)",
             "exactly 24 and 4"};
     RunOptions o = options("hello", {}, {"native", "slat"});
     uint64_t refs2d = 0, refs1d = 0;
@@ -90,7 +90,7 @@ Check forkwait() {
             "hardware MMU assist speeds up process-heavy work (fork, exit, wait) by a large factor "
             "over a software (shadow) MMU",
             "Adams & Agesen, ASPLOS 2006: forkwait native 6 s vs software VMM 36.9 s; VMware: EPT "
-            "up to 600% faster on MMU microbenchmarks (ANCHORS.md)",
+            "up to 600% faster on MMU microbenchmarks (docs/ANCHORS.md)",
             "shadow/slat modelled cycles >= 2"};
     RunOutput out = execute_run(options("forkwait", {"n=200"}, {"native", "shadow", "slat"}));
     double sh = cycles(out, "shadow"), sl = cycles(out, "slat"), na = cycles(out, "native");
@@ -110,7 +110,7 @@ Check gups_pages(RunOutput& small) {
     Check c{"gups_slat_vs_shadow_pages",
             "on TLB-miss-heavy work with 4K pages SLAT is slower than shadow paging (longer walks); "
             "large pages in both dimensions remove most of that gap",
-            "VMware EPT (Nehalem 2009) and RVI (Barcelona 2008) performance studies (ANCHORS.md)",
+            "VMware EPT (Nehalem 2009) and RVI (Barcelona 2008) performance studies (docs/ANCHORS.md)",
             "slat > shadow at 4K, and the slat/shadow gap at 2M guest + 2M EPT less than half the "
             "4K gap"};
     RunOptions big = options("gups", gups_params(), {"native", "shadow", "slat"});
@@ -133,7 +133,7 @@ Check walk_caches(RunOutput& cached) {
     Check c{"pwc_ntlb_cut_2d_refs",
             "page-walk caches in both dimensions and a nested TLB cut the references of 2D walks by "
             "a large fraction (24 cold; about 4.4 per walk with the caches)",
-            "Bhargava et al., ASPLOS 2008; \"Every Walk's a Hit\" (ANCHORS.md)",
+            "Bhargava et al., ASPLOS 2008; \"Every Walk's a Hit\" (docs/ANCHORS.md)",
             "refs per walk with PWC+NTLB at least 50% below the same run without them"};
     RunOptions o = options("gups", gups_params(), {"slat"});
     o.pwc = false;
@@ -243,7 +243,7 @@ int run_validate(const std::string& json_path) {
 
 void add_validate_command(CLI::App& app, Action& action) {
     auto* c = app.add_subcommand("validate", "check the model against published findings "
-                                             "(ANCHORS.md); exits 0 whatever the verdicts");
+                                             "(docs/ANCHORS.md); exits 0 whatever the verdicts");
     auto json_path = std::make_shared<std::string>();
     c->add_option("--json", *json_path, "write the verdicts as vmmu.validate/1 JSON here")
         ->check(non_empty_path());

@@ -1,6 +1,6 @@
 // Guest-physical memory: one engine-owned buffer, [0, size), lazily committed by the host OS.
 //
-// Unicorn maps this buffer as guest RAM (execute-only, see ARCHITECTURE.md), so the bytes QEMU
+// Unicorn maps this buffer as guest RAM (execute-only, see docs/ARCHITECTURE.md), so the bytes QEMU
 // fetches and the bytes the engine reads and writes for the MMIO window are the same bytes.
 // Page-table frames that an MMU model has to hear about when written are "watched" here;
 // the MMIO write path reports a write to a watched frame to every backend.

@@ -1,5 +1,5 @@
 // Two fields of QEMU's x86 CPU state that Unicorn 2.0.1 does not expose but exception delivery
-// needs (UNICORN-2.0.1-FACTS.md, fact 9): `old_exception`, which must be reset after every hooked
+// needs (docs/UNICORN-2.0.1.md, fact 9): `old_exception`, which must be reset after every hooked
 // exception or the next #PF arrives as #DF, and `error_code`, the #PF error code.
 //
 // Their offsets inside a saved uc_context are found once per process by calibration: a probe

@@ -1,5 +1,5 @@
 // Finding the instructions a hypervisor intercepts in the kernel's text with Capstone, once at
-// load time, so each can be hooked at its own address (UNICORN-2.0.1-FACTS.md, fact 14).
+// load time, so each can be hooked at its own address (docs/UNICORN-2.0.1.md, fact 14).
 #pragma once
 
 #include <cstdint>

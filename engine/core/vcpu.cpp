@@ -124,7 +124,7 @@ Vcpu::Vcpu(GuestMemory& mem, const BootState& boot, const ElfImage& kernel,
             s.address);
     }
 
-    // Long mode, paging on, CPL0 (ARCHITECTURE.md "Guest boot").
+    // Long mode, paging on, CPL0 (docs/ARCHITECTURE.md "Guest boot").
     uint64_t cr4 = x86::kCr4Pae | x86::kCr4Pge | (1 << 9) | (1 << 10);
     uc_x86_msr efer{kMsrEfer, (1 << 0) | (1 << 8) | (1 << 10) | (1 << 11)};
     uint64_t cr0 = x86::kCr0Pg | x86::kCr0Wp | (1 << 0) | (1 << 1) | (1 << 4) | (1 << 5);

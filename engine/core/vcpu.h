@@ -1,5 +1,5 @@
 // The vCPU: one Unicorn instance running the guest, with the hooks that make the functional
-// layer work (ARCHITECTURE.md): the MMIO data path, block counting, exception, syscall and timer
+// layer work (docs/ARCHITECTURE.md): the MMIO data path, block counting, exception, syscall and timer
 // delivery, port I/O and sensitive-instruction events. Internal to engine/core (Machine owns it).
 #pragma once
 

@@ -1,4 +1,4 @@
-// Several VMs on one modelled host (issue 8; ARCHITECTURE.md "Several VMs").
+// Several VMs on one modelled host (docs/ARCHITECTURE.md "Several VMs").
 //
 // Each VM is a full vmmu run of its own (its Machine, Unicorn instance, guest-physical memory and
 // backends); the host schedules them round-robin in quanta of guest instructions, and after each

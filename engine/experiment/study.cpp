@@ -14,13 +14,13 @@ const char* const kCoresSource =
     "configuration)";
 const char* const kUtilisationSource =
     "estimate: capacity planners keep a terminal server below about 80% CPU so that bursts do "
-    "not stall interactive sessions (issue 5 default)";
+    "not stall interactive sessions";
 const char* const kActionsSource =
     "estimate: one study action is a scaled-down application launch (1 MiB working set); 10 per "
     "second per user puts one native session near 1% of a 2.9 GHz core. Only the slat/shadow "
     "ratio is comparable with the RDS figure, not the absolute session counts";
 const char* const kPublishedSource =
-    "ANCHORS.md: Microsoft RDS team blog, 24 June 2009: SLAT raised sessions per host 1.6x to "
+    "docs/ANCHORS.md: Microsoft RDS team blog, 24 June 2009: SLAT raised sessions per host 1.6x to "
     "2.5x over non-SLAT processors (knowledge-worker simulation)";
 
 namespace {

@@ -35,7 +35,7 @@ struct StudyHost {
 extern const char* const kCoresSource;
 extern const char* const kUtilisationSource;
 extern const char* const kActionsSource;
-// The published band the slat/shadow ratio is set beside (ANCHORS.md).
+// The published band the slat/shadow ratio is set beside (docs/ANCHORS.md).
 constexpr double kPublishedLow = 1.6, kPublishedHigh = 2.5;
 extern const char* const kPublishedSource;
 

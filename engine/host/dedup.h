@@ -1,4 +1,4 @@
-// Host memory deduplication (issue 8), modelled on Linux KSM (Documentation/admin-guide/mm/ksm.rst,
+// Host memory deduplication, modelled on Linux KSM (Documentation/admin-guide/mm/ksm.rst,
 // mm/ksm.c) and ESX transparent page sharing (Waldspurger, OSDI 2002).
 //
 // A host-side scanner visits guest frames round-robin over every VM, a bounded number per pass,

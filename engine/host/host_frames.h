@@ -1,4 +1,4 @@
-// Host-physical memory as frames with owners (issue 8, isolation).
+// Host-physical memory as frames with owners (isolation).
 //
 // Every 4 KiB host frame has exactly one owner: a VM (by index), the hypervisor (EPT pages,
 // shadow pages), "shared" (one read-only copy that deduplication maps into several guest

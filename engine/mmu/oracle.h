@@ -1,4 +1,4 @@
-// The oracle's isolation half (issue 8): a translation must reach a host frame this VM owns, or
+// The oracle's isolation half: a translation must reach a host frame this VM owns, or
 // a frame shared read-only by deduplication when the access does not write. The other half, hPA
 // == p2m(gPA), stays in each backend; this check runs first, so a translation into another VM's
 // memory is reported as what it is, naming the frame's owner.

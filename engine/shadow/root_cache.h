@@ -1,7 +1,7 @@
 // The current shadow root and a small LRU of previous ones, keyed by guest root frame.
 //
 // KVM keeps the shadow roots of the last few guest CR3 values so that a switch back to a recent
-// address space reuses its shadow tables (ANCHORS.md: 3 previous roots).
+// address space reuses its shadow tables (docs/ANCHORS.md: 3 previous roots).
 #pragma once
 
 #include "engine/core/addr.h"

@@ -292,7 +292,7 @@ const BackendCounters& ShadowBackend::counters() const {
         d["dedup_break_exits"] = dedup_break_exits_;
         d["dedup_wp_faults"] = dedup_wp_faults_;
     }
-    // The short names the run report lists under "shadow" (issue 4, Output).
+    // The short names the run report lists under "shadow" (Output).
     d["unsync"] = s.mmu_unsync;
     d["resync"] = s.mmu_resync;
     d["flooded"] = s.mmu_flooded;

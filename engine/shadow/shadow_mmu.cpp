@@ -224,7 +224,7 @@ void ShadowMmu::update_entry(uint32_t slot, unsigned index) {
     }
     if (sp.level == 1) {
         // Update the shadow leaf from the new guest entry instead of zapping it: the access
-        // that follows needs no hidden fault (ANCHORS.md: removed one of 3 exits per fault).
+        // that follows needs no hidden fault (docs/ANCHORS.md: removed one of 3 exits per fault).
         tables_.set_leaf(slot, index, tables_.leaf_spte(g, kPageShift4K),
                          GuestPhys(g & kPteAddrMask));
         return;

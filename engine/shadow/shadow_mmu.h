@@ -1,5 +1,5 @@
 // The hypervisor's shadow MMU: what the hardware walk finds in the shadow tables, and what the
-// hypervisor does on each VM exit that concerns them (KVM's behaviour, ANCHORS.md and
+// hypervisor does on each VM exit that concerns them (KVM's behaviour, docs/ANCHORS.md and
 // Documentation/virt/kvm/x86/mmu.rst). Knows nothing of TLBs or cycles; the backend does.
 #pragma once
 

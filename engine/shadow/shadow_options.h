@@ -11,11 +11,11 @@ struct ShadowOptions {
     // Leaf guest tables may go out of sync instead of trapping every write (KVM mmu_unsync).
     bool unsync = true;
     // Writes without an intervening translation before a table is unshadowed; 0 disables.
-    // KVM unshadows after 3 (ANCHORS.md, "How KVM's shadow MMU behaves").
+    // KVM unshadows after 3 (docs/ANCHORS.md, "How KVM's shadow MMU behaves").
     uint32_t flood_threshold = 3;
     // Live shadow pages before the least recently used are zapped.
     uint64_t page_budget = 4096;
-    // Previous roots kept across CR3 switches (KVM keeps 3; ANCHORS.md).
+    // Previous roots kept across CR3 switches (KVM keeps 3; docs/ANCHORS.md).
     uint32_t prev_roots = 3;
 
     // Throws std::invalid_argument naming the key on an unknown key or a bad value.

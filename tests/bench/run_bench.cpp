@@ -1,5 +1,5 @@
 // Whole runs of `gups` and `sessions` at a small size: guest MIPS with no backend (the
-// functional layer alone) and with all three backends attached, and their ratio (the issue's
+// functional layer alone) and with all three backends attached, and their ratio (the
 // target: all three cost at most 2x, i.e. a ratio >= 0.5). Each iteration is one full run.
 // The guest instruction count is the same with and without backends (one instruction stream).
 #include "engine/experiment/run.h"

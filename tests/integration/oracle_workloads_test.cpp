@@ -1,6 +1,6 @@
 // The oracle on every workload: all programs at a small size in one guest run, with native,
 // shadow and slat attached and every translation checked against the guest's own tables, once
-// per shadow policy setting (issue 4: "the oracle holds on every workload at small size, with
+// per shadow policy setting ("the oracle holds on every workload at small size, with
 // each shadow option on and off"); and the same counters whether the vCPU sends a loop's
 // repeated iterations at once or one event at a time.
 #include "engine/core/machine.h"

@@ -92,7 +92,7 @@ trap_common:
     jmp trapret
 
 /* Return to whatever the frame on the stack describes. iretq, never sysretq: sysret would
- * drop to CPL3, and the guest must stay at CPL0 (UNICORN-2.0.1-FACTS.md, 12). */
+ * drop to CPL3, and the guest must stay at CPL0 (docs/UNICORN-2.0.1.md, 12). */
     .globl trapret
 trapret:
     pop %r15

@@ -13,7 +13,7 @@
 #define page_down(x) ((u64)(x) & ~(PAGE_SIZE - 1))
 #define page_up(x) (((u64)(x) + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1))
 
-/* The kernel reaches guest-physical memory only through its direct map (ARCHITECTURE.md). */
+/* The kernel reaches guest-physical memory only through its direct map (docs/ARCHITECTURE.md). */
 #define P2V(pa) ((void *)(VMMU_DIRECT_MAP + (u64)(pa)))
 #define V2P(va) ((u64)(va) - VMMU_DIRECT_MAP)
 
