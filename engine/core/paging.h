@@ -1,37 +1,17 @@
-// x86-64 4-level paging: entry bits and a reference walker (Intel SDM vol. 3, chapter 4.5).
+// x86-64 4-level paging: a reference walker and address helpers (Intel SDM vol. 3, chapter 4.5;
+// the entry bits are in engine/core/x86.h).
 //
 // The walker is generic over how a table entry is read, so the functional layer (reading guest
 // memory), the MMU models (counting each reference) and tests (hand-built tables) share it.
 #pragma once
 
 #include "engine/core/addr.h"
+#include "engine/core/x86.h"
 
 #include <array>
 #include <cstdint>
 
 namespace vmmu::x86 {
-
-constexpr uint64_t kPteP = 1ull << 0;
-constexpr uint64_t kPteW = 1ull << 1;
-constexpr uint64_t kPteU = 1ull << 2;
-constexpr uint64_t kPtePwt = 1ull << 3;
-constexpr uint64_t kPtePcd = 1ull << 4;
-constexpr uint64_t kPteA = 1ull << 5;
-constexpr uint64_t kPteD = 1ull << 6;
-constexpr uint64_t kPtePs = 1ull << 7;
-constexpr uint64_t kPteG = 1ull << 8;
-constexpr uint64_t kPteNx = 1ull << 63;
-// Physical-address bits of an entry (MAXPHYADDR 52).
-constexpr uint64_t kPteAddrMask = 0x000f'ffff'ffff'f000ull;
-
-constexpr uint64_t kCr0Pg = 1ull << 31;
-constexpr uint64_t kCr0Wp = 1ull << 16;
-constexpr uint64_t kCr4Pae = 1ull << 5;
-constexpr uint64_t kCr4Pge = 1ull << 7;
-constexpr uint64_t kCr4Pcide = 1ull << 17;
-// CR3: bits 11:0 are the PCID when CR4.PCIDE=1; bit 63 on a write means "keep the PCID's TLB".
-constexpr uint64_t kCr3PcidMask = 0xfffull;
-constexpr uint64_t kCr3NoFlush = 1ull << 63;
 
 inline GuestPhys cr3_root(uint64_t cr3) { return GuestPhys(cr3 & kPteAddrMask); }
 inline uint16_t cr3_pcid(uint64_t cr3) { return static_cast<uint16_t>(cr3 & kCr3PcidMask); }

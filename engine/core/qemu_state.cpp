@@ -43,7 +43,7 @@ QemuStateOffsets calibrate() {
     check(uc_mem_write(uc, 0x1000, code, sizeof code), "code");
     uint64_t cr3 = 0x10000, cr4 = x86::kCr4Pae, cr0 = x86::kCr0Pg | x86::kCr0Wp | 1 | (1 << 5);
     uint64_t rbx = 0x400000, rcx = 0x400000, rdx = 0x200000;
-    uc_x86_msr efer{0xc0000080, (1 << 8) | (1 << 10)};
+    uc_x86_msr efer{x86::kMsrEfer, x86::kEferLme | x86::kEferLma};
     check(uc_reg_write(uc, UC_X86_REG_CR3, &cr3), "cr3");
     check(uc_reg_write(uc, UC_X86_REG_CR4, &cr4), "cr4");
     check(uc_reg_write(uc, UC_X86_REG_MSR, &efer), "efer");
@@ -75,7 +75,7 @@ QemuStateOffsets calibrate() {
     QemuStateOffsets off{};
     int found_old = 0, found_code = 0;
     for (size_t w = 0; w < before.size(); ++w) {
-        if (before[w] == -1 && after[0][w] == 14) {
+        if (before[w] == -1 && after[0][w] == x86::kVecPf) {
             off.old_exception = w * sizeof(int32_t);
             ++found_old;
         }

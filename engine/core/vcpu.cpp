@@ -15,8 +15,8 @@ namespace vmmu {
 namespace {
 
 constexpr uint64_t kMmioEnd = uint64_t{1} << 47;
-constexpr uint64_t kRflagsIf = 1ull << 9;
-constexpr uint32_t kMsrLstar = 0xc0000082, kMsrFmask = 0xc0000084, kMsrEfer = 0xc0000080;
+using x86::kRflagsIf;
+using x86::kMsrEfer, x86::kMsrFmask, x86::kMsrLstar;
 
 // Hooks run inside QEMU's C code: nothing may be thrown through it.
 template <class F> void guarded(Vcpu* v, F&& f);
@@ -125,8 +125,8 @@ Vcpu::Vcpu(GuestMemory& mem, const BootState& boot, const ElfImage& kernel,
     }
 
     // Long mode, paging on, CPL0 (docs/ARCHITECTURE.md "Guest boot").
-    uint64_t cr4 = x86::kCr4Pae | x86::kCr4Pge | (1 << 9) | (1 << 10);
-    uc_x86_msr efer{kMsrEfer, (1 << 0) | (1 << 8) | (1 << 10) | (1 << 11)};
+    uint64_t cr4 = x86::kCr4Pae | x86::kCr4Pge | x86::kCr4Osfxsr | x86::kCr4Osxmmexcpt;
+    uc_x86_msr efer{kMsrEfer, x86::kEferSce | x86::kEferLme | x86::kEferLma | x86::kEferNxe};
     uint64_t cr0 = x86::kCr0Pg | x86::kCr0Wp | (1 << 0) | (1 << 1) | (1 << 4) | (1 << 5);
     uc_x86_mmr gdtr{0, boot.gdt_base, boot.gdt_limit, 0};
     set_reg(UC_X86_REG_CR4, cr4);

@@ -12,9 +12,11 @@
 
 namespace vmmu {
 namespace {
-constexpr uint64_t kRflagsIf = 1ull << 9, kRflagsTf = 1ull << 8, kRflagsNt = 1ull << 14,
-                   kRflagsRf = 1ull << 16;
-constexpr uint32_t kMsrLstar = 0xc0000082, kMsrFmask = 0xc0000084;
+using x86::kMsrFmask, x86::kMsrLstar, x86::kRflagsIf, x86::kRflagsNt, x86::kRflagsRf,
+    x86::kRflagsTf;
+static_assert(VMMU_VEC_PF == x86::kVecPf && VMMU_VEC_DF == x86::kVecDf &&
+                  VMMU_VEC_GP == x86::kVecGp,
+              "the guest ABI's vectors are the architecture's");
 constexpr uint64_t kMaxGuestString = 1 << 20;
 
 // One guest data access's bytes (1, 2, 4 or 8 from the MMIO window): fixed-size copies the
@@ -284,7 +286,8 @@ void Vcpu::handle_exception() {
     case VMMU_VEC_DF:
         stop(StopKind::GuestFault, "double fault");
         return;
-    case 10: case 11: case 12: case VMMU_VEC_GP: case 17: // these push an error code
+    case x86::kVecTs: case x86::kVecNp: case x86::kVecSs: case x86::kVecGp: case x86::kVecAc:
+        static_assert(x86::pushes_error_code(x86::kVecAc)); // these push an error code
         broadcast([&](GuestObserver& b) {
             b.on_guest_fault(rip, static_cast<uint8_t>(vector), GuestVirt(0), code);
         });

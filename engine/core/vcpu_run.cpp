@@ -1,5 +1,6 @@
 // The run loop: start Unicorn, find out why it stopped, deliver what is due, go again.
 #include "engine/core/vcpu.h"
+#include "engine/core/x86.h"
 #include "vmmu/abi.h"
 
 #include <fmt/format.h>
@@ -8,7 +9,7 @@
 
 namespace vmmu {
 namespace {
-constexpr uint64_t kRflagsIf = 1ull << 9;
+using x86::kRflagsIf;
 // A guest that sleeps this many timer periods in a row with nothing to run never wakes up.
 constexpr uint64_t kMaxIdleTicks = 10'000'000;
 

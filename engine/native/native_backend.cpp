@@ -1,5 +1,6 @@
 // Native paging: no hypervisor. A TLB miss walks the guest's own 4-level tables (at most 4
 // references, fewer with page-walk-cache hits); there are no VM exits.
+#include "engine/core/x86.h"
 #include "engine/mmu/registry.h"
 #include "engine/mmu/cost.h"
 #include "engine/mmu/guest_cpu.h"
@@ -57,7 +58,7 @@ class NativeBackend final : public Backend {
     }
     void on_guest_fault(uint64_t, uint8_t vector, GuestVirt cr2, uint32_t) override {
         // A #PF invalidates what would translate the faulting address (SDM 4.10.4.1).
-        if (vector != 14)
+        if (vector != x86::kVecPf)
             return;
         tlb_.invlpg(cr2.value());
         pwc_.invalidate_address(cr2.value(), cpu_.pcid());

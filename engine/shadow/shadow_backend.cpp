@@ -243,7 +243,7 @@ void ShadowBackend::on_guest_fault(uint64_t rip, uint8_t vector, GuestVirt cr2,
                                    uint32_t error_code) {
     // Shadow paging must intercept every #PF (a hidden fault looks the same to the hardware);
     // the other exceptions go straight to the guest.
-    if (vector != 14) return;
+    if (vector != x86::kVecPf) return;
     vm_exit(ExitReason::PfGuest);
     mmu_.guest_fault(cr2.value());
     trace_exit(ExitReason::PfGuest, rip, cr2.value(), "reflect #PF");

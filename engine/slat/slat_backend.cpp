@@ -1,5 +1,6 @@
 #include "engine/slat/slat_backend.h"
 
+#include "engine/core/x86.h"
 #include "engine/mmu/cost.h"
 #include "engine/mmu/oracle.h"
 #include "engine/mmu/profile.h"
@@ -93,7 +94,7 @@ void SlatBackend::on_invlpg(uint64_t, GuestVirt va) {
 
 void SlatBackend::on_guest_fault(uint64_t, uint8_t vector, GuestVirt cr2, uint32_t) {
     // Delivered through the guest IDT without an exit; the #PF still invalidates (SDM 4.10.4.1).
-    if (vector != 14)
+    if (vector != x86::kVecPf)
         return;
     tlb_.invlpg(cr2.value());
     walker_.invalidate_guest_address(cr2.value(), guest_context());
