@@ -16,25 +16,6 @@
 namespace vmmu {
 namespace {
 
-void add_counters(BackendCounters& into, const BackendCounters& c) {
-    TlbCounters& t = into.tlb;
-    t.l1i_lookups += c.tlb.l1i_lookups, t.l1i_misses += c.tlb.l1i_misses;
-    t.l1d_lookups += c.tlb.l1d_lookups, t.l1d_misses += c.tlb.l1d_misses;
-    t.stlb_lookups += c.tlb.stlb_lookups, t.stlb_misses += c.tlb.stlb_misses;
-    t.flushes += c.tlb.flushes, t.flushed_entries += c.tlb.flushed_entries;
-    WalkCounters& w = into.walks;
-    w.walks += c.walks.walks, w.refs += c.walks.refs;
-    w.guest_refs += c.walks.guest_refs, w.nested_refs += c.walks.nested_refs;
-    w.shadow_refs += c.walks.shadow_refs;
-    w.max_refs_per_walk = std::max(w.max_refs_per_walk, c.walks.max_refs_per_walk);
-    w.pwc_lookups += c.walks.pwc_lookups, w.pwc_hits += c.walks.pwc_hits;
-    w.ntlb_lookups += c.walks.ntlb_lookups, w.ntlb_hits += c.walks.ntlb_hits;
-    for (size_t r = 0; r < c.exits.by_reason.size(); ++r)
-        into.exits.by_reason[r] += c.exits.by_reason[r];
-    // Peaks (shadow_pages) add up too: an upper bound on what the VMs hold at once.
-    for (auto& [k, v] : c.details) into.details[k] += v;
-}
-
 bool is_bad(const VmOutput& vm) { return run_exit_code(vm.run.result) != 0; }
 
 } // namespace
@@ -147,7 +128,7 @@ MultiOutput execute_multi(const MultiOptions& options) {
         total.cycles = {};
         for (auto& vm : out.vms) {
             const BackendResult& r = vm.run.backends[b];
-            add_counters(total.counters, r.counters);
+            total.counters += r.counters;
             total.cycles.base += r.cycles.base, total.cycles.walk += r.cycles.walk;
             total.cycles.exit += r.cycles.exit, total.cycles.handler += r.cycles.handler;
         }

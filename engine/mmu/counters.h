@@ -1,5 +1,7 @@
-// Counters of one MMU backend: plain structs of integers, summed and serialized in one place
-// (engine/mmu/report_json.*). Names mirror KVM's where a KVM counter exists.
+// Counters of one MMU backend: plain structs of integers with their sums beside them (several
+// VMs add up), serialized in one place (engine/output/report_json.cpp). Names mirror KVM's
+// where a KVM counter exists. A scheme keeps its own counters in a typed struct of its own and
+// reports them as `details` when its counters are read, never on a per-access path.
 #pragma once
 
 #include <array>
@@ -16,6 +18,14 @@ struct TlbCounters {
     uint64_t stlb_lookups = 0, stlb_misses = 0;
     uint64_t flushes = 0;       // full or non-global flushes
     uint64_t flushed_entries = 0;
+
+    TlbCounters& operator+=(const TlbCounters& o) {
+        l1i_lookups += o.l1i_lookups, l1i_misses += o.l1i_misses;
+        l1d_lookups += o.l1d_lookups, l1d_misses += o.l1d_misses;
+        stlb_lookups += o.stlb_lookups, stlb_misses += o.stlb_misses;
+        flushes += o.flushes, flushed_entries += o.flushed_entries;
+        return *this;
+    }
 };
 
 struct WalkCounters {
@@ -27,6 +37,17 @@ struct WalkCounters {
     uint64_t max_refs_per_walk = 0;
     uint64_t pwc_lookups = 0, pwc_hits = 0;   // page-walk caches, all dimensions
     uint64_t ntlb_lookups = 0, ntlb_hits = 0; // nested TLB (slat)
+
+    // A sum of runs keeps the largest walk of any of them.
+    WalkCounters& operator+=(const WalkCounters& o) {
+        walks += o.walks, refs += o.refs;
+        guest_refs += o.guest_refs, nested_refs += o.nested_refs, shadow_refs += o.shadow_refs;
+        max_refs_per_walk = max_refs_per_walk > o.max_refs_per_walk ? max_refs_per_walk
+                                                                     : o.max_refs_per_walk;
+        pwc_lookups += o.pwc_lookups, pwc_hits += o.pwc_hits;
+        ntlb_lookups += o.ntlb_lookups, ntlb_hits += o.ntlb_hits;
+        return *this;
+    }
 };
 
 enum class ExitReason : uint8_t {
@@ -55,7 +76,18 @@ struct ExitCounters {
         for (auto n : by_reason) t += n;
         return t;
     }
+    ExitCounters& operator+=(const ExitCounters& o) {
+        for (size_t r = 0; r < by_reason.size(); ++r) by_reason[r] += o.by_reason[r];
+        return *this;
+    }
 };
+
+// A scheme's own counters as reported, by name (the JSON's "details", sorted by name).
+using Details = std::map<std::string, uint64_t>;
+// Most scheme counters are reported only once they have counted something.
+inline void report_nonzero(Details& d, const char* name, uint64_t value) {
+    if (value) d[name] = value;
+}
 
 // Modelled cycles, by part (cost model: engine/mmu/cost.*).
 struct CycleBreakdown {
@@ -67,8 +99,18 @@ struct BackendCounters {
     TlbCounters tlb;
     WalkCounters walks;
     ExitCounters exits;
-    // Scheme-specific counters (shadow: unsync, resync, flooded, zapped, root_cache_hits, ...).
-    std::map<std::string, uint64_t> details;
+    // Scheme-specific counters (shadow: unsync, resync, flooded, zapped, root_cache_hits, ...),
+    // filled from the scheme's typed counters when they are read.
+    Details details;
+
+    // Peaks among the details (shadow_pages) add up too: an upper bound on what VMs hold at once.
+    BackendCounters& operator+=(const BackendCounters& o) {
+        tlb += o.tlb;
+        walks += o.walks;
+        exits += o.exits;
+        for (auto& [k, v] : o.details) details[k] += v;
+        return *this;
+    }
 };
 
 } // namespace vmmu

@@ -20,6 +20,18 @@ namespace {
 // Permission bits accumulated above a cached PWC entry, kept in its table address's low bits.
 constexpr uint64_t kPwcWritable = 1, kPwcUser = 2, kPwcNx = 4;
 
+// Native's own counters, reported by name under "details" once they count something.
+struct NativeCounters {
+    uint64_t perm_rewalks = 0;   // a read-only TLB entry met a write: walked again
+    uint64_t stale_walks = 0;    // without the oracle, a walk that failed where the access did not
+    uint64_t world_switches = 0; // workloads of several VMs sharing the bare-metal CPU
+    void report(Details &d) const {
+        report_nonzero(d, "perm_rewalks", perm_rewalks);
+        report_nonzero(d, "stale_walks", stale_walks);
+        report_nonzero(d, "world_switches", world_switches);
+    }
+};
+
 class NativeBackend final : public Backend {
   public:
     explicit NativeBackend(const BackendEnv &env)
@@ -74,7 +86,7 @@ class NativeBackend final : public Backend {
     // without an exit; PCID-tagged entries survive (SDM 4.10.1), otherwise all go (each
     // workload has its own kernel, so not even global entries may stay).
     void on_world_switch() override {
-        counters_.details["world_switches"]++;
+        own_.world_switches++;
         if (!env_.profile->pcid) {
             tlb_.flush_all();
             pwc_.flush_all();
@@ -84,9 +96,12 @@ class NativeBackend final : public Backend {
     // Bare metal has no host to share frames: deduplication does not exist here.
     void on_host_remap(GuestPhys, HostRemap) override {}
 
-    const BackendCounters &counters() const override { return counters_; }
+    const BackendCounters &counters() const override {
+        own_.report(counters_.details);
+        return counters_;
+    }
     CycleBreakdown cycles(uint64_t guest_instructions) const override {
-        return compute_cycles(counters_, *env_.profile, guest_instructions);
+        return compute_cycles(counters(), *env_.profile, guest_instructions);
     }
 
   private:
@@ -117,7 +132,7 @@ class NativeBackend final : public Backend {
                                           const Translation *recalled) {
         translate_access(
             tlb_, va, pa, fetch, write, recalled, env_.oracle,
-            [this] { counters_.details["perm_rewalks"]++; },
+            [this] { own_.perm_rewalks++; },
             [this](uint64_t v, GuestPhys p) { return walk(v, p); },
             [this](uint64_t v, uint64_t hpa, GuestPhys p, bool w) { check(v, hpa, p, w); });
     }
@@ -186,7 +201,7 @@ class NativeBackend final : public Backend {
                 "succeeded functionally at gPA {:#x} (hPA {:#x})",
                 va, cpu_.cr3(), level, functional.value(),
                 env_.p2m->linear(functional).value()));
-        counters_.details["stale_walks"]++;
+        own_.stale_walks++;
         Translation t;
         t.frame = env_.p2m->linear(functional.page_base()).value();
         return t;
@@ -200,7 +215,8 @@ class NativeBackend final : public Backend {
     }
 
     BackendEnv env_;
-    BackendCounters counters_;
+    mutable BackendCounters counters_; // details filled from own_ when read
+    NativeCounters own_;
     GuestCpu cpu_;
     TlbHierarchy tlb_;
     PageWalkCache pwc_;

@@ -135,7 +135,7 @@ void ShadowBackend::walk_and_fill(uint64_t va, GuestPhys pa, bool fetch, bool wr
                     "shadow: gVA {:#x} reached gPA {:#x} but the guest tables at root {:#x} do "
                     "not map it",
                     va, pa.value(), mmu_.current_root().gfn.value()));
-            ++counters_.details["unmapped_accesses"];
+            ++unmapped_accesses_;
             return;
         }
         apply_mmu_flush();
@@ -284,7 +284,8 @@ const BackendCounters& ShadowBackend::counters() const {
     d["perm_rewalks"] = perm_rewalks_;
     d["write_protect_faults"] = write_protect_faults_;
     d["cr4_write"] = cr4_writes_;
-    if (world_switches_) d["world_switches"] = world_switches_;
+    report_nonzero(d, "world_switches", world_switches_);
+    report_nonzero(d, "unmapped_accesses", unmapped_accesses_);
     if (dedup_merged_ || dedup_breaks_) {
         d["dedup_merged"] = dedup_merged_;
         d["dedup_breaks"] = dedup_breaks_;

@@ -129,6 +129,7 @@ private:
     uint64_t cr4_writes_ = 0;
     ExitTrace exit_trace_; // env.exit_trace: demos only
     uint64_t world_switches_ = 0;
+    uint64_t unmapped_accesses_ = 0; // without the oracle: an access the guest tables do not map
     uint64_t dedup_merged_ = 0, dedup_breaks_ = 0, dedup_sptes_ = 0;
     // Deduplication: exits the breaking stores took (between on_host_remap and the store's
     // own translation), and write faults on sptes read-only because of sharing.

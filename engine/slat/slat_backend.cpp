@@ -60,7 +60,7 @@ SlatBackend::SlatBackend(const BackendEnv &env)
     tlb_.set_context(cpu_.pcid(), vpid_);
     if (env.oracle)
         walker_.set_oracle(env.p2m, env.host, env.vm);
-    counters_.details["ept_table_pages"] = ept_.table_pages();
+    own_.ept_table_pages = ept_.table_pages();
 }
 
 void SlatBackend::on_access(const DataAccess &a) { translate(a.va.value(), a.pa, false, a.write); }
@@ -106,8 +106,13 @@ void SlatBackend::on_sensitive(uint64_t, std::string_view mnemonic) {
         vm_exit(ExitReason::Other);
 }
 
+const BackendCounters &SlatBackend::counters() const {
+    own_.report(counters_.details);
+    return counters_;
+}
+
 CycleBreakdown SlatBackend::cycles(uint64_t guest_instructions) const {
-    return compute_cycles(counters_, *env_.profile, guest_instructions);
+    return compute_cycles(counters(), *env_.profile, guest_instructions);
 }
 
 void SlatBackend::apply(Invalidate what) {
@@ -145,7 +150,7 @@ void SlatBackend::translate_slow(uint64_t va, GuestPhys pa, bool fetch, bool wri
                                  const Translation *recalled) {
     translate_access(
         tlb_, va, pa, fetch, write, recalled, env_.oracle,
-        [this] { counters_.details["perm_rewalks"]++; },
+        [this] { own_.perm_rewalks++; },
         [this](uint64_t v, GuestPhys p) { return walk(v, p); },
         [this](uint64_t v, uint64_t hpa, GuestPhys p, bool w) { check(v, hpa, p, w); });
 }
@@ -166,7 +171,7 @@ Translation SlatBackend::walk(uint64_t va, GuestPhys functional) {
                     "slat: walk of gVA {:#x} (CR3 {:#x}) found a not-present guest entry at "
                     "level {}, but the access succeeded functionally at gPA {:#x}",
                     va, cpu_.cr3(), r.fault_level, functional.value()));
-            counters_.details["stale_walks"]++;
+            own_.stale_walks++;
             Translation t;
             t.frame = env_.p2m->translate(functional.page_base()).value();
             return t;
@@ -175,7 +180,7 @@ Translation SlatBackend::walk(uint64_t va, GuestPhys functional) {
             throw std::logic_error(fmt::format("slat: gVA {:#x} keeps raising EPT violations", va));
         // The hypervisor installs the missing mapping; the guest re-executes and walks again.
         unsigned created = ept_.map(r.violation_gpa);
-        counters_.details["ept_table_pages"] += created;
+        own_.ept_table_pages += created;
         vm_exit(ExitReason::EptViolation, r.violation_gpa.value());
     }
 }
@@ -194,17 +199,17 @@ void SlatBackend::on_host_remap(GuestPhys frame, HostRemap what) {
     if (ept_.leaf_shift() != kPageShift4K)
         throw std::logic_error("slat: deduplication needs 4 KiB EPT leaves");
     if (what == HostRemap::Merged) {
-        counters_.details["dedup_merged"]++;
+        own_.dedup_merged++;
     } else {
         // The write (a guest store, or the walker setting an A/D bit) hit the read-only leaf: an
         // EPT violation; the hypervisor gives the frame back and rewrites the leaf writable.
-        counters_.details["dedup_breaks"]++;
+        own_.dedup_breaks++;
         vm_exit(ExitReason::EptViolation, frame.value());
     }
     ept_.map(frame); // the leaf now says what p2m says: shared read-only, or private writable
     // The host changed a present EPT entry: INVEPT (single context) drops guest-physical and
     // combined mappings (SDM 28.3.3.1; KVM flushes after an mmu-notifier change).
-    counters_.details["dedup_invept"]++;
+    own_.dedup_invept++;
     walker_.flush_nested();
     tlb_.flush_vpid(vpid_);
     walker_.flush_guest_all();

@@ -13,6 +13,25 @@
 
 namespace vmmu {
 
+// Slat's own counters, reported by name under "details" (the EPT's size always, the others once
+// they count something).
+struct SlatCounters {
+    uint64_t ept_table_pages = 0; // EPT table pages built (lazily, by EPT violations)
+    uint64_t perm_rewalks = 0;    // a read-only TLB entry met a write: walked again
+    uint64_t stale_walks = 0;     // without the oracle, a walk that failed where the access did not
+    uint64_t world_switches = 0;
+    uint64_t dedup_merged = 0, dedup_breaks = 0, dedup_invept = 0; // host remaps of mapped frames
+    void report(Details &d) const {
+        d["ept_table_pages"] = ept_table_pages;
+        report_nonzero(d, "perm_rewalks", perm_rewalks);
+        report_nonzero(d, "stale_walks", stale_walks);
+        report_nonzero(d, "world_switches", world_switches);
+        report_nonzero(d, "dedup_merged", dedup_merged);
+        report_nonzero(d, "dedup_breaks", dedup_breaks);
+        report_nonzero(d, "dedup_invept", dedup_invept);
+    }
+};
+
 class SlatBackend final : public Backend {
   public:
     explicit SlatBackend(const BackendEnv &env);
@@ -33,13 +52,13 @@ class SlatBackend final : public Backend {
     void on_sensitive(uint64_t rip, std::string_view mnemonic) override;
     // Another VM's quantum: an exit to the host scheduler; without VPID the TLB is flushed.
     void on_world_switch() override {
-        counters_.details["world_switches"]++;
+        own_.world_switches++;
         vm_exit(ExitReason::Other);
     }
 
     void on_host_remap(GuestPhys frame, HostRemap what) override;
 
-    const BackendCounters &counters() const override { return counters_; }
+    const BackendCounters &counters() const override;
     CycleBreakdown cycles(uint64_t guest_instructions) const override;
 
     // Demo and test hooks.
@@ -66,7 +85,8 @@ class SlatBackend final : public Backend {
     uint32_t guest_context() const { return (uint32_t{vpid_} << 12) | cpu_.pcid(); }
 
     BackendEnv env_;
-    BackendCounters counters_;
+    mutable BackendCounters counters_; // details filled from own_ when read
+    SlatCounters own_;
     GuestCpu cpu_;
     uint16_t vpid_; // 1 with VPID (the host keeps 0), else 0: every exit flushes
     TlbHierarchy tlb_;
