@@ -1,5 +1,7 @@
 #include "engine/experiment/run_flags.h"
 
+#include "engine/mmu/registry.h"
+
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -55,7 +57,8 @@ void RunFlags::add(CLI::App *c) {
         ->capture_default_str();
     c->add_option("--param", o.params, "workload parameter KEY=VALUE (repeatable)");
     c->add_option("--backends", backends,
-                  "MMU schemes to attach: comma list of native, shadow, slat, or none")
+                  fmt::format("MMU schemes to attach: comma list of {}, or none",
+                              fmt::join(backend_names(), ", ")))
         ->capture_default_str();
     c->add_option("--profile", o.profile, "CPU profile name (workloads/profiles) or JSON file")
         ->capture_default_str();

@@ -76,7 +76,8 @@ std::string dedup_table(const DedupResult& d, const std::vector<BackendResult>& 
             auto it = b.counters.details.find(k);
             return it == b.counters.details.end() ? uint64_t{0} : it->second;
         };
-        if (b.name == "native") {
+        // A backend charged no scan has no host (engine/experiment/run.cpp, collect_backends).
+        if (!b.counters.details.contains(std::string(kDetailDedupCycles))) {
             s += fmt::format("  {:<8} no host, no deduplication\n", b.name);
             continue;
         }
@@ -136,7 +137,7 @@ ojson run_json(const RunOutput& out) {
     }
     j["backends"] = backends;
     ojson cmp = ojson::object();
-    auto ratio = [&](const char* a, const char* b) {
+    auto ratio = [&](const std::string& a, const std::string& b) {
         auto *x = find(out, a), *y = find(out, b);
         if (x && y && y->cycles.total() > 0)
             cmp[fmt::format("{}/{}", a, b)] = x->cycles.total() / y->cycles.total();
@@ -144,6 +145,9 @@ ojson run_json(const RunOutput& out) {
     ratio("shadow", "native");
     ratio("slat", "native");
     ratio("shadow", "slat");
+    // Any other scheme against native, after the three above (whose order stays as it was).
+    for (auto& b : out.backends)
+        if (b.name != "native" && !cmp.contains(b.name + "/native")) ratio(b.name, "native");
     j["comparison"] = cmp;
     if (out.dedup) j["dedup"] = dedup_json(*out.dedup);
     j["stop"] = {{"kind", stop_name(r.stop)}, {"exit_status", r.exit_status},

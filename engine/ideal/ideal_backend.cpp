@@ -1,0 +1,87 @@
+// Ideal: a perfect TLB that never misses, the lower bound every scheme is compared with. Every
+// fetch and access is an L1 hit (counted as a lookup), so there are no walks, no walk
+// references and no VM exits: the cycles are the base cycles only (docs/NEW-SCHEME.md).
+#include "engine/mmu/registry.h"
+#include "engine/mmu/cost.h"
+#include "engine/mmu/oracle.h"
+#include "engine/mmu/translate.h"
+
+#include <stdexcept>
+
+namespace vmmu {
+namespace {
+
+class IdealBackend final : public Backend {
+  public:
+    explicit IdealBackend(const BackendEnv &env) : env_(checked(env)) {}
+
+    std::string name() const override { return "ideal"; }
+
+    void on_access(const DataAccess &a) override {
+        counters_.tlb.l1d_lookups++;
+        translate(a.va.value(), a.pa, a.write);
+    }
+    void on_fetch(const Fetch &f) override {
+        // One lookup per 4K page the block touches, as native counts them.
+        for_each_fetch_page(f, [this](uint64_t va, GuestPhys pa) {
+            counters_.tlb.l1i_lookups++;
+            translate(va, pa, false);
+        });
+    }
+    // k more passes hit the same pages the first pass translated and checked: only the lookup
+    // counts grow, by what k replays would add (engine/mmu/translate.h, repeat_loop).
+    void on_loop_repeats(std::span<const BlockEvents> body, uint64_t k) override {
+        for (const BlockEvents &b : body) {
+            uint64_t pages = 0;
+            for_each_fetch_page(b.fetch, [&](uint64_t, GuestPhys) { ++pages; });
+            counters_.tlb.l1i_lookups += k * pages;
+            counters_.tlb.l1d_lookups += k * b.accesses.size();
+        }
+    }
+
+    // A perfect TLB is always coherent and never flushed: nothing to model.
+    void on_cr3_write(uint64_t, uint64_t) override {}
+    void on_cr4_write(uint64_t, uint64_t) override {}
+    void on_invlpg(uint64_t, GuestVirt) override {}
+    void on_guest_fault(uint64_t, uint8_t, GuestVirt, uint32_t) override {}
+    void on_pt_write(uint64_t, GuestPhys, uint64_t, uint64_t, uint8_t) override {}
+    void on_timer(uint64_t) override {}
+    void on_syscall(uint64_t) override {}
+    void on_hlt(uint64_t) override {}
+    void on_io(uint64_t, uint16_t, bool) override {}
+    void on_sensitive(uint64_t, std::string_view) override {}
+    // Counted as native counts it (the multi-VM table shows it); it costs nothing here.
+    void on_world_switch() override { counters_.details["world_switches"]++; }
+    // No host behind a perfect TLB: deduplication is invisible, as for native.
+    void on_host_remap(GuestPhys, HostRemap) override {}
+
+    const BackendCounters &counters() const override { return counters_; }
+    CycleBreakdown cycles(uint64_t guest_instructions) const override {
+        return compute_cycles(counters_, *env_.profile, guest_instructions);
+    }
+
+  private:
+    static const BackendEnv &checked(const BackendEnv &env) {
+        if (!env.p2m || !env.profile)
+            throw std::invalid_argument("ideal backend needs p2m and profile");
+        return env;
+    }
+
+    // The entry a perfect TLB holds: the 4K frame under the functional gPA, in the static layout
+    // (no host, as for native), plus the offset of the gVA in its page, as hardware forms it.
+    void translate(uint64_t va, GuestPhys pa, bool write) const {
+        if (!env_.oracle)
+            return;
+        uint64_t hpa = env_.p2m->linear(pa.page_base()).value() | (va & 0xfff);
+        check_oracle("ideal", env_, va, pa, hpa, env_.p2m->linear(pa), false, write, true);
+    }
+
+    BackendEnv env_;
+    BackendCounters counters_;
+};
+
+const bool registered = register_backend(
+    "ideal", [](const BackendEnv &env) { return std::make_unique<IdealBackend>(env); });
+
+} // namespace
+} // namespace vmmu
