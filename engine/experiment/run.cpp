@@ -135,9 +135,9 @@ void collect_backends(PreparedRun& p, const Deduplicator* dedup, size_t vm) {
         auto& b = p.backends[i];
         BackendResult& r = p.out.backends[i];
         r.counters = b->counters();
-        if (dedup && r.name != "native" && r.name != "ideal") {
+        if (dedup && b->runs_under_hypervisor()) {
             // The scanner runs in the host beside the hypervisor: its work on this VM's
-            // frames is part of what the scheme costs (native and ideal have no host).
+            // frames is part of what the scheme costs.
             const DedupCounters& c = dedup->vm_counters(vm);
             r.counters.details["dedup_pages_scanned"] = c.pages_scanned;
             r.counters.details[std::string(kDetailDedupCycles)] =

@@ -19,6 +19,9 @@ namespace vmmu {
 class Backend : public GuestObserver, public HostObserver {
 public:
     virtual std::string name() const = 0;
+    // False for a scheme with no hypervisor behind it (native, a perfect TLB): host work such as
+    // deduplication's scanner is not part of what it costs.
+    virtual bool runs_under_hypervisor() const { return true; }
 
     // Every event a scheme must handle (an observer may ignore them; a scheme may not).
     void on_access(const DataAccess& a) override = 0;

@@ -96,6 +96,7 @@ class NativeBackend final : public Backend {
     // Bare metal has no host to share frames: deduplication does not exist here.
     void on_host_remap(GuestPhys, HostRemap) override {}
 
+    bool runs_under_hypervisor() const override { return false; }
     const BackendCounters &counters() const override {
         own_.report(counters_.details);
         return counters_;
