@@ -1,8 +1,11 @@
 // `vmmu demo walk`: the 2D walk laid out as the 5×5 grid, from a real walk over hand-built
-// guest tables and the slat backend's own EPT.
+// guest tables and the slat backend's own EPT; and the inspection interface each scheme offers
+// (engine/mmu/inspect.h).
 #include "engine/experiment/walk_demo.h"
 #include "engine/slat/slat_backend.h"
 #include "mmu_fixtures.h"
+
+#include <fmt/format.h>
 
 #include <gtest/gtest.h>
 
@@ -96,4 +99,149 @@ TEST(DemoWalk, PicksTheFirstUserDataPageAndWalksItNatively) {
     auto refs = guest_walk(m.memory, GuestPhys(m.root), kVa);
     ASSERT_EQ(refs.size(), 4u);
     EXPECT_EQ(refs.back().entry & x86::kPteAddrMask, kPa);
+}
+
+namespace {
+// A scheme that opts out of inspection: every event goes to a native backend, which it hides.
+class Opaque final : public Backend {
+  public:
+    explicit Opaque(std::unique_ptr<Backend> inner) : inner_(std::move(inner)) {}
+    std::string name() const override { return "opaque"; }
+    void on_access(const DataAccess &a) override { inner_->on_access(a); }
+    void on_fetch(const Fetch &f) override { inner_->on_fetch(f); }
+    void on_cr3_write(uint64_t rip, uint64_t cr3) override { inner_->on_cr3_write(rip, cr3); }
+    void on_cr4_write(uint64_t rip, uint64_t cr4) override { inner_->on_cr4_write(rip, cr4); }
+    void on_invlpg(uint64_t rip, GuestVirt va) override { inner_->on_invlpg(rip, va); }
+    void on_pt_write(uint64_t rip, GuestPhys pa, uint64_t old_value, uint64_t new_value,
+                     uint8_t size) override {
+        inner_->on_pt_write(rip, pa, old_value, new_value, size);
+    }
+    void on_guest_fault(uint64_t rip, uint8_t vector, GuestVirt cr2, uint32_t code) override {
+        inner_->on_guest_fault(rip, vector, cr2, code);
+    }
+    void on_timer(uint64_t rip) override { inner_->on_timer(rip); }
+    void on_syscall(uint64_t rip) override { inner_->on_syscall(rip); }
+    void on_hlt(uint64_t rip) override { inner_->on_hlt(rip); }
+    void on_io(uint64_t rip, uint16_t port, bool w) override { inner_->on_io(rip, port, w); }
+    void on_sensitive(uint64_t rip, std::string_view m) override { inner_->on_sensitive(rip, m); }
+    void on_world_switch() override { inner_->on_world_switch(); }
+    void on_host_remap(GuestPhys frame, HostRemap what) override {
+        inner_->on_host_remap(frame, what);
+    }
+    const BackendCounters &counters() const override { return inner_->counters(); }
+    CycleBreakdown cycles(uint64_t n) const override { return inner_->cycles(n); }
+
+  private:
+    std::unique_ptr<Backend> inner_;
+};
+
+Inspector &inspect(std::unique_ptr<Backend> &b) {
+    Inspector *in = b->inspector();
+    if (!in) throw std::logic_error(b->name() + " has no inspector");
+    return *in;
+}
+} // namespace
+
+TEST(DemoWalk, SlatExplainsAColdWalkAs24References) {
+    Machine m;
+    m.tables.map(m.root, kVa, kPa, 12, kRw);
+    auto b = m.make("slat");
+    Inspector &in = inspect(b);
+    EXPECT_EQ(in.walk_shape(), WalkShape::TwoDimensional);
+    EXPECT_EQ(in.guest_root(), GuestPhys(m.root));
+    Walk2d cold = in.trace_2d(kVa, WalkCaches::None);
+    EXPECT_EQ(cold.references, 24u);
+    ASSERT_EQ(cold.steps.size(), 24u);
+    for (const WalkRef &r : cold.steps) EXPECT_EQ(r.hit_in, HitIn::None);
+    EXPECT_EQ(grid_references(walk_grid(cold.steps, nullptr)), 24);
+    EXPECT_EQ(in.nested_page_shift(), 12u);
+    EXPECT_THROW(in.walk_1d(kVa), std::logic_error);
+}
+
+TEST(DemoWalk, SlatExplainsCachedWalksWithFewerReferencesThanCold) {
+    Machine m;
+    m.env.pwc = true;
+    m.env.ntlb = true;
+    m.tables.map(m.root, kVa, kPa, 12, kRw);
+    auto b = m.make("slat");
+    Inspector &in = inspect(b);
+    Walk2d cold = in.trace_2d(kVa, WalkCaches::None);
+    Walk2d first = in.trace_2d(kVa, WalkCaches::FromEmpty);
+    Walk2d warm = in.trace_2d(kVa, WalkCaches::Warm);
+    EXPECT_EQ(cold.references, 24u);
+    EXPECT_LT(first.references, cold.references);
+    EXPECT_LT(warm.references, first.references);
+    // Emptying the caches first gives the same walk again.
+    EXPECT_EQ(in.trace_2d(kVa, WalkCaches::FromEmpty).references, first.references);
+}
+
+TEST(DemoWalk, ShadowWalksItsOwnTablesAfterAHiddenFaultFill) {
+    Machine m;
+    m.tables.map(m.root, kVa, kPa, 12, kRw);
+    auto b = m.make("shadow");
+    Inspector &in = inspect(b);
+    EXPECT_EQ(in.walk_shape(), WalkShape::ShadowTables);
+    EXPECT_EQ(in.guest_root(), GuestPhys(m.root));
+    Walk1d w = in.walk_1d(kVa);
+    EXPECT_TRUE(w.filled); // nothing has touched kVa yet: the shadow tables lack it
+    ASSERT_TRUE(w.ok);
+    ASSERT_EQ(w.refs.size(), 4u);
+    EXPECT_EQ(w.refs.front().level, 4);
+    EXPECT_EQ(w.hpa, m.p2m.translate(GuestPhys(kPa)));
+    Walk1d again = in.walk_1d(kVa);
+    EXPECT_FALSE(again.filled);
+    EXPECT_EQ(again.refs.size(), 4u);
+    EXPECT_THROW(in.trace_2d(kVa, WalkCaches::None), std::logic_error);
+}
+
+TEST(DemoWalk, NativeWalksTheGuestsOwnTables) {
+    Machine m;
+    m.tables.map(m.root, kVa, kPa, 12, kRw);
+    auto b = m.make("native");
+    Inspector &in = inspect(b);
+    EXPECT_EQ(in.walk_shape(), WalkShape::GuestTables);
+    Walk1d w = in.walk_1d(kVa + 0x18);
+    ASSERT_TRUE(w.ok);
+    EXPECT_FALSE(w.filled);
+    auto refs = guest_walk(m.memory, GuestPhys(m.root), kVa);
+    ASSERT_EQ(w.refs.size(), refs.size());
+    for (size_t i = 0; i < refs.size(); ++i) EXPECT_EQ(w.refs[i].address, refs[i].address) << i;
+    EXPECT_EQ(w.hpa, m.p2m.linear(GuestPhys(kPa + 0x18)));
+    EXPECT_FALSE(in.walk_1d(kVa + 0x1000).ok); // not mapped
+}
+
+TEST(DemoWalk, WalkDemoLaysOutEachBackendByItsWalkShape) {
+    Machine m;
+    m.tables.map(m.root, kVa, kPa, 12, kRw);
+    std::vector<std::unique_ptr<Backend>> backends;
+    for (auto *name : {"native", "shadow", "slat"}) backends.push_back(m.make(name));
+    WalkDemo d = explain_walks(m.memory, backends, std::nullopt);
+    EXPECT_EQ(d.json["va"], fmt::format("{:#x}", kVa));
+    EXPECT_EQ(d.json["native"]["references"], 4);
+    EXPECT_EQ(d.json["shadow"]["filled_by_hidden_fault"], true);
+    EXPECT_EQ(d.json["slat"]["cold_references"], 24);
+    EXPECT_NE(d.text.find("native: 4 references"), std::string::npos);
+    EXPECT_NE(d.text.find("slat: cold 2D walk"), std::string::npos);
+}
+
+TEST(DemoWalk, WalkDemoRefusesABackendWithoutAnInspector) {
+    Machine m;
+    m.tables.map(m.root, kVa, kPa, 12, kRw);
+    std::vector<std::unique_ptr<Backend>> backends;
+    backends.push_back(m.make("slat"));
+    backends.push_back(std::make_unique<Opaque>(m.make("native")));
+    try {
+        explain_walks(m.memory, backends, kVa);
+        FAIL() << "the walk demo accepted a backend without an inspector";
+    } catch (const std::invalid_argument &e) {
+        EXPECT_NE(std::string(e.what()).find("backend 'opaque' cannot explain its walks"),
+                  std::string::npos)
+            << e.what();
+    }
+}
+
+TEST(DemoWalk, WalkDemoRefusesAnEmptyBackendList) {
+    Machine m;
+    std::vector<std::unique_ptr<Backend>> none;
+    EXPECT_THROW(explain_walks(m.memory, none, kVa), std::invalid_argument);
 }

@@ -6,10 +6,7 @@
 #include "engine/experiment/run_flags.h"
 #include "engine/experiment/walk_demo.h"
 #include "engine/core/elf_image.h"
-#include "engine/core/paging.h"
 #include "engine/core/sensitive.h"
-#include "engine/shadow/shadow_backend.h"
-#include "engine/slat/slat_backend.h"
 
 #include <fmt/format.h>
 
@@ -35,23 +32,6 @@ uint64_t parse_address(const std::string& s) {
     return v;
 }
 
-ojson refs_json(const std::vector<Ref1d>& refs) {
-    ojson a = ojson::array();
-    for (auto& r : refs)
-        a.push_back({{"level", r.level},
-                     {"address", fmt::format("{:#x}", r.address)},
-                     {"entry", fmt::format("{:#x}", r.entry)}});
-    return a;
-}
-
-std::string refs_text(const std::vector<Ref1d>& refs, const char* space) {
-    std::string s;
-    for (auto& r : refs)
-        s += fmt::format("  L{} entry at {} {:#014x} = {:#018x}\n", r.level, space, r.address,
-                         r.entry);
-    return s;
-}
-
 struct WalkFlags {
     RunFlags run;
     std::string va;
@@ -63,90 +43,15 @@ int demo_walk(WalkFlags& f) {
     o.echo_console = false;
     std::optional<uint64_t> want;
     if (!f.va.empty()) want = parse_address(f.va);
-    ojson doc;
-    std::string text;
+    WalkDemo demo;
     o.inspect = [&](const PreparedRun& run) {
-        Machine& m = *run.machine;
-        const GuestMemory& mem = m.memory();
-        GuestPhys root;
-        shadow::ShadowBackend* shadow = nullptr;
-        SlatBackend* slat = nullptr;
-        for (auto& b : run.backends) {
-            if (auto* s = dynamic_cast<SlatBackend*>(b.get())) slat = s;
-            if (auto* s = dynamic_cast<shadow::ShadowBackend*>(b.get())) shadow = s;
-        }
-        // Every backend tracks the same guest CR3; take it from one that exposes it.
-        if (slat) root = slat->guest_root();
-        else if (shadow) root = shadow->mmu().current_root().gfn;
-        else throw std::invalid_argument("--backends: the walk demo needs shadow or slat");
-        std::optional<uint64_t> va = want ? want : pick_data_va(mem, root);
-        if (!va) throw std::invalid_argument("no 4K-mapped data address in the final address "
-                                             "space; give one with --va");
-        doc["schema"] = "vmmu.demo.walk/1";
-        doc["va"] = fmt::format("{:#x}", *va);
-        doc["guest_cr3_root"] = fmt::format("{:#x}", root.value());
-        text += fmt::format("translation of gVA {:#x} under guest root gPA {:#x} (the address "
-                            "space current when the guest stopped)\n\n",
-                            *va, root.value());
-        std::vector<Ref1d> guest = guest_walk(mem, root, *va);
-        for (auto& name : o.backends) {
-            if (name == "native") {
-                doc["native"] = {{"references", guest.size()}, {"refs", refs_json(guest)}};
-                text += fmt::format("native: {} references, the guest's own tables (gPA == "
-                                    "physical address)\n{}\n",
-                                    guest.size(), refs_text(guest, "PA"));
-            } else if (name == "shadow" && shadow) {
-                shadow::ShadowMmu& mmu = shadow->mmu();
-                shadow::ShadowWalk w = mmu.walk(*va);
-                bool filled = false;
-                if (!w.ok && mmu.fix_hidden_fault(*va)) {
-                    filled = true; // what the hidden-fault exit would have done
-                    w = mmu.walk(*va);
-                }
-                std::vector<Ref1d> refs;
-                uint64_t table = mmu.root_table().value();
-                for (int l = 4; l > 4 - w.refs; --l) {
-                    refs.push_back({l, table + 8ull * x86::table_index(*va, l), w.entry[l]});
-                    table = w.entry[l] & x86::kPteAddrMask;
-                }
-                doc["shadow"] = {{"references", refs.size()},
-                                 {"filled_by_hidden_fault", filled},
-                                 {"hpa", w.ok ? ojson(fmt::format("{:#x}", w.hpa.value())) : ojson()},
-                                 {"refs", refs_json(refs)}};
-                text += fmt::format("shadow: {} references to the hypervisor's shadow tables "
-                                    "(host-physical){}\n{}  -> hPA {:#x}\n\n",
-                                    refs.size(), filled ? ", after a hidden-fault fill" : "",
-                                    refs_text(refs, "hPA"), w.hpa.value());
-            } else if (name == "slat" && slat) {
-                std::vector<WalkRef> cold, first, again;
-                Walk2dResult rc = slat->traced_walk(*va, false, false, cold);
-                Walk2dResult rf = slat->traced_walk(*va, true, true, first);
-                Walk2dResult ra = slat->traced_walk(*va, true, false, again);
-                WalkGrid gf = walk_grid(cold, &first), ga = walk_grid(cold, &again);
-                doc["slat"] = {{"cold_references", rc.refs},
-                               {"cached_from_empty_references", rf.refs},
-                               {"warm_references", ra.refs},
-                               {"ept_page_shift", slat->ept().leaf_shift()},
-                               {"cold_grid", grid_json(walk_grid(cold, nullptr))},
-                               {"cached_from_empty_grid", grid_json(gf)},
-                               {"warm_grid", grid_json(ga)}};
-                text += fmt::format("slat: cold 2D walk, no page-walk caches or nested TLB: {} "
-                                    "references (host-physical addresses, in order)\n{}\n",
-                                    rc.refs, grid_text(gf, false));
-                text += fmt::format("slat: with the PWCs and nested TLB (NTLB), starting empty: {} "
-                                    "references; what the caches filled during this very walk "
-                                    "saved\n{}\n",
-                                    rf.refs, grid_text(gf, true));
-                text += fmt::format("slat: the same walk again, caches warm: {} reference(s)\n{}\n",
-                                    ra.refs, grid_text(ga, true));
-            }
-        }
+        demo = explain_walks(run.machine->memory(), run.backends, want);
     };
     RunOutput out = execute_run(o);
     if (out.result.stop != StopKind::Exited && out.result.stop != StopKind::Budget)
         fmt::print(stderr, "vmmu: note: guest stopped with {}\n", run_status(out.result));
-    if (f.json) fmt::print("{}\n", doc.dump(2));
-    else fmt::print("{}", text);
+    if (f.json) fmt::print("{}\n", demo.json.dump(2));
+    else fmt::print("{}", demo.text);
     return 0;
 }
 

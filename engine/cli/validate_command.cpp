@@ -10,7 +10,6 @@
 #include "engine/output/run_report.h"
 #include "engine/experiment/study.h"
 #include "engine/experiment/walk_demo.h"
-#include "engine/slat/slat_backend.h"
 
 #include <fmt/format.h>
 
@@ -69,14 +68,14 @@ Check walk_24() {
     uint64_t refs2d = 0, refs1d = 0;
     o.inspect = [&](const PreparedRun& run) {
         Machine& m = *run.machine;
-        for (auto& b : run.backends)
-            if (auto* s = dynamic_cast<SlatBackend*>(b.get())) {
-                auto va = pick_data_va(m.memory(), s->guest_root());
-                if (!va) return;
-                std::vector<WalkRef> trace;
-                refs2d = s->traced_walk(*va, false, false, trace).refs;
-                refs1d = guest_walk(m.memory(), s->guest_root(), *va).size();
-            }
+        for (auto& b : run.backends) {
+            Inspector* in = b->inspector();
+            if (!in || in->walk_shape() != WalkShape::TwoDimensional) continue;
+            auto va = pick_data_va(m.memory(), in->guest_root());
+            if (!va) return;
+            refs2d = in->trace_2d(*va, WalkCaches::None).references;
+            refs1d = guest_walk(m.memory(), in->guest_root(), *va).size();
+        }
     };
     execute_run(o);
     c.figures = {{"slat_cold_refs", refs2d}, {"native_refs", refs1d}};

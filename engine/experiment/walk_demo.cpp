@@ -88,20 +88,6 @@ std::string grid_text(const WalkGrid& g, bool warm) {
     return s;
 }
 
-std::vector<Ref1d> guest_walk(const GuestMemory& memory, GuestPhys root, uint64_t va) {
-    std::vector<Ref1d> refs;
-    uint64_t table = root.value();
-    for (int level = 4; level >= 1; --level) {
-        GuestPhys entry(table + 8ull * x86::table_index(va, level));
-        if (!memory.contains(entry, 8)) break;
-        uint64_t e = memory.read_u64(entry);
-        refs.push_back({level, entry.value(), e});
-        if (!(e & x86::kPteP) || level == 1 || (e & x86::kPtePs)) break;
-        table = e & x86::kPteAddrMask;
-    }
-    return refs;
-}
-
 namespace {
 
 // Depth-first search for the first present 4K leaf with lo <= va < hi.
@@ -146,6 +132,101 @@ ojson grid_json(const WalkGrid& g) {
                            {"hpa", fmt::format("{:#x}", cell.address)},
                            {"warm", cell.warm.empty() ? "none" : cell.warm}});
         }
+    return out;
+}
+
+namespace {
+
+ojson refs_json(const std::vector<Ref1d>& refs) {
+    ojson a = ojson::array();
+    for (auto& r : refs)
+        a.push_back({{"level", r.level},
+                     {"address", fmt::format("{:#x}", r.address)},
+                     {"entry", fmt::format("{:#x}", r.entry)}});
+    return a;
+}
+
+std::string refs_text(const std::vector<Ref1d>& refs, const char* space) {
+    std::string s;
+    for (auto& r : refs)
+        s += fmt::format("  L{} entry at {} {:#014x} = {:#018x}\n", r.level, space, r.address,
+                         r.entry);
+    return s;
+}
+
+void explain_2d(Inspector& in, const std::string& name, uint64_t va, WalkDemo& out) {
+    Walk2d cold = in.trace_2d(va, WalkCaches::None);
+    Walk2d first = in.trace_2d(va, WalkCaches::FromEmpty);
+    Walk2d again = in.trace_2d(va, WalkCaches::Warm);
+    WalkGrid gf = walk_grid(cold.steps, &first.steps), ga = walk_grid(cold.steps, &again.steps);
+    out.json[name] = {{"cold_references", cold.references},
+                      {"cached_from_empty_references", first.references},
+                      {"warm_references", again.references},
+                      {"ept_page_shift", in.nested_page_shift()},
+                      {"cold_grid", grid_json(walk_grid(cold.steps, nullptr))},
+                      {"cached_from_empty_grid", grid_json(gf)},
+                      {"warm_grid", grid_json(ga)}};
+    out.text += fmt::format("{}: cold 2D walk, no page-walk caches or nested TLB: {} references "
+                            "(host-physical addresses, in order)\n{}\n",
+                            name, cold.references, grid_text(gf, false));
+    out.text += fmt::format("{}: with the PWCs and nested TLB (NTLB), starting empty: {} "
+                            "references; what the caches filled during this very walk saved\n"
+                            "{}\n",
+                            name, first.references, grid_text(gf, true));
+    out.text += fmt::format("{}: the same walk again, caches warm: {} reference(s)\n{}\n", name,
+                            again.references, grid_text(ga, true));
+}
+
+} // namespace
+
+WalkDemo explain_walks(const GuestMemory& memory,
+                       const std::vector<std::unique_ptr<Backend>>& backends,
+                       std::optional<uint64_t> va) {
+    if (backends.empty())
+        throw std::invalid_argument("--backends: the walk demo needs at least one backend");
+    for (auto& b : backends)
+        if (!b->inspector())
+            throw std::invalid_argument(fmt::format(
+                "--backends: backend '{}' cannot explain its walks (it has no inspector, "
+                "engine/mmu/inspect.h); leave it out of the walk demo",
+                b->name()));
+    // Every backend tracks the same guest CR3; take it from the first.
+    GuestPhys root = backends.front()->inspector()->guest_root();
+    if (!va) va = pick_data_va(memory, root);
+    if (!va)
+        throw std::invalid_argument("no 4K-mapped data address in the final address space; give "
+                                    "one with --va");
+    WalkDemo out;
+    out.json["schema"] = "vmmu.demo.walk/1";
+    out.json["va"] = fmt::format("{:#x}", *va);
+    out.json["guest_cr3_root"] = fmt::format("{:#x}", root.value());
+    out.text += fmt::format("translation of gVA {:#x} under guest root gPA {:#x} (the address "
+                            "space current when the guest stopped)\n\n",
+                            *va, root.value());
+    for (auto& b : backends) {
+        Inspector& in = *b->inspector();
+        std::string name = b->name();
+        if (in.walk_shape() == WalkShape::GuestTables) {
+            Walk1d w = in.walk_1d(*va);
+            out.json[name] = {{"references", w.refs.size()}, {"refs", refs_json(w.refs)}};
+            out.text += fmt::format("{}: {} references, the guest's own tables (gPA == physical "
+                                    "address)\n{}\n",
+                                    name, w.refs.size(), refs_text(w.refs, "PA"));
+        } else if (in.walk_shape() == WalkShape::ShadowTables) {
+            Walk1d w = in.walk_1d(*va);
+            out.json[name] = {{"references", w.refs.size()},
+                              {"filled_by_hidden_fault", w.filled},
+                              {"hpa", w.ok ? ojson(fmt::format("{:#x}", w.hpa.value())) : ojson()},
+                              {"refs", refs_json(w.refs)}};
+            out.text += fmt::format("{}: {} references to the hypervisor's shadow tables "
+                                    "(host-physical){}\n{}  -> hPA {:#x}\n\n",
+                                    name, w.refs.size(),
+                                    w.filled ? ", after a hidden-fault fill" : "",
+                                    refs_text(w.refs, "hPA"), w.hpa.value());
+        } else {
+            explain_2d(in, name, *va, out);
+        }
+    }
     return out;
 }
 

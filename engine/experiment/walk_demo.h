@@ -6,12 +6,14 @@
 #pragma once
 
 #include "engine/core/guest_memory.h"
-#include "engine/slat/walker2d.h"
+#include "engine/mmu/backend.h"
+#include "engine/mmu/inspect.h"
 
 #include <nlohmann/json.hpp>
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -36,19 +38,21 @@ WalkGrid walk_grid(const std::vector<WalkRef>& cold, const std::vector<WalkRef>*
 int grid_references(const WalkGrid& g);
 std::string grid_text(const WalkGrid& g, bool warm);
 
-// One reference of a one-dimensional walk (native: guest tables; shadow: shadow tables).
-struct Ref1d {
-    int level = 0;
-    uint64_t address = 0; // physical address of the entry read
-    uint64_t entry = 0;   // its value
-};
-// The guest's own walk of va from root (stops at a leaf or a non-present entry).
-std::vector<Ref1d> guest_walk(const GuestMemory& memory, GuestPhys root, uint64_t va);
-
 // A user data address with a present 4K mapping under root (the first in address order), or
 // any 4K-mapped data address if no user one exists.
 std::optional<uint64_t> pick_data_va(const GuestMemory& memory, GuestPhys root);
 
 nlohmann::ordered_json grid_json(const WalkGrid& g);
+
+struct WalkDemo {
+    nlohmann::ordered_json json; // vmmu.demo.walk/1
+    std::string text;
+};
+// Each backend's translation of va (default: pick_data_va under the guest root), through its
+// Inspector (engine/mmu/inspect.h), laid out by the shape of its walk. Throws
+// std::invalid_argument if there is no backend, one has no inspector, or no address is found.
+WalkDemo explain_walks(const GuestMemory& memory,
+                       const std::vector<std::unique_ptr<Backend>>& backends,
+                       std::optional<uint64_t> va);
 
 } // namespace vmmu

@@ -16,6 +16,8 @@
 
 namespace vmmu {
 
+class Inspector; // engine/mmu/inspect.h
+
 class Backend : public GuestObserver, public HostObserver {
 public:
     virtual std::string name() const = 0;
@@ -46,6 +48,10 @@ public:
     // Results. cycles() applies the profile's cost model to the counters.
     virtual const BackendCounters& counters() const = 0;
     virtual CycleBreakdown cycles(uint64_t guest_instructions) const = 0;
+
+    // Optional step-by-step view of the scheme's translation (engine/mmu/inspect.h); demos
+    // refuse a scheme that returns none.
+    virtual Inspector* inspector() { return nullptr; }
 };
 
 } // namespace vmmu

@@ -4,6 +4,7 @@
 #include "engine/mmu/registry.h"
 #include "engine/mmu/cost.h"
 #include "engine/mmu/guest_cpu.h"
+#include "engine/mmu/inspect.h"
 #include "engine/mmu/oracle.h"
 #include "engine/mmu/profile.h"
 #include "engine/mmu/pwc.h"
@@ -32,7 +33,7 @@ struct NativeCounters {
     }
 };
 
-class NativeBackend final : public Backend {
+class NativeBackend final : public Backend, public Inspector {
   public:
     explicit NativeBackend(const BackendEnv &env)
         : env_(checked(env)), cpu_(env.initial_cr3, env.initial_cr4),
@@ -103,6 +104,24 @@ class NativeBackend final : public Backend {
     }
     CycleBreakdown cycles(uint64_t guest_instructions) const override {
         return compute_cycles(counters(), *env_.profile, guest_instructions);
+    }
+
+    // Inspection (engine/mmu/inspect.h): the guest's own tables, read as the hardware would.
+    Inspector *inspector() override { return this; }
+    WalkShape walk_shape() const override { return WalkShape::GuestTables; }
+    GuestPhys guest_root() const override { return cpu_.root(); }
+    Walk1d walk_1d(uint64_t va) override {
+        Walk1d out;
+        out.refs = guest_walk(*env_.memory, cpu_.root(), va);
+        if (out.refs.empty()) return out;
+        const Ref1d &last = out.refs.back();
+        if (!(last.entry & x86::kPteP) || (last.level > 1 && !(last.entry & x86::kPtePs)))
+            return out;
+        uint64_t mask = (uint64_t{1} << x86::leaf_shift(last.level)) - 1;
+        GuestPhys pa((last.entry & x86::kPteAddrMask & ~mask) | (va & mask));
+        out.ok = true;
+        out.hpa = env_.p2m->linear(pa);
+        return out;
     }
 
   private:

@@ -307,6 +307,23 @@ CycleBreakdown ShadowBackend::cycles(uint64_t guest_instructions) const {
     return compute_cycles(counters(), profile_, guest_instructions);
 }
 
+Walk1d ShadowBackend::walk_1d(uint64_t va) {
+    Walk1d out;
+    ShadowWalk w = mmu_.walk(va);
+    if (!w.ok && mmu_.fix_hidden_fault(va)) {
+        out.filled = true; // what the hidden-fault exit would have done
+        w = mmu_.walk(va);
+    }
+    uint64_t table = mmu_.root_table().value();
+    for (int l = 4; l > 4 - w.refs; --l) {
+        out.refs.push_back({l, table + 8ull * x86::table_index(va, l), w.entry[l]});
+        table = w.entry[l] & x86::kPteAddrMask;
+    }
+    out.ok = w.ok;
+    out.hpa = w.hpa;
+    return out;
+}
+
 namespace {
 const bool registered = register_backend(
     "shadow", [](const BackendEnv& env) { return std::make_unique<ShadowBackend>(env); });

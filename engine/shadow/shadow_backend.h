@@ -6,6 +6,7 @@
 
 #include "engine/mmu/registry.h"
 #include "engine/mmu/guest_cpu.h"
+#include "engine/mmu/inspect.h"
 #include "engine/mmu/oracle.h"
 #include "engine/mmu/profile.h"
 #include "engine/mmu/pwc.h"
@@ -18,7 +19,7 @@
 
 namespace vmmu::shadow {
 
-class ShadowBackend final : public Backend {
+class ShadowBackend final : public Backend, public Inspector {
 public:
     explicit ShadowBackend(const BackendEnv& env);
 
@@ -73,6 +74,12 @@ public:
     CycleBreakdown cycles(uint64_t guest_instructions) const override;
 
     ShadowMmu& mmu() { return mmu_; }
+
+    // Inspection (engine/mmu/inspect.h): a 1D walk of the shadow tables.
+    Inspector* inspector() override { return this; }
+    WalkShape walk_shape() const override { return WalkShape::ShadowTables; }
+    GuestPhys guest_root() const override { return mmu_.current_root().gfn; }
+    Walk1d walk_1d(uint64_t va) override;
 
 private:
     // Hot path: an L1 hit the TLB's memo knows, checked inline; everything else out of line.

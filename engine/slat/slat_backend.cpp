@@ -244,6 +244,13 @@ Walk2dResult SlatBackend::traced_walk(uint64_t va, bool caches, bool flush,
     }
 }
 
+Walk2d SlatBackend::trace_2d(uint64_t va, WalkCaches caches) {
+    Walk2d w;
+    bool cached = caches != WalkCaches::None;
+    w.references = traced_walk(va, cached, caches == WalkCaches::FromEmpty, w.steps).refs;
+    return w;
+}
+
 namespace {
 const bool registered = register_backend(
     "slat", [](const BackendEnv &env) { return std::make_unique<SlatBackend>(env); });

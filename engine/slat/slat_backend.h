@@ -5,6 +5,7 @@
 
 #include "engine/mmu/registry.h"
 #include "engine/mmu/guest_cpu.h"
+#include "engine/mmu/inspect.h"
 #include "engine/mmu/tlb.h"
 #include "engine/slat/ept.h"
 #include "engine/slat/walker2d.h"
@@ -32,7 +33,7 @@ struct SlatCounters {
     }
 };
 
-class SlatBackend final : public Backend {
+class SlatBackend final : public Backend, public Inspector {
   public:
     explicit SlatBackend(const BackendEnv &env);
 
@@ -61,16 +62,22 @@ class SlatBackend final : public Backend {
     const BackendCounters &counters() const override;
     CycleBreakdown cycles(uint64_t guest_instructions) const override;
 
+    // Inspection (engine/mmu/inspect.h): the 2D walk, traced by traced_walk below.
+    Inspector *inspector() override { return this; }
+    WalkShape walk_shape() const override { return WalkShape::TwoDimensional; }
+    GuestPhys guest_root() const override { return cpu_.root(); }
+    Walk2d trace_2d(uint64_t va, WalkCaches caches) override;
+    unsigned nested_page_shift() const override { return ept_.leaf_shift(); }
+
     // Demo and test hooks.
     const EptTables &ept() const { return ept_; }
     void set_trace(std::vector<WalkRef> *trace) { trace_ = trace; }
     // Points the EPT leaf covering gpa at `frame`, then invalidates as INVEPT would.
     void corrupt_ept_leaf(GuestPhys gpa, HostPhys frame);
-    // `vmmu demo walk`: the guest root this backend tracks, and one walk of va traced step by
-    // step, either with no walk caches at all (the classic 24-reference walk) or through this
-    // backend's nested TLB and PWCs, emptied first if flush. Missing EPT entries are installed
-    // as an EPT violation would, without counting an exit; only the final walk is traced.
-    GuestPhys guest_root() const { return cpu_.root(); }
+    // One walk of va traced step by step, either with no walk caches at all (the classic
+    // 24-reference walk) or through this backend's nested TLB and PWCs, emptied first if flush.
+    // Missing EPT entries are installed as an EPT violation would, without counting an exit;
+    // only the final walk is traced.
     Walk2dResult traced_walk(uint64_t va, bool caches, bool flush, std::vector<WalkRef> &trace);
 
   private:

@@ -9,6 +9,7 @@
 #include "engine/host/host_frames.h"
 #include "engine/host/p2m.h"
 #include "engine/mmu/counters.h"
+#include "engine/mmu/inspect.h"
 #include "engine/mmu/pwc.h"
 #include "engine/mmu/tlb.h"
 #include "engine/slat/ept.h"
@@ -17,21 +18,6 @@
 #include <vector>
 
 namespace vmmu {
-
-enum class WalkDim : uint8_t { Guest, Nested };
-enum class HitIn : uint8_t { None, Pwc, Ntlb };
-
-// One step of a 2D walk, for traces and demos. Grid position: guest_level 4..1 is the guest
-// table being read (0: the final data gPA); nested_level 4..1 an EPT level (0: a guest entry
-// read). address is the host-physical address referenced, or what a cache supplied on a hit
-// (an hPA, except a guest-PWC hit, which supplies the next guest table's gPA).
-struct WalkRef {
-    WalkDim dimension;
-    int guest_level;
-    int nested_level;
-    uint64_t address;
-    HitIn hit_in;
-};
 
 struct Walker2dConfig {
     PwcConfig guest_pwc;   // all zero: off

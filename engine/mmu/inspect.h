@@ -1,0 +1,85 @@
+// Optional inspection of a scheme: how it translates one address, step by step, for
+// `vmmu demo walk` and `vmmu validate`. A scheme opts in by returning itself from
+// Backend::inspector(); the layers above the schemes (experiment, output, cli) use only these
+// scheme-neutral types and never name a scheme's class.
+#pragma once
+
+#include "engine/core/addr.h"
+#include "engine/core/guest_memory.h"
+
+#include <cstdint>
+#include <vector>
+
+namespace vmmu {
+
+enum class WalkDim : uint8_t { Guest, Nested };
+enum class HitIn : uint8_t { None, Pwc, Ntlb };
+
+// One step of a 2D walk, for traces and demos. Grid position: guest_level 4..1 is the guest
+// table being read (0: the final data gPA); nested_level 4..1 an EPT level (0: a guest entry
+// read). address is the host-physical address referenced, or what a cache supplied on a hit
+// (an hPA, except a guest-PWC hit, which supplies the next guest table's gPA).
+struct WalkRef {
+    WalkDim dimension;
+    int guest_level;
+    int nested_level;
+    uint64_t address;
+    HitIn hit_in;
+};
+
+// One reference of a one-dimensional walk (native: guest tables; shadow: shadow tables).
+struct Ref1d {
+    int level = 0;
+    uint64_t address = 0; // physical address of the entry read
+    uint64_t entry = 0;   // its value
+};
+
+// The guest's own walk of va from root (stops at a leaf or a non-present entry).
+std::vector<Ref1d> guest_walk(const GuestMemory& memory, GuestPhys root, uint64_t va);
+
+// What the hardware walks on a TLB miss under a scheme; says which Inspector walk applies.
+enum class WalkShape : uint8_t {
+    GuestTables,    // walk_1d: the guest's own tables (no hypervisor)
+    ShadowTables,   // walk_1d: tables the hypervisor keeps, host-physical
+    TwoDimensional, // trace_2d: guest tables whose every gPA goes through nested tables
+};
+
+// The walk caches a traced 2D walk goes through.
+enum class WalkCaches : uint8_t {
+    None,      // no page-walk caches, no nested TLB: the classic cold walk
+    FromEmpty, // the scheme's own caches, emptied first
+    Warm,      // the scheme's own caches as they are
+};
+
+struct Walk1d {
+    std::vector<Ref1d> refs; // root level first
+    bool ok = false;         // reached a present leaf
+    HostPhys hpa;            // the walk's translation of va (meaningful when ok)
+    bool filled = false;     // the tables lacked va and were filled first, as an exit would
+};
+
+struct Walk2d {
+    uint64_t references = 0;    // memory references made (cache hits are not references)
+    std::vector<WalkRef> steps; // in order, cache hits included
+};
+
+class Inspector {
+  public:
+    virtual WalkShape walk_shape() const = 0;
+    // The guest page-table root (a gPA) the scheme tracks from the guest's CR3.
+    virtual GuestPhys guest_root() const = 0;
+    // GuestTables and ShadowTables: the walk the hardware would make for va now, after a fill
+    // if the scheme's tables lack va. Throws std::logic_error for other shapes.
+    virtual Walk1d walk_1d(uint64_t va);
+    // TwoDimensional: one walk of va traced step by step through `caches`; missing nested
+    // entries are installed as a violation would, without counting an exit. Throws
+    // std::logic_error for other shapes.
+    virtual Walk2d trace_2d(uint64_t va, WalkCaches caches);
+    // TwoDimensional: the nested page size (log2 bytes). Throws std::logic_error otherwise.
+    virtual unsigned nested_page_shift() const;
+
+  protected:
+    ~Inspector() = default; // never owned through this interface
+};
+
+} // namespace vmmu
