@@ -43,7 +43,7 @@ case "${1:-}" in
         "$BUILD/vmmu" study scaling --out "$out" || rc=$?
         [ "$rc" = 130 ] && exit 130
         [ "$rc" = 0 ] || echo "dev.sh: the study exited with $rc (failed runs are listed in $out/study.json)" >&2
-        /usr/bin/python3 report/make_report.py "$out/study.json" -o "$out/report.html"
+        "$BUILD/vmmu" report "$out/study.json" -o "$out/report.html"
         echo "results: $(pwd)/$out/ (study.json, runs/, report.html)"
         ;;
     test)

@@ -4,9 +4,10 @@
 Reads vmmu.run/1 documents (`vmmu run --json`), vmmu.study.scaling/1 documents
 (`vmmu study scaling --json/--out`) and vmmu.study.density/1 documents (`vmmu study density
 --json`, with or without --dedup). For a study, the run files it names are read too when they
-exist next to it. Needs matplotlib (Debian: python3-matplotlib); run it with /usr/bin/python3.
+exist next to it. Needs matplotlib (Debian: python3-matplotlib); `vmmu report` runs it with
+/usr/bin/python3, which has it, whatever python3 comes first on PATH.
 
-    /usr/bin/python3 report/make_report.py results/latest/study.json -o results/latest/report.html
+    vmmu report results/latest/study.json -o results/latest/report.html
 """
 import argparse
 import base64

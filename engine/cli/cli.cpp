@@ -26,6 +26,7 @@ int cli_main(int argc, char** argv) {
     add_compare_command(app, action);
     add_baseline_command(app, action);
     add_sweep_command(app, action);
+    add_report_command(app, action);
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {

@@ -1,7 +1,5 @@
 #include "engine/experiment/paths.h"
 
-#include "engine/mmu/profile.h"
-
 #include <fmt/format.h>
 
 #include <cerrno>
@@ -23,20 +21,44 @@ fs::path executable_dir() {
     return fs::path(buf).parent_path();
 }
 
+std::vector<fs::path> data_dir_candidates(const fs::path& exe_dir, const char* env_data_dir) {
+    if (env_data_dir && *env_data_dir) return {fs::path(env_data_dir)};
+    return {(exe_dir / ".." / "share" / "vmmu").lexically_normal(),
+            (exe_dir / "share" / "vmmu").lexically_normal()};
+}
+
+fs::path find_data_dir(const fs::path& exe_dir, const char* env_data_dir) {
+    auto candidates = data_dir_candidates(exe_dir, env_data_dir);
+    std::error_code ec;
+    for (auto& d : candidates)
+        if (fs::is_directory(d / "profiles", ec)) return d;
+    bool from_env = env_data_dir && *env_data_dir;
+    std::string looked;
+    for (auto& d : candidates)
+        looked += fmt::format("\n  {}{}", d.string(), from_env ? " (VMMU_DATA_DIR)" : "");
+    throw std::invalid_argument(fmt::format(
+        "cannot find vmmu's data directory (guest images, CPU profiles, scenarios, schemas, "
+        "report script); looked for a directory holding profiles/ at:{}{}\n"
+        "fix: reinstall with 'cmake --install BUILD --prefix P' and run P/bin/vmmu, run the "
+        "build tree's BUILD/vmmu, or set VMMU_DATA_DIR to an installed P/share/vmmu",
+        looked, from_env ? "" : "\n(VMMU_DATA_DIR is not set)"));
+}
+
+fs::path data_dir() { return find_data_dir(executable_dir(), std::getenv("VMMU_DATA_DIR")); }
+
 fs::path guest_dir() {
     if (const char* env = std::getenv("VMMU_GUEST_DIR")) return env;
-    for (fs::path d = executable_dir(); !d.empty(); d = d.parent_path()) {
-        if (fs::exists(d / "guest" / "kernel.elf")) return d / "guest";
-        if (d == d.parent_path()) break;
-    }
-    return executable_dir() / "guest";
+    return data_dir() / "guest";
 }
 
 fs::path profile_dir() {
     if (const char* env = std::getenv("VMMU_PROFILE_DIR")) return env;
-    fs::path d = find_profile_dir(executable_dir());
-    return d.empty() ? find_profile_dir(fs::current_path()) : d;
+    return data_dir() / "profiles";
 }
+
+fs::path scenario_dir() { return data_dir() / "scenarios"; }
+
+fs::path report_script() { return data_dir() / "report" / "make_report.py"; }
 
 void write_file_atomic(const fs::path& path, const std::string& text) {
     if (!path.parent_path().empty()) fs::create_directories(path.parent_path());

@@ -1,15 +1,38 @@
-// Where vmmu finds what it needs at run time: the guest images next to the executable
-// (build/guest/), the CPU profiles in the source tree's workloads/profiles/.
+// Where vmmu finds what it needs at run time: one data directory holding guest/ (kernel.elf,
+// programs/*.elf, manifest.json), profiles/, scenarios/, schema/ and report/make_report.py.
+// Installed, it is P/share/vmmu beside P/bin/vmmu; in the build tree, build/share/vmmu (staged by
+// CMake; its guest/ links to build/guest/).
 #pragma once
 
 #include <filesystem>
 #include <string>
+#include <vector>
 
 namespace vmmu {
 
 std::filesystem::path executable_dir();
+
+// The places a data directory is looked for, in order: `env_data_dir` (VMMU_DATA_DIR) alone when
+// set, else EXE_DIR/../share/vmmu (installed) and EXE_DIR/share/vmmu (build tree).
+std::vector<std::filesystem::path> data_dir_candidates(const std::filesystem::path& exe_dir,
+                                                       const char* env_data_dir);
+
+// The first candidate that is a data directory (holds profiles/). Throws std::invalid_argument
+// (exit 2) naming every place it looked and how to fix it.
+std::filesystem::path find_data_dir(const std::filesystem::path& exe_dir,
+                                    const char* env_data_dir);
+
+// find_data_dir for this executable and VMMU_DATA_DIR. Every lookup below goes through it.
+std::filesystem::path data_dir();
+
+// VMMU_GUEST_DIR, else DATA/guest.
 std::filesystem::path guest_dir();
+// VMMU_PROFILE_DIR, else DATA/profiles.
 std::filesystem::path profile_dir();
+// DATA/scenarios (`vmmu run --scenario NAME`), DATA/report/make_report.py (`vmmu report`).
+// DATA/schema holds the JSON schemas for readers of vmmu's output; vmmu itself reads none.
+std::filesystem::path scenario_dir();
+std::filesystem::path report_script();
 
 // Writes `text` to `path` through a temporary file and a rename, so a reader never sees a
 // half-written file. Throws std::runtime_error naming the path.

@@ -38,7 +38,7 @@ struct RunOptions {
     uint64_t guest_mib = 1024;
     uint64_t timer_period = 1'000'000;
     uint64_t max_instructions = 0;
-    std::string kernel;                        // default: build/guest/kernel.elf
+    std::string kernel;                        // default: DATA/guest/kernel.elf (paths.h)
     std::vector<std::string> programs;         // extra program ELFs
     bool echo_console = false;
     // Host memory deduplication (engine/host/dedup.h): scanner period and pages per pass.

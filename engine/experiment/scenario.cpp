@@ -22,12 +22,28 @@ namespace {
                        const std::string& problem) {
     throw std::invalid_argument(fmt::format("scenario {}: {}: {}", origin, path, problem));
 }
+
+// A bare name that is no file in the current directory names a shipped scenario.
+fs::path find_scenario(const fs::path& file) {
+    std::error_code ec;
+    if (fs::exists(file, ec) || file.has_parent_path()) return file;
+    fs::path dir = scenario_dir();
+    for (fs::path p : {dir / file, dir / (file.string() + ".json")})
+        if (fs::is_regular_file(p, ec)) return p;
+    return file;
+}
 } // namespace
 
-RunOptions load_scenario(const fs::path& file) {
+RunOptions load_scenario(const fs::path& given) {
+    fs::path file = find_scenario(given);
     std::string origin = file.string();
     std::ifstream in(file, std::ios::binary);
-    if (!in) throw std::invalid_argument(fmt::format("scenario {}: cannot open", origin));
+    if (!in && given.has_parent_path())
+        throw std::invalid_argument(fmt::format("scenario {}: cannot open", origin));
+    if (!in)
+        throw std::invalid_argument(
+            fmt::format("scenario {}: cannot open, and {} has no {} or {}.json", origin,
+                        scenario_dir().string(), origin, origin));
     std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     json j;
     try {

@@ -37,7 +37,8 @@ namespace vmmu {
 std::vector<std::string> scenario_args(const nlohmann::json& j, const std::string& origin);
 
 // Reads FILE and checks everything a run would: syntax (with the position), structure, and the
-// workload, parameters, backends and profile it names.
+// workload, parameters, backends and profile it names. A bare NAME that is not a file here is
+// looked up as DATA/scenarios/NAME[.json] (the shipped scenarios, engine/experiment/paths.h).
 RunOptions load_scenario(const std::filesystem::path& file);
 
 // For `vmmu run --scenario`: rejects run settings also given on the command line `run`.

@@ -42,7 +42,9 @@ std::vector<Workload> load_workloads(const fs::path& guest_dir) {
     std::ifstream in(file);
     if (!in)
         throw std::invalid_argument(fmt::format(
-            "no workload manifest at {}: build the project first (cmake --build build)", file.string()));
+            "no workload manifest at {}: build the project first (cmake --build build), or "
+            "reinstall (cmake --install build --prefix P)",
+            file.string()));
     std::vector<Workload> out;
     try {
         json j = json::parse(in);

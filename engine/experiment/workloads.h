@@ -1,4 +1,4 @@
-// The workload catalogue (workloads/programs/manifest.json, copied to build/guest/): each guest
+// The workload catalogue (workloads/programs/manifest.json, copied to DATA/guest/): each guest
 // program, what it does, and its parameters with their defaults and where each default comes from.
 #pragma once
 
