@@ -29,13 +29,12 @@ json run_doc() {
 
 int cli(std::vector<std::string> args) {
     args.insert(args.begin(), "vmmu");
-    std::vector<char *> argv;
-    for (auto &a : args)
-        argv.push_back(a.data());
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
     return cli_main(static_cast<int>(argv.size()), argv.data());
 }
 
-fs::path write(const std::string &name, const std::string &text) {
+fs::path write(const std::string& name, const std::string& text) {
     fs::path p = fs::temp_directory_path() / ("vmmu_compare_test_" + name);
     std::ofstream(p) << text;
     return p;
@@ -95,8 +94,7 @@ TEST(Compare, StringsAndMissingValuesAlwaysCount) {
     CompareResult r = compare_json(a, b, 50);
     EXPECT_EQ(r.beyond(), 3u);
     std::set<std::string> paths;
-    for (auto &c : r.changes)
-        paths.insert(c.path);
+    for (auto& c : r.changes) paths.insert(c.path);
     EXPECT_TRUE(paths.count("status"));
     EXPECT_TRUE(paths.count("config.backends[2]"));
     EXPECT_TRUE(paths.count("backends.slat.cycles.total"));
@@ -215,20 +213,19 @@ TEST(SweepSpec, ShardsPartitionTheGrid) {
     SweepSpec s = expand_sweep_spec(spec, "test");
     std::multiset<std::string> seen;
     for (unsigned i = 1; i <= 3; ++i)
-        for (auto &r : shard_runs(s.runs, parse_shard(std::to_string(i) + "/3")))
+        for (auto& r : shard_runs(s.runs, parse_shard(std::to_string(i) + "/3")))
             seen.insert(r.name);
     EXPECT_EQ(seen.size(), 7u);
-    for (auto &r : s.runs)
-        EXPECT_EQ(seen.count(r.name), 1u) << r.name;
+    for (auto& r : s.runs) EXPECT_EQ(seen.count(r.name), 1u) << r.name;
     EXPECT_EQ(shard_runs(s.runs, parse_shard("1/3")).size(), 3u);
 }
 
 TEST(SweepSpec, BadInputIsRejectedWithTheFix) {
     use_built_guest();
-    auto error_of = [](const std::string &text) {
+    auto error_of = [](const std::string& text) {
         try {
             expand_sweep_spec(nlohmann::ordered_json::parse(text), "test");
-        } catch (const std::invalid_argument &e) {
+        } catch (const std::invalid_argument& e) {
             return std::string(e.what());
         }
         return std::string("accepted");
@@ -253,11 +250,10 @@ TEST(SweepSpec, BadInputIsRejectedWithTheFix) {
             R"({"schema": "vmmu.sweep-spec/1", "workloads": [{"name": "hello"}], "flags": [["--pwc", "maybe"]]})"),
         "accepted");
     EXPECT_NE(error_of(R"({"workloads": [{"name": "hello"}]})").find("schema"), std::string::npos);
-    EXPECT_NE(
-        error_of(R"({"schema": "vmmu.sweep-spec/1", "workloads": [{"name": "hello"}],
+    EXPECT_NE(error_of(R"({"schema": "vmmu.sweep-spec/1", "workloads": [{"name": "hello"}],
                    "profiles": ["no-such-cpu"]})")
-            .find("no-such-cpu"),
-        std::string::npos);
+                  .find("no-such-cpu"),
+              std::string::npos);
     for (auto bad : {"0/3", "4/3", "1/0", "a/b", "2", "1/2/3", "1/-3", "-1/3", "+1/3", " 1/3"})
         EXPECT_THROW(parse_shard(bad), std::invalid_argument) << bad;
 }
@@ -274,7 +270,7 @@ TEST(SweepMerge, ARunJsonFromAnotherRunIsRefused) {
     fs::path dir = fs::temp_directory_path() / "vmmu_compare_test_merge";
     fs::remove_all(dir);
     fs::create_directories(dir);
-    auto doc = [](const std::string &name, uint64_t updates, const std::string &profile) {
+    auto doc = [](const std::string& name, uint64_t updates, const std::string& profile) {
         json j = run_doc();
         j["workload"] = {{"name", name}, {"params", {{"table_mib", 1}, {"updates", updates}}}};
         j["config"]["profile"] = profile;

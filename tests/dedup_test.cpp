@@ -72,7 +72,8 @@ TEST(Isolation, EveryBackendRefusesAWriteToASharedFrame) {
             b->on_access(write_of(kVa, GuestPhys(kPa)));
             FAIL() << name << ": a write reached a shared frame";
         } catch (const OracleMismatch& e) {
-            EXPECT_NE(std::string(e.what()).find("shared read-only"), std::string::npos) << e.what();
+            EXPECT_NE(std::string(e.what()).find("shared read-only"), std::string::npos)
+                << e.what();
         }
     }
 }

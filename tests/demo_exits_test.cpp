@@ -70,8 +70,8 @@ TEST_F(DemoExits, EveryShadowExitHasARipInsideTheKernelOrAProgram) {
         ++by_reason[r.reason];
         ASSERT_NE(r.rip, 0u) << kExitReasonNames[size_t(r.reason)] << " at " << std::hex
                              << r.address;
-        EXPECT_TRUE(in_text(r.rip)) << kExitReasonNames[size_t(r.reason)] << " rip " << std::hex
-                                    << r.rip;
+        EXPECT_TRUE(in_text(r.rip))
+            << kExitReasonNames[size_t(r.reason)] << " rip " << std::hex << r.rip;
     }
     // Port I/O exits name the OUT itself, not an earlier instruction of its block.
     uint64_t io = 0;

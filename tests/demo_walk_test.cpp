@@ -104,11 +104,11 @@ TEST(DemoWalk, PicksTheFirstUserDataPageAndWalksItNatively) {
 namespace {
 // A scheme that opts out of inspection: every event goes to a native backend, which it hides.
 class Opaque final : public Backend {
-  public:
+public:
     explicit Opaque(std::unique_ptr<Backend> inner) : inner_(std::move(inner)) {}
     std::string name() const override { return "opaque"; }
-    void on_access(const DataAccess &a) override { inner_->on_access(a); }
-    void on_fetch(const Fetch &f) override { inner_->on_fetch(f); }
+    void on_access(const DataAccess& a) override { inner_->on_access(a); }
+    void on_fetch(const Fetch& f) override { inner_->on_fetch(f); }
     void on_cr3_write(uint64_t rip, uint64_t cr3) override { inner_->on_cr3_write(rip, cr3); }
     void on_cr4_write(uint64_t rip, uint64_t cr4) override { inner_->on_cr4_write(rip, cr4); }
     void on_invlpg(uint64_t rip, GuestVirt va) override { inner_->on_invlpg(rip, va); }
@@ -128,15 +128,15 @@ class Opaque final : public Backend {
     void on_host_remap(GuestPhys frame, HostRemap what) override {
         inner_->on_host_remap(frame, what);
     }
-    const BackendCounters &counters() const override { return inner_->counters(); }
+    const BackendCounters& counters() const override { return inner_->counters(); }
     CycleBreakdown cycles(uint64_t n) const override { return inner_->cycles(n); }
 
-  private:
+private:
     std::unique_ptr<Backend> inner_;
 };
 
-Inspector &inspect(std::unique_ptr<Backend> &b) {
-    Inspector *in = b->inspector();
+Inspector& inspect(std::unique_ptr<Backend>& b) {
+    Inspector* in = b->inspector();
     if (!in) throw std::logic_error(b->name() + " has no inspector");
     return *in;
 }
@@ -146,13 +146,13 @@ TEST(DemoWalk, SlatExplainsAColdWalkAs24References) {
     Machine m;
     m.tables.map(m.root, kVa, kPa, 12, kRw);
     auto b = m.make("slat");
-    Inspector &in = inspect(b);
+    Inspector& in = inspect(b);
     EXPECT_EQ(in.walk_shape(), WalkShape::TwoDimensional);
     EXPECT_EQ(in.guest_root(), GuestPhys(m.root));
     Walk2d cold = in.trace_2d(kVa, WalkCaches::None);
     EXPECT_EQ(cold.references, 24u);
     ASSERT_EQ(cold.steps.size(), 24u);
-    for (const WalkRef &r : cold.steps) EXPECT_EQ(r.hit_in, HitIn::None);
+    for (const WalkRef& r : cold.steps) EXPECT_EQ(r.hit_in, HitIn::None);
     EXPECT_EQ(grid_references(walk_grid(cold.steps, nullptr)), 24);
     EXPECT_EQ(in.nested_page_shift(), 12u);
     EXPECT_THROW(in.walk_1d(kVa), std::logic_error);
@@ -164,7 +164,7 @@ TEST(DemoWalk, SlatExplainsCachedWalksWithFewerReferencesThanCold) {
     m.env.ntlb = true;
     m.tables.map(m.root, kVa, kPa, 12, kRw);
     auto b = m.make("slat");
-    Inspector &in = inspect(b);
+    Inspector& in = inspect(b);
     Walk2d cold = in.trace_2d(kVa, WalkCaches::None);
     Walk2d first = in.trace_2d(kVa, WalkCaches::FromEmpty);
     Walk2d warm = in.trace_2d(kVa, WalkCaches::Warm);
@@ -179,7 +179,7 @@ TEST(DemoWalk, ShadowWalksItsOwnTablesAfterAHiddenFaultFill) {
     Machine m;
     m.tables.map(m.root, kVa, kPa, 12, kRw);
     auto b = m.make("shadow");
-    Inspector &in = inspect(b);
+    Inspector& in = inspect(b);
     EXPECT_EQ(in.walk_shape(), WalkShape::ShadowTables);
     EXPECT_EQ(in.guest_root(), GuestPhys(m.root));
     Walk1d w = in.walk_1d(kVa);
@@ -198,7 +198,7 @@ TEST(DemoWalk, NativeWalksTheGuestsOwnTables) {
     Machine m;
     m.tables.map(m.root, kVa, kPa, 12, kRw);
     auto b = m.make("native");
-    Inspector &in = inspect(b);
+    Inspector& in = inspect(b);
     EXPECT_EQ(in.walk_shape(), WalkShape::GuestTables);
     Walk1d w = in.walk_1d(kVa + 0x18);
     ASSERT_TRUE(w.ok);
@@ -214,7 +214,7 @@ TEST(DemoWalk, WalkDemoLaysOutEachBackendByItsWalkShape) {
     Machine m;
     m.tables.map(m.root, kVa, kPa, 12, kRw);
     std::vector<std::unique_ptr<Backend>> backends;
-    for (auto *name : {"native", "shadow", "slat"}) backends.push_back(m.make(name));
+    for (auto* name : {"native", "shadow", "slat"}) backends.push_back(m.make(name));
     WalkDemo d = explain_walks(m.memory, backends, std::nullopt);
     EXPECT_EQ(d.json["va"], fmt::format("{:#x}", kVa));
     EXPECT_EQ(d.json["native"]["references"], 4);
@@ -233,7 +233,7 @@ TEST(DemoWalk, WalkDemoRefusesABackendWithoutAnInspector) {
     try {
         explain_walks(m.memory, backends, kVa);
         FAIL() << "the walk demo accepted a backend without an inspector";
-    } catch (const std::invalid_argument &e) {
+    } catch (const std::invalid_argument& e) {
         EXPECT_NE(std::string(e.what()).find("backend 'opaque' cannot explain its walks"),
                   std::string::npos)
             << e.what();

@@ -57,10 +57,10 @@ TEST(EngineCore, HundredPageFaultsEachArriveAsPageFaultNeverDoubleFault) {
 TEST(EngineCore, PageFaultErrorCodesFollowTheSdm) {
     RunResult r = run_probe("faults");
     ASSERT_EQ(r.stop, StopKind::Exited) << r.message;
-    EXPECT_EQ(r.reported.at("faults.read_error"), 0u);     // read, not present
-    EXPECT_EQ(r.reported.at("faults.write_error"), 2u);    // write, not present
-    EXPECT_EQ(r.reported.at("faults.read_np_error"), 0u);  // read, not present
-    EXPECT_EQ(r.reported.at("faults.protect_error"), 3u);  // write, present (protection)
+    EXPECT_EQ(r.reported.at("faults.read_error"), 0u);    // read, not present
+    EXPECT_EQ(r.reported.at("faults.write_error"), 2u);   // write, not present
+    EXPECT_EQ(r.reported.at("faults.read_np_error"), 0u); // read, not present
+    EXPECT_EQ(r.reported.at("faults.protect_error"), 3u); // write, present (protection)
     EXPECT_EQ(r.reported.at("faults.cr2"), VMMU_USER_DATA_BASE + 0x100000 + 300 * 4096);
 }
 

@@ -20,12 +20,12 @@ constexpr uint64_t kVa = 0x7f12'3456'7000;
 constexpr uint64_t kPa = 0x2345000;
 
 class IdealRun : public ::testing::Test {
-  protected:
+protected:
     void SetUp() override {
         setenv("VMMU_GUEST_DIR", VMMU_GUEST_DIR, 1);
         setenv("VMMU_PROFILE_DIR", VMMU_SOURCE_DIR "/workloads/profiles", 1);
     }
-    static RunOptions options(const std::string &workload, std::vector<std::string> params,
+    static RunOptions options(const std::string& workload, std::vector<std::string> params,
                               std::vector<std::string> backends = {"native", "ideal"}) {
         RunOptions o;
         o.workload = workload;
@@ -34,12 +34,12 @@ class IdealRun : public ::testing::Test {
         o.guest_mib = 256;
         return o;
     }
-    static const BackendResult &backend(const RunOutput &r, const std::string &name) {
+    static const BackendResult& backend(const RunOutput& r, const std::string& name) {
         return test_results::find_backend(r.backends, name);
     }
 };
 
-void expect_same_counters(const BackendCounters &a, const BackendCounters &b) {
+void expect_same_counters(const BackendCounters& a, const BackendCounters& b) {
     EXPECT_EQ(a.tlb.l1i_lookups, b.tlb.l1i_lookups);
     EXPECT_EQ(a.tlb.l1d_lookups, b.tlb.l1d_lookups);
     EXPECT_EQ(a.tlb.l1i_misses + a.tlb.l1d_misses, b.tlb.l1i_misses + b.tlb.l1d_misses);
@@ -51,13 +51,13 @@ void expect_same_counters(const BackendCounters &a, const BackendCounters &b) {
 } // namespace
 
 TEST_F(IdealRun, NeverMissesOnAnyWorkload) {
-    for (auto &[workload, params] : std::vector<std::pair<std::string, std::vector<std::string>>>{
+    for (auto& [workload, params] : std::vector<std::pair<std::string, std::vector<std::string>>>{
              {"hello", {}}, {"forkwait", {"n=50"}}, {"mmapchurn", {"rounds=20"}}}) {
         SCOPED_TRACE(workload);
         RunOutput r = execute_run(options(workload, params));
         ASSERT_EQ(run_status(r.result), "ok");
         const BackendResult &ideal = backend(r, "ideal"), &native = backend(r, "native");
-        const BackendCounters &c = ideal.counters;
+        const BackendCounters& c = ideal.counters;
         EXPECT_EQ(c.tlb.l1i_misses + c.tlb.l1d_misses + c.tlb.stlb_misses, 0u);
         EXPECT_EQ(c.tlb.flushes, 0u);
         EXPECT_EQ(c.walks.walks, 0u);
@@ -92,7 +92,7 @@ TEST_F(IdealRun, ComparedWithNativeInTheJsonAndTheTable) {
     EXPECT_EQ(j["backends"]["ideal"]["cycles"]["total"], j["backends"]["ideal"]["cycles"]["base"]);
     // The three classic ratios keep their order; the new scheme comes after them.
     std::vector<std::string> keys;
-    for (auto &[k, v] : j["comparison"].items()) keys.push_back(k);
+    for (auto& [k, v] : j["comparison"].items()) keys.push_back(k);
     EXPECT_EQ(keys, (std::vector<std::string>{"shadow/native", "slat/native", "shadow/slat",
                                               "ideal/native"}));
     EXPECT_LE(j["comparison"]["ideal/native"].get<double>(), 1.0);
@@ -105,7 +105,7 @@ TEST_F(IdealRun, NoHostSoNoDeduplicationCost) {
     o.dedup_period = 20'000; // several scans even in this short run
     RunOutput r = execute_run(o);
     ASSERT_EQ(run_status(r.result), "ok");
-    const BackendResult &ideal = backend(r, "ideal");
+    const BackendResult& ideal = backend(r, "ideal");
     EXPECT_EQ(ideal.cycles.total(), ideal.cycles.base);
     EXPECT_FALSE(ideal.counters.details.contains("dedup_scan_cycles"));
     EXPECT_GT(test_results::detail(backend(r, "slat"), "dedup_scan_cycles"), 0u);
@@ -118,7 +118,7 @@ TEST(IdealBackend, HitsWithoutATableOrAWalk) {
     b->on_access(read_of(kVa + 8, GuestPhys(kPa + 8)));
     b->on_access(write_of(kVa + 16, GuestPhys(kPa + 16)));
     b->on_fetch(Fetch{GuestVirt(0x1ff0), GuestPhys(0x1ff0), 0x20, 4, false}); // spans 2 pages
-    const auto &c = b->counters();
+    const auto& c = b->counters();
     EXPECT_EQ(c.tlb.l1d_lookups, 2u);
     EXPECT_EQ(c.tlb.l1i_lookups, 2u);
     EXPECT_EQ(c.tlb.l1d_misses + c.tlb.l1i_misses + c.walks.walks + c.exits.total(), 0u);

@@ -14,7 +14,7 @@
 
 namespace vmmu::testing {
 
-inline Profile test_profile(const std::string &name = "nehalem-2009") {
+inline Profile test_profile(const std::string& name = "nehalem-2009") {
     return load_profile(name, std::filesystem::path(VMMU_SOURCE_DIR) / "workloads/profiles");
 }
 
@@ -22,14 +22,13 @@ constexpr uint64_t kTableFlags = x86::kPteP | x86::kPteW | x86::kPteU;
 
 // Allocates 4K table frames upward from `table_base` and writes entries like an OS would.
 class GuestTables {
-  public:
-    GuestTables(GuestMemory &mem, uint64_t table_base) : mem_(mem), next_(table_base) {}
+public:
+    GuestTables(GuestMemory& mem, uint64_t table_base) : mem_(mem), next_(table_base) {}
 
     uint64_t new_table() {
         uint64_t pa = next_;
         next_ += 4096;
-        for (unsigned i = 0; i < 512; ++i)
-            mem_.write_u64(GuestPhys(pa + 8 * i), 0);
+        for (unsigned i = 0; i < 512; ++i) mem_.write_u64(GuestPhys(pa + 8 * i), 0);
         return pa;
     }
     // Maps the page of 2^shift bytes at va to pa with leaf flags (P added).
@@ -52,8 +51,7 @@ class GuestTables {
     void write_entry(GuestPhys e, uint64_t value) {
         uint64_t old = mem_.read_u64(e);
         mem_.write_u64(e, value);
-        if (on_write)
-            on_write(e, old, value);
+        if (on_write) on_write(e, old, value);
     }
     uint64_t read_entry(GuestPhys e) const { return mem_.read_u64(e); }
     // Address of the entry at `level` for va (the tables above it must exist).
@@ -68,13 +66,12 @@ class GuestTables {
 
     std::optional<GuestPhys> reference(uint64_t root, uint64_t va) const {
         auto r = x86::walk(GuestPhys(root), va, [&](GuestPhys pa) { return mem_.read_u64(pa); });
-        if (!r.ok)
-            return std::nullopt;
+        if (!r.ok) return std::nullopt;
         return r.pa;
     }
 
-  private:
-    GuestMemory &mem_;
+private:
+    GuestMemory& mem_;
     uint64_t next_;
 };
 
@@ -87,7 +84,7 @@ inline DataAccess write_of(uint64_t va, GuestPhys pa) {
 
 // Memory, p2m, profile and an env pointing at them, with caches off unless asked.
 struct Machine {
-    explicit Machine(uint64_t bytes = 64ull << 20, const std::string &profile = "nehalem-2009")
+    explicit Machine(uint64_t bytes = 64ull << 20, const std::string& profile = "nehalem-2009")
         : memory(bytes), prof(test_profile(profile)), tables(memory, 0x100000) {
         root = tables.new_table();
         env.memory = &memory;
@@ -98,7 +95,7 @@ struct Machine {
         env.initial_cr3 = root;
         env.initial_cr4 = x86::kCr4Pae | x86::kCr4Pge;
     }
-    std::unique_ptr<Backend> make(const std::string &name) { return create_backend(name, env); }
+    std::unique_ptr<Backend> make(const std::string& name) { return create_backend(name, env); }
 
     GuestMemory memory;
     P2m p2m;

@@ -23,13 +23,13 @@ struct Config {
     std::string profile;
 };
 
-void PrintTo(const Config &c, std::ostream *os) {
+void PrintTo(const Config& c, std::ostream* os) {
     *os << c.backend << " caches=" << c.caches << " ept_shift=" << c.ept_shift << " pcid=" << c.pcid
         << " " << c.profile;
 }
 
-std::string config_name(const ::testing::TestParamInfo<Config> &info) {
-    const Config &c = info.param;
+std::string config_name(const ::testing::TestParamInfo<Config>& info) {
+    const Config& c = info.param;
     return c.backend + (c.caches ? "_Caches" : "_NoCaches") + "_Ept" + std::to_string(c.ept_shift) +
            (c.pcid ? "_Pcid" : "") + "_" +
            (c.profile == "penryn-2008"    ? "Penryn"
@@ -46,18 +46,16 @@ uint64_t large_va(int i) { return 0x6000'0000'0000 + (uint64_t(i) << 21); }
 uint64_t kernel_va(int i) { return 0xffff'8000'0000'0000 + (uint64_t(i) << 12); }
 
 class Os {
-  public:
+public:
     // With `loops`, some steps run a loop body of a few blocks several times: once event by
     // event, then the repeats as one on_loop_repeats().
-    Os(Machine &m, Backend &b, bool pcid, uint64_t seed, bool loops = false)
+    Os(Machine& m, Backend& b, bool pcid, uint64_t seed, bool loops = false)
         : m_(m), b_(b), pcid_(pcid), loops_(loops), rng_(seed) {
         m_.tables.on_write = [this](GuestPhys pa, uint64_t old, uint64_t now) {
-            if (m_.memory.watched(pa))
-                b_.on_pt_write(0, pa, old, now, 8);
+            if (m_.memory.watched(pa)) b_.on_pt_write(0, pa, old, now, 8);
         };
         roots_[0] = m_.root;
-        for (int s = 1; s < kSpaces; ++s)
-            roots_[s] = m_.tables.new_table();
+        for (int s = 1; s < kSpaces; ++s) roots_[s] = m_.tables.new_table();
         // The kernel: the same global pages in every address space.
         for (int s = 0; s < kSpaces; ++s)
             for (int k = 0; k < 4; ++k)
@@ -65,8 +63,7 @@ class Os {
                               x86::kPteW | x86::kPteG);
     }
     uint64_t cr3_of(int s, bool no_flush) const {
-        if (!pcid_)
-            return roots_[s];
+        if (!pcid_) return roots_[s];
         return roots_[s] | uint64_t(s + 1) | (no_flush ? x86::kCr3NoFlush : 0);
     }
     void step() {
@@ -86,13 +83,12 @@ class Os {
     }
     uint64_t accesses = 0, faults = 0;
 
-  private:
+private:
     int pick(int n) { return std::uniform_int_distribution<int>(0, n - 1)(rng_); }
-    uint64_t pick_va(bool *large) {
+    uint64_t pick_va(bool* large) {
         *large = pick(4) == 0;
         int k = pick(10);
-        if (k == 0)
-            return kernel_va(pick(4)) + 8 * pick(512);
+        if (k == 0) return kernel_va(pick(4)) + 8 * pick(512);
         return (*large ? large_va(pick(kLargePages)) + (uint64_t(pick(512)) << 12)
                        : small_va(pick(kSmallPages))) +
                8 * pick(512);
@@ -112,13 +108,11 @@ class Os {
                             : 0x1000000 + (uint64_t(pick(4096)) << 12);
         bool was_mapped = m_.tables.reference(roots_[s], va).has_value();
         m_.tables.map(roots_[s], va, pa, large ? 21 : 12, pick(3) ? kRw : x86::kPteU);
-        if (was_mapped)
-            changed(s, va);
+        if (was_mapped) changed(s, va);
     }
     // Leaf entry of va in space s, if its tables exist and it is present.
     std::optional<GuestPhys> leaf(int s, uint64_t va, bool large) {
-        if (!m_.tables.reference(roots_[s], va))
-            return std::nullopt;
+        if (!m_.tables.reference(roots_[s], va)) return std::nullopt;
         return m_.tables.leaf_entry(roots_[s], va, large ? 2 : 1);
     }
     void unmap() {
@@ -139,8 +133,7 @@ class Os {
             bool upgrade = !(v & x86::kPteW);
             m_.tables.write_entry(*e, v ^ x86::kPteW);
             // Linux skips the flush when it only adds rights; a later write re-walks.
-            if (!upgrade || pick(2))
-                changed(s, va);
+            if (!upgrade || pick(2)) changed(s, va);
         }
     }
     void switch_to(int s) {
@@ -178,11 +171,9 @@ class Os {
             uint64_t va = pick(2) ? small_va(pick(8) * 16) + 8 * pick(512) : pick_va(&large);
             auto r = x86::walk(GuestPhys(roots_[current_]), va,
                                [&](GuestPhys pa) { return m_.memory.read_u64(pa); });
-            if (r.ok)
-                ok.push_back({va, r.pa});
+            if (r.ok) ok.push_back({va, r.pa});
         }
-        if (ok.empty())
-            return;
+        if (ok.empty()) return;
         size_t blocks = std::min<size_t>(1 + pick(3), ok.size()), next = 0;
         std::vector<Fetch> fetches;
         std::vector<std::vector<DataAccess>> accesses(blocks);
@@ -200,8 +191,7 @@ class Os {
         std::vector<BlockEvents> body;
         for (size_t b = 0; b < blocks; ++b) {
             b_.on_fetch(fetches[b]);
-            for (const DataAccess &a : accesses[b])
-                b_.on_access(a);
+            for (const DataAccess& a : accesses[b]) b_.on_access(a);
             body.push_back(BlockEvents{fetches[b], accesses[b]});
         }
         // Events that leave the body's accesses valid may come between its runs (the vCPU sends
@@ -219,16 +209,15 @@ class Os {
         uint64_t k = 1 + pick(40);
         b_.on_loop_repeats(body, k);
         ++loops_run;
-        if (blocks > 1)
-            ++multi_block_loops_run;
+        if (blocks > 1) ++multi_block_loops_run;
     }
 
-  public:
+public:
     uint64_t loops_run = 0, multi_block_loops_run = 0;
 
-  private:
-    Machine &m_;
-    Backend &b_;
+private:
+    Machine& m_;
+    Backend& b_;
     bool pcid_;
     bool loops_;
     std::mt19937_64 rng_;
@@ -240,7 +229,7 @@ class Os {
 class TranslationProperty : public ::testing::TestWithParam<Config> {};
 
 // The backend environment a Config asks for, every translation checked.
-void configure(Machine &m, const Config &c) {
+void configure(Machine& m, const Config& c) {
     m.env.pwc = c.caches;
     m.env.ntlb = c.caches;
     m.env.ept_page_shift = c.ept_shift;
@@ -254,7 +243,7 @@ void configure(Machine &m, const Config &c) {
 } // namespace
 
 TEST_P(TranslationProperty, RandomMapUnmapProtectSwitchKeepsTranslationsEqualToReference) {
-    const Config &c = GetParam();
+    const Config& c = GetParam();
     for (uint64_t seed : {1u, 2u, 3u}) {
         Machine m(64ull << 20, c.profile);
         configure(m, c);
@@ -265,7 +254,7 @@ TEST_P(TranslationProperty, RandomMapUnmapProtectSwitchKeepsTranslationsEqualToR
         // The sequences must exercise both paths, or the property says nothing.
         EXPECT_GT(os.accesses, 4000u);
         EXPECT_GT(os.faults, 400u);
-        const TlbCounters &t = b->counters().tlb;
+        const TlbCounters& t = b->counters().tlb;
         EXPECT_GT(b->counters().walks.walks, 100u);
         EXPECT_LT(t.stlb_misses, t.l1d_lookups + t.l1i_lookups); // some lookups hit
     }
@@ -276,53 +265,66 @@ namespace {
 // Sends every event to two backends of the same scheme; a loop's repeats reach the first one
 // event by event (Backend's own on_loop_repeats) and the second through its on_loop_repeats.
 class Tee final : public Backend {
-  public:
-    Tee(Backend &each, Backend &repeats) : each_(each), rep_(repeats) {}
+public:
+    Tee(Backend& each, Backend& repeats) : each_(each), rep_(repeats) {}
     std::string name() const override { return "tee"; }
-    void on_access(const DataAccess &a) override { both([&](Backend &b) { b.on_access(a); }); }
-    void on_fetch(const Fetch &f) override { both([&](Backend &b) { b.on_fetch(f); }); }
+    void on_access(const DataAccess& a) override {
+        both([&](Backend& b) { b.on_access(a); });
+    }
+    void on_fetch(const Fetch& f) override {
+        both([&](Backend& b) { b.on_fetch(f); });
+    }
     void on_loop_repeats(std::span<const BlockEvents> body, uint64_t k) override {
         each_.Backend::on_loop_repeats(body, k);
         rep_.on_loop_repeats(body, k);
     }
     void on_cr3_write(uint64_t rip, uint64_t v) override {
-        both([&](Backend &b) { b.on_cr3_write(rip, v); });
+        both([&](Backend& b) { b.on_cr3_write(rip, v); });
     }
     void on_cr4_write(uint64_t rip, uint64_t v) override {
-        both([&](Backend &b) { b.on_cr4_write(rip, v); });
+        both([&](Backend& b) { b.on_cr4_write(rip, v); });
     }
     void on_invlpg(uint64_t rip, GuestVirt va) override {
-        both([&](Backend &b) { b.on_invlpg(rip, va); });
+        both([&](Backend& b) { b.on_invlpg(rip, va); });
     }
-    void on_pt_write(uint64_t rip, GuestPhys pa, uint64_t old, uint64_t now, uint8_t size) override {
-        both([&](Backend &b) { b.on_pt_write(rip, pa, old, now, size); });
+    void on_pt_write(uint64_t rip, GuestPhys pa, uint64_t old, uint64_t now,
+                     uint8_t size) override {
+        both([&](Backend& b) { b.on_pt_write(rip, pa, old, now, size); });
     }
     void on_guest_fault(uint64_t rip, uint8_t v, GuestVirt cr2, uint32_t code) override {
-        both([&](Backend &b) { b.on_guest_fault(rip, v, cr2, code); });
+        both([&](Backend& b) { b.on_guest_fault(rip, v, cr2, code); });
     }
-    void on_timer(uint64_t rip) override { both([&](Backend &b) { b.on_timer(rip); }); }
-    void on_syscall(uint64_t rip) override { both([&](Backend &b) { b.on_syscall(rip); }); }
-    void on_hlt(uint64_t rip) override { both([&](Backend &b) { b.on_hlt(rip); }); }
+    void on_timer(uint64_t rip) override {
+        both([&](Backend& b) { b.on_timer(rip); });
+    }
+    void on_syscall(uint64_t rip) override {
+        both([&](Backend& b) { b.on_syscall(rip); });
+    }
+    void on_hlt(uint64_t rip) override {
+        both([&](Backend& b) { b.on_hlt(rip); });
+    }
     void on_io(uint64_t rip, uint16_t port, bool w) override {
-        both([&](Backend &b) { b.on_io(rip, port, w); });
+        both([&](Backend& b) { b.on_io(rip, port, w); });
     }
     void on_sensitive(uint64_t rip, std::string_view m) override {
-        both([&](Backend &b) { b.on_sensitive(rip, m); });
+        both([&](Backend& b) { b.on_sensitive(rip, m); });
     }
-    void on_world_switch() override { both([](Backend &b) { b.on_world_switch(); }); }
+    void on_world_switch() override {
+        both([](Backend& b) { b.on_world_switch(); });
+    }
     void on_host_remap(GuestPhys f, HostRemap w) override {
-        both([&](Backend &b) { b.on_host_remap(f, w); });
+        both([&](Backend& b) { b.on_host_remap(f, w); });
     }
-    const BackendCounters &counters() const override { return each_.counters(); }
+    const BackendCounters& counters() const override { return each_.counters(); }
     CycleBreakdown cycles(uint64_t n) const override { return each_.cycles(n); }
 
-  private:
+private:
     template <class F> void both(F f) {
         f(each_);
         f(rep_);
     }
-    Backend &each_;
-    Backend &rep_;
+    Backend& each_;
+    Backend& rep_;
 };
 
 } // namespace
@@ -332,7 +334,7 @@ class Tee final : public Backend {
 // of one to three blocks that run many times, given to two backends, one each way; timer events
 // (exits, which flush the TLBs without VPID) and CR3 writes come between loops.
 TEST_P(TranslationProperty, LoopRepeatsCountExactlyAsEveryEventDoes) {
-    const Config &c = GetParam();
+    const Config& c = GetParam();
     for (uint64_t seed : {1u, 2u}) {
         Machine m(64ull << 20, c.profile);
         configure(m, c);
@@ -341,8 +343,7 @@ TEST_P(TranslationProperty, LoopRepeatsCountExactlyAsEveryEventDoes) {
         Os os(m, tee, c.pcid, seed * 104729 + c.ept_shift, true);
         for (int i = 0; i < 8000; ++i) {
             ASSERT_NO_THROW(os.step()) << "seed " << seed << " step " << i;
-            if (i % 97 == 0)
-                tee.on_timer(0);
+            if (i % 97 == 0) tee.on_timer(0);
             if (i % 500 == 0) {
                 auto a = backend_json(each->counters(), each->cycles(i));
                 auto b = backend_json(repeats->counters(), repeats->cycles(i));

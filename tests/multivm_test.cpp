@@ -91,7 +91,8 @@ TEST_F(MultiVm, WorldSwitchesFlushUntaggedTlbsOnly) {
             EXPECT_EQ(b.counters.exits[ExitReason::Other],
                       s.counters.exits[ExitReason::Other] + v.world_switches);
             // Untagged: one full TLB flush per switch; tagged by VPID: none.
-            EXPECT_EQ(b.counters.tlb.flushes, s.counters.tlb.flushes + (vpid ? 0 : v.world_switches));
+            EXPECT_EQ(b.counters.tlb.flushes,
+                      s.counters.tlb.flushes + (vpid ? 0 : v.world_switches));
         }
     }
 }
@@ -155,8 +156,8 @@ TEST_F(MultiVm, BadOptionsNameTheValue) {
 // Synthetic points: cycles per VM grow with N (world switches); the host has 1e10 cycles/s.
 TEST(Density, CpuBoundWhenCyclesPerVmExhaustTheHost) {
     HostModel host{1, 10, 1, 1}; // 1e10 cycles/s
-    std::vector<DensityPoint> pts = {{1, 1e9, 100 << 20}, {2, 2.2e9, 200 << 20},
-                                     {3, 3.6e9, 300 << 20}};
+    std::vector<DensityPoint> pts = {
+        {1, 1e9, 100 << 20}, {2, 2.2e9, 200 << 20}, {3, 3.6e9, 300 << 20}};
     DensityLimit d = density_limit(pts, host, uint64_t{64} << 30);
     // cycles/VM 1.0, 1.1, 1.2 e9, then held at 1.2e9: k × 1.2e9 ≤ 1e10 gives 8 VMs.
     EXPECT_EQ(d.cpu.sessions, 8u);

@@ -18,7 +18,7 @@ TEST(NativeBackend, ColdWalkTakes4References) {
     m.tables.map(m.root, kVa, kPa, 12, kRw);
     auto b = m.make("native");
     b->on_access(read_of(kVa + 8, GuestPhys(kPa + 8)));
-    const auto &c = b->counters();
+    const auto& c = b->counters();
     EXPECT_EQ(c.walks.walks, 1u);
     EXPECT_EQ(c.walks.refs, 4u);
     EXPECT_EQ(c.walks.guest_refs, 4u);
@@ -150,7 +150,7 @@ TEST(NativeBackend, BlockRepeatsRewalkAReadOnlyEntryAsEachExecutionWould) {
     Fetch f{GuestVirt(0x100000), GuestPhys(0x100000), 16, 4, false};
     std::vector<DataAccess> block = {write_of(kVa, GuestPhys(kPa))};
     GuestPhys leaf = m.tables.leaf_entry(m.root, kVa, 1);
-    for (Backend *b : {each.get(), repeats.get()}) {
+    for (Backend* b : {each.get(), repeats.get()}) {
         b->on_fetch(f);
         b->on_access(block[0]);
         b->on_fetch(f); // the instruction TLB's memo knows the block's page now
@@ -165,7 +165,7 @@ TEST(NativeBackend, BlockRepeatsRewalkAReadOnlyEntryAsEachExecutionWould) {
     BlockEvents body[] = {{f, block}};
     each->Backend::on_loop_repeats(body, 5);
     repeats->on_loop_repeats(body, 5);
-    auto rewalks = [](const Backend &b) {
+    auto rewalks = [](const Backend& b) {
         auto it = b.counters().details.find("perm_rewalks");
         return it == b.counters().details.end() ? 0 : it->second;
     };

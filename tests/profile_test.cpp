@@ -20,10 +20,10 @@ nlohmann::json nehalem_json() {
 }
 
 // The message of the invalid_argument thrown when parsing j.
-std::string parse_error(const nlohmann::json &j) {
+std::string parse_error(const nlohmann::json& j) {
     try {
         parse_profile(j, "test");
-    } catch (const std::invalid_argument &e) {
+    } catch (const std::invalid_argument& e) {
         return e.what();
     }
     return "(no error)";
@@ -33,14 +33,13 @@ std::string parse_error(const nlohmann::json &j) {
 TEST(Profile, EveryShippedProfileLoadsWithSourcesForEveryGroup) {
     auto names = profile_names(profile_dir());
     ASSERT_GE(names.size(), 3u);
-    for (const auto &name : names) {
+    for (const auto& name : names) {
         Profile p = load_profile(name, profile_dir());
         EXPECT_EQ(p.name, name);
         EXPECT_GT(p.core_ghz, 0);
         EXPECT_GT(p.tlb.stlb.entries, 0u);
         EXPECT_GT(p.exit_round_trip_cycles, 0);
-        for (auto &[path, source] : p.sources)
-            EXPECT_FALSE(source.empty()) << name << " " << path;
+        for (auto& [path, source] : p.sources) EXPECT_FALSE(source.empty()) << name << " " << path;
         EXPECT_TRUE(p.sources.count("vm_exit.handler.pt_write")) << name;
     }
 }
@@ -71,7 +70,7 @@ TEST(Profile, UnknownProfileNameListsTheKnownOnes) {
     try {
         load_profile("pentium-1993", profile_dir());
         FAIL();
-    } catch (const std::invalid_argument &e) {
+    } catch (const std::invalid_argument& e) {
         EXPECT_NE(std::string(e.what()).find("nehalem-2009"), std::string::npos) << e.what();
     }
 }
@@ -135,7 +134,7 @@ TEST(Profile, MalformedJsonFileNamesTheFile) {
     try {
         load_profile_file(file);
         FAIL();
-    } catch (const std::invalid_argument &e) {
+    } catch (const std::invalid_argument& e) {
         EXPECT_NE(std::string(e.what()).find("vmmu-bad-profile"), std::string::npos);
     }
     std::filesystem::remove(file);
@@ -168,8 +167,7 @@ TEST(ReportJson, KeysComeOutInTheSchemaOrder) {
     c.details["zapped"] = 2;
     auto j = backend_json(c, CycleBreakdown{1, 2, 3, 4});
     std::vector<std::string> top;
-    for (auto &[k, v] : j.items())
-        top.push_back(k);
+    for (auto& [k, v] : j.items()) top.push_back(k);
     EXPECT_EQ(top, (std::vector<std::string>{"tlb", "walks", "exits", "details", "cycles"}));
     EXPECT_DOUBLE_EQ(j["walks"]["refs_per_walk"].get<double>(), 2.5);
     EXPECT_EQ(j["exits"]["total"], 1);

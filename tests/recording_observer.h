@@ -25,9 +25,7 @@ public:
     }
     void on_cr3_write(uint64_t rip, uint64_t v) override { push({"cr3", rip, v}); }
     void on_cr4_write(uint64_t rip, uint64_t v) override { push({"cr4", rip, v}); }
-    void on_invlpg(uint64_t rip, GuestVirt va) override {
-        push({"invlpg", rip, va.value()});
-    }
+    void on_invlpg(uint64_t rip, GuestVirt va) override { push({"invlpg", rip, va.value()}); }
     void on_pt_write(uint64_t rip, GuestPhys pa, uint64_t, uint64_t, uint8_t) override {
         push({"pt_write", rip, pa.value()});
     }

@@ -136,7 +136,8 @@ TEST(RobustCommandLine, UnwritableOutputIsRejectedBeforeTheRun) {
     fs::path d = scratch("UnwritableOutput");
     EXPECT_FAILS_WITH(vmmu({"run", "--workload", "hello", "--json", d.string()}), 2,
                       "is a directory", "give a file name");
-    EXPECT_FAILS_WITH(vmmu({"run", "--workload", "hello", "--json", ""}), 2, "--json", "needs a path");
+    EXPECT_FAILS_WITH(vmmu({"run", "--workload", "hello", "--json", ""}), 2, "--json",
+                      "needs a path");
     EXPECT_FAILS_WITH(vmmu({"validate", "--json", ""}), 2, "--json", "needs a path");
     EXPECT_FAILS_WITH(vmmu({"study", "scaling", "--out", ""}), 2, "--out", "needs a path");
     std::ofstream(d / "file") << "x";

@@ -13,7 +13,6 @@
 namespace vmmu::robust {
 namespace {
 
-
 fs::path guest(const std::string& rel) { return fs::path(VMMU_GUEST_DIR) / rel; }
 
 template <class T> T get(const std::vector<uint8_t>& b, uint64_t off) {

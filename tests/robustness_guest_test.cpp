@@ -13,7 +13,6 @@ namespace vmmu::robust {
 namespace {
 using nlohmann::json;
 
-
 // A guest directory (VMMU_GUEST_DIR) with `kernel`, the given programs, and a manifest naming
 // `workloads` with no parameters.
 fs::path guest_dir(const fs::path& dir, const fs::path& kernel,
@@ -129,9 +128,9 @@ TEST(RobustGuest, ProcessThatNeverExitsIsStoppedByTheBudget) {
 TEST(RobustGuest, QuietRunQuotesTheGuestConsoleWhenItFails) {
     fs::path dir = scratch(test_name());
     fs::path g = real_guest(dir);
-    Outcome o = run_vmmu({"run", "--quiet", "--workload", "robust_forever", "--max-instructions",
-                          "3000000"},
-                         dir, {{"VMMU_GUEST_DIR", g.string()}});
+    Outcome o = run_vmmu(
+        {"run", "--quiet", "--workload", "robust_forever", "--max-instructions", "3000000"}, dir,
+        {{"VMMU_GUEST_DIR", g.string()}});
     EXPECT_FAILS_WITH(o, 3, "guest console, last lines:", "| robust_forever: spinning");
     EXPECT_FALSE(has(o.out, "robust_forever: spinning")) << o.out; // --quiet: not echoed
 }

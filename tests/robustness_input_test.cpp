@@ -13,7 +13,6 @@ namespace vmmu::robust {
 namespace {
 using nlohmann::json;
 
-
 json nehalem() {
     return json::parse(
         read_text(fs::path(VMMU_SOURCE_DIR) / "workloads/profiles/nehalem-2009.json"));
@@ -146,8 +145,7 @@ TEST(RobustScenario, FuzzCorpusStillParses) {
     int seen = 0;
     for (auto& e : fs::directory_iterator(VMMU_SOURCE_DIR "/tests/fuzz/corpus/scenario")) {
         json j = json::parse(read_text(e.path()));
-        EXPECT_NO_THROW(parse_run_args(scenario_args(j, e.path().filename().string())))
-            << e.path();
+        EXPECT_NO_THROW(parse_run_args(scenario_args(j, e.path().filename().string()))) << e.path();
         ++seen;
     }
     EXPECT_GE(seen, 4);
@@ -218,8 +216,9 @@ TEST(RobustScenario, RunSettingsOnTheCommandLineTooAreRejected) {
 TEST(RobustScenario, RunSettingsBesideAVmsFileAreRejected) {
     // Each VM of the file has its own settings: a run flag beside the file would apply to none.
     fs::path dir = scratch(test_name());
-    write_text(dir / "vms.json",
-               R"({"schema": "vmmu.vms/1", "vms": [{"workload": "hello"}, {"workload": "hello"}]})");
+    write_text(
+        dir / "vms.json",
+        R"({"schema": "vmmu.vms/1", "vms": [{"workload": "hello"}, {"workload": "hello"}]})");
     EXPECT_FAILS_WITH(run_vmmu({"run", "--vms-file", (dir / "vms.json").string(), "--dedup"}, dir),
                       2, "--vms-file: --dedup is also given", "\"dedup\"");
     EXPECT_FAILS_WITH(

@@ -18,7 +18,7 @@ using nlohmann::json;
 
 // The slat model, with one EPT leaf corrupted after kAccessesBeforeCorruption data accesses.
 class CorruptedSlat final : public Backend {
-  public:
+public:
     static constexpr uint64_t kAccessesBeforeCorruption = 20000;
 
     explicit CorruptedSlat(const BackendEnv& env) : env_(env), inner_(env) {}
@@ -55,7 +55,7 @@ class CorruptedSlat final : public Backend {
     const BackendCounters& counters() const override { return inner_.counters(); }
     CycleBreakdown cycles(uint64_t n) const override { return inner_.cycles(n); }
 
-  private:
+private:
     BackendEnv env_;
     SlatBackend inner_;
     uint64_t accesses_ = 0;
@@ -95,7 +95,8 @@ TEST(RobustOracle, CorruptedEptLeafStopsTheRunWithExitCodeFourAndKeepsTheJson) {
     EXPECT_EQ(j["stop"]["kind"], "oracle_mismatch");
     EXPECT_NE(j["stop"]["message"].get<std::string>().find("hPA"), std::string::npos);
     // The run went as far as the corruption, and its counters are in the document.
-    EXPECT_GE(j["guest"]["data_accesses"].get<uint64_t>(), CorruptedSlat::kAccessesBeforeCorruption);
+    EXPECT_GE(j["guest"]["data_accesses"].get<uint64_t>(),
+              CorruptedSlat::kAccessesBeforeCorruption);
     EXPECT_GT(j["backends"]["corrupted_slat"]["walks"]["count"].get<uint64_t>(), 0u);
     EXPECT_FALSE(fs::exists(out.string() + ".tmp"));
     fs::remove_all(dir);

@@ -11,10 +11,10 @@ constexpr uint64_t kVa = 0x7f12'3456'7000;
 constexpr uint64_t kPa = 0x2345000;
 constexpr uint64_t kRw = x86::kPteW | x86::kPteU;
 
-SlatBackend &slat(std::unique_ptr<Backend> &b) { return dynamic_cast<SlatBackend &>(*b); }
+SlatBackend& slat(std::unique_ptr<Backend>& b) { return dynamic_cast<SlatBackend&>(*b); }
 
 // Touches va once (building the EPT), then flushes the TLB with a CR3 write.
-void warm_ept_then_flush(Backend &b, Machine &m, uint64_t va, uint64_t pa) {
+void warm_ept_then_flush(Backend& b, Machine& m, uint64_t va, uint64_t pa) {
     b.on_access(read_of(va, GuestPhys(pa)));
     b.on_cr3_write(0, m.root);
 }
@@ -30,7 +30,7 @@ TEST(SlatWalker, ColdWalkTakes24References) {
     std::vector<WalkRef> trace;
     slat(b).set_trace(&trace);
     b->on_access(read_of(kVa + 0x18, GuestPhys(kPa + 0x18)));
-    const auto &w = b->counters().walks;
+    const auto& w = b->counters().walks;
     EXPECT_EQ(w.walks - walks_before, 1u);
     EXPECT_EQ(w.refs - refs_before, 24u);
     EXPECT_EQ(w.max_refs_per_walk, 24u);
@@ -45,8 +45,7 @@ TEST(SlatWalker, ColdWalkTakes24References) {
             EXPECT_EQ(trace[i].hit_in, HitIn::None) << i;
             EXPECT_GE(trace[i].address, slat(b).ept().pool_base().value()) << i;
         }
-        if (gl == 0)
-            break;
+        if (gl == 0) break;
         EXPECT_EQ(trace[i].dimension, WalkDim::Guest);
         EXPECT_EQ(trace[i].guest_level, gl);
         // A guest entry lives at p2m(gPA) in host memory.
@@ -188,7 +187,7 @@ TEST(SlatWalker, CyclesFollowTheProfile) {
     auto b = m.make("slat");
     b->on_access(read_of(kVa, GuestPhys(kPa)));
     CycleBreakdown c = b->cycles(1000);
-    const auto &k = b->counters();
+    const auto& k = b->counters();
     EXPECT_DOUBLE_EQ(c.walk, k.walks.refs * m.prof.walk_ref_cycles);
     EXPECT_DOUBLE_EQ(c.exit, k.exits.total() * m.prof.exit_round_trip_cycles);
     EXPECT_DOUBLE_EQ(c.handler, 5 * m.prof.handler(ExitReason::EptViolation));

@@ -31,7 +31,7 @@ TEST(TlbArray, MissThenHitAfterFill) {
     TlbArray a({16, 4}, kSize4K);
     EXPECT_EQ(a.lookup(0x1234, 0, 0), nullptr);
     a.fill(0x1234, page(0xabc000), 0, 0);
-    const Translation *t = a.lookup(0x1fff, 0, 0);
+    const Translation* t = a.lookup(0x1fff, 0, 0);
     ASSERT_NE(t, nullptr);
     EXPECT_EQ(t->host(0x1234), 0xabc234u);
     EXPECT_EQ(a.lookup(0x2000, 0, 0), nullptr);
@@ -39,21 +39,18 @@ TEST(TlbArray, MissThenHitAfterFill) {
 
 TEST(TlbArray, LeastRecentlyUsedWayIsEvicted) {
     TlbArray a({4, 4}, kSize4K); // one set, four ways
-    for (uint64_t p = 0; p < 4; ++p)
-        a.fill(p << 12, page(p << 20), 0, 0);
+    for (uint64_t p = 0; p < 4; ++p) a.fill(p << 12, page(p << 20), 0, 0);
     ASSERT_NE(a.lookup(0, 0, 0), nullptr); // page 0 becomes most recent; page 1 is LRU
     a.fill(4 << 12, page(4 << 20), 0, 0);
     EXPECT_EQ(a.lookup(1 << 12, 0, 0), nullptr);
-    for (uint64_t p : {0, 2, 3, 4})
-        EXPECT_NE(a.lookup(p << 12, 0, 0), nullptr) << p;
+    for (uint64_t p : {0, 2, 3, 4}) EXPECT_NE(a.lookup(p << 12, 0, 0), nullptr) << p;
 }
 
 TEST(TlbArray, SetIndexComesFromTheLowVpnBits) {
     TlbArray a({8, 2}, kSize4K); // four sets
     // Pages 0, 4, 8 share set 0; page 1 is in set 1 and must survive their conflicts.
     a.fill(1 << 12, page(0x100000), 0, 0);
-    for (uint64_t p : {0, 4, 8})
-        a.fill(p << 12, page(p << 20), 0, 0);
+    for (uint64_t p : {0, 4, 8}) a.fill(p << 12, page(p << 20), 0, 0);
     EXPECT_NE(a.lookup(1 << 12, 0, 0), nullptr);
     EXPECT_EQ(a.lookup(0, 0, 0), nullptr); // evicted by 4 and 8 in a 2-way set
     EXPECT_NE(a.lookup(8 << 12, 0, 0), nullptr);
@@ -81,8 +78,7 @@ TEST(TlbHierarchy, StlbHitRefillsTheL1) {
     EXPECT_EQ(c.stlb_misses, 1u);
     h.fill(0x5000, page(0x77000), false);
     // Thrash the 2-way L1 set of page 5 (pages 1, 9, 13 share it with four sets).
-    for (uint64_t p : {1, 9, 13})
-        h.fill(p << 12, page(p << 20), false);
+    for (uint64_t p : {1, 9, 13}) h.fill(p << 12, page(p << 20), false);
     ASSERT_NE(h.lookup(0x5000, false), nullptr);
     EXPECT_EQ(c.l1d_misses, 2u);
     EXPECT_EQ(c.stlb_lookups, 2u);
@@ -177,8 +173,7 @@ TEST(TlbHierarchy, LargePagesGoToTheLargeArrayAndStlbOnlyIfItHoldsThem) {
     EXPECT_EQ(h.lookup(0x40000000 + 0x12345, false)->host(0x40012345), 0x80012345u);
     EXPECT_EQ(c.l1d_misses, 0u);
     // Evict the 2M entry from the 4-entry large array: no STLB copy to fall back on.
-    for (uint64_t i = 1; i <= 4; ++i)
-        h.fill(i << 32, page(i << 33, 21), false);
+    for (uint64_t i = 1; i <= 4; ++i) h.fill(i << 32, page(i << 33, 21), false);
     EXPECT_EQ(h.lookup(0x600000, false), nullptr);
 }
 
@@ -194,7 +189,7 @@ TEST(TlbArray, MemoizedLookupsBehaveExactlyLikeAPlainLruArray) {
     };
     const uint32_t sets = 4, ways = 2;
     std::vector<std::vector<Entry>> ref(sets); // per set, most recent first
-    auto matches = [](const Entry &e, uint64_t vpn, uint16_t pcid) {
+    auto matches = [](const Entry& e, uint64_t vpn, uint16_t pcid) {
         return e.vpn == vpn && e.pcid == pcid;
     };
     TlbArray a({sets * ways, ways}, kSize4K);
@@ -209,12 +204,12 @@ TEST(TlbArray, MemoizedLookupsBehaveExactlyLikeAPlainLruArray) {
         uint64_t r = next(), hot = (step / 64) * 7 + (r >> 40) % 3;
         uint64_t vpn = (r >> 44) % 5 ? hot % 40 : r % 40, va = (vpn << 12) | ((r >> 8) & 0xfff);
         uint16_t pcid = static_cast<uint16_t>((r >> 20) % 2);
-        auto &set = ref[vpn % sets];
+        auto& set = ref[vpn % sets];
         unsigned op = (r >> 24) % 16;
         if (op < 11) { // lookups dominate, as they do in a run
-            const Translation *t = a.lookup(va, pcid, 0);
+            const Translation* t = a.lookup(va, pcid, 0);
             auto it = std::find_if(set.begin(), set.end(),
-                                   [&](const Entry &e) { return matches(e, vpn, pcid); });
+                                   [&](const Entry& e) { return matches(e, vpn, pcid); });
             ASSERT_EQ(t != nullptr, it != set.end()) << "step " << step;
             if (t) {
                 ++hits;
@@ -225,7 +220,7 @@ TEST(TlbArray, MemoizedLookupsBehaveExactlyLikeAPlainLruArray) {
             uint64_t frame = (r >> 32) << 12;
             a.fill(va, page(frame), pcid, 0);
             auto it = std::find_if(set.begin(), set.end(),
-                                   [&](const Entry &e) { return matches(e, vpn, pcid); });
+                                   [&](const Entry& e) { return matches(e, vpn, pcid); });
             if (it != set.end())
                 set.erase(it);
             else if (set.size() == ways)
@@ -233,11 +228,10 @@ TEST(TlbArray, MemoizedLookupsBehaveExactlyLikeAPlainLruArray) {
             set.insert(set.begin(), Entry{vpn, frame, pcid});
         } else if (op == 14) {
             a.invalidate_page(va, 0);
-            std::erase_if(set, [&](const Entry &e) { return e.vpn == vpn; });
+            std::erase_if(set, [&](const Entry& e) { return e.vpn == vpn; });
         } else {
             a.flush_non_global(pcid, 0);
-            for (auto &s : ref)
-                std::erase_if(s, [&](const Entry &e) { return e.pcid == pcid; });
+            for (auto& s : ref) std::erase_if(s, [&](const Entry& e) { return e.pcid == pcid; });
         }
     }
     EXPECT_GT(hits, 2000u); // the sequence exercised the memo, not only misses
@@ -251,7 +245,7 @@ TEST(TlbArray, ACopyAnswersFromItsOwnEntries) {
     TlbArray b = a;
     a.invalidate_page(0x5000, 0);
     EXPECT_EQ(a.lookup(0x5000, 0, 0), nullptr);
-    const Translation *t = b.lookup(0x5000, 0, 0);
+    const Translation* t = b.lookup(0x5000, 0, 0);
     ASSERT_NE(t, nullptr);
     EXPECT_EQ(t->frame, 0x1000u);
     b.fill(0x5000, page(0x2000), 0, 0);

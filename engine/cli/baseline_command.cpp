@@ -26,7 +26,7 @@ fs::path make_temp_dir() {
     return templ;
 }
 
-std::string read_text(const fs::path &p) {
+std::string read_text(const fs::path& p) {
     std::ifstream in(p);
     std::stringstream ss;
     ss << in.rdbuf();
@@ -41,7 +41,7 @@ struct SuiteRun {
 };
 
 // Runs the whole suite into a fresh temporary directory.
-SuiteRun run_suite(const BaselineArgs &a) {
+SuiteRun run_suite(const BaselineArgs& a) {
     SuiteRun s;
     s.dir = baseline_dir(a.dir);
     s.spec = load_sweep_spec(s.dir / "suite.json");
@@ -63,8 +63,9 @@ SuiteRun run_suite(const BaselineArgs &a) {
             fmt::print(stderr, "vmmu baseline: run {} wrote no JSON (exit {}): see {}\n", o.name,
                        o.exit_code, log.string());
         } else if (o.exit_code != 0) {
-            fmt::print(stderr, "vmmu baseline: warning: run {} exited with {} (status recorded in "
-                               "its JSON): see {}\n",
+            fmt::print(stderr,
+                       "vmmu baseline: warning: run {} exited with {} (status recorded in "
+                       "its JSON): see {}\n",
                        o.name, o.exit_code, log.string());
         }
     }
@@ -72,13 +73,12 @@ SuiteRun run_suite(const BaselineArgs &a) {
 }
 
 // Committed run files that the suite no longer produces.
-std::vector<fs::path> stale_files(const SuiteRun &s) {
+std::vector<fs::path> stale_files(const SuiteRun& s) {
     std::set<std::string> names;
-    for (auto &r : s.spec.runs)
-        names.insert(r.name + ".json");
+    for (auto& r : s.spec.runs) names.insert(r.name + ".json");
     std::vector<fs::path> stale;
     if (fs::is_directory(s.dir / "runs"))
-        for (auto &e : fs::directory_iterator(s.dir / "runs"))
+        for (auto& e : fs::directory_iterator(s.dir / "runs"))
             if (e.path().extension() == ".json" && !names.count(e.path().filename().string()))
                 stale.push_back(e.path());
     return stale;
@@ -86,7 +86,7 @@ std::vector<fs::path> stale_files(const SuiteRun &s) {
 
 } // namespace
 
-fs::path baseline_dir(const std::string &dir) {
+fs::path baseline_dir(const std::string& dir) {
     if (!dir.empty()) {
         if (!fs::exists(fs::path(dir) / "suite.json"))
             throw std::invalid_argument(
@@ -99,15 +99,14 @@ fs::path baseline_dir(const std::string &dir) {
         for (fs::path d = fs::absolute(start); !d.empty(); d = d.parent_path()) {
             if (fs::exists(d / "results" / "baselines" / "suite.json"))
                 return d / "results" / "baselines";
-            if (d == d.parent_path())
-                break;
+            if (d == d.parent_path()) break;
         }
     throw std::invalid_argument(
         "no results/baselines/suite.json above the current directory or the vmmu "
         "executable: run from the source tree or pass --dir");
 }
 
-int baseline_update(const BaselineArgs &a) {
+int baseline_update(const BaselineArgs& a) {
     SuiteRun s = run_suite(a);
     if (s.failed) {
         fmt::print(stderr,
@@ -117,7 +116,7 @@ int baseline_update(const BaselineArgs &a) {
         return 1;
     }
     int changed = 0, added = 0;
-    for (auto &r : s.spec.runs) {
+    for (auto& r : s.spec.runs) {
         fs::path old_path = s.dir / "runs" / (r.name + ".json"),
                  new_path = s.tmp / "runs" / (r.name + ".json");
         if (!fs::exists(old_path)) {
@@ -132,7 +131,7 @@ int baseline_update(const BaselineArgs &a) {
         write_file_atomic(old_path, read_text(new_path));
     }
     auto stale = stale_files(s);
-    for (auto &p : stale) {
+    for (auto& p : stale) {
         fmt::print("removed {} (no longer in the suite)\n", p.string());
         fs::remove(p);
     }
@@ -144,16 +143,15 @@ int baseline_update(const BaselineArgs &a) {
     return 0;
 }
 
-int baseline_check(const BaselineArgs &a) {
+int baseline_check(const BaselineArgs& a) {
     check_tolerance(a.tolerance);
     SuiteRun s = run_suite(a);
     int bad = s.failed;
     uint64_t values = 0;
-    for (auto &r : s.spec.runs) {
+    for (auto& r : s.spec.runs) {
         fs::path old_path = s.dir / "runs" / (r.name + ".json"),
                  new_path = s.tmp / "runs" / (r.name + ".json");
-        if (!fs::exists(new_path))
-            continue; // counted in s.failed
+        if (!fs::exists(new_path)) continue; // counted in s.failed
         if (!fs::exists(old_path)) {
             fmt::print("== {}: no committed baseline ({})\n", r.name, old_path.string());
             ++bad;
@@ -162,13 +160,11 @@ int baseline_check(const BaselineArgs &a) {
         CompareResult c =
             compare_json(read_vmmu_json(old_path), read_vmmu_json(new_path), a.tolerance);
         values += c.compared;
-        if (c.changes.empty())
-            continue;
+        if (c.changes.empty()) continue;
         fmt::print("== {}\n{}", r.name, change_table(c, a.tolerance));
-        if (c.beyond())
-            ++bad;
+        if (c.beyond()) ++bad;
     }
-    for (auto &p : stale_files(s)) {
+    for (auto& p : stale_files(s)) {
         fmt::print("== {}: committed baseline of a run the suite no longer has\n", p.string());
         ++bad;
     }
@@ -189,27 +185,27 @@ int baseline_check(const BaselineArgs &a) {
     return 0;
 }
 
-void add_baseline_command(CLI::App &app, Action &action) {
-    auto *c = app.add_subcommand("baseline",
+void add_baseline_command(CLI::App& app, Action& action) {
+    auto* c = app.add_subcommand("baseline",
                                  "the regression suite: rerun it and compare with the committed "
                                  "baselines (check), or regenerate them on purpose (update)");
     c->require_subcommand(1);
     auto a = std::make_shared<BaselineArgs>();
-    auto common = [a](CLI::App *s) {
+    auto common = [a](CLI::App* s) {
         s->add_option(
             "--dir", a->dir,
             "baseline directory holding suite.json and runs/ (default: results/baselines)");
         s->add_option("--jobs,-j", a->jobs, "runs at a time (default: every local core)");
         s->add_flag("--no-progress", a->no_progress, "no progress output on stderr");
     };
-    auto *check = c->add_subcommand(
+    auto* check = c->add_subcommand(
         "check", "run the suite, compare with the baselines; exit 5 if anything moved");
     common(check);
     check->add_option("--tolerance", a->tolerance,
                       "percent a number may move (default 0: counters are exact)");
     check->add_flag("--keep", a->keep, "keep the new results (their directory is printed)");
     check->callback([a, &action] { action = [a] { return baseline_check(*a); }; });
-    auto *update =
+    auto* update =
         c->add_subcommand("update", "run the suite and overwrite the baselines with its results");
     common(update);
     update->callback([a, &action] { action = [a] { return baseline_update(*a); }; });

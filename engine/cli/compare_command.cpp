@@ -22,24 +22,22 @@ struct CompareArgs {
 };
 
 // Returns the number of values beyond tolerance (a file missing on one side counts as one).
-uint64_t compare_files(const fs::path &a, const fs::path &b, double tol, bool header) {
+uint64_t compare_files(const fs::path& a, const fs::path& b, double tol, bool header) {
     auto ja = read_vmmu_json(a), jb = read_vmmu_json(b);
     require_same_schema(ja, jb, a.string(), b.string());
     CompareResult r = compare_json(ja, jb, tol);
-    if (header && !r.changes.empty())
-        fmt::print("== {} vs {}\n", a.string(), b.string());
-    if (header && r.changes.empty())
-        return 0;
+    if (header && !r.changes.empty()) fmt::print("== {} vs {}\n", a.string(), b.string());
+    if (header && r.changes.empty()) return 0;
     fmt::print("{}", change_table(r, tol));
     return r.beyond();
 }
 
 // Every .json file under either directory, by its path relative to that directory (a sweep's
 // DIR/runs/*.json is compared along with DIR/sweep.json).
-uint64_t compare_dirs(const fs::path &a, const fs::path &b, double tol) {
+uint64_t compare_dirs(const fs::path& a, const fs::path& b, double tol) {
     std::set<std::string> names;
-    for (auto *d : {&a, &b})
-        for (auto &e : fs::recursive_directory_iterator(*d))
+    for (auto* d : {&a, &b})
+        for (auto& e : fs::recursive_directory_iterator(*d))
             if (e.is_regular_file() && e.path().extension() == ".json")
                 names.insert(fs::relative(e.path(), *d).string());
     if (names.empty())
@@ -48,7 +46,7 @@ uint64_t compare_dirs(const fs::path &a, const fs::path &b, double tol) {
             "'vmmu baseline' wrote (or two files)",
             a.string(), b.string()));
     uint64_t beyond = 0, files = 0;
-    for (auto &n : names) {
+    for (auto& n : names) {
         ++files;
         if (!fs::exists(a / n) || !fs::exists(b / n)) {
             fmt::print("== {}: only in {}\n", n, fs::exists(a / n) ? a.string() : b.string());
@@ -62,7 +60,7 @@ uint64_t compare_dirs(const fs::path &a, const fs::path &b, double tol) {
     return beyond;
 }
 
-int compare_main(const CompareArgs &a) {
+int compare_main(const CompareArgs& a) {
     if (!a.update && (!a.baseline.dir.empty() || a.jobs_given))
         throw std::invalid_argument("--dir and --jobs go with --update (they choose where and how "
                                     "the baselines are regenerated); drop them to compare files");
@@ -88,8 +86,8 @@ int compare_main(const CompareArgs &a) {
 
 } // namespace
 
-void add_compare_command(CLI::App &app, Action &action) {
-    auto *c = app.add_subcommand("compare",
+void add_compare_command(CLI::App& app, Action& action) {
+    auto* c = app.add_subcommand("compare",
                                  "compare two vmmu JSON documents (or directories of them) "
                                  "outside 'sim'; exit 5 if anything moved beyond the tolerance");
     auto a = std::make_shared<CompareArgs>();
@@ -103,7 +101,7 @@ void add_compare_command(CLI::App &app, Action &action) {
     c->add_option("--dir", a->baseline.dir,
                   "with --update: the baseline directory (default: results/baselines)");
     c->add_option("--jobs,-j", a->baseline.jobs, "with --update: runs at a time")
-        ->each([a](const std::string &) { a->jobs_given = true; });
+        ->each([a](const std::string&) { a->jobs_given = true; });
     c->callback([a, &action] { action = [a] { return compare_main(*a); }; });
 }
 

@@ -50,8 +50,10 @@ int demo_walk(WalkFlags& f) {
     RunOutput out = execute_run(o);
     if (out.result.stop != StopKind::Exited && out.result.stop != StopKind::Budget)
         fmt::print(stderr, "vmmu: note: guest stopped with {}\n", run_status(out.result));
-    if (f.json) fmt::print("{}\n", demo.json.dump(2));
-    else fmt::print("{}", demo.text);
+    if (f.json)
+        fmt::print("{}\n", demo.json.dump(2));
+    else
+        fmt::print("{}", demo.text);
     return 0;
 }
 
@@ -60,7 +62,8 @@ struct Symbolizer {
     std::vector<std::pair<std::string, ElfImage>> images;
     explicit Symbolizer(const RunOptions& o) {
         fs::path g = guest_dir();
-        images.emplace_back("", read_elf(o.kernel.empty() ? (g / "kernel.elf").string() : o.kernel));
+        images.emplace_back("",
+                            read_elf(o.kernel.empty() ? (g / "kernel.elf").string() : o.kernel));
         for (auto& e : fs::directory_iterator(g / "programs"))
             if (e.path().extension() == ".elf")
                 images.emplace_back(e.path().stem().string() + ":", read_elf(e.path().string()));

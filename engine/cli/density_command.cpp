@@ -45,7 +45,7 @@ uint64_t detail(const BackendResult& b, std::string_view key) {
 struct Series {
     std::map<std::string, std::vector<DensityPoint>> points;
     std::map<std::string, double> scan_cycles; // per backend, at the last N measured
-    DedupCounters dedup;                        // host-wide, at the last N measured
+    DedupCounters dedup;                       // host-wide, at the last N measured
     ojson rows = ojson::array();
 };
 
@@ -143,8 +143,8 @@ int run_density(DensityFlags& f) {
     std::map<std::string, HostModel> hosts;
     for (auto& b : vm.backends) {
         auto it = vm.backend_profile.find(b);
-        Profile p = load_profile(it != vm.backend_profile.end() ? it->second : vm.profile,
-                                 profile_dir());
+        Profile p =
+            load_profile(it != vm.backend_profile.end() ? it->second : vm.profile, profile_dir());
         hosts[b] = HostModel{f.cores, f.ghz > 0 ? f.ghz : p.core_ghz, f.util, f.jobs_per_sec};
     }
     const uint64_t host_bytes = f.host_mib << 20;
@@ -163,8 +163,8 @@ int run_density(DensityFlags& f) {
         vm.dedup ? fmt::format("{:<10}{:>8}{:>10}{:>10}{:>9}{:>13}{:>9}{:>11}{:>12}  {}\n",
                                "backend", "VMs", "cpu VMs", "mem VMs", "bound", "w/o dedup",
                                "bound", "saved MiB", "scan Mcyc", "note")
-                 : fmt::format("{:<10}{:>8}{:>10}{:>10}{:>10}  {}\n", "backend", "VMs",
-                               "cpu VMs", "mem VMs", "bound", "note");
+                 : fmt::format("{:<10}{:>8}{:>10}{:>10}{:>10}  {}\n", "backend", "VMs", "cpu VMs",
+                               "mem VMs", "bound", "note");
     for (auto& [name, pts] : asked.points) {
         DensityLimit d = density_limit(pts, hosts[name], host_bytes);
         results[name] = limit_json(d, hosts[name]);
@@ -192,11 +192,11 @@ int run_density(DensityFlags& f) {
             without_bound = p.bound();
             extrapolated |= p.cpu.extrapolated || p.memory_extrapolated;
         }
-        table += fmt::format("{:<10}{:>8}{:>10}{:>10}{:>9}{:>13}{:>9}{:>11.2f}{:>12.2f}  {}\n",
-                             name, d.vms(), d.cpu.sessions, d.memory_vms, d.bound(), without,
-                             without_bound, (asked.dedup.frames_saved << 12) / 1048576.0,
-                             asked.scan_cycles[name] / 1e6,
-                             extrapolated ? "extrapolated past the largest measured N" : "");
+        table +=
+            fmt::format("{:<10}{:>8}{:>10}{:>10}{:>9}{:>13}{:>9}{:>11.2f}{:>12.2f}  {}\n", name,
+                        d.vms(), d.cpu.sessions, d.memory_vms, d.bound(), without, without_bound,
+                        (asked.dedup.frames_saved << 12) / 1048576.0, asked.scan_cycles[name] / 1e6,
+                        extrapolated ? "extrapolated past the largest measured N" : "");
     }
     ojson doc;
     doc["schema"] = "vmmu.study.density/1";

@@ -31,8 +31,8 @@ int MultiFlags::run(RunFlags& flags, const std::string& json_path) const {
     MultiOptions m;
     if (!vms_file.empty()) {
         if (vms_opt->count())
-            throw std::invalid_argument(fmt::format(
-                "--vms {} with --vms-file: the file lists the VMs; drop --vms", vms));
+            throw std::invalid_argument(
+                fmt::format("--vms {} with --vms-file: the file lists the VMs; drop --vms", vms));
         m = load_vms_file(vms_file);
     } else {
         if (vms < 1 || vms > 64)
@@ -53,8 +53,7 @@ int MultiFlags::run(RunFlags& flags, const std::string& json_path) const {
         if (run_exit_code(r) != 0)
             fmt::print(stderr, "vmmu: VM {} guest error ({}): {} at RIP {:#x} {}\n", i,
                        run_status(r),
-                       r.message.empty() ? fmt::format("exit status {}", r.exit_status)
-                                         : r.message,
+                       r.message.empty() ? fmt::format("exit status {}", r.exit_status) : r.message,
                        r.rip, r.instruction);
     }
     if (!json_path.empty()) {

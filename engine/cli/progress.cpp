@@ -15,14 +15,14 @@ void ProgressBar::update(size_t done, const std::string& note) {
     if (!enabled_) return;
     constexpr int kWidth = 24;
     int filled = static_cast<int>(kWidth * std::min(done, total_) / total_);
-    auto secs = std::chrono::duration_cast<std::chrono::seconds>(
-                    std::chrono::steady_clock::now() - start_)
-                    .count();
+    auto secs =
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - start_)
+            .count();
     std::string bar(static_cast<size_t>(filled), '#');
     bar.append(static_cast<size_t>(kWidth - filled), '.');
     // \r and erase-to-end-of-line (ECMA-48 EL) redraw in place.
-    fmt::print(stderr, "\r{} [{}] {}/{} {:d}:{:02d} {}\x1b[K", label_, bar, done, total_,
-               secs / 60, secs % 60, note);
+    fmt::print(stderr, "\r{} [{}] {}/{} {:d}:{:02d} {}\x1b[K", label_, bar, done, total_, secs / 60,
+               secs % 60, note);
     std::fflush(stderr);
     drawn_ = true;
 }

@@ -9,7 +9,7 @@
 namespace vmmu {
 
 class ProgressBar {
-  public:
+public:
     // total: steps to do; label: what is running ("study scaling").
     ProgressBar(std::string label, size_t total);
     ~ProgressBar() { finish(); }
@@ -22,7 +22,7 @@ class ProgressBar {
     void finish();
     bool enabled() const { return enabled_; }
 
-  private:
+private:
     std::string label_;
     size_t total_;
     bool enabled_;

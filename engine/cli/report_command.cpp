@@ -64,15 +64,17 @@ int run_report_script(const fs::path& script, const ReportArgs& a) {
     pid_t pid = 0;
     int err = posix_spawnp(&pid, cargv[0], nullptr, nullptr, cargv.data(), environ);
     if (err != 0) {
-        fmt::print(stderr, "vmmu report: cannot run {}: {}; install python3 and "
-                           "python3-matplotlib (apt-get install python3-matplotlib)\n",
+        fmt::print(stderr,
+                   "vmmu report: cannot run {}: {}; install python3 and "
+                   "python3-matplotlib (apt-get install python3-matplotlib)\n",
                    argv[0], std::strerror(err));
         return 1;
     }
     // Like system(): Ctrl-C reaches the script (same process group), which decides the outcome.
     auto old_int = std::signal(SIGINT, SIG_IGN), old_quit = std::signal(SIGQUIT, SIG_IGN);
     int status = 0;
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
     std::signal(SIGINT, old_int);
     std::signal(SIGQUIT, old_quit);
     if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);

@@ -20,7 +20,8 @@
 namespace vmmu {
 
 void add_run_command(CLI::App& app, Action& action) {
-    auto* c = app.add_subcommand("run", "boot the guest, run one workload, measure every attached MMU scheme");
+    auto* c = app.add_subcommand(
+        "run", "boot the guest, run one workload, measure every attached MMU scheme");
     auto flags = std::make_shared<RunFlags>();
     auto json_path = std::make_shared<std::string>();
     auto quiet = std::make_shared<bool>(false);
@@ -29,7 +30,8 @@ void add_run_command(CLI::App& app, Action& action) {
         ->check(non_empty_path());
     c->add_flag("--quiet", *quiet, "do not echo the guest console");
     auto scenario = std::make_shared<std::string>();
-    c->add_option("--scenario", *scenario, "run the vmmu.scenario/1 JSON file (engine/experiment/scenario.h)");
+    c->add_option("--scenario", *scenario,
+                  "run the vmmu.scenario/1 JSON file (engine/experiment/scenario.h)");
     auto multi = std::make_shared<MultiFlags>();
     multi->add(c);
     c->callback([=, &action] {
@@ -52,11 +54,13 @@ void add_run_command(CLI::App& app, Action& action) {
                 bool model = r.stop == StopKind::OracleMismatch;
                 fmt::print(stderr, "vmmu: {} ({}): {}\n  at RIP {:#x} {}  {}\n",
                            model ? "model error" : "guest error", run_status(r),
-                           r.message.empty() ? fmt::format("exit status {}", r.exit_status) : r.message,
+                           r.message.empty() ? fmt::format("exit status {}", r.exit_status)
+                                             : r.message,
                            r.rip, r.symbol.empty() ? "" : "<" + r.symbol + ">", r.instruction);
                 if (model)
-                    fmt::print(stderr, "  a backend's translation disagrees with the functional one: "
-                                       "a bug in that model, not in the guest\n");
+                    fmt::print(stderr,
+                               "  a backend's translation disagrees with the functional one: "
+                               "a bug in that model, not in the guest\n");
                 // With --quiet the console was not shown, and a guest usually says why it failed.
                 if (*quiet && !r.console.empty()) {
                     std::vector<std::string> lines;
@@ -67,7 +71,8 @@ void add_run_command(CLI::App& app, Action& action) {
                     for (size_t i = from; i < lines.size(); ++i)
                         fmt::print(stderr, "    | {}\n", lines[i]);
                 }
-                if (!r.recent_events.empty()) fmt::print(stderr, "  last guest events, oldest first:\n");
+                if (!r.recent_events.empty())
+                    fmt::print(stderr, "  last guest events, oldest first:\n");
                 for (auto& e : r.recent_events) fmt::print(stderr, "    {}\n", e);
             }
             if (!json_path->empty()) {
@@ -96,8 +101,7 @@ void add_list_command(CLI::App& app, Action& action) {
                     else if (p.min > 0)
                         range = fmt::format(" (>= {})", p.min);
                     fmt::print("    {:<14} default {:<10} {}{}{}\n", p.name, p.default_value,
-                               p.description, range,
-                               p.source.empty() ? "" : " [" + p.source + "]");
+                               p.description, range, p.source.empty() ? "" : " [" + p.source + "]");
                 }
             }
             fmt::print("\nbackends: {}\n", fmt::join(backend_names(), ", "));

@@ -111,17 +111,16 @@ void collect(StudyRun& r, const fs::path& path, int status) {
         std::ifstream err(path.string() + ".err");
         std::string why((std::istreambuf_iterator<char>(err)), {});
         while (!why.empty() && why.back() == '\n') why.pop_back();
-        r.failure = !why.empty()              ? why
-                    : WIFSIGNALED(status)     ? fmt::format("killed by signal {}", WTERMSIG(status))
-                                              : fmt::format("exit code {}", WEXITSTATUS(status));
+        r.failure = !why.empty()          ? why
+                    : WIFSIGNALED(status) ? fmt::format("killed by signal {}", WTERMSIG(status))
+                                          : fmt::format("exit code {}", WEXITSTATUS(status));
         fs::remove(path.string() + ".err");
         return;
     }
     if (r.run.value("status", std::string()) != "ok")
-        r.failure = fmt::format("run status {}: {} (guest exit status {})",
-                                r.run.value("status", std::string("?")),
-                                r.run["stop"].value("message", std::string()),
-                                r.run["stop"].value("exit_status", 0));
+        r.failure = fmt::format(
+            "run status {}: {} (guest exit status {})", r.run.value("status", std::string("?")),
+            r.run["stop"].value("message", std::string()), r.run["stop"].value("exit_status", 0));
     else if (run_actions(r.run) == 0)
         r.failure = "the guest reported no completed session actions (sessions.apps)";
 }
@@ -173,8 +172,8 @@ int run_study(StudyFlags& f) {
     host.ghz_override = f.ghz;
     for (auto& b : base.backends) {
         if (std::find(known.begin(), known.end(), b) == known.end())
-            throw std::invalid_argument(fmt::format("unknown backend '{}' (valid: {})", b,
-                                                    fmt::join(known, ", ")));
+            throw std::invalid_argument(
+                fmt::format("unknown backend '{}' (valid: {})", b, fmt::join(known, ", ")));
         auto it = base.backend_profile.find(b);
         Profile p = load_profile(it != base.backend_profile.end() ? it->second : base.profile,
                                  profile_dir());
@@ -195,8 +194,9 @@ int run_study(StudyFlags& f) {
     for (uint64_t k : ks) with_k(k);
 
     bool keep_runs = !f.out_dir.empty();
-    fs::path run_dir = keep_runs ? fs::path(f.out_dir) / "runs"
-                                 : fs::temp_directory_path() / fmt::format("vmmu-study-{}", getpid());
+    fs::path run_dir = keep_runs
+                           ? fs::path(f.out_dir) / "runs"
+                           : fs::temp_directory_path() / fmt::format("vmmu-study-{}", getpid());
     fs::create_directories(run_dir);
     std::vector<StudyRun> runs(ks.size());
     std::vector<fs::path> paths(ks.size());
@@ -211,7 +211,8 @@ int run_study(StudyFlags& f) {
     struct sigaction sa {};
     sa.sa_handler = on_sigint;
     sigemptyset(&sa.sa_mask);
-    struct sigaction old_int {}, old_term {};
+    struct sigaction old_int {
+    }, old_term{};
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
     g_interrupted = 0;
@@ -243,7 +244,8 @@ int run_study(StudyFlags& f) {
             usleep(200'000);
             continue;
         }
-        auto it = std::find_if(running.begin(), running.end(), [&](auto& c) { return c.pid == pid; });
+        auto it =
+            std::find_if(running.begin(), running.end(), [&](auto& c) { return c.pid == pid; });
         if (it == running.end()) continue;
         collect(runs[it->index], paths[it->index], status);
         running.erase(it);
@@ -264,16 +266,11 @@ int run_study(StudyFlags& f) {
 
     if (!keep_runs)
         for (auto& r : runs) r.run_file.clear();
-    ojson config = {{"workload", "sessions"},
-                    {"sessions", ks},
-                    {"params", base.params},
-                    {"backends", base.backends},
-                    {"profiles", host.profile},
-                    {"guest_pages", base.guest_pages},
-                    {"ept_pages", base.ept_pages},
-                    {"pwc", base.pwc},
-                    {"ntlb", base.ntlb},
-                    {"timer_period", base.timer_period}};
+    ojson config = {{"workload", "sessions"},      {"sessions", ks},
+                    {"params", base.params},       {"backends", base.backends},
+                    {"profiles", host.profile},    {"guest_pages", base.guest_pages},
+                    {"ept_pages", base.ept_pages}, {"pwc", base.pwc},
+                    {"ntlb", base.ntlb},           {"timer_period", base.timer_period}};
     ojson study = study_json(runs, host, config, interrupted, wall);
     if (!keep_runs) fs::remove_all(run_dir);
     fmt::print("{}", study_table(study));
@@ -310,7 +307,8 @@ void add_study_command(CLI::App& app, Action& action) {
                 "penryn-2008 for shadow vs nehalem-2009 for slat, as in the 2009 comparison");
     c->add_option("--cores", f->host.cores, "host cores C")->capture_default_str();
     c->add_option("--ghz", f->ghz, "host clock F in GHz for every backend (default: profile's)");
-    c->add_option("--util", f->host.utilisation, "utilisation ceiling U (0-1]")->capture_default_str();
+    c->add_option("--util", f->host.utilisation, "utilisation ceiling U (0-1]")
+        ->capture_default_str();
     c->add_option("--actions-per-sec", f->host.actions_per_sec, "actions per second per user A")
         ->capture_default_str();
     c->add_option("--jobs", f->jobs, "runs at a time (child processes)")->capture_default_str();

@@ -24,11 +24,10 @@ struct SweepArgs {
     bool no_progress = false;
 };
 
-int merge_only(const SweepSpec &spec, const fs::path &out) {
+int merge_only(const SweepSpec& spec, const fs::path& out) {
     std::vector<std::string> missing;
-    for (auto &r : spec.runs)
-        if (!fs::exists(out / "runs" / (r.name + ".json")))
-            missing.push_back(r.name);
+    for (auto& r : spec.runs)
+        if (!fs::exists(out / "runs" / (r.name + ".json"))) missing.push_back(r.name);
     if (!missing.empty()) {
         fmt::print(stderr,
                    "vmmu sweep --merge: {} of {} runs have no JSON in {}/runs (first: {}); run "
@@ -42,7 +41,7 @@ int merge_only(const SweepSpec &spec, const fs::path &out) {
     return merged["failed"].get<uint64_t>() == 0 ? 0 : 1;
 }
 
-int sweep_main(const SweepArgs &a) {
+int sweep_main(const SweepArgs& a) {
     SweepSpec spec = load_sweep_spec(a.spec);
     Shard shard = parse_shard(a.shard);
     fs::path out = a.out.empty()
@@ -52,8 +51,7 @@ int sweep_main(const SweepArgs &a) {
     if (a.merge && shard.count != 1)
         throw std::invalid_argument("--merge runs nothing and merges every shard's runs: drop "
                                     "--shard (and run it once, after all shards)");
-    if (a.merge)
-        return merge_only(spec, out);
+    if (a.merge) return merge_only(spec, out);
     auto runs = shard_runs(spec.runs, shard);
     SweepConfig c;
     c.jobs = a.jobs ? a.jobs : default_jobs();
@@ -72,7 +70,7 @@ int sweep_main(const SweepArgs &a) {
                                                                  shard.index, shard.count));
     write_file_atomic(merged_path, merged.dump(2) + "\n");
     int failed = 0, not_started = 0;
-    for (auto &o : outcomes)
+    for (auto& o : outcomes)
         if (!o.started) {
             ++not_started;
         } else if (o.exit_code != 0) {
@@ -84,15 +82,14 @@ int sweep_main(const SweepArgs &a) {
         fmt::print(stderr, "vmmu sweep: interrupted; {} runs were not started\n", not_started);
     fmt::print("{} runs ({} failed) in {:.1f} s; wrote {}\n", runs.size(), failed, wall,
                merged_path.string());
-    if (interrupt.exit_code())
-        return interrupt.exit_code();
+    if (interrupt.exit_code()) return interrupt.exit_code();
     return failed ? 1 : 0;
 }
 
 } // namespace
 
-void add_sweep_command(CLI::App &app, Action &action) {
-    auto *c = app.add_subcommand("sweep",
+void add_sweep_command(CLI::App& app, Action& action) {
+    auto* c = app.add_subcommand("sweep",
                                  "run a grid of workloads x params x profiles x flags on all local "
                                  "cores, one JSON per run plus a merged one");
     auto a = std::make_shared<SweepArgs>();

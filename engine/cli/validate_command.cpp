@@ -106,19 +106,21 @@ Check forkwait() {
 std::vector<std::string> gups_params() { return {"table_mib=8", "updates=100000"}; }
 
 Check gups_pages(RunOutput& small) {
-    Check c{"gups_slat_vs_shadow_pages",
-            "on TLB-miss-heavy work with 4K pages SLAT is slower than shadow paging (longer walks); "
-            "large pages in both dimensions remove most of that gap",
-            "VMware EPT (Nehalem 2009) and RVI (Barcelona 2008) performance studies (docs/ANCHORS.md)",
-            "slat > shadow at 4K, and the slat/shadow gap at 2M guest + 2M EPT less than half the "
-            "4K gap"};
+    Check c{
+        "gups_slat_vs_shadow_pages",
+        "on TLB-miss-heavy work with 4K pages SLAT is slower than shadow paging (longer walks); "
+        "large pages in both dimensions remove most of that gap",
+        "VMware EPT (Nehalem 2009) and RVI (Barcelona 2008) performance studies (docs/ANCHORS.md)",
+        "slat > shadow at 4K, and the slat/shadow gap at 2M guest + 2M EPT less than half the "
+        "4K gap"};
     RunOptions big = options("gups", gups_params(), {"native", "shadow", "slat"});
     big.guest_pages = "2m";
     big.ept_pages = "2m";
     RunOutput large = execute_run(big);
     double gap4 = cycles(small, "slat") / cycles(small, "shadow") - 1;
     double gap2 = cycles(large, "slat") / cycles(large, "shadow") - 1;
-    c.figures = {{"slat/shadow_4k", 1 + gap4}, {"slat/shadow_2m_2m", 1 + gap2},
+    c.figures = {{"slat/shadow_4k", 1 + gap4},
+                 {"slat/shadow_2m_2m", 1 + gap2},
                  {"slat_refs_per_walk_4k", refs_per_walk(small, "slat")},
                  {"slat_refs_per_walk_2m", refs_per_walk(large, "slat")}};
     c.measured = fmt::format("gups 8 MiB: slat/shadow {:.3f}x with 4K pages, {:.3f}x with 2M "
@@ -129,11 +131,12 @@ Check gups_pages(RunOutput& small) {
 }
 
 Check walk_caches(RunOutput& cached) {
-    Check c{"pwc_ntlb_cut_2d_refs",
-            "page-walk caches in both dimensions and a nested TLB cut the references of 2D walks by "
-            "a large fraction (24 cold; about 4.4 per walk with the caches)",
-            "Bhargava et al., ASPLOS 2008; \"Every Walk's a Hit\" (docs/ANCHORS.md)",
-            "refs per walk with PWC+NTLB at least 50% below the same run without them"};
+    Check c{
+        "pwc_ntlb_cut_2d_refs",
+        "page-walk caches in both dimensions and a nested TLB cut the references of 2D walks by "
+        "a large fraction (24 cold; about 4.4 per walk with the caches)",
+        "Bhargava et al., ASPLOS 2008; \"Every Walk's a Hit\" (docs/ANCHORS.md)",
+        "refs per walk with PWC+NTLB at least 50% below the same run without them"};
     RunOptions o = options("gups", gups_params(), {"slat"});
     o.pwc = false;
     o.ntlb = false;
@@ -246,7 +249,8 @@ void add_validate_command(CLI::App& app, Action& action) {
     auto json_path = std::make_shared<std::string>();
     c->add_option("--json", *json_path, "write the verdicts as vmmu.validate/1 JSON here")
         ->check(non_empty_path());
-    c->callback([json_path, &action] { action = [json_path] { return run_validate(*json_path); }; });
+    c->callback(
+        [json_path, &action] { action = [json_path] { return run_validate(*json_path); }; });
 }
 
 } // namespace vmmu

@@ -24,7 +24,8 @@ public:
     explicit TableFrames(GuestMemory& mem) : mem_(mem) {}
     uint64_t alloc() {
         if (next_ >= VMMU_KERNEL_TEXT_BASE)
-            throw ImageError("boot page tables do not fit below the kernel (guest memory too large)");
+            throw ImageError(
+                "boot page tables do not fit below the kernel (guest memory too large)");
         uint64_t f = next_;
         next_ += kPageSize4K;
         std::vector<uint8_t> zero(kPageSize4K, 0);
@@ -58,18 +59,20 @@ void check_kernel(const ElfImage& k, uint64_t mem_bytes) {
     for (auto& s : k.segments) {
         if (s.exec) {
             if (s.vaddr != s.paddr)
-                throw ImageError(fmt::format("{}: text segment at {:#x} is loaded at {:#x}: code must "
-                                             "be identity-mapped (VA == gPA)",
-                                             k.path, s.vaddr, s.paddr));
+                throw ImageError(
+                    fmt::format("{}: text segment at {:#x} is loaded at {:#x}: code must "
+                                "be identity-mapped (VA == gPA)",
+                                k.path, s.vaddr, s.paddr));
             if (s.vaddr < VMMU_KERNEL_TEXT_BASE || s.vaddr + s.mem_size > VMMU_PROG_TEXT_BASE)
-                throw ImageError(fmt::format("{}: kernel text [{:#x}, {:#x}) must lie in [{:#x}, {:#x})",
-                                             k.path, s.vaddr, s.vaddr + s.mem_size,
-                                             VMMU_KERNEL_TEXT_BASE, VMMU_PROG_TEXT_BASE));
+                throw ImageError(fmt::format(
+                    "{}: kernel text [{:#x}, {:#x}) must lie in [{:#x}, {:#x})", k.path, s.vaddr,
+                    s.vaddr + s.mem_size, VMMU_KERNEL_TEXT_BASE, VMMU_PROG_TEXT_BASE));
         } else {
             if (s.vaddr != VMMU_DIRECT_MAP + s.paddr)
-                throw ImageError(fmt::format("{}: data segment at {:#x} must be linked in the direct "
-                                             "map (VA = {:#x} + gPA {:#x})",
-                                             k.path, s.vaddr, VMMU_DIRECT_MAP, s.paddr));
+                throw ImageError(
+                    fmt::format("{}: data segment at {:#x} must be linked in the direct "
+                                "map (VA = {:#x} + gPA {:#x})",
+                                k.path, s.vaddr, VMMU_DIRECT_MAP, s.paddr));
             if (s.paddr < VMMU_KERNEL_TEXT_BASE || s.paddr + s.mem_size > VMMU_PROG_TEXT_BASE)
                 throw ImageError(fmt::format("{}: kernel data [{:#x}, {:#x}) must be loaded in "
                                              "[{:#x}, {:#x})",
@@ -77,8 +80,9 @@ void check_kernel(const ElfImage& k, uint64_t mem_bytes) {
                                              VMMU_KERNEL_TEXT_BASE, VMMU_PROG_TEXT_BASE));
         }
         if (s.paddr + s.mem_size > mem_bytes)
-            throw ImageError(fmt::format("{}: segment at gPA {:#x} lies beyond guest memory ({} MiB)",
-                                         k.path, s.paddr, mem_bytes >> 20));
+            throw ImageError(
+                fmt::format("{}: segment at gPA {:#x} lies beyond guest memory ({} MiB)", k.path,
+                            s.paddr, mem_bytes >> 20));
     }
 }
 
@@ -90,10 +94,10 @@ void check_program(const ElfImage& p, uint64_t mem_bytes) {
                                              "identity-mapped (VA == gPA)",
                                              p.path, s.vaddr, s.paddr));
             if (s.vaddr < VMMU_PROG_TEXT_BASE || s.vaddr + s.mem_size > VMMU_CODE_END)
-                throw ImageError(fmt::format("{}: program text [{:#x}, {:#x}) must lie in a program "
-                                             "slot in [{:#x}, {:#x})",
-                                             p.path, s.vaddr, s.vaddr + s.mem_size,
-                                             VMMU_PROG_TEXT_BASE, VMMU_CODE_END));
+                throw ImageError(fmt::format(
+                    "{}: program text [{:#x}, {:#x}) must lie in a program "
+                    "slot in [{:#x}, {:#x})",
+                    p.path, s.vaddr, s.vaddr + s.mem_size, VMMU_PROG_TEXT_BASE, VMMU_CODE_END));
             if (s.vaddr + s.mem_size > mem_bytes)
                 throw ImageError(fmt::format("{}: text beyond guest memory", p.path));
         } else if (s.vaddr < VMMU_USER_DATA_BASE || s.vaddr + s.mem_size > VMMU_DIRECT_MAP) {
@@ -116,8 +120,9 @@ void write_gdt(GuestMemory& mem, BootState& st) {
 
 } // namespace
 
-BootState load_guest(GuestMemory& mem, const ElfImage& kernel, const std::vector<ElfImage>& programs,
-                     const std::vector<std::string>& names, const BootOptions& options) {
+BootState load_guest(GuestMemory& mem, const ElfImage& kernel,
+                     const std::vector<ElfImage>& programs, const std::vector<std::string>& names,
+                     const BootOptions& options) {
     BootState st;
     check_kernel(kernel, mem.size());
     uint64_t reserved_end = VMMU_CODE_END;
@@ -135,9 +140,10 @@ BootState load_guest(GuestMemory& mem, const ElfImage& kernel, const std::vector
             if (!s.exec) continue;
             for (auto& [b, e] : prog_text)
                 if (s.vaddr < e && b < s.vaddr + s.mem_size)
-                    throw ImageError(fmt::format("{}: text [{:#x}, {:#x}) overlaps another program's "
-                                                 "text: give each program its own slot",
-                                                 p.path, s.vaddr, s.vaddr + s.mem_size));
+                    throw ImageError(
+                        fmt::format("{}: text [{:#x}, {:#x}) overlaps another program's "
+                                    "text: give each program its own slot",
+                                    p.path, s.vaddr, s.vaddr + s.mem_size));
             prog_text.push_back({s.vaddr, s.vaddr + s.mem_size});
             copy_segment(mem, p, s, s.paddr);
             st.code_ranges.push_back({s.paddr, s.paddr + s.mem_size});
@@ -163,16 +169,18 @@ BootState load_guest(GuestMemory& mem, const ElfImage& kernel, const std::vector
     uint64_t archive_bytes = cursor;
     st.free_start = align_up(archive + archive_bytes, uint64_t{2} << 20);
     if (st.free_start + (uint64_t{16} << 20) > mem.size())
-        throw ImageError(fmt::format("guest memory of {} MiB is too small: kernel, programs and archive "
-                                     "need {} MiB plus at least 16 MiB to run; raise --guest-mib",
-                                     mem.size() >> 20, st.free_start >> 20));
+        throw ImageError(
+            fmt::format("guest memory of {} MiB is too small: kernel, programs and archive "
+                        "need {} MiB plus at least 16 MiB to run; raise --guest-mib",
+                        mem.size() >> 20, st.free_start >> 20));
     vmmu_archive_header hdr{VMMU_ARCHIVE_MAGIC, programs.size()};
     mem.write(GuestPhys(archive), &hdr, sizeof hdr);
     if (!entries.empty())
         mem.write(GuestPhys(archive + sizeof hdr), entries.data(),
                   entries.size() * sizeof(vmmu_archive_entry));
     for (size_t i = 0; i < programs.size(); ++i)
-        mem.write(GuestPhys(archive + entries[i].offset), programs[i].bytes.data(), entries[i].size);
+        mem.write(GuestPhys(archive + entries[i].offset), programs[i].bytes.data(),
+                  entries[i].size);
 
     // Boot page tables: kernel text identity-mapped (4K, global, read-only), direct map (2M).
     // No NX bits anywhere: Unicorn's CPU models lack CPUID NX, so EFER.NXE cannot be set and
@@ -205,8 +213,8 @@ BootState load_guest(GuestMemory& mem, const ElfImage& kernel, const std::vector
     info.flags = options.flags;
     info.boot_pml4_gpa = pml4;
     if (options.cmdline.size() >= VMMU_CMDLINE_MAX)
-        throw ImageError(fmt::format("command line is {} bytes; at most {} fit", options.cmdline.size(),
-                                     VMMU_CMDLINE_MAX - 1));
+        throw ImageError(fmt::format("command line is {} bytes; at most {} fit",
+                                     options.cmdline.size(), VMMU_CMDLINE_MAX - 1));
     std::memcpy(info.cmdline, options.cmdline.data(), options.cmdline.size());
     mem.write(GuestPhys(VMMU_BOOT_INFO_GPA), &info, sizeof info);
 

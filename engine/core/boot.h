@@ -18,8 +18,8 @@ struct BootOptions {
 
 struct BootState {
     uint64_t entry = 0;
-    uint64_t rdi = 0;      // direct-map VA of the boot info
-    uint64_t rsp = 0;      // boot stack (direct map)
+    uint64_t rdi = 0; // direct-map VA of the boot info
+    uint64_t rsp = 0; // boot stack (direct map)
     uint64_t cr3 = 0;
     uint64_t gdt_base = 0; // VA
     uint16_t gdt_limit = 0;
@@ -31,7 +31,8 @@ struct BootState {
 
 // Checks every image against the address map and loads it; throws ImageError naming the file
 // and the rule it breaks.
-BootState load_guest(GuestMemory& mem, const ElfImage& kernel, const std::vector<ElfImage>& programs,
+BootState load_guest(GuestMemory& mem, const ElfImage& kernel,
+                     const std::vector<ElfImage>& programs,
                      const std::vector<std::string>& program_names, const BootOptions& options);
 
 } // namespace vmmu

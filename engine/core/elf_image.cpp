@@ -11,8 +11,9 @@
 namespace vmmu {
 namespace {
 
-template <class T> T read_struct(const std::vector<uint8_t>& b, uint64_t off, const std::string& path,
-                                 const char* what) {
+template <class T>
+T read_struct(const std::vector<uint8_t>& b, uint64_t off, const std::string& path,
+              const char* what) {
     if (off > b.size() || sizeof(T) > b.size() - off)
         throw ImageError(fmt::format("{}: truncated ELF: {} at offset {:#x} runs past the end "
                                      "of the file ({} bytes)",
@@ -71,7 +72,8 @@ std::string ElfImage::symbolize(uint64_t addr) const {
 ElfImage read_elf(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
     if (!in) throw ImageError(fmt::format("{}: cannot open guest image", path));
-    std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)),
+                               std::istreambuf_iterator<char>());
     return parse_elf(path, std::move(bytes));
 }
 
@@ -92,8 +94,8 @@ ElfImage parse_elf(std::string path, std::vector<uint8_t> bytes) {
                                      "-no-pie",
                                      img.path));
     if (eh.e_phentsize != sizeof(Elf64_Phdr))
-        throw ImageError(fmt::format("{}: unexpected program header size {}", img.path,
-                                     eh.e_phentsize));
+        throw ImageError(
+            fmt::format("{}: unexpected program header size {}", img.path, eh.e_phentsize));
     img.entry = eh.e_entry;
     img.load_bytes = std::max<uint64_t>(sizeof(Elf64_Ehdr),
                                         eh.e_phoff + uint64_t{eh.e_phnum} * sizeof(Elf64_Phdr));
@@ -110,13 +112,13 @@ ElfImage parse_elf(std::string path, std::vector<uint8_t> bytes) {
                                          img.path, i, ph.p_offset, ph.p_offset + ph.p_filesz,
                                          img.bytes.size()));
         if (ph.p_vaddr + ph.p_memsz < ph.p_vaddr || ph.p_paddr + ph.p_memsz < ph.p_paddr)
-            throw ImageError(fmt::format("{}: segment {} wraps around the address space", img.path, i));
+            throw ImageError(
+                fmt::format("{}: segment {} wraps around the address space", img.path, i));
         img.load_bytes = std::max(img.load_bytes, ph.p_offset + ph.p_filesz);
         img.segments.push_back({ph.p_vaddr, ph.p_paddr, ph.p_offset, ph.p_filesz, ph.p_memsz,
                                 (ph.p_flags & PF_X) != 0, (ph.p_flags & PF_W) != 0});
     }
-    if (img.segments.empty())
-        throw ImageError(fmt::format("{}: no loadable segment", img.path));
+    if (img.segments.empty()) throw ImageError(fmt::format("{}: no loadable segment", img.path));
     auto segs = img.segments;
     std::sort(segs.begin(), segs.end(), [](auto& a, auto& b) { return a.vaddr < b.vaddr; });
     for (size_t i = 1; i < segs.size(); ++i)
@@ -125,7 +127,8 @@ ElfImage parse_elf(std::string path, std::vector<uint8_t> bytes) {
                                          segs[i - 1].vaddr, segs[i].vaddr));
     bool entry_in_text = false;
     for (auto& s : img.segments)
-        if (s.exec && img.entry >= s.vaddr && img.entry < s.vaddr + s.mem_size) entry_in_text = true;
+        if (s.exec && img.entry >= s.vaddr && img.entry < s.vaddr + s.mem_size)
+            entry_in_text = true;
     if (!entry_in_text)
         throw ImageError(fmt::format("{}: entry point {:#x} is not in an executable segment",
                                      img.path, img.entry));

@@ -22,14 +22,14 @@ struct ElfSegment {
 
 struct ElfImage {
     std::string path;
-    std::vector<uint8_t> bytes;  // the whole file
+    std::vector<uint8_t> bytes; // the whole file
     uint64_t entry = 0;
     // Bytes [0, load_bytes) hold the ELF header, the program headers and every PT_LOAD
     // segment's file contents: all a loader reads. What follows (symbols, debug information
     // with the build's paths) is left out of the guest's program archive, so the guest's
     // memory layout does not depend on where or how verbosely the programs were built.
     uint64_t load_bytes = 0;
-    std::vector<ElfSegment> segments; // PT_LOAD only
+    std::vector<ElfSegment> segments;          // PT_LOAD only
     std::map<uint64_t, std::string> functions; // STT_FUNC symbols by address
     std::map<std::string, uint64_t> symbols;   // every named symbol: name -> address
 

@@ -7,14 +7,15 @@
 
 namespace vmmu {
 
-GuestMemory::GuestMemory(uint64_t bytes) : size_(bytes), watch_(bytes / kPageSize4K, 0),
-      ever_watched_(bytes / kPageSize4K, 0), trapped_(bytes / kPageSize4K, 0) {
+GuestMemory::GuestMemory(uint64_t bytes)
+    : size_(bytes), watch_(bytes / kPageSize4K, 0), ever_watched_(bytes / kPageSize4K, 0),
+      trapped_(bytes / kPageSize4K, 0) {
     if (bytes == 0 || bytes % (uint64_t{2} << 20) != 0)
         throw std::invalid_argument(
             fmt::format("guest memory size {:#x} must be a non-zero multiple of 2 MiB", bytes));
     // NORESERVE: the buffer is committed page by page as the guest touches it.
-    void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                   -1, 0);
+    void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (p == MAP_FAILED)
         throw std::runtime_error(fmt::format("cannot reserve {} MiB of guest memory", bytes >> 20));
     base_ = static_cast<uint8_t*>(p);

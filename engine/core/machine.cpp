@@ -24,8 +24,9 @@ Machine::Machine(const MachineConfig& config)
     : config_(config), memory_(std::make_unique<GuestMemory>(config.guest_bytes)),
       impl_(std::make_unique<Impl>()) {
     if (config.guest_bytes < (uint64_t{64} << 20) || config.guest_bytes > (uint64_t{64} << 30))
-        throw std::invalid_argument(fmt::format(
-            "guest memory of {} MiB is out of range: use 64 MiB to 64 GiB", config.guest_bytes >> 20));
+        throw std::invalid_argument(
+            fmt::format("guest memory of {} MiB is out of range: use 64 MiB to 64 GiB",
+                        config.guest_bytes >> 20));
     impl_->kernel = read_elf(config.kernel_path);
     std::vector<std::string> names;
     for (auto& p : config.program_paths) {
@@ -34,8 +35,7 @@ Machine::Machine(const MachineConfig& config)
     }
     BootOptions opts{config.cmdline, config.timer_period, config.boot_flags};
     impl_->boot = load_guest(*memory_, impl_->kernel, impl_->programs, names, opts);
-    impl_->vcpu =
-        std::make_unique<Vcpu>(*memory_, impl_->boot, impl_->kernel, config_, observers_);
+    impl_->vcpu = std::make_unique<Vcpu>(*memory_, impl_->boot, impl_->kernel, config_, observers_);
 }
 
 Machine::~Machine() = default;
@@ -43,7 +43,8 @@ Machine::~Machine() = default;
 RunResult Machine::run_for(uint64_t instructions) {
     auto start = std::chrono::steady_clock::now();
     RunResult r = impl_->vcpu->run(instructions);
-    r.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    r.wall_seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     return r;
 }
 
@@ -60,7 +61,8 @@ void Machine::attach(GuestObserver& observer) { observers_.push_back(&observer);
 RunResult Machine::run() {
     auto start = std::chrono::steady_clock::now();
     RunResult r = impl_->vcpu->run();
-    r.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    r.wall_seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     return r;
 }
 

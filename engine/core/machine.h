@@ -19,14 +19,14 @@
 namespace vmmu {
 
 struct MachineConfig {
-    uint64_t guest_bytes = uint64_t{1} << 30;  // G: guest-physical memory
-    uint64_t timer_period = 1'000'000;         // guest instructions between timer interrupts
-    uint64_t max_instructions = 0;             // 0: no budget
-    std::string kernel_path;                   // kernel ELF
-    std::vector<std::string> program_paths;    // program ELFs packed into the archive
-    std::string cmdline;                       // boot command line (init's arguments)
-    uint64_t boot_flags = 0;                   // VMMU_BOOT_FLAG_*
-    bool echo_console = false;                 // copy guest console output to stdout
+    uint64_t guest_bytes = uint64_t{1} << 30; // G: guest-physical memory
+    uint64_t timer_period = 1'000'000;        // guest instructions between timer interrupts
+    uint64_t max_instructions = 0;            // 0: no budget
+    std::string kernel_path;                  // kernel ELF
+    std::vector<std::string> program_paths;   // program ELFs packed into the archive
+    std::string cmdline;                      // boot command line (init's arguments)
+    uint64_t boot_flags = 0;                  // VMMU_BOOT_FLAG_*
+    bool echo_console = false;                // copy guest console output to stdout
     // Called before a guest write to a frame whose writes the host traps
     // (GuestMemory::trap_writes: a frame it shares read-only): the host must give the frame back
     // to the VM (copy-on-write) before the write is observed.
@@ -51,34 +51,34 @@ enum class StopKind {
 
 // Counts of what the guest did, seen by the functional layer.
 struct GuestCounters {
-    uint64_t instructions = 0;   // retired guest instructions
-    uint64_t idle_ticks = 0;     // timer periods skipped while halted
-    uint64_t blocks = 0;         // executed translation blocks
+    uint64_t instructions = 0; // retired guest instructions
+    uint64_t idle_ticks = 0;   // timer periods skipped while halted
+    uint64_t blocks = 0;       // executed translation blocks
     uint64_t data_accesses = 0, data_reads = 0, data_writes = 0;
-    uint64_t page_faults = 0;    // #PF delivered to the guest
-    uint64_t exceptions = 0;     // all exceptions delivered (including #PF)
+    uint64_t page_faults = 0; // #PF delivered to the guest
+    uint64_t exceptions = 0;  // all exceptions delivered (including #PF)
     uint64_t syscalls = 0;
     uint64_t timer_interrupts = 0;
     uint64_t hlts = 0;
     uint64_t io_writes = 0;
     uint64_t cr3_writes = 0;
     uint64_t invlpgs = 0;
-    uint64_t pt_writes = 0;      // writes to watched page-table frames
-    uint64_t sensitive = 0;      // other hooked sensitive instructions
+    uint64_t pt_writes = 0; // writes to watched page-table frames
+    uint64_t sensitive = 0; // other hooked sensitive instructions
 };
 
 struct RunResult {
     StopKind stop = StopKind::Exited;
-    int exit_status = 0;             // from the exit hypercall
-    std::string message;             // what stopped the run, for people
-    uint64_t rip = 0;                // where it stopped
-    std::string instruction;         // disassembly at rip
-    std::string symbol;              // nearest kernel symbol, "name+0x12"
+    int exit_status = 0;                    // from the exit hypercall
+    std::string message;                    // what stopped the run, for people
+    uint64_t rip = 0;                       // where it stopped
+    std::string instruction;                // disassembly at rip
+    std::string symbol;                     // nearest kernel symbol, "name+0x12"
     std::vector<std::string> recent_events; // the last guest events before the stop, oldest first
     GuestCounters guest;
-    std::string console;             // everything the guest printed
+    std::string console;                      // everything the guest printed
     std::map<std::string, uint64_t> reported; // report hypercalls: key -> value
-    double wall_seconds = 0;         // host time: goes only in the "sim" block
+    double wall_seconds = 0;                  // host time: goes only in the "sim" block
 };
 
 class Machine {

@@ -29,14 +29,14 @@ constexpr bool canonical(uint64_t va) {
 }
 
 struct WalkStep {
-    int level = 0;       // 4..1
-    GuestPhys entry_pa;  // where the entry was read
-    uint64_t entry = 0;  // its value
+    int level = 0;      // 4..1
+    GuestPhys entry_pa; // where the entry was read
+    uint64_t entry = 0; // its value
 };
 
 struct WalkResult {
-    bool ok = false;        // a present leaf was found
-    GuestPhys pa;           // translation of the walked address (valid when ok)
+    bool ok = false; // a present leaf was found
+    GuestPhys pa;    // translation of the walked address (valid when ok)
     unsigned page_shift = 12;
     bool writable = true;   // AND of W over all levels
     bool user = true;       // AND of U over all levels

@@ -37,24 +37,42 @@ Disassembler& disassembler() {
 
 int uc_gpr(x86_reg r) {
     switch (r) {
-    case X86_REG_RAX: return UC_X86_REG_RAX;
-    case X86_REG_RBX: return UC_X86_REG_RBX;
-    case X86_REG_RCX: return UC_X86_REG_RCX;
-    case X86_REG_RDX: return UC_X86_REG_RDX;
-    case X86_REG_RSI: return UC_X86_REG_RSI;
-    case X86_REG_RDI: return UC_X86_REG_RDI;
-    case X86_REG_RBP: return UC_X86_REG_RBP;
-    case X86_REG_RSP: return UC_X86_REG_RSP;
-    case X86_REG_R8: return UC_X86_REG_R8;
-    case X86_REG_R9: return UC_X86_REG_R9;
-    case X86_REG_R10: return UC_X86_REG_R10;
-    case X86_REG_R11: return UC_X86_REG_R11;
-    case X86_REG_R12: return UC_X86_REG_R12;
-    case X86_REG_R13: return UC_X86_REG_R13;
-    case X86_REG_R14: return UC_X86_REG_R14;
-    case X86_REG_R15: return UC_X86_REG_R15;
-    case X86_REG_RIP: return UC_X86_REG_RIP;
-    default: return 0;
+    case X86_REG_RAX:
+        return UC_X86_REG_RAX;
+    case X86_REG_RBX:
+        return UC_X86_REG_RBX;
+    case X86_REG_RCX:
+        return UC_X86_REG_RCX;
+    case X86_REG_RDX:
+        return UC_X86_REG_RDX;
+    case X86_REG_RSI:
+        return UC_X86_REG_RSI;
+    case X86_REG_RDI:
+        return UC_X86_REG_RDI;
+    case X86_REG_RBP:
+        return UC_X86_REG_RBP;
+    case X86_REG_RSP:
+        return UC_X86_REG_RSP;
+    case X86_REG_R8:
+        return UC_X86_REG_R8;
+    case X86_REG_R9:
+        return UC_X86_REG_R9;
+    case X86_REG_R10:
+        return UC_X86_REG_R10;
+    case X86_REG_R11:
+        return UC_X86_REG_R11;
+    case X86_REG_R12:
+        return UC_X86_REG_R12;
+    case X86_REG_R13:
+        return UC_X86_REG_R13;
+    case X86_REG_R14:
+        return UC_X86_REG_R14;
+    case X86_REG_R15:
+        return UC_X86_REG_R15;
+    case X86_REG_RIP:
+        return UC_X86_REG_RIP;
+    default:
+        return 0;
     }
 }
 
@@ -119,17 +137,32 @@ std::vector<SensitiveInsn> find_sensitive(const uint8_t* code, uint64_t size, ui
             s.kind = SensitiveKind::Invlpg;
             s.operand = operand_of(x.operands[0]);
             break;
-        case X86_INS_HLT: s.kind = SensitiveKind::Hlt; break;
-        case X86_INS_WRMSR: s.kind = SensitiveKind::Wrmsr; break;
-        case X86_INS_RDMSR: s.kind = SensitiveKind::Rdmsr; break;
-        case X86_INS_CPUID: s.kind = SensitiveKind::Cpuid; break;
+        case X86_INS_HLT:
+            s.kind = SensitiveKind::Hlt;
+            break;
+        case X86_INS_WRMSR:
+            s.kind = SensitiveKind::Wrmsr;
+            break;
+        case X86_INS_RDMSR:
+            s.kind = SensitiveKind::Rdmsr;
+            break;
+        case X86_INS_CPUID:
+            s.kind = SensitiveKind::Cpuid;
+            break;
         case X86_INS_LGDT:
         case X86_INS_LIDT:
         case X86_INS_LTR:
-        case X86_INS_LLDT: s.kind = SensitiveKind::DescriptorTable; break;
-        case X86_INS_INVPCID: s.kind = SensitiveKind::Invpcid; break;
-        case X86_INS_WBINVD: s.kind = SensitiveKind::Wbinvd; break;
-        default: hit = false;
+        case X86_INS_LLDT:
+            s.kind = SensitiveKind::DescriptorTable;
+            break;
+        case X86_INS_INVPCID:
+            s.kind = SensitiveKind::Invpcid;
+            break;
+        case X86_INS_WBINVD:
+            s.kind = SensitiveKind::Wbinvd;
+            break;
+        default:
+            hit = false;
         }
         if (hit) out.push_back(std::move(s));
     }

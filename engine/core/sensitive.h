@@ -37,7 +37,7 @@ struct SensitiveInsn {
     uint64_t address = 0;
     uint32_t length = 0;
     SensitiveKind kind{};
-    std::string text; // "mov cr3, rax"
+    std::string text;   // "mov cr3, rax"
     OperandRef operand; // source register of mov crN, memory operand of invlpg
 };
 

@@ -15,8 +15,8 @@ namespace vmmu {
 namespace {
 
 constexpr uint64_t kMmioEnd = uint64_t{1} << 47;
-using x86::kRflagsIf;
 using x86::kMsrEfer, x86::kMsrFmask, x86::kMsrLstar;
+using x86::kRflagsIf;
 
 // Hooks run inside QEMU's C code: nothing may be thrown through it.
 template <class F> void guarded(Vcpu* v, F&& f);
@@ -49,7 +49,8 @@ struct Trampolines {
     static void mem_sync(uc_engine*, uc_mem_type, uint64_t, int, int64_t, void*) {}
     // An access outside guest RAM and the MMIO window, or a data access to code memory: record
     // the address for the diagnostic, and let Unicorn stop with its error.
-    static bool bad_access(uc_engine*, uc_mem_type type, uint64_t addr, int size, int64_t, void* user) {
+    static bool bad_access(uc_engine*, uc_mem_type type, uint64_t addr, int size, int64_t,
+                           void* user) {
         static_cast<Vcpu*>(user)->on_bad_access(type, addr, size);
         return false;
     }
@@ -104,7 +105,8 @@ Vcpu::Vcpu(GuestMemory& mem, const BootState& boot, const ElfImage& kernel,
     };
     add(UC_HOOK_BLOCK, reinterpret_cast<void*>(Trampolines::block), this, 1, 0);
     add(UC_HOOK_INTR, reinterpret_cast<void*>(Trampolines::intr), this, 1, 0);
-    add(UC_HOOK_INSN, reinterpret_cast<void*>(Trampolines::syscall), this, 1, 0, UC_X86_INS_SYSCALL);
+    add(UC_HOOK_INSN, reinterpret_cast<void*>(Trampolines::syscall), this, 1, 0,
+        UC_X86_INS_SYSCALL);
     add(UC_HOOK_INSN, reinterpret_cast<void*>(Trampolines::out), this, 1, 0, UC_X86_INS_OUT);
     add(UC_HOOK_INSN, reinterpret_cast<void*>(Trampolines::in), this, 1, 0, UC_X86_INS_IN);
     add(UC_HOOK_INSN_INVALID, reinterpret_cast<void*>(Trampolines::invalid), this, 1, 0);
@@ -115,7 +117,8 @@ Vcpu::Vcpu(GuestMemory& mem, const BootState& boot, const ElfImage& kernel,
 
     for (auto& seg : kernel.segments) {
         if (!seg.exec) continue;
-        for (auto& s : find_sensitive(kernel.bytes.data() + seg.file_offset, seg.file_size, seg.vaddr))
+        for (auto& s :
+             find_sensitive(kernel.bytes.data() + seg.file_offset, seg.file_size, seg.vaddr))
             sensitive_.push_back(s);
     }
     for (auto& s : sensitive_) {
@@ -137,8 +140,7 @@ Vcpu::Vcpu(GuestMemory& mem, const BootState& boot, const ElfImage& kernel,
     cr3_ = boot.cr3;
     // Selectors only (FACTS, fact 12); iretq checks them against the GDT.
     set_reg(UC_X86_REG_CS, VMMU_SEL_KERNEL_CS);
-    for (int seg : {UC_X86_REG_SS, UC_X86_REG_DS, UC_X86_REG_ES})
-        set_reg(seg, VMMU_SEL_KERNEL_DS);
+    for (int seg : {UC_X86_REG_SS, UC_X86_REG_DS, UC_X86_REG_ES}) set_reg(seg, VMMU_SEL_KERNEL_DS);
     set_reg(UC_X86_REG_RSP, boot.rsp);
     set_reg(UC_X86_REG_RDI, boot.rdi);
     set_reg(UC_X86_REG_RIP, boot.entry);
@@ -347,8 +349,8 @@ void Vcpu::stop_before_block(uint64_t addr) {
 
 void Vcpu::account_stop(uint64_t rip) {
     if (last_block_valid_ && rip >= last_block_ && rip < last_block_ + last_block_size_) {
-        uint32_t done =
-            count_instructions(mem_.host_ptr(GuestPhys(last_block_)), rip - last_block_, last_block_);
+        uint32_t done = count_instructions(mem_.host_ptr(GuestPhys(last_block_)), rip - last_block_,
+                                           last_block_);
         uint32_t undo = last_block_insns_ - done;
         counters_.instructions -= undo;
     }
@@ -379,7 +381,7 @@ void Vcpu::disarm_split() {
 void Vcpu::on_bad_access(int type, uint64_t addr, int size) {
     const char* what = type == UC_MEM_READ_UNMAPPED || type == UC_MEM_READ_PROT     ? "read"
                        : type == UC_MEM_WRITE_UNMAPPED || type == UC_MEM_WRITE_PROT ? "write"
-                                                                                      : "fetch";
+                                                                                    : "fetch";
     std::string why =
         addr < window_
             ? fmt::format("guest RAM below {:#x} holds code only; data must live at VA >= G",

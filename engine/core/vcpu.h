@@ -1,6 +1,7 @@
 // The vCPU: one Unicorn instance running the guest, with the hooks that make the functional
-// layer work (docs/ARCHITECTURE.md): the MMIO data path, block counting, exception, syscall and timer
-// delivery, port I/O and sensitive-instruction events. Internal to engine/core (Machine owns it).
+// layer work (docs/ARCHITECTURE.md): the MMIO data path, block counting, exception, syscall and
+// timer delivery, port I/O and sensitive-instruction events. Internal to engine/core (Machine owns
+// it).
 #pragma once
 
 #include "engine/core/boot.h"
@@ -162,9 +163,7 @@ private:
 
     uint64_t reg(int id) const;
     void set_reg(int id, uint64_t v);
-    bool user_text(uint64_t rip) const {
-        return rip >= prog_text_begin_ && rip < prog_text_end_;
-    }
+    bool user_text(uint64_t rip) const { return rip >= prog_text_begin_ && rip < prog_text_end_; }
 
     GuestMemory& mem_;
     const BootState& boot_;
@@ -177,9 +176,9 @@ private:
     std::vector<uc_hook> hooks_;
     std::deque<SensitiveInsn> sensitive_; // stable addresses: hook user data points into it
     std::deque<SensitiveHookData> hook_data_;
-    std::vector<uint8_t> code_frame_;     // 1 for frames holding guest code (never written)
+    std::vector<uint8_t> code_frame_; // 1 for frames holding guest code (never written)
     uint64_t prog_text_begin_ = 0, prog_text_end_ = 0;
-    uint64_t window_ = 0;                 // G: start of the MMIO window
+    uint64_t window_ = 0; // G: start of the MMIO window
 
     FunctionalTlb ftlb_;
     uint64_t cr3_ = 0;
@@ -248,7 +247,7 @@ private:
     bool split_hit_ = false;
     bool irq_window_ = false;
     bool budget_hit_ = false;
-    uint64_t stop_at_ = UINT64_MAX; // min(budget, end of quantum), in retired instructions
+    uint64_t stop_at_ = UINT64_MAX;     // min(budget, end of quantum), in retired instructions
     std::optional<uint64_t> resume_at_; // RIP to resume at after a stop before a block
 
     std::string console_;

@@ -23,11 +23,20 @@ constexpr uint64_t kMaxGuestString = 1 << 20;
 // compiler turns into single moves, instead of a call to memcpy with a variable length.
 inline void copy_access(void* dst, const void* src, unsigned size) {
     switch (size) {
-    case 1: std::memcpy(dst, src, 1); break;
-    case 2: std::memcpy(dst, src, 2); break;
-    case 4: std::memcpy(dst, src, 4); break;
-    case 8: std::memcpy(dst, src, 8); break;
-    default: std::memcpy(dst, src, size);
+    case 1:
+        std::memcpy(dst, src, 1);
+        break;
+    case 2:
+        std::memcpy(dst, src, 2);
+        break;
+    case 4:
+        std::memcpy(dst, src, 4);
+        break;
+    case 8:
+        std::memcpy(dst, src, 8);
+        break;
+    default:
+        std::memcpy(dst, src, size);
     }
 }
 } // namespace
@@ -48,9 +57,8 @@ std::optional<uint64_t> Vcpu::translate(uint64_t va) {
 
 uint64_t Vcpu::translate_miss_or_stop(uint64_t va) {
     if (auto pa = translate(va)) return *pa;
-    auto w = x86::walk(x86::cr3_root(cr3_), va, [&](GuestPhys pa) {
-        return mem_.contains(pa, 8) ? mem_.read_u64(pa) : 0;
-    });
+    auto w = x86::walk(x86::cr3_root(cr3_), va,
+                       [&](GuestPhys pa) { return mem_.contains(pa, 8) ? mem_.read_u64(pa) : 0; });
     if (w.ok && !mem_.contains(w.pa.page_base(), kPageSize4K)) {
         // Real hardware under a hypervisor: the access misses every EPT/memslot mapping, an EPT
         // violation the hypervisor cannot satisfy (there is no memory to back the gPA).
@@ -62,9 +70,10 @@ uint64_t Vcpu::translate_miss_or_stop(uint64_t va) {
         return UINT64_MAX;
     }
     stop(StopKind::GuestFault,
-         fmt::format("data access to {:#x}: QEMU's walk succeeded but the guest's page tables do not "
-                     "map it to guest memory (a PTE changed without invlpg, or maps beyond {} MiB)",
-                     va, mem_.size() >> 20));
+         fmt::format(
+             "data access to {:#x}: QEMU's walk succeeded but the guest's page tables do not "
+             "map it to guest memory (a PTE changed without invlpg, or maps beyond {} MiB)",
+             va, mem_.size() >> 20));
     return UINT64_MAX;
 }
 
@@ -142,7 +151,8 @@ void Vcpu::on_mmio_write(uint64_t offset, unsigned size, uint64_t value) {
     if (gpa == UINT64_MAX) return;
     if (code_frame_[gpa >> 12]) {
         stop(StopKind::GuestFault,
-             fmt::format("write to {:#x} lands in code frame {:#x}: guest code is read-only", va, gpa));
+             fmt::format("write to {:#x} lands in code frame {:#x}: guest code is read-only", va,
+                         gpa));
         return;
     }
     GuestPhys pa(gpa);
@@ -213,8 +223,8 @@ bool Vcpu::deliver(uint8_t vector, std::optional<uint32_t> error_code) {
         uc_x86_mmr idtr{};
         uc_reg_read(uc_, UC_X86_REG_IDTR, &idtr);
         if (idtr.limit < uint32_t{vector} * 16 + 15)
-            throw std::runtime_error(fmt::format("the IDT (limit {:#x}) has no gate for vector {}",
-                                                 idtr.limit, vector));
+            throw std::runtime_error(
+                fmt::format("the IDT (limit {:#x}) has no gate for vector {}", idtr.limit, vector));
         uint64_t gate[2];
         read_virt(idtr.base + vector * 16ull, gate, sizeof gate);
         unsigned type = (gate[0] >> 40) & 0xf, ist = (gate[0] >> 32) & 7;
@@ -246,13 +256,13 @@ bool Vcpu::deliver(uint8_t vector, std::optional<uint32_t> error_code) {
         set_reg(UC_X86_REG_RIP, target);
         return true;
     } catch (const std::exception& e) {
-        std::string detail =
-            vector == VMMU_VEC_PF
-                ? fmt::format(" (CR2 {:#x}, error code {:#x})", reg(UC_X86_REG_CR2), error_code.value_or(0))
-                : "";
+        std::string detail = vector == VMMU_VEC_PF
+                                 ? fmt::format(" (CR2 {:#x}, error code {:#x})",
+                                               reg(UC_X86_REG_CR2), error_code.value_or(0))
+                                 : "";
         stop(StopKind::GuestFault,
-             fmt::format("triple fault: cannot deliver vector {}{} at RIP {:#x}: {}", vector, detail,
-                         rip, e.what()));
+             fmt::format("triple fault: cannot deliver vector {}{} at RIP {:#x}: {}", vector,
+                         detail, rip, e.what()));
         stop_->rip = rip;
         return false;
     }
@@ -279,14 +289,19 @@ void Vcpu::handle_exception() {
         code &= VMMU_PF_P | VMMU_PF_W | VMMU_PF_I | 0x8;
         if (user_text(rip)) code |= VMMU_PF_U;
         ++counters_.page_faults;
-        broadcast([&](GuestObserver& b) { b.on_guest_fault(rip, VMMU_VEC_PF, GuestVirt(cr2), code); });
+        broadcast(
+            [&](GuestObserver& b) { b.on_guest_fault(rip, VMMU_VEC_PF, GuestVirt(cr2), code); });
         deliver(VMMU_VEC_PF, code);
         return;
     }
     case VMMU_VEC_DF:
         stop(StopKind::GuestFault, "double fault");
         return;
-    case x86::kVecTs: case x86::kVecNp: case x86::kVecSs: case x86::kVecGp: case x86::kVecAc:
+    case x86::kVecTs:
+    case x86::kVecNp:
+    case x86::kVecSs:
+    case x86::kVecGp:
+    case x86::kVecAc:
         static_assert(x86::pushes_error_code(x86::kVecAc)); // these push an error code
         broadcast([&](GuestObserver& b) {
             b.on_guest_fault(rip, static_cast<uint8_t>(vector), GuestVirt(0), code);
@@ -365,15 +380,23 @@ void Vcpu::on_out(uint32_t port, int size, uint32_t value) {
     uint64_t a0 = reg(UC_X86_REG_RDI), a1 = reg(UC_X86_REG_RSI), a2 = reg(UC_X86_REG_R10);
     try {
         switch (value) {
-        case VMMU_HC_WRITE: emit(read_guest_string(a0, a1)); break;
-        case VMMU_HC_REPORT: reported_[read_guest_string(a0, std::min<uint64_t>(a1, 256))] = a2; break;
+        case VMMU_HC_WRITE:
+            emit(read_guest_string(a0, a1));
+            break;
+        case VMMU_HC_REPORT:
+            reported_[read_guest_string(a0, std::min<uint64_t>(a1, 256))] = a2;
+            break;
         case VMMU_HC_PANIC:
             events_.record("panic hypercall", counters_.instructions, rip);
-            stop(StopKind::Panic, "guest panic: " + read_guest_string(a0, std::min<uint64_t>(a1, 4096)));
+            stop(StopKind::Panic,
+                 "guest panic: " + read_guest_string(a0, std::min<uint64_t>(a1, 4096)));
             stop_->rip = rip;
             break;
-        case VMMU_HC_EXIT: stop(StopKind::Exited, "", static_cast<int>(a0)); break;
-        default: stop(StopKind::GuestFault, fmt::format("unknown hypercall {}", value));
+        case VMMU_HC_EXIT:
+            stop(StopKind::Exited, "", static_cast<int>(a0));
+            break;
+        default:
+            stop(StopKind::GuestFault, fmt::format("unknown hypercall {}", value));
         }
     } catch (const std::exception& e) {
         stop(StopKind::GuestFault, fmt::format("hypercall {}: {}", value, e.what()));
@@ -419,7 +442,9 @@ void Vcpu::on_sensitive(const SensitiveInsn& insn) {
         ++counters_.hlts;
         broadcast([&](GuestObserver& b) { b.on_hlt(rip); });
         return;
-    case SensitiveKind::MovToCr0: ftlb_.flush(); [[fallthrough]];
+    case SensitiveKind::MovToCr0:
+        ftlb_.flush();
+        [[fallthrough]];
     default:
         ++counters_.sensitive;
         broadcast([&](GuestObserver& b) { b.on_sensitive(rip, insn.text); });

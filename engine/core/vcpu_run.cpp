@@ -25,7 +25,8 @@ std::string describe_uc_error(uc_err err, uint64_t window) {
         return fmt::format("{}: instruction fetch outside guest code memory (code must be "
                            "identity-mapped below {:#x})",
                            uc_strerror(err), window);
-    default: return uc_strerror(err);
+    default:
+        return uc_strerror(err);
     }
 }
 } // namespace
@@ -69,8 +70,8 @@ RunResult Vcpu::run(uint64_t quantum) {
         if (budget_hit_) {
             budget_hit_ = false;
             if (counters_.instructions >= budget) {
-                stop(StopKind::Budget, fmt::format("instruction budget of {} exhausted",
-                                                   config_.max_instructions));
+                stop(StopKind::Budget,
+                     fmt::format("instruction budget of {} exhausted", config_.max_instructions));
                 break;
             }
             r.stop = StopKind::Quantum;
@@ -92,8 +93,8 @@ RunResult Vcpu::run(uint64_t quantum) {
             irq_window_ = false;
         } else {
             // Nothing asked to stop, so the guest executed hlt (FACTS, fact 13).
-            bool after_hlt = rip >= 1 && rip - 1 < mem_.size() &&
-                             *mem_.host_ptr(GuestPhys(rip - 1)) == 0xf4;
+            bool after_hlt =
+                rip >= 1 && rip - 1 < mem_.size() && *mem_.host_ptr(GuestPhys(rip - 1)) == 0xf4;
             if (!after_hlt) {
                 stop(StopKind::GuestFault, "emulation stopped for no known reason");
                 break;

@@ -18,10 +18,10 @@ struct BaselineArgs {
 
 // Finds the baseline directory: `dir` if given, else results/baselines above the current
 // directory or the executable. Throws std::invalid_argument saying where it looked.
-std::filesystem::path baseline_dir(const std::string &dir);
+std::filesystem::path baseline_dir(const std::string& dir);
 
 // Exit codes: 0 ok; 1 a run failed or (check) a value moved; 2 bad suite or directory.
-int baseline_update(const BaselineArgs &a);
-int baseline_check(const BaselineArgs &a);
+int baseline_update(const BaselineArgs& a);
+int baseline_check(const BaselineArgs& a);
 
 } // namespace vmmu

@@ -18,9 +18,9 @@ void check(const std::vector<ScalingPoint>& points, const HostModel& host) {
                 "positive finite cycles",
                 i, p.sessions, p.cycles_per_action));
         if (i > 0 && p.sessions <= points[i - 1].sessions)
-            throw std::invalid_argument(fmt::format(
-                "capacity model: K values must be increasing, got {} after {}", p.sessions,
-                points[i - 1].sessions));
+            throw std::invalid_argument(
+                fmt::format("capacity model: K values must be increasing, got {} after {}",
+                            p.sessions, points[i - 1].sessions));
     }
     auto positive = [](const char* what, double v) {
         if (!(v > 0) || !std::isfinite(v))

@@ -16,41 +16,35 @@ using json = nlohmann::json;
 namespace {
 
 // Wall-clock blocks are the documented non-deterministic part of every vmmu document.
-constexpr const char *kSimKey = "sim";
+constexpr const char* kSimKey = "sim";
 
 // Leaves in document order; objects by key, arrays by index.
-void flatten(const json &j, const std::string &path,
-             std::vector<std::pair<std::string, const json *>> &out) {
+void flatten(const json& j, const std::string& path,
+             std::vector<std::pair<std::string, const json*>>& out) {
     if (j.is_object()) {
         for (auto it = j.begin(); it != j.end(); ++it) {
-            if (it.key() == kSimKey)
-                continue;
+            if (it.key() == kSimKey) continue;
             flatten(it.value(), path.empty() ? it.key() : path + "." + it.key(), out);
         }
     } else if (j.is_array()) {
-        for (size_t i = 0; i < j.size(); ++i)
-            flatten(j[i], fmt::format("{}[{}]", path, i), out);
+        for (size_t i = 0; i < j.size(); ++i) flatten(j[i], fmt::format("{}[{}]", path, i), out);
         // An empty array is still a value: [] vs [x] must show.
-        if (j.empty())
-            out.emplace_back(path, &j);
+        if (j.empty()) out.emplace_back(path, &j);
     } else {
         out.emplace_back(path, &j);
     }
 }
 
-std::optional<double> number(const json *j) {
-    if (j && j->is_number())
-        return j->get<double>();
+std::optional<double> number(const json* j) {
+    if (j && j->is_number()) return j->get<double>();
     return std::nullopt;
 }
 
 // An integer leaf as a signed 128-bit value (counters run past 2^53, where a double would round
 // two different values to one).
-std::optional<__int128> integer(const json *j) {
-    if (j && j->is_number_unsigned())
-        return static_cast<__int128>(j->get<uint64_t>());
-    if (j && j->is_number_integer())
-        return static_cast<__int128>(j->get<int64_t>());
+std::optional<__int128> integer(const json* j) {
+    if (j && j->is_number_unsigned()) return static_cast<__int128>(j->get<uint64_t>());
+    if (j && j->is_number_integer()) return static_cast<__int128>(j->get<int64_t>());
     return std::nullopt;
 }
 
@@ -58,34 +52,31 @@ std::optional<__int128> integer(const json *j) {
 
 uint64_t CompareResult::beyond() const {
     return std::count_if(changes.begin(), changes.end(),
-                         [](const ValueChange &c) { return c.beyond; });
+                         [](const ValueChange& c) { return c.beyond; });
 }
 
-CompareResult compare_json(const json &base, const json &now, double tolerance_pct) {
-    std::vector<std::pair<std::string, const json *>> a, b;
+CompareResult compare_json(const json& base, const json& now, double tolerance_pct) {
+    std::vector<std::pair<std::string, const json*>> a, b;
     flatten(base, "", a);
     flatten(now, "", b);
-    std::map<std::string, const json *> in_b(b.begin(), b.end());
-    std::map<std::string, const json *> in_a(a.begin(), a.end());
+    std::map<std::string, const json*> in_b(b.begin(), b.end());
+    std::map<std::string, const json*> in_a(a.begin(), a.end());
     // Base order first, then leaves only the new document has.
     std::vector<std::string> order;
-    for (auto &[p, _] : a)
-        order.push_back(p);
-    for (auto &[p, _] : b)
-        if (!in_a.count(p))
-            order.push_back(p);
+    for (auto& [p, _] : a) order.push_back(p);
+    for (auto& [p, _] : b)
+        if (!in_a.count(p)) order.push_back(p);
 
     CompareResult r;
-    for (auto &path : order) {
+    for (auto& path : order) {
         ++r.compared;
         auto ia = in_a.find(path);
         auto ib = in_b.find(path);
-        const json *x = ia == in_a.end() ? nullptr : ia->second;
-        const json *y = ib == in_b.end() ? nullptr : ib->second;
+        const json* x = ia == in_a.end() ? nullptr : ia->second;
+        const json* y = ib == in_b.end() ? nullptr : ib->second;
         auto ix = integer(x), iy = integer(y);
         // Integers first: nlohmann's == would equate -1 and 2^64 - 1.
-        if (ix && iy ? *ix == *iy : x && y && *x == *y)
-            continue;
+        if (ix && iy ? *ix == *iy : x && y && *x == *y) continue;
         ValueChange c;
         c.path = path;
         c.old_value = x ? x->dump() : "(absent)";
@@ -93,8 +84,7 @@ CompareResult compare_json(const json &base, const json &now, double tolerance_p
         auto nx = number(x), ny = number(y);
         if (nx && ny) {
             // Two integers compare exactly; otherwise as doubles (3 vs 3.0: the same value).
-            if (ix && iy ? *ix == *iy : *nx == *ny)
-                continue;
+            if (ix && iy ? *ix == *iy : *nx == *ny) continue;
             long double diff = ix && iy ? static_cast<long double>(*iy - *ix)
                                         : static_cast<long double>(*ny) - *nx;
             long double base = std::fabs(static_cast<long double>(*nx));
@@ -111,7 +101,7 @@ CompareResult compare_json(const json &base, const json &now, double tolerance_p
     return r;
 }
 
-json read_vmmu_json(const std::filesystem::path &path) {
+json read_vmmu_json(const std::filesystem::path& path) {
     std::ifstream in(path);
     if (!in)
         throw std::invalid_argument(
@@ -135,8 +125,8 @@ json read_vmmu_json(const std::filesystem::path &path) {
     return j;
 }
 
-void require_same_schema(const json &base, const json &now, const std::string &base_name,
-                         const std::string &new_name) {
+void require_same_schema(const json& base, const json& now, const std::string& base_name,
+                         const std::string& new_name) {
     if (base["schema"] != now["schema"])
         throw std::invalid_argument(fmt::format(
             "'{}' is a {} document and '{}' a {} one: compare two documents of one kind (two "
@@ -151,15 +141,14 @@ void check_tolerance(double pct) {
             fmt::format("--tolerance {}: give a finite percentage >= 0 (e.g. 0.5)", pct));
 }
 
-std::string change_table(const CompareResult &r, double tolerance_pct) {
+std::string change_table(const CompareResult& r, double tolerance_pct) {
     std::string s;
     if (!r.changes.empty()) {
         size_t w = 4;
-        for (auto &c : r.changes)
-            w = std::max(w, c.path.size());
+        for (auto& c : r.changes) w = std::max(w, c.path.size());
         w = std::min<size_t>(w, 72);
         s += fmt::format("{:<{}}  {:>18}  {:>18}  {:>12}\n", "path", w, "old", "new", "delta %");
-        for (auto &c : r.changes) {
+        for (auto& c : r.changes) {
             // Six significant digits: a one-count change in a billion still shows (+1e-07).
             std::string d = !c.delta_pct               ? "-"
                             : std::isinf(*c.delta_pct) ? (*c.delta_pct > 0 ? "+inf" : "-inf")

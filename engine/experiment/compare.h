@@ -27,16 +27,16 @@ struct CompareResult {
 
 // Walks both documents; numbers move "beyond" when |delta %| > tolerance_pct, anything else
 // (strings, booleans, null, a value present on one side only) whenever it differs.
-CompareResult compare_json(const nlohmann::json &base, const nlohmann::json &now,
+CompareResult compare_json(const nlohmann::json& base, const nlohmann::json& now,
                            double tolerance_pct);
 
 // Reads a vmmu JSON document; throws std::invalid_argument naming the file and the problem.
-nlohmann::json read_vmmu_json(const std::filesystem::path &path);
+nlohmann::json read_vmmu_json(const std::filesystem::path& path);
 
 // Throws std::invalid_argument unless the two documents share one "schema" (a run against a
 // sweep is not a comparison of values).
-void require_same_schema(const nlohmann::json &base, const nlohmann::json &now,
-                         const std::string &base_name, const std::string &new_name);
+void require_same_schema(const nlohmann::json& base, const nlohmann::json& now,
+                         const std::string& base_name, const std::string& new_name);
 
 // Throws std::invalid_argument unless pct is a finite percentage >= 0.
 void check_tolerance(double pct);
@@ -46,6 +46,6 @@ void check_tolerance(double pct);
 constexpr int kExitValuesMoved = 5;
 
 // The change table (or "no changes"), and a one-line summary.
-std::string change_table(const CompareResult &r, double tolerance_pct);
+std::string change_table(const CompareResult& r, double tolerance_pct);
 
 } // namespace vmmu

@@ -13,9 +13,9 @@ DensityLimit density_limit(const std::vector<DensityPoint>& points, const HostMo
     std::vector<ScalingPoint> cpu;
     for (auto& p : points) {
         if (p.vms == 0 || p.host_bytes == 0)
-            throw std::invalid_argument(fmt::format(
-                "density: point with {} VMs and {} host bytes: both must be >= 1", p.vms,
-                p.host_bytes));
+            throw std::invalid_argument(
+                fmt::format("density: point with {} VMs and {} host bytes: both must be >= 1",
+                            p.vms, p.host_bytes));
         cpu.push_back({p.vms, p.cycles / double(p.vms)});
     }
     DensityLimit d;
@@ -23,8 +23,10 @@ DensityLimit density_limit(const std::vector<DensityPoint>& points, const HostMo
     // Memory: the largest measured N that fits; past the last point each VM adds its share.
     uint64_t fits = 0;
     for (auto& p : points)
-        if (p.host_bytes <= host_bytes) fits = p.vms;
-        else break;
+        if (p.host_bytes <= host_bytes)
+            fits = p.vms;
+        else
+            break;
     const DensityPoint& last = points.back();
     if (fits == last.vms) {
         double per_vm = double(last.host_bytes) / double(last.vms);

@@ -22,13 +22,13 @@ namespace vmmu {
 // One measured N for one backend.
 struct DensityPoint {
     uint64_t vms = 0;
-    double cycles = 0;         // modelled cycles of all N VMs together
-    uint64_t host_bytes = 0;   // guest frames touched + backend structures, all N VMs
+    double cycles = 0;       // modelled cycles of all N VMs together
+    uint64_t host_bytes = 0; // guest frames touched + backend structures, all N VMs
 };
 
 struct DensityLimit {
-    Capacity cpu;              // VMs the CPU sustains (capacity.h; may be extrapolated)
-    uint64_t memory_vms = 0;   // VMs whose memory fits in the host
+    Capacity cpu;                     // VMs the CPU sustains (capacity.h; may be extrapolated)
+    uint64_t memory_vms = 0;          // VMs whose memory fits in the host
     bool memory_extrapolated = false; // beyond the largest measured N, per-VM memory held
     uint64_t vms() const { return std::min(cpu.sessions, memory_vms); }
     const char* bound() const { return cpu.sessions <= memory_vms ? "cpu" : "memory"; }

@@ -21,8 +21,7 @@ bool is_bad(const VmOutput& vm) { return run_exit_code(vm.run.result) != 0; }
 } // namespace
 
 MultiOutput execute_multi(const MultiOptions& options) {
-    if (options.vms.empty())
-        throw std::invalid_argument("--vms: give at least 1 VM");
+    if (options.vms.empty()) throw std::invalid_argument("--vms: give at least 1 VM");
     if (options.quantum == 0)
         throw std::invalid_argument("--quantum 0: give at least 1 guest instruction per quantum");
     for (size_t i = 1; i < options.vms.size(); ++i)
@@ -54,8 +53,8 @@ MultiOutput execute_multi(const MultiOptions& options) {
     std::unique_ptr<Deduplicator> dedup;
     if (first.dedup) {
         check_dedup_options(first);
-        dedup = std::make_unique<Deduplicator>(*frames, DedupConfig{first.dedup_period,
-                                                                     first.dedup_pages});
+        dedup = std::make_unique<Deduplicator>(*frames,
+                                               DedupConfig{first.dedup_period, first.dedup_pages});
     }
 
     std::vector<std::unique_ptr<PreparedRun>> runs;
@@ -146,7 +145,8 @@ MultiOptions load_vms_file(const std::string& path) {
     try {
         j = nlohmann::json::parse(in);
     } catch (const nlohmann::json::parse_error& e) {
-        throw std::invalid_argument(fmt::format("--vms-file {}: not valid JSON: {}", path, e.what()));
+        throw std::invalid_argument(
+            fmt::format("--vms-file {}: not valid JSON: {}", path, e.what()));
     }
     auto fail = [&](const std::string& what) {
         throw std::invalid_argument(fmt::format("--vms-file {}: {}", path, what));

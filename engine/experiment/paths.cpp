@@ -66,7 +66,9 @@ void write_file_atomic(const fs::path& path, const std::string& text) {
     tmp += fmt::format(".tmp.{}", getpid());
     {
         std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-        if (!out) throw std::runtime_error(fmt::format("cannot write {}: {}", tmp.string(), std::strerror(errno)));
+        if (!out)
+            throw std::runtime_error(
+                fmt::format("cannot write {}: {}", tmp.string(), std::strerror(errno)));
         out << text;
         out.flush();
         if (!out) {
@@ -89,9 +91,9 @@ void probe_dir(const fs::path& dir, const std::string& what) {
     std::error_code ec;
     fs::create_directories(dir, ec);
     if (ec)
-        throw std::invalid_argument(fmt::format(
-            "{}: cannot create the directory '{}': {}; choose a writable location", what,
-            dir.string(), ec.message()));
+        throw std::invalid_argument(
+            fmt::format("{}: cannot create the directory '{}': {}; choose a writable location",
+                        what, dir.string(), ec.message()));
     fs::path probe = dir / fmt::format(".vmmu-write-test.{}", getpid());
     int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0644);
     if (fd < 0)
@@ -110,9 +112,8 @@ void check_output_file(const std::string& path, const std::string& flag) {
             fmt::format("{} needs a file name (e.g. {} out.json)", flag, flag));
     fs::path p(path);
     if (!p.has_filename())
-        throw std::invalid_argument(fmt::format(
-            "{} '{}' ends in a '/': give a file name (e.g. {})", flag, path,
-            (p / "out.json").string()));
+        throw std::invalid_argument(fmt::format("{} '{}' ends in a '/': give a file name (e.g. {})",
+                                                flag, path, (p / "out.json").string()));
     std::error_code ec;
     if (fs::is_directory(p, ec))
         throw std::invalid_argument(fmt::format("{} '{}' is a directory: give a file name inside "
@@ -123,8 +124,7 @@ void check_output_file(const std::string& path, const std::string& flag) {
 }
 
 void check_output_dir(const std::string& dir, const std::string& flag) {
-    if (dir.empty())
-        throw std::invalid_argument(fmt::format("{} needs a directory name", flag));
+    if (dir.empty()) throw std::invalid_argument(fmt::format("{} needs a directory name", flag));
     std::error_code ec;
     if (fs::exists(dir, ec) && !fs::is_directory(dir, ec))
         throw std::invalid_argument(

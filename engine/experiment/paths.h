@@ -19,8 +19,7 @@ std::vector<std::filesystem::path> data_dir_candidates(const std::filesystem::pa
 
 // The first candidate that is a data directory (holds profiles/). Throws std::invalid_argument
 // (exit 2) naming every place it looked and how to fix it.
-std::filesystem::path find_data_dir(const std::filesystem::path& exe_dir,
-                                    const char* env_data_dir);
+std::filesystem::path find_data_dir(const std::filesystem::path& exe_dir, const char* env_data_dir);
 
 // find_data_dir for this executable and VMMU_DATA_DIR. Every lookup below goes through it.
 std::filesystem::path data_dir();

@@ -21,8 +21,8 @@ unsigned page_shift(const std::string& flag, const std::string& v, bool allow_1g
     if (v == "4k") return 12;
     if (v == "2m") return 21;
     if (v == "1g" && allow_1g) return 30;
-    throw std::invalid_argument(fmt::format("{} '{}': valid values are 4k, 2m{}", flag, v,
-                                            allow_1g ? ", 1g" : ""));
+    throw std::invalid_argument(
+        fmt::format("{} '{}': valid values are 4k, 2m{}", flag, v, allow_1g ? ", 1g" : ""));
 }
 
 std::map<std::string, std::string> parse_kv(const std::vector<std::string>& items,
@@ -69,7 +69,8 @@ std::unique_ptr<PreparedRun> prepare_run(const RunOptions& o, const HostSlot* sl
     mc.cmdline = workload_cmdline(out.workload.name, out.params, order);
     mc.echo_console = o.echo_console;
     mc.coalesce_blocks = o.coalesce_blocks && !o.exit_trace; // an exit at its own instruction
-    if (page_shift("--guest-pages", o.guest_pages, false) == 21) mc.boot_flags |= VMMU_BOOT_FLAG_GUEST_2M;
+    if (page_shift("--guest-pages", o.guest_pages, false) == 21)
+        mc.boot_flags |= VMMU_BOOT_FLAG_GUEST_2M;
     if (o.timer_period == 0) throw std::invalid_argument("--timer-period must be at least 1");
     if (slot) {
         prepared->host = slot->frames;
@@ -90,10 +91,11 @@ std::unique_ptr<PreparedRun> prepare_run(const RunOptions& o, const HostSlot* sl
     auto shadow_opts = parse_kv(o.shadow_opts, "--shadow-opt");
     for (auto& name : o.backends) {
         if (std::find(known.begin(), known.end(), name) == known.end())
-            throw std::invalid_argument(fmt::format("unknown backend '{}' (valid: {}, or none)", name,
-                                                    fmt::join(known, ", ")));
+            throw std::invalid_argument(fmt::format("unknown backend '{}' (valid: {}, or none)",
+                                                    name, fmt::join(known, ", ")));
         auto it = o.backend_profile.find(name);
-        profiles.push_back(load_profile(it != o.backend_profile.end() ? it->second : o.profile, pdir));
+        profiles.push_back(
+            load_profile(it != o.backend_profile.end() ? it->second : o.profile, pdir));
         BackendEnv env =
             backend_env_for(machine, *prepared->p2m, prepared->host.get(), prepared->vm);
         env.profile = &profiles.back();
@@ -140,13 +142,14 @@ void collect_backends(PreparedRun& p, const Deduplicator* dedup, size_t vm) {
             // frames is part of what the scheme costs.
             const DedupCounters& c = dedup->vm_counters(vm);
             r.counters.details["dedup_pages_scanned"] = c.pages_scanned;
-            r.counters.details[std::string(kDetailDedupCycles)] =
-                static_cast<uint64_t>(c.cycles());
+            r.counters.details[std::string(kDetailDedupCycles)] = static_cast<uint64_t>(c.cycles());
         }
-        r.cycles = dedup ? compute_cycles(r.counters, p.profiles[i], p.out.result.guest.instructions)
-                         : b->cycles(p.out.result.guest.instructions);
+        r.cycles = dedup
+                       ? compute_cycles(r.counters, p.profiles[i], p.out.result.guest.instructions)
+                       : b->cycles(p.out.result.guest.instructions);
     }
-    if (dedup) p.out.dedup = DedupResult{dedup->config(), dedup->counters(), dedup->vm_counters(vm)};
+    if (dedup)
+        p.out.dedup = DedupResult{dedup->config(), dedup->counters(), dedup->vm_counters(vm)};
 }
 
 RunOutput execute_run(const RunOptions& o) {
@@ -182,21 +185,29 @@ RunOutput execute_run(const RunOptions& o) {
 
 int run_exit_code(const RunResult& r) {
     switch (r.stop) {
-    case StopKind::Exited: return r.exit_status == 0 ? 0 : 3;
-    case StopKind::OracleMismatch: return 4;
-    case StopKind::Interrupted: return 130; // 128 + SIGINT, as a shell reports it
-    default: return 3;
+    case StopKind::Exited:
+        return r.exit_status == 0 ? 0 : 3;
+    case StopKind::OracleMismatch:
+        return 4;
+    case StopKind::Interrupted:
+        return 130; // 128 + SIGINT, as a shell reports it
+    default:
+        return 3;
     }
 }
 
 std::string run_status(const RunResult& r) {
     switch (r.stop) {
-    case StopKind::Exited: return r.exit_status == 0 ? "ok" : "guest_error";
+    case StopKind::Exited:
+        return r.exit_status == 0 ? "ok" : "guest_error";
     case StopKind::Budget:
     case StopKind::Quantum:
-    case StopKind::Interrupted: return "incomplete";
-    case StopKind::OracleMismatch: return "oracle_mismatch";
-    default: return "guest_error";
+    case StopKind::Interrupted:
+        return "incomplete";
+    case StopKind::OracleMismatch:
+        return "oracle_mismatch";
+    default:
+        return "guest_error";
     }
 }
 

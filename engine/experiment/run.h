@@ -27,19 +27,19 @@ struct PreparedRun;
 
 struct RunOptions {
     std::string workload = "hello";
-    std::vector<std::string> params;          // KEY=VALUE overrides
+    std::vector<std::string> params; // KEY=VALUE overrides
     std::vector<std::string> backends = {"native", "shadow", "slat"};
-    std::string profile = "nehalem-2009";      // for every backend...
+    std::string profile = "nehalem-2009";               // for every backend...
     std::map<std::string, std::string> backend_profile; // ...unless named here per backend
-    std::string guest_pages = "4k";            // 4k | 2m: the guest kernel's anonymous memory
-    std::string ept_pages = "4k";              // 4k | 2m | 1g
+    std::string guest_pages = "4k"; // 4k | 2m: the guest kernel's anonymous memory
+    std::string ept_pages = "4k";   // 4k | 2m | 1g
     bool pwc = true, ntlb = true, oracle = true;
-    std::vector<std::string> shadow_opts;      // KEY=VALUE
+    std::vector<std::string> shadow_opts; // KEY=VALUE
     uint64_t guest_mib = 1024;
     uint64_t timer_period = 1'000'000;
     uint64_t max_instructions = 0;
-    std::string kernel;                        // default: DATA/guest/kernel.elf (paths.h)
-    std::vector<std::string> programs;         // extra program ELFs
+    std::string kernel;                // default: DATA/guest/kernel.elf (paths.h)
+    std::vector<std::string> programs; // extra program ELFs
     bool echo_console = false;
     // Host memory deduplication (engine/host/dedup.h): scanner period and pages per pass.
     bool dedup = false;
@@ -85,10 +85,10 @@ RunOutput execute_run(const RunOptions& options);
 // machine with every requested backend attached (first, in order), not yet run. The host side
 // of the VM (its frames on the host, its p2m) lives here, beside the machine, not in it.
 struct PreparedRun {
-    RunOutput out;                     // result still empty
-    std::deque<Profile> profiles;      // outlive the backends that point at them
-    std::shared_ptr<HostFrames> host;  // shared by every VM on the host
-    int vm = 0;                        // this VM's index there
+    RunOutput out;                    // result still empty
+    std::deque<Profile> profiles;     // outlive the backends that point at them
+    std::shared_ptr<HostFrames> host; // shared by every VM on the host
+    int vm = 0;                       // this VM's index there
     std::unique_ptr<P2m> p2m;
     std::vector<std::unique_ptr<Backend>> backends;        // out.backends' order
     std::vector<std::unique_ptr<GuestObserver>> observers; // attached after the backends
@@ -102,8 +102,7 @@ struct HostSlot {
     std::function<void(GuestPhys)> on_shared_write;
 };
 // Without a slot the VM is alone on a host of its own (host_layout of one VM).
-std::unique_ptr<PreparedRun> prepare_run(const RunOptions& options,
-                                         const HostSlot* slot = nullptr);
+std::unique_ptr<PreparedRun> prepare_run(const RunOptions& options, const HostSlot* slot = nullptr);
 // Attaches a frame tracker after the backends (the frames the host backs for this VM) and, with
 // a deduplicating host, tells the scanner about the VM (its memory, p2m and backends).
 FrameTracker& track_frames(PreparedRun& p, Deduplicator* dedup);

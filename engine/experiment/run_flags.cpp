@@ -19,10 +19,10 @@ void check_dedup_options(const RunOptions& o) {
             "(default {}, KSM's sleep_millisecs)",
             kDefaultDedupPeriod));
     if (o.dedup_pages == 0)
-        throw std::invalid_argument(fmt::format(
-            "--dedup-pages 0: give at least 1 page per scanner pass (default {}, KSM's "
-            "pages_to_scan)",
-            kDefaultDedupPages));
+        throw std::invalid_argument(
+            fmt::format("--dedup-pages 0: give at least 1 page per scanner pass (default {}, KSM's "
+                        "pages_to_scan)",
+                        kDefaultDedupPages));
     if (o.ept_pages != "4k")
         throw std::invalid_argument(fmt::format(
             "--dedup with --ept-pages {}: deduplication merges 4 KiB frames (KSM splits huge "
@@ -32,27 +32,24 @@ void check_dedup_options(const RunOptions& o) {
 
 namespace {
 
-std::vector<std::string> split_list(const std::string &s) {
+std::vector<std::string> split_list(const std::string& s) {
     std::vector<std::string> out;
     std::stringstream ss(s);
     std::string item;
     while (std::getline(ss, item, ','))
-        if (!item.empty())
-            out.push_back(item);
+        if (!item.empty()) out.push_back(item);
     return out;
 }
 
-bool on_off(const std::string &flag, const std::string &v) {
-    if (v == "on")
-        return true;
-    if (v == "off")
-        return false;
+bool on_off(const std::string& flag, const std::string& v) {
+    if (v == "on") return true;
+    if (v == "off") return false;
     throw std::invalid_argument(fmt::format("{} '{}': valid values are on, off", flag, v));
 }
 
 } // namespace
 
-void RunFlags::add(CLI::App *c) {
+void RunFlags::add(CLI::App* c) {
     c->add_option("--workload", o.workload, "workload to run (see 'vmmu list')")
         ->capture_default_str();
     c->add_option("--param", o.params, "workload parameter KEY=VALUE (repeatable)");
@@ -100,7 +97,7 @@ RunOptions RunFlags::resolve() {
     o.pwc = on_off("--pwc", pwc);
     o.ntlb = on_off("--ntlb", ntlb);
     o.oracle = on_off("--oracle", oracle);
-    for (auto &bp : backend_profiles) {
+    for (auto& bp : backend_profiles) {
         auto eq = bp.find('=');
         if (eq == std::string::npos)
             throw std::invalid_argument(
@@ -110,7 +107,7 @@ RunOptions RunFlags::resolve() {
     return o;
 }
 
-RunOptions parse_run_args(const std::vector<std::string> &args) {
+RunOptions parse_run_args(const std::vector<std::string>& args) {
     CLI::App app{"run"};
     RunFlags flags;
     flags.add(&app);
@@ -118,7 +115,7 @@ RunOptions parse_run_args(const std::vector<std::string> &args) {
     std::vector<std::string> reversed(args.rbegin(), args.rend());
     try {
         app.parse(reversed);
-    } catch (const CLI::ParseError &e) {
+    } catch (const CLI::ParseError& e) {
         throw std::invalid_argument(
             fmt::format("run flags '{}': {}", fmt::join(args, " "), e.what()));
     }

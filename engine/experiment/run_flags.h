@@ -17,13 +17,13 @@ struct RunFlags {
     std::string pwc = "on", ntlb = "on", oracle = "on";
     std::vector<std::string> backend_profiles;
 
-    void add(CLI::App *c);
+    void add(CLI::App* c);
     // Turns the parsed strings into options; throws std::invalid_argument naming a bad value.
     RunOptions resolve();
 };
 
 // Parses `args` (what would follow `vmmu run`) into options, as `vmmu run` would.
 // Throws std::invalid_argument with CLI11's message on an unknown flag or a bad value.
-RunOptions parse_run_args(const std::vector<std::string> &args);
+RunOptions parse_run_args(const std::vector<std::string>& args);
 
 } // namespace vmmu

@@ -100,8 +100,7 @@ void add_dedup(const std::string& origin, const json& d, std::vector<std::string
     args.push_back("--dedup");
     for (auto& [k, v] : d.items()) {
         std::string path = "dedup." + k;
-        if (k != "period" && k != "pages")
-            fail(origin, path, "unknown key (valid: period, pages)");
+        if (k != "period" && k != "pages") fail(origin, path, "unknown key (valid: period, pages)");
         if (!v.is_number_unsigned() || v.get<uint64_t>() == 0)
             fail(origin, path,
                  fmt::format("{} is not a whole number >= 1 ({})", v.dump(),

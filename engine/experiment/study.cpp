@@ -77,8 +77,8 @@ ojson point_json(const StudyRun& r, const std::vector<std::string>& backends,
         bj["walk_refs_per_walk"] = num(b, {"walks", "refs_per_walk"});
         bj["stlb_misses"] = num(b, {"tlb", "stlb_misses"});
         // Share of the whole host (all cores) these K sessions need.
-        bj["host_cpu_share"] = double(r.sessions) * hm.actions_per_sec * cpa /
-                               (hm.cores * hm.ghz * 1e9);
+        bj["host_cpu_share"] =
+            double(r.sessions) * hm.actions_per_sec * cpa / (hm.cores * hm.ghz * 1e9);
         bs[name] = bj;
     }
     p["backends"] = bs;
@@ -89,7 +89,8 @@ ojson point_json(const StudyRun& r, const std::vector<std::string>& backends,
 
 uint64_t run_actions(const nlohmann::json& run) {
     const nlohmann::json& rep = run["guest"]["reported"];
-    if (rep.is_object() && rep.contains("sessions.apps")) return rep["sessions.apps"].get<uint64_t>();
+    if (rep.is_object() && rep.contains("sessions.apps"))
+        return rep["sessions.apps"].get<uint64_t>();
     return 0;
 }
 
@@ -99,7 +100,9 @@ HostModel host_model(const StudyHost& host, const std::string& backend) {
     m.utilisation = host.utilisation;
     m.actions_per_sec = host.actions_per_sec;
     auto it = host.profile_ghz.find(backend);
-    m.ghz = host.ghz_override > 0 ? host.ghz_override : it == host.profile_ghz.end() ? 0 : it->second;
+    m.ghz = host.ghz_override > 0          ? host.ghz_override
+            : it == host.profile_ghz.end() ? 0
+                                           : it->second;
     return m;
 }
 
@@ -112,7 +115,8 @@ ojson study_json(const std::vector<StudyRun>& runs, const StudyHost& host, const
     j["status"] = interrupted ? "interrupted" : ok == runs.size() ? "ok" : "partial";
     j["config"] = config;
     ojson model;
-    model["formula"] = "K * actions_per_sec * cycles_per_action(K) <= utilisation * cores * ghz * 1e9";
+    model["formula"] =
+        "K * actions_per_sec * cycles_per_action(K) <= utilisation * cores * ghz * 1e9";
     model["interpolation"] = "cycles_per_action linear in K between measured K; held at the "
                              "nearest measured value outside them (extrapolated: true)";
     model["cores"] = {{"value", host.cores}, {"source", kCoresSource}};
@@ -120,8 +124,9 @@ ojson study_json(const std::vector<StudyRun>& runs, const StudyHost& host, const
     model["actions_per_sec"] = {{"value", host.actions_per_sec}, {"source", kActionsSource}};
     ojson ghz = ojson::object();
     for (auto& name : backends) ghz[name] = host_model(host, name).ghz;
-    model["ghz"] = {{"per_backend", ghz},
-                    {"source", host.ghz_override > 0 ? "--ghz" : "each backend's CPU profile core_ghz"}};
+    model["ghz"] = {
+        {"per_backend", ghz},
+        {"source", host.ghz_override > 0 ? "--ghz" : "each backend's CPU profile core_ghz"}};
     j["capacity_model"] = model;
 
     ojson points = ojson::array();
@@ -172,7 +177,9 @@ ojson study_json(const std::vector<StudyRun>& runs, const StudyHost& host, const
                 ? double(capacity["slat"]["sessions"].get<uint64_t>()) /
                       double(capacity["shadow"]["sessions"].get<uint64_t>())
                 : 0.0;
-        ratio["verdict"] = r < kPublishedLow ? "below band" : r > kPublishedHigh ? "above band" : "within band";
+        ratio["verdict"] = r < kPublishedLow    ? "below band"
+                           : r > kPublishedHigh ? "above band"
+                                                : "within band";
     } else {
         ratio["slat/shadow"] = nullptr;
         ratio["verdict"] = "not measured";
@@ -209,24 +216,27 @@ std::string study_table(const ojson& s) {
             continue;
         }
         for (auto& n : names)
-            out += fmt::format("{:>14.3f}", p["backends"][n]["cycles_per_action"].get<double>() / 1e6);
+            out +=
+                fmt::format("{:>14.3f}", p["backends"][n]["cycles_per_action"].get<double>() / 1e6);
         if (p["backends"].contains("slat") && p["backends"].contains("shadow"))
-            out += fmt::format("{:>13.2f}x", p["backends"]["shadow"]["cycles_per_action"].get<double>() /
-                                                 p["backends"]["slat"]["cycles_per_action"].get<double>());
+            out += fmt::format("{:>13.2f}x",
+                               p["backends"]["shadow"]["cycles_per_action"].get<double>() /
+                                   p["backends"]["slat"]["cycles_per_action"].get<double>());
         out += "\n";
     }
     const ojson& m = s["capacity_model"];
-    out += fmt::format("capacity: {} cores x GHz (per backend) x {} utilisation, {} actions/s per user\n",
-                       m["cores"]["value"].get<double>(), m["utilisation"]["value"].get<double>(),
-                       m["actions_per_sec"]["value"].get<double>());
+    out += fmt::format(
+        "capacity: {} cores x GHz (per backend) x {} utilisation, {} actions/s per user\n",
+        m["cores"]["value"].get<double>(), m["utilisation"]["value"].get<double>(),
+        m["actions_per_sec"]["value"].get<double>());
     for (auto& n : names) {
         const ojson& c = caps[n];
         if (!c["sessions"].is_number()) {
             out += fmt::format("  {:<8} no usable run\n", n);
             continue;
         }
-        out += fmt::format("  {:<8} {:<14} {:.2f} GHz  sustains {} sessions (crossing {:.1f}{})\n", n,
-                           c["profile"].get<std::string>(), c["ghz"].get<double>(),
+        out += fmt::format("  {:<8} {:<14} {:.2f} GHz  sustains {} sessions (crossing {:.1f}{})\n",
+                           n, c["profile"].get<std::string>(), c["ghz"].get<double>(),
                            c["sessions"].get<uint64_t>(), c["crossing"].get<double>(),
                            c["extrapolated"].get<bool>() ? ", extrapolated past the last K" : "");
     }

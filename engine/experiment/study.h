@@ -26,8 +26,8 @@ struct StudyHost {
     double cores = 4;
     double utilisation = 0.8;
     double actions_per_sec = 10;
-    double ghz_override = 0; // 0: each backend's profile core_ghz
-    std::map<std::string, double> profile_ghz; // backend -> its profile's core_ghz
+    double ghz_override = 0;                    // 0: each backend's profile core_ghz
+    std::map<std::string, double> profile_ghz;  // backend -> its profile's core_ghz
     std::map<std::string, std::string> profile; // backend -> profile name
 };
 
@@ -42,9 +42,9 @@ extern const char* const kPublishedSource;
 // One finished (or failed) run of the study.
 struct StudyRun {
     uint64_t sessions = 0;
-    std::string run_file;       // where its vmmu.run/1 JSON was written ("" if not kept)
-    nlohmann::json run;         // the vmmu.run/1 document (null if the run did not finish)
-    std::string failure;        // why it has no usable figures ("" if ok)
+    std::string run_file; // where its vmmu.run/1 JSON was written ("" if not kept)
+    nlohmann::json run;   // the vmmu.run/1 document (null if the run did not finish)
+    std::string failure;  // why it has no usable figures ("" if ok)
 };
 
 // Session-actions a run performed: the guest's own count ("sessions.apps").

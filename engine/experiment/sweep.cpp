@@ -20,7 +20,7 @@
 #include <thread>
 #include <unistd.h>
 
-extern char **environ;
+extern char** environ;
 
 namespace vmmu {
 namespace fs = std::filesystem;
@@ -31,23 +31,20 @@ namespace {
 
 // The vmmu executable to run children with (tests that drive the CLI in-process set VMMU_EXE).
 std::string self_exe() {
-    if (const char *e = std::getenv("VMMU_EXE"))
-        return e;
+    if (const char* e = std::getenv("VMMU_EXE")) return e;
     char buf[4096];
     ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
-    if (n <= 0)
-        throw std::runtime_error("cannot find the vmmu executable (/proc/self/exe)");
+    if (n <= 0) throw std::runtime_error("cannot find the vmmu executable (/proc/self/exe)");
     buf[n] = 0;
     return buf;
 }
 
-pid_t spawn_run(const std::string &exe, const SweepRun &r, const SweepConfig &c) {
+pid_t spawn_run(const std::string& exe, const SweepRun& r, const SweepConfig& c) {
     std::vector<std::string> argv = {exe, "run", "--quiet"};
     argv.insert(argv.end(), r.args.begin(), r.args.end());
     argv.insert(argv.end(), {"--json", (c.runs_dir / (r.name + ".json")).string()});
-    std::vector<char *> cargv;
-    for (auto &a : argv)
-        cargv.push_back(a.data());
+    std::vector<char*> cargv;
+    for (auto& a : argv) cargv.push_back(a.data());
     cargv.push_back(nullptr);
     std::string log = (c.logs_dir / (r.name + ".log")).string();
     posix_spawn_file_actions_t fa;
@@ -63,10 +60,9 @@ pid_t spawn_run(const std::string &exe, const SweepRun &r, const SweepConfig &c)
     posix_spawnattr_setpgroup(&attr, 0);
     // The run follows its sweep even if the sweep is killed outright (sweep.h, kSweepParentEnv).
     std::string parent = fmt::format("{}={}", kSweepParentEnv, getpid());
-    std::vector<char *> env;
-    for (char **e = environ; *e; ++e)
-        if (std::string_view(*e).rfind(kSweepParentEnv, 0) != 0)
-            env.push_back(*e);
+    std::vector<char*> env;
+    for (char** e = environ; *e; ++e)
+        if (std::string_view(*e).rfind(kSweepParentEnv, 0) != 0) env.push_back(*e);
     env.push_back(parent.data());
     env.push_back(nullptr);
     pid_t pid = 0;
@@ -80,13 +76,12 @@ pid_t spawn_run(const std::string &exe, const SweepRun &r, const SweepConfig &c)
 
 // One line redrawn in place on a terminal; one line per finished run otherwise (logs, CI).
 class Progress {
-  public:
+public:
     Progress(size_t total, bool enabled)
         : total_(total), enabled_(enabled), tty_(isatty(2)), start_(Clock::now()) {}
 
-    void finished(const SweepOutcome &o, size_t done, size_t running) {
-        if (!enabled_)
-            return;
+    void finished(const SweepOutcome& o, size_t done, size_t running) {
+        if (!enabled_) return;
         double t = std::chrono::duration<double>(Clock::now() - start_).count();
         if (!tty_) {
             fmt::print(stderr, "[{}/{}] {} {} ({:.1f} s)\n", done, total_,
@@ -102,17 +97,16 @@ class Progress {
                    "\r\033[K[{}{}] {}/{} runs, {} running, {:.0f} s elapsed, ~{:.0f} s left",
                    std::string(filled, '#'), std::string(kWidth - filled, '.'), done, total_,
                    running, t, eta);
-        if (done == total_)
-            fmt::print(stderr, "\n");
+        if (done == total_) fmt::print(stderr, "\n");
     }
 
-  private:
+private:
     size_t total_;
     bool enabled_, tty_;
     Clock::time_point start_;
 };
 
-std::string read_text(const fs::path &p) {
+std::string read_text(const fs::path& p) {
     std::ifstream in(p);
     std::stringstream ss;
     ss << in.rdbuf();
@@ -121,8 +115,8 @@ std::string read_text(const fs::path &p) {
 
 // A run JSON found under a grid run's name must be that run (merging collects files that other
 // machines wrote): its workload, parameters and profile name are checked against the run's flags.
-void check_run_matches(const ojson &j, const SweepRun &r, const fs::path &p) {
-    auto mismatch = [&](const std::string &what) {
+void check_run_matches(const ojson& j, const SweepRun& r, const fs::path& p) {
+    auto mismatch = [&](const std::string& what) {
         throw std::invalid_argument(fmt::format(
             "run JSON '{}' is not the grid's run {}: {}. It was written by another sweep or spec; "
             "remove it and rerun that run (its shard)",
@@ -130,7 +124,7 @@ void check_run_matches(const ojson &j, const SweepRun &r, const fs::path &p) {
     };
     if (!j.contains("workload") || !j["workload"].is_object() || !j.contains("config"))
         mismatch("it has no \"workload\" and \"config\" (not a vmmu.run/1 document)");
-    const ojson &w = j["workload"];
+    const ojson& w = j["workload"];
     for (size_t i = 0; i + 1 < r.args.size(); ++i) {
         const std::string &flag = r.args[i], &value = r.args[i + 1];
         if (flag == "--workload" && w.value("name", "") != value)
@@ -144,8 +138,7 @@ void check_run_matches(const ojson &j, const SweepRun &r, const fs::path &p) {
         }
         // A profile given by name (not a file) is that profile's name in the run's config.
         if (flag == "--profile" && value.find('/') == std::string::npos &&
-            value.find(".json") == std::string::npos &&
-            j["config"].value("profile", "") != value)
+            value.find(".json") == std::string::npos && j["config"].value("profile", "") != value)
             mismatch(fmt::format("its profile is '{}', not '{}'", j["config"].value("profile", ""),
                                  value));
     }
@@ -154,9 +147,8 @@ void check_run_matches(const ojson &j, const SweepRun &r, const fs::path &p) {
 } // namespace
 
 void follow_sweep_parent() {
-    const char *p = std::getenv(kSweepParentEnv);
-    if (!p)
-        return;
+    const char* p = std::getenv(kSweepParentEnv);
+    if (!p) return;
     pid_t parent = static_cast<pid_t>(std::strtol(p, nullptr, 10));
     unsetenv(kSweepParentEnv);
     prctl(PR_SET_PDEATHSIG, SIGTERM);
@@ -166,12 +158,12 @@ void follow_sweep_parent() {
 
 unsigned default_jobs() { return std::max(1u, std::thread::hardware_concurrency()); }
 
-std::vector<SweepOutcome> run_sweep(const std::vector<SweepRun> &runs, const SweepConfig &c) {
+std::vector<SweepOutcome> run_sweep(const std::vector<SweepRun>& runs, const SweepConfig& c) {
     fs::create_directories(c.runs_dir);
     fs::create_directories(c.logs_dir);
     // A stale JSON or log from an earlier sweep must not pass for one of these runs' results,
     // including runs an interrupt keeps from starting.
-    for (auto &r : runs) {
+    for (auto& r : runs) {
         fs::remove(c.runs_dir / (r.name + ".json"));
         fs::remove(c.logs_dir / (r.name + ".log"));
     }
@@ -187,11 +179,9 @@ std::vector<SweepOutcome> run_sweep(const std::vector<SweepRun> &runs, const Swe
         bool stopping = stop_requested();
         if (stopping && !forwarded) {
             forwarded = true;
-            for (auto &[pid, _] : running)
-                kill(pid, SIGTERM);
+            for (auto& [pid, _] : running) kill(pid, SIGTERM);
         }
-        if (stopping && running.empty())
-            break;
+        if (stopping && running.empty()) break;
         while (!stopping && next < runs.size() && running.size() < std::max(1u, c.jobs)) {
             out[next].name = runs[next].name;
             running[spawn_run(exe, runs[next], c)] = {next, Clock::now()};
@@ -205,12 +195,10 @@ std::vector<SweepOutcome> run_sweep(const std::vector<SweepRun> &runs, const Swe
             std::this_thread::sleep_for(std::chrono::milliseconds(20));
             continue;
         }
-        if (pid < 0)
-            throw std::runtime_error(fmt::format("waitpid: {}", std::strerror(errno)));
+        if (pid < 0) throw std::runtime_error(fmt::format("waitpid: {}", std::strerror(errno)));
         auto it = running.find(pid);
-        if (it == running.end())
-            continue; // not one of ours
-        SweepOutcome &o = out[it->second.first];
+        if (it == running.end()) continue; // not one of ours
+        SweepOutcome& o = out[it->second.first];
         o.seconds = std::chrono::duration<double>(Clock::now() - it->second.second).count();
         o.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
         running.erase(it);
@@ -223,8 +211,8 @@ std::vector<SweepOutcome> run_sweep(const std::vector<SweepRun> &runs, const Swe
     return out;
 }
 
-ojson merge_sweep(const SweepSpec &spec, const std::vector<SweepRun> &runs,
-                  const fs::path &runs_dir, Shard shard, double wall_seconds, unsigned jobs) {
+ojson merge_sweep(const SweepSpec& spec, const std::vector<SweepRun>& runs,
+                  const fs::path& runs_dir, Shard shard, double wall_seconds, unsigned jobs) {
     ojson m;
     m["schema"] = "vmmu.sweep/1";
     m["description"] = spec.description;
@@ -232,7 +220,7 @@ ojson merge_sweep(const SweepSpec &spec, const std::vector<SweepRun> &runs,
     m["grid_runs"] = spec.runs.size();
     ojson all = ojson::object();
     uint64_t failed = 0;
-    for (auto &r : runs) {
+    for (auto& r : runs) {
         ojson e;
         e["args"] = r.args;
         fs::path p = runs_dir / (r.name + ".json");
@@ -249,8 +237,7 @@ ojson merge_sweep(const SweepSpec &spec, const std::vector<SweepRun> &runs,
                 throw std::invalid_argument(
                     fmt::format("run JSON '{}' is not valid JSON: rerun the sweep", p.string()));
             check_run_matches(j, r, p);
-            if (j.value("status", "") != "ok")
-                ++failed;
+            if (j.value("status", "") != "ok") ++failed;
             e["result"] = std::move(j);
         }
         all[r.name] = std::move(e);

@@ -18,17 +18,16 @@ using json = nlohmann::ordered_json;
 
 namespace {
 
-constexpr const char *kSchema = "vmmu.sweep-spec/1";
+constexpr const char* kSchema = "vmmu.sweep-spec/1";
 
-[[noreturn]] void bad(const std::string &where, const std::string &what) {
+[[noreturn]] void bad(const std::string& where, const std::string& what) {
     throw std::invalid_argument(fmt::format("sweep spec {}: {}", where, what));
 }
 
-void only_keys(const json &j, std::initializer_list<const char *> keys, const std::string &where) {
+void only_keys(const json& j, std::initializer_list<const char*> keys, const std::string& where) {
     for (auto it = j.begin(); it != j.end(); ++it) {
         bool known = false;
-        for (auto *k : keys)
-            known |= it.key() == k;
+        for (auto* k : keys) known |= it.key() == k;
         if (!known)
             bad(where,
                 fmt::format("unknown key \"{}\" (valid: {})", it.key(), fmt::join(keys, ", ")));
@@ -36,18 +35,16 @@ void only_keys(const json &j, std::initializer_list<const char *> keys, const st
 }
 
 // A parameter's values: one number or a list of numbers.
-std::vector<uint64_t> values_of(const json &v, const std::string &where) {
+std::vector<uint64_t> values_of(const json& v, const std::string& where) {
     std::vector<uint64_t> out;
-    auto one = [&](const json &x) {
+    auto one = [&](const json& x) {
         if (!x.is_number_unsigned())
             bad(where, fmt::format("{} is not a non-negative integer", x.dump()));
         out.push_back(x.get<uint64_t>());
     };
     if (v.is_array()) {
-        if (v.empty())
-            bad(where, "an empty list of values would make an empty grid");
-        for (auto &x : v)
-            one(x);
+        if (v.empty()) bad(where, "an empty list of values would make an empty grid");
+        for (auto& x : v) one(x);
     } else {
         one(v);
     }
@@ -55,24 +52,22 @@ std::vector<uint64_t> values_of(const json &v, const std::string &where) {
 }
 
 // "--ept-pages 2m --pwc=off" -> "ept-pages=2m.pwc=off": readable and safe in a file name.
-std::string flags_label(const std::vector<std::string> &flags) {
+std::string flags_label(const std::vector<std::string>& flags) {
     std::string s;
-    for (auto &f : flags) {
+    for (auto& f : flags) {
         if (f.rfind("--", 0) == 0)
             s += (s.empty() ? "" : ".") + f.substr(2);
         else
             s += "=" + f;
     }
-    for (char &c : s)
-        if (c == '/' || c == ' ' || c == ',')
-            c = '_';
+    for (char& c : s)
+        if (c == '/' || c == ' ' || c == ',') c = '_';
     return s;
 }
 
 std::string safe(std::string s) {
-    for (char &c : s)
-        if (c == '/' || c == ' ')
-            c = '_';
+    for (char& c : s)
+        if (c == '/' || c == ' ') c = '_';
     return s;
 }
 
@@ -84,7 +79,7 @@ const std::set<std::string> kGridFlags = {"--workload", "--param", "--profile", 
 
 std::string Shard::text() const { return fmt::format("{}/{}", index, count); }
 
-Shard parse_shard(const std::string &text) {
+Shard parse_shard(const std::string& text) {
     Shard s;
     unsigned i = 0, n = 0;
     char slash = 0, extra = 0;
@@ -101,23 +96,20 @@ Shard parse_shard(const std::string &text) {
     return s;
 }
 
-std::vector<SweepRun> shard_runs(const std::vector<SweepRun> &runs, Shard shard) {
+std::vector<SweepRun> shard_runs(const std::vector<SweepRun>& runs, Shard shard) {
     std::vector<SweepRun> out;
-    for (auto &r : runs)
-        if (r.index % shard.count == shard.index - 1)
-            out.push_back(r);
+    for (auto& r : runs)
+        if (r.index % shard.count == shard.index - 1) out.push_back(r);
     return out;
 }
 
-SweepSpec expand_sweep_spec(const json &spec, const std::string &where) {
-    if (!spec.is_object())
-        bad(where, "the top level must be a JSON object");
+SweepSpec expand_sweep_spec(const json& spec, const std::string& where) {
+    if (!spec.is_object()) bad(where, "the top level must be a JSON object");
     only_keys(spec, {"schema", "description", "workloads", "profiles", "flags"}, where);
     if (!spec.contains("schema") || spec["schema"] != kSchema)
         bad(where, fmt::format("\"schema\" must be \"{}\"", kSchema));
     SweepSpec out;
-    if (spec.contains("description"))
-        out.description = spec["description"].get<std::string>();
+    if (spec.contains("description")) out.description = spec["description"].get<std::string>();
     if (!spec.contains("workloads") || !spec["workloads"].is_array() || spec["workloads"].empty())
         bad(where, "\"workloads\" must be a non-empty list of {\"name\": ..., \"params\": {...}}");
 
@@ -127,8 +119,7 @@ SweepSpec expand_sweep_spec(const json &spec, const std::string &where) {
             bad(where, "\"profiles\" must be a non-empty list of profile names");
         profiles = spec["profiles"].get<std::vector<std::string>>();
         // A missing or malformed profile fails here, as it would in every run, before any starts.
-        for (auto &p : profiles)
-            load_profile(p, profile_dir());
+        for (auto& p : profiles) load_profile(p, profile_dir());
     }
     std::vector<std::vector<std::string>> flag_sets = {{}};
     if (spec.contains("flags")) {
@@ -136,8 +127,8 @@ SweepSpec expand_sweep_spec(const json &spec, const std::string &where) {
             bad(where, "\"flags\" must be a non-empty list of flag lists, e.g. [[], [\"--pwc\", "
                        "\"off\"]]");
         flag_sets = spec["flags"].get<std::vector<std::vector<std::string>>>();
-        for (auto &fs : flag_sets)
-            for (auto &f : fs)
+        for (auto& fs : flag_sets)
+            for (auto& f : fs)
                 if (kGridFlags.count(f.substr(0, f.find('='))))
                     bad(where, fmt::format("flag '{}' is set by the grid itself: use \"workloads\" "
                                            "and \"profiles\" instead",
@@ -147,7 +138,7 @@ SweepSpec expand_sweep_spec(const json &spec, const std::string &where) {
     auto catalogue = load_workloads(guest_dir());
     std::set<std::string> names;
     for (size_t wi = 0; wi < spec["workloads"].size(); ++wi) {
-        const json &w = spec["workloads"][wi];
+        const json& w = spec["workloads"][wi];
         std::string wwhere = fmt::format("{}: workloads[{}]", where, wi);
         if (!w.is_object() || !w.contains("name") || !w["name"].is_string())
             bad(wwhere, "expected {\"name\": WORKLOAD, \"params\": {KEY: VALUE or [VALUES]}}");
@@ -163,9 +154,9 @@ SweepSpec expand_sweep_spec(const json &spec, const std::string &where) {
                 axes.emplace_back(it.key(), values_of(it.value(), wwhere + ".params." + it.key()));
         }
         std::vector<std::vector<std::string>> combos = {{}};
-        for (auto &[key, values] : axes) {
+        for (auto& [key, values] : axes) {
             std::vector<std::vector<std::string>> next;
-            for (auto &c : combos)
+            for (auto& c : combos)
                 for (uint64_t v : values) {
                     auto d = c;
                     d.push_back(fmt::format("{}={}", key, v));
@@ -173,21 +164,18 @@ SweepSpec expand_sweep_spec(const json &spec, const std::string &where) {
                 }
             combos = std::move(next);
         }
-        for (auto &params : combos) {
+        for (auto& params : combos) {
             resolve_params(find_workload(catalogue, wname), params); // rejects unknown keys
-            for (auto &profile : profiles)
-                for (auto &flags : flag_sets) {
+            for (auto& profile : profiles)
+                for (auto& flags : flag_sets) {
                     SweepRun r;
                     r.index = out.runs.size();
                     r.name = wname;
-                    for (auto &p : params)
-                        r.name += "." + p;
+                    for (auto& p : params) r.name += "." + p;
                     r.name += "." + safe(profile);
-                    if (!flags.empty())
-                        r.name += "." + flags_label(flags);
+                    if (!flags.empty()) r.name += "." + flags_label(flags);
                     r.args = {"--workload", wname};
-                    for (auto &p : params)
-                        r.args.insert(r.args.end(), {"--param", p});
+                    for (auto& p : params) r.args.insert(r.args.end(), {"--param", p});
                     r.args.insert(r.args.end(), {"--profile", profile});
                     r.args.insert(r.args.end(), flags.begin(), flags.end());
                     parse_run_args(r.args); // a typo fails here, before any run starts
@@ -201,7 +189,7 @@ SweepSpec expand_sweep_spec(const json &spec, const std::string &where) {
     return out;
 }
 
-SweepSpec load_sweep_spec(const std::filesystem::path &path) {
+SweepSpec load_sweep_spec(const std::filesystem::path& path) {
     if (std::filesystem::is_directory(path))
         throw std::invalid_argument(fmt::format(
             "sweep spec '{}' is a directory: give the spec's JSON file", path.string()));
@@ -217,7 +205,7 @@ SweepSpec load_sweep_spec(const std::filesystem::path &path) {
             fmt::format("sweep spec '{}' is not valid JSON", path.string()));
     try {
         return expand_sweep_spec(spec, "'" + path.string() + "'");
-    } catch (const json::exception &e) {
+    } catch (const json::exception& e) {
         // A field of the wrong JSON type (nlohmann names the type it found).
         throw std::invalid_argument(fmt::format(
             "sweep spec '{}': a field has the wrong type ({}); expected \"description\": string, "

@@ -29,8 +29,8 @@ struct SweepSpec {
 
 // Reads and expands a spec. Throws std::invalid_argument naming the file, the bad field and the
 // fix; every run's flags are parsed like `vmmu run` would parse them before anything starts.
-SweepSpec load_sweep_spec(const std::filesystem::path &path);
-SweepSpec expand_sweep_spec(const nlohmann::ordered_json &spec, const std::string &where);
+SweepSpec load_sweep_spec(const std::filesystem::path& path);
+SweepSpec expand_sweep_spec(const nlohmann::ordered_json& spec, const std::string& where);
 
 // `--shard I/N`: runs whose grid index is I-1 modulo N (I in 1..N, so Slurm array ids and GNU
 // parallel job numbers can be passed as they are).
@@ -38,7 +38,7 @@ struct Shard {
     unsigned index = 1, count = 1;
     std::string text() const;
 };
-Shard parse_shard(const std::string &text);
-std::vector<SweepRun> shard_runs(const std::vector<SweepRun> &runs, Shard shard);
+Shard parse_shard(const std::string& text);
+std::vector<SweepRun> shard_runs(const std::vector<SweepRun>& runs, Shard shard);
 
 } // namespace vmmu

@@ -12,9 +12,7 @@ using ojson = nlohmann::ordered_json;
 
 int grid_row(int guest_level) { return guest_level == 0 ? 4 : 4 - guest_level; }
 
-int grid_column(const WalkRef& r) {
-    return r.dimension == WalkDim::Guest ? 4 : 4 - r.nested_level;
-}
+int grid_column(const WalkRef& r) { return r.dimension == WalkDim::Guest ? 4 : 4 - r.nested_level; }
 
 WalkGrid walk_grid(const std::vector<WalkRef>& cold, const std::vector<WalkRef>* warm) {
     WalkGrid g;
@@ -77,7 +75,7 @@ std::string grid_text(const WalkGrid& g, bool warm) {
             } else if (!warm) {
                 text = fmt::format("{:>2} {:#x}", cell.order, cell.address);
             } else {
-                text = cell.warm == "ref" ? fmt::format("{:>2} read", cell.order)
+                text = cell.warm == "ref"  ? fmt::format("{:>2} read", cell.order)
                        : cell.warm.empty() ? fmt::format("{:>2} ?", cell.order)
                                            : fmt::format("{:>2} saved: {}", cell.order, cell.warm);
             }
@@ -218,11 +216,11 @@ WalkDemo explain_walks(const GuestMemory& memory,
                               {"filled_by_hidden_fault", w.filled},
                               {"hpa", w.ok ? ojson(fmt::format("{:#x}", w.hpa.value())) : ojson()},
                               {"refs", refs_json(w.refs)}};
-            out.text += fmt::format("{}: {} references to the hypervisor's shadow tables "
-                                    "(host-physical){}\n{}  -> hPA {:#x}\n\n",
-                                    name, w.refs.size(),
-                                    w.filled ? ", after a hidden-fault fill" : "",
-                                    refs_text(w.refs, "hPA"), w.hpa.value());
+            out.text +=
+                fmt::format("{}: {} references to the hypervisor's shadow tables "
+                            "(host-physical){}\n{}  -> hPA {:#x}\n\n",
+                            name, w.refs.size(), w.filled ? ", after a hidden-fault fill" : "",
+                            refs_text(w.refs, "hPA"), w.hpa.value());
         } else {
             explain_2d(in, name, *va, out);
         }

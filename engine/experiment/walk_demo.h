@@ -21,9 +21,9 @@
 namespace vmmu {
 
 struct GridCell {
-    int order = 0;         // 1-based position in the cold walk; 0: no reference here
-    uint64_t address = 0;  // host-physical address the cold walk referenced
-    std::string warm;      // the same cell in the warm walk: "ref", "PWC", "NTLB", or ""
+    int order = 0;        // 1-based position in the cold walk; 0: no reference here
+    uint64_t address = 0; // host-physical address the cold walk referenced
+    std::string warm;     // the same cell in the warm walk: "ref", "PWC", "NTLB", or ""
 };
 using WalkGrid = std::array<std::array<GridCell, 5>, 5>;
 

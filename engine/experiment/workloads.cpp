@@ -79,9 +79,10 @@ std::map<std::string, uint64_t> resolve_params(const Workload& w,
         if (eq == std::string::npos || !values.count(key)) {
             std::vector<std::string> names;
             for (auto& p : w.params) names.push_back(p.name);
-            throw std::invalid_argument(fmt::format(
-                "--param '{}': {} takes {} (as KEY=VALUE)", o, w.name,
-                names.empty() ? std::string("no parameters") : fmt::format("{}", fmt::join(names, ", "))));
+            throw std::invalid_argument(
+                fmt::format("--param '{}': {} takes {} (as KEY=VALUE)", o, w.name,
+                            names.empty() ? std::string("no parameters")
+                                          : fmt::format("{}", fmt::join(names, ", "))));
         }
         std::string v = o.substr(eq + 1);
         size_t used = 0;
@@ -92,13 +93,14 @@ std::map<std::string, uint64_t> resolve_params(const Workload& w,
             used = 0;
         }
         if (v.empty() || used != v.size() || v[0] == '-')
-            throw std::invalid_argument(fmt::format(
-                "--param {}: '{}' is not a non-negative whole number", key, v));
+            throw std::invalid_argument(
+                fmt::format("--param {}: '{}' is not a non-negative whole number", key, v));
         if (auto [it, fresh] = given.emplace(key, o); !fresh)
             throw std::invalid_argument(fmt::format(
                 "--param {} is given twice ('{}' and '{}'): keep one", key, it->second, o));
-        const WorkloadParam& p = *std::find_if(
-            w.params.begin(), w.params.end(), [&](const WorkloadParam& q) { return q.name == key; });
+        const WorkloadParam& p =
+            *std::find_if(w.params.begin(), w.params.end(),
+                          [&](const WorkloadParam& q) { return q.name == key; });
         if (n < p.min || n > p.max)
             throw std::invalid_argument(
                 p.max == UINT64_MAX
@@ -106,9 +108,9 @@ std::map<std::string, uint64_t> resolve_params(const Workload& w,
                     : fmt::format("--param {}={}: {} takes {} from {} to {}", key, n, w.name, key,
                                   p.min, p.max));
         if (p.power_of_two && (n & (n - 1)) != 0)
-            throw std::invalid_argument(fmt::format(
-                "--param {}={}: {} takes a power of two for {} (e.g. {})", key, n, w.name, key,
-                n ? uint64_t{1} << (63 - __builtin_clzll(n)) : 1));
+            throw std::invalid_argument(
+                fmt::format("--param {}={}: {} takes a power of two for {} (e.g. {})", key, n,
+                            w.name, key, n ? uint64_t{1} << (63 - __builtin_clzll(n)) : 1));
         values[key] = n;
     }
     return values;

@@ -29,8 +29,12 @@ uint64_t Deduplicator::hash_frame(const uint8_t* bytes) {
 void Deduplicator::add_vm(GuestMemory& memory, P2m& p2m, std::vector<HostObserver*> backends,
                           std::function<bool(uint64_t)> touched) {
     uint64_t frames = memory.size() >> kPageShift4K;
-    vms_.push_back({&memory, &p2m, std::move(backends), std::move(touched),
-                    std::vector<uint64_t>(frames, 0), std::vector<uint32_t>(frames, kNotShared),
+    vms_.push_back({&memory,
+                    &p2m,
+                    std::move(backends),
+                    std::move(touched),
+                    std::vector<uint64_t>(frames, 0),
+                    std::vector<uint32_t>(frames, kNotShared),
                     {}});
 }
 
@@ -198,7 +202,8 @@ void Deduplicator::unshare(size_t vm, uint64_t gfn, HostRemap why) {
 }
 
 void Deduplicator::notify(size_t vm, uint64_t gfn, HostRemap what) {
-    for (HostObserver* b : vms_[vm].backends) b->on_host_remap(GuestPhys(gfn << kPageShift4K), what);
+    for (HostObserver* b : vms_[vm].backends)
+        b->on_host_remap(GuestPhys(gfn << kPageShift4K), what);
 }
 
 void Deduplicator::bump_saved(int64_t delta) {

@@ -47,9 +47,9 @@ struct DedupConfig {
 };
 
 struct DedupCounters {
-    uint64_t passes = 0;         // ksmd wake-ups
-    uint64_t full_scans = 0;     // rounds over every VM's frames (KSM full_scans)
-    uint64_t pages_scanned = 0;  // frames visited
+    uint64_t passes = 0;        // ksmd wake-ups
+    uint64_t full_scans = 0;    // rounds over every VM's frames (KSM full_scans)
+    uint64_t pages_scanned = 0; // frames visited
     uint64_t pages_hashed = 0;
     uint64_t compares = 0;       // byte compares after a hash match
     uint64_t merges = 0;         // guest frames mapped to a shared frame
@@ -57,7 +57,7 @@ struct DedupCounters {
     uint64_t diverged = 0;       // shared frames found changed by a write nobody saw (A/D bits)
     uint64_t volatile_skips = 0; // changed since the last visit: not a candidate (KSM volatile)
     uint64_t frames_saved = 0, frames_saved_peak = 0;
-    uint64_t shared_frames = 0;  // host frames currently shared (KSM pages_shared)
+    uint64_t shared_frames = 0; // host frames currently shared (KSM pages_shared)
     double cycles() const {
         return pages_hashed * kDedupHashCycles + compares * kDedupCompareCycles +
                (merges + breaks + diverged) * kDedupRemapCycles;

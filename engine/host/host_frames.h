@@ -115,11 +115,16 @@ public:
 
     static std::string describe(Owner o) {
         switch (o) {
-        case kHypervisor: return "the hypervisor";
-        case kShared: return "shared read-only (deduplicated)";
-        case kFree: return "nobody (a free host frame)";
-        case kNone: return "nobody (no host memory there)";
-        default: return fmt::format("VM {}", o);
+        case kHypervisor:
+            return "the hypervisor";
+        case kShared:
+            return "shared read-only (deduplicated)";
+        case kFree:
+            return "nobody (a free host frame)";
+        case kNone:
+            return "nobody (no host memory there)";
+        default:
+            return fmt::format("VM {}", o);
         }
     }
 

@@ -12,17 +12,17 @@ namespace vmmu {
 namespace {
 
 class IdealBackend final : public Backend {
-  public:
-    explicit IdealBackend(const BackendEnv &env) : env_(checked(env)) {}
+public:
+    explicit IdealBackend(const BackendEnv& env) : env_(checked(env)) {}
 
     std::string name() const override { return "ideal"; }
     bool runs_under_hypervisor() const override { return false; }
 
-    void on_access(const DataAccess &a) override {
+    void on_access(const DataAccess& a) override {
         counters_.tlb.l1d_lookups++;
         translate(a.va.value(), a.pa, a.write);
     }
-    void on_fetch(const Fetch &f) override {
+    void on_fetch(const Fetch& f) override {
         // One lookup per 4K page the block touches, as native counts them.
         for_each_fetch_page(f, [this](uint64_t va, GuestPhys pa) {
             counters_.tlb.l1i_lookups++;
@@ -32,7 +32,7 @@ class IdealBackend final : public Backend {
     // k more passes hit the same pages the first pass translated and checked: only the lookup
     // counts grow, by what k replays would add (engine/mmu/translate.h, repeat_loop).
     void on_loop_repeats(std::span<const BlockEvents> body, uint64_t k) override {
-        for (const BlockEvents &b : body) {
+        for (const BlockEvents& b : body) {
             uint64_t pages = 0;
             for_each_fetch_page(b.fetch, [&](uint64_t, GuestPhys) { ++pages; });
             counters_.tlb.l1i_lookups += k * pages;
@@ -56,7 +56,7 @@ class IdealBackend final : public Backend {
     // No host behind a perfect TLB: deduplication is invisible, as for native.
     void on_host_remap(GuestPhys, HostRemap) override {}
 
-    const BackendCounters &counters() const override {
+    const BackendCounters& counters() const override {
         report_nonzero(counters_.details, "world_switches", world_switches_);
         return counters_;
     }
@@ -64,8 +64,8 @@ class IdealBackend final : public Backend {
         return compute_cycles(counters(), *env_.profile, guest_instructions);
     }
 
-  private:
-    static const BackendEnv &checked(const BackendEnv &env) {
+private:
+    static const BackendEnv& checked(const BackendEnv& env) {
         if (!env.p2m || !env.profile)
             throw std::invalid_argument("ideal backend needs p2m and profile");
         return env;
@@ -74,8 +74,7 @@ class IdealBackend final : public Backend {
     // The entry a perfect TLB holds: the 4K frame under the functional gPA, in the static layout
     // (no host, as for native), plus the offset of the gVA in its page, as hardware forms it.
     void translate(uint64_t va, GuestPhys pa, bool write) const {
-        if (!env_.oracle)
-            return;
+        if (!env_.oracle) return;
         uint64_t hpa = env_.p2m->linear(pa.page_base()).value() | (va & 0xfff);
         check_oracle("ideal", env_, va, pa, hpa, env_.p2m->linear(pa), false, write, true);
     }
@@ -86,7 +85,7 @@ class IdealBackend final : public Backend {
 };
 
 const bool registered = register_backend(
-    "ideal", [](const BackendEnv &env) { return std::make_unique<IdealBackend>(env); });
+    "ideal", [](const BackendEnv& env) { return std::make_unique<IdealBackend>(env); });
 
 } // namespace
 } // namespace vmmu

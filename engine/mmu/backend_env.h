@@ -21,8 +21,8 @@ struct Profile; // engine/mmu/profile.h
 // One VM exit as a hypervisor would log it (for `vmmu demo exits`): why, where, what it did.
 struct ExitRecord {
     ExitReason reason;
-    uint64_t rip = 0;     // guest instruction that caused the exit
-    uint64_t address = 0; // faulting gVA, written gPA, new CR3, ... (reason-specific)
+    uint64_t rip = 0;        // guest instruction that caused the exit
+    uint64_t address = 0;    // faulting gVA, written gPA, new CR3, ... (reason-specific)
     std::string_view action; // "fill", "emulate write", "unsync", "switch root", "reflect #PF", ...
 };
 using ExitTrace = std::function<void(const ExitRecord&)>;

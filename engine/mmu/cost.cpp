@@ -2,13 +2,13 @@
 
 namespace vmmu {
 namespace {
-double detail(const BackendCounters &c, std::string_view key) {
+double detail(const BackendCounters& c, std::string_view key) {
     auto it = c.details.find(std::string(key));
     return it == c.details.end() ? 0.0 : static_cast<double>(it->second);
 }
 } // namespace
 
-CycleBreakdown compute_cycles(const BackendCounters &c, const Profile &p,
+CycleBreakdown compute_cycles(const BackendCounters& c, const Profile& p,
                               uint64_t guest_instructions) {
     CycleBreakdown b;
     b.base = static_cast<double>(guest_instructions) * p.base_cpi;

@@ -21,7 +21,7 @@ constexpr std::string_view kDetailDedupCycles = "dedup_scan_cycles";
 // exit    = Σ exits × round_trip
 // handler = Σ_reason exits[reason] × handler[reason] + hv_refs × walk_ref + hv_cycles
 //           + dedup_scan_cycles
-CycleBreakdown compute_cycles(const BackendCounters &c, const Profile &p,
+CycleBreakdown compute_cycles(const BackendCounters& c, const Profile& p,
                               uint64_t guest_instructions);
 
 } // namespace vmmu

@@ -16,7 +16,7 @@ struct TlbCounters {
     uint64_t l1i_lookups = 0, l1i_misses = 0;
     uint64_t l1d_lookups = 0, l1d_misses = 0;
     uint64_t stlb_lookups = 0, stlb_misses = 0;
-    uint64_t flushes = 0;       // full or non-global flushes
+    uint64_t flushes = 0; // full or non-global flushes
     uint64_t flushed_entries = 0;
 
     TlbCounters& operator+=(const TlbCounters& o) {
@@ -29,11 +29,11 @@ struct TlbCounters {
 };
 
 struct WalkCounters {
-    uint64_t walks = 0;             // page walks started (one per STLB miss)
-    uint64_t refs = 0;              // memory references made by walks, all dimensions
-    uint64_t guest_refs = 0;        // reads of guest page-table entries (native, slat gL)
-    uint64_t nested_refs = 0;       // reads of nested (EPT) entries (slat)
-    uint64_t shadow_refs = 0;       // reads of shadow page-table entries (shadow)
+    uint64_t walks = 0;       // page walks started (one per STLB miss)
+    uint64_t refs = 0;        // memory references made by walks, all dimensions
+    uint64_t guest_refs = 0;  // reads of guest page-table entries (native, slat gL)
+    uint64_t nested_refs = 0; // reads of nested (EPT) entries (slat)
+    uint64_t shadow_refs = 0; // reads of shadow page-table entries (shadow)
     uint64_t max_refs_per_walk = 0;
     uint64_t pwc_lookups = 0, pwc_hits = 0;   // page-walk caches, all dimensions
     uint64_t ntlb_lookups = 0, ntlb_hits = 0; // nested TLB (slat)
@@ -42,8 +42,8 @@ struct WalkCounters {
     WalkCounters& operator+=(const WalkCounters& o) {
         walks += o.walks, refs += o.refs;
         guest_refs += o.guest_refs, nested_refs += o.nested_refs, shadow_refs += o.shadow_refs;
-        max_refs_per_walk = max_refs_per_walk > o.max_refs_per_walk ? max_refs_per_walk
-                                                                     : o.max_refs_per_walk;
+        max_refs_per_walk =
+            max_refs_per_walk > o.max_refs_per_walk ? max_refs_per_walk : o.max_refs_per_walk;
         pwc_lookups += o.pwc_lookups, pwc_hits += o.pwc_hits;
         ntlb_lookups += o.ntlb_lookups, ntlb_hits += o.ntlb_hits;
         return *this;
@@ -64,8 +64,8 @@ enum class ExitReason : uint8_t {
     Count
 };
 constexpr std::array<std::string_view, static_cast<size_t>(ExitReason::Count)> kExitReasonNames = {
-    "cr3_write", "invlpg", "pf_hidden", "pf_guest", "pt_write",
-    "ept_violation", "timer", "io", "hlt", "other"};
+    "cr3_write",     "invlpg", "pf_hidden", "pf_guest", "pt_write",
+    "ept_violation", "timer",  "io",        "hlt",      "other"};
 
 struct ExitCounters {
     std::array<uint64_t, static_cast<size_t>(ExitReason::Count)> by_reason{};

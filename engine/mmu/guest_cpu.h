@@ -16,7 +16,7 @@ enum class Invalidate : uint8_t {
 };
 
 class GuestCpu {
-  public:
+public:
     GuestCpu(uint64_t cr3, uint64_t cr4) : cr3_(cr3 & ~x86::kCr3NoFlush), cr4_(cr4) {}
 
     uint64_t cr3() const { return cr3_; }
@@ -39,7 +39,7 @@ class GuestCpu {
         return (changed & x86::kCr4Pge) || pcide_off ? Invalidate::All : Invalidate::None;
     }
 
-  private:
+private:
     uint64_t cr3_;
     uint64_t cr4_;
 };

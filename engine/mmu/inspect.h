@@ -64,7 +64,7 @@ struct Walk2d {
 };
 
 class Inspector {
-  public:
+public:
     virtual WalkShape walk_shape() const = 0;
     // The guest page-table root (a gPA) the scheme tracks from the guest's CR3.
     virtual GuestPhys guest_root() const = 0;
@@ -78,7 +78,7 @@ class Inspector {
     // TwoDimensional: the nested page size (log2 bytes). Throws std::logic_error otherwise.
     virtual unsigned nested_page_shift() const;
 
-  protected:
+protected:
     ~Inspector() = default; // never owned through this interface
 };
 

@@ -17,8 +17,8 @@ using nlohmann::json;
 
 // Walks one JSON object, remembering its key path for error messages.
 class Node {
-  public:
-    Node(const json &j, std::string path, const std::string *profile)
+public:
+    Node(const json& j, std::string path, const std::string* profile)
         : j_(j), path_(std::move(path)), profile_(profile) {}
 
     [[noreturn]] void fail(std::string_view key, std::string_view problem) const {
@@ -28,74 +28,65 @@ class Node {
         throw std::invalid_argument(fmt::format("profile {}: {}: {}", *profile_, where, problem));
     }
     void require_object() const {
-        if (!j_.is_object())
-            fail("", "must be an object");
+        if (!j_.is_object()) fail("", "must be an object");
     }
     // Every key must be one of `allowed`, and every one of `required` must be present.
     void keys(std::initializer_list<std::string_view> allowed,
               std::initializer_list<std::string_view> required) const {
         require_object();
-        for (auto &[k, v] : j_.items())
+        for (auto& [k, v] : j_.items())
             if (std::find(allowed.begin(), allowed.end(), k) == allowed.end())
                 fail(k, "unknown key");
         for (std::string_view k : required)
-            if (!j_.contains(k))
-                fail(k, "missing");
+            if (!j_.contains(k)) fail(k, "missing");
     }
     Node child(std::string_view key) const {
-        if (!j_.contains(key))
-            fail(key, "missing");
+        if (!j_.contains(key)) fail(key, "missing");
         return Node(j_.at(std::string(key)),
                     path_.empty() ? std::string(key) : path_ + "." + std::string(key), profile_);
     }
     bool has(std::string_view key) const { return j_.contains(key); }
     std::string text(std::string_view key) const {
-        const json &v = at(key);
-        if (!v.is_string() || v.get<std::string>().empty())
-            fail(key, "must be a non-empty string");
+        const json& v = at(key);
+        if (!v.is_string() || v.get<std::string>().empty()) fail(key, "must be a non-empty string");
         return v.get<std::string>();
     }
     bool flag(std::string_view key) const {
-        const json &v = at(key);
-        if (!v.is_boolean())
-            fail(key, "must be true or false");
+        const json& v = at(key);
+        if (!v.is_boolean()) fail(key, "must be true or false");
         return v.get<bool>();
     }
     double number(std::string_view key, double min, double max) const {
-        const json &v = at(key);
-        if (!v.is_number())
-            fail(key, "must be a number");
+        const json& v = at(key);
+        if (!v.is_number()) fail(key, "must be a number");
         double d = v.get<double>();
         if (!std::isfinite(d) || d < min || d > max)
             fail(key, fmt::format("{} is out of range [{}, {}]", d, min, max));
         return d;
     }
     uint32_t count(std::string_view key, uint32_t min, uint32_t max) const {
-        const json &v = at(key);
-        if (!v.is_number_integer())
-            fail(key, "must be an integer");
+        const json& v = at(key);
+        if (!v.is_number_integer()) fail(key, "must be an integer");
         int64_t n = v.get<int64_t>();
-        if (n < min || n > max)
-            fail(key, fmt::format("{} is out of range [{}, {}]", n, min, max));
+        if (n < min || n > max) fail(key, fmt::format("{} is out of range [{}, {}]", n, min, max));
         return static_cast<uint32_t>(n);
     }
-    const std::string &path() const { return path_; }
+    const std::string& path() const { return path_; }
 
-  private:
-    const json &at(std::string_view key) const {
-        if (!j_.contains(key))
-            fail(key, "missing");
+private:
+    const json& at(std::string_view key) const {
+        if (!j_.contains(key)) fail(key, "missing");
         return j_.at(std::string(key));
     }
-    const json &j_;
+    const json& j_;
     std::string path_;
-    const std::string *profile_;
+    const std::string* profile_;
 };
 
 constexpr double kMaxCycles = 1e7;
 
 // {"value": x, "source": "..."}: one sourced number.
-double sourced(const Node &parent, std::string_view key, double min, double max, Profile &p) {
+double sourced(const Node& parent, std::string_view key, double min, double max, Profile& p) {
     Node n = parent.child(key);
     n.keys({"value", "source"}, {"value", "source"});
     p.sources[n.path()] = n.text("source");
@@ -103,14 +94,12 @@ double sourced(const Node &parent, std::string_view key, double min, double max,
 }
 
 // {"entries": E, "ways": W, ...}: a set-associative array; sets must be a power of two.
-TlbArrayGeometry geometry(const Node &n, bool allow_empty) {
+TlbArrayGeometry geometry(const Node& n, bool allow_empty) {
     TlbArrayGeometry g;
     g.entries = n.count("entries", allow_empty ? 0 : 1, 1u << 16);
     g.ways = n.count("ways", allow_empty ? 0 : 1, 255);
-    if (g.entries == 0 && g.ways == 0)
-        return g;
-    if (g.ways == 0)
-        n.fail("ways", "must be >= 1");
+    if (g.entries == 0 && g.ways == 0) return g;
+    if (g.ways == 0) n.fail("ways", "must be >= 1");
     if (g.entries % g.ways != 0)
         n.fail("entries", fmt::format("{} is not a multiple of {} ways", g.entries, g.ways));
     if (!std::has_single_bit(g.sets()))
@@ -119,7 +108,7 @@ TlbArrayGeometry geometry(const Node &n, bool allow_empty) {
     return g;
 }
 
-TlbArrayGeometry tlb_array(const Node &tlb, std::string_view key, Profile &p, bool *holds_2m) {
+TlbArrayGeometry tlb_array(const Node& tlb, std::string_view key, Profile& p, bool* holds_2m) {
     Node n = tlb.child(key);
     if (holds_2m)
         n.keys({"entries", "ways", "holds_2m", "source"},
@@ -127,25 +116,23 @@ TlbArrayGeometry tlb_array(const Node &tlb, std::string_view key, Profile &p, bo
     else
         n.keys({"entries", "ways", "source"}, {"entries", "ways", "source"});
     p.sources[n.path()] = n.text("source");
-    if (holds_2m)
-        *holds_2m = n.flag("holds_2m");
+    if (holds_2m) *holds_2m = n.flag("holds_2m");
     return geometry(n, key == "l1d_large");
 }
 
-PwcConfig pwc_sizes(const Node &n, Profile &p) {
+PwcConfig pwc_sizes(const Node& n, Profile& p) {
     p.sources[n.path()] = n.text("source");
     return {n.count("pml4e", 0, 1024), n.count("pdpte", 0, 1024), n.count("pde", 0, 1024)};
 }
 
 } // namespace
 
-Profile parse_profile(const json &j, std::string_view origin) {
+Profile parse_profile(const json& j, std::string_view origin) {
     Profile p;
     std::string label(origin);
     Node root(j, "", &label);
     // Errors name the profile itself as soon as it has a readable name.
-    if (j.is_object() && j.contains("name") && j["name"].is_string())
-        label = j["name"];
+    if (j.is_object() && j.contains("name") && j["name"].is_string()) label = j["name"];
     root.keys({"name", "description", "core_ghz", "base_cpi", "features", "tlb", "pwc", "ntlb",
                "latency", "vm_exit"},
               {"name", "description", "core_ghz", "base_cpi", "features", "tlb", "pwc", "ntlb",
@@ -186,10 +173,8 @@ Profile parse_profile(const json &j, std::string_view origin) {
     p.ntlb = ntlb.flag("present");
     p.sources[ntlb.path()] = ntlb.text("source");
     p.ntlb_geometry = geometry(ntlb, !p.ntlb);
-    if (p.nested_pwc && !p.ept)
-        nested.fail("present", "nested page-walk caches need features.ept");
-    if (p.ntlb && !p.ept)
-        ntlb.fail("present", "a nested TLB needs features.ept");
+    if (p.nested_pwc && !p.ept) nested.fail("present", "nested page-walk caches need features.ept");
+    if (p.ntlb && !p.ept) ntlb.fail("present", "a nested TLB needs features.ept");
 
     Node latency = root.child("latency");
     latency.keys({"walk_ref", "pwc_hit", "ntlb_hit"}, {"walk_ref", "pwc_hit", "ntlb_hit"});
@@ -202,7 +187,7 @@ Profile parse_profile(const json &j, std::string_view origin) {
     p.exit_round_trip_cycles = sourced(exit, "round_trip", 0, kMaxCycles, p);
     Node handler = exit.child("handler");
     handler.require_object();
-    for (auto &[k, v] : j.at("vm_exit").at("handler").items())
+    for (auto& [k, v] : j.at("vm_exit").at("handler").items())
         if (std::find(kExitReasonNames.begin(), kExitReasonNames.end(), k) ==
             kExitReasonNames.end())
             handler.fail(k, "unknown key (not an exit reason)");
@@ -211,30 +196,27 @@ Profile parse_profile(const json &j, std::string_view origin) {
     return p;
 }
 
-Profile load_profile_file(const std::filesystem::path &file) {
+Profile load_profile_file(const std::filesystem::path& file) {
     std::ifstream in(file);
-    if (!in)
-        throw std::invalid_argument(fmt::format("profile {}: cannot open", file.string()));
+    if (!in) throw std::invalid_argument(fmt::format("profile {}: cannot open", file.string()));
     json j;
     try {
         j = json::parse(in);
-    } catch (const json::parse_error &e) {
+    } catch (const json::parse_error& e) {
         throw std::invalid_argument(fmt::format("profile {}: {}", file.string(), e.what()));
     }
     return parse_profile(j, file.stem().string());
 }
 
-Profile load_profile(std::string_view name_or_path, const std::filesystem::path &dir) {
+Profile load_profile(std::string_view name_or_path, const std::filesystem::path& dir) {
     std::filesystem::path arg(name_or_path);
     bool is_path = arg.has_parent_path() || arg.extension() == ".json";
-    if (is_path)
-        return load_profile_file(arg);
+    if (is_path) return load_profile_file(arg);
     std::filesystem::path file = dir / (std::string(name_or_path) + ".json");
     if (!std::filesystem::exists(file)) {
         std::vector<std::string> names = profile_names(dir);
         std::string known;
-        for (auto &n : names)
-            known += (known.empty() ? "" : ", ") + n;
+        for (auto& n : names) known += (known.empty() ? "" : ", ") + n;
         throw std::invalid_argument(fmt::format("profile {}: not found in {} (known: {})",
                                                 name_or_path, dir.string(), known));
     }
@@ -245,24 +227,21 @@ Profile load_profile(std::string_view name_or_path, const std::filesystem::path 
     return p;
 }
 
-std::filesystem::path find_profile_dir(const std::filesystem::path &start) {
+std::filesystem::path find_profile_dir(const std::filesystem::path& start) {
     std::error_code ec;
     for (auto dir = std::filesystem::absolute(start, ec); !dir.empty(); dir = dir.parent_path()) {
         auto candidate = dir / "workloads" / "profiles";
-        if (std::filesystem::is_directory(candidate, ec))
-            return candidate;
-        if (dir == dir.parent_path())
-            break;
+        if (std::filesystem::is_directory(candidate, ec)) return candidate;
+        if (dir == dir.parent_path()) break;
     }
     return {};
 }
 
-std::vector<std::string> profile_names(const std::filesystem::path &dir) {
+std::vector<std::string> profile_names(const std::filesystem::path& dir) {
     std::vector<std::string> names;
     std::error_code ec;
-    for (auto &e : std::filesystem::directory_iterator(dir, ec))
-        if (e.path().extension() == ".json")
-            names.push_back(e.path().stem().string());
+    for (auto& e : std::filesystem::directory_iterator(dir, ec))
+        if (e.path().extension() == ".json") names.push_back(e.path().stem().string());
     std::sort(names.begin(), names.end());
     return names;
 }

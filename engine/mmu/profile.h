@@ -51,13 +51,13 @@ struct Profile {
 
 // Parses one profile; `origin` names it in errors until its "name" key has been read.
 // Throws std::invalid_argument("profile NAME: key.path: problem").
-Profile parse_profile(const nlohmann::json &j, std::string_view origin);
-Profile load_profile_file(const std::filesystem::path &file);
+Profile parse_profile(const nlohmann::json& j, std::string_view origin);
+Profile load_profile_file(const std::filesystem::path& file);
 // A name ("nehalem-2009") looked up as dir/NAME.json, or a path to a .json file.
-Profile load_profile(std::string_view name_or_path, const std::filesystem::path &dir);
+Profile load_profile(std::string_view name_or_path, const std::filesystem::path& dir);
 // The nearest workloads/profiles directory at or above `start` (empty path if none).
-std::filesystem::path find_profile_dir(const std::filesystem::path &start);
+std::filesystem::path find_profile_dir(const std::filesystem::path& start);
 // Names of the profiles in dir, sorted.
-std::vector<std::string> profile_names(const std::filesystem::path &dir);
+std::vector<std::string> profile_names(const std::filesystem::path& dir);
 
 } // namespace vmmu

@@ -2,7 +2,7 @@
 
 namespace vmmu {
 
-PageWalkCache::PageWalkCache(const PwcConfig &config, WalkCounters *counters)
+PageWalkCache::PageWalkCache(const PwcConfig& config, WalkCounters* counters)
     : counters_(counters) {
     levels_[slot(2)].resize(config.pde);
     levels_[slot(3)].resize(config.pdpte);
@@ -10,15 +10,13 @@ PageWalkCache::PageWalkCache(const PwcConfig &config, WalkCounters *counters)
 }
 
 PwcProbe PageWalkCache::lookup(uint64_t addr, uint32_t context) {
-    if (counters_)
-        counters_->pwc_lookups++;
+    if (counters_) counters_->pwc_lookups++;
     for (int level = 2; level <= 4; ++level) {
         uint64_t tag = tag_of(addr, level);
-        for (Entry &e : levels_[slot(level)]) {
+        for (Entry& e : levels_[slot(level)]) {
             if (e.valid && e.tag == tag && e.context == context) {
                 e.stamp = ++clock_;
-                if (counters_)
-                    counters_->pwc_hits++;
+                if (counters_) counters_->pwc_hits++;
                 // A cached level-L entry hands the walk the table of level L-1.
                 return {level - 1, e.next};
             }
@@ -28,43 +26,37 @@ PwcProbe PageWalkCache::lookup(uint64_t addr, uint32_t context) {
 }
 
 void PageWalkCache::fill(uint64_t addr, int level, uint64_t next_table, uint32_t context) {
-    if (level < 2 || level > 4)
-        return;
-    std::vector<Entry> &entries = levels_[slot(level)];
-    if (entries.empty())
-        return;
+    if (level < 2 || level > 4) return;
+    std::vector<Entry>& entries = levels_[slot(level)];
+    if (entries.empty()) return;
     uint64_t tag = tag_of(addr, level);
-    Entry *victim = &entries[0];
-    for (Entry &e : entries) {
+    Entry* victim = &entries[0];
+    for (Entry& e : entries) {
         if (e.valid && e.tag == tag && e.context == context) {
             victim = &e;
             break;
         }
         // Invalid entries first, then the least recently used.
-        if (victim->valid && (!e.valid || e.stamp < victim->stamp))
-            victim = &e;
+        if (victim->valid && (!e.valid || e.stamp < victim->stamp)) victim = &e;
     }
     *victim = {tag, next_table, ++clock_, context, true};
 }
 
 void PageWalkCache::invalidate_address(uint64_t addr, uint32_t context) {
     for (int level = 2; level <= 4; ++level)
-        for (Entry &e : levels_[slot(level)])
-            if (e.context == context && e.tag == tag_of(addr, level))
-                e.valid = false;
+        for (Entry& e : levels_[slot(level)])
+            if (e.context == context && e.tag == tag_of(addr, level)) e.valid = false;
 }
 
 void PageWalkCache::flush_context(uint32_t context) {
-    for (auto &level : levels_)
-        for (Entry &e : level)
-            if (e.context == context)
-                e.valid = false;
+    for (auto& level : levels_)
+        for (Entry& e : level)
+            if (e.context == context) e.valid = false;
 }
 
 void PageWalkCache::flush_all() {
-    for (auto &level : levels_)
-        for (Entry &e : level)
-            e.valid = false;
+    for (auto& level : levels_)
+        for (Entry& e : level) e.valid = false;
 }
 
 } // namespace vmmu

@@ -25,10 +25,10 @@ struct PwcProbe {
 };
 
 class PageWalkCache {
-  public:
+public:
     PageWalkCache() = default;
     // counters (may be null) receives one lookup per probe and one hit when any level hits.
-    PageWalkCache(const PwcConfig &config, WalkCounters *counters);
+    PageWalkCache(const PwcConfig& config, WalkCounters* counters);
 
     bool enabled() const {
         return !levels_[0].empty() || !levels_[1].empty() || !levels_[2].empty();
@@ -46,7 +46,7 @@ class PageWalkCache {
     void flush_context(uint32_t context);
     void flush_all();
 
-  private:
+private:
     struct Entry {
         uint64_t tag = 0;
         uint64_t next = 0;
@@ -62,7 +62,7 @@ class PageWalkCache {
 
     std::vector<Entry> levels_[3];
     uint64_t clock_ = 0;
-    WalkCounters *counters_ = nullptr;
+    WalkCounters* counters_ = nullptr;
 };
 
 } // namespace vmmu

@@ -8,8 +8,7 @@
 namespace vmmu {
 
 TlbArray::TlbArray(TlbArrayGeometry geometry, uint8_t sizes) : sizes_(sizes) {
-    if (geometry.entries == 0)
-        return; // an absent array: every lookup misses
+    if (geometry.entries == 0) return; // an absent array: every lookup misses
     if (geometry.ways == 0 || geometry.entries % geometry.ways != 0 ||
         !std::has_single_bit(geometry.sets()) || geometry.ways > 255)
         throw std::invalid_argument(fmt::format("TLB array {} entries / {} ways is not a valid "
@@ -20,8 +19,7 @@ TlbArray::TlbArray(TlbArrayGeometry geometry, uint8_t sizes) : sizes_(sizes) {
     set_mask_ = sets_ - 1;
     // Only a present array probes anything (nshifts_ stays 0 otherwise).
     for (uint8_t shift : {12, 21, 30})
-        if (holds(shift))
-            shifts_[nshifts_++] = shift;
+        if (holds(shift)) shifts_[nshifts_++] = shift;
     vpns_.assign(capacity(), 0);
     meta_.assign(capacity(), 0);
     slots_.resize(capacity());
@@ -37,19 +35,17 @@ void TlbArray::drop(uint32_t i) {
     meta_[i] = 0;
 }
 
-const Translation *TlbArray::probe(uint64_t va, uint16_t pcid, uint16_t vpid) {
+const Translation* TlbArray::probe(uint64_t va, uint16_t pcid, uint16_t vpid) {
     for (unsigned k = 0; k < nshifts_; ++k) {
         unsigned shift = shifts_[k];
-        if (!live_[size_index(shift)])
-            continue;
+        if (!live_[size_index(shift)]) continue;
         uint64_t vpn = va >> shift;
         uint32_t set = set_of(vpn), base = set * ways_, want = meta_of(shift, vpid);
-        const uint64_t *vpns = &vpns_[base];
-        const uint32_t *meta = &meta_[base];
+        const uint64_t* vpns = &vpns_[base];
+        const uint32_t* meta = &meta_[base];
         for (uint32_t w = 0; w < ways_; ++w) {
-            if (vpns[w] != vpn || meta[w] != want)
-                continue;
-            Slot &e = slots_[base + w];
+            if (vpns[w] != vpn || meta[w] != want) continue;
+            Slot& e = slots_[base + w];
             if (e.t.global || e.pcid == pcid) {
                 touch(set, w);
                 remember(va, pcid, vpid, set, w);
@@ -61,9 +57,8 @@ const Translation *TlbArray::probe(uint64_t va, uint16_t pcid, uint16_t vpid) {
     return nullptr;
 }
 
-const Translation *TlbArray::fill(uint64_t va, const Translation &t, uint16_t pcid, uint16_t vpid) {
-    if (!ways_ || !holds(t.page_shift))
-        return nullptr;
+const Translation* TlbArray::fill(uint64_t va, const Translation& t, uint16_t pcid, uint16_t vpid) {
+    if (!ways_ || !holds(t.page_shift)) return nullptr;
     forget();
     uint64_t vpn = va >> t.page_shift;
     uint32_t set = set_of(vpn), base = set * ways_, want = meta_of(t.page_shift, vpid);
@@ -79,18 +74,15 @@ const Translation *TlbArray::fill(uint64_t va, const Translation &t, uint16_t pc
             break;
         }
         if (!m) {
-            if (invalid == ways_)
-                invalid = w;
+            if (invalid == ways_) invalid = w;
         } else if (stamps_[base + w] < oldest) {
             oldest = stamps_[base + w];
             lru = w;
         }
     }
-    if (victim == ways_)
-        victim = invalid != ways_ ? invalid : lru;
+    if (victim == ways_) victim = invalid != ways_ ? invalid : lru;
     uint32_t i = base + victim;
-    if (meta_[i])
-        drop(i);
+    if (meta_[i]) drop(i);
     vpns_[i] = vpn;
     meta_[i] = want;
     ++live_[size_index(t.page_shift)];
@@ -99,15 +91,14 @@ const Translation *TlbArray::fill(uint64_t va, const Translation &t, uint16_t pc
     return &slots_[i].t;
 }
 
-template <class Pred> uint64_t TlbArray::invalidate_if(Pred &&pred) {
+template <class Pred> uint64_t TlbArray::invalidate_if(Pred&& pred) {
     uint64_t dropped = 0;
     for (uint32_t i = 0; i < meta_.size(); ++i)
         if (meta_[i] && pred(i)) {
             drop(i);
             ++dropped;
         }
-    if (dropped)
-        forget();
+    if (dropped) forget();
     return dropped;
 }
 
@@ -129,8 +120,7 @@ uint64_t TlbArray::invalidate_page(uint64_t va, uint16_t vpid) {
     uint64_t dropped = 0;
     for (unsigned k = 0; k < nshifts_; ++k) {
         unsigned shift = shifts_[k];
-        if (!live_[size_index(shift)])
-            continue;
+        if (!live_[size_index(shift)]) continue;
         uint64_t vpn = va >> shift;
         uint32_t base = set_of(vpn) * ways_, want = meta_of(shift, vpid);
         for (uint32_t w = 0; w < ways_; ++w)
@@ -139,34 +129,33 @@ uint64_t TlbArray::invalidate_page(uint64_t va, uint16_t vpid) {
                 ++dropped;
             }
     }
-    if (dropped)
-        forget();
+    if (dropped) forget();
     return dropped;
 }
 
 uint64_t TlbArray::valid_entries() const { return uint64_t{live_[0]} + live_[1] + live_[2]; }
 
-TlbHierarchy::TlbHierarchy(const TlbHierarchyConfig &config, TlbCounters *counters)
+TlbHierarchy::TlbHierarchy(const TlbHierarchyConfig& config, TlbCounters* counters)
     : l1i_(config.l1i, kSizeAll), l1d_4k_(config.l1d_4k, kSize4K),
       l1d_large_(config.l1d_large, kSize2M | kSize1G),
       stlb_(config.stlb, config.stlb_holds_2m ? kSize4K | kSize2M : kSize4K), counters_(counters) {}
 
-const Translation *TlbHierarchy::lookup_stlb(uint64_t va, bool is_fetch) {
+const Translation* TlbHierarchy::lookup_stlb(uint64_t va, bool is_fetch) {
     counters_->stlb_lookups++;
-    const Translation *t = stlb_.lookup(va, pcid_, vpid_);
+    const Translation* t = stlb_.lookup(va, pcid_, vpid_);
     if (!t) {
         counters_->stlb_misses++;
         return nullptr;
     }
     // Refill the L1 from the STLB.
-    TlbArray &l1 = is_fetch ? l1i_ : t->page_shift == 12 ? l1d_4k_ : l1d_large_;
-    const Translation *in_l1 = l1.fill(va, *t, pcid_, vpid_);
+    TlbArray& l1 = is_fetch ? l1i_ : t->page_shift == 12 ? l1d_4k_ : l1d_large_;
+    const Translation* in_l1 = l1.fill(va, *t, pcid_, vpid_);
     return in_l1 ? in_l1 : t;
 }
 
-void TlbHierarchy::fill(uint64_t va, const Translation &t, bool is_fetch) {
+void TlbHierarchy::fill(uint64_t va, const Translation& t, bool is_fetch) {
     stlb_.fill(va, t, pcid_, vpid_);
-    TlbArray &l1 = is_fetch ? l1i_ : t.page_shift == 12 ? l1d_4k_ : l1d_large_;
+    TlbArray& l1 = is_fetch ? l1i_ : t.page_shift == 12 ? l1d_4k_ : l1d_large_;
     l1.fill(va, t, pcid_, vpid_);
 }
 

@@ -40,7 +40,7 @@ constexpr uint8_t page_size_bit(unsigned shift) {
 // the least recently used way of a set has the smallest, and each set remembers its most recent
 // way (so a hit costs two stores, whatever the associativity).
 class TlbArray {
-  public:
+public:
     TlbArray() = default;
     TlbArray(TlbArrayGeometry geometry, uint8_t sizes);
 
@@ -49,7 +49,7 @@ class TlbArray {
     uint32_t capacity() const { return sets_ * ways_; }
 
     // Probes every page size the array holds; on a hit refreshes LRU and returns the entry.
-    const Translation *lookup(uint64_t va, uint16_t pcid, uint16_t vpid) {
+    const Translation* lookup(uint64_t va, uint16_t pcid, uint16_t vpid) {
         Recall r = recall(va, context_tag(pcid, vpid));
         return r.known ? r.t : probe(va, pcid, vpid);
     }
@@ -57,14 +57,13 @@ class TlbArray {
     // entry of a hit whose touch() would change nothing, or nullptr for a miss.
     struct Recall {
         bool known;
-        const Translation *t;
+        const Translation* t;
     };
     // `tag` is context_tag(PCID, VPID) (TlbHierarchy keeps it precomputed).
     Recall recall(uint64_t va, uint32_t tag) const {
         uint64_t page = va >> 12;
-        const Memo &m = memo_[page & (kMemoEntries - 1)];
-        if (m.page != page || m.tag != tag)
-            return {false, nullptr};
+        const Memo& m = memo_[page & (kMemoEntries - 1)];
+        if (m.page != page || m.tag != tag) return {false, nullptr};
         return {!m.t || *m.mru == m.way, m.t};
     }
     // The memo's tag of a (PCID, VPID) context.
@@ -73,7 +72,7 @@ class TlbArray {
     }
     // Inserts (replacing an existing entry for the same page, else the LRU way); returns the
     // stored entry, or nullptr when the array does not hold that page size.
-    const Translation *fill(uint64_t va, const Translation &t, uint16_t pcid, uint16_t vpid);
+    const Translation* fill(uint64_t va, const Translation& t, uint16_t pcid, uint16_t vpid);
 
     // Invalidation; each returns the number of entries dropped.
     uint64_t flush_all();
@@ -82,7 +81,7 @@ class TlbArray {
     uint64_t invalidate_page(uint64_t va, uint16_t vpid); // every size, every PCID, globals too
     uint64_t valid_entries() const;
 
-  private:
+private:
     // Structure of arrays: a probe reads only the dense tag arrays (vpns_, meta_) of one set;
     // the translation, PCID and LRU stamp are touched on a tag match only.
     struct Slot {
@@ -104,7 +103,7 @@ class TlbArray {
         mru_[set] = static_cast<uint8_t>(way);
     }
     void drop(uint32_t i);
-    template <class Pred> uint64_t invalidate_if(Pred &&pred);
+    template <class Pred> uint64_t invalidate_if(Pred&& pred);
 
     // Recent probe results, to answer a repeat without probing: a small direct-mapped table by 4K
     // page of (page, PCID and VPID) -> the entry the probe found, or a miss. The table is
@@ -120,23 +119,23 @@ class TlbArray {
         uint64_t page = UINT64_MAX;
         uint32_t tag = 0;
         uint8_t way = 0;                // t's way
-        const Translation *t = nullptr; // nullptr: the probe missed
-        const uint8_t *mru = nullptr;   // the most recent way of t's set
+        const Translation* t = nullptr; // nullptr: the probe missed
+        const uint8_t* mru = nullptr;   // the most recent way of t's set
     };
     // Entries point into slots_ and mru_: a moved array keeps them (vectors move their
     // buffers), a copied one starts with an empty memo.
     struct MemoTable {
         Memo entries[kMemoEntries];
         MemoTable() = default;
-        MemoTable(const MemoTable &) {}
-        MemoTable &operator=(const MemoTable &) {
+        MemoTable(const MemoTable&) {}
+        MemoTable& operator=(const MemoTable&) {
             *this = MemoTable();
             return *this;
         }
-        MemoTable(MemoTable &&) = default;
-        MemoTable &operator=(MemoTable &&) = default;
-        Memo &operator[](uint64_t i) { return entries[i]; }
-        const Memo &operator[](uint64_t i) const { return entries[i]; }
+        MemoTable(MemoTable&&) = default;
+        MemoTable& operator=(MemoTable&&) = default;
+        Memo& operator[](uint64_t i) { return entries[i]; }
+        const Memo& operator[](uint64_t i) const { return entries[i]; }
     };
     MemoTable memo_;
     void remember(uint64_t va, uint16_t pcid, uint16_t vpid, uint32_t set, uint32_t way) {
@@ -147,10 +146,9 @@ class TlbArray {
                                  &slots_[set * ways_ + way].t, &mru_[set]};
     }
     void forget() {
-        for (Memo &m : memo_.entries)
-            m.page = UINT64_MAX;
+        for (Memo& m : memo_.entries) m.page = UINT64_MAX;
     }
-    const Translation *probe(uint64_t va, uint16_t pcid, uint16_t vpid);
+    const Translation* probe(uint64_t va, uint16_t pcid, uint16_t vpid);
 
     std::vector<uint64_t> vpns_;
     std::vector<uint32_t> meta_;
@@ -176,8 +174,8 @@ struct TlbHierarchyConfig {
 // The TLBs of one modelled core. Lookup order: L1 (i or d) then STLB; a miss in both means the
 // caller walks and then calls fill(). Counts into the TlbCounters it was given.
 class TlbHierarchy {
-  public:
-    TlbHierarchy(const TlbHierarchyConfig &config, TlbCounters *counters);
+public:
+    TlbHierarchy(const TlbHierarchyConfig& config, TlbCounters* counters);
 
     // Tags used by lookups and fills from now on (CR3's PCID, the VM's VPID).
     void set_context(uint16_t pcid, uint16_t vpid) {
@@ -191,15 +189,14 @@ class TlbHierarchy {
     // lookup()'s result when the L1 arrays' memos know it is an L1 hit, counted as lookup()
     // counts it; nullptr otherwise, and then the caller calls lookup() (which counts). Small
     // enough to inline into each backend's hit path.
-    const Translation *recall(uint64_t va, bool is_fetch) {
-        const Translation *t = known_hit(va, is_fetch);
-        if (t)
-            count_l1_hits(is_fetch, 1);
+    const Translation* recall(uint64_t va, bool is_fetch) {
+        const Translation* t = known_hit(va, is_fetch);
+        if (t) count_l1_hits(is_fetch, 1);
         return t;
     }
     // The entry of an L1 hit the memos know, as recall() finds it but not counted: a lookup
     // then would change nothing but the count (count_l1_hits). nullptr when they do not know one.
-    const Translation *known_hit(uint64_t va, bool is_fetch) const {
+    const Translation* known_hit(uint64_t va, bool is_fetch) const {
         if (is_fetch) {
             TlbArray::Recall r = l1i_.recall(va, tag_);
             return r.known ? r.t : nullptr;
@@ -214,19 +211,17 @@ class TlbHierarchy {
     }
 
     // nullptr on a miss in every level.
-    const Translation *lookup(uint64_t va, bool is_fetch) {
-        TlbArray &l1 = is_fetch ? l1i_ : l1d_4k_;
+    const Translation* lookup(uint64_t va, bool is_fetch) {
+        TlbArray& l1 = is_fetch ? l1i_ : l1d_4k_;
         (is_fetch ? counters_->l1i_lookups : counters_->l1d_lookups)++;
-        if (const Translation *t = l1.lookup(va, pcid_, vpid_))
-            return t;
+        if (const Translation* t = l1.lookup(va, pcid_, vpid_)) return t;
         if (!is_fetch)
-            if (const Translation *t = l1d_large_.lookup(va, pcid_, vpid_))
-                return t;
+            if (const Translation* t = l1d_large_.lookup(va, pcid_, vpid_)) return t;
         (is_fetch ? counters_->l1i_misses : counters_->l1d_misses)++;
         return lookup_stlb(va, is_fetch);
     }
     // After a walk: installs the translation in the STLB (if it holds that size) and the L1.
-    void fill(uint64_t va, const Translation &t, bool is_fetch);
+    void fill(uint64_t va, const Translation& t, bool is_fetch);
 
     // CR3 write without PCID (or with PCID and bit 63 clear): non-global entries of `pcid`.
     void flush_non_global(uint16_t pcid);
@@ -237,15 +232,15 @@ class TlbHierarchy {
     // INVVPID single-context, or CR4.PGE toggle inside a VM: all entries of one VPID.
     void flush_vpid(uint16_t vpid);
 
-  private:
-    const Translation *lookup_stlb(uint64_t va, bool is_fetch);
+private:
+    const Translation* lookup_stlb(uint64_t va, bool is_fetch);
     void count_flush(uint64_t dropped) {
         counters_->flushes++;
         counters_->flushed_entries += dropped;
     }
 
     TlbArray l1i_, l1d_4k_, l1d_large_, stlb_;
-    TlbCounters *counters_;
+    TlbCounters* counters_;
     uint16_t pcid_ = 0;
     uint16_t vpid_ = 0;
     uint32_t tag_ = 0; // TlbArray::context_tag(pcid_, vpid_)

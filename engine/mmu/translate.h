@@ -61,9 +61,8 @@ void repeat_loop(TlbHierarchy& tlb, std::span<const BlockEvents> body, uint64_t 
         if (!ready()) return false;
         for (const BlockEvents& b : body) {
             bool hits = true;
-            for_each_fetch_page(b.fetch, [&](uint64_t va, GuestPhys) {
-                hits = hits && tlb.known_hit(va, true);
-            });
+            for_each_fetch_page(
+                b.fetch, [&](uint64_t va, GuestPhys) { hits = hits && tlb.known_hit(va, true); });
             if (!hits) return false;
             for (const DataAccess& a : b.accesses) {
                 const Translation* t = tlb.known_hit(a.va.value(), false);
@@ -103,8 +102,8 @@ void repeat_loop(TlbHierarchy& tlb, std::span<const BlockEvents> body, uint64_t 
 // oracle (called only when `oracle`); count_rewalk() counts a permission re-walk.
 template <class CountRewalk, class Walk, class Check>
 void translate_access(TlbHierarchy& tlb, uint64_t va, GuestPhys pa, bool fetch, bool write,
-                      const Translation* recalled, bool oracle, CountRewalk count_rewalk,
-                      Walk walk, Check check) {
+                      const Translation* recalled, bool oracle, CountRewalk count_rewalk, Walk walk,
+                      Check check) {
     const Translation* t = recalled ? recalled : tlb.lookup(va, fetch);
     // A cached read-only entry cannot have served a write that succeeded: the permission was
     // upgraded since (by the guest, or by the hypervisor on a copy-on-write break), so the

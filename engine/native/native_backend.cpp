@@ -26,7 +26,7 @@ struct NativeCounters {
     uint64_t perm_rewalks = 0;   // a read-only TLB entry met a write: walked again
     uint64_t stale_walks = 0;    // without the oracle, a walk that failed where the access did not
     uint64_t world_switches = 0; // workloads of several VMs sharing the bare-metal CPU
-    void report(Details &d) const {
+    void report(Details& d) const {
         report_nonzero(d, "perm_rewalks", perm_rewalks);
         report_nonzero(d, "stale_walks", stale_walks);
         report_nonzero(d, "world_switches", world_switches);
@@ -34,8 +34,8 @@ struct NativeCounters {
 };
 
 class NativeBackend final : public Backend, public Inspector {
-  public:
-    explicit NativeBackend(const BackendEnv &env)
+public:
+    explicit NativeBackend(const BackendEnv& env)
         : env_(checked(env)), cpu_(env.initial_cr3, env.initial_cr4),
           tlb_(env.profile->tlb, &counters_.tlb),
           pwc_(env.pwc ? env.profile->pwc : PwcConfig{}, &counters_.walks) {
@@ -44,10 +44,11 @@ class NativeBackend final : public Backend, public Inspector {
 
     std::string name() const override { return "native"; }
 
-    void on_access(const DataAccess &a) override { translate(a.va.value(), a.pa, false, a.write); }
-    void on_fetch(const Fetch &f) override {
+    void on_access(const DataAccess& a) override { translate(a.va.value(), a.pa, false, a.write); }
+    void on_fetch(const Fetch& f) override {
         // One lookup per 4K page the block touches; code is identity-mapped, so pa follows va.
-        for_each_fetch_page(f, [this](uint64_t va, GuestPhys pa) { translate(va, pa, true, false); });
+        for_each_fetch_page(f,
+                            [this](uint64_t va, GuestPhys pa) { translate(va, pa, true, false); });
     }
     void on_loop_repeats(std::span<const BlockEvents> body, uint64_t k) override {
         repeat_loop(
@@ -71,8 +72,7 @@ class NativeBackend final : public Backend, public Inspector {
     }
     void on_guest_fault(uint64_t, uint8_t vector, GuestVirt cr2, uint32_t) override {
         // A #PF invalidates what would translate the faulting address (SDM 4.10.4.1).
-        if (vector != x86::kVecPf)
-            return;
+        if (vector != x86::kVecPf) return;
         tlb_.invlpg(cr2.value());
         pwc_.invalidate_address(cr2.value(), cpu_.pcid());
     }
@@ -98,7 +98,7 @@ class NativeBackend final : public Backend, public Inspector {
     void on_host_remap(GuestPhys, HostRemap) override {}
 
     bool runs_under_hypervisor() const override { return false; }
-    const BackendCounters &counters() const override {
+    const BackendCounters& counters() const override {
         own_.report(counters_.details);
         return counters_;
     }
@@ -107,14 +107,14 @@ class NativeBackend final : public Backend, public Inspector {
     }
 
     // Inspection (engine/mmu/inspect.h): the guest's own tables, read as the hardware would.
-    Inspector *inspector() override { return this; }
+    Inspector* inspector() override { return this; }
     WalkShape walk_shape() const override { return WalkShape::GuestTables; }
     GuestPhys guest_root() const override { return cpu_.root(); }
     Walk1d walk_1d(uint64_t va) override {
         Walk1d out;
         out.refs = guest_walk(*env_.memory, cpu_.root(), va);
         if (out.refs.empty()) return out;
-        const Ref1d &last = out.refs.back();
+        const Ref1d& last = out.refs.back();
         if (!(last.entry & x86::kPteP) || (last.level > 1 && !(last.entry & x86::kPtePs)))
             return out;
         uint64_t mask = (uint64_t{1} << x86::leaf_shift(last.level)) - 1;
@@ -124,8 +124,8 @@ class NativeBackend final : public Backend, public Inspector {
         return out;
     }
 
-  private:
-    static const BackendEnv &checked(const BackendEnv &env) {
+private:
+    static const BackendEnv& checked(const BackendEnv& env) {
         if (!env.memory || !env.p2m || !env.profile)
             throw std::invalid_argument("native backend needs memory, p2m and profile");
         return env;
@@ -146,19 +146,18 @@ class NativeBackend final : public Backend, public Inspector {
         translate_fast(
             tlb_, va, pa, fetch, write, env_.oracle,
             [this](uint64_t v, uint64_t hpa, GuestPhys p, bool w) { check(v, hpa, p, w); },
-            [&](const Translation *recalled) { translate_slow(va, pa, fetch, write, recalled); });
+            [&](const Translation* recalled) { translate_slow(va, pa, fetch, write, recalled); });
     }
     [[gnu::noinline]] void translate_slow(uint64_t va, GuestPhys pa, bool fetch, bool write,
-                                          const Translation *recalled) {
+                                          const Translation* recalled) {
         translate_access(
-            tlb_, va, pa, fetch, write, recalled, env_.oracle,
-            [this] { own_.perm_rewalks++; },
+            tlb_, va, pa, fetch, write, recalled, env_.oracle, [this] { own_.perm_rewalks++; },
             [this](uint64_t v, GuestPhys p) { return walk(v, p); },
             [this](uint64_t v, uint64_t hpa, GuestPhys p, bool w) { check(v, hpa, p, w); });
     }
 
     Translation walk(uint64_t va, GuestPhys functional) {
-        WalkCounters &wc = counters_.walks;
+        WalkCounters& wc = counters_.walks;
         wc.walks++;
         int level = 4;
         uint64_t table = cpu_.root().value();
@@ -174,18 +173,13 @@ class NativeBackend final : public Backend, public Inspector {
         uint64_t refs = 0;
         for (; level >= 1; --level) {
             GuestPhys entry_pa(table + 8ull * x86::table_index(va, level));
-            if (!env_.memory->contains(entry_pa, 8))
-                return stale(va, functional, level);
+            if (!env_.memory->contains(entry_pa, 8)) return stale(va, functional, level);
             uint64_t e = env_.memory->read_u64(entry_pa);
             ++refs;
-            if (!(e & x86::kPteP))
-                return stale(va, functional, level);
-            if (!(e & x86::kPteW))
-                perms &= ~kPwcWritable;
-            if (!(e & x86::kPteU))
-                perms &= ~kPwcUser;
-            if (e & x86::kPteNx)
-                perms |= kPwcNx;
+            if (!(e & x86::kPteP)) return stale(va, functional, level);
+            if (!(e & x86::kPteW)) perms &= ~kPwcWritable;
+            if (!(e & x86::kPteU)) perms &= ~kPwcUser;
+            if (e & x86::kPteNx) perms |= kPwcNx;
             bool leaf = level == 1 || ((level == 2 || level == 3) && (e & x86::kPtePs));
             if (leaf) {
                 finish(refs);
@@ -207,7 +201,7 @@ class NativeBackend final : public Backend, public Inspector {
     }
 
     void finish(uint64_t refs) {
-        WalkCounters &wc = counters_.walks;
+        WalkCounters& wc = counters_.walks;
         wc.refs += refs;
         wc.guest_refs += refs;
         wc.max_refs_per_walk = std::max(wc.max_refs_per_walk, refs);
@@ -219,8 +213,7 @@ class NativeBackend final : public Backend, public Inspector {
             throw OracleMismatch(fmt::format(
                 "native: walk of gVA {:#x} (CR3 {:#x}) failed at level {}, but the access "
                 "succeeded functionally at gPA {:#x} (hPA {:#x})",
-                va, cpu_.cr3(), level, functional.value(),
-                env_.p2m->linear(functional).value()));
+                va, cpu_.cr3(), level, functional.value(), env_.p2m->linear(functional).value()));
         own_.stale_walks++;
         Translation t;
         t.frame = env_.p2m->linear(functional.page_base()).value();
@@ -243,7 +236,7 @@ class NativeBackend final : public Backend, public Inspector {
 };
 
 const bool registered = register_backend(
-    "native", [](const BackendEnv &env) { return std::make_unique<NativeBackend>(env); });
+    "native", [](const BackendEnv& env) { return std::make_unique<NativeBackend>(env); });
 
 } // namespace
 } // namespace vmmu

@@ -22,7 +22,8 @@ ojson multi_json(const MultiOutput& out) {
     ojson j;
     j["schema"] = "vmmu.multi/1";
     j["status"] = multi_status(out);
-    j["config"] = {{"vms", out.vms.size()}, {"quantum", out.options.quantum},
+    j["config"] = {{"vms", out.vms.size()},
+                   {"quantum", out.options.quantum},
                    {"backends", out.vms.empty() ? std::vector<std::string>{}
                                                 : out.vms[0].run.options.backends}};
     uint64_t instructions = 0, touched = 0, switches = 0;
@@ -38,8 +39,7 @@ ojson multi_json(const MultiOutput& out) {
                      {"guest_end", fmt::format("{:#x}", vm.range.guest_end)},
                      {"end", fmt::format("{:#x}", vm.range.end)}}},
                    {"host_memory",
-                    {{"frames_touched", vm.memory.frames_touched},
-                     {"bytes", vm.memory.bytes()}}}};
+                    {{"frames_touched", vm.memory.frames_touched}, {"bytes", vm.memory.bytes()}}}};
         instructions += vm.run.result.guest.instructions;
         touched += vm.memory.frames_touched;
         switches += vm.world_switches;
@@ -73,8 +73,8 @@ ojson multi_json(const MultiOutput& out) {
 }
 
 std::string multi_table(const MultiOutput& out) {
-    std::string s = fmt::format("{} VMs, quantum {} guest instructions\n", out.vms.size(),
-                                out.options.quantum);
+    std::string s =
+        fmt::format("{} VMs, quantum {} guest instructions\n", out.vms.size(), out.options.quantum);
     s += fmt::format("{:<4}{:<12}{:>18}{:>14}{:>10}{:>10}{:>12}  {}\n", "vm", "workload",
                      "checksum", "instructions", "quanta", "switches", "host MiB", "status");
     uint64_t touched = 0;
@@ -103,12 +103,17 @@ std::string multi_table(const MultiOutput& out) {
         return fmt::format("{}", it == b.counters.details.end() ? 0 : it->second);
     };
     row("profile", [](const BackendResult& b) { return b.profile; });
-    row("STLB misses", [](const BackendResult& b) { return fmt::format("{}", b.counters.tlb.stlb_misses); });
-    row("walk refs", [](const BackendResult& b) { return fmt::format("{}", b.counters.walks.refs); });
-    row("TLB flushes", [](const BackendResult& b) { return fmt::format("{}", b.counters.tlb.flushes); });
-    row("VM exits", [](const BackendResult& b) { return fmt::format("{}", b.counters.exits.total()); });
+    row("STLB misses",
+        [](const BackendResult& b) { return fmt::format("{}", b.counters.tlb.stlb_misses); });
+    row("walk refs",
+        [](const BackendResult& b) { return fmt::format("{}", b.counters.walks.refs); });
+    row("TLB flushes",
+        [](const BackendResult& b) { return fmt::format("{}", b.counters.tlb.flushes); });
+    row("VM exits",
+        [](const BackendResult& b) { return fmt::format("{}", b.counters.exits.total()); });
     row("  world switches", [&](const BackendResult& b) { return detail(b, "world_switches"); });
-    row("cycles (M)", [](const BackendResult& b) { return fmt::format("{:.2f}", b.cycles.total() / 1e6); });
+    row("cycles (M)",
+        [](const BackendResult& b) { return fmt::format("{:.2f}", b.cycles.total() / 1e6); });
     const BackendResult* native = nullptr;
     for (auto& b : out.totals)
         if (b.name == "native") native = &b;

@@ -2,10 +2,10 @@
 
 namespace vmmu {
 
-nlohmann::ordered_json backend_json(const BackendCounters &c, const CycleBreakdown &cycles) {
+nlohmann::ordered_json backend_json(const BackendCounters& c, const CycleBreakdown& cycles) {
     using nlohmann::ordered_json;
     ordered_json j;
-    const TlbCounters &t = c.tlb;
+    const TlbCounters& t = c.tlb;
     j["tlb"] = ordered_json{{"l1i_lookups", t.l1i_lookups},
                             {"l1i_misses", t.l1i_misses},
                             {"l1d_lookups", t.l1d_lookups},
@@ -13,7 +13,7 @@ nlohmann::ordered_json backend_json(const BackendCounters &c, const CycleBreakdo
                             {"stlb_lookups", t.stlb_lookups},
                             {"stlb_misses", t.stlb_misses},
                             {"flushes", t.flushes}};
-    const WalkCounters &w = c.walks;
+    const WalkCounters& w = c.walks;
     ordered_json walks;
     walks["count"] = w.walks;
     walks["refs"] = w.refs;
@@ -32,8 +32,7 @@ nlohmann::ordered_json backend_json(const BackendCounters &c, const CycleBreakdo
         by_reason[std::string(kExitReasonNames[r])] = c.exits.by_reason[r];
     j["exits"] = ordered_json{{"total", c.exits.total()}, {"by_reason", std::move(by_reason)}};
     ordered_json details = ordered_json::object();
-    for (auto &[k, v] : c.details)
-        details[k] = v; // std::map: already sorted
+    for (auto& [k, v] : c.details) details[k] = v; // std::map: already sorted
     j["details"] = std::move(details);
     j["cycles"] = ordered_json{{"total", cycles.total()},
                                {"base", cycles.base},

@@ -8,6 +8,6 @@
 namespace vmmu {
 
 // Keys, in order: tlb, walks, exits, details, cycles (see results/schema/).
-nlohmann::ordered_json backend_json(const BackendCounters &c, const CycleBreakdown &cycles);
+nlohmann::ordered_json backend_json(const BackendCounters& c, const CycleBreakdown& cycles);
 
 } // namespace vmmu

@@ -13,14 +13,22 @@ namespace {
 
 const char* stop_name(StopKind k) {
     switch (k) {
-    case StopKind::Exited: return "exited";
-    case StopKind::Panic: return "panic";
-    case StopKind::GuestFault: return "guest_fault";
-    case StopKind::UnbackedMemory: return "unbacked_gpa";
-    case StopKind::Budget: return "budget";
-    case StopKind::OracleMismatch: return "oracle_mismatch";
-    case StopKind::Quantum: return "quantum";
-    case StopKind::Interrupted: return "interrupted";
+    case StopKind::Exited:
+        return "exited";
+    case StopKind::Panic:
+        return "panic";
+    case StopKind::GuestFault:
+        return "guest_fault";
+    case StopKind::UnbackedMemory:
+        return "unbacked_gpa";
+    case StopKind::Budget:
+        return "budget";
+    case StopKind::OracleMismatch:
+        return "oracle_mismatch";
+    case StopKind::Quantum:
+        return "quantum";
+    case StopKind::Interrupted:
+        return "interrupted";
     }
     return "unknown";
 }
@@ -39,9 +47,12 @@ const BackendResult* find(const RunOutput& out, const std::string& name) {
 } // namespace
 
 ojson dedup_counters_json(const DedupCounters& c, bool host_wide) {
-    ojson j = {{"pages_scanned", c.pages_scanned}, {"pages_hashed", c.pages_hashed},
-               {"compares", c.compares},           {"merges", c.merges},
-               {"breaks", c.breaks},               {"diverged", c.diverged},
+    ojson j = {{"pages_scanned", c.pages_scanned},
+               {"pages_hashed", c.pages_hashed},
+               {"compares", c.compares},
+               {"merges", c.merges},
+               {"breaks", c.breaks},
+               {"diverged", c.diverged},
                {"volatile_skips", c.volatile_skips}};
     if (host_wide) {
         j["scans"] = c.passes;
@@ -101,16 +112,21 @@ ojson run_json(const RunOutput& out) {
     w["name"] = out.workload.name;
     w["params"] = out.params;
     auto ck = r.reported.find(out.workload.name + ".checksum");
-    w["checksum"] = ck == r.reported.end() ? ojson(nullptr) : ojson(fmt::format("{:016x}", ck->second));
+    w["checksum"] =
+        ck == r.reported.end() ? ojson(nullptr) : ojson(fmt::format("{:016x}", ck->second));
     auto ok = r.reported.find(out.workload.name + ".ok");
     w["ok"] = ok != r.reported.end() && ok->second == 1 && r.stop == StopKind::Exited &&
               r.exit_status == 0;
     j["workload"] = w;
     const RunOptions& o = out.options;
-    j["config"] = {{"profile", o.profile},         {"guest_mib", o.guest_mib},
-                   {"timer_period", o.timer_period}, {"guest_pages", o.guest_pages},
-                   {"ept_pages", o.ept_pages},     {"pwc", o.pwc},
-                   {"ntlb", o.ntlb},               {"shadow_opts", o.shadow_opts},
+    j["config"] = {{"profile", o.profile},
+                   {"guest_mib", o.guest_mib},
+                   {"timer_period", o.timer_period},
+                   {"guest_pages", o.guest_pages},
+                   {"ept_pages", o.ept_pages},
+                   {"pwc", o.pwc},
+                   {"ntlb", o.ntlb},
+                   {"shadow_opts", o.shadow_opts},
                    {"backends", o.backends}};
     j["guest"] = {{"instructions", g.instructions},
                   {"data_accesses", g.data_accesses},
@@ -150,8 +166,8 @@ ojson run_json(const RunOutput& out) {
         if (b.name != "native" && !cmp.contains(b.name + "/native")) ratio(b.name, "native");
     j["comparison"] = cmp;
     if (out.dedup) j["dedup"] = dedup_json(*out.dedup);
-    j["stop"] = {{"kind", stop_name(r.stop)}, {"exit_status", r.exit_status},
-                 {"message", r.message},      {"rip", fmt::format("{:#x}", r.rip)},
+    j["stop"] = {{"kind", stop_name(r.stop)},    {"exit_status", r.exit_status},
+                 {"message", r.message},         {"rip", fmt::format("{:#x}", r.rip)},
                  {"instruction", r.instruction}, {"symbol", r.symbol}};
     // What led up to a failed or cut-short run; a clean exit keeps its document unchanged.
     if (run_status(r) != "ok") j["stop"]["recent_events"] = r.recent_events;
@@ -194,7 +210,8 @@ std::string run_table(const RunOutput& out) {
             auto& w = b.counters.walks;
             return w.walks ? fmt::format("{:.2f}", double(w.refs) / w.walks) : std::string("-");
         });
-        row("max refs per walk", [&](const BackendResult& b) { return num(b.counters.walks.max_refs_per_walk); });
+        row("max refs per walk",
+            [&](const BackendResult& b) { return num(b.counters.walks.max_refs_per_walk); });
         row("VM exits", [&](const BackendResult& b) { return num(b.counters.exits.total()); });
         for (size_t i = 0; i < kExitReasonNames.size(); ++i) {
             bool any = false;

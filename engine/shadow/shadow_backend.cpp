@@ -40,8 +40,8 @@ bool exits_under_shadow(std::string_view text) {
 } // namespace
 
 ShadowBackend::ShadowBackend(const BackendEnv& env)
-    : env_(checked(env)), p2m_(env.p2m), profile_(*env.profile), oracle_(env.oracle), pwc_on_(env.pwc),
-      vpid_(profile_.vpid ? 1 : 0), cpu_(env.initial_cr3, env.initial_cr4),
+    : env_(checked(env)), p2m_(env.p2m), profile_(*env.profile), oracle_(env.oracle),
+      pwc_on_(env.pwc), vpid_(profile_.vpid ? 1 : 0), cpu_(env.initial_cr3, env.initial_cr4),
       tlb_(profile_.tlb, &counters_.tlb),
       pwc_(env.pwc ? profile_.pwc : PwcConfig{}, &counters_.walks),
       mmu_(*env.memory, *env.p2m, ShadowOptions::parse(env.options), env.initial_cr3) {
@@ -126,8 +126,8 @@ void ShadowBackend::walk_and_fill(uint64_t va, GuestPhys pa, bool fetch, bool wr
         vm_exit(ExitReason::PfHidden);
         if (protection) ++write_protect_faults_;
         // A leaf read-only because its frame is (or was) shared: copy-on-write's fault.
-        bool host_wp = protection && w.page_shift == kPageShift4K &&
-                       (w.entry[1] & ShadowTables::kSpteHostWp);
+        bool host_wp =
+            protection && w.page_shift == kPageShift4K && (w.entry[1] & ShadowTables::kSpteHostWp);
         if (host_wp) ++dedup_wp_faults_;
         if (!mmu_.fix_hidden_fault(va)) {
             if (oracle_)

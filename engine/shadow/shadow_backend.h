@@ -32,7 +32,8 @@ public:
     }
     void on_fetch(const Fetch& f) override {
         // One lookup per 4K page the block touches (as the native backend does).
-        for_each_fetch_page(f, [this](uint64_t va, GuestPhys pa) { translate(va, pa, true, false); });
+        for_each_fetch_page(f,
+                            [this](uint64_t va, GuestPhys pa) { translate(va, pa, true, false); });
     }
     // An execution is lookups only when no sharing break waits for its store (end_break).
     void on_loop_repeats(std::span<const BlockEvents> body, uint64_t k) override {

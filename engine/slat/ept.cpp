@@ -8,7 +8,7 @@
 
 namespace vmmu {
 
-EptTables::EptTables(const P2m &p2m, uint64_t guest_bytes, unsigned leaf_shift)
+EptTables::EptTables(const P2m& p2m, uint64_t guest_bytes, unsigned leaf_shift)
     : p2m_(p2m), leaf_shift_(leaf_shift) {
     if (leaf_shift != 12 && leaf_shift != 21 && leaf_shift != 30)
         throw std::invalid_argument(
@@ -20,7 +20,7 @@ EptTables::EptTables(const P2m &p2m, uint64_t guest_bytes, unsigned leaf_shift)
     root_ = alloc_table();
 }
 
-EptTables::Table &EptTables::table(HostPhys entry) const {
+EptTables::Table& EptTables::table(HostPhys entry) const {
     uint64_t index = (entry.value() - pool_base_.value()) >> 12;
     if (entry < pool_base_ || index >= tables_.size())
         throw std::logic_error(
@@ -67,10 +67,8 @@ std::optional<HostPhys> EptTables::leaf_entry(GuestPhys gpa) const {
     for (int level = 4; level >= 1; --level) {
         HostPhys entry = table + 8ull * x86::table_index(gpa.value(), level);
         uint64_t e = read(entry);
-        if (!ept::present(e))
-            return std::nullopt;
-        if (ept::leaf(e, level))
-            return entry;
+        if (!ept::present(e)) return std::nullopt;
+        if (ept::leaf(e, level)) return entry;
         table = HostPhys(e & ept::kAddrMask);
     }
     return std::nullopt;

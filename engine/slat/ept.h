@@ -28,9 +28,9 @@ inline bool leaf(uint64_t e, int level) { return level == 1 || (e & kLarge); }
 } // namespace ept
 
 class EptTables {
-  public:
+public:
     // leaf_shift: 12, 21 or 30. guest_bytes: size of the VM's guest-physical memory.
-    EptTables(const P2m &p2m, uint64_t guest_bytes, unsigned leaf_shift);
+    EptTables(const P2m& p2m, uint64_t guest_bytes, unsigned leaf_shift);
 
     HostPhys root() const { return root_; }
     unsigned leaf_shift() const { return leaf_shift_; }
@@ -46,12 +46,12 @@ class EptTables {
     // Address of the leaf entry covering gpa, if mapped.
     std::optional<HostPhys> leaf_entry(GuestPhys gpa) const;
 
-  private:
+private:
     using Table = std::array<uint64_t, 512>;
-    Table &table(HostPhys entry) const;
+    Table& table(HostPhys entry) const;
     HostPhys alloc_table();
 
-    const P2m &p2m_;
+    const P2m& p2m_;
     unsigned leaf_shift_;
     HostPhys pool_base_;
     std::vector<std::unique_ptr<Table>> tables_; // index = (host frame - pool base) / 4K

@@ -14,22 +14,19 @@
 namespace vmmu {
 namespace {
 
-const BackendEnv &checked(const BackendEnv &env) {
+const BackendEnv& checked(const BackendEnv& env) {
     if (!env.memory || !env.p2m || !env.profile)
         throw std::invalid_argument("slat backend needs memory, p2m and profile");
     return env;
 }
 
 // Caches the profile's hardware has, minus those switched off for this run.
-Walker2dConfig walker_config(const BackendEnv &env) {
-    const Profile &p = *env.profile;
+Walker2dConfig walker_config(const BackendEnv& env) {
+    const Profile& p = *env.profile;
     Walker2dConfig c;
-    if (env.pwc)
-        c.guest_pwc = p.pwc;
-    if (env.pwc && p.nested_pwc)
-        c.nested_pwc = p.pwc_nested;
-    if (env.ntlb && p.ntlb)
-        c.ntlb = p.ntlb_geometry;
+    if (env.pwc) c.guest_pwc = p.pwc;
+    if (env.pwc && p.nested_pwc) c.nested_pwc = p.pwc_nested;
+    if (env.ntlb && p.ntlb) c.ntlb = p.ntlb_geometry;
     return c;
 }
 
@@ -42,30 +39,34 @@ constexpr int kMaxViolationsPerWalk = 5;
 // What the hypervisor does on each exit SLAT still takes (for `vmmu demo exits`).
 std::string_view exit_action(ExitReason r) {
     switch (r) {
-    case ExitReason::EptViolation: return "ept fill";
-    case ExitReason::Timer: return "inject timer interrupt";
-    case ExitReason::Hlt: return "halt vCPU until the next interrupt";
-    case ExitReason::Io: return "emulate port I/O";
-    default: return "emulate instruction";
+    case ExitReason::EptViolation:
+        return "ept fill";
+    case ExitReason::Timer:
+        return "inject timer interrupt";
+    case ExitReason::Hlt:
+        return "halt vCPU until the next interrupt";
+    case ExitReason::Io:
+        return "emulate port I/O";
+    default:
+        return "emulate instruction";
     }
 }
 
 } // namespace
 
-SlatBackend::SlatBackend(const BackendEnv &env)
+SlatBackend::SlatBackend(const BackendEnv& env)
     : env_(checked(env)), cpu_(env.initial_cr3, env.initial_cr4), vpid_(env.profile->vpid ? 1 : 0),
       tlb_(env.profile->tlb, &counters_.tlb),
       ept_(*env.p2m, env.memory->size(), env.ept_page_shift),
       walker_(*env.memory, ept_, walker_config(env), &counters_.walks) {
     tlb_.set_context(cpu_.pcid(), vpid_);
-    if (env.oracle)
-        walker_.set_oracle(env.p2m, env.host, env.vm);
+    if (env.oracle) walker_.set_oracle(env.p2m, env.host, env.vm);
     own_.ept_table_pages = ept_.table_pages();
 }
 
-void SlatBackend::on_access(const DataAccess &a) { translate(a.va.value(), a.pa, false, a.write); }
+void SlatBackend::on_access(const DataAccess& a) { translate(a.va.value(), a.pa, false, a.write); }
 
-void SlatBackend::on_fetch(const Fetch &f) {
+void SlatBackend::on_fetch(const Fetch& f) {
     // One lookup per 4K page the block touches; code is identity-mapped, so pa follows va.
     for_each_fetch_page(f, [this](uint64_t va, GuestPhys pa) { translate(va, pa, true, false); });
 }
@@ -94,8 +95,7 @@ void SlatBackend::on_invlpg(uint64_t, GuestVirt va) {
 
 void SlatBackend::on_guest_fault(uint64_t, uint8_t vector, GuestVirt cr2, uint32_t) {
     // Delivered through the guest IDT without an exit; the #PF still invalidates (SDM 4.10.4.1).
-    if (vector != x86::kVecPf)
-        return;
+    if (vector != x86::kVecPf) return;
     tlb_.invlpg(cr2.value());
     walker_.invalidate_guest_address(cr2.value(), guest_context());
 }
@@ -106,7 +106,7 @@ void SlatBackend::on_sensitive(uint64_t, std::string_view mnemonic) {
         vm_exit(ExitReason::Other);
 }
 
-const BackendCounters &SlatBackend::counters() const {
+const BackendCounters& SlatBackend::counters() const {
     own_.report(counters_.details);
     return counters_;
 }
@@ -128,8 +128,7 @@ void SlatBackend::apply(Invalidate what) {
 void SlatBackend::vm_exit(ExitReason reason, uint64_t address) {
     counters_.exits.count(reason);
     // The exit handlers here do not get the guest RIP: traces carry the address only.
-    if (env_.exit_trace)
-        env_.exit_trace({reason, 0, address, exit_action(reason)});
+    if (env_.exit_trace) env_.exit_trace({reason, 0, address, exit_action(reason)});
     // Without VPID, VM exit and entry invalidate linear and combined mappings (SDM 28.3.3.1);
     // guest-physical ones (nested TLB, nested PWC) are EPTP-tagged and survive.
     if (!env_.profile->vpid) {
@@ -143,20 +142,19 @@ void SlatBackend::translate(uint64_t va, GuestPhys pa, bool fetch, bool write) {
     translate_fast(
         tlb_, va, pa, fetch, write, env_.oracle,
         [this](uint64_t v, uint64_t hpa, GuestPhys p, bool w) { check(v, hpa, p, w); },
-        [&](const Translation *recalled) { translate_slow(va, pa, fetch, write, recalled); });
+        [&](const Translation* recalled) { translate_slow(va, pa, fetch, write, recalled); });
 }
 
 void SlatBackend::translate_slow(uint64_t va, GuestPhys pa, bool fetch, bool write,
-                                 const Translation *recalled) {
+                                 const Translation* recalled) {
     translate_access(
-        tlb_, va, pa, fetch, write, recalled, env_.oracle,
-        [this] { own_.perm_rewalks++; },
+        tlb_, va, pa, fetch, write, recalled, env_.oracle, [this] { own_.perm_rewalks++; },
         [this](uint64_t v, GuestPhys p) { return walk(v, p); },
         [this](uint64_t v, uint64_t hpa, GuestPhys p, bool w) { check(v, hpa, p, w); });
 }
 
 Translation SlatBackend::walk(uint64_t va, GuestPhys functional) {
-    WalkCounters &wc = counters_.walks;
+    WalkCounters& wc = counters_.walks;
     for (int violations = 0;; ++violations) {
         wc.walks++;
         Walk2dResult r = walker_.walk(va, cpu_.root(), guest_context(), trace_);
@@ -187,7 +185,7 @@ Translation SlatBackend::walk(uint64_t va, GuestPhys functional) {
 
 // Inlined into the hit path (the oracle's slow path stays out of line).
 [[gnu::always_inline]] inline void SlatBackend::check(uint64_t va, uint64_t hpa,
-                                                       GuestPhys functional, bool write) const {
+                                                      GuestPhys functional, bool write) const {
     check_oracle("slat", env_, va, functional, hpa, env_.p2m->translate(functional),
                  env_.p2m->shared(functional), write);
 }
@@ -217,8 +215,7 @@ void SlatBackend::on_host_remap(GuestPhys frame, HostRemap what) {
 
 void SlatBackend::corrupt_ept_leaf(GuestPhys gpa, HostPhys frame) {
     auto entry = ept_.leaf_entry(gpa);
-    if (!entry)
-        throw std::invalid_argument(fmt::format("gPA {:#x} has no EPT leaf", gpa.value()));
+    if (!entry) throw std::invalid_argument(fmt::format("gPA {:#x} has no EPT leaf", gpa.value()));
     uint64_t e = ept_.read(*entry);
     ept_.write(*entry, (e & ~ept::kAddrMask) | frame.value());
     walker_.flush_nested();
@@ -227,10 +224,10 @@ void SlatBackend::corrupt_ept_leaf(GuestPhys gpa, HostPhys frame) {
 }
 
 Walk2dResult SlatBackend::traced_walk(uint64_t va, bool caches, bool flush,
-                                      std::vector<WalkRef> &trace) {
+                                      std::vector<WalkRef>& trace) {
     WalkCounters scratch;
     Walker2d uncached(*env_.memory, ept_, Walker2dConfig{}, &scratch);
-    Walker2d &w = caches ? walker_ : uncached;
+    Walker2d& w = caches ? walker_ : uncached;
     for (int violations = 0;; ++violations) {
         if (flush) {
             walker_.flush_nested();
@@ -253,7 +250,7 @@ Walk2d SlatBackend::trace_2d(uint64_t va, WalkCaches caches) {
 
 namespace {
 const bool registered = register_backend(
-    "slat", [](const BackendEnv &env) { return std::make_unique<SlatBackend>(env); });
+    "slat", [](const BackendEnv& env) { return std::make_unique<SlatBackend>(env); });
 } // namespace
 
 } // namespace vmmu

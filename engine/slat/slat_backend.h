@@ -22,7 +22,7 @@ struct SlatCounters {
     uint64_t stale_walks = 0;     // without the oracle, a walk that failed where the access did not
     uint64_t world_switches = 0;
     uint64_t dedup_merged = 0, dedup_breaks = 0, dedup_invept = 0; // host remaps of mapped frames
-    void report(Details &d) const {
+    void report(Details& d) const {
         d["ept_table_pages"] = ept_table_pages;
         report_nonzero(d, "perm_rewalks", perm_rewalks);
         report_nonzero(d, "stale_walks", stale_walks);
@@ -34,12 +34,12 @@ struct SlatCounters {
 };
 
 class SlatBackend final : public Backend, public Inspector {
-  public:
-    explicit SlatBackend(const BackendEnv &env);
+public:
+    explicit SlatBackend(const BackendEnv& env);
 
     std::string name() const override { return "slat"; }
-    void on_access(const DataAccess &a) override;
-    void on_fetch(const Fetch &f) override;
+    void on_access(const DataAccess& a) override;
+    void on_fetch(const Fetch& f) override;
     void on_loop_repeats(std::span<const BlockEvents> body, uint64_t k) override;
     void on_cr3_write(uint64_t rip, uint64_t new_cr3) override;
     void on_cr4_write(uint64_t rip, uint64_t new_cr4) override;
@@ -59,31 +59,31 @@ class SlatBackend final : public Backend, public Inspector {
 
     void on_host_remap(GuestPhys frame, HostRemap what) override;
 
-    const BackendCounters &counters() const override;
+    const BackendCounters& counters() const override;
     CycleBreakdown cycles(uint64_t guest_instructions) const override;
 
     // Inspection (engine/mmu/inspect.h): the 2D walk, traced by traced_walk below.
-    Inspector *inspector() override { return this; }
+    Inspector* inspector() override { return this; }
     WalkShape walk_shape() const override { return WalkShape::TwoDimensional; }
     GuestPhys guest_root() const override { return cpu_.root(); }
     Walk2d trace_2d(uint64_t va, WalkCaches caches) override;
     unsigned nested_page_shift() const override { return ept_.leaf_shift(); }
 
     // Demo and test hooks.
-    const EptTables &ept() const { return ept_; }
-    void set_trace(std::vector<WalkRef> *trace) { trace_ = trace; }
+    const EptTables& ept() const { return ept_; }
+    void set_trace(std::vector<WalkRef>* trace) { trace_ = trace; }
     // Points the EPT leaf covering gpa at `frame`, then invalidates as INVEPT would.
     void corrupt_ept_leaf(GuestPhys gpa, HostPhys frame);
     // One walk of va traced step by step, either with no walk caches at all (the classic
     // 24-reference walk) or through this backend's nested TLB and PWCs, emptied first if flush.
     // Missing EPT entries are installed as an EPT violation would, without counting an exit;
     // only the final walk is traced.
-    Walk2dResult traced_walk(uint64_t va, bool caches, bool flush, std::vector<WalkRef> &trace);
+    Walk2dResult traced_walk(uint64_t va, bool caches, bool flush, std::vector<WalkRef>& trace);
 
-  private:
+private:
     void translate(uint64_t va, GuestPhys pa, bool fetch, bool write);
     [[gnu::noinline]] void translate_slow(uint64_t va, GuestPhys pa, bool fetch, bool write,
-                                          const Translation *recalled);
+                                          const Translation* recalled);
     Translation walk(uint64_t va, GuestPhys functional);
     void vm_exit(ExitReason reason, uint64_t address = 0);
     void apply(Invalidate what);
@@ -99,7 +99,7 @@ class SlatBackend final : public Backend, public Inspector {
     TlbHierarchy tlb_;
     EptTables ept_;
     Walker2d walker_;
-    std::vector<WalkRef> *trace_ = nullptr;
+    std::vector<WalkRef>* trace_ = nullptr;
 };
 
 } // namespace vmmu

@@ -12,19 +12,18 @@ namespace {
 // Guest permissions accumulated above a cached guest-PWC entry, in its address's low bits.
 constexpr uint64_t kPermW = 1, kPermU = 2, kPermNx = 4;
 
-void note(std::vector<WalkRef> *trace, WalkDim d, int gl, int nl, uint64_t addr, HitIn hit) {
-    if (trace)
-        trace->push_back({d, gl, nl, addr, hit});
+void note(std::vector<WalkRef>* trace, WalkDim d, int gl, int nl, uint64_t addr, HitIn hit) {
+    if (trace) trace->push_back({d, gl, nl, addr, hit});
 }
 } // namespace
 
-Walker2d::Walker2d(const GuestMemory &memory, EptTables &ept, const Walker2dConfig &config,
-                   WalkCounters *counters)
+Walker2d::Walker2d(const GuestMemory& memory, EptTables& ept, const Walker2dConfig& config,
+                   WalkCounters* counters)
     : memory_(memory), ept_(ept), counters_(counters), guest_pwc_(config.guest_pwc, counters),
       nested_pwc_(config.nested_pwc, counters), ntlb_(config.ntlb, kSizeAll) {}
 
-Walker2d::Nested Walker2d::translate(GuestPhys gpa, int guest_level, uint64_t &refs,
-                                     std::vector<WalkRef> *trace) {
+Walker2d::Nested Walker2d::translate(GuestPhys gpa, int guest_level, uint64_t& refs,
+                                     std::vector<WalkRef>* trace) {
     Nested r = translate_unchecked(gpa, guest_level, refs, trace);
     // The oracle, cheap when it agrees (see check_oracle in engine/mmu/oracle.h); on a
     // disagreement the owner is judged first, so a foreign frame is named as such.
@@ -42,12 +41,12 @@ Walker2d::Nested Walker2d::translate(GuestPhys gpa, int guest_level, uint64_t &r
                                      gpa.value(), r.hpa.value(), oracle_->translate(gpa).value()));
 }
 
-Walker2d::Nested Walker2d::translate_unchecked(GuestPhys gpa, int guest_level, uint64_t &refs,
-                                               std::vector<WalkRef> *trace) {
+Walker2d::Nested Walker2d::translate_unchecked(GuestPhys gpa, int guest_level, uint64_t& refs,
+                                               std::vector<WalkRef>* trace) {
     Nested r;
     if (ntlb_.enabled()) {
         counters_->ntlb_lookups++;
-        if (const Translation *t = ntlb_.lookup(gpa.value(), 0, 0)) {
+        if (const Translation* t = ntlb_.lookup(gpa.value(), 0, 0)) {
             counters_->ntlb_hits++;
             r.ok = true;
             r.hpa = HostPhys(t->host(gpa.value()));
@@ -98,7 +97,7 @@ Walker2d::Nested Walker2d::translate_unchecked(GuestPhys gpa, int guest_level, u
 }
 
 Walk2dResult Walker2d::walk(uint64_t va, GuestPhys root, uint32_t guest_context,
-                            std::vector<WalkRef> *trace) {
+                            std::vector<WalkRef>* trace) {
     Walk2dResult r;
     int level = 4;
     GuestPhys table = root;
@@ -137,12 +136,9 @@ Walk2dResult Walker2d::walk(uint64_t va, GuestPhys root, uint32_t guest_context,
             r.fault_level = level;
             return r;
         }
-        if (!(e & x86::kPteW))
-            perms &= ~kPermW;
-        if (!(e & x86::kPteU))
-            perms &= ~kPermU;
-        if (e & x86::kPteNx)
-            perms |= kPermNx;
+        if (!(e & x86::kPteW)) perms &= ~kPermW;
+        if (!(e & x86::kPteU)) perms &= ~kPermU;
+        if (e & x86::kPteNx) perms |= kPermNx;
         if (level == 1 || ((level == 2 || level == 3) && (e & x86::kPtePs))) {
             unsigned shift = x86::leaf_shift(level);
             uint64_t base = e & x86::kPteAddrMask & ~((uint64_t{1} << shift) - 1);

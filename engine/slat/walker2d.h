@@ -36,32 +36,32 @@ struct Walk2dResult {
 };
 
 class Walker2d {
-  public:
-    Walker2d(const GuestMemory &memory, EptTables &ept, const Walker2dConfig &config,
-             WalkCounters *counters);
+public:
+    Walker2d(const GuestMemory& memory, EptTables& ept, const Walker2dConfig& config,
+             WalkCounters* counters);
 
     // Walks va under guest root `root` (a gPA). guest_context tags the guest-dimension PWC.
     // Refs are added to the counters as they are made; trace (if any) gets every step.
     Walk2dResult walk(uint64_t va, GuestPhys root, uint32_t guest_context,
-                      std::vector<WalkRef> *trace = nullptr);
+                      std::vector<WalkRef>* trace = nullptr);
 
     struct Nested {
         bool ok = false;
-        HostPhys hpa;        // translation of the gPA asked for
-        unsigned shift = 12; // EPT page size that mapped it
+        HostPhys hpa;         // translation of the gPA asked for
+        unsigned shift = 12;  // EPT page size that mapped it
         bool writable = true; // the EPT leaf allows writes
-        int fault_level = 0; // nested level of the not-present entry
+        int fault_level = 0;  // nested level of the not-present entry
     };
     // With a p2m set, every nested translation is checked against it (throws OracleMismatch).
     // With a host, it also checks that each reached frame is the VM's own or shared (isolation).
-    void set_oracle(const P2m *p2m, const HostFrames *host = nullptr, int vm = 0) {
+    void set_oracle(const P2m* p2m, const HostFrames* host = nullptr, int vm = 0) {
         oracle_ = p2m;
         host_ = host;
         vm_ = vm;
     }
 
     // Nested dimension only (through NTLB, nested PWC, EPT). guest_level labels the trace.
-    Nested translate(GuestPhys gpa, int guest_level, uint64_t &refs, std::vector<WalkRef> *trace);
+    Nested translate(GuestPhys gpa, int guest_level, uint64_t& refs, std::vector<WalkRef>* trace);
 
     // Guest-dimension caches: the guest's CR3 write / INVLPG / #PF / exit-without-VPID rules.
     void flush_guest_context(uint32_t context) { guest_pwc_.flush_context(context); }
@@ -75,15 +75,15 @@ class Walker2d {
         nested_pwc_.flush_all();
     }
 
-  private:
-    Nested translate_unchecked(GuestPhys gpa, int guest_level, uint64_t &refs,
-                               std::vector<WalkRef> *trace);
+private:
+    Nested translate_unchecked(GuestPhys gpa, int guest_level, uint64_t& refs,
+                               std::vector<WalkRef>* trace);
 
-    const GuestMemory &memory_;
-    EptTables &ept_;
-    WalkCounters *counters_;
-    const P2m *oracle_ = nullptr;
-    const HostFrames *host_ = nullptr;
+    const GuestMemory& memory_;
+    EptTables& ept_;
+    WalkCounters* counters_;
+    const P2m* oracle_ = nullptr;
+    const HostFrames* host_ = nullptr;
     int vm_ = 0;
     PageWalkCache guest_pwc_;
     PageWalkCache nested_pwc_;

@@ -97,8 +97,8 @@ void enable_paging(uc_engine* uc) {
     uc_reg_write(uc, UC_X86_REG_CR0, &cr0);
 }
 
-Measured run_bare(const std::string& fn, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t table_bytes,
-                  uint64_t loop_instructions, Setup setup = Setup::Plain) {
+Measured run_bare(const std::string& fn, uint64_t a0, uint64_t a1, uint64_t a2,
+                  uint64_t table_bytes, uint64_t loop_instructions, Setup setup = Setup::Plain) {
     uc_engine* uc;
     uc_open(UC_ARCH_X86, UC_MODE_64, &uc);
     uint64_t blocks = 0;
@@ -182,9 +182,11 @@ void BM_RandomAccessThroughMmio(benchmark::State& state) {
     // 14 instructions per update, 2 M updates, over 16 MiB.
     const uint64_t mask = (16u << 20) / 8 - 1, n = 14 * 2'000'000ull + 2;
     for (auto _ : state)
-        best_of(state, 5, [] { return run_engine("random"); }, [&](Setup setup) {
-            return run_bare("bench_random", 0, mask, 2'000'000, 16u << 20, n, setup);
-        });
+        best_of(
+            state, 5, [] { return run_engine("random"); },
+            [&](Setup setup) {
+                return run_bare("bench_random", 0, mask, 2'000'000, 16u << 20, n, setup);
+            });
 }
 BENCHMARK(BM_RandomAccessThroughMmio)->Unit(benchmark::kMillisecond)->Iterations(1);
 

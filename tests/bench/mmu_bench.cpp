@@ -21,7 +21,7 @@ constexpr uint64_t kData = 0x200'0000;     // data frames start at 32 MiB
 // that nearly every access misses a 512-entry STLB.
 struct PageSet {
     std::vector<std::pair<uint64_t, GuestPhys>> order;
-    PageSet(testing::Machine &m, uint64_t pages) {
+    PageSet(testing::Machine& m, uint64_t pages) {
         for (uint64_t i = 0; i < pages; ++i) {
             uint64_t va = kHeap + (i << 12), pa = kData + ((i % 4096) << 12);
             m.tables.map(m.root, va, pa, 12, kRw);
@@ -32,31 +32,29 @@ struct PageSet {
     }
 };
 
-void walk_counters(benchmark::State &state, const BackendCounters &c, uint64_t accesses) {
+void walk_counters(benchmark::State& state, const BackendCounters& c, uint64_t accesses) {
     state.counters["walks/access"] = double(c.walks.walks) / double(accesses);
     state.counters["refs/walk"] = c.walks.walks ? double(c.walks.refs) / double(c.walks.walks) : 0;
     state.counters["exits"] = double(c.exits.total());
 }
 
-void BM_TlbLookupHit(benchmark::State &state) {
+void BM_TlbLookupHit(benchmark::State& state) {
     TlbCounters counters;
     TlbHierarchy tlb(testing::test_profile().tlb, &counters);
     Translation t;
     t.frame = kData;
     tlb.fill(kHeap, t, false);
-    for (auto _ : state)
-        benchmark::DoNotOptimize(tlb.lookup(kHeap + 8, false));
+    for (auto _ : state) benchmark::DoNotOptimize(tlb.lookup(kHeap + 8, false));
     state.counters["l1d_misses"] = double(counters.l1d_misses);
 }
 BENCHMARK(BM_TlbLookupHit);
 
-void BM_TlbLookupMiss(benchmark::State &state) {
+void BM_TlbLookupMiss(benchmark::State& state) {
     TlbCounters counters;
     TlbHierarchy tlb(testing::test_profile().tlb, &counters);
     // Fill every way so each probe compares a full set, then look up pages never filled.
     Translation t;
-    for (uint64_t i = 0; i < 4096; ++i)
-        tlb.fill(kHeap + (i << 12), t, false);
+    for (uint64_t i = 0; i < 4096; ++i) tlb.fill(kHeap + (i << 12), t, false);
     uint64_t va = kHeap + (uint64_t{1} << 32);
     for (auto _ : state) {
         benchmark::DoNotOptimize(tlb.lookup(va, false));
@@ -67,19 +65,18 @@ void BM_TlbLookupMiss(benchmark::State &state) {
 BENCHMARK(BM_TlbLookupMiss);
 
 // Random accesses over 64K pages: a TLB miss and a walk nearly every time.
-void walk_bench(benchmark::State &state, const char *backend, bool pwc) {
+void walk_bench(benchmark::State& state, const char* backend, bool pwc) {
     testing::Machine m(256ull << 20);
     m.env.pwc = pwc;
     PageSet pages(m, 65536);
     auto b = m.make(backend);
     // One untimed pass builds whatever the scheme builds lazily (shadow tables).
-    for (auto &[va, pa] : pages.order)
-        b->on_access(read_of(va, pa));
+    for (auto& [va, pa] : pages.order) b->on_access(read_of(va, pa));
     BackendCounters before = b->counters();
     size_t i = 0;
     uint64_t n = 0;
     for (auto _ : state) {
-        auto &[va, pa] = pages.order[i];
+        auto& [va, pa] = pages.order[i];
         b->on_access(read_of(va, pa));
         i = (i + 1) & (pages.order.size() - 1);
         ++n;
@@ -91,14 +88,14 @@ void walk_bench(benchmark::State &state, const char *backend, bool pwc) {
         c.exits.by_reason[r] -= before.exits.by_reason[r];
     walk_counters(state, c, n);
 }
-void BM_NativeWalk(benchmark::State &s) { walk_bench(s, "native", s.range(0)); }
-void BM_ShadowWalk(benchmark::State &s) { walk_bench(s, "shadow", s.range(0)); }
+void BM_NativeWalk(benchmark::State& s) { walk_bench(s, "native", s.range(0)); }
+void BM_ShadowWalk(benchmark::State& s) { walk_bench(s, "shadow", s.range(0)); }
 BENCHMARK(BM_NativeWalk)->ArgName("pwc")->Arg(0)->Arg(1);
 BENCHMARK(BM_ShadowWalk)->ArgName("pwc")->Arg(0)->Arg(1);
 
 // A guest rewriting one PTE of a shadowed (write-protected) table, then touching the page: with
 // unsync=0 every write is an emulated exit; with unsync=1 the leaf table goes out of sync once.
-void BM_ShadowPtWrite(benchmark::State &state) {
+void BM_ShadowPtWrite(benchmark::State& state) {
     testing::Machine m;
     m.env.options = {{"unsync", state.range(0) ? "1" : "0"}};
     m.tables.map(m.root, kHeap, kData, 12, kRw);

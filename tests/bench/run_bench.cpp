@@ -14,7 +14,7 @@
 namespace vmmu {
 namespace {
 
-RunOptions small(const std::string &workload) {
+RunOptions small(const std::string& workload) {
     setenv("VMMU_GUEST_DIR", VMMU_GUEST_DIR, 0);
     setenv("VMMU_PROFILE_DIR", VMMU_SOURCE_DIR "/workloads/profiles", 0);
     RunOptions o;
@@ -26,26 +26,24 @@ RunOptions small(const std::string &workload) {
     return o;
 }
 
-RunOutput run_checked(const RunOptions &o) {
+RunOutput run_checked(const RunOptions& o) {
     RunOutput out = execute_run(o);
     if (run_exit_code(out.result) != 0)
         throw std::runtime_error(o.workload + " failed: " + run_status(out.result));
     return out;
 }
 
-double mips(const RunOptions &o) {
+double mips(const RunOptions& o) {
     RunOutput out = run_checked(o);
     return double(out.result.guest.instructions) / out.result.wall_seconds / 1e6;
 }
 
 // Arg 0: --backends none; 1: native,shadow,slat.
-void BM_Run(benchmark::State &state, const char *workload) {
+void BM_Run(benchmark::State& state, const char* workload) {
     RunOptions o = small(workload);
-    if (state.range(0) == 0)
-        o.backends.clear();
+    if (state.range(0) == 0) o.backends.clear();
     double total = 0;
-    for (auto _ : state)
-        total += mips(o);
+    for (auto _ : state) total += mips(o);
     state.counters["guest_MIPS"] = total / double(state.iterations());
 }
 BENCHMARK_CAPTURE(BM_Run, gups, "gups")
@@ -62,7 +60,7 @@ BENCHMARK_CAPTURE(BM_Run, sessions, "sessions")
     ->Iterations(3);
 
 // Process CPU seconds of one run: on a shared machine, wall time also counts other jobs.
-double cpu_seconds(const RunOptions &o, uint64_t *instructions) {
+double cpu_seconds(const RunOptions& o, uint64_t* instructions) {
     timespec t0{}, t1{};
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t0);
     RunOutput out = run_checked(o);
@@ -73,7 +71,7 @@ double cpu_seconds(const RunOptions &o, uint64_t *instructions) {
 
 // Both configurations back to back in each iteration, so one line carries the ratio; the ratio
 // is of the best (least disturbed) CPU time of each over the iterations.
-void BM_BackendRatio(benchmark::State &state, const char *workload) {
+void BM_BackendRatio(benchmark::State& state, const char* workload) {
     RunOptions all = small(workload), none = all;
     none.backends.clear();
     double best_none = 1e30, best_all = 1e30;

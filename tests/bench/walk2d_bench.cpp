@@ -29,36 +29,32 @@ struct Fixture {
             m.tables.map(m.root, kHeap + (i << 12), kData + (i << 12), 12, kRw);
             vas.push_back(kHeap + (i << 12) + 0x18);
         }
-        for (uint64_t pa = 0; pa < m.memory.size(); pa += 4096)
-            ept.map(GuestPhys(pa));
+        for (uint64_t pa = 0; pa < m.memory.size(); pa += 4096) ept.map(GuestPhys(pa));
     }
     Walker2dConfig config(bool warm) const {
         Walker2dConfig c;
         if (warm) {
             c.guest_pwc = m.prof.pwc;
-            if (m.prof.nested_pwc)
-                c.nested_pwc = m.prof.pwc_nested;
-            if (m.prof.ntlb)
-                c.ntlb = m.prof.ntlb_geometry;
+            if (m.prof.nested_pwc) c.nested_pwc = m.prof.pwc_nested;
+            if (m.prof.ntlb) c.ntlb = m.prof.ntlb_geometry;
         }
         return c;
     }
 };
 
-void run(benchmark::State &state, Fixture &f, Walker2d &w) {
+void run(benchmark::State& state, Fixture& f, Walker2d& w) {
     size_t i = 0;
     uint64_t refs = 0;
     for (auto _ : state) {
         Walk2dResult r = w.walk(f.vas[i], GuestPhys(f.m.root), 0);
-        if (r.status != Walk2dResult::Status::Ok)
-            state.SkipWithError("walk failed");
+        if (r.status != Walk2dResult::Status::Ok) state.SkipWithError("walk failed");
         refs += r.refs;
         i = i + 1 == f.vas.size() ? 0 : i + 1;
     }
     state.counters["refs/walk"] = double(refs) / double(state.iterations());
 }
 
-void BM_Walk2dCold(benchmark::State &state) {
+void BM_Walk2dCold(benchmark::State& state) {
     Fixture f(512);
     Walker2d w(f.m.memory, f.ept, f.config(false), &f.counters);
     run(state, f, w);
@@ -67,11 +63,10 @@ BENCHMARK(BM_Walk2dCold);
 
 // Warm: the pages of one 2 MiB region, so the guest PDE cache and the NTLB (tables and data)
 // serve nearly every step; Arg = pages walked round-robin (1: the same page every time).
-void BM_Walk2dWarm(benchmark::State &state) {
+void BM_Walk2dWarm(benchmark::State& state) {
     Fixture f(static_cast<uint64_t>(state.range(0)));
     Walker2d w(f.m.memory, f.ept, f.config(true), &f.counters);
-    for (uint64_t va : f.vas)
-        w.walk(va, GuestPhys(f.m.root), 0);
+    for (uint64_t va : f.vas) w.walk(va, GuestPhys(f.m.root), 0);
     run(state, f, w);
 }
 BENCHMARK(BM_Walk2dWarm)->ArgName("pages")->Arg(1)->Arg(16)->Arg(512);

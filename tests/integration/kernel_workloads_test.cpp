@@ -137,7 +137,8 @@ TEST(KernelWorkloads, MmapchurnFaultsAndUnmapsEveryPage) {
 }
 
 TEST(KernelWorkloads, SessionsLaunchesEveryApplication) {
-    RunResult r = boot("sessions sessions=2 actions=2 ws_mib=1 think_ticks=2 bursts=2 burst_updates=1000");
+    RunResult r =
+        boot("sessions sessions=2 actions=2 ws_mib=1 think_ticks=2 bursts=2 burst_updates=1000");
     expect_clean_exit(r);
     EXPECT_EQ(key(r, "sessions.ok"), 1u);
     EXPECT_EQ(key(r, "sessions.apps"), 4u);

@@ -89,8 +89,7 @@ RunResult run_all(const std::map<std::string, std::string>& shadow_opts, uint64_
     c.guest_bytes = uint64_t{256} << 20;
     c.boot_flags = flags;
     c.coalesce_blocks = coalesce;
-    const Profile profile =
-        load_profile(profile_name, find_profile_dir(fs::path(VMMU_SOURCE_DIR)));
+    const Profile profile = load_profile(profile_name, find_profile_dir(fs::path(VMMU_SOURCE_DIR)));
     Machine m(c);
     // Alone on a host of its own: one VM's range of the host layout.
     HostFrames host(host_layout({c.guest_bytes}));
@@ -130,7 +129,9 @@ TEST(OracleOnEveryWorkload, ShadowWithoutFloodDetectionOrRootCache) {
 TEST(OracleOnEveryWorkload, ShadowUnderATightPageBudget) {
     expect_clean(run_all({{"page_budget", "64"}}));
 }
-TEST(OracleOnEveryWorkload, TwoMegabyteGuestPages) { expect_clean(run_all({}, VMMU_BOOT_FLAG_GUEST_2M)); }
+TEST(OracleOnEveryWorkload, TwoMegabyteGuestPages) {
+    expect_clean(run_all({}, VMMU_BOOT_FLAG_GUEST_2M));
+}
 
 // The vCPU sends a loop's repeated iterations as one on_loop_repeats() per backend (Vcpu,
 // Backend); each backend must count exactly what the iterations sent one event at a time
@@ -153,8 +154,7 @@ void expect_same_counters(uint64_t flags, const char* profile, unsigned ept_page
     EXPECT_GT(each_events.events, a.guest.data_accesses + a.guest.blocks - 1);
     EXPECT_TRUE(each_events.repeated_blocks.empty());
     uint64_t one_block = 0, longer = 0; // blocks sent as repeats of loops of one block, of more
-    for (auto [len, n] : coalesced_events.repeated_blocks)
-        (len == 1 ? one_block : longer) += n;
+    for (auto [len, n] : coalesced_events.repeated_blocks) (len == 1 ? one_block : longer) += n;
     EXPECT_GT(one_block, a.guest.blocks / 2);
     EXPECT_GT(longer, a.guest.blocks / 50);
     EXPECT_EQ(a.guest.instructions, b.guest.instructions);
