@@ -102,7 +102,7 @@ Check forkwait() {
 }
 
 // 8 MiB is 4x the 4K reach of a 512-entry STLB; 16 MiB with 2M guest pages currently livelocks
-// the engine (Vcpu::arm_split), so the check stays at 8.
+// the engine (BlockClock::arm_split), so the check stays at 8.
 std::vector<std::string> gups_params() { return {"table_mib=8", "updates=100000"}; }
 
 Check gups_pages(RunOutput& small) {

@@ -54,7 +54,7 @@ public:
         if (c > 0) --c;
     }
     bool watched(GuestPhys pa) const { return watch_[pa.page_number()] != 0; }
-    // Watched now or at any time before (the vCPU's repeat counting, Vcpu::on_mmio_write).
+    // Watched now or at any time before (the vCPU's repeat counting, DataPath::write).
     bool ever_watched(GuestPhys pa) const { return ever_watched_[pa.page_number()] != 0; }
 
     // Frames whose guest writes the host traps (a frame it shares read-only: memory

@@ -5,13 +5,8 @@
 
 #include <fmt/format.h>
 
-#include <chrono>
-
 namespace vmmu {
 namespace {
-using x86::kRflagsIf;
-// A guest that sleeps this many timer periods in a row with nothing to run never wakes up.
-constexpr uint64_t kMaxIdleTicks = 10'000'000;
 
 std::string describe_uc_error(uc_err err, uint64_t window) {
     switch (err) {
@@ -38,111 +33,96 @@ void Vcpu::fill_diagnostics(RunResult& r, uint64_t rip) const {
     r.symbol = kernel_.symbolize(rip);
 }
 
+GuestCounters Vcpu::counters() const {
+    GuestCounters c = counters_;
+    clock_.add_counters(c);
+    data_.add_counters(c);
+    return c;
+}
+
+bool Vcpu::idle_at_hlt(uint64_t rip) {
+    bool after_hlt =
+        rip >= 1 && rip - 1 < mem_.size() && *mem_.host_ptr(GuestPhys(rip - 1)) == x86::kOpHlt;
+    if (!after_hlt) {
+        run_stop_.stop(StopKind::GuestFault, "emulation stopped for no known reason");
+        return false;
+    }
+    if (!(reg(UC_X86_REG_EFLAGS) & x86::kRflagsIf) && !clock_.timer_pending()) {
+        run_stop_.stop(StopKind::GuestFault,
+                       "hlt with interrupts disabled: nothing can ever wake the guest");
+        run_stop_.set_rip(rip - 1);
+        return false;
+    }
+    return !clock_.timer_pending() && clock_.idle_to_next_tick();
+}
+
+void Vcpu::deliver_timer() {
+    clock_.take_timer();
+    uint64_t at = reg(UC_X86_REG_RIP);
+    events_.record("timer interrupt", clock_.instructions(), at);
+    coalescer_.broadcast([&](GuestObserver& b) { b.on_timer(at); });
+    x86_.deliver(VMMU_VEC_TIMER, std::nullopt);
+}
+
 RunResult Vcpu::run(uint64_t quantum) {
     RunResult r;
-    uint64_t idle_run = 0;
-    uint64_t budget = config_.max_instructions ? config_.max_instructions : UINT64_MAX;
-    uint64_t quantum_end = quantum ? counters_.instructions + quantum : UINT64_MAX;
-    stop_at_ = std::min(budget, quantum_end);
-    while (!stop_) {
-        bool tick_due = false;
-        uint64_t insns_before = counters_.instructions;
-        prepare_block_hook();
-        uc_err err = uc_emu_start(uc_, reg(UC_X86_REG_RIP), 0, 0, 0);
-        settle_blocks(); // between runs the backends have seen everything that ran
-        if (resume_at_) {
-            set_reg(UC_X86_REG_RIP, *resume_at_);
-            resume_at_.reset();
-        }
+    clock_.start(quantum, config_.max_instructions);
+    while (!run_stop_.stopped()) {
+        uint64_t insns_before = clock_.instructions();
+        clock_.prepare();
+        coalescer_.refresh();
+        uc_err err = uc_emu_start(uc_.uc, reg(UC_X86_REG_RIP), 0, 0, 0);
+        coalescer_.settle(); // between runs the observers have seen everything that ran
+        if (auto at = clock_.take_resume()) set_reg(UC_X86_REG_RIP, *at);
         uint64_t rip = reg(UC_X86_REG_RIP);
-        account_stop(rip);
-        if (split_armed_) disarm_split();
-        if (counters_.instructions != insns_before) idle_run = 0;
-        if (err != UC_ERR_OK && !stop_) {
-            stop(StopKind::GuestFault, describe_uc_error(err, window_));
-            stop_->rip = rip;
+        clock_.after_run(rip, insns_before);
+        if (err != UC_ERR_OK && !run_stop_.stopped()) {
+            run_stop_.stop(StopKind::GuestFault, describe_uc_error(err, data_.window()));
+            run_stop_.set_rip(rip);
         }
-        if (stop_) break;
-        if (pending_exception_) {
-            handle_exception();
+        if (run_stop_.stopped()) break;
+        if (x86_.exception_pending()) {
+            x86_.handle_exception(clock_.instructions());
             continue;
         }
-        if (budget_hit_) {
-            budget_hit_ = false;
-            if (counters_.instructions >= budget) {
-                stop(StopKind::Budget,
-                     fmt::format("instruction budget of {} exhausted", config_.max_instructions));
+        if (clock_.take_budget_hit()) {
+            if (clock_.budget_exhausted()) {
+                run_stop_.stop(StopKind::Budget, fmt::format("instruction budget of {} exhausted",
+                                                             config_.max_instructions));
                 break;
             }
             r.stop = StopKind::Quantum;
             r.rip = reg(UC_X86_REG_RIP);
-            r.guest = counters_;
+            r.guest = counters();
             return r;
         }
-        if (tick_split_requested_) {
-            tick_split_requested_ = false;
-            if (split_k_ > 0) {
-                arm_split(split_block_, split_k_);
-                continue;
-            }
+        bool tick_due = false;
+        switch (clock_.take_cause()) {
+        case BlockClock::Cause::Split: // run up to the instruction the tick falls before
+            continue;
+        case BlockClock::Cause::Tick:
             tick_due = true;
-        } else if (split_hit_) {
-            split_hit_ = false;
-            tick_due = true;
-        } else if (irq_window_) {
-            irq_window_ = false;
-        } else {
-            // Nothing asked to stop, so the guest executed hlt (FACTS, fact 13).
-            bool after_hlt =
-                rip >= 1 && rip - 1 < mem_.size() && *mem_.host_ptr(GuestPhys(rip - 1)) == 0xf4;
-            if (!after_hlt) {
-                stop(StopKind::GuestFault, "emulation stopped for no known reason");
-                break;
-            }
-            if (!(reg(UC_X86_REG_EFLAGS) & kRflagsIf) && !timer_pending_) {
-                stop(StopKind::GuestFault,
-                     "hlt with interrupts disabled: nothing can ever wake the guest");
-                stop_->rip = rip - 1;
-                break;
-            }
-            if (!timer_pending_) {
-                ++counters_.idle_ticks;
-                if (++idle_run > kMaxIdleTicks) {
-                    stop(StopKind::GuestFault, fmt::format("the guest stayed idle for {} timer "
-                                                           "periods: every process is blocked",
-                                                           kMaxIdleTicks));
-                    break;
-                }
-                idle_ = next_tick_ - counters_.instructions; // time() = next_tick_
-                tick_due = true;
-            }
+            break;
+        case BlockClock::Cause::InterruptWindow:
+            break;
+        case BlockClock::Cause::None:
+            // Nothing asked to stop, so the guest executed hlt (docs/UNICORN-2.0.1.md, fact 13).
+            tick_due = idle_at_hlt(rip);
+            break;
         }
-        if (tick_due) {
-            // Ticks missed while interrupts were off coalesce into the one pending interrupt,
-            // as on a real interrupt line; the next tick stays on the period grid.
-            do {
-                next_tick_ += config_.timer_period;
-            } while (next_tick_ <= time());
-            timer_pending_ = true;
-        }
-        if (timer_pending_ && (reg(UC_X86_REG_EFLAGS) & kRflagsIf)) {
-            timer_pending_ = false;
-            ++counters_.timer_interrupts;
-            uint64_t at = reg(UC_X86_REG_RIP);
-            events_.record("timer interrupt", counters_.instructions, at);
-            broadcast([&](GuestObserver& b) { b.on_timer(at); });
-            deliver(VMMU_VEC_TIMER, std::nullopt);
-        }
+        if (run_stop_.stopped()) break;
+        if (tick_due) clock_.raise_tick();
+        if (clock_.timer_pending() && (reg(UC_X86_REG_EFLAGS) & x86::kRflagsIf)) deliver_timer();
     }
-    const StopRequest& s = *stop_;
+    const StopRequest& s = run_stop_.request();
     r.stop = s.kind;
     r.exit_status = s.status;
     r.message = s.message;
     fill_diagnostics(r, s.rip.value_or(reg(UC_X86_REG_RIP)));
     r.recent_events = events_.lines();
-    r.guest = counters_;
-    r.console = console_;
-    r.reported = reported_;
+    r.guest = counters();
+    r.console = io_.console();
+    r.reported = io_.reported();
     return r;
 }
 

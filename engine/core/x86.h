@@ -21,6 +21,7 @@ constexpr uint64_t kPteNx = 1ull << 63;
 // Physical-address bits of an entry (MAXPHYADDR 52).
 constexpr uint64_t kPteAddrMask = 0x000f'ffff'ffff'f000ull;
 
+constexpr uint64_t kCr0Pe = 1ull << 0, kCr0Mp = 1ull << 1, kCr0Et = 1ull << 4, kCr0Ne = 1ull << 5;
 constexpr uint64_t kCr0Pg = 1ull << 31;
 constexpr uint64_t kCr0Wp = 1ull << 16;
 constexpr uint64_t kCr4Pae = 1ull << 5;
@@ -40,6 +41,7 @@ constexpr uint64_t kEferLma = 1ull << 10;
 constexpr uint64_t kEferNxe = 1ull << 11;
 
 // RFLAGS (SDM vol. 1, 3.4.3).
+constexpr uint64_t kRflagsFixed = 1ull << 1; // reads as 1
 constexpr uint64_t kRflagsTf = 1ull << 8;
 constexpr uint64_t kRflagsIf = 1ull << 9;
 constexpr uint64_t kRflagsNt = 1ull << 14;
@@ -53,6 +55,15 @@ constexpr uint32_t kMsrFmask = 0xc0000084;
 // Exception vectors (SDM 6.3.1).
 constexpr uint8_t kVecDe = 0, kVecUd = 6, kVecDf = 8, kVecTs = 10, kVecNp = 11, kVecSs = 12,
                   kVecGp = 13, kVecPf = 14, kVecAc = 17;
+// IDT gate types (SDM 6.14.1): an interrupt gate clears IF, a trap gate does not.
+constexpr unsigned kGateInterrupt = 0xe, kGateTrap = 0xf;
+// 64-bit TSS (SDM 8.7): RSP0, IST1 (IST n at kTssIst1 + 8 (n - 1)), and the smallest limit.
+constexpr uint64_t kTssRsp0 = 0x4, kTssIst1 = 0x24, kTssMinLimit = 0x67;
+// #PF error code bit: a reserved bit was set in a paging entry (SDM 4.7).
+constexpr uint32_t kPfRsvd = 1u << 3;
+// The hlt opcode: the run loop tells a halt by the byte before RIP.
+constexpr uint8_t kOpHlt = 0xf4;
+
 // Exceptions that push an error code (SDM 6.13): #DF, #TS, #NP, #SS, #GP, #PF, #AC.
 constexpr bool pushes_error_code(uint8_t vector) {
     return vector == kVecDf || vector == kVecTs || vector == kVecNp || vector == kVecSs ||

@@ -1,0 +1,186 @@
+#include "engine/core/block_clock.h"
+
+#include "engine/core/sensitive.h"
+#include "engine/core/stop_request.h"
+#include "engine/core/uc_regs.h"
+#include "engine/core/x86.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <utility>
+
+namespace vmmu {
+namespace {
+// A guest that sleeps this many timer periods in a row with nothing to run never wakes up.
+constexpr uint64_t kMaxIdleTicks = 10'000'000;
+// The longest x86 instruction: enough bytes to decode any one.
+constexpr uint64_t kMaxInsnBytes = 16;
+
+void split_hook(uc_engine*, uint64_t, uint32_t, void* user) {
+    static_cast<BlockClock*>(user)->on_split_point();
+}
+} // namespace
+
+BlockClock::BlockClock(const GuestMemory& mem, uint64_t timer_period, RunStop& stop)
+    : mem_(mem), timer_period_(timer_period), stop_(stop), block_cache_(kBlockSlots),
+      next_tick_(timer_period) {}
+
+// A block not in the direct-mapped slot: the map, or count it (once per distinct block).
+uint32_t BlockClock::count_block(uint64_t addr, uint32_t size) {
+    auto it = block_map_.find(addr);
+    if (it == block_map_.end() || it->second.size != size) {
+        uint32_t n = addr + size <= mem_.size()
+                         ? count_instructions(mem_.host_ptr(GuestPhys(addr)), size, addr)
+                         : 0;
+        it = block_map_.insert_or_assign(addr, BlockCount{addr, size, n}).first;
+    }
+    block_cache_[block_slot(addr)] = it->second;
+    return it->second.instructions;
+}
+
+void BlockClock::start(uint64_t quantum, uint64_t budget) {
+    budget_ = budget ? budget : UINT64_MAX;
+    uint64_t quantum_end = quantum ? instructions_ + quantum : UINT64_MAX;
+    stop_at_ = std::min(budget_, quantum_end);
+    idle_run_ = 0;
+}
+
+// Before each uc_emu_start: the end of the range the block hook may count through without its
+// full checks. Nothing it depends on changes while Unicorn runs (ticks, splits and the budget
+// change only in the run loop), and time() moves with the instruction count in between.
+void BlockClock::prepare() {
+    uint64_t tick_end = UINT64_MAX; // no tick can fall inside a block
+    if (timer_pending_)
+        tick_end = 0; // the hook must watch for interrupts being enabled
+    else if (!split_armed_ && timer_period_)
+        // time() + n <= next_tick_, in instructions: instructions + n < next_tick_ - idle_ + 1.
+        tick_end = next_tick_ < idle_ ? 0 : std::min(next_tick_ - idle_, UINT64_MAX - 1) + 1;
+    fast_end_ = std::min(tick_end, stop_at_);
+}
+
+// The checks before a block runs, in order; false when the run stops before the block.
+bool BlockClock::block_may_run(uint64_t addr, uint32_t n) {
+    // A timer tick falls inside this block: stop before it runs, then run up to the tick.
+    uint64_t now = time();
+    if (!split_armed_ && !timer_pending_ && timer_period_ && now + n > next_tick_) {
+        tick_split_requested_ = true;
+        split_block_ = addr;
+        split_k_ = next_tick_ > now ? static_cast<uint32_t>(next_tick_ - now) : 0;
+        stop_before_block(addr);
+        return false;
+    }
+    if (timer_pending_ && (read_reg(uc_, UC_X86_REG_EFLAGS) & x86::kRflagsIf)) {
+        irq_window_ = true;
+        stop_before_block(addr);
+        return false;
+    }
+    // A signal handler asked to stop (stop_request.h): stop before this block runs.
+    if (stop_requested()) {
+        stop_.stop(StopKind::Interrupted, "interrupted: a signal asked the run to stop");
+        stop_before_block(addr);
+        return false;
+    }
+    // One compare covers both the instruction budget and the end of a scheduling quantum.
+    if (instructions_ >= stop_at_) {
+        budget_hit_ = true;
+        stop_before_block(addr);
+        return false;
+    }
+    return true;
+}
+
+// A stop requested in a block hook takes effect before the block runs, but Unicorn then leaves
+// RIP at the last point it synced inside the previous block (it skips the PC restore when a
+// stop is pending), so the block's address is remembered and written back after the run.
+void BlockClock::stop_before_block(uint64_t addr) {
+    resume_at_ = addr;
+    last_block_valid_ = false;
+    uc_emu_stop(uc_);
+}
+
+std::optional<uint64_t> BlockClock::take_resume() { return std::exchange(resume_at_, {}); }
+
+// The run stopped at `rip`: a stop inside the last block takes back the instructions after it.
+void BlockClock::after_run(uint64_t rip, uint64_t instructions_before) {
+    if (in_last_block(rip)) {
+        uint32_t done = count_instructions(mem_.host_ptr(GuestPhys(last_block_)), rip - last_block_,
+                                           last_block_);
+        instructions_ -= last_block_insns_ - done;
+    }
+    last_block_valid_ = false;
+    if (split_armed_) disarm_split();
+    if (instructions_ != instructions_before) idle_run_ = 0;
+}
+
+bool BlockClock::take_budget_hit() { return std::exchange(budget_hit_, false); }
+
+BlockClock::Cause BlockClock::take_cause() {
+    if (tick_split_requested_) {
+        tick_split_requested_ = false;
+        if (split_k_ == 0) return Cause::Tick; // the tick falls right before the block
+        arm_split(split_block_, split_k_);
+        return Cause::Split;
+    }
+    if (std::exchange(split_hit_, false)) return Cause::Tick;
+    if (std::exchange(irq_window_, false)) return Cause::InterruptWindow;
+    return Cause::None;
+}
+
+bool BlockClock::idle_to_next_tick() {
+    ++idle_ticks_;
+    if (++idle_run_ > kMaxIdleTicks) {
+        stop_.stop(StopKind::GuestFault,
+                   fmt::format("the guest stayed idle for {} timer periods: every process is "
+                               "blocked",
+                               kMaxIdleTicks));
+        return false;
+    }
+    idle_ = next_tick_ - instructions_; // time() = next_tick_
+    return true;
+}
+
+// Ticks missed while interrupts were off coalesce into the one pending interrupt, as on a real
+// interrupt line; the next tick stays on the period grid.
+void BlockClock::raise_tick() {
+    do {
+        next_tick_ += timer_period_;
+    } while (next_tick_ <= time());
+    timer_pending_ = true;
+}
+
+void BlockClock::arm_split(uint64_t block, uint32_t k) {
+    // Address of the k-th instruction of the block: the tick falls just before it.
+    uint64_t addr = block;
+    for (uint32_t i = 0; i < k; ++i)
+        addr += instruction_length(mem_.host_ptr(GuestPhys(addr)), kMaxInsnBytes, addr);
+    check_uc(uc_hook_add(uc_, &split_hook_, UC_HOOK_CODE, reinterpret_cast<void*>(split_hook), this,
+                         addr, addr),
+             "split hook");
+    // The block was translated without the hook: drop it so the hook is compiled in
+    // (docs/UNICORN-2.0.1.md, fact 14).
+    uc_ctl_remove_cache(uc_, block, addr + 1);
+    split_block_ = block;
+    split_k_ = static_cast<uint32_t>(addr - block); // reused as the byte offset for disarm
+    split_armed_ = true;
+}
+
+void BlockClock::disarm_split() {
+    uc_hook_del(uc_, split_hook_);
+    uc_ctl_remove_cache(uc_, split_block_, split_block_ + split_k_ + 1);
+    split_armed_ = false;
+}
+
+void BlockClock::on_split_point() {
+    split_hit_ = true;
+    uc_emu_stop(uc_);
+}
+
+void BlockClock::add_counters(GuestCounters& c) const {
+    c.instructions = instructions_;
+    c.blocks = blocks_;
+    c.idle_ticks = idle_ticks_;
+    c.timer_interrupts = timer_interrupts_;
+}
+
+} // namespace vmmu

@@ -1,0 +1,61 @@
+// Port I/O: the guest's console and its hypercalls to the engine.
+//
+// The guest talks to the engine with `out` to two ports (workloads/include/vmmu/abi.h), which
+// Unicorn hands to a UC_HOOK_INSN hook (docs/UNICORN-2.0.1.md, fact 13): a byte to the console
+// port is console output; a value to the hypercall port is a request with its arguments in RDI,
+// RSI and R10 (write a string, report a key/value, panic, exit). Every `out` is also a guest
+// event the observers hear (on_io): a hypervisor exits on it. Unicorn does not sync RIP before an
+// `out`, so the instruction's address is found by decoding the running block (out_rip).
+#pragma once
+
+#include "engine/core/block_clock.h"
+#include "engine/core/data_path.h"
+#include "engine/core/event_log.h"
+#include "engine/core/loop_coalescer.h"
+#include "engine/core/machine.h"
+#include "engine/core/run_stop.h"
+
+#include <unicorn/unicorn.h>
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+namespace vmmu {
+
+class PortIo {
+public:
+    PortIo(const GuestMemory& mem, const MachineConfig& config, DataPath& data,
+           const BlockClock& clock, LoopCoalescer& coalescer, RunStop& stop, EventLog& log,
+           GuestCounters& counters)
+        : mem_(mem), config_(config), data_(data), clock_(clock), coalescer_(coalescer),
+          stop_(stop), log_(log), counters_(counters) {}
+    PortIo(const PortIo&) = delete;
+    PortIo& operator=(const PortIo&) = delete;
+    void bind(uc_engine* uc) { uc_ = uc; }
+
+    // UC_HOOK_INSN out.
+    void on_out(uint32_t port, uint32_t value);
+
+    const std::string& console() const { return console_; }
+    const std::map<std::string, uint64_t>& reported() const { return reported_; }
+
+private:
+    uint64_t out_rip() const; // address of the OUT instruction being executed
+    void emit(const std::string& s);
+    void hypercall(uint64_t rip, uint32_t number);
+
+    const GuestMemory& mem_;
+    const MachineConfig& config_;
+    DataPath& data_;
+    const BlockClock& clock_;
+    LoopCoalescer& coalescer_;
+    RunStop& stop_;
+    EventLog& log_;
+    GuestCounters& counters_;
+    uc_engine* uc_ = nullptr;
+    std::string console_;
+    std::map<std::string, uint64_t> reported_;
+};
+
+} // namespace vmmu
