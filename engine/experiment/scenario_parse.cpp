@@ -15,7 +15,7 @@ using nlohmann::json;
 
 namespace {
 
-constexpr const char* kSchema = "vmmu.scenario/1";
+constexpr const char* kScenarioSchema = "vmmu.scenario/1";
 // Keys of their own at the top level; every other run flag goes under "flags".
 const std::vector<std::string> kOwnKeys = {"workload", "param", "profile", "backends"};
 // Run flags a scenario gives through its "dedup" key instead.
@@ -120,8 +120,9 @@ std::vector<std::string> scenario_args(const json& j, const std::string& origin)
     for (auto& [k, v] : j.items())
         if (std::find(allowed.begin(), allowed.end(), k) == allowed.end())
             fail(origin, k, fmt::format("unknown key (valid: {})", fmt::join(allowed, ", ")));
-    if (j.contains("schema") && !(j["schema"].is_string() && j["schema"] == kSchema))
-        fail(origin, "schema", fmt::format("{} is not \"{}\"", j["schema"].dump(), kSchema));
+    if (j.contains("schema") && !(j["schema"].is_string() && j["schema"] == kScenarioSchema))
+        fail(origin, "schema",
+             fmt::format("{} is not \"{}\"", j["schema"].dump(), kScenarioSchema));
     if (!j.contains("workload")) fail(origin, "workload", "missing (a name from 'vmmu list')");
     const json& w = j["workload"];
     if (!w.is_string() || w.get<std::string>().empty())

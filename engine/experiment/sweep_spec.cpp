@@ -14,17 +14,17 @@
 #include <stdexcept>
 
 namespace vmmu {
-using json = nlohmann::ordered_json;
+using ojson = nlohmann::ordered_json;
 
 namespace {
 
-constexpr const char* kSchema = "vmmu.sweep-spec/1";
+constexpr const char* kSweepSpecSchema = "vmmu.sweep-spec/1";
 
 [[noreturn]] void bad(const std::string& where, const std::string& what) {
     throw std::invalid_argument(fmt::format("sweep spec {}: {}", where, what));
 }
 
-void only_keys(const json& j, std::initializer_list<const char*> keys, const std::string& where) {
+void only_keys(const ojson& j, std::initializer_list<const char*> keys, const std::string& where) {
     for (auto it = j.begin(); it != j.end(); ++it) {
         bool known = false;
         for (auto* k : keys) known |= it.key() == k;
@@ -35,9 +35,9 @@ void only_keys(const json& j, std::initializer_list<const char*> keys, const std
 }
 
 // A parameter's values: one number or a list of numbers.
-std::vector<uint64_t> values_of(const json& v, const std::string& where) {
+std::vector<uint64_t> values_of(const ojson& v, const std::string& where) {
     std::vector<uint64_t> out;
-    auto one = [&](const json& x) {
+    auto one = [&](const ojson& x) {
         if (!x.is_number_unsigned())
             bad(where, fmt::format("{} is not a non-negative integer", x.dump()));
         out.push_back(x.get<uint64_t>());
@@ -103,11 +103,11 @@ std::vector<SweepRun> shard_runs(const std::vector<SweepRun>& runs, Shard shard)
     return out;
 }
 
-SweepSpec expand_sweep_spec(const json& spec, const std::string& where) {
+SweepSpec expand_sweep_spec(const ojson& spec, const std::string& where) {
     if (!spec.is_object()) bad(where, "the top level must be a JSON object");
     only_keys(spec, {"schema", "description", "workloads", "profiles", "flags"}, where);
-    if (!spec.contains("schema") || spec["schema"] != kSchema)
-        bad(where, fmt::format("\"schema\" must be \"{}\"", kSchema));
+    if (!spec.contains("schema") || spec["schema"] != kSweepSpecSchema)
+        bad(where, fmt::format("\"schema\" must be \"{}\"", kSweepSpecSchema));
     SweepSpec out;
     if (spec.contains("description")) out.description = spec["description"].get<std::string>();
     if (!spec.contains("workloads") || !spec["workloads"].is_array() || spec["workloads"].empty())
@@ -138,7 +138,7 @@ SweepSpec expand_sweep_spec(const json& spec, const std::string& where) {
     auto catalogue = load_workloads(guest_dir());
     std::set<std::string> names;
     for (size_t wi = 0; wi < spec["workloads"].size(); ++wi) {
-        const json& w = spec["workloads"][wi];
+        const ojson& w = spec["workloads"][wi];
         std::string wwhere = fmt::format("{}: workloads[{}]", where, wi);
         if (!w.is_object() || !w.contains("name") || !w["name"].is_string())
             bad(wwhere, "expected {\"name\": WORKLOAD, \"params\": {KEY: VALUE or [VALUES]}}");
@@ -199,13 +199,13 @@ SweepSpec load_sweep_spec(const std::filesystem::path& path) {
             fmt::format("cannot read sweep spec '{}': no such file", path.string()));
     std::stringstream ss;
     ss << in.rdbuf();
-    json spec = json::parse(ss.str(), nullptr, false);
+    ojson spec = ojson::parse(ss.str(), nullptr, false);
     if (spec.is_discarded())
         throw std::invalid_argument(
             fmt::format("sweep spec '{}' is not valid JSON", path.string()));
     try {
         return expand_sweep_spec(spec, "'" + path.string() + "'");
-    } catch (const json::exception& e) {
+    } catch (const ojson::exception& e) {
         // A field of the wrong JSON type (nlohmann names the type it found).
         throw std::invalid_argument(fmt::format(
             "sweep spec '{}': a field has the wrong type ({}); expected \"description\": string, "
