@@ -2,7 +2,7 @@
 #include "engine/cli/cli_errors.h"
 #include "engine/cli/commands.h"
 #include "engine/experiment/density.h"
-#include "engine/cli/interrupt.h"
+#include "engine/experiment/interrupt.h"
 #include "engine/experiment/multi_vm.h"
 #include "engine/experiment/paths.h"
 #include "engine/experiment/run_flags.h"
