@@ -2,6 +2,8 @@
 #include "engine/experiment/baseline.h"
 
 #include "engine/cli/commands.h"
+#include "engine/cli/progress.h"
+#include "engine/experiment/interrupt.h"
 #include "engine/experiment/compare.h"
 #include "engine/experiment/paths.h"
 #include "engine/experiment/sweep.h"
@@ -38,6 +40,7 @@ struct SuiteRun {
     fs::path dir, tmp;
     std::vector<SweepOutcome> outcomes;
     int failed = 0;
+    int interrupted = 0; // 128 + the signal that stopped the suite, 0 if none
 };
 
 // Runs the whole suite into a fresh temporary directory.
@@ -50,10 +53,20 @@ SuiteRun run_suite(const BaselineArgs& a) {
     c.jobs = a.jobs ? a.jobs : default_jobs();
     c.runs_dir = s.tmp / "runs";
     c.logs_dir = s.tmp / "logs";
-    c.progress = !a.no_progress;
+    SweepProgress progress(s.spec.runs.size());
+    if (!a.no_progress)
+        c.on_finished = [&](const SweepOutcome& o, size_t done, size_t running) {
+            progress.finished(o, done, running);
+        };
     fmt::print(stderr, "vmmu baseline: running the {} runs of {} ({} at a time)\n",
                s.spec.runs.size(), (s.dir / "suite.json").string(), c.jobs);
+    InterruptGuard interrupt;
     s.outcomes = run_sweep(s.spec.runs, c);
+    // An interrupted suite is neither a pass nor a regression.
+    if ((s.interrupted = interrupt.exit_code())) {
+        fmt::print(stderr, "vmmu baseline: interrupted; partial results in {}\n", s.tmp.string());
+        return s;
+    }
     // A guest that fails its self-check still writes a document: its status is a value the
     // baseline holds like any other. Only a run that wrote nothing cannot be compared.
     for (auto& o : s.outcomes) {
@@ -108,6 +121,7 @@ fs::path baseline_dir(const std::string& dir) {
 
 int baseline_update(const BaselineArgs& a) {
     SuiteRun s = run_suite(a);
+    if (s.interrupted) return s.interrupted;
     if (s.failed) {
         fmt::print(stderr,
                    "vmmu baseline update: {} runs failed; the baselines were not touched (new "
@@ -146,6 +160,7 @@ int baseline_update(const BaselineArgs& a) {
 int baseline_check(const BaselineArgs& a) {
     check_tolerance(a.tolerance);
     SuiteRun s = run_suite(a);
+    if (s.interrupted) return s.interrupted;
     int bad = s.failed;
     uint64_t values = 0;
     for (auto& r : s.spec.runs) {

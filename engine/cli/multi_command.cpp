@@ -1,6 +1,6 @@
 #include "engine/cli/multi_command.h"
 
-#include "engine/cli/interrupt.h"
+#include "engine/experiment/interrupt.h"
 #include "engine/experiment/multi_vm.h"
 #include "engine/output/multi_report.h"
 #include "engine/experiment/paths.h"

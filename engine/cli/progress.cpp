@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <unistd.h>
 
@@ -32,6 +33,26 @@ void ProgressBar::finish() {
     fmt::print(stderr, "\r\x1b[K");
     std::fflush(stderr);
     drawn_ = false;
+}
+
+SweepProgress::SweepProgress(size_t total)
+    : total_(total), tty_(isatty(STDERR_FILENO) == 1), start_(std::chrono::steady_clock::now()) {}
+
+void SweepProgress::finished(const SweepOutcome& o, size_t done, size_t running) {
+    double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    if (!tty_) {
+        fmt::print(stderr, "[{}/{}] {} {} ({:.1f} s)\n", done, total_,
+                   o.exit_code == 0 ? "ok  " : "FAIL", o.name, o.seconds);
+        return;
+    }
+    if (o.exit_code != 0) fmt::print(stderr, "\r\033[KFAIL {} (exit {})\n", o.name, o.exit_code);
+    constexpr int kWidth = 30;
+    int filled = static_cast<int>(kWidth * done / std::max<size_t>(total_, 1));
+    double eta = done ? t / done * (total_ - done) : 0;
+    fmt::print(stderr, "\r\033[K[{}{}] {}/{} runs, {} running, {:.0f} s elapsed, ~{:.0f} s left",
+               std::string(filled, '#'), std::string(kWidth - filled, '.'), done, total_, running,
+               t, eta);
+    if (done == total_) fmt::print(stderr, "\n");
 }
 
 } // namespace vmmu

@@ -1,6 +1,9 @@
-// A one-line progress bar on stderr for long commands (studies, validation). It draws only when
-// stderr is a terminal, so logs and pipes stay clean.
+// Progress on stderr for long commands. ProgressBar (studies, validation) draws only when stderr
+// is a terminal, so logs and pipes stay clean; SweepProgress also logs one line per finished run
+// when stderr is not a terminal (logs, CI).
 #pragma once
+
+#include "engine/experiment/sweep.h"
 
 #include <chrono>
 #include <cstddef>
@@ -27,6 +30,18 @@ private:
     size_t total_;
     bool enabled_;
     bool drawn_ = false;
+    std::chrono::steady_clock::time_point start_;
+};
+
+// One line redrawn in place on a terminal; one line per finished run otherwise.
+class SweepProgress {
+public:
+    explicit SweepProgress(size_t total);
+    void finished(const SweepOutcome& o, size_t done, size_t running);
+
+private:
+    size_t total_;
+    bool tty_;
     std::chrono::steady_clock::time_point start_;
 };
 

@@ -4,22 +4,16 @@
 #include "engine/cli/cli_errors.h"
 #include "engine/cli/commands.h"
 #include "engine/experiment/paths.h"
+#include "engine/experiment/process_pool.h"
 
 #include <fmt/format.h>
 
-#include <cerrno>
-#include <csignal>
-#include <cstring>
 #include <filesystem>
 #include <memory>
-#include <spawn.h>
 #include <stdexcept>
 #include <string>
-#include <sys/wait.h>
 #include <unistd.h>
 #include <vector>
-
-extern char** environ;
 
 namespace vmmu {
 namespace fs = std::filesystem;
@@ -52,33 +46,26 @@ void check_report_inputs(const ReportArgs& a) {
     check_output_file(a.output, "-o");
 }
 
-// Runs the script and returns its exit status, or 128 + the signal that ended it.
+// Runs the script (a child of the process pool, so Ctrl-C or SIGTERM to vmmu reaches it as
+// SIGTERM) and returns its exit status, 128 + the signal that ended it, or 128 + the signal that
+// stopped vmmu.
 int run_report_script(const fs::path& script, const ReportArgs& a) {
-    std::vector<std::string> argv = {report_interpreter(), script.string()};
-    argv.insert(argv.end(), a.files.begin(), a.files.end());
-    argv.insert(argv.end(), {"-o", a.output});
-    if (!a.title.empty()) argv.insert(argv.end(), {"--title", a.title});
-    std::vector<char*> cargv;
-    for (auto& s : argv) cargv.push_back(s.data());
-    cargv.push_back(nullptr);
-    pid_t pid = 0;
-    int err = posix_spawnp(&pid, cargv[0], nullptr, nullptr, cargv.data(), environ);
-    if (err != 0) {
+    ChildJob job;
+    job.argv = {report_interpreter(), script.string()};
+    job.argv.insert(job.argv.end(), a.files.begin(), a.files.end());
+    job.argv.insert(job.argv.end(), {"-o", a.output});
+    if (!a.title.empty()) job.argv.insert(job.argv.end(), {"--title", a.title});
+    PoolResult r = run_pool({job}, PoolOptions{});
+    const ChildStatus& s = r.children.front();
+    if (!s.start_error.empty()) {
         fmt::print(stderr,
-                   "vmmu report: cannot run {}: {}; install python3 and "
+                   "vmmu report: {}; install python3 and "
                    "python3-matplotlib (apt-get install python3-matplotlib)\n",
-                   argv[0], std::strerror(err));
+                   s.start_error);
         return 1;
     }
-    // Like system(): Ctrl-C reaches the script (same process group), which decides the outcome.
-    auto old_int = std::signal(SIGINT, SIG_IGN), old_quit = std::signal(SIGQUIT, SIG_IGN);
-    int status = 0;
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    std::signal(SIGINT, old_int);
-    std::signal(SIGQUIT, old_quit);
-    if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
-    return WEXITSTATUS(status);
+    if (r.signal) return r.exit_code();
+    return s.exit_code;
 }
 
 } // namespace

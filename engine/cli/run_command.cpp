@@ -1,7 +1,7 @@
 // `vmmu run` and `vmmu list`.
 #include "engine/cli/cli_errors.h"
 #include "engine/cli/commands.h"
-#include "engine/cli/interrupt.h"
+#include "engine/experiment/interrupt.h"
 #include "engine/cli/multi_command.h"
 #include "engine/experiment/paths.h"
 #include "engine/experiment/run.h"

@@ -1,7 +1,8 @@
 // `vmmu sweep SPEC.json [--jobs N] [--shard I/N] [--out DIR] [--merge]`.
 #include "engine/cli/cli_errors.h"
 #include "engine/cli/commands.h"
-#include "engine/cli/interrupt.h"
+#include "engine/cli/progress.h"
+#include "engine/experiment/interrupt.h"
 #include "engine/experiment/paths.h"
 #include "engine/experiment/sweep.h"
 
@@ -57,11 +58,17 @@ int sweep_main(const SweepArgs& a) {
     c.jobs = a.jobs ? a.jobs : default_jobs();
     c.runs_dir = out / "runs";
     c.logs_dir = out / "logs";
-    c.progress = !a.no_progress;
+    SweepProgress progress(runs.size());
+    if (!a.no_progress)
+        c.on_finished = [&](const SweepOutcome& o, size_t done, size_t running) {
+            progress.finished(o, done, running);
+        };
     fmt::print(stderr, "vmmu sweep: {} of {} runs (shard {}), {} at a time, into {}\n", runs.size(),
                spec.runs.size(), shard.text(), c.jobs, out.string());
     auto t0 = std::chrono::steady_clock::now();
-    InterruptGuard interrupt; // SIGINT/SIGTERM: runs stop, what they wrote is still merged
+    // SIGINT/SIGTERM/SIGHUP: runs stop, what they wrote is still merged; held past the pool's own
+    // guard so a signal during the merge is reported rather than fatal.
+    InterruptGuard interrupt;
     auto outcomes = run_sweep(runs, c);
     double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     auto merged = merge_sweep(spec, runs, c.runs_dir, shard, wall, c.jobs);

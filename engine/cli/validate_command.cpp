@@ -1,241 +1,37 @@
-// `vmmu validate`: a fixed set of checks of the model against published findings (each check
-// names its source; results/VALIDATION.md lists them). Each prints the claim, its source, what
-// vmmu measures and whether they agree. A disagreement is a result, not a failure: the command
-// exits 0 either way.
+// `vmmu validate`: flags, progress and output of the model's checks against published findings
+// (engine/experiment/validate.h). A disagreement is a result, not a failure: the command exits 0
+// either way.
 #include "engine/cli/cli_errors.h"
 #include "engine/cli/commands.h"
-#include "engine/experiment/paths.h"
 #include "engine/cli/progress.h"
-#include "engine/experiment/run.h"
+#include "engine/experiment/paths.h"
+#include "engine/experiment/validate.h"
 #include "engine/output/run_report.h"
-#include "engine/experiment/study.h"
-#include "engine/experiment/walk_demo.h"
+#include "engine/output/validate_report.h"
 
 #include <fmt/format.h>
 
 #include <chrono>
-#include <functional>
+#include <optional>
 
 namespace vmmu {
-using ojson = nlohmann::ordered_json;
 
 namespace {
-
-struct Check {
-    std::string id, claim, source, criterion;
-    std::string measured = {}; // the figure, in words
-    ojson figures = {};        // the numbers behind it
-    bool agrees = false;
-};
-
-RunOptions options(const std::string& workload, std::vector<std::string> params,
-                   std::vector<std::string> backends) {
-    RunOptions o;
-    o.workload = workload;
-    o.params = std::move(params);
-    o.backends = std::move(backends);
-    o.echo_console = false;
-    return o;
-}
-
-const BackendResult& backend(const RunOutput& out, const std::string& name) {
-    for (auto& b : out.backends)
-        if (b.name == name) return b;
-    throw std::logic_error("validate: backend " + name + " missing");
-}
-
-double cycles(const RunOutput& out, const std::string& name) {
-    return backend(out, name).cycles.total();
-}
-
-double refs_per_walk(const RunOutput& out, const std::string& name) {
-    auto& w = backend(out, name).counters.walks;
-    return w.walks ? double(w.refs) / double(w.walks) : 0;
-}
-
-std::string status_note(const RunOutput& out) {
-    std::string s = run_status(out.result);
-    return s == "ok" ? "" : fmt::format(" [run status {}]", s);
-}
-
-Check walk_24() {
-    Check c{"walk_2d_24_refs",
-            "a cold 2D walk of a 4-level guest table under a 4-level EPT takes (4+1)(4+1)-1 = 24 "
-            "memory references; a native walk takes 4",
-            "Bhargava et al., ASPLOS 2008; Gandhi et al., MICRO 2014 (docs/ANCHORS.md)",
-            "exactly 24 and 4"};
-    RunOptions o = options("hello", {}, {"native", "slat"});
-    uint64_t refs2d = 0, refs1d = 0;
-    o.inspect = [&](const PreparedRun& run) {
-        Machine& m = *run.machine;
-        for (auto& b : run.backends) {
-            Inspector* in = b->inspector();
-            if (!in || in->walk_shape() != WalkShape::TwoDimensional) continue;
-            auto va = pick_data_va(m.memory(), in->guest_root());
-            if (!va) return;
-            refs2d = in->trace_2d(*va, WalkCaches::None).references;
-            refs1d = guest_walk(m.memory(), in->guest_root(), *va).size();
-        }
-    };
-    execute_run(o);
-    c.figures = {{"slat_cold_refs", refs2d}, {"native_refs", refs1d}};
-    c.measured = fmt::format("slat cold walk {} references, native {}", refs2d, refs1d);
-    c.agrees = refs2d == 24 && refs1d == 4;
-    return c;
-}
-
-Check forkwait() {
-    Check c{"forkwait_hw_assist",
-            "hardware MMU assist speeds up process-heavy work (fork, exit, wait) by a large factor "
-            "over a software (shadow) MMU",
-            "Adams & Agesen, ASPLOS 2006: forkwait native 6 s vs software VMM 36.9 s; VMware: EPT "
-            "up to 600% faster on MMU microbenchmarks (docs/ANCHORS.md)",
-            "shadow/slat modelled cycles >= 2"};
-    RunOutput out = execute_run(options("forkwait", {"n=200"}, {"native", "shadow", "slat"}));
-    double sh = cycles(out, "shadow"), sl = cycles(out, "slat"), na = cycles(out, "native");
-    c.figures = {{"shadow/slat", sh / sl}, {"shadow/native", sh / na}, {"slat/native", sl / na}};
-    c.measured = fmt::format("forkwait n=200: shadow/slat {:.2f}x (shadow {:.2f}x native, slat "
-                             "{:.2f}x native){}",
-                             sh / sl, sh / na, sl / na, status_note(out));
-    c.agrees = sh / sl >= 2;
-    return c;
-}
-
-// 8 MiB is 4x the 4K reach of a 512-entry STLB; 16 MiB with 2M guest pages currently livelocks
-// the engine (BlockClock::arm_split), so the check stays at 8.
-std::vector<std::string> gups_params() { return {"table_mib=8", "updates=100000"}; }
-
-Check gups_pages(RunOutput& small) {
-    Check c{
-        "gups_slat_vs_shadow_pages",
-        "on TLB-miss-heavy work with 4K pages SLAT is slower than shadow paging (longer walks); "
-        "large pages in both dimensions remove most of that gap",
-        "VMware EPT (Nehalem 2009) and RVI (Barcelona 2008) performance studies (docs/ANCHORS.md)",
-        "slat > shadow at 4K, and the slat/shadow gap at 2M guest + 2M EPT less than half the "
-        "4K gap"};
-    RunOptions big = options("gups", gups_params(), {"native", "shadow", "slat"});
-    big.guest_pages = "2m";
-    big.ept_pages = "2m";
-    RunOutput large = execute_run(big);
-    double gap4 = cycles(small, "slat") / cycles(small, "shadow") - 1;
-    double gap2 = cycles(large, "slat") / cycles(large, "shadow") - 1;
-    c.figures = {{"slat/shadow_4k", 1 + gap4},
-                 {"slat/shadow_2m_2m", 1 + gap2},
-                 {"slat_refs_per_walk_4k", refs_per_walk(small, "slat")},
-                 {"slat_refs_per_walk_2m", refs_per_walk(large, "slat")}};
-    c.measured = fmt::format("gups 8 MiB: slat/shadow {:.3f}x with 4K pages, {:.3f}x with 2M "
-                             "guest + 2M EPT pages{}{}",
-                             1 + gap4, 1 + gap2, status_note(small), status_note(large));
-    c.agrees = gap4 > 0 && gap2 < gap4 / 2;
-    return c;
-}
-
-Check walk_caches(RunOutput& cached) {
-    Check c{
-        "pwc_ntlb_cut_2d_refs",
-        "page-walk caches in both dimensions and a nested TLB cut the references of 2D walks by "
-        "a large fraction (24 cold; about 4.4 per walk with the caches)",
-        "Bhargava et al., ASPLOS 2008; \"Every Walk's a Hit\" (docs/ANCHORS.md)",
-        "refs per walk with PWC+NTLB at least 50% below the same run without them"};
-    RunOptions o = options("gups", gups_params(), {"slat"});
-    o.pwc = false;
-    o.ntlb = false;
-    RunOutput bare = execute_run(o);
-    double off = refs_per_walk(bare, "slat"), on = refs_per_walk(cached, "slat");
-    double cut = off > 0 ? 1 - on / off : 0;
-    c.figures = {{"refs_per_walk_off", off}, {"refs_per_walk_on", on}, {"reduction", cut}};
-    c.measured = fmt::format("gups 8 MiB slat: {:.2f} refs/walk without caches, {:.2f} with "
-                             "them: {:.0f}% fewer{}",
-                             off, on, 100 * cut, status_note(bare));
-    c.agrees = cut >= 0.5;
-    return c;
-}
-
-Check sessions_ratio() {
-    Check c{"sessions_ratio",
-            "SLAT raises the sessions a host sustains by 1.6x to 2.5x over a non-SLAT host",
-            kPublishedSource, "slat/shadow sustained sessions within [1.6, 2.5]"};
-    StudyHost host;
-    std::vector<StudyRun> runs;
-    for (uint64_t k : {1, 2, 4, 8}) {
-        std::vector<std::string> params = kStudyParams;
-        params.push_back(fmt::format("sessions={}", k));
-        RunOptions o = options("sessions", params, {"shadow", "slat"});
-        RunOutput out = execute_run(o);
-        StudyRun r;
-        r.sessions = k;
-        r.run = nlohmann::json::parse(run_json(out).dump());
-        if (run_status(out.result) != "ok") r.failure = "run status " + run_status(out.result);
-        runs.push_back(std::move(r));
-    }
-    Profile p = load_profile("nehalem-2009", profile_dir());
-    for (auto* b : {"shadow", "slat"}) {
-        host.profile[b] = p.name;
-        host.profile_ghz[b] = p.core_ghz;
-    }
-    ojson s = study_json(runs, host, ojson::object(), false, 0);
-    const ojson& r = s["ratio"];
-    c.figures = {{"slat/shadow", r["slat/shadow"]},
-                 {"shadow_sessions", s["capacity"]["shadow"]["sessions"]},
-                 {"slat_sessions", s["capacity"]["slat"]["sessions"]},
-                 {"study_status", s["status"]}};
-    if (r["slat/shadow"].is_number()) {
-        double x = r["slat/shadow"].get<double>();
-        c.measured = fmt::format("sessions K=1..8, nehalem-2009 for both: slat/shadow {:.2f}x "
-                                 "({} vs {} sessions)",
-                                 x, s["capacity"]["slat"]["sessions"].dump(),
-                                 s["capacity"]["shadow"]["sessions"].dump());
-        c.agrees = x >= kPublishedLow && x <= kPublishedHigh;
-    } else {
-        c.measured = "not measured: no usable sessions run";
-    }
-    if (s["status"] != "ok") c.measured += fmt::format(" [study status {}]", s["status"].dump());
-    return c;
-}
 
 int run_validate(const std::string& json_path) {
     if (!json_path.empty()) check_output_file(json_path, "--json");
     auto start = std::chrono::steady_clock::now();
-    std::vector<Check> checks;
-    ProgressBar bar("validate", 5);
-    bar.update(0, "24-reference walk");
-    checks.push_back(walk_24());
-    bar.update(1, "forkwait");
-    checks.push_back(forkwait());
-    bar.update(2, "gups 4K and 2M");
-    RunOutput gups4k = execute_run(options("gups", gups_params(), {"native", "shadow", "slat"}));
-    checks.push_back(gups_pages(gups4k));
-    bar.update(3, "walk caches");
-    checks.push_back(walk_caches(gups4k));
-    bar.update(4, "sessions ratio");
-    checks.push_back(sessions_ratio());
-    bar.finish();
+    std::optional<ProgressBar> bar;
+    auto progress = [&](size_t done, size_t total, const std::string& next) {
+        if (!bar) bar.emplace("validate", total);
+        bar->update(done, next);
+    };
+    std::vector<ValidationCheck> checks = run_validation(run_json, progress);
+    if (bar) bar->finish();
     double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-
-    ojson list = ojson::array();
-    size_t agree = 0;
-    for (auto& c : checks) {
-        agree += c.agrees;
-        fmt::print("[{}] {}\n  claim:    {}\n  source:   {}\n  measured: {}\n  criterion: {}\n\n",
-                   c.agrees ? "agrees" : "DISAGREES", c.id, c.claim, c.source, c.measured,
-                   c.criterion);
-        list.push_back({{"id", c.id},
-                        {"claim", c.claim},
-                        {"source", c.source},
-                        {"criterion", c.criterion},
-                        {"measured", c.measured},
-                        {"figures", c.figures},
-                        {"verdict", c.agrees ? "agrees" : "disagrees"}});
-    }
-    fmt::print("{} of {} checks agree with the published findings ({:.0f} s)\n", agree,
-               checks.size(), wall);
+    fmt::print("{}", validate_text(checks, wall));
     if (!json_path.empty()) {
-        ojson doc = {{"schema", "vmmu.validate/1"},
-                     {"checks", list},
-                     {"agree", agree},
-                     {"total", checks.size()},
-                     {"sim", {{"wall_seconds", wall}}}};
-        write_file_atomic(json_path, doc.dump(2) + "\n");
+        write_file_atomic(json_path, validate_json(checks, wall).dump(2) + "\n");
         fmt::print("wrote {}\n", json_path);
     }
     return 0;

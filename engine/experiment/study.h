@@ -1,6 +1,7 @@
 // The scaling study (`vmmu study scaling`): the `sessions` workload run at several K, turned into
 // sustainable sessions per backend by the capacity model (capacity.h). This part is pure: it
-// reads finished vmmu.run/1 documents and writes the vmmu.study.scaling/1 document.
+// reads finished vmmu.run/1 documents and writes the vmmu.study.scaling/1 document
+// (scaling_study.h runs the study; engine/output/study_report.h prints it).
 #pragma once
 
 #include "engine/experiment/capacity.h"
@@ -8,11 +9,16 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
 
 namespace vmmu {
+
+struct RunOutput;
+// How a study writes a run: the vmmu.run/1 document (engine/output/run_report.h, a layer above).
+using RunDocument = std::function<nlohmann::ordered_json(const RunOutput&)>;
 
 // Per-session work of the default study and of `vmmu validate`'s sessions check, scaled down
 // from the workload's defaults so that K = 1..64 runs in under two minutes on two cores: half the
@@ -57,8 +63,5 @@ HostModel host_model(const StudyHost& host, const std::string& backend);
 nlohmann::ordered_json study_json(const std::vector<StudyRun>& runs, const StudyHost& host,
                                   const nlohmann::ordered_json& config, bool interrupted,
                                   double wall_seconds);
-
-// Human-readable summary of a study document.
-std::string study_table(const nlohmann::ordered_json& study);
 
 } // namespace vmmu

@@ -1,31 +1,20 @@
 #include "engine/experiment/sweep.h"
 
-#include "engine/core/stop_request.h"
+#include "engine/experiment/process_pool.h"
 
 #include <fmt/format.h>
 
-#include <chrono>
 #include <csignal>
-#include <cstdio>
 #include <cstdlib>
-#include <fcntl.h>
 #include <fstream>
-#include <map>
-#include <spawn.h>
 #include <sstream>
 #include <stdexcept>
-#include <string_view>
-#include <sys/prctl.h>
-#include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
-
-extern char** environ;
 
 namespace vmmu {
 namespace fs = std::filesystem;
 using ojson = nlohmann::ordered_json;
-using Clock = std::chrono::steady_clock;
 
 namespace {
 
@@ -39,72 +28,16 @@ std::string self_exe() {
     return buf;
 }
 
-pid_t spawn_run(const std::string& exe, const SweepRun& r, const SweepConfig& c) {
-    std::vector<std::string> argv = {exe, "run", "--quiet"};
-    argv.insert(argv.end(), r.args.begin(), r.args.end());
-    argv.insert(argv.end(), {"--json", (c.runs_dir / (r.name + ".json")).string()});
-    std::vector<char*> cargv;
-    for (auto& a : argv) cargv.push_back(a.data());
-    cargv.push_back(nullptr);
-    std::string log = (c.logs_dir / (r.name + ".log")).string();
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_adddup2(&fa, 1, 2);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    // Each run in a process group of its own: a Ctrl-C at the terminal reaches the sweep only,
-    // which passes it on exactly once (a second signal would kill a run before it writes).
-    posix_spawnattr_t attr;
-    posix_spawnattr_init(&attr);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
-    posix_spawnattr_setpgroup(&attr, 0);
-    // The run follows its sweep even if the sweep is killed outright (sweep.h, kSweepParentEnv).
-    std::string parent = fmt::format("{}={}", kSweepParentEnv, getpid());
-    std::vector<char*> env;
-    for (char** e = environ; *e; ++e)
-        if (std::string_view(*e).rfind(kSweepParentEnv, 0) != 0) env.push_back(*e);
-    env.push_back(parent.data());
-    env.push_back(nullptr);
-    pid_t pid = 0;
-    int err = posix_spawn(&pid, exe.c_str(), &fa, &attr, cargv.data(), env.data());
-    posix_spawnattr_destroy(&attr);
-    posix_spawn_file_actions_destroy(&fa);
-    if (err != 0)
-        throw std::runtime_error(fmt::format("cannot start {}: {}", exe, std::strerror(err)));
-    return pid;
+// The child `vmmu run` of one grid run: its JSON under runs/, its console and messages in logs/.
+ChildJob run_job(const std::string& exe, const SweepRun& r, const SweepConfig& c) {
+    ChildJob job;
+    job.argv = {exe, "run", "--quiet"};
+    job.argv.insert(job.argv.end(), r.args.begin(), r.args.end());
+    job.argv.insert(job.argv.end(), {"--json", (c.runs_dir / (r.name + ".json")).string()});
+    job.output = (c.logs_dir / (r.name + ".log")).string();
+    job.null_stdin = true;
+    return job;
 }
-
-// One line redrawn in place on a terminal; one line per finished run otherwise (logs, CI).
-class Progress {
-public:
-    Progress(size_t total, bool enabled)
-        : total_(total), enabled_(enabled), tty_(isatty(2)), start_(Clock::now()) {}
-
-    void finished(const SweepOutcome& o, size_t done, size_t running) {
-        if (!enabled_) return;
-        double t = std::chrono::duration<double>(Clock::now() - start_).count();
-        if (!tty_) {
-            fmt::print(stderr, "[{}/{}] {} {} ({:.1f} s)\n", done, total_,
-                       o.exit_code == 0 ? "ok  " : "FAIL", o.name, o.seconds);
-            return;
-        }
-        if (o.exit_code != 0)
-            fmt::print(stderr, "\r\033[KFAIL {} (exit {})\n", o.name, o.exit_code);
-        constexpr int kWidth = 30;
-        int filled = static_cast<int>(kWidth * done / std::max<size_t>(total_, 1));
-        double eta = done ? t / done * (total_ - done) : 0;
-        fmt::print(stderr,
-                   "\r\033[K[{}{}] {}/{} runs, {} running, {:.0f} s elapsed, ~{:.0f} s left",
-                   std::string(filled, '#'), std::string(kWidth - filled, '.'), done, total_,
-                   running, t, eta);
-        if (done == total_) fmt::print(stderr, "\n");
-    }
-
-private:
-    size_t total_;
-    bool enabled_, tty_;
-    Clock::time_point start_;
-};
 
 std::string read_text(const fs::path& p) {
     std::ifstream in(p);
@@ -146,16 +79,6 @@ void check_run_matches(const ojson& j, const SweepRun& r, const fs::path& p) {
 
 } // namespace
 
-void follow_sweep_parent() {
-    const char* p = std::getenv(kSweepParentEnv);
-    if (!p) return;
-    pid_t parent = static_cast<pid_t>(std::strtol(p, nullptr, 10));
-    unsetenv(kSweepParentEnv);
-    prctl(PR_SET_PDEATHSIG, SIGTERM);
-    if (getppid() != parent) // the sweep died before the request took effect
-        raise(SIGTERM);
-}
-
 unsigned default_jobs() { return std::max(1u, std::thread::hardware_concurrency()); }
 
 std::vector<SweepOutcome> run_sweep(const std::vector<SweepRun>& runs, const SweepConfig& c) {
@@ -168,45 +91,28 @@ std::vector<SweepOutcome> run_sweep(const std::vector<SweepRun>& runs, const Swe
         fs::remove(c.logs_dir / (r.name + ".log"));
     }
     std::string exe = self_exe();
+    std::vector<ChildJob> jobs;
+    for (auto& r : runs) jobs.push_back(run_job(exe, r, c));
     std::vector<SweepOutcome> out(runs.size());
-    std::map<pid_t, std::pair<size_t, Clock::time_point>> running;
-    Progress progress(runs.size(), c.progress);
-    size_t next = 0, done = 0;
-    bool forwarded = false;
-    while (done < next || next < runs.size()) {
-        // SIGINT/SIGTERM/SIGHUP (InterruptGuard): no new runs; the running ones get SIGTERM
-        // once, stop between blocks and still write their (incomplete) JSON.
-        bool stopping = stop_requested();
-        if (stopping && !forwarded) {
-            forwarded = true;
-            for (auto& [pid, _] : running) kill(pid, SIGTERM);
-        }
-        if (stopping && running.empty()) break;
-        while (!stopping && next < runs.size() && running.size() < std::max(1u, c.jobs)) {
-            out[next].name = runs[next].name;
-            running[spawn_run(exe, runs[next], c)] = {next, Clock::now()};
-            ++next;
-        }
-        // Polled, so a signal that lands between the check above and the wait is seen within
-        // a tick rather than when some run happens to finish.
-        int status = 0;
-        pid_t pid = waitpid(-1, &status, WNOHANG);
-        if (pid == 0 || (pid < 0 && errno == EINTR)) {
-            std::this_thread::sleep_for(std::chrono::milliseconds(20));
-            continue;
-        }
-        if (pid < 0) throw std::runtime_error(fmt::format("waitpid: {}", std::strerror(errno)));
-        auto it = running.find(pid);
-        if (it == running.end()) continue; // not one of ours
-        SweepOutcome& o = out[it->second.first];
-        o.seconds = std::chrono::duration<double>(Clock::now() - it->second.second).count();
-        o.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-        running.erase(it);
-        progress.finished(o, ++done, running.size());
-    }
-    for (size_t i = next; i < runs.size(); ++i) {
-        out[i].name = runs[i].name;
-        out[i].started = false;
+    for (size_t i = 0; i < runs.size(); ++i) out[i].name = runs[i].name;
+    size_t started = 0, done = 0;
+    PoolOptions po;
+    po.jobs = c.jobs;
+    // A run whose sweep dies stops between blocks and still writes its (incomplete) JSON.
+    po.death_signal = SIGTERM;
+    po.on_start = [&](size_t) { ++started; };
+    po.on_finish = [&](size_t i, const ChildStatus& s) {
+        out[i].exit_code = s.exit_code;
+        out[i].seconds = s.seconds;
+        ++done;
+        if (c.on_finished) c.on_finished(out[i], done, started - done);
+    };
+    PoolResult pool = run_pool(jobs, po);
+    for (size_t i = 0; i < runs.size(); ++i) {
+        // The vmmu executable itself could not be run: no run's result would mean anything.
+        if (!pool.children[i].start_error.empty())
+            throw std::runtime_error(pool.children[i].start_error);
+        out[i].started = pool.children[i].started;
     }
     return out;
 }

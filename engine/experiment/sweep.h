@@ -1,7 +1,6 @@
-// Runs a list of sweep runs as child `vmmu run` processes, `jobs` at a time, with a progress bar on
-// stderr, each writing its own vmmu.run/1 JSON; then merges them into one vmmu.sweep/1 document.
-// Processes rather than threads: a guest that crashes the emulator takes down one run, not the
-// sweep, and each run's JSON is byte-for-byte what `vmmu run --json` writes.
+// Runs a list of sweep runs as child `vmmu run` processes, `jobs` at a time (the process pool,
+// process_pool.h), each writing its own vmmu.run/1 JSON; then merges them into one vmmu.sweep/1
+// document. Each run's JSON is byte-for-byte what `vmmu run --json` writes.
 #pragma once
 
 #include "engine/experiment/sweep_spec.h"
@@ -9,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -25,16 +25,13 @@ struct SweepConfig {
     unsigned jobs = 1;
     std::filesystem::path runs_dir; // <name>.json
     std::filesystem::path logs_dir; // <name>.log: the run's console and messages
-    bool progress = true;
+    // Called as each run finishes, with the runs finished and still running (a progress bar).
+    std::function<void(const SweepOutcome&, size_t done, size_t running)> on_finished;
 };
 
-// Set in each run's environment to the sweep's pid: the run asks the kernel for SIGTERM when its
-// parent dies (follow_sweep_parent), so no run outlives a sweep killed by SIGKILL or a crash.
-inline constexpr const char* kSweepParentEnv = "VMMU_SWEEP_PARENT";
-void follow_sweep_parent();
-
-// Runs every run; returns the outcomes in the order of `runs`. Once stop_requested() (a signal
-// under an InterruptGuard), starts no more runs and passes SIGTERM to the running ones.
+// Runs every run; returns the outcomes in the order of `runs`. After SIGINT, SIGTERM or SIGHUP
+// (the pool's InterruptGuard) starts no more runs and passes SIGTERM to the running ones; a
+// sweep killed outright takes its runs with it, which still write their (incomplete) JSON.
 std::vector<SweepOutcome> run_sweep(const std::vector<SweepRun>& runs, const SweepConfig& config);
 
 // The merged document: every run's JSON under "runs"/<name>, a run without JSON as null with

@@ -1,4 +1,4 @@
-#include "engine/cli/interrupt.h"
+#include "engine/experiment/interrupt.h"
 
 #include "engine/core/stop_request.h"
 
@@ -8,6 +8,8 @@ namespace vmmu {
 namespace {
 
 volatile std::sig_atomic_t g_signal = 0;
+// Guards alive; only the outermost installs and restores the handlers.
+int g_depth = 0;
 struct sigaction g_old_int = {};
 struct sigaction g_old_term = {};
 struct sigaction g_old_hup = {};
@@ -20,6 +22,7 @@ void on_signal(int sig) {
 } // namespace
 
 InterruptGuard::InterruptGuard() {
+    if (g_depth++ > 0) return;
     g_signal = 0;
     clear_stop_request();
     struct sigaction sa {};
@@ -29,11 +32,12 @@ InterruptGuard::InterruptGuard() {
     sa.sa_flags = SA_RESETHAND;
     sigaction(SIGINT, &sa, &g_old_int);
     sigaction(SIGTERM, &sa, &g_old_term);
-    // A closed terminal or a dropped ssh session: stop the same way (a sweep passes it on).
+    // A closed terminal or a dropped ssh session: stop the same way (the pool passes it on).
     sigaction(SIGHUP, &sa, &g_old_hup);
 }
 
 InterruptGuard::~InterruptGuard() {
+    if (--g_depth > 0) return;
     sigaction(SIGINT, &g_old_int, nullptr);
     sigaction(SIGTERM, &g_old_term, nullptr);
     sigaction(SIGHUP, &g_old_hup, nullptr);

@@ -1,0 +1,54 @@
+// Runs the scaling study (`vmmu study scaling`): the sessions workload at each K, one child process
+// per run (the process pool, process_pool.h), so Ctrl-C stops at once and the finished runs are
+// kept; then the capacity model over the results (study.h).
+#pragma once
+
+#include "engine/experiment/run.h"
+#include "engine/experiment/study.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace vmmu {
+
+// The study's K. K sessions need 3K+2 guest processes (init, top, and per session a login,
+// an application and its helper); the teaching kernel has NPROC = 256 slots
+// (workloads/kernel/kernel.h), so K is at most 84.
+inline constexpr const char* kDefaultSessions = "1,2,4,8,16,32,64";
+inline constexpr uint64_t kMaxSessions = (256 - 2) / 3;
+
+// "1,2,4" -> {1, 2, 4}, sorted and without repeats; throws std::invalid_argument naming the flag.
+std::vector<uint64_t> parse_sessions(const std::string& sessions);
+
+struct ScalingOptions {
+    RunOptions base; // the run flags (workload must be sessions)
+    std::string sessions = kDefaultSessions;
+    std::string shadow_profile, slat_profile;
+    bool original_hardware = false;
+    StudyHost host;
+    double ghz = 0;
+    unsigned jobs = 1;
+    std::string out_dir; // "": the runs go to a temporary directory and are removed
+};
+
+struct ScalingStudy {
+    nlohmann::ordered_json study; // the vmmu.study.scaling/1 document
+    size_t finished = 0;          // runs that finished before any interrupt
+    double wall_seconds = 0;
+    bool interrupted = false;
+};
+
+// Called while the runs go: how many finished of how many, and the K still running.
+using ScalingProgress =
+    std::function<void(size_t done, size_t total, const std::vector<uint64_t>& running)>;
+
+// Checks everything a run would reject first (std::invalid_argument, before any run starts).
+ScalingStudy run_scaling_study(const ScalingOptions& options, const RunDocument& document,
+                               const ScalingProgress& progress);
+
+} // namespace vmmu
