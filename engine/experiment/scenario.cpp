@@ -18,10 +18,6 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 namespace {
-[[noreturn]] void fail(const std::string& origin, const std::string& path,
-                       const std::string& problem) {
-    throw std::invalid_argument(fmt::format("scenario {}: {}: {}", origin, path, problem));
-}
 
 // A bare name that is no file in the current directory names a shipped scenario.
 fs::path find_scenario(const fs::path& file) {
@@ -60,19 +56,19 @@ RunOptions load_scenario(const fs::path& given) {
     try {
         w = &find_workload(catalogue, o.workload);
     } catch (const std::invalid_argument& e) {
-        fail(origin, "workload", e.what());
+        fail_scenario(origin, "workload", e.what());
     }
     try {
         resolve_params(*w, o.params);
     } catch (const std::invalid_argument& e) {
-        fail(origin, "params", e.what());
+        fail_scenario(origin, "params", e.what());
     }
     auto known = backend_names();
     for (size_t i = 0; i < o.backends.size(); ++i)
         if (std::find(known.begin(), known.end(), o.backends[i]) == known.end())
-            fail(origin, fmt::format("backends[{}]", i),
-                 fmt::format("unknown backend '{}' (valid: {})", o.backends[i],
-                             fmt::join(known, ", ")));
+            fail_scenario(origin, fmt::format("backends[{}]", i),
+                          fmt::format("unknown backend '{}' (valid: {})", o.backends[i],
+                                      fmt::join(known, ", ")));
     fs::path base = file.parent_path();
     auto relative_to_file = [&](std::string& p) {
         if (!p.empty() && fs::path(p).is_relative()) p = (base / p).string();
@@ -84,7 +80,7 @@ RunOptions load_scenario(const fs::path& given) {
     try {
         load_profile(o.profile, profile_dir());
     } catch (const std::invalid_argument& e) {
-        fail(origin, "profile", e.what());
+        fail_scenario(origin, "profile", e.what());
     }
     return o;
 }

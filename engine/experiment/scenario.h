@@ -32,6 +32,10 @@
 
 namespace vmmu {
 
+// Throws std::invalid_argument "scenario ORIGIN: PATH: PROBLEM" (exit 2).
+[[noreturn]] void fail_scenario(const std::string& origin, const std::string& path,
+                                const std::string& problem);
+
 // The `vmmu run` arguments a scenario stands for. Checks structure, types and flag values only
 // (no file look-ups); throws std::invalid_argument("scenario ORIGIN: key.path: problem").
 std::vector<std::string> scenario_args(const nlohmann::json& j, const std::string& origin);
