@@ -46,7 +46,7 @@ if(VMMU_FUZZ)
   vmmu_fuzz(scenario_fuzz SOURCES ${CMAKE_CURRENT_LIST_DIR}/fuzz/scenario_fuzz.cpp
                                   ${PROJECT_SOURCE_DIR}/engine/experiment/scenario_parse.cpp
                                   ${PROJECT_SOURCE_DIR}/engine/experiment/run_flags.cpp
-            LIBS CLI11::CLI11 nlohmann_json::nlohmann_json fmt::fmt)
+            LIBS vmmu_mmu CLI11::CLI11 nlohmann_json::nlohmann_json fmt::fmt)
   vmmu_fuzz(elf_fuzz SOURCES ${CMAKE_CURRENT_LIST_DIR}/fuzz/elf_fuzz.cpp
                              ${PROJECT_SOURCE_DIR}/engine/core/elf_image.cpp
                              ${PROJECT_SOURCE_DIR}/engine/core/boot.cpp
