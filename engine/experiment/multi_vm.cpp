@@ -1,6 +1,7 @@
 #include "engine/experiment/multi_vm.h"
 
 #include "engine/host/frame_tracker.h"
+#include "engine/host/vm_scheduler.h"
 #include "engine/experiment/run_flags.h"
 #include "engine/experiment/scenario.h"
 
@@ -79,44 +80,26 @@ MultiOutput execute_multi(const MultiOptions& options) {
             std::max(out.frames_in_use_peak, touched - dedup->counters().frames_saved);
     };
 
-    // Round-robin: a VM that used up its quantum while another is runnable loses the CPU.
-    std::vector<bool> done(runs.size(), false);
-    size_t running = runs.size();
-    bool interrupted = false;
-    while (running > 0 && !interrupted) {
-        for (size_t i = 0; i < runs.size() && !interrupted; ++i) {
-            if (done[i]) continue;
-            uint64_t before = runs[i]->out.result.guest.instructions;
-            RunResult r = runs[i]->machine->run_for(options.quantum);
-            // The scanner's period counts guest instructions of every VM (host time).
-            if (dedup) {
-                sample_in_use();
-                dedup->advance(r.guest.instructions - before);
-            }
-            out.vms[i].quanta++;
-            runs[i]->out.result.wall_seconds += r.wall_seconds;
-            if (r.stop != StopKind::Quantum) {
-                double wall = runs[i]->out.result.wall_seconds;
-                runs[i]->out.result = std::move(r);
-                runs[i]->out.result.wall_seconds = wall;
-                done[i] = true;
-                --running;
-                interrupted = runs[i]->out.result.stop == StopKind::Interrupted;
-                continue;
-            }
-            runs[i]->out.result.guest = r.guest;
-            if (running > 1) {
-                for (auto& b : runs[i]->backends) b->on_world_switch();
-                out.vms[i].world_switches++;
-            }
-        }
+    std::vector<ScheduledVm> scheduled;
+    for (auto& run : runs) {
+        ScheduledVm vm{run->machine.get(), &run->out.result, {}};
+        for (auto& b : run->backends) vm.observers.push_back(b.get());
+        scheduled.push_back(std::move(vm));
     }
+    // The scanner's period counts guest instructions of every VM (host time).
+    run_round_robin(scheduled, options.quantum, [&](uint64_t ran) {
+        if (!dedup) return;
+        sample_in_use();
+        dedup->advance(ran);
+    });
 
     if (dedup) sample_in_use();
     for (size_t i = 0; i < runs.size(); ++i) {
         PreparedRun& p = *runs[i];
         // A VM left unfinished by an interrupt reports itself incomplete.
-        if (!done[i]) p.out.result.stop = StopKind::Interrupted;
+        if (!scheduled[i].done) p.out.result.stop = StopKind::Interrupted;
+        out.vms[i].quanta = scheduled[i].quanta;
+        out.vms[i].world_switches = scheduled[i].world_switches;
         collect_backends(p, dedup.get(), i);
         out.vms[i].memory.frames_touched = trackers[i]->frames_touched();
         out.vms[i].run = std::move(p.out);

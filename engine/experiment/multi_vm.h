@@ -1,11 +1,12 @@
 // Several VMs on one modelled host (docs/ARCHITECTURE.md "Several VMs").
 //
 // Each VM is a full vmmu run of its own (its Machine, Unicorn instance, guest-physical memory and
-// backends); the host schedules them round-robin in quanta of guest instructions, and after each
-// quantum the VM that loses the CPU gets Backend::on_world_switch (an exit under shadow and slat,
-// a TLB flush unless VPID; see the backends). Host memory is one pool of host frames in which every
-// VM owns its own 1 GiB-aligned range (host_layout) followed by its hypervisor structures, and
-// every host frame has one owner (HostFrames).
+// backends); the host schedules them round-robin in quanta of guest instructions
+// (engine/host/vm_scheduler.h), and after each quantum the VM that loses the CPU gets
+// Backend::on_world_switch (an exit under shadow and slat, a TLB flush unless VPID; see the
+// backends). Host memory is one pool of host frames in which every VM owns its own 1 GiB-aligned
+// range (host_layout) followed by its hypervisor structures, and every host frame has one owner
+// (HostFrames).
 #pragma once
 
 #include "engine/experiment/run.h"
