@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""Every #include between engine/ folders points down the layers (docs/ARCHITECTURE.md).
+"""Every #include between engine/ folders points down the layers, and docs/ARCHITECTURE.md's
+folder table names exactly the folders engine/ has.
 
 Layers, lowest first: core < host < mmu < schemes < experiment < output < cli. A folder of
 engine/ that is not a layer is an MMU scheme. Rules:
@@ -57,6 +58,18 @@ def violations(root):
     return found
 
 
+def undocumented(root):
+    """Every engine/ folder is named in docs/ARCHITECTURE.md's folder table, and every folder the
+    table names exists."""
+    doc = open(os.path.join(root, "docs", "ARCHITECTURE.md"), encoding="utf-8").read()
+    table = "\n".join(l for l in doc.splitlines() if l.startswith("| `engine/"))
+    named = set(re.findall(r"`engine/([A-Za-z0-9_]+)/`", table))
+    engine = os.path.join(root, "engine")
+    present = {d for d in os.listdir(engine) if os.path.isdir(os.path.join(engine, d))}
+    return [f"engine/{d}/ is missing from docs/ARCHITECTURE.md's folder table" for d in sorted(present - named)] + \
+           [f"docs/ARCHITECTURE.md's folder table names engine/{d}/, which does not exist" for d in sorted(named - present)]
+
+
 def self_test():
     cases = {
         "engine/core/a.h": '#include "engine/mmu/b.h"\n',          # core -> mmu: wrong
@@ -89,10 +102,10 @@ def main():
         return 2
     if not self_test():
         return 1
-    found = violations(sys.argv[1])
+    found = violations(sys.argv[1]) + undocumented(sys.argv[1])
     for v in found:
         print(v)
-    print(f"include directions: {len(found)} violation(s)")
+    print(f"layering and folder table: {len(found)} violation(s)")
     return 1 if found else 0
 
 
