@@ -25,7 +25,7 @@ TEST(DemoWalk, ColdWalkFillsTwentyFourCellsInGridOrder) {
     m.tables.map(m.root, kVa, kPa, 12, kRw);
     auto b = m.make("slat");
     std::vector<WalkRef> cold;
-    Walk2dResult r = slat(b).traced_walk(kVa, false, false, cold);
+    Walk2dResult r = slat(b).traced_walk(GuestVirt(kVa), false, false, cold);
     ASSERT_EQ(r.status, Walk2dResult::Status::Ok);
     EXPECT_EQ(r.refs, 24u);
     WalkGrid g = walk_grid(cold, nullptr);
@@ -59,9 +59,9 @@ TEST(DemoWalk, WarmWalkMarksEveryCellReadOrSavedByACache) {
     m.tables.map(m.root, kVa, kPa, 12, kRw);
     auto b = m.make("slat");
     std::vector<WalkRef> cold, first, again;
-    slat(b).traced_walk(kVa, false, false, cold);
-    Walk2dResult rf = slat(b).traced_walk(kVa, true, true, first);
-    Walk2dResult ra = slat(b).traced_walk(kVa, true, false, again);
+    slat(b).traced_walk(GuestVirt(kVa), false, false, cold);
+    Walk2dResult rf = slat(b).traced_walk(GuestVirt(kVa), true, true, first);
+    Walk2dResult ra = slat(b).traced_walk(GuestVirt(kVa), true, false, again);
     EXPECT_LT(rf.refs, 24u); // the nested PWC already helps inside one walk
     EXPECT_LT(ra.refs, rf.refs);
     for (auto* warm : {&first, &again}) {
@@ -96,7 +96,7 @@ TEST(DemoWalk, PicksTheFirstUserDataPageAndWalksItNatively) {
     auto va = pick_data_va(m.memory, GuestPhys(m.root));
     ASSERT_TRUE(va.has_value());
     EXPECT_EQ(*va, kVa);
-    auto refs = guest_walk(m.memory, GuestPhys(m.root), kVa);
+    auto refs = guest_walk(m.memory, GuestPhys(m.root), GuestVirt(kVa));
     ASSERT_EQ(refs.size(), 4u);
     EXPECT_EQ(refs.back().entry & x86::kPteAddrMask, kPa);
 }
@@ -149,13 +149,13 @@ TEST(DemoWalk, SlatExplainsAColdWalkAs24References) {
     Inspector& in = inspect(b);
     EXPECT_EQ(in.walk_shape(), WalkShape::TwoDimensional);
     EXPECT_EQ(in.guest_root(), GuestPhys(m.root));
-    Walk2d cold = in.trace_2d(kVa, WalkCaches::None);
+    Walk2d cold = in.trace_2d(GuestVirt(kVa), WalkCaches::None);
     EXPECT_EQ(cold.references, 24u);
     ASSERT_EQ(cold.steps.size(), 24u);
     for (const WalkRef& r : cold.steps) EXPECT_EQ(r.hit_in, HitIn::None);
     EXPECT_EQ(grid_references(walk_grid(cold.steps, nullptr)), 24);
     EXPECT_EQ(in.nested_page_shift(), 12u);
-    EXPECT_THROW(in.walk_1d(kVa), std::logic_error);
+    EXPECT_THROW(in.walk_1d(GuestVirt(kVa)), std::logic_error);
 }
 
 TEST(DemoWalk, SlatExplainsCachedWalksWithFewerReferencesThanCold) {
@@ -165,14 +165,14 @@ TEST(DemoWalk, SlatExplainsCachedWalksWithFewerReferencesThanCold) {
     m.tables.map(m.root, kVa, kPa, 12, kRw);
     auto b = m.make("slat");
     Inspector& in = inspect(b);
-    Walk2d cold = in.trace_2d(kVa, WalkCaches::None);
-    Walk2d first = in.trace_2d(kVa, WalkCaches::FromEmpty);
-    Walk2d warm = in.trace_2d(kVa, WalkCaches::Warm);
+    Walk2d cold = in.trace_2d(GuestVirt(kVa), WalkCaches::None);
+    Walk2d first = in.trace_2d(GuestVirt(kVa), WalkCaches::FromEmpty);
+    Walk2d warm = in.trace_2d(GuestVirt(kVa), WalkCaches::Warm);
     EXPECT_EQ(cold.references, 24u);
     EXPECT_LT(first.references, cold.references);
     EXPECT_LT(warm.references, first.references);
     // Emptying the caches first gives the same walk again.
-    EXPECT_EQ(in.trace_2d(kVa, WalkCaches::FromEmpty).references, first.references);
+    EXPECT_EQ(in.trace_2d(GuestVirt(kVa), WalkCaches::FromEmpty).references, first.references);
 }
 
 TEST(DemoWalk, ShadowWalksItsOwnTablesAfterAHiddenFaultFill) {
@@ -182,16 +182,16 @@ TEST(DemoWalk, ShadowWalksItsOwnTablesAfterAHiddenFaultFill) {
     Inspector& in = inspect(b);
     EXPECT_EQ(in.walk_shape(), WalkShape::ShadowTables);
     EXPECT_EQ(in.guest_root(), GuestPhys(m.root));
-    Walk1d w = in.walk_1d(kVa);
+    Walk1d w = in.walk_1d(GuestVirt(kVa));
     EXPECT_TRUE(w.filled); // nothing has touched kVa yet: the shadow tables lack it
     ASSERT_TRUE(w.ok);
     ASSERT_EQ(w.refs.size(), 4u);
     EXPECT_EQ(w.refs.front().level, 4);
     EXPECT_EQ(w.hpa, m.p2m.translate(GuestPhys(kPa)));
-    Walk1d again = in.walk_1d(kVa);
+    Walk1d again = in.walk_1d(GuestVirt(kVa));
     EXPECT_FALSE(again.filled);
     EXPECT_EQ(again.refs.size(), 4u);
-    EXPECT_THROW(in.trace_2d(kVa, WalkCaches::None), std::logic_error);
+    EXPECT_THROW(in.trace_2d(GuestVirt(kVa), WalkCaches::None), std::logic_error);
 }
 
 TEST(DemoWalk, NativeWalksTheGuestsOwnTables) {
@@ -200,14 +200,14 @@ TEST(DemoWalk, NativeWalksTheGuestsOwnTables) {
     auto b = m.make("native");
     Inspector& in = inspect(b);
     EXPECT_EQ(in.walk_shape(), WalkShape::GuestTables);
-    Walk1d w = in.walk_1d(kVa + 0x18);
+    Walk1d w = in.walk_1d(GuestVirt(kVa + 0x18));
     ASSERT_TRUE(w.ok);
     EXPECT_FALSE(w.filled);
-    auto refs = guest_walk(m.memory, GuestPhys(m.root), kVa);
+    auto refs = guest_walk(m.memory, GuestPhys(m.root), GuestVirt(kVa));
     ASSERT_EQ(w.refs.size(), refs.size());
     for (size_t i = 0; i < refs.size(); ++i) EXPECT_EQ(w.refs[i].address, refs[i].address) << i;
     EXPECT_EQ(w.hpa, m.p2m.linear(GuestPhys(kPa + 0x18)));
-    EXPECT_FALSE(in.walk_1d(kVa + 0x1000).ok); // not mapped
+    EXPECT_FALSE(in.walk_1d(GuestVirt(kVa + 0x1000)).ok); // not mapped
 }
 
 TEST(DemoWalk, WalkDemoLaysOutEachBackendByItsWalkShape) {

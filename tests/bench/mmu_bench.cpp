@@ -42,9 +42,9 @@ void BM_TlbLookupHit(benchmark::State& state) {
     TlbCounters counters;
     TlbHierarchy tlb(testing::test_profile().tlb, &counters);
     Translation t;
-    t.frame = kData;
-    tlb.fill(kHeap, t, false);
-    for (auto _ : state) benchmark::DoNotOptimize(tlb.lookup(kHeap + 8, false));
+    t.frame = HostPhys(kData);
+    tlb.fill(GuestVirt(kHeap), t, false);
+    for (auto _ : state) benchmark::DoNotOptimize(tlb.lookup(GuestVirt(kHeap + 8), false));
     state.counters["l1d_misses"] = double(counters.l1d_misses);
 }
 BENCHMARK(BM_TlbLookupHit);
@@ -54,8 +54,8 @@ void BM_TlbLookupMiss(benchmark::State& state) {
     TlbHierarchy tlb(testing::test_profile().tlb, &counters);
     // Fill every way so each probe compares a full set, then look up pages never filled.
     Translation t;
-    for (uint64_t i = 0; i < 4096; ++i) tlb.fill(kHeap + (i << 12), t, false);
-    uint64_t va = kHeap + (uint64_t{1} << 32);
+    for (uint64_t i = 0; i < 4096; ++i) tlb.fill(GuestVirt(kHeap + (i << 12)), t, false);
+    GuestVirt va(kHeap + (uint64_t{1} << 32));
     for (auto _ : state) {
         benchmark::DoNotOptimize(tlb.lookup(va, false));
         va += 4096;

@@ -46,7 +46,7 @@ void run(benchmark::State& state, Fixture& f, Walker2d& w) {
     size_t i = 0;
     uint64_t refs = 0;
     for (auto _ : state) {
-        Walk2dResult r = w.walk(f.vas[i], GuestPhys(f.m.root), 0);
+        Walk2dResult r = w.walk(GuestVirt(f.vas[i]), GuestPhys(f.m.root), 0);
         if (r.status != Walk2dResult::Status::Ok) state.SkipWithError("walk failed");
         refs += r.refs;
         i = i + 1 == f.vas.size() ? 0 : i + 1;
@@ -66,7 +66,7 @@ BENCHMARK(BM_Walk2dCold);
 void BM_Walk2dWarm(benchmark::State& state) {
     Fixture f(static_cast<uint64_t>(state.range(0)));
     Walker2d w(f.m.memory, f.ept, f.config(true), &f.counters);
-    for (uint64_t va : f.vas) w.walk(va, GuestPhys(f.m.root), 0);
+    for (uint64_t va : f.vas) w.walk(GuestVirt(va), GuestPhys(f.m.root), 0);
     run(state, f, w);
 }
 BENCHMARK(BM_Walk2dWarm)->ArgName("pages")->Arg(1)->Arg(16)->Arg(512);
