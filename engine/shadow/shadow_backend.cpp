@@ -54,7 +54,7 @@ ShadowBackend::ShadowBackend(const BackendEnv& env)
 void ShadowBackend::on_host_remap(GuestPhys frame, HostRemap what) {
     // KVM's mmu notifier: the host changed the frame behind a gfn; every spte of it follows.
     // A break keeps the sptes write-protected: the breaking store is about to walk them and
-    // takes its own shadow page fault there (walk_and_fill), one exit whether its spte was
+    // takes its own hidden fault there (handle_hidden_fault), one exit whether its spte was
     // present (write-protected) or not; the hypervisor fixes only the faulting spte, so another
     // gVA of the frame pays a fault of its own when it is written. A divergence found by the
     // host comes from A/D bits, which under shadow paging the hypervisor itself writes inside
@@ -116,34 +116,16 @@ ShadowWalk ShadowBackend::hardware_walk(GuestVirt va) {
     return w;
 }
 
-void ShadowBackend::walk_and_fill(GuestVirt va, GuestPhys pa, bool fetch, bool write) {
+void ShadowBackend::handle_tlb_miss(GuestVirt va, GuestPhys pa, bool fetch, bool write) {
     ShadowWalk w = hardware_walk(va);
     // A write through a read-only shadow entry whose guest entry is now writable (an upgrade
     // the shadow has not seen, e.g. in an unsync table) faults to the hypervisor as well.
     bool protection = w.ok && write && !w.writable;
     if (!w.ok || protection) {
-        // Hidden fault: the guest allows the access (it succeeded) but the shadow does not.
-        vm_exit(ExitReason::PfHidden);
-        if (protection) ++write_protect_faults_;
         // A leaf read-only because its frame is (or was) shared: copy-on-write's fault.
         bool host_wp =
             protection && w.page_shift == kPageShift4K && (w.entry[1] & ShadowTables::kSpteHostWp);
-        if (host_wp) ++dedup_wp_faults_;
-        if (!mmu_.fix_hidden_fault(va)) {
-            if (oracle_)
-                throw OracleMismatch(fmt::format(
-                    "shadow: gVA {:#x} reached gPA {:#x} but the guest tables at root {:#x} do "
-                    "not map it",
-                    va.value(), pa.value(), mmu_.current_root().gfn.value()));
-            ++unmapped_accesses_;
-            return;
-        }
-        apply_mmu_flush();
-        // The access carries no RIP: an attached trace gets it from the vCPU (run.cpp).
-        trace_exit(ExitReason::PfHidden, 0, va.value(),
-                   break_pending_ ? "break sharing (copy-on-write)"
-                   : protection   ? "fill (write upgrade)"
-                                  : "fill");
+        if (!handle_hidden_fault({va, pa, write, protection, host_wp})) return;
         // VM entry retries the access; its walk now finds the filled entries.
         w = hardware_walk(va);
         if (!w.ok)
@@ -159,6 +141,28 @@ void ShadowBackend::walk_and_fill(GuestVirt va, GuestPhys pa, bool fetch, bool w
     t.nx = w.nx;
     t.global = w.global && cpu_.pge();
     tlb_.fill(va, t, fetch);
+}
+
+bool ShadowBackend::handle_hidden_fault(const HiddenFault& fault) {
+    vm_exit(ExitReason::PfHidden);
+    if (fault.protection) ++write_protect_faults_;
+    if (fault.host_wp) ++dedup_wp_faults_;
+    if (!mmu_.fix_hidden_fault(fault.va)) {
+        if (oracle_)
+            throw OracleMismatch(
+                fmt::format("shadow: gVA {:#x} reached gPA {:#x} but the guest tables at root "
+                            "{:#x} do not map it",
+                            fault.va.value(), fault.pa.value(), mmu_.current_root().gfn.value()));
+        ++unmapped_accesses_;
+        return false;
+    }
+    apply_mmu_flush();
+    // The access carries no RIP: an attached trace gets it from the vCPU (run.cpp).
+    trace_exit(ExitReason::PfHidden, 0, fault.va.value(),
+               break_pending_     ? "break sharing (copy-on-write)"
+               : fault.protection ? "fill (write upgrade)"
+                                  : "fill");
+    return true;
 }
 
 void ShadowBackend::vm_exit(ExitReason reason) {

@@ -19,6 +19,16 @@
 
 namespace vmmu::shadow {
 
+// A hidden shadow fault: the guest's tables allow an access the shadow tables do not. Its facts
+// travel together from the walk that found it to the handler (as KVM's struct kvm_page_fault).
+struct HiddenFault {
+    GuestVirt va;
+    GuestPhys pa; // the functional translation: the guest allows the access
+    bool write = false;
+    bool protection = false; // a write met a present read-only spte (else the spte was missing)
+    bool host_wp = false;    // that spte is read-only because the host shares the frame (dedup)
+};
+
 class ShadowBackend final : public Backend, public Inspector {
 public:
     explicit ShadowBackend(const BackendEnv& env);
@@ -103,9 +113,14 @@ private:
             if (oracle_) check(va, pa, t->host(va), write);
             return;
         }
-        walk_and_fill(va, pa, fetch, write);
+        handle_tlb_miss(va, pa, fetch, write);
     }
-    void walk_and_fill(GuestVirt va, GuestPhys pa, bool fetch, bool write);
+    // TLB miss: the hardware walk of the shadow tables; a hidden fault if they lack the access,
+    // then the walk again; the fill.
+    void handle_tlb_miss(GuestVirt va, GuestPhys pa, bool fetch, bool write);
+    // The pf_hidden exit: the hypervisor fills the shadow entries from the guest tables. False
+    // when the guest tables do not map the access (a stale model, counted without the oracle).
+    bool handle_hidden_fault(const HiddenFault& fault);
     void end_break();
     ShadowWalk hardware_walk(GuestVirt va);
     void check(GuestVirt va, GuestPhys pa, HostPhys hpa, bool write) const {

@@ -47,8 +47,9 @@ public:
     ShadowWalk walk(GuestVirt va, int level, HostPhys table);
     ShadowWalk walk(GuestVirt va) { return walk(va, 4, root_table()); }
 
-    // Hidden fault: fill the shadow entries for `va` from the guest tables. False if the guest
-    // tables do not map `va` (then nothing is filled).
+    // The hypervisor's half of a hidden fault (ShadowBackend::handle_hidden_fault): fill the
+    // shadow entries for `va` from the guest tables. False if the guest tables do not map `va`
+    // (then nothing is filled).
     bool fix_hidden_fault(GuestVirt va);
     // A guest #PF (reflected): the hypervisor walks the guest tables to classify it.
     void guest_fault(GuestVirt va);

@@ -177,11 +177,14 @@ Translation SlatBackend::walk(GuestVirt va, GuestPhys functional) {
         if (violations == kMaxViolationsPerWalk)
             throw std::logic_error(
                 fmt::format("slat: gVA {:#x} keeps raising EPT violations", va.value()));
-        // The hypervisor installs the missing mapping; the guest re-executes and walks again.
-        unsigned created = ept_.map(r.violation_gpa);
-        own_.ept_table_pages += created;
-        vm_exit(ExitReason::EptViolation, r.violation_gpa.value());
+        // The guest re-executes the access after the exit and walks again.
+        handle_ept_violation(r.violation_gpa);
     }
+}
+
+void SlatBackend::handle_ept_violation(GuestPhys gpa) {
+    own_.ept_table_pages += ept_.map(gpa);
+    vm_exit(ExitReason::EptViolation, gpa.value());
 }
 
 // Inlined into the hit path (the oracle's slow path stays out of line).

@@ -84,7 +84,10 @@ private:
     void translate(GuestVirt va, GuestPhys pa, bool fetch, bool write);
     [[gnu::noinline]] void translate_slow(GuestVirt va, GuestPhys pa, bool fetch, bool write,
                                           const Translation* recalled);
+    // TLB miss: the 2D walk, repeated after each EPT violation it raises.
     Translation walk(GuestVirt va, GuestPhys functional);
+    // The exit for a gPA the EPT does not map: the hypervisor installs the leaf (lazily built EPT).
+    void handle_ept_violation(GuestPhys gpa);
     // `address` is what the exit trace shows: reason-specific, so of no one address space.
     void vm_exit(ExitReason reason, uint64_t address = 0);
     void apply(Invalidate what);
