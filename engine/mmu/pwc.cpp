@@ -20,7 +20,7 @@ PwcProbe<Table> PageWalkCache<InAddress, Table>::lookup(In addr, uint32_t contex
                 e.stamp = ++clock_;
                 if (counters_) counters_->pwc_hits++;
                 // A cached level-L entry hands the walk the table of level L-1.
-                return {level - 1, e.next, e.flags};
+                return {level - 1, e.flags, e.next};
             }
         }
     }

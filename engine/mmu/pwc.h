@@ -20,10 +20,11 @@ struct PwcConfig {
     uint32_t pml4e = 0, pdpte = 0, pde = 0;
 };
 
+// 16 bytes, so that lookup() returns it in two registers.
 template <class Table> struct PwcProbe {
     int level = 4;      // level whose table the walk reads next (4: nothing cached, from root)
+    uint16_t flags = 0; // what the walk stored with the table (e.g. permissions accumulated above)
     Table table;        // that table's address (valid when level < 4)
-    uint16_t flags = 0; // what the walk stored with it (e.g. permissions accumulated above)
     bool hit() const { return level < 4; }
 };
 
