@@ -13,8 +13,8 @@ using namespace vmmu;
 using namespace vmmu::testing;
 
 namespace {
-constexpr uint64_t kVa = 0x80'0000'5000; // in the user data region (vmmu/abi.h)
-constexpr uint64_t kPa = 0x2345000;
+constexpr GuestVirt kVa{0x80'0000'5000}; // in the user data region (vmmu/abi.h)
+constexpr GuestPhys kPa{0x2345000};
 constexpr uint64_t kRw = x86::kPteW | x86::kPteU;
 
 SlatBackend& slat(std::unique_ptr<Backend>& b) { return dynamic_cast<SlatBackend&>(*b); }
@@ -25,7 +25,7 @@ TEST(DemoWalk, ColdWalkFillsTwentyFourCellsInGridOrder) {
     m.tables.map(m.root, kVa, kPa, 12, kRw);
     auto b = m.make("slat");
     std::vector<WalkRef> cold;
-    Walk2dResult r = slat(b).traced_walk(GuestVirt(kVa), false, false, cold);
+    Walk2dResult r = slat(b).traced_walk(kVa, false, false, cold);
     ASSERT_EQ(r.status, Walk2dResult::Status::Ok);
     EXPECT_EQ(r.refs, 24u);
     WalkGrid g = walk_grid(cold, nullptr);
@@ -59,9 +59,9 @@ TEST(DemoWalk, WarmWalkMarksEveryCellReadOrSavedByACache) {
     m.tables.map(m.root, kVa, kPa, 12, kRw);
     auto b = m.make("slat");
     std::vector<WalkRef> cold, first, again;
-    slat(b).traced_walk(GuestVirt(kVa), false, false, cold);
-    Walk2dResult rf = slat(b).traced_walk(GuestVirt(kVa), true, true, first);
-    Walk2dResult ra = slat(b).traced_walk(GuestVirt(kVa), true, false, again);
+    slat(b).traced_walk(kVa, false, false, cold);
+    Walk2dResult rf = slat(b).traced_walk(kVa, true, true, first);
+    Walk2dResult ra = slat(b).traced_walk(kVa, true, false, again);
     EXPECT_LT(rf.refs, 24u); // the nested PWC already helps inside one walk
     EXPECT_LT(ra.refs, rf.refs);
     for (auto* warm : {&first, &again}) {
@@ -91,14 +91,15 @@ TEST(DemoWalk, TwoReferencesInOneCellAreRejected) {
 
 TEST(DemoWalk, PicksTheFirstUserDataPageAndWalksItNatively) {
     Machine m;
-    m.tables.map(m.root, 0x7f12'3456'7000, kPa + 0x1000, 12, kRw); // outside the user regions
+    m.tables.map(m.root, GuestVirt(0x7f12'3456'7000), kPa + 0x1000, 12,
+                 kRw); // outside the user regions
     m.tables.map(m.root, kVa, kPa, 12, kRw);
-    auto va = pick_data_va(m.memory, GuestPhys(m.root));
+    auto va = pick_data_va(m.memory, m.root);
     ASSERT_TRUE(va.has_value());
-    EXPECT_EQ(*va, kVa);
-    auto refs = guest_walk(m.memory, GuestPhys(m.root), GuestVirt(kVa));
+    EXPECT_EQ(*va, kVa.value());
+    auto refs = guest_walk(m.memory, m.root, kVa);
     ASSERT_EQ(refs.size(), 4u);
-    EXPECT_EQ(refs.back().entry & x86::kPteAddrMask, kPa);
+    EXPECT_EQ(GuestPhys(refs.back().entry & x86::kPteAddrMask), kPa);
 }
 
 namespace {
@@ -148,14 +149,14 @@ TEST(DemoWalk, SlatExplainsAColdWalkAs24References) {
     auto b = m.make("slat");
     Inspector& in = inspect(b);
     EXPECT_EQ(in.walk_shape(), WalkShape::TwoDimensional);
-    EXPECT_EQ(in.guest_root(), GuestPhys(m.root));
-    Walk2d cold = in.trace_2d(GuestVirt(kVa), WalkCaches::None);
+    EXPECT_EQ(in.guest_root(), m.root);
+    Walk2d cold = in.trace_2d(kVa, WalkCaches::None);
     EXPECT_EQ(cold.references, 24u);
     ASSERT_EQ(cold.steps.size(), 24u);
     for (const WalkRef& r : cold.steps) EXPECT_EQ(r.hit_in, HitIn::None);
     EXPECT_EQ(grid_references(walk_grid(cold.steps, nullptr)), 24);
     EXPECT_EQ(in.nested_page_shift(), 12u);
-    EXPECT_THROW(in.walk_1d(GuestVirt(kVa)), std::logic_error);
+    EXPECT_THROW(in.walk_1d(kVa), std::logic_error);
 }
 
 TEST(DemoWalk, SlatExplainsCachedWalksWithFewerReferencesThanCold) {
@@ -165,14 +166,14 @@ TEST(DemoWalk, SlatExplainsCachedWalksWithFewerReferencesThanCold) {
     m.tables.map(m.root, kVa, kPa, 12, kRw);
     auto b = m.make("slat");
     Inspector& in = inspect(b);
-    Walk2d cold = in.trace_2d(GuestVirt(kVa), WalkCaches::None);
-    Walk2d first = in.trace_2d(GuestVirt(kVa), WalkCaches::FromEmpty);
-    Walk2d warm = in.trace_2d(GuestVirt(kVa), WalkCaches::Warm);
+    Walk2d cold = in.trace_2d(kVa, WalkCaches::None);
+    Walk2d first = in.trace_2d(kVa, WalkCaches::FromEmpty);
+    Walk2d warm = in.trace_2d(kVa, WalkCaches::Warm);
     EXPECT_EQ(cold.references, 24u);
     EXPECT_LT(first.references, cold.references);
     EXPECT_LT(warm.references, first.references);
     // Emptying the caches first gives the same walk again.
-    EXPECT_EQ(in.trace_2d(GuestVirt(kVa), WalkCaches::FromEmpty).references, first.references);
+    EXPECT_EQ(in.trace_2d(kVa, WalkCaches::FromEmpty).references, first.references);
 }
 
 TEST(DemoWalk, ShadowWalksItsOwnTablesAfterAHiddenFaultFill) {
@@ -181,17 +182,17 @@ TEST(DemoWalk, ShadowWalksItsOwnTablesAfterAHiddenFaultFill) {
     auto b = m.make("shadow");
     Inspector& in = inspect(b);
     EXPECT_EQ(in.walk_shape(), WalkShape::ShadowTables);
-    EXPECT_EQ(in.guest_root(), GuestPhys(m.root));
-    Walk1d w = in.walk_1d(GuestVirt(kVa));
+    EXPECT_EQ(in.guest_root(), m.root);
+    Walk1d w = in.walk_1d(kVa);
     EXPECT_TRUE(w.filled); // nothing has touched kVa yet: the shadow tables lack it
     ASSERT_TRUE(w.ok);
     ASSERT_EQ(w.refs.size(), 4u);
     EXPECT_EQ(w.refs.front().level, 4);
-    EXPECT_EQ(w.hpa, m.p2m.translate(GuestPhys(kPa)));
-    Walk1d again = in.walk_1d(GuestVirt(kVa));
+    EXPECT_EQ(w.hpa, m.p2m.translate(kPa));
+    Walk1d again = in.walk_1d(kVa);
     EXPECT_FALSE(again.filled);
     EXPECT_EQ(again.refs.size(), 4u);
-    EXPECT_THROW(in.trace_2d(GuestVirt(kVa), WalkCaches::None), std::logic_error);
+    EXPECT_THROW(in.trace_2d(kVa, WalkCaches::None), std::logic_error);
 }
 
 TEST(DemoWalk, NativeWalksTheGuestsOwnTables) {
@@ -200,14 +201,14 @@ TEST(DemoWalk, NativeWalksTheGuestsOwnTables) {
     auto b = m.make("native");
     Inspector& in = inspect(b);
     EXPECT_EQ(in.walk_shape(), WalkShape::GuestTables);
-    Walk1d w = in.walk_1d(GuestVirt(kVa + 0x18));
+    Walk1d w = in.walk_1d(kVa + 0x18);
     ASSERT_TRUE(w.ok);
     EXPECT_FALSE(w.filled);
-    auto refs = guest_walk(m.memory, GuestPhys(m.root), GuestVirt(kVa));
+    auto refs = guest_walk(m.memory, m.root, kVa);
     ASSERT_EQ(w.refs.size(), refs.size());
     for (size_t i = 0; i < refs.size(); ++i) EXPECT_EQ(w.refs[i].address, refs[i].address) << i;
-    EXPECT_EQ(w.hpa, m.p2m.linear(GuestPhys(kPa + 0x18)));
-    EXPECT_FALSE(in.walk_1d(GuestVirt(kVa + 0x1000)).ok); // not mapped
+    EXPECT_EQ(w.hpa, m.p2m.linear(kPa + 0x18));
+    EXPECT_FALSE(in.walk_1d(kVa + 0x1000).ok); // not mapped
 }
 
 TEST(DemoWalk, WalkDemoLaysOutEachBackendByItsWalkShape) {
@@ -216,7 +217,7 @@ TEST(DemoWalk, WalkDemoLaysOutEachBackendByItsWalkShape) {
     std::vector<std::unique_ptr<Backend>> backends;
     for (auto* name : {"native", "shadow", "slat"}) backends.push_back(m.make(name));
     WalkDemo d = explain_walks(m.memory, backends, std::nullopt);
-    EXPECT_EQ(d.json["va"], fmt::format("{:#x}", kVa));
+    EXPECT_EQ(d.json["va"], fmt::format("{:#x}", kVa.value()));
     EXPECT_EQ(d.json["native"]["references"], 4);
     EXPECT_EQ(d.json["shadow"]["filled_by_hidden_fault"], true);
     EXPECT_EQ(d.json["slat"]["cold_references"], 24);
@@ -231,7 +232,7 @@ TEST(DemoWalk, WalkDemoRefusesABackendWithoutAnInspector) {
     backends.push_back(m.make("slat"));
     backends.push_back(std::make_unique<Opaque>(m.make("native")));
     try {
-        explain_walks(m.memory, backends, kVa);
+        explain_walks(m.memory, backends, kVa.value());
         FAIL() << "the walk demo accepted a backend without an inspector";
     } catch (const std::invalid_argument& e) {
         EXPECT_NE(std::string(e.what()).find("backend 'opaque' cannot explain its walks"),
@@ -243,5 +244,5 @@ TEST(DemoWalk, WalkDemoRefusesABackendWithoutAnInspector) {
 TEST(DemoWalk, WalkDemoRefusesAnEmptyBackendList) {
     Machine m;
     std::vector<std::unique_ptr<Backend>> none;
-    EXPECT_THROW(explain_walks(m.memory, none, kVa), std::invalid_argument);
+    EXPECT_THROW(explain_walks(m.memory, none, kVa.value()), std::invalid_argument);
 }
