@@ -7,7 +7,7 @@
 
 namespace vmmu {
 
-template <class In>
+template <GuestAddress In>
 TlbArray<In>::TlbArray(TlbArrayGeometry geometry, uint8_t sizes) : sizes_(sizes) {
     if (geometry.entries == 0) return; // an absent array: every lookup misses
     if (geometry.ways == 0 || geometry.entries % geometry.ways != 0 ||
@@ -31,12 +31,13 @@ TlbArray<In>::TlbArray(TlbArrayGeometry geometry, uint8_t sizes) : sizes_(sizes)
 }
 
 // Callers forget() the memo once they are done dropping.
-template <class In> void TlbArray<In>::drop(uint32_t i) {
+template <GuestAddress In> void TlbArray<In>::drop(uint32_t i) {
     --live_[size_index(shift_of(meta_[i]))];
     meta_[i] = 0;
 }
 
-template <class In> const Translation* TlbArray<In>::probe(In va, uint16_t pcid, uint16_t vpid) {
+template <GuestAddress In>
+const Translation* TlbArray<In>::probe(In va, uint16_t pcid, uint16_t vpid) {
     for (unsigned k = 0; k < nshifts_; ++k) {
         unsigned shift = shifts_[k];
         if (!live_[size_index(shift)]) continue;
@@ -58,7 +59,7 @@ template <class In> const Translation* TlbArray<In>::probe(In va, uint16_t pcid,
     return nullptr;
 }
 
-template <class In>
+template <GuestAddress In>
 const Translation* TlbArray<In>::fill(In va, const Translation& t, uint16_t pcid, uint16_t vpid) {
     if (!ways_ || !holds(t.page_shift)) return nullptr;
     forget();
@@ -93,7 +94,7 @@ const Translation* TlbArray<In>::fill(In va, const Translation& t, uint16_t pcid
     return &slots_[i].t;
 }
 
-template <class In> template <class Pred> uint64_t TlbArray<In>::invalidate_if(Pred&& pred) {
+template <GuestAddress In> template <class Pred> uint64_t TlbArray<In>::invalidate_if(Pred&& pred) {
     uint64_t dropped = 0;
     for (uint32_t i = 0; i < meta_.size(); ++i)
         if (meta_[i] && pred(i)) {
@@ -104,21 +105,21 @@ template <class In> template <class Pred> uint64_t TlbArray<In>::invalidate_if(P
     return dropped;
 }
 
-template <class In> uint64_t TlbArray<In>::flush_all() {
+template <GuestAddress In> uint64_t TlbArray<In>::flush_all() {
     return invalidate_if([](uint32_t) { return true; });
 }
 
-template <class In> uint64_t TlbArray<In>::flush_vpid(uint16_t vpid) {
+template <GuestAddress In> uint64_t TlbArray<In>::flush_vpid(uint16_t vpid) {
     return invalidate_if([&](uint32_t i) { return vpid_of(meta_[i]) == vpid; });
 }
 
-template <class In> uint64_t TlbArray<In>::flush_non_global(uint16_t pcid, uint16_t vpid) {
+template <GuestAddress In> uint64_t TlbArray<In>::flush_non_global(uint16_t pcid, uint16_t vpid) {
     return invalidate_if([&](uint32_t i) {
         return vpid_of(meta_[i]) == vpid && slots_[i].pcid == pcid && !slots_[i].t.global;
     });
 }
 
-template <class In> uint64_t TlbArray<In>::invalidate_page(In va, uint16_t vpid) {
+template <GuestAddress In> uint64_t TlbArray<In>::invalidate_page(In va, uint16_t vpid) {
     uint64_t dropped = 0;
     for (unsigned k = 0; k < nshifts_; ++k) {
         unsigned shift = shifts_[k];
@@ -135,7 +136,7 @@ template <class In> uint64_t TlbArray<In>::invalidate_page(In va, uint16_t vpid)
     return dropped;
 }
 
-template <class In> uint64_t TlbArray<In>::valid_entries() const {
+template <GuestAddress In> uint64_t TlbArray<In>::valid_entries() const {
     return uint64_t{live_[0]} + live_[1] + live_[2];
 }
 

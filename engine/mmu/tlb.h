@@ -10,11 +10,15 @@
 #include "engine/core/addr.h"
 #include "engine/mmu/counters.h"
 
+#include <concepts>
 #include <cstdint>
-#include <type_traits>
 #include <vector>
 
 namespace vmmu {
+
+// What a TLB translates from: a gVA, or (slat's nested TLB) a gPA; never a host address.
+template <class A>
+concept GuestAddress = std::same_as<A, GuestVirt> || std::same_as<A, GuestPhys>;
 
 // What a TLB entry (or a page walk) yields: the host frame of a page of 2^page_shift bytes.
 struct Translation {
@@ -25,9 +29,9 @@ struct Translation {
     bool nx = false;
     bool global = false;
     // The host address of `in` (a gVA, or a gPA in the nested TLB) within this page.
-    template <class Tag>
-    requires(!std::is_same_v<Tag, HostPhysTag>) HostPhys host(Address<Tag> in)
-    const { return HostPhys(frame.value() | in.page_offset(page_shift)); }
+    HostPhys host(GuestAddress auto in) const {
+        return HostPhys(frame.value() | in.page_offset(page_shift));
+    }
 };
 
 // entries = sets × ways; sets must be a power of two (index = vpn bits).
@@ -47,7 +51,7 @@ constexpr uint8_t page_size_bit(unsigned shift) {
 // the least recently used way of a set has the smallest, and each set remembers its most recent
 // way (so a hit costs two stores, whatever the associativity). `In` is the address space it
 // translates from: GuestVirt, or GuestPhys for a nested TLB (instantiated for both in tlb.cpp).
-template <class In> class TlbArray {
+template <GuestAddress In> class TlbArray {
 public:
     TlbArray() = default;
     TlbArray(TlbArrayGeometry geometry, uint8_t sizes);
