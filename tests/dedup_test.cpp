@@ -19,8 +19,8 @@ namespace {
 using testing::read_of;
 using testing::write_of;
 
-constexpr uint64_t kVa = 0x7f12'3456'7000;
-constexpr uint64_t kPa = 0x2345000;
+constexpr GuestVirt kVa{0x7f12'3456'7000};
+constexpr GuestPhys kPa{0x2345000};
 constexpr uint64_t kRw = x86::kPteW | x86::kPteU;
 
 // Two VMs over one host pool, each with its own p2m from the host layout.
@@ -41,19 +41,19 @@ TEST(Isolation, CorruptedEptLeafIntoAnotherVmIsReportedWithItsOwner) {
     TwoVmHost h;
     h.vm0.tables.map(h.vm0.root, kVa, kPa, 12, kRw);
     auto b = h.vm0.make("slat");
-    b->on_access(read_of(kVa, GuestPhys(kPa)));
-    HostPhys other = h.vm1.p2m.translate(GuestPhys(kPa));
+    b->on_access(read_of(kVa, kPa));
+    HostPhys other = h.vm1.p2m.translate(kPa);
     ASSERT_EQ(h.host->owner(other), 1);
-    dynamic_cast<SlatBackend&>(*b).corrupt_ept_leaf(GuestPhys(kPa), other);
+    dynamic_cast<SlatBackend&>(*b).corrupt_ept_leaf(kPa, other);
     try {
-        b->on_access(read_of(kVa, GuestPhys(kPa)));
+        b->on_access(read_of(kVa, kPa));
         FAIL() << "a translation into VM 1's memory passed the oracle";
     } catch (const OracleMismatch& e) {
         std::string m = e.what();
         EXPECT_NE(m.find("isolation violated"), std::string::npos) << m;
         EXPECT_NE(m.find("owned by VM 1"), std::string::npos) << m;
         EXPECT_NE(m.find(fmt::format("{:#x}", other.value())), std::string::npos) << m;
-        EXPECT_NE(m.find(fmt::format("{:#x}", kPa)), std::string::npos) << m;
+        EXPECT_NE(m.find(fmt::format("{:#x}", kPa.value())), std::string::npos) << m;
     }
 }
 
@@ -62,14 +62,14 @@ TEST(Isolation, EveryBackendRefusesAWriteToASharedFrame) {
         TwoVmHost h;
         h.vm0.tables.map(h.vm0.root, kVa, kPa, 12, kRw);
         auto b = h.vm0.make(name);
-        b->on_access(read_of(kVa, GuestPhys(kPa)));
+        b->on_access(read_of(kVa, kPa));
         // The host shares the frame but (a bug) tells no backend: reads pass, a write must not.
-        HostPhys frame = h.vm0.p2m.translate(GuestPhys(kPa));
+        HostPhys frame = h.vm0.p2m.translate(kPa);
         h.host->set_owner(frame, HostFrames::kShared);
-        h.vm0.p2m.remap(GuestPhys(kPa), frame, true);
-        b->on_access(read_of(kVa, GuestPhys(kPa)));
+        h.vm0.p2m.remap(kPa, frame, true);
+        b->on_access(read_of(kVa, kPa));
         try {
-            b->on_access(write_of(kVa, GuestPhys(kPa)));
+            b->on_access(write_of(kVa, kPa));
             FAIL() << name << ": a write reached a shared frame";
         } catch (const OracleMismatch& e) {
             EXPECT_NE(std::string(e.what()).find("shared read-only"), std::string::npos)
@@ -82,7 +82,7 @@ TEST(Isolation, EveryBackendRefusesAWriteToASharedFrame) {
 // frame that the real scanner merges with VM 1's identical (zero) frame.
 class ShadowBreak : public ::testing::Test {
 protected:
-    static constexpr uint64_t kAlias = 0x7f12'3456'9000;
+    static constexpr GuestVirt kAlias{0x7f12'3456'9000};
     TwoVmHost h;
     std::unique_ptr<Backend> shadow;
     Deduplicator dedup{*h.host, {1, 100}};
@@ -92,29 +92,29 @@ protected:
         h.vm0.tables.map(h.vm0.root, kVa, kPa, 12, kRw);
         h.vm0.tables.map(h.vm0.root, kAlias, kPa, 12, kRw);
         shadow = h.vm0.make("shadow");
-        auto only_kpa = [](uint64_t gfn) { return gfn == (kPa >> 12); };
+        auto only_kpa = [](uint64_t gfn) { return gfn == kPa.page_number(); };
         dedup.add_vm(h.vm0.memory, h.vm0.p2m, {shadow.get()}, only_kpa);
         dedup.add_vm(h.vm1.memory, h.vm1.p2m, {}, only_kpa);
     }
     void merge() {
         dedup.pass(), dedup.pass(); // first visit records the hash, the second merges
-        ASSERT_TRUE(h.vm0.p2m.shared(GuestPhys(kPa)));
+        ASSERT_TRUE(h.vm0.p2m.shared(kPa));
     }
     uint64_t faults() const { return shadow->counters().exits[ExitReason::PfHidden]; }
     uint64_t detail(const char* key) const { return shadow->counters().details.at(key); }
     // What the machine does on a guest store to a shared frame: break, then the access.
-    void store(uint64_t va) {
-        if (h.vm0.p2m.shared(GuestPhys(kPa))) dedup.break_on_write(0, GuestPhys(kPa));
-        shadow->on_access(write_of(va, GuestPhys(kPa)));
+    void store(GuestVirt va) {
+        if (h.vm0.p2m.shared(kPa)) dedup.break_on_write(0, kPa);
+        shadow->on_access(write_of(va, kPa));
     }
 };
 
 TEST_F(ShadowBreak, StoreThroughAWriteProtectedSpteTakesOneFaultAndAnAliasPaysItsOwn) {
-    shadow->on_access(read_of(kVa, GuestPhys(kPa)));
-    shadow->on_access(read_of(kAlias, GuestPhys(kPa)));
+    shadow->on_access(read_of(kVa, kPa));
+    shadow->on_access(read_of(kAlias, kPa));
     merge();
     uint64_t before = faults();
-    shadow->on_access(read_of(kAlias, GuestPhys(kPa))); // reads go through the shared frame
+    shadow->on_access(read_of(kAlias, kPa)); // reads go through the shared frame
     EXPECT_EQ(faults(), before);
     store(kVa);
     EXPECT_EQ(faults(), before + 1);
@@ -122,7 +122,7 @@ TEST_F(ShadowBreak, StoreThroughAWriteProtectedSpteTakesOneFaultAndAnAliasPaysIt
     store(kVa); // now writable: no fault
     EXPECT_EQ(faults(), before + 1);
     // The alias's spte still write-protects the (now private) frame: its first store faults.
-    shadow->on_access(read_of(kAlias, GuestPhys(kPa)));
+    shadow->on_access(read_of(kAlias, kPa));
     EXPECT_EQ(faults(), before + 1);
     store(kAlias);
     EXPECT_EQ(faults(), before + 2);
@@ -136,7 +136,7 @@ TEST_F(ShadowBreak, StoreThroughAWriteProtectedSpteTakesOneFaultAndAnAliasPaysIt
 TEST_F(ShadowBreak, StoreThroughAnUnmappedGvaWhileAnAliasIsMappedTakesOneFault) {
     // The alias's spte exists, the written gVA's does not: one not-present shadow fault, in
     // which the hypervisor breaks the sharing and maps the store writable.
-    shadow->on_access(read_of(kAlias, GuestPhys(kPa)));
+    shadow->on_access(read_of(kAlias, kPa));
     merge();
     uint64_t before = faults();
     store(kVa);

@@ -13,8 +13,8 @@ using namespace vmmu;
 using namespace vmmu::testing;
 
 namespace {
-constexpr uint64_t kVa = 0x80'0000'5000; // in the user data region (vmmu/abi.h)
-constexpr uint64_t kPa = 0x2345000;
+constexpr GuestVirt kVa{0x80'0000'5000}; // in the user data region (vmmu/abi.h)
+constexpr GuestPhys kPa{0x2345000};
 constexpr uint64_t kRw = x86::kPteW | x86::kPteU;
 
 SlatBackend& slat(std::unique_ptr<Backend>& b) { return dynamic_cast<SlatBackend&>(*b); }
@@ -91,14 +91,15 @@ TEST(DemoWalk, TwoReferencesInOneCellAreRejected) {
 
 TEST(DemoWalk, PicksTheFirstUserDataPageAndWalksItNatively) {
     Machine m;
-    m.tables.map(m.root, 0x7f12'3456'7000, kPa + 0x1000, 12, kRw); // outside the user regions
+    m.tables.map(m.root, GuestVirt(0x7f12'3456'7000), kPa + 0x1000, 12,
+                 kRw); // outside the user regions
     m.tables.map(m.root, kVa, kPa, 12, kRw);
-    auto va = pick_data_va(m.memory, GuestPhys(m.root));
+    auto va = pick_data_va(m.memory, m.root);
     ASSERT_TRUE(va.has_value());
-    EXPECT_EQ(*va, kVa);
-    auto refs = guest_walk(m.memory, GuestPhys(m.root), kVa);
+    EXPECT_EQ(*va, kVa.value());
+    auto refs = guest_walk(m.memory, m.root, kVa);
     ASSERT_EQ(refs.size(), 4u);
-    EXPECT_EQ(refs.back().entry & x86::kPteAddrMask, kPa);
+    EXPECT_EQ(GuestPhys(refs.back().entry & x86::kPteAddrMask), kPa);
 }
 
 namespace {
@@ -148,7 +149,7 @@ TEST(DemoWalk, SlatExplainsAColdWalkAs24References) {
     auto b = m.make("slat");
     Inspector& in = inspect(b);
     EXPECT_EQ(in.walk_shape(), WalkShape::TwoDimensional);
-    EXPECT_EQ(in.guest_root(), GuestPhys(m.root));
+    EXPECT_EQ(in.guest_root(), m.root);
     Walk2d cold = in.trace_2d(kVa, WalkCaches::None);
     EXPECT_EQ(cold.references, 24u);
     ASSERT_EQ(cold.steps.size(), 24u);
@@ -181,13 +182,13 @@ TEST(DemoWalk, ShadowWalksItsOwnTablesAfterAHiddenFaultFill) {
     auto b = m.make("shadow");
     Inspector& in = inspect(b);
     EXPECT_EQ(in.walk_shape(), WalkShape::ShadowTables);
-    EXPECT_EQ(in.guest_root(), GuestPhys(m.root));
+    EXPECT_EQ(in.guest_root(), m.root);
     Walk1d w = in.walk_1d(kVa);
     EXPECT_TRUE(w.filled); // nothing has touched kVa yet: the shadow tables lack it
     ASSERT_TRUE(w.ok);
     ASSERT_EQ(w.refs.size(), 4u);
     EXPECT_EQ(w.refs.front().level, 4);
-    EXPECT_EQ(w.hpa, m.p2m.translate(GuestPhys(kPa)));
+    EXPECT_EQ(w.hpa, m.p2m.translate(kPa));
     Walk1d again = in.walk_1d(kVa);
     EXPECT_FALSE(again.filled);
     EXPECT_EQ(again.refs.size(), 4u);
@@ -203,10 +204,10 @@ TEST(DemoWalk, NativeWalksTheGuestsOwnTables) {
     Walk1d w = in.walk_1d(kVa + 0x18);
     ASSERT_TRUE(w.ok);
     EXPECT_FALSE(w.filled);
-    auto refs = guest_walk(m.memory, GuestPhys(m.root), kVa);
+    auto refs = guest_walk(m.memory, m.root, kVa);
     ASSERT_EQ(w.refs.size(), refs.size());
     for (size_t i = 0; i < refs.size(); ++i) EXPECT_EQ(w.refs[i].address, refs[i].address) << i;
-    EXPECT_EQ(w.hpa, m.p2m.linear(GuestPhys(kPa + 0x18)));
+    EXPECT_EQ(w.hpa, m.p2m.linear(kPa + 0x18));
     EXPECT_FALSE(in.walk_1d(kVa + 0x1000).ok); // not mapped
 }
 
@@ -216,7 +217,7 @@ TEST(DemoWalk, WalkDemoLaysOutEachBackendByItsWalkShape) {
     std::vector<std::unique_ptr<Backend>> backends;
     for (auto* name : {"native", "shadow", "slat"}) backends.push_back(m.make(name));
     WalkDemo d = explain_walks(m.memory, backends, std::nullopt);
-    EXPECT_EQ(d.json["va"], fmt::format("{:#x}", kVa));
+    EXPECT_EQ(d.json["va"], fmt::format("{:#x}", kVa.value()));
     EXPECT_EQ(d.json["native"]["references"], 4);
     EXPECT_EQ(d.json["shadow"]["filled_by_hidden_fault"], true);
     EXPECT_EQ(d.json["slat"]["cold_references"], 24);
@@ -231,7 +232,7 @@ TEST(DemoWalk, WalkDemoRefusesABackendWithoutAnInspector) {
     backends.push_back(m.make("slat"));
     backends.push_back(std::make_unique<Opaque>(m.make("native")));
     try {
-        explain_walks(m.memory, backends, kVa);
+        explain_walks(m.memory, backends, kVa.value());
         FAIL() << "the walk demo accepted a backend without an inspector";
     } catch (const std::invalid_argument& e) {
         EXPECT_NE(std::string(e.what()).find("backend 'opaque' cannot explain its walks"),
@@ -243,5 +244,5 @@ TEST(DemoWalk, WalkDemoRefusesABackendWithoutAnInspector) {
 TEST(DemoWalk, WalkDemoRefusesAnEmptyBackendList) {
     Machine m;
     std::vector<std::unique_ptr<Backend>> none;
-    EXPECT_THROW(explain_walks(m.memory, none, kVa), std::invalid_argument);
+    EXPECT_THROW(explain_walks(m.memory, none, kVa.value()), std::invalid_argument);
 }

@@ -16,8 +16,8 @@ using vmmu::testing::write_of;
 
 namespace {
 
-constexpr uint64_t kVa = 0x7f12'3456'7000;
-constexpr uint64_t kPa = 0x2345000;
+constexpr GuestVirt kVa{0x7f12'3456'7000};
+constexpr GuestPhys kPa{0x2345000};
 
 class IdealRun : public ::testing::Test {
 protected:
@@ -115,8 +115,8 @@ TEST_F(IdealRun, NoHostSoNoDeduplicationCost) {
 TEST(IdealBackend, HitsWithoutATableOrAWalk) {
     vmmu::testing::Machine m; // no page tables at all: a perfect TLB needs none
     auto b = m.make("ideal");
-    b->on_access(read_of(kVa + 8, GuestPhys(kPa + 8)));
-    b->on_access(write_of(kVa + 16, GuestPhys(kPa + 16)));
+    b->on_access(read_of(kVa + 8, kPa + 8));
+    b->on_access(write_of(kVa + 16, kPa + 16));
     b->on_fetch(Fetch{GuestVirt(0x1ff0), GuestPhys(0x1ff0), 0x20, 4, false}); // spans 2 pages
     const auto& c = b->counters();
     EXPECT_EQ(c.tlb.l1d_lookups, 2u);
@@ -129,8 +129,7 @@ TEST(IdealBackend, HitsWithoutATableOrAWalk) {
 
 TEST(IdealBackend, LoopRepeatsCountWhatReplaysWouldCount) {
     vmmu::testing::Machine m;
-    std::vector<DataAccess> accesses = {read_of(kVa, GuestPhys(kPa)),
-                                        write_of(kVa + 64, GuestPhys(kPa + 64))};
+    std::vector<DataAccess> accesses = {read_of(kVa, kPa), write_of(kVa + 64, kPa + 64)};
     std::vector<BlockEvents> body = {
         {Fetch{GuestVirt(0x1ff0), GuestPhys(0x1ff0), 0x20, 4, false}, accesses}};
     auto coalesced = m.make("ideal"), replayed = m.make("ideal");
@@ -144,10 +143,10 @@ TEST(IdealBackend, OracleCatchesAWrongTranslation) {
     vmmu::testing::Machine m;
     auto b = m.make("ideal");
     // The entry maps the gVA's page, so the gVA's offset must be the gPA's: here it is not.
-    EXPECT_THROW(b->on_access(read_of(kVa + 8, GuestPhys(kPa + 16))), OracleMismatch);
+    EXPECT_THROW(b->on_access(read_of(kVa + 8, kPa + 16)), OracleMismatch);
     EXPECT_THROW(b->on_fetch(Fetch{GuestVirt(0x1000), GuestPhys(0x2008), 16, 1, false}),
                  OracleMismatch);
     m.env.oracle = false;
     auto unchecked = m.make("ideal");
-    EXPECT_NO_THROW(unchecked->on_access(read_of(kVa + 8, GuestPhys(kPa + 16))));
+    EXPECT_NO_THROW(unchecked->on_access(read_of(kVa + 8, kPa + 16)));
 }

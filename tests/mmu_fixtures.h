@@ -23,28 +23,28 @@ constexpr uint64_t kTableFlags = x86::kPteP | x86::kPteW | x86::kPteU;
 // Allocates 4K table frames upward from `table_base` and writes entries like an OS would.
 class GuestTables {
 public:
-    GuestTables(GuestMemory& mem, uint64_t table_base) : mem_(mem), next_(table_base) {}
+    GuestTables(GuestMemory& mem, GuestPhys table_base) : mem_(mem), next_(table_base) {}
 
-    uint64_t new_table() {
-        uint64_t pa = next_;
-        next_ += 4096;
-        for (unsigned i = 0; i < 512; ++i) mem_.write_u64(GuestPhys(pa + 8 * i), 0);
+    GuestPhys new_table() {
+        GuestPhys pa = next_;
+        next_ += kPageSize4K;
+        for (unsigned i = 0; i < 512; ++i) mem_.write_u64(pa + 8 * i, 0);
         return pa;
     }
     // Maps the page of 2^shift bytes at va to pa with leaf flags (P added).
-    void map(uint64_t root, uint64_t va, uint64_t pa, unsigned shift, uint64_t flags) {
+    void map(GuestPhys root, GuestVirt va, GuestPhys pa, unsigned shift, uint64_t flags) {
         int leaf_level = shift == 12 ? 1 : shift == 21 ? 2 : 3;
-        uint64_t table = root;
+        GuestPhys table = root;
         for (int level = 4; level > leaf_level; --level) {
-            GuestPhys e(table + 8ull * x86::table_index(va, level));
+            GuestPhys e = table + 8ull * x86::table_index(va, level);
             uint64_t v = mem_.read_u64(e);
             if (!(v & x86::kPteP)) {
-                v = new_table() | kTableFlags;
+                v = new_table().value() | kTableFlags;
                 write_entry(e, v);
             }
-            table = v & x86::kPteAddrMask;
+            table = GuestPhys(v & x86::kPteAddrMask);
         }
-        uint64_t leaf = pa | flags | x86::kPteP | (leaf_level > 1 ? x86::kPtePs : 0);
+        uint64_t leaf = pa.value() | flags | x86::kPteP | (leaf_level > 1 ? x86::kPtePs : 0);
         write_entry(leaf_entry(root, va, leaf_level), leaf);
     }
     // Writes one entry as the guest would, telling on_write (if set) what changed.
@@ -55,44 +55,44 @@ public:
     }
     uint64_t read_entry(GuestPhys e) const { return mem_.read_u64(e); }
     // Address of the entry at `level` for va (the tables above it must exist).
-    GuestPhys leaf_entry(uint64_t root, uint64_t va, int level) const {
-        uint64_t table = root;
+    GuestPhys leaf_entry(GuestPhys root, GuestVirt va, int level) const {
+        GuestPhys table = root;
         for (int l = 4; l > level; --l)
-            table = mem_.read_u64(GuestPhys(table + 8ull * x86::table_index(va, l))) &
-                    x86::kPteAddrMask;
-        return GuestPhys(table + 8ull * x86::table_index(va, level));
+            table = GuestPhys(mem_.read_u64(table + 8ull * x86::table_index(va, l)) &
+                              x86::kPteAddrMask);
+        return table + 8ull * x86::table_index(va, level);
     }
     std::function<void(GuestPhys, uint64_t, uint64_t)> on_write;
 
-    std::optional<GuestPhys> reference(uint64_t root, uint64_t va) const {
-        auto r = x86::walk(GuestPhys(root), va, [&](GuestPhys pa) { return mem_.read_u64(pa); });
+    std::optional<GuestPhys> reference(GuestPhys root, GuestVirt va) const {
+        auto r = x86::walk(root, va, [&](GuestPhys pa) { return mem_.read_u64(pa); });
         if (!r.ok) return std::nullopt;
         return r.pa;
     }
 
 private:
     GuestMemory& mem_;
-    uint64_t next_;
+    GuestPhys next_;
 };
 
-inline DataAccess read_of(uint64_t va, GuestPhys pa) {
-    return DataAccess{GuestVirt(va), pa, 8, false, false};
+inline DataAccess read_of(GuestVirt va, GuestPhys pa) {
+    return DataAccess{va, pa, 8, false, false};
 }
-inline DataAccess write_of(uint64_t va, GuestPhys pa) {
-    return DataAccess{GuestVirt(va), pa, 8, true, false};
+inline DataAccess write_of(GuestVirt va, GuestPhys pa) {
+    return DataAccess{va, pa, 8, true, false};
 }
 
 // Memory, p2m, profile and an env pointing at them, with caches off unless asked.
 struct Machine {
     explicit Machine(uint64_t bytes = 64ull << 20, const std::string& profile = "nehalem-2009")
-        : memory(bytes), prof(test_profile(profile)), tables(memory, 0x100000) {
+        : memory(bytes), prof(test_profile(profile)), tables(memory, GuestPhys(0x100000)) {
         root = tables.new_table();
         env.memory = &memory;
         env.p2m = &p2m;
         env.profile = &prof;
         env.pwc = false;
         env.ntlb = false;
-        env.initial_cr3 = root;
+        env.initial_cr3 = root.value();
         env.initial_cr4 = x86::kCr4Pae | x86::kCr4Pge;
     }
     std::unique_ptr<Backend> make(const std::string& name) { return create_backend(name, env); }
@@ -101,7 +101,7 @@ struct Machine {
     P2m p2m;
     Profile prof;
     GuestTables tables;
-    uint64_t root = 0;
+    GuestPhys root; // the guest's CR3 (PCID 0)
     BackendEnv env;
 };
 

@@ -59,12 +59,13 @@ public:
         // The kernel: the same global pages in every address space.
         for (int s = 0; s < kSpaces; ++s)
             for (int k = 0; k < 4; ++k)
-                m_.tables.map(roots_[s], kernel_va(k), 0x800000 + (uint64_t(k) << 12), 12,
+                m_.tables.map(roots_[s], GuestVirt(kernel_va(k)),
+                              GuestPhys(0x800000 + (uint64_t(k) << 12)), 12,
                               x86::kPteW | x86::kPteG);
     }
     uint64_t cr3_of(int s, bool no_flush) const {
-        if (!pcid_) return roots_[s];
-        return roots_[s] | uint64_t(s + 1) | (no_flush ? x86::kCr3NoFlush : 0);
+        if (!pcid_) return roots_[s].value();
+        return roots_[s].value() | uint64_t(s + 1) | (no_flush ? x86::kCr3NoFlush : 0);
     }
     void step() {
         int op = pick(100);
@@ -106,14 +107,15 @@ private:
         uint64_t va = large ? large_va(pick(kLargePages)) : small_va(pick(kSmallPages));
         uint64_t pa = large ? 0x2000000 + (uint64_t(pick(16)) << 21)
                             : 0x1000000 + (uint64_t(pick(4096)) << 12);
-        bool was_mapped = m_.tables.reference(roots_[s], va).has_value();
-        m_.tables.map(roots_[s], va, pa, large ? 21 : 12, pick(3) ? kRw : x86::kPteU);
+        bool was_mapped = m_.tables.reference(roots_[s], GuestVirt(va)).has_value();
+        m_.tables.map(roots_[s], GuestVirt(va), GuestPhys(pa), large ? 21 : 12,
+                      pick(3) ? kRw : x86::kPteU);
         if (was_mapped) changed(s, va);
     }
     // Leaf entry of va in space s, if its tables exist and it is present.
     std::optional<GuestPhys> leaf(int s, uint64_t va, bool large) {
-        if (!m_.tables.reference(roots_[s], va)) return std::nullopt;
-        return m_.tables.leaf_entry(roots_[s], va, large ? 2 : 1);
+        if (!m_.tables.reference(roots_[s], GuestVirt(va))) return std::nullopt;
+        return m_.tables.leaf_entry(roots_[s], GuestVirt(va), large ? 2 : 1);
     }
     void unmap() {
         int s = pick(kSpaces);
@@ -145,8 +147,8 @@ private:
         bool large;
         uint64_t va = pick_va(&large);
         bool write = pick(3) == 0;
-        auto r = x86::walk(GuestPhys(roots_[current_]), va,
-                           [&](GuestPhys pa) { return m_.memory.read_u64(pa); });
+        auto r =
+            x86::walk(roots_[current_], va, [&](GuestPhys pa) { return m_.memory.read_u64(pa); });
         if (!r.ok || (write && !r.writable)) {
             // The functional layer raises #PF; the guest would fix or kill, we move on.
             ++faults;
@@ -169,7 +171,7 @@ private:
         for (int tries = 0; tries < 24 && ok.size() < 12; ++tries) {
             bool large;
             uint64_t va = pick(2) ? small_va(pick(8) * 16) + 8 * pick(512) : pick_va(&large);
-            auto r = x86::walk(GuestPhys(roots_[current_]), va,
+            auto r = x86::walk(roots_[current_], va,
                                [&](GuestPhys pa) { return m_.memory.read_u64(pa); });
             if (r.ok) ok.push_back({va, r.pa});
         }
@@ -182,7 +184,7 @@ private:
             ++next;
             for (int i = pick(5); i > 0 && ok.size() - next > blocks - b - 1; --i, ++next) {
                 auto [va, pa] = ok[next];
-                auto r = x86::walk(GuestPhys(roots_[current_]), va,
+                auto r = x86::walk(roots_[current_], va,
                                    [&](GuestPhys p) { return m_.memory.read_u64(p); });
                 bool write = r.writable && pick(3) == 0;
                 accesses[b].push_back(DataAccess{GuestVirt(va), pa, 8, write, va >> 63 == 0});
@@ -221,7 +223,7 @@ private:
     bool pcid_;
     bool loops_;
     std::mt19937_64 rng_;
-    uint64_t roots_[kSpaces] = {};
+    GuestPhys roots_[kSpaces];
     bool stale_[kSpaces] = {};
     int current_ = 0;
 };
@@ -236,7 +238,7 @@ void configure(Machine& m, const Config& c) {
     m.env.oracle = true;
     if (c.pcid) {
         m.env.initial_cr4 |= x86::kCr4Pcide;
-        m.env.initial_cr3 = m.root | 1;
+        m.env.initial_cr3 = m.root.value() | 1;
     }
 }
 

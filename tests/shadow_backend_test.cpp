@@ -37,7 +37,7 @@ TEST(ShadowBackend, ColdAccessTakesHiddenFaultThenFourRefs) {
     EXPECT_EQ(g.counters().walks.walks, 2u);
     EXPECT_EQ(g.counters().exits.total(), 1u);
     // The translation is p2m(gPA), the shadow leaf is a 4K host page.
-    ShadowWalk w = g.mmu().walk(kVa + 0x123);
+    ShadowWalk w = g.mmu().walk(GuestVirt(kVa + 0x123));
     ASSERT_TRUE(w.ok);
     EXPECT_EQ(w.refs, 4);
     EXPECT_EQ(w.hpa, g.p2m().translate(GuestPhys(kData + 0x123)));
@@ -60,7 +60,7 @@ TEST(ShadowBackend, GuestPtWriteIsEmulatedExit) {
     g.map(kVa, kData + 0x5000);
     g.invlpg(kVa);
     ASSERT_TRUE(g.access(kVa));
-    EXPECT_EQ(g.mmu().walk(kVa).hpa, g.p2m().translate(GuestPhys(kData + 0x5000)));
+    EXPECT_EQ(g.mmu().walk(GuestVirt(kVa)).hpa, g.p2m().translate(GuestPhys(kData + 0x5000)));
     EXPECT_EQ(g.exits(ExitReason::PtWrite), 2u);
     EXPECT_EQ(g.exits(ExitReason::Invlpg), 1u);
     EXPECT_EQ(g.detail("mmu_unsync"), 0u);
@@ -98,11 +98,11 @@ TEST(ShadowBackend, InvlpgResyncsUnsyncPage) {
     GuestPhys pt = g.entry_pa(g.root(), kVa, 1).page_base();
     g.map(kVa + 0x1000, kData + 0x1000); // goes unsync
     g.map(kVa, kData + 0x7000);          // no exit: the shadow still holds the old frame
-    EXPECT_EQ(g.mmu().walk(kVa).hpa, g.p2m().translate(GuestPhys(kData)));
+    EXPECT_EQ(g.mmu().walk(GuestVirt(kVa)).hpa, g.p2m().translate(GuestPhys(kData)));
     g.invlpg(kVa);
     EXPECT_EQ(g.detail("mmu_resync"), 1u);
     EXPECT_TRUE(g.memory().watched(pt));
-    EXPECT_EQ(g.mmu().walk(kVa).hpa, g.p2m().translate(GuestPhys(kData + 0x7000)));
+    EXPECT_EQ(g.mmu().walk(GuestVirt(kVa)).hpa, g.p2m().translate(GuestPhys(kData + 0x7000)));
     ASSERT_TRUE(g.access(kVa));
     // Sync again: the next write traps (and makes it unsync again).
     g.map(kVa + 0x3000, kData + 0x3000);
@@ -262,7 +262,7 @@ TEST(ShadowBackend, LargeShadowMappingOnlyWithoutProtectedPageInside) {
     // Region A (at 32 MiB) holds no guest table: a 2M shadow leaf, a 3-reference walk.
     g.map_2m(g.root(), kVa, 0x200'0000);
     ASSERT_TRUE(g.access(kVa + 0x1234));
-    ShadowWalk w = g.mmu().walk(kVa + 0x1234);
+    ShadowWalk w = g.mmu().walk(GuestVirt(kVa + 0x1234));
     EXPECT_EQ(w.page_shift, 21u);
     EXPECT_EQ(w.refs, 3);
     EXPECT_EQ(g.detail("large_mappings"), 1u);
@@ -271,7 +271,7 @@ TEST(ShadowBackend, LargeShadowMappingOnlyWithoutProtectedPageInside) {
     ASSERT_TRUE(g.access(kVa + 4 * k2M));
     g.map_2m(g.root(), kVa + k2M, 0);
     ASSERT_TRUE(g.access(kVa + k2M + 0x10'1000));
-    w = g.mmu().walk(kVa + k2M + 0x10'1000);
+    w = g.mmu().walk(GuestVirt(kVa + k2M + 0x10'1000));
     EXPECT_EQ(w.page_shift, 12u);
     EXPECT_EQ(w.refs, 4);
     EXPECT_EQ(g.detail("large_splits"), 1u);
@@ -281,7 +281,7 @@ TEST(ShadowBackend, LargeShadowMappingOnlyWithoutProtectedPageInside) {
     ASSERT_TRUE(g.access(kVa + 8 * k2M));
     EXPECT_EQ(g.detail("large_zapped"), 1u);
     ASSERT_TRUE(g.access(kVa + 0x5678));
-    w = g.mmu().walk(kVa + 0x5678);
+    w = g.mmu().walk(GuestVirt(kVa + 0x5678));
     EXPECT_EQ(w.page_shift, 12u);
     EXPECT_EQ(w.hpa, g.p2m().translate(GuestPhys(0x200'0000 + 0x5678)));
 }

@@ -166,7 +166,7 @@ public:
         GuestPhys pa;
         if (!g_.reference(g_.current(), va, pa)) return;
         ASSERT_TRUE(g_.access(va));
-        ShadowWalk w = g_.mmu().walk(va);
+        ShadowWalk w = g_.mmu().walk(GuestVirt(va));
         ASSERT_TRUE(w.ok) << fmt::format("{:#x}", va);
         ASSERT_EQ(w.hpa, g_.p2m().translate(pa)) << fmt::format("{:#x}", va);
     }

@@ -7,16 +7,16 @@ using namespace vmmu;
 using namespace vmmu::testing;
 
 namespace {
-constexpr uint64_t kVa = 0x7f12'3456'7000;
-constexpr uint64_t kPa = 0x2345000;
+constexpr GuestVirt kVa{0x7f12'3456'7000};
+constexpr GuestPhys kPa{0x2345000};
 constexpr uint64_t kRw = x86::kPteW | x86::kPteU;
 
 SlatBackend& slat(std::unique_ptr<Backend>& b) { return dynamic_cast<SlatBackend&>(*b); }
 
 // Touches va once (building the EPT), then flushes the TLB with a CR3 write.
-void warm_ept_then_flush(Backend& b, Machine& m, uint64_t va, uint64_t pa) {
-    b.on_access(read_of(va, GuestPhys(pa)));
-    b.on_cr3_write(0, m.root);
+void warm_ept_then_flush(Backend& b, Machine& m, GuestVirt va, GuestPhys pa) {
+    b.on_access(read_of(va, pa));
+    b.on_cr3_write(0, m.root.value());
 }
 } // namespace
 
@@ -29,7 +29,7 @@ TEST(SlatWalker, ColdWalkTakes24References) {
     uint64_t walks_before = b->counters().walks.walks;
     std::vector<WalkRef> trace;
     slat(b).set_trace(&trace);
-    b->on_access(read_of(kVa + 0x18, GuestPhys(kPa + 0x18)));
+    b->on_access(read_of(kVa + 0x18, kPa + 0x18));
     const auto& w = b->counters().walks;
     EXPECT_EQ(w.walks - walks_before, 1u);
     EXPECT_EQ(w.refs - refs_before, 24u);
@@ -58,11 +58,11 @@ TEST(SlatWalker, ColdWalkTakes24References) {
 TEST(SlatWalker, TwoMegabyteGuestAndEptPagesTake15References) {
     Machine m;
     m.env.ept_page_shift = 21;
-    m.tables.map(m.root, 0x40000000, 0x600000, 21, kRw);
+    m.tables.map(m.root, GuestVirt(0x40000000), GuestPhys(0x600000), 21, kRw);
     auto b = m.make("slat");
-    warm_ept_then_flush(*b, m, 0x40000000, 0x600000);
+    warm_ept_then_flush(*b, m, GuestVirt(0x40000000), GuestPhys(0x600000));
     uint64_t before = b->counters().walks.refs;
-    b->on_access(read_of(0x40012345, GuestPhys(0x612345)));
+    b->on_access(read_of(GuestVirt(0x40012345), GuestPhys(0x612345)));
     // (n+1)(m+1)-1 with n = m = 3 levels walked.
     EXPECT_EQ(b->counters().walks.refs - before, 15u);
 }
@@ -74,7 +74,7 @@ TEST(SlatWalker, FourKGuestUnderOneGigabyteEptPagesTake14References) {
     auto b = m.make("slat");
     warm_ept_then_flush(*b, m, kVa, kPa);
     uint64_t before = b->counters().walks.refs;
-    b->on_access(read_of(kVa, GuestPhys(kPa)));
+    b->on_access(read_of(kVa, kPa));
     EXPECT_EQ(b->counters().walks.refs - before, (4u + 1) * (2 + 1) - 1);
 }
 
@@ -82,13 +82,13 @@ TEST(SlatWalker, EptViolationsCountedOnFirstTouchAndNotAgain) {
     Machine m;
     m.tables.map(m.root, kVa, kPa, 12, kRw);
     auto b = m.make("slat");
-    b->on_access(read_of(kVa, GuestPhys(kPa)));
+    b->on_access(read_of(kVa, kPa));
     // Root table, PDPT, PD, PT and the data page sit in five distinct 4K guest frames.
     uint64_t first = b->counters().exits[ExitReason::EptViolation];
     EXPECT_EQ(first, 5u);
     EXPECT_EQ(b->counters().exits.total(), first);
-    b->on_cr3_write(0, m.root);
-    b->on_access(read_of(kVa, GuestPhys(kPa)));
+    b->on_cr3_write(0, m.root.value());
+    b->on_access(read_of(kVa, kPa));
     EXPECT_EQ(b->counters().exits[ExitReason::EptViolation], first);
     EXPECT_EQ(b->counters().exits[ExitReason::Cr3Write], 0u);
 }
@@ -98,7 +98,7 @@ TEST(SlatWalker, LargeEptPagesNeedFewerViolations) {
     m.env.ept_page_shift = 30;
     m.tables.map(m.root, kVa, kPa, 12, kRw);
     auto b = m.make("slat");
-    b->on_access(read_of(kVa, GuestPhys(kPa)));
+    b->on_access(read_of(kVa, kPa));
     // Every frame is in the first GiB of guest memory: one 1G EPT leaf covers them all.
     EXPECT_EQ(b->counters().exits[ExitReason::EptViolation], 1u);
 }
@@ -110,15 +110,14 @@ TEST(SlatWalker, NestedTlbAndPageWalkCachesCutWarmWalks) {
     for (uint64_t i = 0; i < 16; ++i)
         m.tables.map(m.root, kVa + (i << 12), kPa + (i << 12), 12, kRw);
     auto b = m.make("slat");
-    for (uint64_t i = 0; i < 16; ++i)
-        b->on_access(read_of(kVa + (i << 12), GuestPhys(kPa + (i << 12))));
-    b->on_cr3_write(0, m.root); // flushes the TLB and guest PWC, not the nested caches
+    for (uint64_t i = 0; i < 16; ++i) b->on_access(read_of(kVa + (i << 12), kPa + (i << 12)));
+    b->on_cr3_write(0, m.root.value()); // flushes the TLB and guest PWC, not the nested caches
     uint64_t before = b->counters().walks.refs;
-    b->on_access(read_of(kVa, GuestPhys(kPa)));
+    b->on_access(read_of(kVa, kPa));
     // Guest entries still need 4 reads; every nested translation now hits the NTLB.
     EXPECT_EQ(b->counters().walks.refs - before, 4u);
     before = b->counters().walks.refs;
-    b->on_access(read_of(kVa + 0x1000, GuestPhys(kPa + 0x1000)));
+    b->on_access(read_of(kVa + 0x1000, kPa + 0x1000));
     // Guest PDE cached: only the PTE read, plus NTLB hits for the PT and the data page.
     EXPECT_EQ(b->counters().walks.refs - before, 1u);
     EXPECT_GT(b->counters().walks.ntlb_hits, 0u);
@@ -129,19 +128,19 @@ TEST(SlatWalker, OracleThrowsOnACorruptedEptEntry) {
     Machine m;
     m.tables.map(m.root, kVa, kPa, 12, kRw);
     auto b = m.make("slat");
-    b->on_access(read_of(kVa, GuestPhys(kPa)));
-    slat(b).corrupt_ept_leaf(GuestPhys(kPa), HostPhys(0xdead000));
-    EXPECT_THROW(b->on_access(read_of(kVa, GuestPhys(kPa))), OracleMismatch);
+    b->on_access(read_of(kVa, kPa));
+    slat(b).corrupt_ept_leaf(kPa, HostPhys(0xdead000));
+    EXPECT_THROW(b->on_access(read_of(kVa, kPa)), OracleMismatch);
 }
 
 TEST(SlatWalker, NoExitsForGuestCr3InvlpgOrPageFaults) {
     Machine m;
     m.tables.map(m.root, kVa, kPa, 12, kRw);
     auto b = m.make("slat");
-    b->on_access(read_of(kVa, GuestPhys(kPa)));
+    b->on_access(read_of(kVa, kPa));
     uint64_t exits = b->counters().exits.total();
-    b->on_cr3_write(0, m.root);
-    b->on_invlpg(0, GuestVirt(kVa));
+    b->on_cr3_write(0, m.root.value());
+    b->on_invlpg(0, kVa);
     b->on_guest_fault(0, 14, GuestVirt(0x1000), 0);
     b->on_syscall(0);
     EXPECT_EQ(b->counters().exits.total(), exits);
@@ -162,22 +161,22 @@ TEST(SlatWalker, ExitsFlushTheTlbOnlyWithoutVpid) {
         m.prof.vpid = vpid;
         m.tables.map(m.root, kVa, kPa, 12, kRw);
         auto b = m.make("slat");
-        b->on_access(read_of(kVa, GuestPhys(kPa)));
+        b->on_access(read_of(kVa, kPa));
         uint64_t walks = b->counters().walks.walks;
         b->on_timer(0);
-        b->on_access(read_of(kVa, GuestPhys(kPa)));
+        b->on_access(read_of(kVa, kPa));
         EXPECT_EQ(b->counters().walks.walks - walks, vpid ? 0u : 1u) << vpid;
     }
 }
 
 TEST(SlatWalker, SplinteredTwoMegabyteGuestPageUnderFourKEptUsesFourKTlbEntries) {
     Machine m;
-    m.tables.map(m.root, 0x40000000, 0x600000, 21, kRw);
+    m.tables.map(m.root, GuestVirt(0x40000000), GuestPhys(0x600000), 21, kRw);
     auto b = m.make("slat");
-    b->on_access(read_of(0x40000000, GuestPhys(0x600000)));
+    b->on_access(read_of(GuestVirt(0x40000000), GuestPhys(0x600000)));
     uint64_t walks = b->counters().walks.walks;
     // Another 4K piece of the same guest 2M page: a new TLB entry, hence a new walk.
-    b->on_access(read_of(0x40001000, GuestPhys(0x601000)));
+    b->on_access(read_of(GuestVirt(0x40001000), GuestPhys(0x601000)));
     EXPECT_GT(b->counters().walks.walks, walks);
 }
 
@@ -185,7 +184,7 @@ TEST(SlatWalker, CyclesFollowTheProfile) {
     Machine m;
     m.tables.map(m.root, kVa, kPa, 12, kRw);
     auto b = m.make("slat");
-    b->on_access(read_of(kVa, GuestPhys(kPa)));
+    b->on_access(read_of(kVa, kPa));
     CycleBreakdown c = b->cycles(1000);
     const auto& k = b->counters();
     EXPECT_DOUBLE_EQ(c.walk, k.walks.refs * m.prof.walk_ref_cycles);

@@ -20,6 +20,9 @@ inline uint16_t cr3_pcid(uint64_t cr3) { return static_cast<uint16_t>(cr3 & kCr3
 constexpr unsigned table_index(uint64_t va, int level) {
     return static_cast<unsigned>((va >> (12 + 9 * (level - 1))) & 0x1ff);
 }
+// The same for a typed address: a gVA indexes guest and shadow tables, a gPA the EPT.
+constexpr unsigned table_index(GuestVirt va, int level) { return table_index(va.value(), level); }
+constexpr unsigned table_index(GuestPhys pa, int level) { return table_index(pa.value(), level); }
 // Page shift of a leaf found at `level` (1: 4K, 2: 2M, 3: 1G).
 constexpr unsigned leaf_shift(int level) { return 12 + 9 * (level - 1); }
 // A canonical 48-bit address: bits 63:47 all equal.
@@ -76,6 +79,9 @@ template <class ReadEntry> WalkResult walk(GuestPhys root, uint64_t va, ReadEntr
         table = GuestPhys(e & kPteAddrMask);
     }
     return r;
+}
+template <class ReadEntry> WalkResult walk(GuestPhys root, GuestVirt va, ReadEntry&& read_entry) {
+    return walk(root, va.value(), read_entry);
 }
 
 } // namespace vmmu::x86

@@ -60,8 +60,8 @@ ValidationCheck walk_24() {
             if (!in || in->walk_shape() != WalkShape::TwoDimensional) continue;
             auto va = pick_data_va(m.memory(), in->guest_root());
             if (!va) return;
-            refs2d = in->trace_2d(*va, WalkCaches::None).references;
-            refs1d = guest_walk(m.memory(), in->guest_root(), *va).size();
+            refs2d = in->trace_2d(GuestVirt(*va), WalkCaches::None).references;
+            refs1d = guest_walk(m.memory(), in->guest_root(), GuestVirt(*va)).size();
         }
     };
     execute_run(o);

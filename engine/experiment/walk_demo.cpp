@@ -152,7 +152,7 @@ std::string refs_text(const std::vector<Ref1d>& refs, const char* space) {
     return s;
 }
 
-void explain_2d(Inspector& in, const std::string& name, uint64_t va, WalkDemo& out) {
+void explain_2d(Inspector& in, const std::string& name, GuestVirt va, WalkDemo& out) {
     Walk2d cold = in.trace_2d(va, WalkCaches::None);
     Walk2d first = in.trace_2d(va, WalkCaches::FromEmpty);
     Walk2d again = in.trace_2d(va, WalkCaches::Warm);
@@ -205,13 +205,13 @@ WalkDemo explain_walks(const GuestMemory& memory,
         Inspector& in = *b->inspector();
         std::string name = b->name();
         if (in.walk_shape() == WalkShape::GuestTables) {
-            Walk1d w = in.walk_1d(*va);
+            Walk1d w = in.walk_1d(GuestVirt(*va));
             out.json[name] = {{"references", w.refs.size()}, {"refs", refs_json(w.refs)}};
             out.text += fmt::format("{}: {} references, the guest's own tables (gPA == physical "
                                     "address)\n{}\n",
                                     name, w.refs.size(), refs_text(w.refs, "PA"));
         } else if (in.walk_shape() == WalkShape::ShadowTables) {
-            Walk1d w = in.walk_1d(*va);
+            Walk1d w = in.walk_1d(GuestVirt(*va));
             out.json[name] = {{"references", w.refs.size()},
                               {"filled_by_hidden_fault", w.filled},
                               {"hpa", w.ok ? ojson(fmt::format("{:#x}", w.hpa.value())) : ojson()},
@@ -222,7 +222,7 @@ WalkDemo explain_walks(const GuestMemory& memory,
                             name, w.refs.size(), w.filled ? ", after a hidden-fault fill" : "",
                             refs_text(w.refs, "hPA"), w.hpa.value());
         } else {
-            explain_2d(in, name, *va, out);
+            explain_2d(in, name, GuestVirt(*va), out);
         }
     }
     return out;

@@ -20,11 +20,11 @@ public:
 
     void on_access(const DataAccess& a) override {
         counters_.tlb.l1d_lookups++;
-        translate(a.va.value(), a.pa, a.write);
+        translate(a.va, a.pa, a.write);
     }
     void on_fetch(const Fetch& f) override {
         // One lookup per 4K page the block touches, as native counts them.
-        for_each_fetch_page(f, [this](uint64_t va, GuestPhys pa) {
+        for_each_fetch_page(f, [this](GuestVirt va, GuestPhys pa) {
             counters_.tlb.l1i_lookups++;
             translate(va, pa, false);
         });
@@ -34,7 +34,7 @@ public:
     void on_loop_repeats(std::span<const BlockEvents> body, uint64_t k) override {
         for (const BlockEvents& b : body) {
             uint64_t pages = 0;
-            for_each_fetch_page(b.fetch, [&](uint64_t, GuestPhys) { ++pages; });
+            for_each_fetch_page(b.fetch, [&](GuestVirt, GuestPhys) { ++pages; });
             counters_.tlb.l1i_lookups += k * pages;
             counters_.tlb.l1d_lookups += k * b.accesses.size();
         }
@@ -73,9 +73,9 @@ private:
 
     // The entry a perfect TLB holds: the 4K frame under the functional gPA, in the static layout
     // (no host, as for native), plus the offset of the gVA in its page, as hardware forms it.
-    void translate(uint64_t va, GuestPhys pa, bool write) const {
+    void translate(GuestVirt va, GuestPhys pa, bool write) const {
         if (!env_.oracle) return;
-        uint64_t hpa = env_.p2m->linear(pa.page_base()).value() | (va & 0xfff);
+        HostPhys hpa = env_.p2m->linear(pa.page_base()) + va.page_offset();
         check_oracle("ideal", env_, va, pa, hpa, env_.p2m->linear(pa), false, write, true);
     }
 

@@ -18,7 +18,8 @@ enum class HitIn : uint8_t { None, Pwc, Ntlb };
 // One step of a 2D walk, for traces and demos. Grid position: guest_level 4..1 is the guest
 // table being read (0: the final data gPA); nested_level 4..1 an EPT level (0: a guest entry
 // read). address is the host-physical address referenced, or what a cache supplied on a hit
-// (an hPA, except a guest-PWC hit, which supplies the next guest table's gPA).
+// (an hPA, except a guest-PWC hit, which supplies the next guest table's gPA): two spaces in one
+// field, so it stays a plain integer and hit_in with the grid position says which.
 struct WalkRef {
     WalkDim dimension;
     int guest_level;
@@ -30,12 +31,12 @@ struct WalkRef {
 // One reference of a one-dimensional walk (native: guest tables; shadow: shadow tables).
 struct Ref1d {
     int level = 0;
-    uint64_t address = 0; // physical address of the entry read
+    uint64_t address = 0; // the entry read: a gPA (guest tables) or an hPA (shadow tables)
     uint64_t entry = 0;   // its value
 };
 
 // The guest's own walk of va from root (stops at a leaf or a non-present entry).
-std::vector<Ref1d> guest_walk(const GuestMemory& memory, GuestPhys root, uint64_t va);
+std::vector<Ref1d> guest_walk(const GuestMemory& memory, GuestPhys root, GuestVirt va);
 
 // What the hardware walks on a TLB miss under a scheme; says which Inspector walk applies.
 enum class WalkShape : uint8_t {
@@ -70,11 +71,11 @@ public:
     virtual GuestPhys guest_root() const = 0;
     // GuestTables and ShadowTables: the walk the hardware would make for va now, after a fill
     // if the scheme's tables lack va. Throws std::logic_error for other shapes.
-    virtual Walk1d walk_1d(uint64_t va);
+    virtual Walk1d walk_1d(GuestVirt va);
     // TwoDimensional: one walk of va traced step by step through `caches`; missing nested
     // entries are installed as a violation would, without counting an exit. Throws
     // std::logic_error for other shapes.
-    virtual Walk2d trace_2d(uint64_t va, WalkCaches caches);
+    virtual Walk2d trace_2d(GuestVirt va, WalkCaches caches);
     // TwoDimensional: the nested page size (log2 bytes). Throws std::logic_error otherwise.
     virtual unsigned nested_page_shift() const;
 

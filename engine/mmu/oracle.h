@@ -14,17 +14,16 @@
 namespace vmmu {
 
 // layout_only: judge by the static host layout (native: bare metal has no host to remap frames).
-inline void check_isolation(std::string_view backend, const BackendEnv& env, uint64_t va,
-                            GuestPhys pa, uint64_t hpa, bool write, bool layout_only = false) {
+inline void check_isolation(std::string_view backend, const BackendEnv& env, GuestVirt va,
+                            GuestPhys pa, HostPhys hpa, bool write, bool layout_only = false) {
     if (!env.host) return; // a unit test's backend without a host model
-    HostFrames::Owner o = layout_only
-                              ? env.host->range_owner(HostPhys(hpa))
-                              : env.host->owner_near(static_cast<size_t>(env.vm), HostPhys(hpa));
+    HostFrames::Owner o = layout_only ? env.host->range_owner(hpa)
+                                      : env.host->owner_near(static_cast<size_t>(env.vm), hpa);
     if (o == env.vm || (o == HostFrames::kShared && !write)) return;
     throw OracleMismatch(fmt::format(
         "{}: isolation violated: VM {} {} gVA {:#x} (gPA {:#x}) reached hPA {:#x}, which is owned "
         "by {}",
-        backend, env.vm, write ? "writing" : "reading", va, pa.value(), hpa,
+        backend, env.vm, write ? "writing" : "reading", va.value(), pa.value(), hpa.value(),
         o == HostFrames::kShared ? "shared read-only (deduplicated): a write must break the "
                                    "sharing first"
                                  : HostFrames::describe(o)));
@@ -33,13 +32,14 @@ inline void check_isolation(std::string_view backend, const BackendEnv& env, uin
 // Reached only when the fast compare in check_oracle fails: judges the owner first, so a
 // translation into another VM's memory is reported as an isolation violation, then the address.
 [[gnu::cold, gnu::noinline]] inline void
-oracle_disagreement(std::string_view backend, const BackendEnv& env, uint64_t va, GuestPhys pa,
-                    uint64_t hpa, HostPhys expected, bool write, bool layout_only) {
+oracle_disagreement(std::string_view backend, const BackendEnv& env, GuestVirt va, GuestPhys pa,
+                    HostPhys hpa, HostPhys expected, bool write, bool layout_only) {
     check_isolation(backend, env, va, pa, hpa, write, layout_only);
-    if (hpa == expected.value()) return; // no host model to judge a shared frame by
+    if (hpa == expected) return; // no host model to judge a shared frame by
     throw OracleMismatch(fmt::format("{}: gVA {:#x} translated to hPA {:#x}, functional gPA {:#x} "
                                      "is hPA {:#x}",
-                                     backend, va, hpa, pa.value(), expected.value()));
+                                     backend, va.value(), hpa.value(), pa.value(),
+                                     expected.value()));
 }
 
 // The whole oracle for one translation: hpa must be `expected` (p2m(gPA); the static layout for
@@ -48,10 +48,10 @@ oracle_disagreement(std::string_view backend, const BackendEnv& env, uint64_t va
 // (engine/host/dedup.cpp) points a p2m entry only at a frame it has just given to this VM or at a
 // shared one, so hpa == expected implies a permitted owner unless the access writes a shared
 // frame. Everything else is judged out of line by oracle_disagreement.
-inline void check_oracle(std::string_view backend, const BackendEnv& env, uint64_t va, GuestPhys pa,
-                         uint64_t hpa, HostPhys expected, bool expected_shared, bool write,
-                         bool layout_only = false) {
-    if (hpa == expected.value() && !(write && expected_shared)) [[likely]]
+inline void check_oracle(std::string_view backend, const BackendEnv& env, GuestVirt va,
+                         GuestPhys pa, HostPhys hpa, HostPhys expected, bool expected_shared,
+                         bool write, bool layout_only = false) {
+    if (hpa == expected && !(write && expected_shared)) [[likely]]
         return;
     oracle_disagreement(backend, env, va, pa, hpa, expected, write, layout_only);
 }

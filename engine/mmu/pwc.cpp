@@ -2,14 +2,16 @@
 
 namespace vmmu {
 
-PageWalkCache::PageWalkCache(const PwcConfig& config, WalkCounters* counters)
+template <class InAddress, class Table>
+PageWalkCache<InAddress, Table>::PageWalkCache(const PwcConfig& config, WalkCounters* counters)
     : counters_(counters) {
     levels_[slot(2)].resize(config.pde);
     levels_[slot(3)].resize(config.pdpte);
     levels_[slot(4)].resize(config.pml4e);
 }
 
-PwcProbe PageWalkCache::lookup(uint64_t addr, uint32_t context) {
+template <class InAddress, class Table>
+PwcProbe<Table> PageWalkCache<InAddress, Table>::lookup(In addr, uint32_t context) {
     if (counters_) counters_->pwc_lookups++;
     for (int level = 2; level <= 4; ++level) {
         uint64_t tag = tag_of(addr, level);
@@ -18,14 +20,16 @@ PwcProbe PageWalkCache::lookup(uint64_t addr, uint32_t context) {
                 e.stamp = ++clock_;
                 if (counters_) counters_->pwc_hits++;
                 // A cached level-L entry hands the walk the table of level L-1.
-                return {level - 1, e.next};
+                return {level - 1, e.flags, e.next};
             }
         }
     }
     return {};
 }
 
-void PageWalkCache::fill(uint64_t addr, int level, uint64_t next_table, uint32_t context) {
+template <class InAddress, class Table>
+void PageWalkCache<InAddress, Table>::fill(In addr, int level, Table next_table, uint32_t context,
+                                           uint16_t flags) {
     if (level < 2 || level > 4) return;
     std::vector<Entry>& entries = levels_[slot(level)];
     if (entries.empty()) return;
@@ -39,24 +43,30 @@ void PageWalkCache::fill(uint64_t addr, int level, uint64_t next_table, uint32_t
         // Invalid entries first, then the least recently used.
         if (victim->valid && (!e.valid || e.stamp < victim->stamp)) victim = &e;
     }
-    *victim = {tag, next_table, ++clock_, context, true};
+    *victim = {tag, next_table, ++clock_, context, flags, true};
 }
 
-void PageWalkCache::invalidate_address(uint64_t addr, uint32_t context) {
+template <class InAddress, class Table>
+void PageWalkCache<InAddress, Table>::invalidate_address(In addr, uint32_t context) {
     for (int level = 2; level <= 4; ++level)
         for (Entry& e : levels_[slot(level)])
             if (e.context == context && e.tag == tag_of(addr, level)) e.valid = false;
 }
 
-void PageWalkCache::flush_context(uint32_t context) {
+template <class InAddress, class Table>
+void PageWalkCache<InAddress, Table>::flush_context(uint32_t context) {
     for (auto& level : levels_)
         for (Entry& e : level)
             if (e.context == context) e.valid = false;
 }
 
-void PageWalkCache::flush_all() {
+template <class InAddress, class Table> void PageWalkCache<InAddress, Table>::flush_all() {
     for (auto& level : levels_)
         for (Entry& e : level) e.valid = false;
 }
+
+template class PageWalkCache<GuestVirt, GuestPhys>;
+template class PageWalkCache<GuestVirt, HostPhys>;
+template class PageWalkCache<GuestPhys, HostPhys>;
 
 } // namespace vmmu

@@ -7,7 +7,8 @@
 
 namespace vmmu {
 
-TlbArray::TlbArray(TlbArrayGeometry geometry, uint8_t sizes) : sizes_(sizes) {
+template <GuestAddress In>
+TlbArray<In>::TlbArray(TlbArrayGeometry geometry, uint8_t sizes) : sizes_(sizes) {
     if (geometry.entries == 0) return; // an absent array: every lookup misses
     if (geometry.ways == 0 || geometry.entries % geometry.ways != 0 ||
         !std::has_single_bit(geometry.sets()) || geometry.ways > 255)
@@ -30,16 +31,17 @@ TlbArray::TlbArray(TlbArrayGeometry geometry, uint8_t sizes) : sizes_(sizes) {
 }
 
 // Callers forget() the memo once they are done dropping.
-void TlbArray::drop(uint32_t i) {
+template <GuestAddress In> void TlbArray<In>::drop(uint32_t i) {
     --live_[size_index(shift_of(meta_[i]))];
     meta_[i] = 0;
 }
 
-const Translation* TlbArray::probe(uint64_t va, uint16_t pcid, uint16_t vpid) {
+template <GuestAddress In>
+const Translation* TlbArray<In>::probe(In va, uint16_t pcid, uint16_t vpid) {
     for (unsigned k = 0; k < nshifts_; ++k) {
         unsigned shift = shifts_[k];
         if (!live_[size_index(shift)]) continue;
-        uint64_t vpn = va >> shift;
+        uint64_t vpn = va.page_number(shift);
         uint32_t set = set_of(vpn), base = set * ways_, want = meta_of(shift, vpid);
         const uint64_t* vpns = &vpns_[base];
         const uint32_t* meta = &meta_[base];
@@ -57,10 +59,11 @@ const Translation* TlbArray::probe(uint64_t va, uint16_t pcid, uint16_t vpid) {
     return nullptr;
 }
 
-const Translation* TlbArray::fill(uint64_t va, const Translation& t, uint16_t pcid, uint16_t vpid) {
+template <GuestAddress In>
+const Translation* TlbArray<In>::fill(In va, const Translation& t, uint16_t pcid, uint16_t vpid) {
     if (!ways_ || !holds(t.page_shift)) return nullptr;
     forget();
-    uint64_t vpn = va >> t.page_shift;
+    uint64_t vpn = va.page_number(t.page_shift);
     uint32_t set = set_of(vpn), base = set * ways_, want = meta_of(t.page_shift, vpid);
     // One pass: an entry for the same page is replaced; else the first invalid way, else the
     // least recently used one.
@@ -91,7 +94,7 @@ const Translation* TlbArray::fill(uint64_t va, const Translation& t, uint16_t pc
     return &slots_[i].t;
 }
 
-template <class Pred> uint64_t TlbArray::invalidate_if(Pred&& pred) {
+template <GuestAddress In> template <class Pred> uint64_t TlbArray<In>::invalidate_if(Pred&& pred) {
     uint64_t dropped = 0;
     for (uint32_t i = 0; i < meta_.size(); ++i)
         if (meta_[i] && pred(i)) {
@@ -102,26 +105,26 @@ template <class Pred> uint64_t TlbArray::invalidate_if(Pred&& pred) {
     return dropped;
 }
 
-uint64_t TlbArray::flush_all() {
+template <GuestAddress In> uint64_t TlbArray<In>::flush_all() {
     return invalidate_if([](uint32_t) { return true; });
 }
 
-uint64_t TlbArray::flush_vpid(uint16_t vpid) {
+template <GuestAddress In> uint64_t TlbArray<In>::flush_vpid(uint16_t vpid) {
     return invalidate_if([&](uint32_t i) { return vpid_of(meta_[i]) == vpid; });
 }
 
-uint64_t TlbArray::flush_non_global(uint16_t pcid, uint16_t vpid) {
+template <GuestAddress In> uint64_t TlbArray<In>::flush_non_global(uint16_t pcid, uint16_t vpid) {
     return invalidate_if([&](uint32_t i) {
         return vpid_of(meta_[i]) == vpid && slots_[i].pcid == pcid && !slots_[i].t.global;
     });
 }
 
-uint64_t TlbArray::invalidate_page(uint64_t va, uint16_t vpid) {
+template <GuestAddress In> uint64_t TlbArray<In>::invalidate_page(In va, uint16_t vpid) {
     uint64_t dropped = 0;
     for (unsigned k = 0; k < nshifts_; ++k) {
         unsigned shift = shifts_[k];
         if (!live_[size_index(shift)]) continue;
-        uint64_t vpn = va >> shift;
+        uint64_t vpn = va.page_number(shift);
         uint32_t base = set_of(vpn) * ways_, want = meta_of(shift, vpid);
         for (uint32_t w = 0; w < ways_; ++w)
             if (meta_[base + w] == want && vpns_[base + w] == vpn) {
@@ -133,14 +136,19 @@ uint64_t TlbArray::invalidate_page(uint64_t va, uint16_t vpid) {
     return dropped;
 }
 
-uint64_t TlbArray::valid_entries() const { return uint64_t{live_[0]} + live_[1] + live_[2]; }
+template <GuestAddress In> uint64_t TlbArray<In>::valid_entries() const {
+    return uint64_t{live_[0]} + live_[1] + live_[2];
+}
+
+template class TlbArray<GuestVirt>;
+template class TlbArray<GuestPhys>;
 
 TlbHierarchy::TlbHierarchy(const TlbHierarchyConfig& config, TlbCounters* counters)
     : l1i_(config.l1i, kSizeAll), l1d_4k_(config.l1d_4k, kSize4K),
       l1d_large_(config.l1d_large, kSize2M | kSize1G),
       stlb_(config.stlb, config.stlb_holds_2m ? kSize4K | kSize2M : kSize4K), counters_(counters) {}
 
-const Translation* TlbHierarchy::lookup_stlb(uint64_t va, bool is_fetch) {
+const Translation* TlbHierarchy::lookup_stlb(GuestVirt va, bool is_fetch) {
     counters_->stlb_lookups++;
     const Translation* t = stlb_.lookup(va, pcid_, vpid_);
     if (!t) {
@@ -148,14 +156,14 @@ const Translation* TlbHierarchy::lookup_stlb(uint64_t va, bool is_fetch) {
         return nullptr;
     }
     // Refill the L1 from the STLB.
-    TlbArray& l1 = is_fetch ? l1i_ : t->page_shift == 12 ? l1d_4k_ : l1d_large_;
+    GuestTlbArray& l1 = is_fetch ? l1i_ : t->page_shift == 12 ? l1d_4k_ : l1d_large_;
     const Translation* in_l1 = l1.fill(va, *t, pcid_, vpid_);
     return in_l1 ? in_l1 : t;
 }
 
-void TlbHierarchy::fill(uint64_t va, const Translation& t, bool is_fetch) {
+void TlbHierarchy::fill(GuestVirt va, const Translation& t, bool is_fetch) {
     stlb_.fill(va, t, pcid_, vpid_);
-    TlbArray& l1 = is_fetch ? l1i_ : t.page_shift == 12 ? l1d_4k_ : l1d_large_;
+    GuestTlbArray& l1 = is_fetch ? l1i_ : t.page_shift == 12 ? l1d_4k_ : l1d_large_;
     l1.fill(va, t, pcid_, vpid_);
 }
 
@@ -174,7 +182,7 @@ void TlbHierarchy::flush_vpid(uint16_t vpid) {
                 stlb_.flush_vpid(vpid));
 }
 
-void TlbHierarchy::invlpg(uint64_t va) {
+void TlbHierarchy::invlpg(GuestVirt va) {
     counters_->flushed_entries +=
         l1i_.invalidate_page(va, vpid_) + l1d_4k_.invalidate_page(va, vpid_) +
         l1d_large_.invalidate_page(va, vpid_) + stlb_.invalidate_page(va, vpid_);

@@ -3,24 +3,35 @@
 // Entries are tagged by (virtual page number at the entry's page size, PCID, VPID) and carry
 // the translation result (host frame, page shift, W/U/NX). Global entries match every PCID.
 // Lookups allocate nothing and call nothing virtual: they run on every guest data access.
+// An array is typed by what it translates: a gVA (the TLB proper) or a gPA (slat's nested TLB);
+// either way it yields a host-physical frame.
 #pragma once
 
+#include "engine/core/addr.h"
 #include "engine/mmu/counters.h"
 
+#include <concepts>
 #include <cstdint>
 #include <vector>
 
 namespace vmmu {
 
+// What a TLB translates from: a gVA, or (slat's nested TLB) a gPA; never a host address.
+template <class A>
+concept GuestAddress = std::same_as<A, GuestVirt> || std::same_as<A, GuestPhys>;
+
 // What a TLB entry (or a page walk) yields: the host frame of a page of 2^page_shift bytes.
 struct Translation {
-    uint64_t frame = 0; // host-physical base of the page (low page_shift bits zero)
+    HostPhys frame; // base of the page (low page_shift bits zero)
     uint8_t page_shift = 12;
     bool writable = true;
     bool user = true;
     bool nx = false;
     bool global = false;
-    uint64_t host(uint64_t va) const { return frame | (va & ((uint64_t{1} << page_shift) - 1)); }
+    // The host address of `in` (a gVA, or a gPA in the nested TLB) within this page.
+    HostPhys host(GuestAddress auto in) const {
+        return HostPhys(frame.value() | in.page_offset(page_shift));
+    }
 };
 
 // entries = sets × ways; sets must be a power of two (index = vpn bits).
@@ -38,8 +49,9 @@ constexpr uint8_t page_size_bit(unsigned shift) {
 
 // One set-associative array with true LRU: each way keeps the array-wide time of its last use,
 // the least recently used way of a set has the smallest, and each set remembers its most recent
-// way (so a hit costs two stores, whatever the associativity).
-class TlbArray {
+// way (so a hit costs two stores, whatever the associativity). `In` is the address space it
+// translates from: GuestVirt, or GuestPhys for a nested TLB (instantiated for both in tlb.cpp).
+template <GuestAddress In> class TlbArray {
 public:
     TlbArray() = default;
     TlbArray(TlbArrayGeometry geometry, uint8_t sizes);
@@ -49,7 +61,7 @@ public:
     uint32_t capacity() const { return sets_ * ways_; }
 
     // Probes every page size the array holds; on a hit refreshes LRU and returns the entry.
-    const Translation* lookup(uint64_t va, uint16_t pcid, uint16_t vpid) {
+    const Translation* lookup(In va, uint16_t pcid, uint16_t vpid) {
         Recall r = recall(va, context_tag(pcid, vpid));
         return r.known ? r.t : probe(va, pcid, vpid);
     }
@@ -60,8 +72,8 @@ public:
         const Translation* t;
     };
     // `tag` is context_tag(PCID, VPID) (TlbHierarchy keeps it precomputed).
-    Recall recall(uint64_t va, uint32_t tag) const {
-        uint64_t page = va >> 12;
+    Recall recall(In va, uint32_t tag) const {
+        uint64_t page = va.page_number();
         const Memo& m = memo_[page & (kMemoEntries - 1)];
         if (m.page != page || m.tag != tag) return {false, nullptr};
         return {!m.t || *m.mru == m.way, m.t};
@@ -72,13 +84,13 @@ public:
     }
     // Inserts (replacing an existing entry for the same page, else the LRU way); returns the
     // stored entry, or nullptr when the array does not hold that page size.
-    const Translation* fill(uint64_t va, const Translation& t, uint16_t pcid, uint16_t vpid);
+    const Translation* fill(In va, const Translation& t, uint16_t pcid, uint16_t vpid);
 
     // Invalidation; each returns the number of entries dropped.
     uint64_t flush_all();
     uint64_t flush_vpid(uint16_t vpid);
     uint64_t flush_non_global(uint16_t pcid, uint16_t vpid);
-    uint64_t invalidate_page(uint64_t va, uint16_t vpid); // every size, every PCID, globals too
+    uint64_t invalidate_page(In va, uint16_t vpid); // every size, every PCID, globals too
     uint64_t valid_entries() const;
 
 private:
@@ -138,8 +150,8 @@ private:
         const Memo& operator[](uint64_t i) const { return entries[i]; }
     };
     MemoTable memo_;
-    void remember(uint64_t va, uint16_t pcid, uint16_t vpid, uint32_t set, uint32_t way) {
-        uint64_t page = va >> 12;
+    void remember(In va, uint16_t pcid, uint16_t vpid, uint32_t set, uint32_t way) {
+        uint64_t page = va.page_number();
         memo_[page & (kMemoEntries - 1)] =
             way == kNoWay ? Memo{page, context_tag(pcid, vpid), 0, nullptr, nullptr}
                           : Memo{page, context_tag(pcid, vpid), static_cast<uint8_t>(way),
@@ -148,9 +160,9 @@ private:
     void forget() {
         for (Memo& m : memo_.entries) m.page = UINT64_MAX;
     }
-    const Translation* probe(uint64_t va, uint16_t pcid, uint16_t vpid);
+    const Translation* probe(In va, uint16_t pcid, uint16_t vpid);
 
-    std::vector<uint64_t> vpns_;
+    std::vector<uint64_t> vpns_; // tags: page numbers at each entry's page size
     std::vector<uint32_t> meta_;
     std::vector<uint64_t> stamps_; // per way: clock_ at its last use
     std::vector<uint8_t> mru_;     // per set: its most recently used way
@@ -165,6 +177,10 @@ private:
     // Valid entries per page size: a size with none is not probed (most runs use 4K only).
     uint32_t live_[3] = {};
 };
+
+// The TLB proper (gVA -> hPA) and slat's nested TLB (gPA -> hPA).
+using GuestTlbArray = TlbArray<GuestVirt>;
+using NestedTlbArray = TlbArray<GuestPhys>;
 
 struct TlbHierarchyConfig {
     TlbArrayGeometry l1i, l1d_4k, l1d_large, stlb;
@@ -181,7 +197,7 @@ public:
     void set_context(uint16_t pcid, uint16_t vpid) {
         pcid_ = pcid;
         vpid_ = vpid;
-        tag_ = TlbArray::context_tag(pcid, vpid);
+        tag_ = GuestTlbArray::context_tag(pcid, vpid);
     }
     uint16_t pcid() const { return pcid_; }
     uint16_t vpid() const { return vpid_; }
@@ -189,19 +205,19 @@ public:
     // lookup()'s result when the L1 arrays' memos know it is an L1 hit, counted as lookup()
     // counts it; nullptr otherwise, and then the caller calls lookup() (which counts). Small
     // enough to inline into each backend's hit path.
-    const Translation* recall(uint64_t va, bool is_fetch) {
+    const Translation* recall(GuestVirt va, bool is_fetch) {
         const Translation* t = known_hit(va, is_fetch);
         if (t) count_l1_hits(is_fetch, 1);
         return t;
     }
     // The entry of an L1 hit the memos know, as recall() finds it but not counted: a lookup
     // then would change nothing but the count (count_l1_hits). nullptr when they do not know one.
-    const Translation* known_hit(uint64_t va, bool is_fetch) const {
+    const Translation* known_hit(GuestVirt va, bool is_fetch) const {
         if (is_fetch) {
-            TlbArray::Recall r = l1i_.recall(va, tag_);
+            GuestTlbArray::Recall r = l1i_.recall(va, tag_);
             return r.known ? r.t : nullptr;
         }
-        TlbArray::Recall r = l1d_4k_.recall(va, tag_);
+        GuestTlbArray::Recall r = l1d_4k_.recall(va, tag_);
         if (r.known && !r.t) // a large page: lookup() goes on to the large array
             r = l1d_large_.recall(va, tag_);
         return r.known ? r.t : nullptr;
@@ -211,8 +227,8 @@ public:
     }
 
     // nullptr on a miss in every level.
-    const Translation* lookup(uint64_t va, bool is_fetch) {
-        TlbArray& l1 = is_fetch ? l1i_ : l1d_4k_;
+    const Translation* lookup(GuestVirt va, bool is_fetch) {
+        GuestTlbArray& l1 = is_fetch ? l1i_ : l1d_4k_;
         (is_fetch ? counters_->l1i_lookups : counters_->l1d_lookups)++;
         if (const Translation* t = l1.lookup(va, pcid_, vpid_)) return t;
         if (!is_fetch)
@@ -221,29 +237,29 @@ public:
         return lookup_stlb(va, is_fetch);
     }
     // After a walk: installs the translation in the STLB (if it holds that size) and the L1.
-    void fill(uint64_t va, const Translation& t, bool is_fetch);
+    void fill(GuestVirt va, const Translation& t, bool is_fetch);
 
     // CR3 write without PCID (or with PCID and bit 63 clear): non-global entries of `pcid`.
     void flush_non_global(uint16_t pcid);
     // Everything, every VPID (VM entry/exit without VPID, CR4.PGE toggle with VPID 0).
     void flush_all();
     // INVLPG: every page size covering va, every PCID of the current VPID (SDM 4.10.4.1).
-    void invlpg(uint64_t va);
+    void invlpg(GuestVirt va);
     // INVVPID single-context, or CR4.PGE toggle inside a VM: all entries of one VPID.
     void flush_vpid(uint16_t vpid);
 
 private:
-    const Translation* lookup_stlb(uint64_t va, bool is_fetch);
+    const Translation* lookup_stlb(GuestVirt va, bool is_fetch);
     void count_flush(uint64_t dropped) {
         counters_->flushes++;
         counters_->flushed_entries += dropped;
     }
 
-    TlbArray l1i_, l1d_4k_, l1d_large_, stlb_;
+    GuestTlbArray l1i_, l1d_4k_, l1d_large_, stlb_;
     TlbCounters* counters_;
     uint16_t pcid_ = 0;
     uint16_t vpid_ = 0;
-    uint32_t tag_ = 0; // TlbArray::context_tag(pcid_, vpid_)
+    uint32_t tag_ = 0; // GuestTlbArray::context_tag(pcid_, vpid_)
 };
 
 } // namespace vmmu

@@ -18,17 +18,15 @@ namespace vmmu {
 // for its stack frame.
 template <class Lookup>
 [[gnu::noinline]] void for_each_fetch_page_loop(const Fetch& f, Lookup lookup) {
-    uint64_t start = f.va.value();
-    uint64_t first = start >> 12, last = (start + (f.bytes ? f.bytes - 1 : 0)) >> 12;
+    uint64_t first = f.va.page_number(), last = (f.va + (f.bytes ? f.bytes - 1 : 0)).page_number();
     for (uint64_t p = first; p <= last; ++p) {
-        uint64_t va = p == first ? start : p << 12;
-        lookup(va, f.pa + (va - start));
+        GuestVirt va = p == first ? f.va : GuestVirt(p << kPageShift4K);
+        lookup(va, f.pa + (va - f.va));
     }
 }
 template <class Lookup> inline void for_each_fetch_page(const Fetch& f, Lookup lookup) {
-    uint64_t start = f.va.value();
-    if (((start ^ (start + (f.bytes ? f.bytes - 1 : 0))) >> 12) == 0) [[likely]]
-        return lookup(start, f.pa);
+    if (f.va.page_number() == (f.va + (f.bytes ? f.bytes - 1 : 0)).page_number()) [[likely]]
+        return lookup(f.va, f.pa);
     for_each_fetch_page_loop(f, lookup);
 }
 
@@ -37,7 +35,7 @@ template <class Lookup> inline void for_each_fetch_page(const Fetch& f, Lookup l
 // slow(recalled), which the backend keeps out of line; a non-null `recalled` there is an entry
 // recall() counted and that must be re-walked for the write.
 template <class Check, class Slow>
-inline void translate_fast(TlbHierarchy& tlb, uint64_t va, GuestPhys pa, bool fetch, bool write,
+inline void translate_fast(TlbHierarchy& tlb, GuestVirt va, GuestPhys pa, bool fetch, bool write,
                            bool oracle, Check check, Slow slow) {
     const Translation* recalled = tlb.recall(va, fetch);
     if (recalled && (recalled->writable || !write)) [[likely]] {
@@ -62,10 +60,10 @@ void repeat_loop(TlbHierarchy& tlb, std::span<const BlockEvents> body, uint64_t 
         for (const BlockEvents& b : body) {
             bool hits = true;
             for_each_fetch_page(
-                b.fetch, [&](uint64_t va, GuestPhys) { hits = hits && tlb.known_hit(va, true); });
+                b.fetch, [&](GuestVirt va, GuestPhys) { hits = hits && tlb.known_hit(va, true); });
             if (!hits) return false;
             for (const DataAccess& a : b.accesses) {
-                const Translation* t = tlb.known_hit(a.va.value(), false);
+                const Translation* t = tlb.known_hit(a.va, false);
                 if (!t || (a.write && !t->writable)) return false;
             }
         }
@@ -78,17 +76,15 @@ void repeat_loop(TlbHierarchy& tlb, std::span<const BlockEvents> body, uint64_t 
         }
         for (const BlockEvents& b : body) {
             uint64_t fetch_pages = 0;
-            for_each_fetch_page(b.fetch, [&](uint64_t, GuestPhys) { ++fetch_pages; });
+            for_each_fetch_page(b.fetch, [&](GuestVirt, GuestPhys) { ++fetch_pages; });
             tlb.count_l1_hits(true, k * fetch_pages);
             tlb.count_l1_hits(false, k * b.accesses.size());
             if (!oracle) continue;
-            for_each_fetch_page(b.fetch, [&](uint64_t va, GuestPhys pa) {
+            for_each_fetch_page(b.fetch, [&](GuestVirt va, GuestPhys pa) {
                 check(va, tlb.known_hit(va, true)->host(va), pa, false);
             });
-            for (const DataAccess& a : b.accesses) {
-                uint64_t va = a.va.value();
-                check(va, tlb.known_hit(va, false)->host(va), a.pa, a.write);
-            }
+            for (const DataAccess& a : b.accesses)
+                check(a.va, tlb.known_hit(a.va, false)->host(a.va), a.pa, a.write);
         }
         return;
     }
@@ -101,7 +97,7 @@ void repeat_loop(TlbHierarchy& tlb, std::span<const BlockEvents> body, uint64_t 
 // arguments: walk(va, pa) returns the Translation to fill; check(va, hpa, pa, write) is the
 // oracle (called only when `oracle`); count_rewalk() counts a permission re-walk.
 template <class CountRewalk, class Walk, class Check>
-void translate_access(TlbHierarchy& tlb, uint64_t va, GuestPhys pa, bool fetch, bool write,
+void translate_access(TlbHierarchy& tlb, GuestVirt va, GuestPhys pa, bool fetch, bool write,
                       const Translation* recalled, bool oracle, CountRewalk count_rewalk, Walk walk,
                       Check check) {
     const Translation* t = recalled ? recalled : tlb.lookup(va, fetch);

@@ -18,8 +18,8 @@
 namespace vmmu {
 namespace {
 
-// Permission bits accumulated above a cached PWC entry, kept in its table address's low bits.
-constexpr uint64_t kPwcWritable = 1, kPwcUser = 2, kPwcNx = 4;
+// Permission bits accumulated above a cached PWC entry, stored as the entry's flags.
+constexpr uint16_t kPwcWritable = 1, kPwcUser = 2, kPwcNx = 4;
 
 // Native's own counters, reported by name under "details" once they count something.
 struct NativeCounters {
@@ -44,16 +44,16 @@ public:
 
     std::string name() const override { return "native"; }
 
-    void on_access(const DataAccess& a) override { translate(a.va.value(), a.pa, false, a.write); }
+    void on_access(const DataAccess& a) override { translate(a.va, a.pa, false, a.write); }
     void on_fetch(const Fetch& f) override {
         // One lookup per 4K page the block touches; code is identity-mapped, so pa follows va.
         for_each_fetch_page(f,
-                            [this](uint64_t va, GuestPhys pa) { translate(va, pa, true, false); });
+                            [this](GuestVirt va, GuestPhys pa) { translate(va, pa, true, false); });
     }
     void on_loop_repeats(std::span<const BlockEvents> body, uint64_t k) override {
         repeat_loop(
             tlb_, body, k, env_.oracle, [] { return true; },
-            [this](uint64_t v, uint64_t hpa, GuestPhys p, bool w) { check(v, hpa, p, w); },
+            [this](GuestVirt v, HostPhys hpa, GuestPhys p, bool w) { check(v, hpa, p, w); },
             [&] { Backend::on_loop_repeats(body, 1); });
     }
 
@@ -66,15 +66,15 @@ public:
         tlb_.set_context(cpu_.pcid(), 0);
     }
     void on_invlpg(uint64_t, GuestVirt va) override {
-        tlb_.invlpg(va.value());
+        tlb_.invlpg(va);
         // INVLPG also drops every paging-structure-cache entry of the current PCID (SDM 4.10.4.1).
         pwc_.flush_context(cpu_.pcid());
     }
     void on_guest_fault(uint64_t, uint8_t vector, GuestVirt cr2, uint32_t) override {
         // A #PF invalidates what would translate the faulting address (SDM 4.10.4.1).
         if (vector != x86::kVecPf) return;
-        tlb_.invlpg(cr2.value());
-        pwc_.invalidate_address(cr2.value(), cpu_.pcid());
+        tlb_.invlpg(cr2);
+        pwc_.invalidate_address(cr2, cpu_.pcid());
     }
     // Hardware neither snoops page-table writes nor exits on these: nothing to model.
     void on_pt_write(uint64_t, GuestPhys, uint64_t, uint64_t, uint8_t) override {}
@@ -110,15 +110,16 @@ public:
     Inspector* inspector() override { return this; }
     WalkShape walk_shape() const override { return WalkShape::GuestTables; }
     GuestPhys guest_root() const override { return cpu_.root(); }
-    Walk1d walk_1d(uint64_t va) override {
+    Walk1d walk_1d(GuestVirt va) override {
         Walk1d out;
         out.refs = guest_walk(*env_.memory, cpu_.root(), va);
         if (out.refs.empty()) return out;
         const Ref1d& last = out.refs.back();
         if (!(last.entry & x86::kPteP) || (last.level > 1 && !(last.entry & x86::kPtePs)))
             return out;
-        uint64_t mask = (uint64_t{1} << x86::leaf_shift(last.level)) - 1;
-        GuestPhys pa((last.entry & x86::kPteAddrMask & ~mask) | (va & mask));
+        unsigned shift = x86::leaf_shift(last.level);
+        GuestPhys pa =
+            GuestPhys(last.entry & x86::kPteAddrMask).page_base(shift) + va.page_offset(shift);
         out.ok = true;
         out.hpa = env_.p2m->linear(pa);
         return out;
@@ -142,37 +143,37 @@ private:
     }
 
     // Hot path: an L1 hit the TLB's memo knows, checked inline; everything else out of line.
-    void translate(uint64_t va, GuestPhys pa, bool fetch, bool write) {
+    void translate(GuestVirt va, GuestPhys pa, bool fetch, bool write) {
         translate_fast(
             tlb_, va, pa, fetch, write, env_.oracle,
-            [this](uint64_t v, uint64_t hpa, GuestPhys p, bool w) { check(v, hpa, p, w); },
+            [this](GuestVirt v, HostPhys hpa, GuestPhys p, bool w) { check(v, hpa, p, w); },
             [&](const Translation* recalled) { translate_slow(va, pa, fetch, write, recalled); });
     }
-    [[gnu::noinline]] void translate_slow(uint64_t va, GuestPhys pa, bool fetch, bool write,
+    [[gnu::noinline]] void translate_slow(GuestVirt va, GuestPhys pa, bool fetch, bool write,
                                           const Translation* recalled) {
         translate_access(
             tlb_, va, pa, fetch, write, recalled, env_.oracle, [this] { own_.perm_rewalks++; },
-            [this](uint64_t v, GuestPhys p) { return walk(v, p); },
-            [this](uint64_t v, uint64_t hpa, GuestPhys p, bool w) { check(v, hpa, p, w); });
+            [this](GuestVirt v, GuestPhys p) { return walk(v, p); },
+            [this](GuestVirt v, HostPhys hpa, GuestPhys p, bool w) { check(v, hpa, p, w); });
     }
 
-    Translation walk(uint64_t va, GuestPhys functional) {
+    Translation walk(GuestVirt va, GuestPhys functional) {
         WalkCounters& wc = counters_.walks;
         wc.walks++;
         int level = 4;
-        uint64_t table = cpu_.root().value();
-        uint64_t perms = kPwcWritable | kPwcUser;
+        GuestPhys table = cpu_.root();
+        uint16_t perms = kPwcWritable | kPwcUser;
         if (pwc_.enabled()) {
-            PwcProbe probe = pwc_.lookup(va, cpu_.pcid());
+            GuestPwc::Probe probe = pwc_.lookup(va, cpu_.pcid());
             if (probe.hit()) {
                 level = probe.level;
-                table = probe.table & x86::kPteAddrMask;
-                perms = probe.table & 0xfff;
+                table = probe.table;
+                perms = probe.flags;
             }
         }
         uint64_t refs = 0;
         for (; level >= 1; --level) {
-            GuestPhys entry_pa(table + 8ull * x86::table_index(va, level));
+            GuestPhys entry_pa = table + 8ull * x86::table_index(va, level);
             if (!env_.memory->contains(entry_pa, 8)) return stale(va, functional, level);
             uint64_t e = env_.memory->read_u64(entry_pa);
             ++refs;
@@ -184,9 +185,9 @@ private:
             if (leaf) {
                 finish(refs);
                 unsigned shift = x86::leaf_shift(level);
-                GuestPhys base(e & x86::kPteAddrMask & ~((uint64_t{1} << shift) - 1));
+                GuestPhys base = GuestPhys(e & x86::kPteAddrMask).page_base(shift);
                 Translation t;
-                t.frame = env_.p2m->linear(base).value();
+                t.frame = env_.p2m->linear(base);
                 t.page_shift = static_cast<uint8_t>(shift);
                 t.writable = perms & kPwcWritable;
                 t.user = perms & kPwcUser;
@@ -194,8 +195,8 @@ private:
                 t.global = (e & x86::kPteG) && cpu_.pge();
                 return t;
             }
-            table = e & x86::kPteAddrMask;
-            pwc_.fill(va, level, table | perms, cpu_.pcid());
+            table = GuestPhys(e & x86::kPteAddrMask);
+            pwc_.fill(va, level, table, cpu_.pcid(), perms);
         }
         return stale(va, functional, 0); // unreachable: level 1 is always a leaf
     }
@@ -208,21 +209,22 @@ private:
     }
 
     // The walk disagrees with the access that just succeeded: the model is stale.
-    Translation stale(uint64_t va, GuestPhys functional, int level) {
+    Translation stale(GuestVirt va, GuestPhys functional, int level) {
         if (env_.oracle)
             throw OracleMismatch(fmt::format(
                 "native: walk of gVA {:#x} (CR3 {:#x}) failed at level {}, but the access "
                 "succeeded functionally at gPA {:#x} (hPA {:#x})",
-                va, cpu_.cr3(), level, functional.value(), env_.p2m->linear(functional).value()));
+                va.value(), cpu_.cr3(), level, functional.value(),
+                env_.p2m->linear(functional).value()));
         own_.stale_walks++;
         Translation t;
-        t.frame = env_.p2m->linear(functional.page_base()).value();
+        t.frame = env_.p2m->linear(functional.page_base());
         return t;
     }
 
     // Bare metal has no host remapping frames: gPA is where the linear map puts it, in this
     // VM's own range (deduplication, if any, is invisible here).
-    void check(uint64_t va, uint64_t hpa, GuestPhys functional, bool write) const {
+    void check(GuestVirt va, HostPhys hpa, GuestPhys functional, bool write) const {
         check_oracle("native", env_, va, functional, hpa, env_.p2m->linear(functional), false,
                      write, true);
     }
@@ -232,7 +234,7 @@ private:
     NativeCounters own_;
     GuestCpu cpu_;
     TlbHierarchy tlb_;
-    PageWalkCache pwc_;
+    GuestPwc pwc_;
 };
 
 const bool registered = register_backend(

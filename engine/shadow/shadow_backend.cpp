@@ -54,7 +54,7 @@ ShadowBackend::ShadowBackend(const BackendEnv& env)
 void ShadowBackend::on_host_remap(GuestPhys frame, HostRemap what) {
     // KVM's mmu notifier: the host changed the frame behind a gfn; every spte of it follows.
     // A break keeps the sptes write-protected: the breaking store is about to walk them and
-    // takes its own shadow page fault there (walk_and_fill), one exit whether its spte was
+    // takes its own hidden fault there (handle_hidden_fault), one exit whether its spte was
     // present (write-protected) or not; the hypervisor fixes only the faulting spte, so another
     // gVA of the frame pays a fault of its own when it is written. A divergence found by the
     // host comes from A/D bits, which under shadow paging the hypervisor itself writes inside
@@ -79,19 +79,19 @@ void ShadowBackend::end_break() {
     dedup_break_exits_ += counters_.exits.total() - exits_at_break_;
 }
 
-ShadowWalk ShadowBackend::hardware_walk(uint64_t va) {
+ShadowWalk ShadowBackend::hardware_walk(GuestVirt va) {
     HostPhys table = mmu_.root_table();
     int start = 4;
-    // Permissions accumulated above the first level read, kept in the low bits of a cached
-    // table address (tables are 4K-aligned): W and U in place, NX as bit 3.
-    constexpr uint64_t kPermNx = 8;
-    uint64_t perms = kPteW | kPteU;
+    // Permissions accumulated above the first level read, kept as a cached entry's flags: W and
+    // U in their PTE positions, NX as bit 3.
+    constexpr uint16_t kPermNx = 8;
+    uint16_t perms = kPteW | kPteU;
     if (pwc_on_) {
-        PwcProbe probe = pwc_.lookup(va, cpu_.pcid());
+        ShadowPwc::Probe probe = pwc_.lookup(va, cpu_.pcid());
         if (probe.hit()) {
             start = probe.level;
-            table = HostPhys(probe.table & kPteAddrMask);
-            perms = probe.table & (kPteW | kPteU | kPermNx);
+            table = probe.table;
+            perms = probe.flags;
         }
     }
     ShadowWalk w = mmu_.walk(va, start, table);
@@ -105,7 +105,7 @@ ShadowWalk ShadowBackend::hardware_walk(uint64_t va) {
             if (!(e & kPteP) || (e & kPtePs)) break;
             perms &= (e & (kPteW | kPteU)) | kPermNx;
             if (e & kPteNx) perms |= kPermNx;
-            pwc_.fill(va, l, (e & kPteAddrMask) | perms, cpu_.pcid());
+            pwc_.fill(va, l, HostPhys(e & kPteAddrMask), cpu_.pcid(), perms);
         }
     }
     WalkCounters& c = counters_.walks;
@@ -116,48 +116,53 @@ ShadowWalk ShadowBackend::hardware_walk(uint64_t va) {
     return w;
 }
 
-void ShadowBackend::walk_and_fill(uint64_t va, GuestPhys pa, bool fetch, bool write) {
+void ShadowBackend::handle_tlb_miss(GuestVirt va, GuestPhys pa, bool fetch, bool write) {
     ShadowWalk w = hardware_walk(va);
     // A write through a read-only shadow entry whose guest entry is now writable (an upgrade
     // the shadow has not seen, e.g. in an unsync table) faults to the hypervisor as well.
     bool protection = w.ok && write && !w.writable;
     if (!w.ok || protection) {
-        // Hidden fault: the guest allows the access (it succeeded) but the shadow does not.
-        vm_exit(ExitReason::PfHidden);
-        if (protection) ++write_protect_faults_;
         // A leaf read-only because its frame is (or was) shared: copy-on-write's fault.
         bool host_wp =
             protection && w.page_shift == kPageShift4K && (w.entry[1] & ShadowTables::kSpteHostWp);
-        if (host_wp) ++dedup_wp_faults_;
-        if (!mmu_.fix_hidden_fault(va)) {
-            if (oracle_)
-                throw OracleMismatch(fmt::format(
-                    "shadow: gVA {:#x} reached gPA {:#x} but the guest tables at root {:#x} do "
-                    "not map it",
-                    va, pa.value(), mmu_.current_root().gfn.value()));
-            ++unmapped_accesses_;
-            return;
-        }
-        apply_mmu_flush();
-        // The access carries no RIP: an attached trace gets it from the vCPU (run.cpp).
-        trace_exit(ExitReason::PfHidden, 0, va,
-                   break_pending_ ? "break sharing (copy-on-write)"
-                   : protection   ? "fill (write upgrade)"
-                                  : "fill");
+        if (!handle_hidden_fault({va, pa, write, protection, host_wp})) return;
         // VM entry retries the access; its walk now finds the filled entries.
         w = hardware_walk(va);
         if (!w.ok)
-            throw std::logic_error(fmt::format("shadow: gVA {:#x} still unmapped after fill", va));
+            throw std::logic_error(
+                fmt::format("shadow: gVA {:#x} still unmapped after fill", va.value()));
     }
-    if (oracle_) check(va, pa, w.hpa.value(), write);
+    if (oracle_) check(va, pa, w.hpa, write);
     Translation t;
-    t.frame = w.hpa.value() & ~((uint64_t{1} << w.page_shift) - 1);
+    t.frame = w.hpa.page_base(w.page_shift);
     t.page_shift = static_cast<uint8_t>(w.page_shift);
     t.writable = w.writable;
     t.user = w.user;
     t.nx = w.nx;
     t.global = w.global && cpu_.pge();
     tlb_.fill(va, t, fetch);
+}
+
+bool ShadowBackend::handle_hidden_fault(const HiddenFault& fault) {
+    vm_exit(ExitReason::PfHidden);
+    if (fault.protection) ++write_protect_faults_;
+    if (fault.host_wp) ++dedup_wp_faults_;
+    if (!mmu_.fix_hidden_fault(fault.va)) {
+        if (oracle_)
+            throw OracleMismatch(
+                fmt::format("shadow: gVA {:#x} reached gPA {:#x} but the guest tables at root "
+                            "{:#x} do not map it",
+                            fault.va.value(), fault.pa.value(), mmu_.current_root().gfn.value()));
+        ++unmapped_accesses_;
+        return false;
+    }
+    apply_mmu_flush();
+    // The access carries no RIP: an attached trace gets it from the vCPU (run.cpp).
+    trace_exit(ExitReason::PfHidden, 0, fault.va.value(),
+               break_pending_     ? "break sharing (copy-on-write)"
+               : fault.protection ? "fill (write upgrade)"
+                                  : "fill");
+    return true;
 }
 
 void ShadowBackend::vm_exit(ExitReason reason) {
@@ -220,12 +225,12 @@ void ShadowBackend::on_cr4_write(uint64_t rip, uint64_t new_cr4) {
 void ShadowBackend::on_invlpg(uint64_t rip, GuestVirt va) {
     vm_exit(ExitReason::Invlpg);
     uint64_t resynced = mmu_.stats().mmu_resync;
-    mmu_.invlpg(va.value());
+    mmu_.invlpg(va);
     trace_exit(ExitReason::Invlpg, rip, va.value(),
                mmu_.stats().mmu_resync > resynced ? "resync" : "drop shadow entry");
     apply_mmu_flush();
     // INVLPG drops the page's TLB entries and the PCID's paging-structure caches (SDM 4.10.4.1).
-    tlb_.invlpg(va.value());
+    tlb_.invlpg(va);
     if (pwc_on_) pwc_.flush_context(cpu_.pcid());
 }
 
@@ -245,11 +250,11 @@ void ShadowBackend::on_guest_fault(uint64_t rip, uint8_t vector, GuestVirt cr2,
     // the other exceptions go straight to the guest.
     if (vector != x86::kVecPf) return;
     vm_exit(ExitReason::PfGuest);
-    mmu_.guest_fault(cr2.value());
+    mmu_.guest_fault(cr2);
     trace_exit(ExitReason::PfGuest, rip, cr2.value(), "reflect #PF");
     // The #PF also invalidates what would translate cr2 (SDM 4.10.4.1).
-    tlb_.invlpg(cr2.value());
-    if (pwc_on_) pwc_.invalidate_address(cr2.value(), cpu_.pcid());
+    tlb_.invlpg(cr2);
+    if (pwc_on_) pwc_.invalidate_address(cr2, cpu_.pcid());
 }
 
 void ShadowBackend::on_sensitive(uint64_t rip, std::string_view mnemonic) {
@@ -307,17 +312,17 @@ CycleBreakdown ShadowBackend::cycles(uint64_t guest_instructions) const {
     return compute_cycles(counters(), profile_, guest_instructions);
 }
 
-Walk1d ShadowBackend::walk_1d(uint64_t va) {
+Walk1d ShadowBackend::walk_1d(GuestVirt va) {
     Walk1d out;
     ShadowWalk w = mmu_.walk(va);
     if (!w.ok && mmu_.fix_hidden_fault(va)) {
         out.filled = true; // what the hidden-fault exit would have done
         w = mmu_.walk(va);
     }
-    uint64_t table = mmu_.root_table().value();
+    HostPhys table = mmu_.root_table();
     for (int l = 4; l > 4 - w.refs; --l) {
-        out.refs.push_back({l, table + 8ull * x86::table_index(va, l), w.entry[l]});
-        table = w.entry[l] & x86::kPteAddrMask;
+        out.refs.push_back({l, (table + 8ull * x86::table_index(va, l)).value(), w.entry[l]});
+        table = HostPhys(w.entry[l] & x86::kPteAddrMask);
     }
     out.ok = w.ok;
     out.hpa = w.hpa;

@@ -19,6 +19,16 @@
 
 namespace vmmu::shadow {
 
+// A hidden shadow fault: the guest's tables allow an access the shadow tables do not. Its facts
+// travel together from the walk that found it to the handler (as KVM's struct kvm_page_fault).
+struct HiddenFault {
+    GuestVirt va;
+    GuestPhys pa; // the functional translation: the guest allows the access
+    bool write = false;
+    bool protection = false; // a write met a present read-only spte (else the spte was missing)
+    bool host_wp = false;    // that spte is read-only because the host shares the frame (dedup)
+};
+
 class ShadowBackend final : public Backend, public Inspector {
 public:
     explicit ShadowBackend(const BackendEnv& env);
@@ -26,20 +36,20 @@ public:
     std::string name() const override { return "shadow"; }
 
     void on_access(const DataAccess& a) override {
-        translate(a.va.value(), a.pa, false, a.write);
+        translate(a.va, a.pa, false, a.write);
         if (break_pending_) [[unlikely]]
             end_break();
     }
     void on_fetch(const Fetch& f) override {
         // One lookup per 4K page the block touches (as the native backend does).
         for_each_fetch_page(f,
-                            [this](uint64_t va, GuestPhys pa) { translate(va, pa, true, false); });
+                            [this](GuestVirt va, GuestPhys pa) { translate(va, pa, true, false); });
     }
     // An execution is lookups only when no sharing break waits for its store (end_break).
     void on_loop_repeats(std::span<const BlockEvents> body, uint64_t k) override {
         repeat_loop(
             tlb_, body, k, oracle_, [this] { return !break_pending_; },
-            [this](uint64_t v, uint64_t hpa, GuestPhys p, bool w) { check(v, p, hpa, w); },
+            [this](GuestVirt v, HostPhys hpa, GuestPhys p, bool w) { check(v, p, hpa, w); },
             [&] { Backend::on_loop_repeats(body, 1); });
     }
 
@@ -80,18 +90,18 @@ public:
     Inspector* inspector() override { return this; }
     WalkShape walk_shape() const override { return WalkShape::ShadowTables; }
     GuestPhys guest_root() const override { return mmu_.current_root().gfn; }
-    Walk1d walk_1d(uint64_t va) override;
+    Walk1d walk_1d(GuestVirt va) override;
 
 private:
     // Hot path: an L1 hit the TLB's memo knows, checked inline; everything else out of line.
-    void translate(uint64_t va, GuestPhys pa, bool fetch, bool write) {
+    void translate(GuestVirt va, GuestPhys pa, bool fetch, bool write) {
         translate_fast(
             tlb_, va, pa, fetch, write, oracle_,
-            [this](uint64_t v, uint64_t hpa, GuestPhys p, bool w) { check(v, p, hpa, w); },
+            [this](GuestVirt v, HostPhys hpa, GuestPhys p, bool w) { check(v, p, hpa, w); },
             [&](const Translation* recalled) { translate_slow(va, pa, fetch, write, recalled); });
     }
     // The TLB lookup (unless recall() counted it), then a walk of the shadow tables on a miss.
-    [[gnu::noinline]] void translate_slow(uint64_t va, GuestPhys pa, bool fetch, bool write,
+    [[gnu::noinline]] void translate_slow(GuestVirt va, GuestPhys pa, bool fetch, bool write,
                                           const Translation* recalled) {
         const Translation* t = recalled ? recalled : tlb_.lookup(va, fetch);
         // A read-only entry cannot serve a write that succeeded: the hardware walks again.
@@ -103,12 +113,17 @@ private:
             if (oracle_) check(va, pa, t->host(va), write);
             return;
         }
-        walk_and_fill(va, pa, fetch, write);
+        handle_tlb_miss(va, pa, fetch, write);
     }
-    void walk_and_fill(uint64_t va, GuestPhys pa, bool fetch, bool write);
+    // TLB miss: the hardware walk of the shadow tables; a hidden fault if they lack the access,
+    // then the walk again; the fill.
+    void handle_tlb_miss(GuestVirt va, GuestPhys pa, bool fetch, bool write);
+    // The pf_hidden exit: the hypervisor fills the shadow entries from the guest tables. False
+    // when the guest tables do not map the access (a stale model, counted without the oracle).
+    bool handle_hidden_fault(const HiddenFault& fault);
     void end_break();
-    ShadowWalk hardware_walk(uint64_t va);
-    void check(uint64_t va, GuestPhys pa, uint64_t hpa, bool write) const {
+    ShadowWalk hardware_walk(GuestVirt va);
+    void check(GuestVirt va, GuestPhys pa, HostPhys hpa, bool write) const {
         check_oracle("shadow", env_, va, pa, hpa, p2m_->translate(pa), p2m_->shared(pa), write);
     }
     // A VM exit: counted, and without VPID the entry/exit flushes the TLB and walk caches.
@@ -146,7 +161,7 @@ private:
     uint64_t exits_at_break_ = 0;
     mutable BackendCounters counters_;
     TlbHierarchy tlb_;
-    PageWalkCache pwc_;
+    ShadowPwc pwc_;
     ShadowMmu mmu_;
 };
 

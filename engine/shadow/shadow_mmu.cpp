@@ -48,9 +48,9 @@ HostPhys ShadowMmu::root_table() {
     return tables_.hpa_of(root_.slot);
 }
 
-ShadowWalk ShadowMmu::walk(uint64_t va, int level, HostPhys table) {
+ShadowWalk ShadowMmu::walk(GuestVirt va, int level, HostPhys table) {
     ShadowWalk w;
-    uint32_t slot = tables_.slot_of(table.value());
+    uint32_t slot = tables_.slot_of(table);
     for (int l = level; l >= 1; --l) {
         tables_.touch(slot);
         uint64_t e = tables_.page(slot).spt[table_index(va, l)];
@@ -68,7 +68,7 @@ ShadowWalk ShadowMmu::walk(uint64_t va, int level, HostPhys table) {
             w.ok = true;
             w.page_shift = shift;
             w.global = e & kPteG;
-            w.hpa = HostPhys((e & kPteAddrMask & ~mask_of(shift)) | (va & mask_of(shift)));
+            w.hpa = HostPhys(e & kPteAddrMask).page_base(shift) + va.page_offset(shift);
             return w;
         }
         slot = tables_.slot_of(e);
@@ -87,9 +87,9 @@ void ShadowMmu::make_pages_available() {
     }
 }
 
-bool ShadowMmu::fix_hidden_fault(uint64_t va) {
+bool ShadowMmu::fix_hidden_fault(GuestVirt va) {
     make_pages_available();
-    uint32_t slot = tables_.slot_of(root_table().value());
+    uint32_t slot = tables_.slot_of(root_table());
     GuestPhys table = root_.gfn;
     for (int level = 4; level >= 1; --level) {
         tables_.touch(slot);
@@ -131,15 +131,16 @@ bool ShadowMmu::fix_hidden_fault(uint64_t va) {
     return false;
 }
 
-void ShadowMmu::install_large(uint32_t slot, unsigned index, int level, uint64_t va,
+void ShadowMmu::install_large(uint32_t slot, unsigned index, int level, GuestVirt va,
                               uint64_t gpte) {
     unsigned guest_shift = leaf_shift(level);
-    uint64_t gpa = (gpte & kPteAddrMask & ~mask_of(guest_shift)) | (va & mask_of(guest_shift));
+    GuestPhys gpa =
+        GuestPhys(gpte & kPteAddrMask).page_base(guest_shift) + va.page_offset(guest_shift);
     uint8_t access = pack_access(gpte);
     uint64_t flags = unpack_access(access);
     for (int l = level; l > 1; --l) {
         unsigned shift = leaf_shift(l);
-        GuestPhys region(gpa & ~mask_of(shift));
+        GuestPhys region = gpa.page_base(shift);
         // A large shadow leaf needs an equally large guest leaf and no protected frame inside.
         if (tables_.large_allowed(region, shift)) {
             tables_.set_leaf(slot, index, tables_.leaf_spte(region.value() | flags, shift), region);
@@ -161,11 +162,11 @@ void ShadowMmu::install_large(uint32_t slot, unsigned index, int level, uint64_t
         slot = child;
         index = table_index(va, l - 1);
     }
-    GuestPhys frame(gpa & ~mask_of(kPageShift4K));
+    GuestPhys frame = gpa.page_base();
     tables_.set_leaf(slot, index, tables_.leaf_spte(frame.value() | flags, kPageShift4K), frame);
 }
 
-void ShadowMmu::guest_fault(uint64_t va) {
+void ShadowMmu::guest_fault(GuestVirt va) {
     ++stats_.pf_guest;
     // The hypervisor walks the guest tables to see that the fault is the guest's own.
     GuestPhys pa;
@@ -174,7 +175,7 @@ void ShadowMmu::guest_fault(uint64_t va) {
     stats_.hv_guest_pte_reads += static_cast<uint64_t>(reads);
 }
 
-bool ShadowMmu::guest_translate(uint64_t va, GuestPhys& pa, int* reads) const {
+bool ShadowMmu::guest_translate(GuestVirt va, GuestPhys& pa, int* reads) const {
     auto r = x86::walk(root_.gfn, va, [&](GuestPhys entry_pa) -> uint64_t {
         return memory_.contains(entry_pa, 8) ? memory_.read_u64(entry_pa) : 0;
     });
@@ -243,7 +244,7 @@ void ShadowMmu::update_entry(uint32_t slot, unsigned index) {
     tables_.drop(slot, index);
 }
 
-void ShadowMmu::invlpg(uint64_t va) {
+void ShadowMmu::invlpg(GuestVirt va) {
     ++stats_.invlpg;
     // Sync shadow entries are kept current by write protection; only an unsync leaf table
     // can be stale, so that is the one to resync (KVM FNAME(invlpg) acts on unsync pages).

@@ -44,18 +44,19 @@ public:
     // Host-physical address of the current shadow root (rebuilt if it was zapped).
     HostPhys root_table();
     // Hardware walk for `va` from the table at `table` (a level-`level` table).
-    ShadowWalk walk(uint64_t va, int level, HostPhys table);
-    ShadowWalk walk(uint64_t va) { return walk(va, 4, root_table()); }
+    ShadowWalk walk(GuestVirt va, int level, HostPhys table);
+    ShadowWalk walk(GuestVirt va) { return walk(va, 4, root_table()); }
 
-    // Hidden fault: fill the shadow entries for `va` from the guest tables. False if the guest
-    // tables do not map `va` (then nothing is filled).
-    bool fix_hidden_fault(uint64_t va);
+    // The hypervisor's half of a hidden fault (ShadowBackend::handle_hidden_fault): fill the
+    // shadow entries for `va` from the guest tables. False if the guest tables do not map `va`
+    // (then nothing is filled).
+    bool fix_hidden_fault(GuestVirt va);
     // A guest #PF (reflected): the hypervisor walks the guest tables to classify it.
-    void guest_fault(uint64_t va);
+    void guest_fault(GuestVirt va);
     // Guest wrote `size` bytes at `pa` (already applied to guest memory).
     PtWriteOutcome pt_write(GuestPhys pa, uint8_t size);
     // Guest INVLPG: resync an unsync leaf table mapping `va`.
-    void invlpg(uint64_t va);
+    void invlpg(GuestVirt va);
     // Guest CR3 write. `flush` false for a PCID no-flush write (unsync tables stay unsync).
     void cr3_write(uint64_t new_cr3, bool flush);
 
@@ -68,7 +69,7 @@ public:
 
     // The guest's own translation of `va` under the current guest root (reference walk);
     // `reads` receives the number of guest entries read.
-    bool guest_translate(uint64_t va, GuestPhys& pa, int* reads = nullptr) const;
+    bool guest_translate(GuestVirt va, GuestPhys& pa, int* reads = nullptr) const;
 
     const ShadowStats& stats() const { return stats_; }
     const ShadowOptions& options() const { return options_; }
@@ -78,7 +79,7 @@ public:
 
 private:
     void make_pages_available();
-    void install_large(uint32_t slot, unsigned index, int level, uint64_t va, uint64_t gpte);
+    void install_large(uint32_t slot, unsigned index, int level, GuestVirt va, uint64_t gpte);
     void update_entry(uint32_t slot, unsigned index);
 
     GuestMemory& memory_;

@@ -98,12 +98,12 @@ uint32_t ShadowTables::get_direct(GuestPhys base, int level, uint8_t access) {
 
 void ShadowTables::protect(GuestPhys gfn) {
     memory_.watch(gfn);
-    ++protected_2m_[gfn.value() >> kPageShift2M];
-    ++protected_1g_[gfn.value() >> kPageShift1G];
+    ++protected_2m_[gfn.page_number(kPageShift2M)];
+    ++protected_1g_[gfn.page_number(kPageShift1G)];
     // A large shadow leaf may not cover a write-protected frame (KVM drops such large sptes).
     for (auto* rmap : {&large_2m_, &large_1g_}) {
         unsigned shift = rmap == &large_2m_ ? kPageShift2M : kPageShift1G;
-        auto it = rmap->find(gfn.value() >> shift);
+        auto it = rmap->find(gfn.page_number(shift));
         if (it == rmap->end()) continue;
         std::vector<uint32_t> refs = it->second;
         for (uint32_t ref : refs) {
@@ -118,14 +118,14 @@ void ShadowTables::unprotect(GuestPhys gfn) {
         auto it = m.find(key);
         if (it != m.end() && --it->second == 0) m.erase(it);
     };
-    dec(protected_2m_, gfn.value() >> kPageShift2M);
-    dec(protected_1g_, gfn.value() >> kPageShift1G);
+    dec(protected_2m_, gfn.page_number(kPageShift2M));
+    dec(protected_1g_, gfn.page_number(kPageShift1G));
 }
 
 bool ShadowTables::large_allowed(GuestPhys base, unsigned shift) const {
     const auto& m = shift == kPageShift2M ? protected_2m_ : protected_1g_;
     // A large leaf maps host-contiguous memory: none of its frames may be remapped (dedup).
-    return m.find(base.value() >> shift) == m.end() && p2m_.contiguous(base, shift);
+    return m.find(base.page_number(shift)) == m.end() && p2m_.contiguous(base, shift);
 }
 
 void ShadowTables::rmap_add(uint32_t ref, GuestPhys gfn) {
@@ -153,7 +153,7 @@ uint64_t ShadowTables::host_remap(GuestPhys gfn, bool restore_write) {
     // Large leaves over the frame can no longer map host-contiguous memory: drop them.
     for (auto* rmap : {&large_2m_, &large_1g_}) {
         unsigned shift = rmap == &large_2m_ ? kPageShift2M : kPageShift1G;
-        auto it = rmap->find(gfn.value() >> shift);
+        auto it = rmap->find(gfn.page_number(shift));
         if (it == rmap->end()) continue;
         std::vector<uint32_t> refs = it->second;
         for (uint32_t ref : refs) drop(ref >> 9, ref & 511);
@@ -196,16 +196,16 @@ void ShadowTables::set_leaf(uint32_t slot, unsigned index, uint64_t spte, GuestP
     if (rmap_on_ && sp.level == 1) rmap_add(entry_ref(slot, index), frame);
     if (!is_large_leaf(sp.level, spte)) return;
     // p2m is one contiguous range (p2m.h), so the guest region of a host frame is known.
-    uint64_t gpa = (spte & kPteAddrMask) - p2m_.base().value();
+    GuestPhys gpa(HostPhys(spte & kPteAddrMask) - p2m_.base());
     auto& rmap = sp.level == 2 ? large_2m_ : large_1g_;
-    rmap[gpa >> leaf_shift(sp.level)].push_back(entry_ref(slot, index));
+    rmap[gpa.page_number(leaf_shift(sp.level))].push_back(entry_ref(slot, index));
     ++stats_.large_mappings;
 }
 
 void ShadowTables::large_rmap_remove(uint64_t spte, unsigned shift, uint32_t ref) {
     auto& rmap = shift == kPageShift2M ? large_2m_ : large_1g_;
-    uint64_t gpa = (spte & kPteAddrMask) - p2m_.base().value();
-    auto it = rmap.find(gpa >> shift);
+    GuestPhys gpa(HostPhys(spte & kPteAddrMask) - p2m_.base());
+    auto it = rmap.find(gpa.page_number(shift));
     if (it == rmap.end()) return;
     auto& v = it->second;
     auto pos = std::find(v.begin(), v.end(), ref);

@@ -66,9 +66,11 @@ public:
     ShadowPage& page(uint32_t slot) { return pages_[slot]; }
     const ShadowPage& page(uint32_t slot) const { return pages_[slot]; }
     HostPhys hpa_of(uint32_t slot) const { return pool_base_ + uint64_t{slot} * kPageSize4K; }
-    uint32_t slot_of(uint64_t spte) const {
-        return static_cast<uint32_t>(((spte & x86::kPteAddrMask) - pool_base_.value()) >> 12);
+    // The page a shadow table address, or a non-leaf spte pointing at it, names.
+    uint32_t slot_of(HostPhys table) const {
+        return static_cast<uint32_t>((table - pool_base_) >> kPageShift4K);
     }
+    uint32_t slot_of(uint64_t spte) const { return slot_of(HostPhys(spte & x86::kPteAddrMask)); }
     bool valid(uint32_t slot, uint32_t generation) const {
         return slot < pages_.size() && pages_[slot].live && pages_[slot].generation == generation;
     }

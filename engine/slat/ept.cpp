@@ -21,7 +21,7 @@ EptTables::EptTables(const P2m& p2m, uint64_t guest_bytes, unsigned leaf_shift)
 }
 
 EptTables::Table& EptTables::table(HostPhys entry) const {
-    uint64_t index = (entry.value() - pool_base_.value()) >> 12;
+    uint64_t index = (entry - pool_base_) >> kPageShift4K;
     if (entry < pool_base_ || index >= tables_.size())
         throw std::logic_error(
             fmt::format("hPA {:#x} is not an EPT table page of this VM", entry.value()));
@@ -40,7 +40,7 @@ unsigned EptTables::map(GuestPhys gpa) {
     unsigned created = 0;
     HostPhys table = root_;
     for (int level = 4; level > leaf_level; --level) {
-        HostPhys entry = table + 8ull * x86::table_index(gpa.value(), level);
+        HostPhys entry = table + 8ull * x86::table_index(gpa, level);
         uint64_t e = read(entry);
         if (!ept::present(e)) {
             // Allocate first: growing tables_ does not move existing tables (unique_ptr).
@@ -58,14 +58,14 @@ unsigned EptTables::map(GuestPhys gpa) {
     uint64_t writable = leaf_shift_ == kPageShift4K && p2m_.shared(base) ? 0 : ept::kWrite;
     uint64_t leaf = frame.value() | ept::kRead | writable | ept::kExec | ept::kMemTypeWb |
                     (leaf_level > 1 ? ept::kLarge : 0);
-    write(table + 8ull * x86::table_index(gpa.value(), leaf_level), leaf);
+    write(table + 8ull * x86::table_index(gpa, leaf_level), leaf);
     return created;
 }
 
 std::optional<HostPhys> EptTables::leaf_entry(GuestPhys gpa) const {
     HostPhys table = root_;
     for (int level = 4; level >= 1; --level) {
-        HostPhys entry = table + 8ull * x86::table_index(gpa.value(), level);
+        HostPhys entry = table + 8ull * x86::table_index(gpa, level);
         uint64_t e = read(entry);
         if (!ept::present(e)) return std::nullopt;
         if (ept::leaf(e, level)) return entry;

@@ -64,17 +64,17 @@ SlatBackend::SlatBackend(const BackendEnv& env)
     own_.ept_table_pages = ept_.table_pages();
 }
 
-void SlatBackend::on_access(const DataAccess& a) { translate(a.va.value(), a.pa, false, a.write); }
+void SlatBackend::on_access(const DataAccess& a) { translate(a.va, a.pa, false, a.write); }
 
 void SlatBackend::on_fetch(const Fetch& f) {
     // One lookup per 4K page the block touches; code is identity-mapped, so pa follows va.
-    for_each_fetch_page(f, [this](uint64_t va, GuestPhys pa) { translate(va, pa, true, false); });
+    for_each_fetch_page(f, [this](GuestVirt va, GuestPhys pa) { translate(va, pa, true, false); });
 }
 
 void SlatBackend::on_loop_repeats(std::span<const BlockEvents> body, uint64_t k) {
     repeat_loop(
         tlb_, body, k, env_.oracle, [] { return true; },
-        [this](uint64_t v, uint64_t hpa, GuestPhys p, bool w) { check(v, hpa, p, w); },
+        [this](GuestVirt v, HostPhys hpa, GuestPhys p, bool w) { check(v, hpa, p, w); },
         [&] { Backend::on_loop_repeats(body, 1); });
 }
 
@@ -89,15 +89,15 @@ void SlatBackend::on_cr4_write(uint64_t, uint64_t new_cr4) {
 }
 
 void SlatBackend::on_invlpg(uint64_t, GuestVirt va) {
-    tlb_.invlpg(va.value());
+    tlb_.invlpg(va);
     walker_.flush_guest_context(guest_context());
 }
 
 void SlatBackend::on_guest_fault(uint64_t, uint8_t vector, GuestVirt cr2, uint32_t) {
     // Delivered through the guest IDT without an exit; the #PF still invalidates (SDM 4.10.4.1).
     if (vector != x86::kVecPf) return;
-    tlb_.invlpg(cr2.value());
-    walker_.invalidate_guest_address(cr2.value(), guest_context());
+    tlb_.invlpg(cr2);
+    walker_.invalidate_guest_address(cr2, guest_context());
 }
 
 void SlatBackend::on_sensitive(uint64_t, std::string_view mnemonic) {
@@ -138,22 +138,22 @@ void SlatBackend::vm_exit(ExitReason reason, uint64_t address) {
 }
 
 // Hot path: an L1 hit the TLB's memo knows, checked inline; everything else out of line.
-void SlatBackend::translate(uint64_t va, GuestPhys pa, bool fetch, bool write) {
+void SlatBackend::translate(GuestVirt va, GuestPhys pa, bool fetch, bool write) {
     translate_fast(
         tlb_, va, pa, fetch, write, env_.oracle,
-        [this](uint64_t v, uint64_t hpa, GuestPhys p, bool w) { check(v, hpa, p, w); },
+        [this](GuestVirt v, HostPhys hpa, GuestPhys p, bool w) { check(v, hpa, p, w); },
         [&](const Translation* recalled) { translate_slow(va, pa, fetch, write, recalled); });
 }
 
-void SlatBackend::translate_slow(uint64_t va, GuestPhys pa, bool fetch, bool write,
+void SlatBackend::translate_slow(GuestVirt va, GuestPhys pa, bool fetch, bool write,
                                  const Translation* recalled) {
     translate_access(
         tlb_, va, pa, fetch, write, recalled, env_.oracle, [this] { own_.perm_rewalks++; },
-        [this](uint64_t v, GuestPhys p) { return walk(v, p); },
-        [this](uint64_t v, uint64_t hpa, GuestPhys p, bool w) { check(v, hpa, p, w); });
+        [this](GuestVirt v, GuestPhys p) { return walk(v, p); },
+        [this](GuestVirt v, HostPhys hpa, GuestPhys p, bool w) { check(v, hpa, p, w); });
 }
 
-Translation SlatBackend::walk(uint64_t va, GuestPhys functional) {
+Translation SlatBackend::walk(GuestVirt va, GuestPhys functional) {
     WalkCounters& wc = counters_.walks;
     for (int violations = 0;; ++violations) {
         wc.walks++;
@@ -168,23 +168,27 @@ Translation SlatBackend::walk(uint64_t va, GuestPhys functional) {
                 throw OracleMismatch(fmt::format(
                     "slat: walk of gVA {:#x} (CR3 {:#x}) found a not-present guest entry at "
                     "level {}, but the access succeeded functionally at gPA {:#x}",
-                    va, cpu_.cr3(), r.fault_level, functional.value()));
+                    va.value(), cpu_.cr3(), r.fault_level, functional.value()));
             own_.stale_walks++;
             Translation t;
-            t.frame = env_.p2m->translate(functional.page_base()).value();
+            t.frame = env_.p2m->translate(functional.page_base());
             return t;
         }
         if (violations == kMaxViolationsPerWalk)
-            throw std::logic_error(fmt::format("slat: gVA {:#x} keeps raising EPT violations", va));
-        // The hypervisor installs the missing mapping; the guest re-executes and walks again.
-        unsigned created = ept_.map(r.violation_gpa);
-        own_.ept_table_pages += created;
-        vm_exit(ExitReason::EptViolation, r.violation_gpa.value());
+            throw std::logic_error(
+                fmt::format("slat: gVA {:#x} keeps raising EPT violations", va.value()));
+        // The guest re-executes the access after the exit and walks again.
+        handle_ept_violation(r.violation_gpa);
     }
 }
 
+void SlatBackend::handle_ept_violation(GuestPhys gpa) {
+    own_.ept_table_pages += ept_.map(gpa);
+    vm_exit(ExitReason::EptViolation, gpa.value());
+}
+
 // Inlined into the hit path (the oracle's slow path stays out of line).
-[[gnu::always_inline]] inline void SlatBackend::check(uint64_t va, uint64_t hpa,
+[[gnu::always_inline]] inline void SlatBackend::check(GuestVirt va, HostPhys hpa,
                                                       GuestPhys functional, bool write) const {
     check_oracle("slat", env_, va, functional, hpa, env_.p2m->translate(functional),
                  env_.p2m->shared(functional), write);
@@ -223,7 +227,7 @@ void SlatBackend::corrupt_ept_leaf(GuestPhys gpa, HostPhys frame) {
     walker_.flush_guest_all();
 }
 
-Walk2dResult SlatBackend::traced_walk(uint64_t va, bool caches, bool flush,
+Walk2dResult SlatBackend::traced_walk(GuestVirt va, bool caches, bool flush,
                                       std::vector<WalkRef>& trace) {
     WalkCounters scratch;
     Walker2d uncached(*env_.memory, ept_, Walker2dConfig{}, &scratch);
@@ -241,7 +245,7 @@ Walk2dResult SlatBackend::traced_walk(uint64_t va, bool caches, bool flush,
     }
 }
 
-Walk2d SlatBackend::trace_2d(uint64_t va, WalkCaches caches) {
+Walk2d SlatBackend::trace_2d(GuestVirt va, WalkCaches caches) {
     Walk2d w;
     bool cached = caches != WalkCaches::None;
     w.references = traced_walk(va, cached, caches == WalkCaches::FromEmpty, w.steps).refs;

@@ -66,7 +66,7 @@ public:
     Inspector* inspector() override { return this; }
     WalkShape walk_shape() const override { return WalkShape::TwoDimensional; }
     GuestPhys guest_root() const override { return cpu_.root(); }
-    Walk2d trace_2d(uint64_t va, WalkCaches caches) override;
+    Walk2d trace_2d(GuestVirt va, WalkCaches caches) override;
     unsigned nested_page_shift() const override { return ept_.leaf_shift(); }
 
     // Demo and test hooks.
@@ -78,16 +78,20 @@ public:
     // 24-reference walk) or through this backend's nested TLB and PWCs, emptied first if flush.
     // Missing EPT entries are installed as an EPT violation would, without counting an exit;
     // only the final walk is traced.
-    Walk2dResult traced_walk(uint64_t va, bool caches, bool flush, std::vector<WalkRef>& trace);
+    Walk2dResult traced_walk(GuestVirt va, bool caches, bool flush, std::vector<WalkRef>& trace);
 
 private:
-    void translate(uint64_t va, GuestPhys pa, bool fetch, bool write);
-    [[gnu::noinline]] void translate_slow(uint64_t va, GuestPhys pa, bool fetch, bool write,
+    void translate(GuestVirt va, GuestPhys pa, bool fetch, bool write);
+    [[gnu::noinline]] void translate_slow(GuestVirt va, GuestPhys pa, bool fetch, bool write,
                                           const Translation* recalled);
-    Translation walk(uint64_t va, GuestPhys functional);
+    // TLB miss: the 2D walk, repeated after each EPT violation it raises.
+    Translation walk(GuestVirt va, GuestPhys functional);
+    // The exit for a gPA the EPT does not map: the hypervisor installs the leaf (lazily built EPT).
+    void handle_ept_violation(GuestPhys gpa);
+    // `address` is what the exit trace shows: reason-specific, so of no one address space.
     void vm_exit(ExitReason reason, uint64_t address = 0);
     void apply(Invalidate what);
-    void check(uint64_t va, uint64_t hpa, GuestPhys functional, bool write) const;
+    void check(GuestVirt va, HostPhys hpa, GuestPhys functional, bool write) const;
     uint16_t vpid() const { return vpid_; }
     uint32_t guest_context() const { return (uint32_t{vpid_} << 12) | cpu_.pcid(); }
 

@@ -9,8 +9,8 @@
 
 namespace vmmu {
 namespace {
-// Guest permissions accumulated above a cached guest-PWC entry, in its address's low bits.
-constexpr uint64_t kPermW = 1, kPermU = 2, kPermNx = 4;
+// Guest permissions accumulated above a cached guest-PWC entry, stored as its flags.
+constexpr uint16_t kPermW = 1, kPermU = 2, kPermNx = 4;
 
 void note(std::vector<WalkRef>* trace, WalkDim d, int gl, int nl, uint64_t addr, HitIn hit) {
     if (trace) trace->push_back({d, gl, nl, addr, hit});
@@ -46,10 +46,10 @@ Walker2d::Nested Walker2d::translate_unchecked(GuestPhys gpa, int guest_level, u
     Nested r;
     if (ntlb_.enabled()) {
         counters_->ntlb_lookups++;
-        if (const Translation* t = ntlb_.lookup(gpa.value(), 0, 0)) {
+        if (const Translation* t = ntlb_.lookup(gpa, 0, 0)) {
             counters_->ntlb_hits++;
             r.ok = true;
-            r.hpa = HostPhys(t->host(gpa.value()));
+            r.hpa = t->host(gpa);
             r.shift = t->page_shift;
             r.writable = t->writable;
             note(trace, WalkDim::Nested, guest_level, 0, r.hpa.value(), HitIn::Ntlb);
@@ -59,15 +59,15 @@ Walker2d::Nested Walker2d::translate_unchecked(GuestPhys gpa, int guest_level, u
     int level = 4;
     HostPhys table = ept_.root();
     if (nested_pwc_.enabled()) {
-        PwcProbe probe = nested_pwc_.lookup(gpa.value(), 0);
+        NestedPwc::Probe probe = nested_pwc_.lookup(gpa, 0);
         if (probe.hit()) {
             level = probe.level;
-            table = HostPhys(probe.table);
+            table = probe.table;
             note(trace, WalkDim::Nested, guest_level, level + 1, table.value(), HitIn::Pwc);
         }
     }
     for (; level >= 1; --level) {
-        HostPhys entry = table + 8ull * x86::table_index(gpa.value(), level);
+        HostPhys entry = table + 8ull * x86::table_index(gpa, level);
         uint64_t e = ept_.read(entry);
         ++refs;
         counters_->refs++;
@@ -80,34 +80,34 @@ Walker2d::Nested Walker2d::translate_unchecked(GuestPhys gpa, int guest_level, u
         if (ept::leaf(e, level)) {
             unsigned shift = x86::leaf_shift(level);
             Translation t;
-            t.frame = e & ept::kAddrMask & ~((uint64_t{1} << shift) - 1);
+            t.frame = HostPhys(e & ept::kAddrMask).page_base(shift);
             t.page_shift = static_cast<uint8_t>(shift);
             t.writable = e & ept::kWrite;
-            ntlb_.fill(gpa.value(), t, 0, 0);
+            ntlb_.fill(gpa, t, 0, 0);
             r.ok = true;
-            r.hpa = HostPhys(t.host(gpa.value()));
+            r.hpa = t.host(gpa);
             r.shift = shift;
             r.writable = t.writable;
             return r;
         }
         table = HostPhys(e & ept::kAddrMask);
-        nested_pwc_.fill(gpa.value(), level, table.value(), 0);
+        nested_pwc_.fill(gpa, level, table, 0);
     }
     return r;
 }
 
-Walk2dResult Walker2d::walk(uint64_t va, GuestPhys root, uint32_t guest_context,
+Walk2dResult Walker2d::walk(GuestVirt va, GuestPhys root, uint32_t guest_context,
                             std::vector<WalkRef>* trace) {
     Walk2dResult r;
     int level = 4;
     GuestPhys table = root;
-    uint64_t perms = kPermW | kPermU;
+    uint16_t perms = kPermW | kPermU;
     if (guest_pwc_.enabled()) {
-        PwcProbe probe = guest_pwc_.lookup(va, guest_context);
+        GuestPwc::Probe probe = guest_pwc_.lookup(va, guest_context);
         if (probe.hit()) {
             level = probe.level;
-            table = GuestPhys(probe.table & x86::kPteAddrMask);
-            perms = probe.table & 0xfff;
+            table = probe.table;
+            perms = probe.flags;
             note(trace, WalkDim::Guest, level + 1, 0, table.value(), HitIn::Pwc);
         }
     }
@@ -141,8 +141,7 @@ Walk2dResult Walker2d::walk(uint64_t va, GuestPhys root, uint32_t guest_context,
         if (e & x86::kPteNx) perms |= kPermNx;
         if (level == 1 || ((level == 2 || level == 3) && (e & x86::kPtePs))) {
             unsigned shift = x86::leaf_shift(level);
-            uint64_t base = e & x86::kPteAddrMask & ~((uint64_t{1} << shift) - 1);
-            r.gpa = GuestPhys(base | (va & ((uint64_t{1} << shift) - 1)));
+            r.gpa = GuestPhys(e & x86::kPteAddrMask).page_base(shift) + va.page_offset(shift);
             Nested data = translate(r.gpa, 0, r.refs, trace);
             if (!data.ok) {
                 r.status = Walk2dResult::Status::EptViolation;
@@ -151,7 +150,7 @@ Walk2dResult Walker2d::walk(uint64_t va, GuestPhys root, uint32_t guest_context,
             }
             // A TLB entry cannot be larger than either dimension's page (a "splintered" page).
             unsigned eff = std::min(shift, data.shift);
-            r.t.frame = data.hpa.value() & ~((uint64_t{1} << eff) - 1);
+            r.t.frame = data.hpa.page_base(eff);
             r.t.page_shift = static_cast<uint8_t>(eff);
             // A combined mapping allows only what both dimensions allow (SDM vol. 3, "Cached
             // translation information": combined mappings).
@@ -162,7 +161,7 @@ Walk2dResult Walker2d::walk(uint64_t va, GuestPhys root, uint32_t guest_context,
             return r;
         }
         table = GuestPhys(e & x86::kPteAddrMask);
-        guest_pwc_.fill(va, level, table.value() | perms, guest_context);
+        guest_pwc_.fill(va, level, table, guest_context, perms);
     }
     return r;
 }

@@ -42,7 +42,7 @@ public:
 
     // Walks va under guest root `root` (a gPA). guest_context tags the guest-dimension PWC.
     // Refs are added to the counters as they are made; trace (if any) gets every step.
-    Walk2dResult walk(uint64_t va, GuestPhys root, uint32_t guest_context,
+    Walk2dResult walk(GuestVirt va, GuestPhys root, uint32_t guest_context,
                       std::vector<WalkRef>* trace = nullptr);
 
     struct Nested {
@@ -65,7 +65,7 @@ public:
 
     // Guest-dimension caches: the guest's CR3 write / INVLPG / #PF / exit-without-VPID rules.
     void flush_guest_context(uint32_t context) { guest_pwc_.flush_context(context); }
-    void invalidate_guest_address(uint64_t va, uint32_t context) {
+    void invalidate_guest_address(GuestVirt va, uint32_t context) {
         guest_pwc_.invalidate_address(va, context);
     }
     void flush_guest_all() { guest_pwc_.flush_all(); }
@@ -85,9 +85,9 @@ private:
     const P2m* oracle_ = nullptr;
     const HostFrames* host_ = nullptr;
     int vm_ = 0;
-    PageWalkCache guest_pwc_;
-    PageWalkCache nested_pwc_;
-    TlbArray ntlb_;
+    GuestPwc guest_pwc_;
+    NestedPwc nested_pwc_;
+    NestedTlbArray ntlb_;
 };
 
 } // namespace vmmu

@@ -13,14 +13,14 @@ namespace vmmu {
 namespace {
 
 constexpr uint64_t kRw = x86::kPteW | x86::kPteU;
-constexpr uint64_t kHeap = 0x10'0000'0000;
-constexpr uint64_t kData = 0x200'0000;
+constexpr GuestVirt kHeap{0x10'0000'0000};
+constexpr GuestPhys kData{0x200'0000};
 
 struct Fixture {
     testing::Machine m{64ull << 20};
     EptTables ept{m.p2m, m.memory.size(), 12};
     WalkCounters counters;
-    std::vector<uint64_t> vas;
+    std::vector<GuestVirt> vas;
 
     // `pages` consecutive 4K pages from kHeap; the EPT maps every guest frame up front, so no
     // walk stops at an EPT violation.
@@ -46,7 +46,7 @@ void run(benchmark::State& state, Fixture& f, Walker2d& w) {
     size_t i = 0;
     uint64_t refs = 0;
     for (auto _ : state) {
-        Walk2dResult r = w.walk(f.vas[i], GuestPhys(f.m.root), 0);
+        Walk2dResult r = w.walk(f.vas[i], f.m.root, 0);
         if (r.status != Walk2dResult::Status::Ok) state.SkipWithError("walk failed");
         refs += r.refs;
         i = i + 1 == f.vas.size() ? 0 : i + 1;
@@ -66,7 +66,7 @@ BENCHMARK(BM_Walk2dCold);
 void BM_Walk2dWarm(benchmark::State& state) {
     Fixture f(static_cast<uint64_t>(state.range(0)));
     Walker2d w(f.m.memory, f.ept, f.config(true), &f.counters);
-    for (uint64_t va : f.vas) w.walk(va, GuestPhys(f.m.root), 0);
+    for (GuestVirt va : f.vas) w.walk(va, f.m.root, 0);
     run(state, f, w);
 }
 BENCHMARK(BM_Walk2dWarm)->ArgName("pages")->Arg(1)->Arg(16)->Arg(512);
