@@ -176,6 +176,14 @@ TEST(RobustCliHelp, ScalingStudyOffersNoWorkloadFlag) {
     EXPECT_FAILS_WITH(upfront_vmmu({"study", "scaling", "--workload", "gups"}), 2, "--workload");
 }
 
+TEST(RobustCliHelp, ListNamesEveryProfileOnOneLine) {
+    Outcome o = upfront_vmmu({"list"});
+    EXPECT_EQ(o.code, 0) << o.err;
+    EXPECT_TRUE(has(o.out, "profiles (--profile NAME")) << o.out;
+    for (std::string p : {"penryn-2008", "nehalem-2009", "skylake-2015"})
+        EXPECT_TRUE(has(o.out, "    " + p + " ")) << o.out;
+}
+
 TEST(RobustCliHelp, ShardHelpSaysShardsTakeEveryNthRun) {
     Outcome o = upfront_vmmu({"help", "sweep"});
     EXPECT_TRUE(has(o.out, "every Nth run")) << o.out;
