@@ -158,7 +158,7 @@ def add_run(rep, run, prefix, summarise=True):
         total = {n: run["backends"][n]["cycles"]["total"] for n in names}
         base = total.get("native")
         head = ", ".join(f"{n} {total[n] / 1e6:.2f} M cycles"
-                         + (f" ({total[n] / base:.3g}x native)" if base and n != "native" else "")
+                         + (f" ({total[n] / base:#.3g}x native)" if base and n != "native" else "")
                          for n in names)
         rep.summarise(f"Run: {label}", [
             f"headline: {head or 'no backend attached'}",
@@ -248,7 +248,7 @@ def add_study(rep, study, base_dir):
     ratio = study["ratio"].get("slat/shadow")
     cfg = study.get("config", {})
     rep.summarise("Scaling study: sessions per host", [
-        "headline: " + (f"slat sustains {ratio:.3g}x the sessions shadow does "
+        "headline: " + (f"slat sustains {ratio:#.3g}x the sessions shadow does "
                         f"({study['ratio']['verdict']}; published "
                         f"{study['ratio']['published_band'][0]}-"
                         f"{study['ratio']['published_band'][1]}x)" if ratio is not None
@@ -302,7 +302,7 @@ def add_study(rep, study, base_dir):
         ax.axhspan(lo * sh, hi * sh, color="#3e7cb1", alpha=0.15,
                    label=f"published slat band ({lo}-{hi}x shadow)")
         ax.legend(fontsize=8)
-        ax.set_title(f"sessions sustained: slat/shadow {ratio:.3g}x")
+        ax.set_title(f"sessions sustained: slat/shadow {ratio:#.3g}x")
     rep.figure(fig, "study_capacity", "largest K each backend sustains, with the published "
                                       "1.6-2.5x band over shadow")
 
@@ -338,7 +338,7 @@ def add_study(rep, study, base_dir):
     rep.table(["backend", "profile", "GHz", "sessions", "crossing", "extrapolated"],
               [[n, cap[n].get("profile"), cap[n].get("ghz"), cap[n].get("sessions"),
                 fmt_num(cap[n].get("crossing", 0)), cap[n].get("extrapolated")] for n in names])
-    rep.para(f"slat/shadow sessions = {f'{ratio:.3g}x' if ratio is not None else 'n/a'} "
+    rep.para(f"slat/shadow sessions = {f'{ratio:#.3g}x' if ratio is not None else 'n/a'} "
              f"({study['ratio']['verdict']}); {study['ratio']['source']}")
 
     runs = []

@@ -134,13 +134,13 @@ TEST(ScalingStudy, ConsoleNamesTheRatioAndWarnsOfCrossingsFarPastTheLastK) {
     std::string text =
         study_table(study_json(runs, host, nlohmann::ordered_json::object(), false, 1));
     EXPECT_NE(text.find("shadow/slat\n"), std::string::npos) << text;
-    EXPECT_NE(text.find("3x\n"), std::string::npos) << text;
+    EXPECT_NE(text.find("3.00x\n"), std::string::npos) << text;
     EXPECT_NE(text.find("shadow/slat: shadow cycles per action / slat cycles per action"),
               std::string::npos)
         << text;
-    EXPECT_NE(text.find("warning: slat crosses at 10 sessions, 5x the largest measured K (2)"),
+    EXPECT_NE(text.find("warning: slat crosses at 10 sessions, 5.00x the largest measured K (2)"),
               std::string::npos)
         << text;
     EXPECT_EQ(text.find("warning: shadow"), std::string::npos) << text;
-    EXPECT_NE(text.find("slat/shadow sessions: 3x"), std::string::npos) << text;
+    EXPECT_NE(text.find("slat/shadow sessions: 3.00x"), std::string::npos) << text;
 }

@@ -36,7 +36,7 @@ std::string study_table(const ojson& s) {
             out +=
                 fmt::format("{:>14.3f}", p["backends"][n]["cycles_per_action"].get<double>() / 1e6);
         if (p["backends"].contains("slat") && p["backends"].contains("shadow"))
-            out += fmt::format("{:>13.3g}x",
+            out += fmt::format("{:>#13.3g}x",
                                p["backends"]["shadow"]["cycles_per_action"].get<double>() /
                                    p["backends"]["slat"]["cycles_per_action"].get<double>());
         out += "\n";
@@ -64,13 +64,13 @@ std::string study_table(const ojson& s) {
         double crossing = c["crossing"].get<double>();
         if (c["extrapolated"].get<bool>() && largest_k > 0 &&
             crossing > kFarExtrapolation * double(largest_k))
-            out += fmt::format("  warning: {} crosses at {:.0f} sessions, {:.3g}x the largest "
+            out += fmt::format("  warning: {} crosses at {:.0f} sessions, {:#.3g}x the largest "
                                "measured K ({}): past it cycles per action are assumed flat\n",
                                n, crossing, crossing / double(largest_k), largest_k);
     }
     const ojson& r = s["ratio"];
     if (r["slat/shadow"].is_number())
-        out += fmt::format("slat/shadow sessions: {:.3g}x  (published {}-{}x: {})\n",
+        out += fmt::format("slat/shadow sessions: {:#.3g}x  (published {}-{}x: {})\n",
                            r["slat/shadow"].get<double>(), kPublishedLow, kPublishedHigh,
                            r["verdict"].get<std::string>());
     else
@@ -201,7 +201,7 @@ DensityReport density_report(const DensityStudy& d) {
         double ratio = double(results["slat"]["vms"].get<uint64_t>()) /
                        double(results["shadow"]["vms"].get<uint64_t>());
         doc["slat_over_shadow"] = ratio;
-        table += fmt::format("slat/shadow: {:.2f}\n", ratio);
+        table += fmt::format("slat/shadow: {:#.3g}\n", ratio);
     }
     return {std::move(doc), std::move(table)};
 }
