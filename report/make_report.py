@@ -1,10 +1,11 @@
 #!/usr/bin/python3
 """Turns vmmu JSON documents into one self-contained HTML report (charts embedded as PNG).
 
-Reads vmmu.run/1 documents (`vmmu run --json`), vmmu.study.scaling/1 documents
-(`vmmu study scaling --json/--out`) and vmmu.study.density/1 documents (`vmmu study density
---json`, with or without --dedup). For a study, the run files it names are read too when they
-exist next to it. Needs matplotlib (Debian: python3-matplotlib); `vmmu report` runs it with
+Reads four schemas: vmmu.run/1 (`vmmu run --json`), vmmu.study.scaling/1 (`vmmu study scaling
+--json/--out`), vmmu.study.density/1 (`vmmu study density --json`, with or without --dedup) and
+vmmu.sweep/1 (`vmmu sweep`: one chart per counter across the grid). For a study, the run files
+it names are read too when they exist next to it. The report opens with a summary: each
+document's headline result, what was run and its configuration; the details follow. Needs matplotlib (Debian: python3-matplotlib); `vmmu report` runs it with
 /usr/bin/python3, which has it, whatever python3 comes first on PATH.
 
     vmmu report results/latest/study.json -o results/latest/report.html
@@ -15,6 +16,7 @@ import html
 import io
 import json
 import os
+import re
 import sys
 
 import matplotlib
@@ -26,6 +28,17 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 RUN_SCHEMA = "vmmu.run/1"
 STUDY_SCHEMA = "vmmu.study.scaling/1"
 DENSITY_SCHEMA = "vmmu.study.density/1"
+SWEEP_SCHEMA = "vmmu.sweep/1"
+SCHEMAS = (RUN_SCHEMA, STUDY_SCHEMA, DENSITY_SCHEMA, SWEEP_SCHEMA)
+# Counters a sweep is charted by: (chart name, label, value of one backend's result).
+SWEEP_COUNTERS = [
+    ("cycles", "modelled cycles (M)", lambda b: b["cycles"]["total"] / 1e6),
+    ("exits", "VM exits", lambda b: b["exits"]["total"]),
+    ("walkrefs", "page-walk references", lambda b: b["walks"]["refs"]),
+    ("stlb", "STLB misses", lambda b: b["tlb"]["stlb_misses"]),
+]
+# Notes for developers ("(issue 5 default)", "TODO ...") never reach a reader.
+IMPLEMENTATION_NOTE = re.compile(r"\s*\((?:issue|TODO|FIXME|XXX)\b[^)]*\)", re.IGNORECASE)
 PARTS = ["base", "walk", "exit", "handler"]
 PART_COLOURS = {"base": "#9aa5b1", "walk": "#3e7cb1", "exit": "#e07a1f", "handler": "#c03a2b"}
 BACKEND_COLOURS = {"native": "#4c956c", "shadow": "#c03a2b", "slat": "#3e7cb1"}
@@ -36,14 +49,27 @@ def colour(name):
 
 
 def esc(x):
-    return html.escape(str(x))
+    return html.escape(IMPLEMENTATION_NOTE.sub("", str(x)))
+
+
+def fmt_cell(v):
+    """A table cell as the console would print it: yes/no, millions for large numbers."""
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if v is None:
+        return "-"
+    return fmt_num(v)
 
 
 class Report:
     def __init__(self, title):
         self.title = title
         self.parts = []
+        self.summary = []  # (heading, [lines]) per document, shown before the details
         self.charts = 0
+
+    def summarise(self, heading, lines):
+        self.summary.append((heading, [line for line in lines if line]))
 
     def heading(self, text, level=2):
         self.parts.append(f"<h{level}>{esc(text)}</h{level}>")
@@ -67,7 +93,7 @@ class Report:
     def table(self, header, rows):
         out = ["<table><tr>" + "".join(f"<th>{esc(h)}</th>" for h in header) + "</tr>"]
         for r in rows:
-            out.append("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in r) + "</tr>")
+            out.append("<tr>" + "".join(f"<td>{esc(fmt_cell(c))}</td>" for c in r) + "</tr>")
         out.append("</table>")
         self.parts.append("\n".join(out))
 
@@ -76,16 +102,44 @@ class Report:
                  "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;"
                  "padding:2px 8px;text-align:right}th{background:#eee}img.chart{max-width:100%}"
                  "figure{display:inline-block;margin:.5em}figcaption{font-size:90%;color:#444}")
-        body = "\n".join(self.parts)
+        summary = []
+        if self.summary:
+            summary.append("<section id='summary'><h2>Summary</h2>")
+            for heading, lines in self.summary:
+                summary.append(f"<h3>{esc(heading)}</h3><ul>"
+                               + "".join(f"<li>{esc(line)}</li>" for line in lines) + "</ul>")
+            summary.append("</section><h2>Details</h2>")
+        body = "\n".join(summary + self.parts)
         return (f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>{esc(self.title)}"
                 f"</title><style>{style}</style></head><body>\n<h1>{esc(self.title)}</h1>\n"
                 f"{body}\n</body></html>\n")
 
 
 def fmt_num(v):
+    """Numbers as the console prints them: large ones in millions (M), ratios to 3 digits."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return str(v)
+    if isinstance(v, float) and abs(v) >= 1e5:
+        return f"{v / 1e6:.3f} M"
     if isinstance(v, float):
-        return f"{v:.4g}" if abs(v) < 1e5 else f"{v:.4e}"
+        return f"{v:.4g}"
     return str(v)
+
+
+def fmt_config(cfg):
+    """A run's or study's config block as "key value" phrases, booleans as on/off."""
+    def value(v):
+        if isinstance(v, bool):
+            return "on" if v else "off"
+        if isinstance(v, list):
+            return ", ".join(value(x) for x in v) or "none"
+        if isinstance(v, dict):
+            if "name" in v:  # a profile record: its name, and its file when it came from one
+                return v["name"] + (f" (file {v['path']})" if v.get("path") else "")
+            return ", ".join(f"{a}: {value(b)}" for a, b in v.items()) or "none"
+        return fmt_num(v)
+
+    return "; ".join(f"{k.replace('_', ' ')} {value(v)}" for k, v in cfg.items())
 
 
 def run_label(run):
@@ -94,12 +148,22 @@ def run_label(run):
     return f"{w['name']} {params}".strip()
 
 
-def add_run(rep, run, prefix):
+def add_run(rep, run, prefix, summarise=True):
     """Charts and tables of one vmmu.run/1 document."""
     names = list(run["backends"].keys())
     label = run_label(run)
     rep.heading(f"Run: {label}", 3)
     g = run["guest"]
+    if summarise:
+        total = {n: run["backends"][n]["cycles"]["total"] for n in names}
+        base = total.get("native")
+        head = ", ".join(f"{n} {total[n] / 1e6:.2f} M cycles"
+                         + (f" ({total[n] / base:#.3g}x native)" if base and n != "native" else "")
+                         for n in names)
+        rep.summarise(f"Run: {label}", [
+            f"headline: {head or 'no backend attached'}",
+            f"what ran: {label}, status {run['status']}, {g['instructions']} guest instructions",
+            f"configuration: {fmt_config(run.get('config', {}))}"])
     rep.para(f"status {run['status']}, checksum {run['workload'].get('checksum')}, "
              f"{g['instructions']} guest instructions, {g['page_faults']} page faults, "
              f"{g['context_switches']} context switches")
@@ -158,8 +222,9 @@ def add_run(rep, run, prefix):
 
     rows = []
     for key, get in [
-        ("cycles total", lambda b: b["cycles"]["total"]),
-        *[(f"cycles {p}", (lambda p: lambda b: b["cycles"][p])(p)) for p in PARTS],
+        ("cycles total (M)", lambda b: f"{b['cycles']['total'] / 1e6:.2f}"),
+        *[(f"cycles {p} (M)", (lambda p: lambda b: f"{b['cycles'][p] / 1e6:.2f}")(p))
+          for p in PARTS],
         ("VM exits", lambda b: b["exits"]["total"]),
         ("page walks", lambda b: b["walks"]["count"]),
         ("walk refs", lambda b: b["walks"]["refs"]),
@@ -180,6 +245,19 @@ def add_study(rep, study, base_dir):
     names = list(cap.keys())
     points = [p for p in study["points"] if p["status"] == "ok"]
     util = model["utilisation"]["value"]
+    ratio = study["ratio"].get("slat/shadow")
+    cfg = study.get("config", {})
+    rep.summarise("Scaling study: sessions per host", [
+        "headline: " + (f"slat sustains {ratio:#.3g}x the sessions shadow does "
+                        f"({study['ratio']['verdict']}; published "
+                        f"{study['ratio']['published_band'][0]}-"
+                        f"{study['ratio']['published_band'][1]}x)" if ratio is not None
+                        else "slat/shadow not measured (needs both backends)") + "; "
+        + ", ".join(f"{n} {cap[n]['sessions']} sessions" for n in names
+                    if cap[n].get("sessions") is not None),
+        f"what ran: the sessions workload at K = {', '.join(str(p['sessions']) for p in study['points'])}"
+        f" ({len(points)} finished), status {study['status']}",
+        f"configuration: {fmt_config(cfg)}" if cfg else ""])
     rep.para(f"status {study['status']}. Capacity model: {model['formula']}; "
              f"{model['interpolation']}.")
     rep.table(["constant", "value", "source"],
@@ -187,7 +265,8 @@ def add_study(rep, study, base_dir):
                ["utilisation", util, model["utilisation"]["source"]],
                ["actions/s per user", model["actions_per_sec"]["value"],
                 model["actions_per_sec"]["source"]],
-               ["GHz", json.dumps(model["ghz"]["per_backend"]), model["ghz"]["source"]]])
+               ["GHz", ", ".join(f"{n} {g:.2f}" for n, g in model["ghz"]["per_backend"].items()),
+                model["ghz"]["source"]]])
     if not points:
         rep.para("no finished run: nothing to chart")
         return
@@ -223,7 +302,7 @@ def add_study(rep, study, base_dir):
         ax.axhspan(lo * sh, hi * sh, color="#3e7cb1", alpha=0.15,
                    label=f"published slat band ({lo}-{hi}x shadow)")
         ax.legend(fontsize=8)
-        ax.set_title(f"sessions sustained: slat/shadow {ratio:.2f}x")
+        ax.set_title(f"sessions sustained: slat/shadow {ratio:#.3g}x")
     rep.figure(fig, "study_capacity", "largest K each backend sustains, with the published "
                                       "1.6-2.5x band over shadow")
 
@@ -249,17 +328,17 @@ def add_study(rep, study, base_dir):
         row = [p["sessions"], p["actions"]]
         for n in names:
             b = p["backends"][n]
-            row += [fmt_num(b["cycles_per_action"]), fmt_num(b["exits_per_action"]),
+            row += [f"{b['cycles_per_action'] / 1e6:.3f}", fmt_num(b["exits_per_action"]),
                     f"{100 * b['host_cpu_share']:.2f}%"]
         rows.append(row)
     header = ["K", "actions"]
     for n in names:
-        header += [f"{n} cycles/action", f"{n} exits/action", f"{n} host CPU"]
+        header += [f"{n} cycles/action (M)", f"{n} exits/action", f"{n} host CPU"]
     rep.table(header, rows)
     rep.table(["backend", "profile", "GHz", "sessions", "crossing", "extrapolated"],
               [[n, cap[n].get("profile"), cap[n].get("ghz"), cap[n].get("sessions"),
                 fmt_num(cap[n].get("crossing", 0)), cap[n].get("extrapolated")] for n in names])
-    rep.para(f"slat/shadow = {fmt_num(ratio) if ratio is not None else 'n/a'} "
+    rep.para(f"slat/shadow sessions = {f'{ratio:#.3g}x' if ratio is not None else 'n/a'} "
              f"({study['ratio']['verdict']}); {study['ratio']['source']}")
 
     runs = []
@@ -274,7 +353,7 @@ def add_study(rep, study, base_dir):
     if runs:
         rep.heading("Runs of the study")
         for i, run in enumerate(runs):
-            add_run(rep, run, f"study_run{i}_")
+            add_run(rep, run, f"study_run{i}_", summarise=False)
 
 
 def add_density(rep, study, prefix):
@@ -284,6 +363,12 @@ def add_density(rep, study, prefix):
     names = list(study["results"].keys())
     rep.heading("Density study: VMs per host")
     params = " ".join(cfg.get("params", []))
+    rep.summarise("Density study: VMs per host", [
+        "headline: " + ", ".join(f"{n} {r['vms']} VMs ({r['bound']}-bound)"
+                                 for n, r in study["results"].items()),
+        f"what ran: {cfg['workload']} {params}, 1 to {len(study['points'])} VMs",
+        f"configuration: host {cfg['host_mib']['value']} MiB, {cfg['cores']['value']} cores, "
+        + ("deduplication on" if dedup else "no deduplication")])
     rep.para(f"workload {cfg['workload']} {params}, host {cfg['host_mib']['value']} MiB, "
              f"{cfg['cores']['value']} cores at {cfg['utilisation']['value']:.0%}, "
              f"{cfg['jobs_per_sec']['value']} jobs/s per VM"
@@ -372,10 +457,74 @@ def add_density(rep, study, prefix):
     rep.table(header, rows)
 
 
+def sweep_label(name, entry):
+    """A run of the grid by what distinguishes it: workload, parameters, profile and flags."""
+    args = entry.get("args", [])
+    words, i = [], 0
+    while i < len(args):
+        if args[i] in ("--workload", "--param", "--profile") and i + 1 < len(args):
+            words.append(args[i + 1])
+            i += 2
+        else:
+            words.append(args[i])
+            i += 1
+    return " ".join(words) or name
+
+
+def add_sweep(rep, sweep, prefix):
+    """One chart per counter across the grid, each backend a bar per run; then the table."""
+    runs = sweep["runs"]
+    flag_sets = sorted({" ".join(a for a in e.get("args", [])[e.get("args", []).index("--profile") + 2:])
+                        if "--profile" in e.get("args", []) else "" for e in runs.values()})
+    flags_text = "; ".join(f or "(none)" for f in flag_sets)
+    title = f"Sweep: {sweep.get('description') or 'grid'} (flags: {flags_text})"
+    rep.heading(title)
+    done = [(n, e) for n, e in runs.items() if e.get("result")]
+    rep.summarise(title, [
+        f"headline: {len(runs)} run{'s' if len(runs) != 1 else ''} of a "
+        f"{sweep['grid_runs']}-run grid (shard "
+        f"{sweep['shard']}), {sweep['failed']} failed",
+        "what ran: " + ", ".join(sorted({e["result"]["workload"]["name"] for _, e in done})),
+        f"configuration: flag sets {flags_text}"])
+    if not done:
+        rep.para("no run finished: nothing to chart")
+        return
+    names = []
+    for _, e in done:
+        for b in e["result"]["backends"]:
+            if b not in names:
+                names.append(b)
+    labels = [sweep_label(n, e) for n, e in done]
+    for key, ylabel, value in SWEEP_COUNTERS:
+        fig, ax = plt.subplots(figsize=(max(6.0, 0.9 * len(done) + 2), 3.8))
+        width = 0.8 / max(1, len(names))
+        for i, b in enumerate(names):
+            vals = [value(e["result"]["backends"][b]) if b in e["result"]["backends"] else 0
+                    for _, e in done]
+            ax.bar([x + i * width for x in range(len(done))], vals, width, label=b,
+                   color=colour(b))
+        ax.set_xticks([x + width * (len(names) - 1) / 2 for x in range(len(done))])
+        ax.set_xticklabels(labels, rotation=35, ha="right", fontsize=7)
+        ax.set_ylabel(ylabel)
+        ax.set_title(f"{ylabel} across the grid")
+        ax.legend(fontsize=8)
+        rep.figure(fig, f"{prefix}sweep_{key}", f"{ylabel} of every run of the grid, per backend")
+    rows = []
+    for n, e in runs.items():
+        r = e.get("result")
+        if not r:
+            rows.append([sweep_label(n, e), e.get("error", "no result")] + [""] * len(names))
+            continue
+        rows.append([sweep_label(n, e), r["status"]]
+                    + [f"{r['backends'][b]['cycles']['total'] / 1e6:.2f}"
+                       if b in r["backends"] else "-" for b in names])
+    rep.table(["run (workload, parameters, profile, flags)", "status"]
+              + [f"{b} cycles (M)" for b in names], rows)
+
+
 def main(argv):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("inputs", nargs="+", help="vmmu JSON files (vmmu.run/1, vmmu.study.scaling/1, "
-                    "vmmu.study.density/1)")
+    ap.add_argument("inputs", nargs="+", help="vmmu JSON files: " + ", ".join(SCHEMAS))
     ap.add_argument("-o", "--output", required=True, help="HTML file to write")
     ap.add_argument("--title", default="vmmu report")
     args = ap.parse_args(argv)
@@ -389,9 +538,10 @@ def main(argv):
             print(f"make_report: cannot read {path}: {e}", file=sys.stderr)
             return 2
         schema = doc.get("schema")
-        if schema not in (RUN_SCHEMA, STUDY_SCHEMA, DENSITY_SCHEMA):
-            print(f"make_report: {path}: schema {schema!r} is not one of {RUN_SCHEMA}, "
-                  f"{STUDY_SCHEMA}, {DENSITY_SCHEMA}", file=sys.stderr)
+        if schema not in SCHEMAS:
+            print(f"make_report: {path}: schema {schema!r} is not one the report reads; it "
+                  f"reads {', '.join(SCHEMAS)} (demo and multi-VM documents are printed by "
+                  f"vmmu itself, not charted)", file=sys.stderr)
             return 2
         docs.append((path, doc))
     for i, (path, doc) in enumerate(docs):
@@ -399,6 +549,8 @@ def main(argv):
             add_study(rep, doc, os.path.dirname(os.path.abspath(path)))
         elif doc["schema"] == DENSITY_SCHEMA:
             add_density(rep, doc, f"density{i}_")
+        elif doc["schema"] == SWEEP_SCHEMA:
+            add_sweep(rep, doc, f"sweep{i}_")
         else:
             rep.heading(f"Run file {os.path.basename(path)}")
             add_run(rep, doc, f"run{i}_")

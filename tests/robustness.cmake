@@ -21,6 +21,7 @@ vmmu_test(robustness_test
           ${CMAKE_CURRENT_LIST_DIR}/robustness_elf_test.cpp
           ${CMAKE_CURRENT_LIST_DIR}/robustness_guest_test.cpp
           ${CMAKE_CURRENT_LIST_DIR}/robustness_oracle_test.cpp
+          ${CMAKE_CURRENT_LIST_DIR}/robustness_upfront_test.cpp
   LIBS vmmu_cli)
 target_compile_definitions(robustness_test PRIVATE VMMU_EXE="$<TARGET_FILE:vmmu>"
                                                    VMMU_ROBUST_GUEST_DIR="${robust_guest_dir}")

@@ -6,6 +6,12 @@
 
 using namespace vmmu;
 
+namespace vmmu {
+// engine/output/study_report.h, declared rather than included: its includes bring vmmu::Machine
+// into this file's unity batch, where the test fixtures have a Machine of their own.
+std::string study_table(const nlohmann::ordered_json& s);
+} // namespace vmmu
+
 namespace {
 // 1e9 cycles per second of budget: U = 1, one core at 1 GHz, one action per second per user.
 HostModel unit_host() { return {1, 1, 1, 1}; }
@@ -113,4 +119,28 @@ TEST(ScalingStudy, RatioOfSustainedSessionsFromRunDocuments) {
     EXPECT_NEAR(s["ratio"]["slat/shadow"].get<double>(), 3.0, 1e-9);
     EXPECT_EQ(s["ratio"]["verdict"], "above band");
     EXPECT_TRUE(s["sim"].contains("wall_seconds"));
+}
+
+TEST(ScalingStudy, ConsoleNamesTheRatioAndWarnsOfCrossingsFarPastTheLastK) {
+    StudyHost host;
+    host.cores = 1;
+    host.utilisation = 1;
+    host.actions_per_sec = 1;
+    host.profile_ghz = {{"shadow", 1.0}, {"slat", 1.0}};
+    host.profile = {{"shadow", "p"}, {"slat", "p"}};
+    // Shadow crosses at 3.3 sessions (inside 2x of K=2), slat at 10: five times K=2.
+    std::vector<StudyRun> runs = {{1, "", fake_run(2, 6e8, 2e8), ""},
+                                  {2, "", fake_run(4, 12e8, 4e8), ""}};
+    std::string text =
+        study_table(study_json(runs, host, nlohmann::ordered_json::object(), false, 1));
+    EXPECT_NE(text.find("shadow/slat\n"), std::string::npos) << text;
+    EXPECT_NE(text.find("3.00x\n"), std::string::npos) << text;
+    EXPECT_NE(text.find("shadow/slat: shadow cycles per action / slat cycles per action"),
+              std::string::npos)
+        << text;
+    EXPECT_NE(text.find("warning: slat crosses at 10 sessions, 5.00x the largest measured K (2)"),
+              std::string::npos)
+        << text;
+    EXPECT_EQ(text.find("warning: shadow"), std::string::npos) << text;
+    EXPECT_NE(text.find("slat/shadow sessions: 3.00x"), std::string::npos) << text;
 }

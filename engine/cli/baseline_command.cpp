@@ -186,9 +186,11 @@ int baseline_check(const BaselineArgs& a) {
     if (bad) {
         fmt::print(
             "baseline check FAILED: {} of {} runs differ or failed (new results kept in {}).\n"
-            "If the change is intended, run 'vmmu baseline update' and commit results/baselines in "
-            "the same commit, saying why the numbers moved.\n",
-            bad, s.spec.runs.size(), s.tmp.string());
+            "If the change is intended, run 'vmmu baseline update{}' and commit {} in the same "
+            "commit, saying why the numbers moved.\n",
+            bad, s.spec.runs.size(), s.tmp.string(),
+            a.dir.empty() ? std::string() : fmt::format(" --dir {}", a.dir),
+            a.dir.empty() ? std::string("results/baselines") : a.dir);
         return kExitValuesMoved;
     }
     if (a.keep)

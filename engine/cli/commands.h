@@ -7,6 +7,9 @@
 
 namespace vmmu {
 
+// Exit code of a command that started several runs and some failed (the README's exit codes).
+inline constexpr int kExitRunsFailed = 6;
+
 // What a chosen subcommand does; returns the process exit code.
 using Action = std::function<int()>;
 

@@ -4,9 +4,14 @@
 #include "engine/experiment/compare.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
 
 #include <set>
 #include <stdexcept>
+#include <string>
+#include <vector>
 
 namespace vmmu {
 namespace fs = std::filesystem;
@@ -32,14 +37,35 @@ uint64_t compare_files(const fs::path& a, const fs::path& b, double tol, bool he
     return r.beyond();
 }
 
+// "a.json, b.json and 3 more": enough names to recognise a directory.
+std::string name_list(const std::set<std::string>& names) {
+    std::vector<std::string> first;
+    for (auto& n : names) {
+        if (first.size() == 4) break;
+        first.push_back(n);
+    }
+    std::string s = fmt::format("{}", fmt::join(first, ", "));
+    if (names.size() > first.size()) s += fmt::format(" and {} more", names.size() - first.size());
+    return s;
+}
+
 // Every .json file under either directory, by its path relative to that directory (a sweep's
 // DIR/runs/*.json is compared along with DIR/sweep.json).
 uint64_t compare_dirs(const fs::path& a, const fs::path& b, double tol) {
-    std::set<std::string> names;
+    std::set<std::string> names, in_a, in_b;
     for (auto* d : {&a, &b})
         for (auto& e : fs::recursive_directory_iterator(*d))
             if (e.is_regular_file() && e.path().extension() == ".json")
-                names.insert(fs::relative(e.path(), *d).string());
+                (d == &a ? in_a : in_b).insert(fs::relative(e.path(), *d).string());
+    names = in_a;
+    names.insert(in_b.begin(), in_b.end());
+    // With nothing in common every value would count as moved: say what is missing instead.
+    if (!in_a.empty() && !in_b.empty() &&
+        std::none_of(in_a.begin(), in_a.end(), [&](const std::string& n) { return in_b.count(n); }))
+        throw std::invalid_argument(fmt::format(
+            "'{}' and '{}' have no .json file in common: missing in '{}': {}; missing in '{}': "
+            "{} (compare the directories one run or sweep wrote, or two files)",
+            a.string(), b.string(), b.string(), name_list(in_a), a.string(), name_list(in_b)));
     if (names.empty())
         throw std::invalid_argument(fmt::format(
             "neither '{}' nor '{}' holds a .json file: give the directories 'vmmu sweep --out' or "

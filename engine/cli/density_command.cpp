@@ -54,14 +54,21 @@ void add_density_command(CLI::App& app, Action& action) {
                   "with --dedup, also measure every N without deduplication: on or off")
         ->capture_default_str();
     c->add_option("--cores", f->study.cores, "host cores (default 4)");
-    c->add_option("--ghz", f->study.ghz, "host clock (default: each backend's profile)");
+    auto* ghz = c->add_option("--ghz", f->study.ghz,
+                              "host clock in GHz, 0.1 to 10 (default: each backend's profile)");
     c->add_option("--util", f->study.util, "CPU utilisation ceiling (default 0.8)");
     c->add_option("--jobs-per-sec", f->study.jobs_per_sec,
                   "workload completions each VM needs per second (default 20)");
     c->add_option("--quantum", f->study.quantum, "guest instructions per VM quantum");
     c->add_option("--json", f->json_path, "write the vmmu.study.density/1 document here")
         ->check(non_empty_path());
-    c->callback([f, &action] { action = [f] { return run_density(*f); }; });
+    c->callback([f, ghz, &action] {
+        action = [f, ghz] {
+            // 0 stands for "the profile's clock" inside: a 0 the user typed is still checked.
+            if (ghz->count()) check_host_ghz(f->study.ghz);
+            return run_density(*f);
+        };
+    });
 }
 
 } // namespace vmmu

@@ -73,8 +73,9 @@ int run_report_script(const fs::path& script, const ReportArgs& a) {
 void add_report_command(CLI::App& app, Action& action) {
     auto a = std::make_shared<ReportArgs>();
     auto* c = app.add_subcommand(
-        "report", "the HTML report (charts embedded) of vmmu.run/1, vmmu.study.scaling/1 and "
-                  "vmmu.study.density/1 files, by make_report.py under /usr/bin/python3");
+        "report", "the HTML report (a summary, then charts embedded) of vmmu.run/1, "
+                  "vmmu.study.scaling/1, vmmu.study.density/1 and vmmu.sweep/1 files, by "
+                  "make_report.py under /usr/bin/python3");
     c->add_option("files", a->files, "vmmu JSON files")->required();
     c->add_option("-o,--output", a->output, "HTML file to write")
         ->required()

@@ -87,7 +87,8 @@ void add_run_command(CLI::App& app, Action& action) {
 }
 
 void add_list_command(CLI::App& app, Action& action) {
-    auto* c = app.add_subcommand("list", "list the workloads, their parameters and defaults");
+    auto* c = app.add_subcommand("list", "list the workloads, their parameters and defaults, the "
+                                         "backends and the CPU profiles");
     c->callback([&action] {
         action = [] {
             for (auto& w : load_workloads(guest_dir())) {
@@ -105,6 +106,12 @@ void add_list_command(CLI::App& app, Action& action) {
                 }
             }
             fmt::print("\nbackends: {}\n", fmt::join(backend_names(), ", "));
+            // One line each, from the profile files themselves (--profile NAME).
+            fmt::print("\nprofiles (--profile NAME, or --profile FILE.json):\n");
+            for (auto& name : profile_names(profile_dir())) {
+                Profile p = load_profile(name, profile_dir());
+                fmt::print("    {:<14} {:.2f} GHz  {}\n", p.name, p.core_ghz, p.description);
+            }
             return 0;
         };
     });

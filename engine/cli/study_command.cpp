@@ -69,6 +69,8 @@ void add_study_command(CLI::App& app, Action& action) {
     auto f = std::make_shared<StudyFlags>();
     f->run.o.workload = "sessions";
     f->run.add(c);
+    // The study is the sessions workload at several K: no other workload to choose.
+    c->remove_option(c->get_option("--workload"));
     ScalingOptions& s = f->study;
     s.jobs = std::min(2u, std::max(1u, std::thread::hardware_concurrency()));
     c->add_option("--sessions", s.sessions, "comma list of concurrent session counts K")
@@ -78,7 +80,9 @@ void add_study_command(CLI::App& app, Action& action) {
     c->add_flag("--original-hardware", s.original_hardware,
                 "penryn-2008 for shadow vs nehalem-2009 for slat, as in the 2009 comparison");
     c->add_option("--cores", s.host.cores, "host cores C")->capture_default_str();
-    c->add_option("--ghz", s.ghz, "host clock F in GHz for every backend (default: profile's)");
+    auto* ghz = c->add_option("--ghz", s.ghz,
+                              "host clock F in GHz for every backend, 0.1 to 10 (default: "
+                              "profile's)");
     c->add_option("--util", s.host.utilisation, "utilisation ceiling U (0-1]")
         ->capture_default_str();
     c->add_option("--actions-per-sec", s.host.actions_per_sec, "actions per second per user A")
@@ -88,7 +92,13 @@ void add_study_command(CLI::App& app, Action& action) {
         ->check(non_empty_path());
     c->add_option("--out", s.out_dir, "directory for study.json and runs/sessions-kK.json")
         ->check(non_empty_path());
-    c->callback([f, &action] { action = [f] { return run_study(*f); }; });
+    c->callback([f, ghz, &action] {
+        action = [f, ghz] {
+            // 0 stands for "the profile's clock" inside: a 0 the user typed is still checked.
+            if (ghz->count()) check_host_ghz(f->study.ghz);
+            return run_study(*f);
+        };
+    });
 }
 
 } // namespace vmmu

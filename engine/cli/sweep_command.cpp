@@ -34,12 +34,12 @@ int merge_only(const SweepSpec& spec, const fs::path& out) {
                    "vmmu sweep --merge: {} of {} runs have no JSON in {}/runs (first: {}); run "
                    "every shard into this directory first\n",
                    missing.size(), spec.runs.size(), out.string(), missing.front());
-        return 1;
+        return 2;
     }
     auto merged = merge_sweep(spec, spec.runs, out / "runs", Shard{}, 0, 0);
     write_file_atomic(out / "sweep.json", merged.dump(2) + "\n");
     fmt::print("merged {} runs into {}\n", spec.runs.size(), (out / "sweep.json").string());
-    return merged["failed"].get<uint64_t>() == 0 ? 0 : 1;
+    return merged["failed"].get<uint64_t>() == 0 ? 0 : kExitRunsFailed;
 }
 
 int sweep_main(const SweepArgs& a) {
@@ -90,7 +90,7 @@ int sweep_main(const SweepArgs& a) {
     fmt::print("{} runs ({} failed) in {:.1f} s; wrote {}\n", runs.size(), failed, wall,
                merged_path.string());
     if (interrupt.exit_code()) return interrupt.exit_code();
-    return failed ? 1 : 0;
+    return failed ? kExitRunsFailed : 0;
 }
 
 } // namespace
@@ -105,7 +105,8 @@ void add_sweep_command(CLI::App& app, Action& action) {
         ->required();
     c->add_option("--jobs,-j", a->jobs, "runs at a time (default: the number of local cores)");
     c->add_option("--shard", a->shard,
-                  "run only share I of N (1 <= I <= N), by grid index modulo N")
+                  "run only share I of N (1 <= I <= N): every Nth run of the grid, starting "
+                  "with run I (2/4 runs runs 2, 6, 10, ...)")
         ->capture_default_str();
     c->add_option("--out", a->out, "output directory (default: results/latest/sweep-<spec name>)")
         ->check(non_empty_path());

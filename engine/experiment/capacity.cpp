@@ -24,18 +24,25 @@ void check(const std::vector<ScalingPoint>& points, const HostModel& host) {
     }
     auto positive = [](const char* what, double v) {
         if (!(v > 0) || !std::isfinite(v))
-            throw std::invalid_argument(fmt::format("capacity model: {} {} must be > 0", what, v));
+            throw std::invalid_argument(
+                fmt::format("capacity model: {} {} must be a finite number > 0", what, v));
     };
     positive("cores", host.cores);
-    positive("GHz", host.ghz);
-    positive("utilisation", host.utilisation);
+    check_host_ghz(host.ghz);
     positive("actions per second", host.actions_per_sec);
-    if (host.utilisation > 1)
-        throw std::invalid_argument(
-            fmt::format("capacity model: utilisation {} must be at most 1", host.utilisation));
+    if (!(host.utilisation > 0 && host.utilisation <= 1))
+        throw std::invalid_argument(fmt::format(
+            "capacity model: utilisation {} (--util) must be in (0, 1]", host.utilisation));
 }
 
 } // namespace
+
+void check_host_ghz(double ghz) {
+    if (!(ghz >= kMinHostGhz && ghz <= kMaxHostGhz))
+        throw std::invalid_argument(
+            fmt::format("host clock (--ghz) {} GHz: give a clock from {} to {} GHz", ghz,
+                        kMinHostGhz, kMaxHostGhz));
+}
 
 double interpolate_cycles_per_action(const std::vector<ScalingPoint>& points, double k) {
     if (k <= double(points.front().sessions)) return points.front().cycles_per_action;

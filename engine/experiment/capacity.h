@@ -46,6 +46,11 @@ double demand_cycles_per_second(const std::vector<ScalingPoint>& points, const H
 
 // Throws std::invalid_argument if the points are unsorted/duplicated/empty, a figure is not
 // positive, or the host model has a non-positive field (or U > 1).
+// A host clock a real CPU could have: a typo (0, -2, 1e9) is rejected rather than modelled.
+inline constexpr double kMinHostGhz = 0.1, kMaxHostGhz = 10;
+// Throws std::invalid_argument naming the range when `ghz` is outside it.
+void check_host_ghz(double ghz);
+
 Capacity sustainable_sessions(const std::vector<ScalingPoint>& points, const HostModel& host);
 
 } // namespace vmmu

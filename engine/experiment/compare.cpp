@@ -1,5 +1,7 @@
 #include "engine/experiment/compare.h"
 
+#include "engine/experiment/paths.h"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -110,12 +112,16 @@ json read_vmmu_json(const std::filesystem::path& path) {
                         path.string()));
     std::stringstream ss;
     ss << in.rdbuf();
-    json j = json::parse(ss.str(), nullptr, false);
-    if (j.is_discarded())
+    std::string text = ss.str();
+    json j;
+    try {
+        j = json::parse(text);
+    } catch (const json::exception& e) {
         throw std::invalid_argument(
-            fmt::format("'{}' is not valid JSON (truncated or hand-edited?); "
+            fmt::format("'{}' is not valid JSON ({}; truncated or hand-edited?): "
                         "regenerate it with vmmu",
-                        path.string()));
+                        path.string(), json_error_text(text, e)));
+    }
     if (!j.is_object() || !j.contains("schema") || !j["schema"].is_string() ||
         j["schema"].get<std::string>().rfind("vmmu.", 0) != 0)
         throw std::invalid_argument(

@@ -137,6 +137,8 @@ DensityStudy run_density_study(const DensityOptions& options, const DensityProgr
             load_profile(it != vm.backend_profile.end() ? it->second : vm.profile, profile_dir());
         d.hosts[b] = HostModel{f.cores, f.ghz > 0 ? f.ghz : p.core_ghz, f.util, f.jobs_per_sec};
     }
+    // Every N runs the same VM: bad run flags fail here, before the first point is measured.
+    check_run_options(vm);
     d.host_bytes = f.host_mib << 20;
     d.compare = vm.dedup && f.dedup_baseline == "on";
     d.asked = measure(vm, f, d.hosts, d.host_bytes, progress);

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -130,6 +131,28 @@ void check_output_dir(const std::string& dir, const std::string& flag) {
         throw std::invalid_argument(
             fmt::format("{} '{}' is a file, not a directory: give a directory", flag, dir));
     probe_dir(dir, fmt::format("{} '{}'", flag, dir));
+}
+
+std::string json_error_text(const std::string& text, const nlohmann::json::exception& e) {
+    if (dynamic_cast<const nlohmann::json::out_of_range*>(&e))
+        return "a number is out of range (larger than a double can hold)";
+    std::string what = e.what();
+    // "[json.exception.parse_error.101] parse error at line 1, column 5: syntax error ..."
+    if (auto colon = what.find(": "); colon != std::string::npos) what = what.substr(colon + 2);
+    const auto* pe = dynamic_cast<const nlohmann::json::parse_error*>(&e);
+    if (!pe) return what;
+    // nlohmann counts bytes from 1; the error is at the last byte it read.
+    size_t end = std::min(pe->byte ? pe->byte - 1 : 0, text.size());
+    size_t line = 1, column = 1;
+    for (size_t i = 0; i < end; ++i) {
+        if (text[i] == '\n') {
+            ++line;
+            column = 1;
+        } else {
+            ++column;
+        }
+    }
+    return fmt::format("line {}, column {}: {}", line, column, what);
 }
 
 } // namespace vmmu

@@ -4,6 +4,8 @@
 // CMake; its guest/ links to build/guest/).
 #pragma once
 
+#include <nlohmann/json.hpp>
+
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -43,5 +45,9 @@ void write_file_atomic(const std::filesystem::path& path, const std::string& tex
 // reason and the fix, so a typo fails at once, not after the run.
 void check_output_file(const std::string& path, const std::string& flag);
 void check_output_dir(const std::string& dir, const std::string& flag);
+
+// Why nlohmann rejected `text`, for a person: "line L, column C: what" (from the byte offset it
+// reports), or that a number is out of range (1e400), without nlohmann's exception prefix.
+std::string json_error_text(const std::string& text, const nlohmann::json::exception& e);
 
 } // namespace vmmu

@@ -17,12 +17,13 @@ namespace fs = std::filesystem;
 
 namespace {
 
-unsigned page_shift(const std::string& flag, const std::string& v, bool allow_1g) {
+unsigned page_shift(const std::string& flag, const std::string& given, bool allow_1g) {
+    std::string v = lower_page_size(given);
     if (v == "4k") return 12;
     if (v == "2m") return 21;
     if (v == "1g" && allow_1g) return 30;
-    throw std::invalid_argument(
-        fmt::format("{} '{}': valid values are 4k, 2m{}", flag, v, allow_1g ? ", 1g" : ""));
+    throw std::invalid_argument(fmt::format("{} '{}': valid values are 4k, 2m{} (any case)", flag,
+                                            given, allow_1g ? ", 1g" : ""));
 }
 
 std::map<std::string, std::string> parse_kv(const std::vector<std::string>& items,
@@ -116,6 +117,11 @@ std::unique_ptr<PreparedRun> prepare_run(const RunOptions& o, const HostSlot* sl
         out.backends.push_back({name, profiles.back().name, {}, {}});
     }
     return prepared;
+}
+
+void check_run_options(const RunOptions& o) {
+    // The machine is booted far enough for every backend to parse its options, then dropped.
+    prepare_run(o);
 }
 
 FrameTracker& track_frames(PreparedRun& p, Deduplicator* dedup) {

@@ -103,6 +103,12 @@ struct HostSlot {
 };
 // Without a slot the VM is alone on a host of its own (host_layout of one VM).
 std::unique_ptr<PreparedRun> prepare_run(const RunOptions& options, const HostSlot* slot = nullptr);
+// Applies every rule a run applies to its options (workload, parameters, sizes, profiles, each
+// backend's own options) without running the guest: commands that start several runs call it
+// for each before the first starts. Throws std::invalid_argument as execute_run would.
+void check_run_options(const RunOptions& o);
+// "2M" -> "2m": page sizes are accepted in either case.
+std::string lower_page_size(std::string size);
 // Attaches a frame tracker after the backends (the frames the host backs for this VM) and, with
 // a deduplicating host, tells the scanner about the VM (its memory, p2m and backends).
 FrameTracker& track_frames(PreparedRun& p, Deduplicator* dedup);

@@ -69,9 +69,34 @@ void collect(StudyRun& r, const fs::path& path, const ChildStatus& status) {
         r.failure = "the guest reported no completed session actions (sessions.apps)";
 }
 
+// FNV-1a (64-bit) of a file's bytes: enough to tell two profile files apart in the record.
+std::string fnv1a_file(const fs::path& path) {
+    std::ifstream in(path, std::ios::binary);
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (char c; in.get(c);) {
+        h ^= static_cast<unsigned char>(c);
+        h *= 0x100000001b3ull;
+    }
+    return fmt::format("{:016x}", h);
+}
+
+// Where a backend's profile came from: a shipped one by name, or a file (its path and hash), so
+// a file that calls itself "nehalem-2009" is not mistaken for the shipped profile.
+ojson profile_record(const std::string& given, const Profile& p) {
+    fs::path arg(given);
+    // load_profile's own rule for "a path, not a name" (engine/mmu/profile.cpp).
+    if (!arg.has_parent_path() && arg.extension() != ".json")
+        return {{"name", p.name}, {"source", "shipped"}};
+    return {{"name", p.name},
+            {"source", "file"},
+            {"path", fs::absolute(arg).lexically_normal().string()},
+            {"fnv1a64", fnv1a_file(arg)}};
+}
+
 // The run flags with the study's profiles and sizes; throws on anything a child would reject,
 // so bad input fails before any run with exit code 2.
-RunOptions study_base(const ScalingOptions& f, StudyHost& host, std::vector<uint64_t>& ks) {
+RunOptions study_base(const ScalingOptions& f, StudyHost& host, std::vector<uint64_t>& ks,
+                      ojson& profiles) {
     RunOptions base = f.base;
     if (base.workload != "sessions")
         throw std::invalid_argument(fmt::format(
@@ -107,8 +132,9 @@ RunOptions study_base(const ScalingOptions& f, StudyHost& host, std::vector<uint
             throw std::invalid_argument(
                 fmt::format("unknown backend '{}' (valid: {})", b, fmt::join(known, ", ")));
         auto it = base.backend_profile.find(b);
-        Profile p = load_profile(it != base.backend_profile.end() ? it->second : base.profile,
-                                 profile_dir());
+        std::string given = it != base.backend_profile.end() ? it->second : base.profile;
+        Profile p = load_profile(given, profile_dir());
+        profiles[b] = profile_record(given, p);
         host.profile[b] = p.name;
         host.profile_ghz[b] = p.core_ghz;
     }
@@ -154,7 +180,8 @@ ScalingStudy run_scaling_study(const ScalingOptions& f, const RunDocument& docum
                                const ScalingProgress& progress) {
     StudyHost host;
     std::vector<uint64_t> ks;
-    RunOptions base = study_base(f, host, ks);
+    ojson profiles = ojson::object();
+    RunOptions base = study_base(f, host, ks, profiles);
     auto catalogue = load_workloads(guest_dir());
     auto w = find_workload(catalogue, "sessions");
     std::vector<RunOptions> options;
@@ -164,6 +191,8 @@ ScalingStudy run_scaling_study(const ScalingOptions& f, const RunDocument& docum
         resolve_params(w, o.params);
         options.push_back(std::move(o));
     }
+    // The runs differ only in K (checked above): one check covers the flags of them all.
+    check_run_options(options.front());
 
     bool keep_runs = !f.out_dir.empty();
     fs::path run_dir = keep_runs
@@ -224,6 +253,14 @@ ScalingStudy run_scaling_study(const ScalingOptions& f, const RunDocument& docum
                     {"profiles", host.profile},    {"guest_pages", base.guest_pages},
                     {"ept_pages", base.ept_pages}, {"pwc", base.pwc},
                     {"ntlb", base.ntlb},           {"timer_period", base.timer_period}};
+    // Everything else a run was given, so the document says how it was made.
+    config["profile_sources"] = profiles;
+    config["shadow_options"] = base.shadow_opts;
+    config["guest_mib"] = base.guest_mib;
+    config["oracle"] = base.oracle;
+    config["max_instructions"] = base.max_instructions;
+    config["dedup"] = {
+        {"enabled", base.dedup}, {"period", base.dedup_period}, {"pages", base.dedup_pages}};
     result.study = study_json(runs, host, config, result.interrupted, result.wall_seconds);
     if (!keep_runs) fs::remove_all(run_dir);
     return result;

@@ -44,9 +44,9 @@ RunOptions load_scenario(const fs::path& given) {
     json j;
     try {
         j = json::parse(text);
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {
         throw std::invalid_argument(
-            fmt::format("scenario {}: not valid JSON: {}", origin, e.what()));
+            fmt::format("scenario {}: not valid JSON: {}", origin, json_error_text(text, e)));
     }
     RunOptions o = parse_run_args(scenario_args(j, origin));
 

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -88,9 +89,10 @@ Shard parse_shard(const std::string& text) {
     bool digits = text.find_first_not_of("0123456789/") == std::string::npos;
     if (!digits || !(in >> i >> slash >> n) || slash != '/' || in >> extra || n == 0 || i == 0 ||
         i > n)
-        throw std::invalid_argument(fmt::format("--shard '{}': expected I/N with 1 <= I <= N "
-                                                "(e.g. --shard 2/4 runs the second quarter)",
-                                                text));
+        throw std::invalid_argument(
+            fmt::format("--shard '{}': expected I/N with 1 <= I <= N "
+                        "(e.g. --shard 2/4 runs every 4th run from the 2nd)",
+                        text));
     s.index = i;
     s.count = n;
     return s;
@@ -128,15 +130,21 @@ SweepSpec expand_sweep_spec(const ojson& spec, const std::string& where) {
                        "\"off\"]]");
         flag_sets = spec["flags"].get<std::vector<std::vector<std::string>>>();
         for (auto& fs : flag_sets)
-            for (auto& f : fs)
-                if (kGridFlags.count(f.substr(0, f.find('='))))
+            for (auto& f : fs) {
+                std::string flag = f.substr(0, f.find('='));
+                if (flag == "--json" || flag == "--quiet")
+                    bad(where, fmt::format("flag '{}' in \"flags\": the sweep writes each run's "
+                                           "JSON itself (OUT/runs/NAME.json) and runs quietly",
+                                           f));
+                if (kGridFlags.count(flag))
                     bad(where, fmt::format("flag '{}' is set by the grid itself: use \"workloads\" "
                                            "and \"profiles\" instead",
                                            f));
+            }
     }
 
     auto catalogue = load_workloads(guest_dir());
-    std::set<std::string> names;
+    std::set<std::string> names, checked;
     for (size_t wi = 0; wi < spec["workloads"].size(); ++wi) {
         const ojson& w = spec["workloads"][wi];
         std::string wwhere = fmt::format("{}: workloads[{}]", where, wi);
@@ -150,8 +158,19 @@ SweepSpec expand_sweep_spec(const ojson& spec, const std::string& where) {
         if (w.contains("params")) {
             if (!w["params"].is_object())
                 bad(wwhere, "\"params\" must be an object {KEY: VALUE or [VALUES]}");
-            for (auto it = w["params"].begin(); it != w["params"].end(); ++it)
+            const Workload& wl = find_workload(catalogue, wname);
+            for (auto it = w["params"].begin(); it != w["params"].end(); ++it) {
+                if (std::none_of(wl.params.begin(), wl.params.end(),
+                                 [&](const WorkloadParam& p) { return p.name == it.key(); })) {
+                    std::vector<std::string> known;
+                    for (auto& p : wl.params) known.push_back(p.name);
+                    bad(wwhere + ".params",
+                        fmt::format("unknown parameter \"{}\" ({} takes {})", it.key(), wname,
+                                    known.empty() ? std::string("no parameters")
+                                                  : fmt::format("{}", fmt::join(known, ", "))));
+                }
                 axes.emplace_back(it.key(), values_of(it.value(), wwhere + ".params." + it.key()));
+            }
         }
         std::vector<std::vector<std::string>> combos = {{}};
         for (auto& [key, values] : axes) {
@@ -165,7 +184,11 @@ SweepSpec expand_sweep_spec(const ojson& spec, const std::string& where) {
             combos = std::move(next);
         }
         for (auto& params : combos) {
-            resolve_params(find_workload(catalogue, wname), params); // rejects unknown keys
+            try {
+                resolve_params(find_workload(catalogue, wname), params);
+            } catch (const std::invalid_argument& e) {
+                bad(wwhere + ".params", e.what());
+            }
             for (auto& profile : profiles)
                 for (auto& flags : flag_sets) {
                     SweepRun r;
@@ -178,7 +201,17 @@ SweepSpec expand_sweep_spec(const ojson& spec, const std::string& where) {
                     for (auto& p : params) r.args.insert(r.args.end(), {"--param", p});
                     r.args.insert(r.args.end(), {"--profile", profile});
                     r.args.insert(r.args.end(), flags.begin(), flags.end());
-                    parse_run_args(r.args); // a typo fails here, before any run starts
+                    // A typo or a value a run would reject fails here, before any run starts;
+                    // what the flags mean depends only on the profile and the flag set.
+                    std::string key = profile + "\n" + fmt::format("{}", fmt::join(flags, " "));
+                    if (checked.insert(key).second) {
+                        try {
+                            check_run_options(parse_run_args(r.args));
+                        } catch (const std::invalid_argument& e) {
+                            bad(fmt::format("{}: flags [{}]", where, fmt::join(flags, " ")),
+                                e.what());
+                        }
+                    }
                     if (!names.insert(r.name).second)
                         bad(where, fmt::format("two runs are both named '{}': remove the duplicate",
                                                r.name));
@@ -199,10 +232,14 @@ SweepSpec load_sweep_spec(const std::filesystem::path& path) {
             fmt::format("cannot read sweep spec '{}': no such file", path.string()));
     std::stringstream ss;
     ss << in.rdbuf();
-    ojson spec = ojson::parse(ss.str(), nullptr, false);
-    if (spec.is_discarded())
-        throw std::invalid_argument(
-            fmt::format("sweep spec '{}' is not valid JSON", path.string()));
+    std::string text = ss.str();
+    ojson spec;
+    try {
+        spec = ojson::parse(text);
+    } catch (const ojson::exception& e) {
+        throw std::invalid_argument(fmt::format("sweep spec '{}' is not valid JSON: {}",
+                                                path.string(), json_error_text(text, e)));
+    }
     try {
         return expand_sweep_spec(spec, "'" + path.string() + "'");
     } catch (const ojson::exception& e) {

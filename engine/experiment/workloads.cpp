@@ -85,22 +85,30 @@ std::map<std::string, uint64_t> resolve_params(const Workload& w,
                                           : fmt::format("{}", fmt::join(names, ", "))));
         }
         std::string v = o.substr(eq + 1);
+        const WorkloadParam& p =
+            *std::find_if(w.params.begin(), w.params.end(),
+                          [&](const WorkloadParam& q) { return q.name == key; });
         size_t used = 0;
         uint64_t n = 0;
+        bool too_large = false;
         try {
             n = std::stoull(v, &used, 0);
+        } catch (const std::out_of_range&) {
+            too_large = v[0] != '-';
+            used = 0;
         } catch (const std::exception&) {
             used = 0;
         }
+        if (too_large)
+            throw std::invalid_argument(
+                fmt::format("--param {}: '{}' is too large: {} takes {} at most {}", key, v, w.name,
+                            key, p.max));
         if (v.empty() || used != v.size() || v[0] == '-')
             throw std::invalid_argument(
                 fmt::format("--param {}: '{}' is not a non-negative whole number", key, v));
         if (auto [it, fresh] = given.emplace(key, o); !fresh)
             throw std::invalid_argument(fmt::format(
                 "--param {} is given twice ('{}' and '{}'): keep one", key, it->second, o));
-        const WorkloadParam& p =
-            *std::find_if(w.params.begin(), w.params.end(),
-                          [&](const WorkloadParam& q) { return q.name == key; });
         if (n < p.min || n > p.max)
             throw std::invalid_argument(
                 p.max == UINT64_MAX

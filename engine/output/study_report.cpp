@@ -4,11 +4,17 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
 namespace vmmu {
 using ojson = nlohmann::ordered_json;
+
+namespace {
+// A crossing more than this many times the largest measured K gets a warning.
+constexpr double kFarExtrapolation = 2;
+} // namespace
 
 std::string study_table(const ojson& s) {
     std::string out;
@@ -19,7 +25,7 @@ std::string study_table(const ojson& s) {
                        s["status"].get<std::string>());
     out += fmt::format("{:>6}", "K");
     for (auto& n : names) out += fmt::format("{:>14}", n);
-    out += fmt::format("{:>14}\n", "slat/shadow");
+    out += fmt::format("{:>14}\n", "shadow/slat");
     for (auto& p : s["points"]) {
         out += fmt::format("{:>6}", p["sessions"].get<uint64_t>());
         if (p["status"] != "ok") {
@@ -30,11 +36,15 @@ std::string study_table(const ojson& s) {
             out +=
                 fmt::format("{:>14.3f}", p["backends"][n]["cycles_per_action"].get<double>() / 1e6);
         if (p["backends"].contains("slat") && p["backends"].contains("shadow"))
-            out += fmt::format("{:>13.2f}x",
+            out += fmt::format("{:>#13.3g}x",
                                p["backends"]["shadow"]["cycles_per_action"].get<double>() /
                                    p["backends"]["slat"]["cycles_per_action"].get<double>());
         out += "\n";
     }
+    if (!names.empty()) out += "shadow/slat: shadow cycles per action / slat cycles per action\n";
+    uint64_t largest_k = 0;
+    for (auto& p : s["points"])
+        if (p["status"] == "ok") largest_k = std::max(largest_k, p["sessions"].get<uint64_t>());
     const ojson& m = s["capacity_model"];
     out += fmt::format(
         "capacity: {} cores x GHz (per backend) x {} utilisation, {} actions/s per user\n",
@@ -50,10 +60,17 @@ std::string study_table(const ojson& s) {
                            n, c["profile"].get<std::string>(), c["ghz"].get<double>(),
                            c["sessions"].get<uint64_t>(), c["crossing"].get<double>(),
                            c["extrapolated"].get<bool>() ? ", extrapolated past the last K" : "");
+        // Past the measured K the model holds cycles per action flat: far past, that is a guess.
+        double crossing = c["crossing"].get<double>();
+        if (c["extrapolated"].get<bool>() && largest_k > 0 &&
+            crossing > kFarExtrapolation * double(largest_k))
+            out += fmt::format("  warning: {} crosses at {:.0f} sessions, {:#.3g}x the largest "
+                               "measured K ({}): past it cycles per action are assumed flat\n",
+                               n, crossing, crossing / double(largest_k), largest_k);
     }
     const ojson& r = s["ratio"];
     if (r["slat/shadow"].is_number())
-        out += fmt::format("slat/shadow sessions: {:.2f}x  (published {}-{}x: {})\n",
+        out += fmt::format("slat/shadow sessions: {:#.3g}x  (published {}-{}x: {})\n",
                            r["slat/shadow"].get<double>(), kPublishedLow, kPublishedHigh,
                            r["verdict"].get<std::string>());
     else
@@ -184,7 +201,7 @@ DensityReport density_report(const DensityStudy& d) {
         double ratio = double(results["slat"]["vms"].get<uint64_t>()) /
                        double(results["shadow"]["vms"].get<uint64_t>());
         doc["slat_over_shadow"] = ratio;
-        table += fmt::format("slat/shadow: {:.2f}\n", ratio);
+        table += fmt::format("slat/shadow: {:#.3g}\n", ratio);
     }
     return {std::move(doc), std::move(table)};
 }

@@ -1,7 +1,9 @@
 #!/usr/bin/python3
-"""ctest: a report made from a small run, a small scaling study and a small density study with
-deduplication has every chart, each a decodable, non-blank PNG; the density document has what
-its schema (results/schema/vmmu.study.density.schema.json) requires. Usage: report_test.py VMMU_BINARY SOURCE_DIR WORK_DIR"""
+"""ctest: a report made from a small run, a small scaling study, a small density study with
+deduplication and a small sweep has every chart, each a decodable, non-blank PNG, opens with a
+summary and prints numbers as the console does; the density document has what its schema
+(results/schema/vmmu.study.density.schema.json) requires; a document of another schema is refused
+naming the schemas the report reads. Usage: report_test.py VMMU_BINARY SOURCE_DIR WORK_DIR"""
 import base64
 import html.parser
 import io
@@ -17,6 +19,7 @@ import matplotlib.image as mpimg
 RUN_CHARTS = ["cycles", "exits", "walkrefs", "tlb"]
 STUDY_CHARTS = ["study_curves", "study_capacity", "study_ratio"]
 DENSITY_CHARTS = ["vms", "memory", "cpu"]
+SWEEP_CHARTS = ["sweep_cycles", "sweep_exits", "sweep_walkrefs", "sweep_stlb"]
 
 
 def check_required(doc, schema, defs, where="document"):
@@ -83,15 +86,38 @@ def main(vmmu, source, work):
     assert slat["bound"] == "memory", slat
     assert slat["vms"] > slat["vms_without_dedup"], slat
     assert slat["bytes_saved_peak"] > 0 and slat["scan_cycles"] > 0, slat
+    sweep_dir = os.path.join(work, "sweep")
+    subprocess.run([vmmu, "sweep", os.path.join(source, "tests", "regression", "sweep_small.json"),
+                    "--out", sweep_dir, "--jobs", "2", "--no-progress"], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    script = os.path.join(source, "report", "make_report.py")
     out = os.path.join(work, "report.html")
-    subprocess.run([sys.executable, os.path.join(source, "report", "make_report.py"),
-                    os.path.join(study_dir, "study.json"), run_json, density_json, "-o", out],
-                   check=True)
+    subprocess.run([sys.executable, script, os.path.join(study_dir, "study.json"), run_json,
+                    density_json, os.path.join(sweep_dir, "sweep.json"), "-o", out], check=True)
     parser = Charts()
     with open(out) as fh:
-        parser.feed(fh.read())
+        text = fh.read()
+    parser.feed(text)
+    # Summary first (headline, what ran, configuration), details after; console formatting.
+    summary, details = text.find("<h2>Summary</h2>"), text.find("<h2>Details</h2>")
+    assert 0 < summary < details, "the report does not open with a summary"
+    for part in ["headline: slat sustains", "what ran: the sessions workload", "configuration:",
+                 "Sweep: Tiny grid"]:
+        assert part in text[summary:details], f"summary lacks {part!r}"
+    # The text without the embedded images, whose base64 could hold any word.
+    bare = "".join(part.split('"', 1)[-1] for part in text.split("data:image/png;base64,"))
+    for bad in ["True", "False", "e+0", '{&quot;native', "(issue "]:
+        assert bad not in bare, f"report shows {bad!r}"
+    assert "<td>native 2.93, shadow 2.93, slat 2.93</td>" in text, "GHz cell not formatted"
+    demo = os.path.join(work, "demo.json")
+    with open(demo, "w") as fh:
+        json.dump({"schema": "vmmu.demo.exits/1"}, fh)
+    refused = subprocess.run([sys.executable, script, demo, "-o", out + ".x"],
+                             capture_output=True, text=True)
+    assert refused.returncode == 2 and "vmmu.sweep/1" in refused.stderr, refused.stderr
     expected = STUDY_CHARTS + [f"study_run{i}_{c}" for i in range(2) for c in RUN_CHARTS] + \
-        [f"run1_{c}" for c in RUN_CHARTS] + [f"density2_{c}" for c in DENSITY_CHARTS]
+        [f"run1_{c}" for c in RUN_CHARTS] + [f"density2_{c}" for c in DENSITY_CHARTS] + \
+        [f"sweep3_{c}" for c in SWEEP_CHARTS]
     missing = [e for e in expected if e not in parser.images]
     assert not missing, f"charts missing from {out}: {missing} (found {sorted(parser.images)})"
     for name, src in parser.images.items():
