@@ -50,7 +50,7 @@ case "${1:-}" in
         install_missing
         build
         ctest --test-dir "$BUILD" --output-on-failure -j "$JOBS"
-        # Issue 7: the parsers under libFuzzer (clang) for a bounded time, then the tests under
+        # The parsers under libFuzzer (clang) for a bounded time, then the tests under
         # ASan+UBSan; VMMU_FUZZ_SECONDS=0 or VMMU_SANITIZE_TESTS=0 skip them.
         [ "${VMMU_FUZZ_SECONDS:-20}" = 0 ] || tests/fuzz/run.sh "$BUILD-fuzz" "${VMMU_FUZZ_SECONDS:-20}"
         [ "${VMMU_SANITIZE_TESTS:-1}" = 0 ] || tests/sanitize.sh "$BUILD-asan"

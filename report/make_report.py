@@ -37,7 +37,7 @@ SWEEP_COUNTERS = [
     ("walkrefs", "page-walk references", lambda b: b["walks"]["refs"]),
     ("stlb", "STLB misses", lambda b: b["tlb"]["stlb_misses"]),
 ]
-# Notes for developers ("(issue 5 default)", "TODO ...") never reach a reader.
+# Notes for developers in a source string ("(TODO ...)" and the like) never reach a reader.
 IMPLEMENTATION_NOTE = re.compile(r"\s*\((?:issue|TODO|FIXME|XXX)\b[^)]*\)", re.IGNORECASE)
 PARTS = ["base", "walk", "exit", "handler"]
 PART_COLOURS = {"base": "#9aa5b1", "walk": "#3e7cb1", "exit": "#e07a1f", "handler": "#c03a2b"}

@@ -105,12 +105,11 @@ TEST(EngineCore, SensitiveInstructionsProduceEventsWithTheirOperands) {
     MachineConfig c = probe_config("events");
     Machine m(c);
     testing::RecordingObserver recorder;
-    auto* events = &recorder;
     m.attach(recorder);
     RunResult r = m.run();
     ASSERT_EQ(r.stop, StopKind::Exited) << r.message;
     bool cr3 = false, invlpg = false;
-    for (auto& e : events->events) {
+    for (auto& e : recorder.events) {
         if (e.kind == "cr3" && e.value == r.reported.at("events.cr3")) cr3 = true;
         if (e.kind == "invlpg" && e.value == r.reported.at("events.invlpg")) invlpg = true;
     }
@@ -118,8 +117,8 @@ TEST(EngineCore, SensitiveInstructionsProduceEventsWithTheirOperands) {
     EXPECT_TRUE(invlpg);
     EXPECT_EQ(r.guest.cr3_writes, 1u);
     // Every retired instruction was fetched in a block; the last block may stop part-way.
-    EXPECT_GE(events->fetched_instructions, r.guest.instructions);
-    EXPECT_LE(events->fetched_instructions, r.guest.instructions + 16);
+    EXPECT_GE(recorder.fetched_instructions, r.guest.instructions);
+    EXPECT_LE(recorder.fetched_instructions, r.guest.instructions + 16);
 }
 
 TEST(EngineCore, KernelFaultWithoutHandlerIsDiagnosed) {

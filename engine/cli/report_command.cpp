@@ -62,7 +62,7 @@ int run_report_script(const fs::path& script, const ReportArgs& a) {
                    "vmmu report: {}; install python3 and "
                    "python3-matplotlib (apt-get install python3-matplotlib)\n",
                    s.start_error);
-        return 1;
+        return 2;
     }
     if (r.signal) return r.exit_code();
     return s.exit_code;

@@ -53,7 +53,7 @@ int run_study(StudyFlags& f) {
     }
     if (s.interrupted) {
         fmt::print(stderr, "vmmu: study interrupted; kept {} finished run(s)\n", s.finished);
-        return 130;
+        return 128 + (s.signal ? s.signal : 2); // as a shell reports a signal's death
     }
     return s.study["status"] == "ok" ? 0 : 3;
 }

@@ -39,7 +39,7 @@ public:
     }
     bool before_fast_end() const { return instructions_ + last_block_insns_ < fast_end_; }
     uint32_t last_instructions() const { return last_block_insns_; }
-    // The block runs: its instructions are counted in full (account_stop corrects a run that
+    // The block runs: its instructions are counted in full (after_run corrects a run that
     // stops inside it).
     void retire(uint32_t n) {
         instructions_ += n;

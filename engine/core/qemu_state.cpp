@@ -31,7 +31,7 @@ QemuStateOffsets calibrate() {
     uc_engine* uc = nullptr;
     check(uc_open(UC_ARCH_X86, UC_MODE_64, &uc), "open");
     constexpr uint64_t kRam =
-        8 << 20; // the faulting address must lie in mapped memory (FACTS, fact 2)
+        8 << 20; // the faulting address must lie in mapped memory (docs/UNICORN-2.0.1.md, fact 2)
     check(uc_mem_map(uc, 0, kRam, UC_PROT_ALL), "map");
     // PML4 at 0x10000 -> PDPT 0x11000 -> PD 0x12000: [0,2M) RW, [2M,4M) read-only, 4M+ absent.
     uint64_t pml4 = 0x11000 | x86::kPteP | x86::kPteW, pdpt = 0x12000 | x86::kPteP | x86::kPteW;

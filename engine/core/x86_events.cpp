@@ -32,10 +32,6 @@ void X86Events::bind(uc_engine* uc) {
     check_uc(uc_context_alloc(uc_, &scratch_), "context");
 }
 
-bool X86Events::user_text(uint64_t rip) {
-    return rip >= VMMU_PROG_TEXT_BASE && rip < VMMU_CODE_END;
-}
-
 uint64_t X86Events::reg(int id) const { return read_reg(uc_, id); }
 
 void X86Events::set_reg(int id, uint64_t v) { write_reg(uc_, id, v); }

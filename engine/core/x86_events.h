@@ -16,6 +16,7 @@
 #include "engine/core/loop_coalescer.h"
 #include "engine/core/machine.h"
 #include "engine/core/run_stop.h"
+#include "vmmu/abi.h"
 
 #include <unicorn/unicorn.h>
 
@@ -35,7 +36,10 @@ public:
 
     // Whether `rip` is in a user program's text: the guest runs at CPL0 throughout, so user mode
     // is told apart by address (docs/ARCHITECTURE.md, "Functional layer").
-    static bool user_text(uint64_t rip);
+    // Inline: the block hook asks for every new block.
+    static bool user_text(uint64_t rip) {
+        return rip >= VMMU_PROG_TEXT_BASE && rip < VMMU_CODE_END;
+    }
 
     // UC_HOOK_INTR (and #UD): remember the vector and stop; the run loop handles it.
     void on_interrupt(uint32_t intno);

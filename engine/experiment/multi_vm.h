@@ -3,7 +3,7 @@
 // Each VM is a full vmmu run of its own (its Machine, Unicorn instance, guest-physical memory and
 // backends); the host schedules them round-robin in quanta of guest instructions
 // (engine/host/vm_scheduler.h), and after each quantum the VM that loses the CPU gets
-// Backend::on_world_switch (an exit under shadow and slat, a TLB flush unless VPID; see the
+// HostObserver::on_world_switch (an exit under shadow and slat, a TLB flush unless VPID; see the
 // backends). Host memory is one pool of host frames in which every VM owns its own 1 GiB-aligned
 // range (host_layout) followed by its hypervisor structures, and every host frame has one owner
 // (HostFrames).
@@ -31,8 +31,6 @@ struct MultiOptions {
     std::vector<RunOptions> vms; // one per VM, in scheduling order
     uint64_t quantum = kDefaultQuantum;
 };
-
-// Host layout (HostRange, host_layout): engine/host/host_frames.h.
 
 // Host memory a VM occupies: the guest frames it touched (accessed, fetched, or walked), which a
 // host allocating guest memory on demand has to back (KVM faults guest pages in lazily).
@@ -72,6 +70,6 @@ MultiOptions load_vms_file(const std::string& path);
 int multi_exit_code(const MultiOutput& out);
 std::string multi_status(const MultiOutput& out);
 
-// The vmmu.multi/1 document (results/schema/vmmu.multi.schema.json) and the text table.
+// The vmmu.multi/1 document and the text table: engine/output/multi_report.h.
 
 } // namespace vmmu

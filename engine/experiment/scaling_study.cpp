@@ -233,6 +233,7 @@ ScalingStudy run_scaling_study(const ScalingOptions& f, const RunDocument& docum
     auto start = std::chrono::steady_clock::now();
     PoolResult pool = run_pool(jobs, po);
     result.interrupted = pool.signal != 0;
+    result.signal = pool.signal;
     for (size_t j = 0; j < jobs.size(); ++j) {
         size_t i = k_of(j);
         const ChildStatus& s = pool.children[j];

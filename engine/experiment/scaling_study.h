@@ -41,6 +41,7 @@ struct ScalingStudy {
     size_t finished = 0;          // runs that finished before any interrupt
     double wall_seconds = 0;
     bool interrupted = false;
+    int signal = 0; // the signal that interrupted it (SIGINT, SIGTERM, SIGHUP), 0 if none
 };
 
 // Called while the runs go: how many finished of how many, and the K still running.

@@ -2,7 +2,7 @@
  *
  * Included by the engine (C++) and by guest code (freestanding C and assembly), so it holds
  * only macros and plain structs. Every address here is a guest address; see
- * docs/ARCHITECTURE.md ("Suggested guest address map") for why the map looks like this:
+ * docs/ARCHITECTURE.md ("Guest address map") for why the map looks like this:
  * code is identity-mapped below G (VA == gPA), every data address lies in the MMIO window.
  */
 #ifndef VMMU_ABI_H
