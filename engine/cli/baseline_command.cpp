@@ -1,5 +1,5 @@
 // `vmmu baseline check|update`: the regression suite against its committed results.
-#include "engine/experiment/baseline.h"
+#include "engine/cli/baseline.h"
 
 #include "engine/cli/commands.h"
 #include "engine/cli/progress.h"

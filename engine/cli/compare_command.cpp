@@ -1,5 +1,5 @@
 // `vmmu compare BASE NEW [--tolerance PCT]`: two vmmu JSON documents, or two directories of them.
-#include "engine/experiment/baseline.h"
+#include "engine/cli/baseline.h"
 #include "engine/cli/commands.h"
 #include "engine/experiment/compare.h"
 

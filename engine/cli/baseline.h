@@ -20,7 +20,9 @@ struct BaselineArgs {
 // directory or the executable. Throws std::invalid_argument saying where it looked.
 std::filesystem::path baseline_dir(const std::string& dir);
 
-// Exit codes: 0 ok; 1 a run failed or (check) a value moved; 2 bad suite or directory.
+// Exit codes: 0 ok; 2 bad suite or directory; 128 + a signal when interrupted; check: 5 when a
+// value moved or a suite run failed or wrote no JSON; update: 1 when a suite run failed (the
+// baselines are left as they were).
 int baseline_update(const BaselineArgs& a);
 int baseline_check(const BaselineArgs& a);
 
