@@ -120,6 +120,9 @@ fs::path baseline_dir(const std::string& dir) {
 }
 
 int baseline_update(const BaselineArgs& a) {
+    // Held over the copy below too: a signal while the baselines are rewritten waits until they
+    // are whole again (the suite's own guard inside shares this one).
+    InterruptGuard whole;
     SuiteRun s = run_suite(a);
     if (s.interrupted) return s.interrupted;
     if (s.failed) {

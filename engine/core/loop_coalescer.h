@@ -63,7 +63,7 @@ public:
             if (matches_reference(va, gpa, write)) return;
             end_match();
         }
-        if (!observers_.empty()) notify_access(va, gpa, size, write);
+        if (has_observers_) notify_access(va, gpa, size, write);
     }
     // Sends everything counted but not sent yet: before any other event, and whenever the
     // observers must have seen all that ran (the end of a uc_emu_start, a host remap).

@@ -48,12 +48,15 @@ void write_errno(int fd, int err) {
 }
 
 // Child side, straight after fork. `report` is the exec-error pipe (-1 for a function job).
+// The stop signals arrive blocked (start blocks them across fork); they are unblocked only once
+// their handlers are the default ones, so the parent's handler never runs in the child.
 [[noreturn]] void start_child(const ChildJob& job, const Prepared& p, pid_t parent,
-                              int death_signal, int report) {
+                              int death_signal, int report, const sigset_t& unblocked) {
     struct sigaction dfl {};
     dfl.sa_handler = SIG_DFL;
     sigemptyset(&dfl.sa_mask);
     for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaction(sig, &dfl, nullptr);
+    sigprocmask(SIG_SETMASK, &unblocked, nullptr);
     setpgid(0, 0);
     prctl(PR_SET_PDEATHSIG, death_signal);
     // The parent died before the request took effect: act as if the signal had come.
@@ -122,7 +125,14 @@ pid_t start(const ChildJob& job, ChildStatus& s, int death_signal) {
     pid_t parent = getpid();
     // Buffered output would otherwise be written twice, once by the child.
     std::fflush(nullptr);
+    sigset_t stop_signals, before;
+    sigemptyset(&stop_signals);
+    for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&stop_signals, sig);
+    sigprocmask(SIG_BLOCK, &stop_signals, &before);
     pid_t pid = fork();
+    if (pid == 0) start_child(job, p, parent, death_signal, pipe_fds[1], before);
+    // A stop signal that came meanwhile is delivered now, to the parent's handler.
+    sigprocmask(SIG_SETMASK, &before, nullptr);
     if (pid < 0) {
         int err = errno;
         if (pipe_fds[0] >= 0) {
@@ -131,7 +141,6 @@ pid_t start(const ChildJob& job, ChildStatus& s, int death_signal) {
         }
         throw std::runtime_error(fmt::format("fork: {}", std::strerror(err)));
     }
-    if (pid == 0) start_child(job, p, parent, death_signal, pipe_fds[1]);
     // Also here, so the group exists before the parent might signal it.
     setpgid(pid, pid);
     if (pipe_fds[0] < 0) return pid;
@@ -201,7 +210,8 @@ PoolResult run_pool(const std::vector<ChildJob>& jobs, const PoolOptions& o) {
                 kill(-c.pid, SIGTERM);
             }
         }
-        while (!stopping && next < jobs.size() && running.size() < limit) {
+        // A signal during a start (which may wait for the exec) stops further starts at once.
+        while (guard.signal() == 0 && next < jobs.size() && running.size() < limit) {
             size_t i = next++;
             ChildStatus& s = r.children[i];
             s.started = true;

@@ -108,9 +108,9 @@ std::unique_ptr<PreparedRun> prepare_run(const RunOptions& o, const HostSlot* sl
         if (name == "shadow") env.options = shadow_opts;
         // Exits raised on a data access or a fetch come without a RIP: the vCPU knows it.
         if (o.exit_trace)
-            env.exit_trace = [&o, name, &machine](ExitRecord r) {
+            env.exit_trace = [trace = o.exit_trace, name, &machine](ExitRecord r) {
                 if (r.rip == 0) r.rip = machine.current_rip();
-                o.exit_trace(name, r);
+                trace(name, r);
             };
         prepared->backends.push_back(create_backend(name, env));
         machine.attach(*prepared->backends.back());
