@@ -131,6 +131,16 @@ TEST(RobustCommandLine, ListStillWorks) {
     EXPECT_TRUE(has(o.out, "gups")) << o.out;
 }
 
+// The shadow scheme's options come from the scheme itself, with their defaults and meaning.
+TEST(RobustCommandLine, ListShowsEachSchemesOptionsWithDefaults) {
+    Outcome o = vmmu({"list"});
+    EXPECT_EQ(o.code, 0) << o.err;
+    for (const char* key : {"unsync", "flood_threshold", "page_budget", "prev_roots"})
+        EXPECT_TRUE(has(o.out, std::string("--shadow-opt ") + key)) << o.out;
+    EXPECT_TRUE(has(o.out, "default 3")) << o.out;
+    EXPECT_TRUE(has(o.out, "KVM mmu_unsync")) << o.out;
+}
+
 // An output that cannot be written fails before the guest runs, and leaves no temporary file.
 TEST(RobustCommandLine, UnwritableOutputIsRejectedBeforeTheRun) {
     fs::path d = scratch("UnwritableOutput");

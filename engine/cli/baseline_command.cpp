@@ -28,13 +28,6 @@ fs::path make_temp_dir() {
     return templ;
 }
 
-std::string read_text(const fs::path& p) {
-    std::ifstream in(p);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
-
 struct SuiteRun {
     SweepSpec spec;
     fs::path dir, tmp;

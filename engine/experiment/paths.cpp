@@ -8,18 +8,31 @@
 #include <cstring>
 #include <fcntl.h>
 #include <fstream>
+#include <sstream>
 #include <stdexcept>
 #include <unistd.h>
 
 namespace vmmu {
 namespace fs = std::filesystem;
 
-fs::path executable_dir() {
+fs::path executable_path() {
     char buf[4096];
     ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
-    if (n <= 0) return fs::current_path();
+    if (n <= 0) return {};
     buf[n] = 0;
-    return fs::path(buf).parent_path();
+    return fs::path(buf);
+}
+
+fs::path executable_dir() {
+    fs::path exe = executable_path();
+    return exe.empty() ? fs::current_path() : exe.parent_path();
+}
+
+std::string read_text(const fs::path& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
 }
 
 std::vector<fs::path> data_dir_candidates(const fs::path& exe_dir, const char* env_data_dir) {

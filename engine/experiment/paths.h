@@ -12,7 +12,11 @@
 
 namespace vmmu {
 
+// The running executable ("" if /proc/self/exe cannot be read) and its directory.
+std::filesystem::path executable_path();
 std::filesystem::path executable_dir();
+// A whole file as text ("" if it cannot be read).
+std::string read_text(const std::filesystem::path& path);
 
 // The places a data directory is looked for, in order: `env_data_dir` (VMMU_DATA_DIR) alone when
 // set, else EXE_DIR/../share/vmmu (installed) and EXE_DIR/share/vmmu (build tree).

@@ -1,5 +1,6 @@
 #include "engine/experiment/sweep.h"
 
+#include "engine/experiment/paths.h"
 #include "engine/experiment/process_pool.h"
 
 #include <fmt/format.h>
@@ -21,11 +22,9 @@ namespace {
 // The vmmu executable to run children with (tests that drive the CLI in-process set VMMU_EXE).
 std::string self_exe() {
     if (const char* e = std::getenv("VMMU_EXE")) return e;
-    char buf[4096];
-    ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
-    if (n <= 0) throw std::runtime_error("cannot find the vmmu executable (/proc/self/exe)");
-    buf[n] = 0;
-    return buf;
+    fs::path exe = executable_path();
+    if (exe.empty()) throw std::runtime_error("cannot find the vmmu executable (/proc/self/exe)");
+    return exe.string();
 }
 
 // The child `vmmu run` of one grid run: its JSON under runs/, its console and messages in logs/.
@@ -37,13 +36,6 @@ ChildJob run_job(const std::string& exe, const SweepRun& r, const SweepConfig& c
     job.output = (c.logs_dir / (r.name + ".log")).string();
     job.null_stdin = true;
     return job;
-}
-
-std::string read_text(const fs::path& p) {
-    std::ifstream in(p);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
 }
 
 // A run JSON found under a grid run's name must be that run (merging collects files that other

@@ -331,7 +331,8 @@ Walk1d ShadowBackend::walk_1d(GuestVirt va) {
 
 namespace {
 const bool registered = register_backend(
-    "shadow", [](const BackendEnv& env) { return std::make_unique<ShadowBackend>(env); });
+    "shadow", [](const BackendEnv& env) { return std::make_unique<ShadowBackend>(env); },
+    ShadowOptions::describe());
 } // namespace
 
 } // namespace vmmu::shadow

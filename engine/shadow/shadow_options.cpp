@@ -51,4 +51,19 @@ ShadowOptions ShadowOptions::parse(const std::map<std::string, std::string>& opt
     return o;
 }
 
+std::vector<SchemeOption> ShadowOptions::describe() {
+    const ShadowOptions d;
+    return {
+        {"unsync", d.unsync ? "on" : "off",
+         "leaf guest tables may go out of sync instead of trapping every write (KVM mmu_unsync)"},
+        {"flood_threshold", std::to_string(d.flood_threshold),
+         "writes to a shadowed table without a translation through it before it is unshadowed "
+         "(KVM: 3); 0 never unshadows"},
+        {"page_budget", std::to_string(d.page_budget),
+         "live shadow pages before the least recently used are zapped (at least 8)"},
+        {"prev_roots", std::to_string(d.prev_roots),
+         "previous roots kept across CR3 switches (KVM keeps 3); 0 keeps none"},
+    };
+}
+
 } // namespace vmmu::shadow

@@ -1,9 +1,12 @@
 // Policy options of the shadow MMU, parsed from BackendEnv::options (`--shadow-opt KEY=VALUE`).
 #pragma once
 
+#include "engine/mmu/registry.h"
+
 #include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 
 namespace vmmu::shadow {
 
@@ -20,6 +23,8 @@ struct ShadowOptions {
 
     // Throws std::invalid_argument naming the key on an unknown key or a bad value.
     static ShadowOptions parse(const std::map<std::string, std::string>& options);
+    // Every key parse() accepts, with its default and meaning (`vmmu list`).
+    static std::vector<SchemeOption> describe();
 };
 
 } // namespace vmmu::shadow
