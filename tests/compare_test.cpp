@@ -2,6 +2,7 @@
 // (grid expansion, names, shards, rejected input).
 #include "engine/cli/cli.h"
 #include "engine/experiment/compare.h"
+#include "engine/output/compare_report.h"
 #include "engine/experiment/sweep.h"
 #include "engine/experiment/sweep_spec.h"
 

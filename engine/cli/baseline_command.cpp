@@ -5,6 +5,7 @@
 #include "engine/cli/progress.h"
 #include "engine/experiment/interrupt.h"
 #include "engine/experiment/compare.h"
+#include "engine/output/compare_report.h"
 #include "engine/experiment/paths.h"
 #include "engine/experiment/sweep.h"
 

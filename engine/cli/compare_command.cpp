@@ -2,6 +2,7 @@
 #include "engine/cli/baseline.h"
 #include "engine/cli/commands.h"
 #include "engine/experiment/compare.h"
+#include "engine/output/compare_report.h"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>

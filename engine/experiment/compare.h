@@ -45,7 +45,6 @@ void check_tolerance(double pct);
 // (internal error) and from 2 (bad input), so CI can tell a regression from a crash.
 constexpr int kExitValuesMoved = 5;
 
-// The change table (or "no changes"), and a one-line summary.
-std::string change_table(const CompareResult& r, double tolerance_pct);
+// The change table: engine/output/compare_report.h.
 
 } // namespace vmmu
