@@ -160,6 +160,10 @@ TEST(RobustCliHelp, HelpDescribesTheAppAndOneCommand) {
     Outcome one = upfront_vmmu({"help", "study", "scaling"});
     EXPECT_EQ(one.code, 0) << one.err;
     EXPECT_TRUE(has(one.out, "--sessions")) << one.out;
+    // The usage line names the command once, as a user types it.
+    EXPECT_TRUE(has(one.out, "Usage: vmmu study scaling [OPTIONS]")) << one.out;
+    EXPECT_TRUE(has(all.out, "Usage: vmmu [OPTIONS] SUBCOMMAND")) << all.out;
+    EXPECT_FALSE(has(all.out, "help [OPTIONS]")) << all.out;
     EXPECT_FAILS_WITH(upfront_vmmu({"help", "frob"}), 2, "no command 'frob'", "run");
 }
 

@@ -56,7 +56,9 @@ void add_help_command(CLI::App& app, Action& action) {
                 at = next;
                 path += " " + w;
             }
-            fmt::print("{}", at->help(path));
+            // The formatter directly: App::help would describe the `help` command itself (the
+            // one parsed) and repeat the command's name after the prefix.
+            fmt::print("{}", at->get_formatter()->make_help(at, path, CLI::AppFormatMode::Normal));
             return 0;
         };
     });
