@@ -2,6 +2,7 @@
 // guest tables and the slat backend's own EPT; and the inspection interface each scheme offers
 // (engine/mmu/inspect.h).
 #include "engine/experiment/walk_demo.h"
+#include "engine/output/walk_report.h"
 #include "engine/slat/slat_backend.h"
 #include "mmu_fixtures.h"
 
@@ -217,12 +218,14 @@ TEST(DemoWalk, WalkDemoLaysOutEachBackendByItsWalkShape) {
     std::vector<std::unique_ptr<Backend>> backends;
     for (auto* name : {"native", "shadow", "slat"}) backends.push_back(m.make(name));
     WalkDemo d = explain_walks(m.memory, backends, std::nullopt);
-    EXPECT_EQ(d.json["va"], fmt::format("{:#x}", kVa.value()));
-    EXPECT_EQ(d.json["native"]["references"], 4);
-    EXPECT_EQ(d.json["shadow"]["filled_by_hidden_fault"], true);
-    EXPECT_EQ(d.json["slat"]["cold_references"], 24);
-    EXPECT_NE(d.text.find("native: 4 references"), std::string::npos);
-    EXPECT_NE(d.text.find("slat: cold 2D walk"), std::string::npos);
+    nlohmann::ordered_json json = walk_demo_json(d);
+    std::string text = walk_demo_text(d);
+    EXPECT_EQ(json["va"], fmt::format("{:#x}", kVa.value()));
+    EXPECT_EQ(json["native"]["references"], 4);
+    EXPECT_EQ(json["shadow"]["filled_by_hidden_fault"], true);
+    EXPECT_EQ(json["slat"]["cold_references"], 24);
+    EXPECT_NE(text.find("native: 4 references"), std::string::npos);
+    EXPECT_NE(text.find("slat: cold 2D walk"), std::string::npos);
 }
 
 TEST(DemoWalk, WalkDemoRefusesABackendWithoutAnInspector) {

@@ -5,6 +5,8 @@
 #include "engine/experiment/run.h"
 #include "engine/experiment/run_flags.h"
 #include "engine/experiment/walk_demo.h"
+#include "engine/output/exits_report.h"
+#include "engine/output/walk_report.h"
 #include "engine/core/elf_image.h"
 #include "engine/core/sensitive.h"
 
@@ -14,7 +16,6 @@
 
 namespace vmmu {
 namespace fs = std::filesystem;
-using ojson = nlohmann::ordered_json;
 
 namespace {
 
@@ -51,9 +52,9 @@ int demo_walk(WalkFlags& f) {
     if (out.result.stop != StopKind::Exited && out.result.stop != StopKind::Budget)
         fmt::print(stderr, "vmmu: note: guest stopped with {}\n", run_status(out.result));
     if (f.json)
-        fmt::print("{}\n", demo.json.dump(2));
+        fmt::print("{}\n", walk_demo_json(demo).dump(2));
     else
-        fmt::print("{}", demo.text);
+        fmt::print("{}", walk_demo_text(demo));
     return 0;
 }
 
@@ -112,8 +113,7 @@ int demo_exits(ExitsFlags& f) {
         ++by_action[key];
         if (rows.size() < f.limit) rows.push_back({r, std::string(r.action)});
     };
-    ojson list = ojson::array();
-    std::string text;
+    ExitsDemo demo;
     Symbolizer sym(o);
     o.inspect = [&](const PreparedRun& run) {
         Machine& m = *run.machine;
@@ -124,36 +124,21 @@ int demo_exits(ExitsFlags& f) {
                 code[n] = *m.memory().host_ptr(GuestPhys(row.r.rip + n)), ++n;
             // The run fills in the RIP of exits raised inside an access or a fetch (run.cpp).
             bool has_rip = row.r.rip != 0;
-            std::string insn = has_rip ? disassemble_one(code, n, row.r.rip) : "-";
-            std::string where = has_rip ? sym(row.r.rip) : "(no RIP)";
-            std::string reason(kExitReasonNames[size_t(row.r.reason)]);
-            list.push_back({{"reason", reason},
-                            {"rip", fmt::format("{:#x}", row.r.rip)},
-                            {"instruction", insn},
-                            {"function", where},
-                            {"address", fmt::format("{:#x}", row.r.address)},
-                            {"action", row.action}});
-            text += fmt::format("{:<14}{:<#12x}{:<30} {:<28}{:<#16x}{}\n", reason, row.r.rip,
-                                insn.empty() ? "?" : insn, where, row.r.address, row.action);
+            demo.exits.push_back({std::string(kExitReasonNames[size_t(row.r.reason)]), row.r.rip,
+                                  has_rip ? disassemble_one(code, n, row.r.rip) : "-",
+                                  has_rip ? sym(row.r.rip) : "(no RIP)", row.r.address,
+                                  row.action});
         }
     };
     RunOutput out = execute_run(o);
-    if (f.json) {
-        ojson doc = {{"schema", "vmmu.demo.exits/1"},
-                     {"workload", out.workload.name},
-                     {"params", out.params},
-                     {"total_exits", out.backends.at(0).counters.exits.total()},
-                     {"by_reason_and_action", by_action},
-                     {"exits", list}};
-        fmt::print("{}\n", doc.dump(2));
-        return 0;
-    }
-    fmt::print("VM exits under shadow paging, workload {} (first {} of {}):\n", out.workload.name,
-               rows.size(), out.backends.at(0).counters.exits.total());
-    fmt::print("{:<14}{:<12}{:<30} {:<28}{:<16}{}\n", "reason", "guest RIP", "instruction",
-               "function", "address", "hypervisor action");
-    fmt::print("{}\nall exits by reason / action:\n", text);
-    for (auto& [k, v] : by_action) fmt::print("  {:<44}{:>10}\n", k, v);
+    demo.workload = out.workload.name;
+    demo.params = out.params;
+    demo.total_exits = out.backends.at(0).counters.exits.total();
+    demo.by_action = by_action;
+    if (f.json)
+        fmt::print("{}\n", exits_demo_json(demo).dump(2));
+    else
+        fmt::print("{}", exits_demo_text(demo));
     return 0;
 }
 

@@ -8,7 +8,6 @@
 #include <stdexcept>
 
 namespace vmmu {
-using ojson = nlohmann::ordered_json;
 
 int grid_row(int guest_level) { return guest_level == 0 ? 4 : 4 - guest_level; }
 
@@ -57,35 +56,6 @@ int grid_references(const WalkGrid& g) {
     return n;
 }
 
-std::string grid_text(const WalkGrid& g, bool warm) {
-    static const char* rows[] = {"gL4 (CR3)", "gL3", "gL2", "gL1", "data gPA"};
-    static const char* cols[] = {"nL4", "nL3", "nL2", "nL1", "guest entry"};
-    std::string s = fmt::format("{:<10}", "");
-    for (auto* c : cols) s += fmt::format("{:<21}", c);
-    s += "\n";
-    for (int r = 0; r < 5; ++r) {
-        s += fmt::format("{:<10}", rows[r]);
-        for (int c = 0; c < 5; ++c) {
-            const GridCell& cell = g[r][c];
-            std::string text;
-            if (r == 4 && c == 4) {
-                text = "(the data access)";
-            } else if (!cell.order) {
-                text = "-";
-            } else if (!warm) {
-                text = fmt::format("{:>2} {:#x}", cell.order, cell.address);
-            } else {
-                text = cell.warm == "ref"  ? fmt::format("{:>2} read", cell.order)
-                       : cell.warm.empty() ? fmt::format("{:>2} ?", cell.order)
-                                           : fmt::format("{:>2} saved: {}", cell.order, cell.warm);
-            }
-            s += fmt::format("{:<21}", text);
-        }
-        s += "\n";
-    }
-    return s;
-}
-
 namespace {
 
 // Depth-first search for the first present 4K leaf with lo <= va < hi.
@@ -116,63 +86,21 @@ std::optional<uint64_t> pick_data_va(const GuestMemory& memory, GuestPhys root) 
     return first_4k(memory, root.value(), 4, 0, memory.size(), uint64_t{1} << 47);
 }
 
-ojson grid_json(const WalkGrid& g) {
-    static const char* rows[] = {"gL4", "gL3", "gL2", "gL1", "data"};
-    static const char* cols[] = {"nL4", "nL3", "nL2", "nL1", "guest"};
-    ojson out = ojson::array();
-    for (int r = 0; r < 5; ++r)
-        for (int c = 0; c < 5; ++c) {
-            const GridCell& cell = g[r][c];
-            if (!cell.order) continue;
-            out.push_back({{"order", cell.order},
-                           {"row", rows[r]},
-                           {"column", cols[c]},
-                           {"hpa", fmt::format("{:#x}", cell.address)},
-                           {"warm", cell.warm.empty() ? "none" : cell.warm}});
-        }
-    return out;
-}
-
 namespace {
 
-ojson refs_json(const std::vector<Ref1d>& refs) {
-    ojson a = ojson::array();
-    for (auto& r : refs)
-        a.push_back({{"level", r.level},
-                     {"address", fmt::format("{:#x}", r.address)},
-                     {"entry", fmt::format("{:#x}", r.entry)}});
-    return a;
-}
-
-std::string refs_text(const std::vector<Ref1d>& refs, const char* space) {
-    std::string s;
-    for (auto& r : refs)
-        s += fmt::format("  L{} entry at {} {:#014x} = {:#018x}\n", r.level, space, r.address,
-                         r.entry);
-    return s;
-}
-
-void explain_2d(Inspector& in, const std::string& name, GuestVirt va, WalkDemo& out) {
+GridWalks walk_grids(Inspector& in, GuestVirt va) {
     Walk2d cold = in.trace_2d(va, WalkCaches::None);
     Walk2d first = in.trace_2d(va, WalkCaches::FromEmpty);
     Walk2d again = in.trace_2d(va, WalkCaches::Warm);
-    WalkGrid gf = walk_grid(cold.steps, &first.steps), ga = walk_grid(cold.steps, &again.steps);
-    out.json[name] = {{"cold_references", cold.references},
-                      {"cached_from_empty_references", first.references},
-                      {"warm_references", again.references},
-                      {"ept_page_shift", in.nested_page_shift()},
-                      {"cold_grid", grid_json(walk_grid(cold.steps, nullptr))},
-                      {"cached_from_empty_grid", grid_json(gf)},
-                      {"warm_grid", grid_json(ga)}};
-    out.text += fmt::format("{}: cold 2D walk, no page-walk caches or nested TLB: {} references "
-                            "(host-physical addresses, in order)\n{}\n",
-                            name, cold.references, grid_text(gf, false));
-    out.text += fmt::format("{}: with the PWCs and nested TLB (NTLB), starting empty: {} "
-                            "references; what the caches filled during this very walk saved\n"
-                            "{}\n",
-                            name, first.references, grid_text(gf, true));
-    out.text += fmt::format("{}: the same walk again, caches warm: {} reference(s)\n{}\n", name,
-                            again.references, grid_text(ga, true));
+    GridWalks g;
+    g.cold_references = cold.references;
+    g.cached_from_empty_references = first.references;
+    g.warm_references = again.references;
+    g.ept_page_shift = in.nested_page_shift();
+    g.cold = walk_grid(cold.steps, nullptr);
+    g.cached_from_empty = walk_grid(cold.steps, &first.steps);
+    g.warm = walk_grid(cold.steps, &again.steps);
+    return g;
 }
 
 } // namespace
@@ -195,35 +123,18 @@ WalkDemo explain_walks(const GuestMemory& memory,
         throw std::invalid_argument("no 4K-mapped data address in the final address space; give "
                                     "one with --va");
     WalkDemo out;
-    out.json["schema"] = "vmmu.demo.walk/1";
-    out.json["va"] = fmt::format("{:#x}", *va);
-    out.json["guest_cr3_root"] = fmt::format("{:#x}", root.value());
-    out.text += fmt::format("translation of gVA {:#x} under guest root gPA {:#x} (the address "
-                            "space current when the guest stopped)\n\n",
-                            *va, root.value());
+    out.va = *va;
+    out.guest_root = root.value();
     for (auto& b : backends) {
         Inspector& in = *b->inspector();
-        std::string name = b->name();
-        if (in.walk_shape() == WalkShape::GuestTables) {
-            Walk1d w = in.walk_1d(GuestVirt(*va));
-            out.json[name] = {{"references", w.refs.size()}, {"refs", refs_json(w.refs)}};
-            out.text += fmt::format("{}: {} references, the guest's own tables (gPA == physical "
-                                    "address)\n{}\n",
-                                    name, w.refs.size(), refs_text(w.refs, "PA"));
-        } else if (in.walk_shape() == WalkShape::ShadowTables) {
-            Walk1d w = in.walk_1d(GuestVirt(*va));
-            out.json[name] = {{"references", w.refs.size()},
-                              {"filled_by_hidden_fault", w.filled},
-                              {"hpa", w.ok ? ojson(fmt::format("{:#x}", w.hpa.value())) : ojson()},
-                              {"refs", refs_json(w.refs)}};
-            out.text +=
-                fmt::format("{}: {} references to the hypervisor's shadow tables "
-                            "(host-physical){}\n{}  -> hPA {:#x}\n\n",
-                            name, w.refs.size(), w.filled ? ", after a hidden-fault fill" : "",
-                            refs_text(w.refs, "hPA"), w.hpa.value());
-        } else {
-            explain_2d(in, name, GuestVirt(*va), out);
-        }
+        BackendWalk w;
+        w.name = b->name();
+        w.shape = in.walk_shape();
+        if (w.shape == WalkShape::TwoDimensional)
+            w.grid = walk_grids(in, GuestVirt(*va));
+        else
+            w.walk = in.walk_1d(GuestVirt(*va));
+        out.backends.push_back(std::move(w));
     }
     return out;
 }

@@ -9,8 +9,6 @@
 #include "engine/mmu/backend.h"
 #include "engine/mmu/inspect.h"
 
-#include <nlohmann/json.hpp>
-
 #include <array>
 #include <cstdint>
 #include <memory>
@@ -36,21 +34,40 @@ int grid_column(const WalkRef& r);
 // references land in one cell.
 WalkGrid walk_grid(const std::vector<WalkRef>& cold, const std::vector<WalkRef>* warm);
 int grid_references(const WalkGrid& g);
-std::string grid_text(const WalkGrid& g, bool warm);
 
 // A user data address with a present 4K mapping under root (the first in address order), or
 // any 4K-mapped data address if no user one exists.
 std::optional<uint64_t> pick_data_va(const GuestMemory& memory, GuestPhys root);
 
-nlohmann::ordered_json grid_json(const WalkGrid& g);
+// A 2D walk of one address three times: cold (no caches), with the caches starting empty, and
+// again with them warm. The cached grids mark what each walk read or its caches saved.
+struct GridWalks {
+    uint64_t cold_references = 0;
+    uint64_t cached_from_empty_references = 0;
+    uint64_t warm_references = 0;
+    unsigned ept_page_shift = 0;
+    WalkGrid cold;              // no warm marks
+    WalkGrid cached_from_empty; // marked by the walk that started with empty caches
+    WalkGrid warm;              // marked by the walk with warm caches
+};
+
+// One backend's translation: walk_1d's result for a 1D shape, grid for a 2D one.
+struct BackendWalk {
+    std::string name;
+    WalkShape shape = WalkShape::GuestTables;
+    Walk1d walk; // GuestTables, ShadowTables
+    GridWalks grid;
+};
 
 struct WalkDemo {
-    nlohmann::ordered_json json; // vmmu.demo.walk/1
-    std::string text;
+    uint64_t va = 0;
+    uint64_t guest_root = 0; // gPA of the guest CR3 root
+    std::vector<BackendWalk> backends;
 };
 // Each backend's translation of va (default: pick_data_va under the guest root), through its
-// Inspector (engine/mmu/inspect.h), laid out by the shape of its walk. Throws
-// std::invalid_argument if there is no backend, one has no inspector, or no address is found.
+// Inspector (engine/mmu/inspect.h), by the shape of its walk; engine/output/walk_report.h
+// formats it. Throws std::invalid_argument if there is no backend, one has no inspector, or no
+// address is found.
 WalkDemo explain_walks(const GuestMemory& memory,
                        const std::vector<std::unique_ptr<Backend>>& backends,
                        std::optional<uint64_t> va);

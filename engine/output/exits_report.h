@@ -1,0 +1,34 @@
+// `vmmu demo exits` as a table and as the vmmu.demo.exits/1 document.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace vmmu {
+
+// One traced VM exit, named: its guest instruction and the function holding it.
+struct DemoExit {
+    std::string reason;
+    uint64_t rip = 0; // 0: the exit has no RIP
+    std::string instruction;
+    std::string function;
+    uint64_t address = 0;
+    std::string action; // what the hypervisor did
+};
+
+struct ExitsDemo {
+    std::string workload;
+    std::map<std::string, uint64_t> params;
+    uint64_t total_exits = 0;
+    std::map<std::string, uint64_t> by_action; // "reason / action" -> exits
+    std::vector<DemoExit> exits;               // the first ones, in order
+};
+
+std::string exits_demo_text(const ExitsDemo& d);
+nlohmann::ordered_json exits_demo_json(const ExitsDemo& d); // vmmu.demo.exits/1
+
+} // namespace vmmu

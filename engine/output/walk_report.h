@@ -1,0 +1,22 @@
+// `vmmu demo walk` as text and as the vmmu.demo.walk/1 document: the 1D walks' references and
+// the 2D walk's grid (engine/experiment/walk_demo.h builds the model).
+#pragma once
+
+#include "engine/experiment/walk_demo.h"
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+
+namespace vmmu {
+
+// The grid as a 5×5 table; warm: each cell's warm mark ("read", "saved: PWC", ...) instead of its
+// address.
+std::string grid_text(const WalkGrid& g, bool warm);
+// The grid's referenced cells, in row order.
+nlohmann::ordered_json grid_json(const WalkGrid& g);
+
+std::string walk_demo_text(const WalkDemo& d);
+nlohmann::ordered_json walk_demo_json(const WalkDemo& d); // vmmu.demo.walk/1
+
+} // namespace vmmu
