@@ -9,7 +9,11 @@ src=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$src/build-asan}
 jobs=${VMMU_JOBS:-2}
 
-cmake -S "$src" -B "$build" -DVMMU_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo > "$build.configure.log" \
+# One file per translation unit and no precompiled headers here (the release build uses both):
+# a file that compiles only because its unity batch or the precompiled header brought in what it
+# uses fails here.
+cmake -S "$src" -B "$build" -DVMMU_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DVMMU_UNITY=OFF -DVMMU_PCH=OFF > "$build.configure.log" \
     || { cat "$build.configure.log"; exit 1; }
 cmake --build "$build" -j "$jobs"
 # halt_on_error: the first report fails the test; detect_leaks: the engine must not leak either.
