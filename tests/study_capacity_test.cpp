@@ -1,4 +1,5 @@
-// The scaling study's capacity model on synthetic figures (engine/experiment/capacity.h, study.h).
+// The scaling study's capacity model on synthetic figures (engine/experiment/capacity.h, study.h)
+// and its document (engine/output/study_report.h).
 #include "engine/experiment/capacity.h"
 #include "engine/experiment/study.h"
 
@@ -10,6 +11,9 @@ namespace vmmu {
 // engine/output/study_report.h, declared rather than included: its includes bring vmmu::Machine
 // into this file's unity batch, where the test fixtures have a Machine of their own.
 std::string study_table(const nlohmann::ordered_json& s);
+nlohmann::ordered_json study_json(const std::vector<StudyRun>& runs, const StudyHost& host,
+                                  const nlohmann::ordered_json& config, bool interrupted,
+                                  double wall_seconds);
 } // namespace vmmu
 
 namespace {

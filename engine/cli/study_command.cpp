@@ -42,20 +42,21 @@ int run_study(StudyFlags& f) {
     };
     ScalingStudy s = run_scaling_study(o, run_json, progress);
     if (bar) bar->finish();
-    fmt::print("{}", study_table(s.study));
+    nlohmann::ordered_json study = study_json(s);
+    fmt::print("{}", study_table(study));
     fmt::print("sim: {:.1f} s wall for {} runs\n", s.wall_seconds, s.finished);
     std::string json_path = f.json_path;
     if (json_path.empty() && !o.out_dir.empty())
         json_path = (fs::path(o.out_dir) / "study.json").string();
     if (!json_path.empty()) {
-        write_file_atomic(json_path, s.study.dump(2) + "\n");
+        write_file_atomic(json_path, study.dump(2) + "\n");
         fmt::print("wrote {}\n", json_path);
     }
     if (s.interrupted) {
         fmt::print(stderr, "vmmu: study interrupted; kept {} finished run(s)\n", s.finished);
         return 128 + (s.signal ? s.signal : 2); // as a shell reports a signal's death
     }
-    return s.study["status"] == "ok" ? 0 : 3;
+    return s.status == "ok" ? 0 : 3;
 }
 
 } // namespace

@@ -21,7 +21,6 @@
 
 namespace vmmu {
 namespace fs = std::filesystem;
-using ojson = nlohmann::ordered_json;
 
 namespace {
 
@@ -80,23 +79,24 @@ std::string fnv1a_file(const fs::path& path) {
     return fmt::format("{:016x}", h);
 }
 
-// Where a backend's profile came from: a shipped one by name, or a file (its path and hash), so
-// a file that calls itself "nehalem-2009" is not mistaken for the shipped profile.
-ojson profile_record(const std::string& given, const Profile& p) {
+ProfileSource profile_source(const std::string& backend, const std::string& given,
+                             const Profile& p) {
+    ProfileSource src;
+    src.backend = backend;
+    src.name = p.name;
     fs::path arg(given);
     // load_profile's own rule for "a path, not a name" (engine/mmu/profile.cpp).
-    if (!arg.has_parent_path() && arg.extension() != ".json")
-        return {{"name", p.name}, {"source", "shipped"}};
-    return {{"name", p.name},
-            {"source", "file"},
-            {"path", fs::absolute(arg).lexically_normal().string()},
-            {"fnv1a64", fnv1a_file(arg)}};
+    if (!arg.has_parent_path() && arg.extension() != ".json") return src;
+    src.file = true;
+    src.path = fs::absolute(arg).lexically_normal().string();
+    src.fnv1a64 = fnv1a_file(arg);
+    return src;
 }
 
 // The run flags with the study's profiles and sizes; throws on anything a child would reject,
 // so bad input fails before any run with exit code 2.
 RunOptions study_base(const ScalingOptions& f, StudyHost& host, std::vector<uint64_t>& ks,
-                      ojson& profiles) {
+                      std::vector<ProfileSource>& profiles) {
     RunOptions base = f.base;
     if (base.workload != "sessions")
         throw std::invalid_argument(fmt::format(
@@ -134,7 +134,7 @@ RunOptions study_base(const ScalingOptions& f, StudyHost& host, std::vector<uint
         auto it = base.backend_profile.find(b);
         std::string given = it != base.backend_profile.end() ? it->second : base.profile;
         Profile p = load_profile(given, profile_dir());
-        profiles[b] = profile_record(given, p);
+        profiles.push_back(profile_source(b, given, p));
         host.profile[b] = p.name;
         host.profile_ghz[b] = p.core_ghz;
     }
@@ -180,7 +180,7 @@ ScalingStudy run_scaling_study(const ScalingOptions& f, const RunDocument& docum
                                const ScalingProgress& progress) {
     StudyHost host;
     std::vector<uint64_t> ks;
-    ojson profiles = ojson::object();
+    std::vector<ProfileSource> profiles;
     RunOptions base = study_base(f, host, ks, profiles);
     auto catalogue = load_workloads(guest_dir());
     auto w = find_workload(catalogue, "sessions");
@@ -249,20 +249,10 @@ ScalingStudy run_scaling_study(const ScalingOptions& f, const RunDocument& docum
 
     if (!keep_runs)
         for (auto& r : runs) r.run_file.clear();
-    ojson config = {{"workload", "sessions"},      {"sessions", ks},
-                    {"params", base.params},       {"backends", base.backends},
-                    {"profiles", host.profile},    {"guest_pages", base.guest_pages},
-                    {"ept_pages", base.ept_pages}, {"pwc", base.pwc},
-                    {"ntlb", base.ntlb},           {"timer_period", base.timer_period}};
-    // Everything else a run was given, so the document says how it was made.
-    config["profile_sources"] = profiles;
-    config["shadow_options"] = base.shadow_opts;
-    config["guest_mib"] = base.guest_mib;
-    config["oracle"] = base.oracle;
-    config["max_instructions"] = base.max_instructions;
-    config["dedup"] = {
-        {"enabled", base.dedup}, {"period", base.dedup_period}, {"pages", base.dedup_pages}};
-    result.study = study_json(runs, host, config, result.interrupted, result.wall_seconds);
+    result.status = study_status(runs, result.interrupted);
+    result.runs = std::move(runs);
+    result.host = std::move(host);
+    result.config = {std::move(ks), std::move(base), std::move(profiles)};
     if (!keep_runs) fs::remove_all(run_dir);
     return result;
 }

@@ -1,12 +1,11 @@
 // Runs the scaling study (`vmmu study scaling`): the sessions workload at each K, one child process
 // per run (the process pool, process_pool.h), so Ctrl-C stops at once and the finished runs are
-// kept; then the capacity model over the results (study.h).
+// kept; then the capacity model over the results (study.h). The result is plain data:
+// engine/output/study_report.h writes its vmmu.study.scaling/1 document.
 #pragma once
 
 #include "engine/experiment/run.h"
 #include "engine/experiment/study.h"
-
-#include <nlohmann/json.hpp>
 
 #include <cstddef>
 #include <cstdint>
@@ -36,9 +35,29 @@ struct ScalingOptions {
     std::string out_dir; // "": the runs go to a temporary directory and are removed
 };
 
+// Where a backend's profile came from: a shipped one by name, or a file (its path and an FNV-1a
+// hash of its bytes), so a file that calls itself "nehalem-2009" is not mistaken for it.
+struct ProfileSource {
+    std::string backend;
+    std::string name; // the profile's own name
+    bool file = false;
+    std::string path;    // absolute, with file
+    std::string fnv1a64; // 16 hex digits, with file
+};
+
+// How the study's runs were made.
+struct ScalingConfig {
+    std::vector<uint64_t> sessions;             // the K, sorted
+    RunOptions base;                            // every run's flags but sessions=K
+    std::vector<ProfileSource> profile_sources; // in base.backends order
+};
+
 struct ScalingStudy {
-    nlohmann::ordered_json study; // the vmmu.study.scaling/1 document
-    size_t finished = 0;          // runs that finished before any interrupt
+    std::vector<StudyRun> runs; // one per K, in K order
+    StudyHost host;             // with each backend's profile and clock
+    ScalingConfig config;
+    std::string status;  // study_status: ok, partial or interrupted
+    size_t finished = 0; // runs that finished before any interrupt
     double wall_seconds = 0;
     bool interrupted = false;
     int signal = 0; // the signal that interrupted it (SIGINT, SIGTERM, SIGHUP), 0 if none

@@ -1,7 +1,8 @@
 // The scaling study (`vmmu study scaling`): the `sessions` workload run at several K, turned into
 // sustainable sessions per backend by the capacity model (capacity.h). This part is pure: it
-// reads finished vmmu.run/1 documents and writes the vmmu.study.scaling/1 document
-// (scaling_study.h runs the study; engine/output/study_report.h prints it).
+// reads finished vmmu.run/1 documents and computes each backend's capacity and the slat/shadow
+// ratio (scaling_study.h runs the study; engine/output/study_report.h writes its
+// vmmu.study.scaling/1 document and prints it).
 #pragma once
 
 #include "engine/experiment/capacity.h"
@@ -10,6 +11,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <map>
 #include <string>
 #include <vector>
@@ -53,15 +55,47 @@ struct StudyRun {
     std::string failure;  // why it has no usable figures ("" if ok)
 };
 
+// A run that finished with usable figures.
+bool run_usable(const StudyRun& r);
+
+// The number at `path` in a run document, 0 if it is missing or not a number.
+double run_number(const nlohmann::json& run, std::initializer_list<const char*> path);
+
 // Session-actions a run performed: the guest's own count ("sessions.apps").
 uint64_t run_actions(const nlohmann::json& run);
 
 // Host model of one backend: the study's host with that backend's clock.
 HostModel host_model(const StudyHost& host, const std::string& backend);
 
-// The whole study document. `interrupted`: the study was stopped before every K ran.
-nlohmann::ordered_json study_json(const std::vector<StudyRun>& runs, const StudyHost& host,
-                                  const nlohmann::ordered_json& config, bool interrupted,
-                                  double wall_seconds);
+// Backends present in every usable run, in the order of the first.
+std::vector<std::string> study_backends(const std::vector<StudyRun>& runs);
+
+// "ok" (every run usable), "partial", or "interrupted" (stopped before every K ran).
+std::string study_status(const std::vector<StudyRun>& runs, bool interrupted);
+
+// One backend's capacity over the usable runs.
+struct BackendCapacity {
+    std::string name;
+    std::string profile; // "" if the host names none
+    double ghz = 0;
+    std::vector<ScalingPoint> points; // usable runs with actions and cycles
+    Capacity capacity;                // meaningful only when points is non-empty
+};
+
+// slat/shadow sustained sessions, set beside the published band.
+struct StudyRatio {
+    bool measured = false; // both backends have a capacity and shadow's crossing is > 0
+    double slat_over_shadow = 0;
+    double whole_sessions = 0; // of the whole session counts (0 if shadow sustains none)
+    const char* verdict = "not measured";
+};
+
+struct StudyCapacity {
+    std::vector<BackendCapacity> backends; // in study_backends order
+    StudyRatio ratio;
+    const BackendCapacity* find(const std::string& name) const;
+};
+
+StudyCapacity study_capacity(const std::vector<StudyRun>& runs, const StudyHost& host);
 
 } // namespace vmmu

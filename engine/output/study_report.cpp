@@ -1,7 +1,5 @@
 #include "engine/output/study_report.h"
 
-#include "engine/experiment/study.h"
-
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -15,6 +13,149 @@ namespace {
 // A crossing more than this many times the largest measured K gets a warning.
 constexpr double kFarExtrapolation = 2;
 } // namespace
+
+namespace {
+
+ojson study_point_json(const StudyRun& r, const std::vector<std::string>& backends,
+                       const StudyHost& host) {
+    ojson p;
+    p["sessions"] = r.sessions;
+    p["status"] = run_usable(r) ? "ok" : "failed";
+    if (!r.failure.empty()) p["failure"] = r.failure;
+    p["run_file"] = r.run_file;
+    if (!run_usable(r)) return p;
+    const nlohmann::json& g = r.run["guest"];
+    uint64_t actions = run_actions(r.run);
+    p["actions"] = actions;
+    p["checksum"] = r.run["workload"]["checksum"];
+    p["guest"] = {{"instructions", g.value("instructions", uint64_t{0})},
+                  {"context_switches", g.value("context_switches", uint64_t{0})},
+                  {"page_faults", g.value("page_faults", uint64_t{0})},
+                  {"syscalls", g.value("syscalls", uint64_t{0})}};
+    ojson bs = ojson::object();
+    for (auto& name : backends) {
+        const nlohmann::json& b = r.run["backends"][name];
+        double total = run_number(b, {"cycles", "total"});
+        double cpa = actions ? total / double(actions) : 0;
+        HostModel hm = host_model(host, name);
+        ojson bj;
+        bj["cycles"] = b["cycles"];
+        bj["cycles_per_action"] = cpa;
+        bj["exits"] = run_number(b, {"exits", "total"});
+        bj["exits_per_action"] = actions ? run_number(b, {"exits", "total"}) / double(actions) : 0;
+        bj["walk_refs_per_walk"] = run_number(b, {"walks", "refs_per_walk"});
+        bj["stlb_misses"] = run_number(b, {"tlb", "stlb_misses"});
+        // Share of the whole host (all cores) these K sessions need.
+        bj["host_cpu_share"] =
+            double(r.sessions) * hm.actions_per_sec * cpa / (hm.cores * hm.ghz * 1e9);
+        bs[name] = bj;
+    }
+    p["backends"] = bs;
+    return p;
+}
+
+} // namespace
+
+ojson study_json(const std::vector<StudyRun>& runs, const StudyHost& host, const ojson& config,
+                 bool interrupted, double wall_seconds) {
+    auto backends = study_backends(runs);
+    ojson j;
+    j["schema"] = "vmmu.study.scaling/1";
+    j["status"] = study_status(runs, interrupted);
+    j["config"] = config;
+    ojson model;
+    model["formula"] =
+        "K * actions_per_sec * cycles_per_action(K) <= utilisation * cores * ghz * 1e9";
+    model["interpolation"] = "cycles_per_action linear in K between measured K; held at the "
+                             "nearest measured value outside them (extrapolated: true)";
+    model["cores"] = {{"value", host.cores}, {"source", kCoresSource}};
+    model["utilisation"] = {{"value", host.utilisation}, {"source", kUtilisationSource}};
+    model["actions_per_sec"] = {{"value", host.actions_per_sec}, {"source", kActionsSource}};
+    ojson ghz = ojson::object();
+    for (auto& name : backends) ghz[name] = host_model(host, name).ghz;
+    model["ghz"] = {
+        {"per_backend", ghz},
+        {"source", host.ghz_override > 0 ? "--ghz" : "each backend's CPU profile core_ghz"}};
+    j["capacity_model"] = model;
+
+    ojson points = ojson::array();
+    for (auto& r : runs) points.push_back(study_point_json(r, backends, host));
+    j["points"] = points;
+
+    StudyCapacity cap = study_capacity(runs, host);
+    ojson capacity = ojson::object();
+    for (auto& b : cap.backends) {
+        ojson c;
+        c["profile"] = b.profile;
+        c["ghz"] = b.ghz;
+        if (b.points.empty()) {
+            c["sessions"] = nullptr;
+            c["note"] = "no usable run";
+        } else {
+            c["sessions"] = b.capacity.sessions;
+            c["crossing"] = b.capacity.crossing;
+            c["extrapolated"] = b.capacity.extrapolated;
+            c["measured_k"] = ojson::array();
+            for (auto& p : b.points) c["measured_k"].push_back(p.sessions);
+        }
+        capacity[b.name] = c;
+    }
+    j["capacity"] = capacity;
+
+    ojson ratio;
+    ratio["published_band"] = {kPublishedLow, kPublishedHigh};
+    ratio["source"] = kPublishedSource;
+    if (cap.ratio.measured) {
+        ratio["slat/shadow"] = cap.ratio.slat_over_shadow;
+        ratio["slat/shadow_whole_sessions"] = cap.ratio.whole_sessions;
+    } else {
+        ratio["slat/shadow"] = nullptr;
+    }
+    ratio["verdict"] = cap.ratio.verdict;
+    j["ratio"] = ratio;
+
+    ojson sim;
+    sim["wall_seconds"] = wall_seconds;
+    ojson per = ojson::array();
+    for (auto& r : runs)
+        if (run_usable(r))
+            per.push_back({{"sessions", r.sessions},
+                           {"wall_seconds", run_number(r.run, {"sim", "wall_seconds"})},
+                           {"guest_mips", run_number(r.run, {"sim", "guest_mips"})}});
+    sim["runs"] = per;
+    j["sim"] = sim;
+    return j;
+}
+
+ojson study_config_json(const ScalingConfig& c, const StudyHost& host) {
+    const RunOptions& base = c.base;
+    ojson config = {{"workload", "sessions"},      {"sessions", c.sessions},
+                    {"params", base.params},       {"backends", base.backends},
+                    {"profiles", host.profile},    {"guest_pages", base.guest_pages},
+                    {"ept_pages", base.ept_pages}, {"pwc", base.pwc},
+                    {"ntlb", base.ntlb},           {"timer_period", base.timer_period}};
+    // Everything else a run was given, so the document says how it was made.
+    ojson profiles = ojson::object();
+    for (auto& p : c.profile_sources)
+        profiles[p.backend] = p.file ? ojson{{"name", p.name},
+                                             {"source", "file"},
+                                             {"path", p.path},
+                                             {"fnv1a64", p.fnv1a64}}
+                                     : ojson{{"name", p.name}, {"source", "shipped"}};
+    config["profile_sources"] = profiles;
+    config["shadow_options"] = base.shadow_opts;
+    config["guest_mib"] = base.guest_mib;
+    config["oracle"] = base.oracle;
+    config["max_instructions"] = base.max_instructions;
+    config["dedup"] = {
+        {"enabled", base.dedup}, {"period", base.dedup_period}, {"pages", base.dedup_pages}};
+    return config;
+}
+
+ojson study_json(const ScalingStudy& s) {
+    return study_json(s.runs, s.host, study_config_json(s.config, s.host), s.interrupted,
+                      s.wall_seconds);
+}
 
 std::string study_table(const ojson& s) {
     std::string out;

@@ -1,14 +1,28 @@
-// The studies as text and JSON: the scaling study's summary of its vmmu.study.scaling/1 document,
-// and the density study's vmmu.study.density/1 document and table.
+// The studies as text and JSON: the scaling study's vmmu.study.scaling/1 document and its
+// summary, and the density study's vmmu.study.density/1 document and table.
 #pragma once
 
 #include "engine/experiment/density.h"
+#include "engine/experiment/scaling_study.h"
+#include "engine/experiment/study.h"
 
 #include <nlohmann/json.hpp>
 
 #include <string>
+#include <vector>
 
 namespace vmmu {
+
+// The scaling study document of finished (or failed) runs. `config`: how they were made
+// (study_config_json; an empty object where no study ran them). `interrupted`: the study was
+// stopped before every K ran.
+nlohmann::ordered_json study_json(const std::vector<StudyRun>& runs, const StudyHost& host,
+                                  const nlohmann::ordered_json& config, bool interrupted,
+                                  double wall_seconds);
+// The document's "config": the K and everything else the runs were given.
+nlohmann::ordered_json study_config_json(const ScalingConfig& config, const StudyHost& host);
+// The whole vmmu.study.scaling/1 document of a study that ran.
+nlohmann::ordered_json study_json(const ScalingStudy& study);
 
 // Human-readable summary of a scaling study document.
 std::string study_table(const nlohmann::ordered_json& study);
