@@ -41,7 +41,7 @@ case "${1:-}" in
         rm -rf "$out"
         rc=0
         "$BUILD/vmmu" study scaling --out "$out" || rc=$?
-        [ "$rc" = 130 ] && exit 130
+        [ "$rc" -gt 128 ] && exit "$rc" # stopped by a signal (Ctrl-C: 130)
         [ "$rc" = 0 ] || echo "dev.sh: the study exited with $rc (failed runs are listed in $out/study.json)" >&2
         "$BUILD/vmmu" report "$out/study.json" -o "$out/report.html"
         echo "results: $(pwd)/$out/ (study.json, runs/, report.html)"
