@@ -20,6 +20,9 @@ constexpr uint64_t kMaxInsnBytes = 16;
 void split_hook(uc_engine*, uint64_t, uint32_t, void* user) {
     static_cast<BlockClock*>(user)->on_split_point();
 }
+void sample_hook(uc_engine*, uint64_t, uint32_t, void* user) {
+    static_cast<BlockClock*>(user)->on_sample_point();
+}
 } // namespace
 
 BlockClock::BlockClock(const GuestMemory& mem, uint64_t timer_period, RunStop& stop)
@@ -56,17 +59,59 @@ void BlockClock::prepare() {
     else if (!split_armed_ && timer_period_)
         // time() + n <= next_tick_, in instructions: instructions + n < next_tick_ - idle_ + 1.
         tick_end = next_tick_ < idle_ ? 0 : std::min(next_tick_ - idle_, UINT64_MAX - 1) + 1;
-    fast_end_ = std::min(tick_end, stop_at_);
+    fast_end_no_sample_ = std::min(tick_end, stop_at_);
+    // A block that reaches the sample point (instructions + n > next_sample_) takes the checks.
+    fast_end_ =
+        std::min(fast_end_no_sample_, next_sample_ == UINT64_MAX ? UINT64_MAX : next_sample_ + 1);
+}
+
+void BlockClock::set_samples(uint64_t period, uint64_t at, std::function<void(uint64_t)> reached) {
+    sample_period_ = period;
+    sample_at_ = at;
+    sample_reached_ = std::move(reached);
+    next_sample_ = next_sample_after(instructions_);
+}
+
+// The first sample point after instruction count t (UINT64_MAX: none).
+uint64_t BlockClock::next_sample_after(uint64_t t) const {
+    uint64_t next = UINT64_MAX;
+    if (sample_period_) next = (t / sample_period_ + 1) * sample_period_;
+    if (sample_at_ > t) next = std::min(next, sample_at_);
+    return next;
+}
+
+// The sample point is reached; the fast path's end moves to the next one (the block hook may be
+// inside a uc_emu_start: prepare() does not run again before the next block).
+void BlockClock::advance_sample() {
+    uint64_t at = next_sample_;
+    next_sample_ = next_sample_after(at);
+    fast_end_ =
+        std::min(fast_end_no_sample_, next_sample_ == UINT64_MAX ? UINT64_MAX : next_sample_ + 1);
+    if (sample_reached_) sample_reached_(at);
 }
 
 // The checks before a block runs, in order; false when the run stops before the block.
 bool BlockClock::block_may_run(uint64_t addr, uint32_t n) {
-    // A timer tick falls inside this block: stop before it runs, then run up to the tick.
+    // A sample point at this block's first instruction: everything before it has been seen.
+    while (next_sample_ == instructions_) advance_sample();
+    // A timer tick or a sample point falls inside this block: stop before it runs, arm a code
+    // hook at each one's instruction, and run it again (both at once, so neither rerun undoes
+    // the other's hook).
     uint64_t now = time();
-    if (!split_armed_ && !timer_pending_ && timer_period_ && now + n > next_tick_) {
-        tick_split_requested_ = true;
-        split_block_ = addr;
-        split_k_ = next_tick_ > now ? static_cast<uint32_t>(next_tick_ - now) : 0;
+    bool tick_inside = !timer_pending_ && timer_period_ && now + n > next_tick_;
+    bool sample_inside = next_sample_ > instructions_ && next_sample_ - instructions_ < n;
+    if ((tick_inside && !split_armed_) ||
+        (sample_inside && !(sample_armed_ && sample_block_ == addr))) {
+        if (tick_inside && !split_armed_) {
+            tick_split_requested_ = true;
+            split_block_ = addr;
+            split_k_ = next_tick_ > now ? static_cast<uint32_t>(next_tick_ - now) : 0;
+        }
+        if (sample_inside && !(sample_armed_ && sample_block_ == addr)) {
+            sample_split_requested_ = true;
+            sample_block_ = addr;
+            sample_k_ = static_cast<uint32_t>(next_sample_ - instructions_);
+        }
         stop_before_block(addr);
         return false;
     }
@@ -109,17 +154,29 @@ void BlockClock::after_run(uint64_t rip, uint64_t instructions_before) {
         instructions_ -= last_block_insns_ - done;
     }
     last_block_valid_ = false;
-    if (split_armed_) disarm_split();
+    // A stop before a block to arm its hooks keeps those already armed for it.
+    bool rearming = tick_split_requested_ || sample_split_requested_;
+    if (split_armed_ && !rearming) disarm_split();
+    if (sample_armed_ && !rearming) disarm_sample();
     if (instructions_ != instructions_before) idle_run_ = 0;
 }
 
 bool BlockClock::take_budget_hit() { return std::exchange(budget_hit_, false); }
 
 BlockClock::Cause BlockClock::take_cause() {
+    bool sample = std::exchange(sample_split_requested_, false);
     if (tick_split_requested_) {
         tick_split_requested_ = false;
-        if (split_k_ == 0) return Cause::Tick; // the tick falls right before the block
+        if (split_k_ == 0) { // the tick falls right before the block
+            if (sample_armed_) disarm_sample();
+            return Cause::Tick;
+        }
         arm_split(split_block_, split_k_);
+        if (sample && !sample_armed_) arm_sample();
+        return Cause::Split;
+    }
+    if (sample) {
+        if (!sample_armed_) arm_sample();
         return Cause::Split;
     }
     if (std::exchange(split_hit_, false)) return Cause::Tick;
@@ -169,6 +226,40 @@ void BlockClock::disarm_split() {
     uc_hook_del(uc_, split_hook_);
     uc_ctl_remove_cache(uc_, split_block_, split_block_ + split_k_ + 1);
     split_armed_ = false;
+}
+
+void BlockClock::arm_sample() {
+    uint64_t addr = sample_block_;
+    for (uint32_t i = 0; i < sample_k_; ++i)
+        addr += instruction_length(mem_.host_ptr(GuestPhys(addr)), kMaxInsnBytes, addr);
+    check_uc(uc_hook_add(uc_, &sample_hook_, UC_HOOK_CODE, reinterpret_cast<void*>(sample_hook),
+                         this, addr, addr),
+             "sample hook");
+    uc_ctl_remove_cache(uc_, sample_block_, addr + 1); // docs/UNICORN-2.0.1.md, fact 14
+    sample_addr_ = addr;
+    sample_armed_ = true;
+}
+
+void BlockClock::disarm_sample() {
+    uc_hook_del(uc_, sample_hook_);
+    uc_ctl_remove_cache(uc_, sample_block_, sample_addr_ + 1);
+    sample_armed_ = false;
+}
+
+// The code hook runs before the instruction at sample_addr_; the sample is due only when that
+// instruction is the one the point falls before (the block that ran last, at its index).
+void BlockClock::on_sample_point() {
+    if (!last_block_valid_ || last_block_ != sample_block_) return;
+    if (instructions_ - last_block_insns_ + sample_k_ != next_sample_) return;
+    advance_sample();
+}
+
+uint64_t BlockClock::instructions_before(uint64_t rip) const {
+    if (!in_last_block(rip)) return instructions_;
+    uint32_t done = rip == last_block_ ? 0
+                                       : count_instructions(mem_.host_ptr(GuestPhys(last_block_)),
+                                                            rip - last_block_, last_block_);
+    return instructions_ - last_block_insns_ + done;
 }
 
 void BlockClock::on_split_point() {

@@ -19,6 +19,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <unordered_map>
 #include <vector>
@@ -28,6 +29,11 @@ namespace vmmu {
 class BlockClock {
 public:
     BlockClock(const GuestMemory& mem, uint64_t timer_period, RunStop& stop);
+    // Sample points: every `period` instructions (0: none) and at `at` (0: none). Each is
+    // reported to `reached` with the exact instruction count, before the instruction there runs:
+    // from the block hook when it falls on a block's first instruction, else from a code hook
+    // armed at its instruction (the block is run again with the hook compiled in, as for a tick).
+    void set_samples(uint64_t period, uint64_t at, std::function<void(uint64_t)> reached);
     BlockClock(const BlockClock&) = delete;
     BlockClock& operator=(const BlockClock&) = delete;
     void bind(uc_engine* uc) { uc_ = uc; }
@@ -84,6 +90,9 @@ public:
         ++timer_interrupts_;
     }
     void on_split_point();
+    void on_sample_point();
+    // Instructions retired before the one at `rip` (exact inside the block running now).
+    uint64_t instructions_before(uint64_t rip) const;
 
     uint64_t instructions() const { return instructions_; }
     // The last block whose hook ran, while its instructions are counted as retired.
@@ -110,6 +119,10 @@ private:
     void stop_before_block(uint64_t addr);
     void arm_split(uint64_t block, uint32_t k);
     void disarm_split();
+    uint64_t next_sample_after(uint64_t t) const;
+    void advance_sample();
+    void arm_sample();
+    void disarm_sample();
 
     const GuestMemory& mem_;
     const uint64_t timer_period_;
@@ -147,6 +160,18 @@ private:
     bool split_hit_ = false;
     bool irq_window_ = false;
     bool budget_hit_ = false;
+
+    // Sample points: the next one (UINT64_MAX: none), and the code hook that reaches one inside
+    // a block (sample_k_: its instruction's index in sample_block_).
+    uint64_t sample_period_ = 0, sample_at_ = 0;
+    uint64_t next_sample_ = UINT64_MAX;
+    uint64_t fast_end_no_sample_ = 0; // fast_end_ before the next sample point is folded in
+    std::function<void(uint64_t)> sample_reached_;
+    bool sample_split_requested_ = false;
+    bool sample_armed_ = false;
+    uint64_t sample_block_ = 0, sample_addr_ = 0;
+    uint32_t sample_k_ = 0;
+    uc_hook sample_hook_ = 0;
 };
 
 } // namespace vmmu

@@ -58,6 +58,10 @@ uint64_t Machine::initial_cr4() const { return x86::kCr4Pae | x86::kCr4Pge; }
 
 void Machine::attach(GuestObserver& observer) { observers_.push_back(&observer); }
 
+void Machine::on_boundary(std::function<void(const Boundary&)> listener) {
+    impl_->vcpu->on_boundary(std::move(listener));
+}
+
 RunResult Machine::run() {
     auto start = std::chrono::steady_clock::now();
     RunResult r = impl_->vcpu->run();

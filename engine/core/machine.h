@@ -36,6 +36,11 @@ struct MachineConfig {
     // and its accesses one on_access() each, as they run (exit traces want that: an exit there
     // is reported at its own instruction).
     bool coalesce_blocks = true;
+    // Sample points (guest instruction counts at which on_boundary hears a Sample): every
+    // `sample_period` instructions (0: none), and at `sample_at` (0: none). Each falls exactly
+    // between two instructions, even inside a block or a coalesced loop.
+    uint64_t sample_period = 0;
+    uint64_t sample_at = 0;
 };
 
 enum class StopKind {
@@ -65,6 +70,35 @@ struct GuestCounters {
     uint64_t invlpgs = 0;
     uint64_t pt_writes = 0; // writes to watched page-table frames
     uint64_t sensitive = 0; // other hooked sensitive instructions
+
+    // Sums (windows summed over repeats) and differences (since a snapshot), field by field.
+    template <class Op> void each(const GuestCounters& o, Op op) {
+        op(instructions, o.instructions), op(idle_ticks, o.idle_ticks), op(blocks, o.blocks);
+        op(data_accesses, o.data_accesses), op(data_reads, o.data_reads);
+        op(data_writes, o.data_writes), op(page_faults, o.page_faults);
+        op(exceptions, o.exceptions), op(syscalls, o.syscalls);
+        op(timer_interrupts, o.timer_interrupts), op(hlts, o.hlts), op(io_writes, o.io_writes);
+        op(cr3_writes, o.cr3_writes), op(invlpgs, o.invlpgs), op(pt_writes, o.pt_writes);
+        op(sensitive, o.sensitive);
+    }
+    GuestCounters& operator+=(const GuestCounters& o) {
+        each(o, [](uint64_t& a, uint64_t b) { a += b; });
+        return *this;
+    }
+    GuestCounters& operator-=(const GuestCounters& o) {
+        each(o, [](uint64_t& a, uint64_t b) { a -= b; });
+        return *this;
+    }
+};
+
+// A point of guest time at which every observer has seen exactly what ran before it: a region
+// marker (VMMU_HC_ROI_BEGIN / END) or a sample point. `guest` holds the guest's counters there,
+// its instruction count exact to the instruction.
+struct Boundary {
+    enum class Kind { RegionBegin, RegionEnd, Sample };
+    Kind kind = Kind::Sample;
+    std::string region; // RegionBegin / RegionEnd: the region's name
+    GuestCounters guest;
 };
 
 struct RunResult {
@@ -91,6 +125,9 @@ public:
     // Observers to feed, in order, before run(); the caller owns them and keeps them alive
     // while the machine runs.
     void attach(GuestObserver& observer);
+    // Called at every region marker and sample point (MachineConfig::sample_*), after every
+    // observer has seen all that ran before it; set before run().
+    void on_boundary(std::function<void(const Boundary&)> listener);
     // The paging state the guest boots with (what an MMU model starts from).
     uint64_t initial_cr3() const;
     uint64_t initial_cr4() const;

@@ -18,8 +18,10 @@
 #include <unicorn/unicorn.h>
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
+#include <vector>
 
 namespace vmmu {
 
@@ -33,6 +35,9 @@ public:
     PortIo(const PortIo&) = delete;
     PortIo& operator=(const PortIo&) = delete;
     void bind(uc_engine* uc) { uc_ = uc; }
+    // Region markers are reported here (kind, region name, exact instruction count there).
+    using BoundaryFn = std::function<void(Boundary::Kind, const std::string&, uint64_t)>;
+    void on_boundary(BoundaryFn fn) { boundary_ = std::move(fn); }
 
     // UC_HOOK_INSN out.
     void on_out(uint32_t port, uint32_t value);
@@ -44,6 +49,12 @@ private:
     uint64_t out_rip() const; // address of the OUT instruction being executed
     void emit(const std::string& s);
     void hypercall(uint64_t rip, uint32_t number);
+    // Region markers (VMMU_HC_ROI_BEGIN / END) and the check at exit that every region closed.
+    void roi_begin(uint64_t rip, uint64_t name_va, uint64_t name_len, uint64_t program_va);
+    void roi_end(uint64_t rip, uint64_t program_va);
+    bool regions_closed();
+    uint64_t address_space() const;
+    std::string guest_cstring(uint64_t va);
 
     const GuestMemory& mem_;
     const MachineConfig& config_;
@@ -56,6 +67,16 @@ private:
     uc_engine* uc_ = nullptr;
     std::string console_;
     std::map<std::string, uint64_t> reported_;
+    BoundaryFn boundary_;
+    struct OpenRegion {
+        std::string name, program;
+    };
+    // Each process (address space, by CR3) nests its own regions, outermost first, at most
+    // kMaxRegionDepth deep. Processes may have the same region open at once (sessions' apps):
+    // its window is the time at least one has it open, so a boundary is reported when the count
+    // of processes holding it goes 0 -> 1 or 1 -> 0.
+    std::map<uint64_t, std::vector<OpenRegion>> open_regions_;
+    std::map<std::string, uint64_t> holders_;
 };
 
 } // namespace vmmu

@@ -7,6 +7,9 @@
 
 #include <fmt/format.h>
 
+#include <exception>
+#include <string>
+
 namespace vmmu {
 namespace {
 
@@ -61,6 +64,13 @@ Vcpu::Vcpu(GuestMemory& mem, const BootState& boot, const ElfImage& kernel,
       x86_(data_, coalescer_, run_stop_, events_, counters_),
       io_(mem, config, data_, clock_, coalescer_, run_stop_, events_, counters_) {
     qemu_state_offsets(); // calibrate before the first exception needs it
+    io_.on_boundary([this](Boundary::Kind kind, const std::string& region, uint64_t at) {
+        report_boundary(kind, region, at);
+    });
+    if (config.sample_period || config.sample_at)
+        clock_.set_samples(config.sample_period, config.sample_at, [this](uint64_t at) {
+            report_boundary(Boundary::Kind::Sample, "", at);
+        });
     for (auto& [b, e] : boot.code_ranges)
         for (uint64_t f = b / kPageSize4K; f < (e + kPageSize4K - 1) / kPageSize4K; ++f)
             code_frame_[f] = 1;
@@ -145,6 +155,19 @@ void Vcpu::on_new_block(uint64_t addr, uint32_t size) {
     clock_.enter_block(addr, size, n);
     coalescer_.set_user(X86Events::user_text(addr));
     run_block(addr, size, n);
+}
+
+void Vcpu::report_boundary(Boundary::Kind kind, const std::string& region, uint64_t instructions) {
+    if (!boundary_) return;
+    coalescer_.settle();
+    Boundary b{kind, region, counters()};
+    b.guest.instructions = instructions;
+    // Called from Unicorn hooks: nothing may be thrown through QEMU's C code.
+    try {
+        boundary_(b);
+    } catch (const std::exception& e) {
+        run_stop_.stop(StopKind::GuestFault, fmt::format("at a window boundary: {}", e.what()));
+    }
 }
 
 void Vcpu::on_bad_access(int type, uint64_t addr, int size) {

@@ -24,6 +24,8 @@
 #include <unicorn/unicorn.h>
 
 #include <deque>
+#include <functional>
+#include <string>
 #include <vector>
 
 namespace vmmu {
@@ -71,6 +73,9 @@ public:
     void on_interrupt(uint32_t intno) { x86_.on_interrupt(intno); }
     void on_syscall() { x86_.on_syscall(clock_.instructions()); }
     void on_out(uint32_t port, uint32_t value) { io_.on_out(port, value); }
+    void on_boundary(std::function<void(const Boundary&)> listener) {
+        boundary_ = std::move(listener);
+    }
 
 private:
     // The block runs: the clock counts it, and the observers see its fetch.
@@ -84,6 +89,8 @@ private:
     bool idle_at_hlt(uint64_t rip);
     void deliver_timer();
     GuestCounters counters() const;
+    // A region marker or sample point: the observers catch up, then the listener hears it.
+    void report_boundary(Boundary::Kind kind, const std::string& region, uint64_t instructions);
     void fill_diagnostics(RunResult& r, uint64_t rip) const;
     uint64_t reg(int id) const { return read_reg(uc_.uc, id); }
     void set_reg(int id, uint64_t v) { write_reg(uc_.uc, id, v); }
@@ -116,6 +123,7 @@ private:
 
     std::deque<SensitiveInsn> sensitive_; // stable addresses: hook user data points into it
     std::deque<SensitiveHookData> hook_data_;
+    std::function<void(const Boundary&)> boundary_;
 };
 
 } // namespace vmmu

@@ -73,6 +73,9 @@ std::unique_ptr<PreparedRun> prepare_run(const RunOptions& o, const HostSlot* sl
     if (page_shift("--guest-pages", o.guest_pages, false) == 21)
         mc.boot_flags |= VMMU_BOOT_FLAG_GUEST_2M;
     if (o.timer_period == 0) throw std::invalid_argument("--timer-period must be at least 1");
+    check_window_options(o);
+    mc.sample_period = o.interval;
+    mc.sample_at = o.warmup;
     if (slot) {
         prepared->host = slot->frames;
         prepared->vm = slot->vm;
@@ -116,6 +119,10 @@ std::unique_ptr<PreparedRun> prepare_run(const RunOptions& o, const HostSlot* sl
         machine.attach(*prepared->backends.back());
         out.backends.push_back({name, profiles.back().name, {}, {}});
     }
+    std::vector<const Backend*> observed;
+    for (auto& b : prepared->backends) observed.push_back(b.get());
+    prepared->recorder = std::make_unique<WindowRecorder>(observed, o.warmup, o.interval);
+    machine.on_boundary([r = prepared->recorder.get()](const Boundary& b) { r->on_boundary(b); });
     return prepared;
 }
 
@@ -138,6 +145,50 @@ FrameTracker& track_frames(PreparedRun& p, Deduplicator* dedup) {
     return seen;
 }
 
+void check_window_options(const RunOptions& o) {
+    if (o.measure != "roi" && o.measure != "whole")
+        throw std::invalid_argument(fmt::format(
+            "--measure '{}': valid values are roi (the workload's regions of interest, the whole "
+            "run when it marks none) and whole",
+            o.measure));
+}
+
+std::vector<BackendResult> RunOutput::window_backends(const Window& w) const {
+    std::vector<BackendResult> r = backends;
+    for (size_t i = 0; i < r.size() && i < w.counters.backends.size(); ++i) {
+        r[i].counters = w.counters.backends[i];
+        r[i].cycles = w.counters.cycles[i];
+    }
+    return r;
+}
+
+std::vector<BackendResult> RunOutput::measured_backends() const {
+    return window_backends(measured());
+}
+
+// The run stopped: its windows, and which one --measure selects. Warm-up longer than the run
+// leaves nothing to measure: bad input (the flag), not a guest error.
+void collect_windows(PreparedRun& p) {
+    RunOutput& out = p.out;
+    out.windows = p.recorder->finish(out.result.guest);
+    if (!out.windows.windows.contains(kWindowWhole)) {
+        if (out.result.stop == StopKind::Exited && out.result.exit_status == 0)
+            throw std::invalid_argument(fmt::format(
+                "--warmup {}: the run has only {} guest instructions; use a warm-up shorter "
+                "than the run",
+                out.windows.warmup, out.result.guest.instructions));
+        // A run stopped early (a guest error, a budget) before warm-up ended: an empty window.
+        Window empty;
+        empty.first = empty.last = out.result.guest.instructions;
+        empty.counters.backends.resize(out.backends.size());
+        empty.counters.cycles.resize(out.backends.size());
+        out.windows.windows[kWindowWhole] = empty;
+    }
+    out.measured_window = out.options.measure == "roi" && out.windows.regions()
+                              ? std::string(kWindowRoi)
+                              : std::string(kWindowWhole);
+}
+
 void collect_backends(PreparedRun& p, const Deduplicator* dedup, size_t vm) {
     for (size_t i = 0; i < p.out.backends.size(); ++i) {
         auto& b = p.backends[i];
@@ -156,6 +207,7 @@ void collect_backends(PreparedRun& p, const Deduplicator* dedup, size_t vm) {
     }
     if (dedup)
         p.out.dedup = DedupResult{dedup->config(), dedup->counters(), dedup->vm_counters(vm)};
+    collect_windows(p);
 }
 
 RunOutput execute_run(const RunOptions& o) {

@@ -2,6 +2,7 @@
 // Shared by `vmmu run`, the studies, validation and the regression suite.
 #pragma once
 
+#include "engine/experiment/windows.h"
 #include "engine/experiment/workloads.h"
 #include "engine/core/machine.h"
 #include "engine/host/dedup.h"
@@ -45,6 +46,13 @@ struct RunOptions {
     bool dedup = false;
     uint64_t dedup_period = kDefaultDedupPeriod;
     uint64_t dedup_pages = kDefaultDedupPages;
+    // Windows (engine/experiment/windows.h): instructions of warm-up excluded from every window
+    // (the models keep warming), the period of the time series (0: none), and which window the
+    // table, comparisons and studies use: "roi" (the regions, when the workload marks any;
+    // otherwise the whole run) or "whole".
+    uint64_t warmup = 0;
+    uint64_t interval = 0;
+    std::string measure = "roi";
     // Demo hooks (not serialized): every VM exit of every backend, as it happens, and the
     // finished run before it is destroyed (its machine, memory and backends are still live).
     std::function<void(const std::string& backend, const ExitRecord&)> exit_trace;
@@ -74,7 +82,14 @@ struct RunOutput {
     Workload workload;
     std::map<std::string, uint64_t> params;
     RunResult result;
-    std::vector<BackendResult> backends;
+    std::vector<BackendResult> backends; // whole-run totals, warm-up included
+    RunWindows windows;
+    std::string measured_window = kWindowWhole; // the window --measure selected
+
+    // The measured window: its guest counters and each backend's counters and cycles.
+    const Window& measured() const { return windows.windows.at(measured_window); }
+    std::vector<BackendResult> measured_backends() const;
+    std::vector<BackendResult> window_backends(const Window& w) const;
 };
 
 // Validates the options (throws std::invalid_argument naming the bad value and the choices),
@@ -93,6 +108,7 @@ struct PreparedRun {
     std::vector<std::unique_ptr<Backend>> backends;        // out.backends' order
     std::vector<std::unique_ptr<GuestObserver>> observers; // attached after the backends
     std::unique_ptr<Machine> machine;
+    std::unique_ptr<WindowRecorder> recorder; // every boundary of the machine
 };
 // Where the VM sits on its host: the host's frames (shared by every VM) and the VM's index; the
 // machine calls on_shared_write before a guest write to a frame the host shares.
@@ -118,6 +134,8 @@ FrameTracker& track_frames(PreparedRun& p, Deduplicator* dedup);
 void collect_backends(PreparedRun& p, const Deduplicator* dedup = nullptr, size_t vm = 0);
 // Rejects bad deduplication options (throws std::invalid_argument naming the fix).
 void check_dedup_options(const RunOptions& o);
+// Rejects a bad --measure (--interval 0 is rejected where the flag is parsed).
+void check_window_options(const RunOptions& o);
 
 // Exit code for a finished run: 0 ok, 3 guest error or failed self-check, 4 oracle mismatch,
 // 130 interrupted by a signal.

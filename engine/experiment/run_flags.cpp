@@ -87,6 +87,25 @@ void RunFlags::add(CLI::App* c) {
     c->add_option("--max-instructions", o.max_instructions,
                   "stop after this many guest instructions (0: no limit)")
         ->capture_default_str();
+    // Windows (README.md, "Windows"): warm-up, the time series, the measured window.
+    c->add_option("--warmup", o.warmup,
+                  "guest instructions of warm-up: every window starts after them (the models keep "
+                  "warming: TLBs, walk caches, shadow and EPT tables)")
+        ->capture_default_str();
+    c->add_option("--interval", o.interval,
+                  "a time series: every N guest instructions, each backend's counters (JSON "
+                  "intervals)")
+        ->check(CLI::Validator(
+            [](std::string& v) -> std::string {
+                return v == "0" ? "--interval 0: an interval is at least 1 guest instruction "
+                                  "(omit the flag for no time series)"
+                                : "";
+            },
+            "N>=1"));
+    c->add_option("--measure", o.measure,
+                  "what the table, compare, baselines and studies use: roi (the workload's "
+                  "regions of interest; the whole run if it marks none) or whole")
+        ->capture_default_str();
     c->add_option("--kernel", o.kernel, "guest kernel ELF (default: the built teaching kernel)");
     c->add_option("--program", o.programs, "extra guest program ELF for the archive (repeatable)");
     c->add_flag("--dedup", o.dedup,
@@ -103,6 +122,7 @@ RunOptions RunFlags::resolve() {
     o.guest_pages = lower_page_size(o.guest_pages);
     o.ept_pages = lower_page_size(o.ept_pages);
     check_dedup_options(o);
+    check_window_options(o);
     o.backends = backends == "none" ? std::vector<std::string>{} : split_list(backends);
     o.pwc = on_off("--pwc", pwc);
     o.ntlb = on_off("--ntlb", ntlb);

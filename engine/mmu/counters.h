@@ -26,6 +26,14 @@ struct TlbCounters {
         flushes += o.flushes, flushed_entries += o.flushed_entries;
         return *this;
     }
+    // What was counted since the snapshot `o` (windows and intervals).
+    TlbCounters& operator-=(const TlbCounters& o) {
+        l1i_lookups -= o.l1i_lookups, l1i_misses -= o.l1i_misses;
+        l1d_lookups -= o.l1d_lookups, l1d_misses -= o.l1d_misses;
+        stlb_lookups -= o.stlb_lookups, stlb_misses -= o.stlb_misses;
+        flushes -= o.flushes, flushed_entries -= o.flushed_entries;
+        return *this;
+    }
 };
 
 struct WalkCounters {
@@ -46,6 +54,15 @@ struct WalkCounters {
             max_refs_per_walk > o.max_refs_per_walk ? max_refs_per_walk : o.max_refs_per_walk;
         pwc_lookups += o.pwc_lookups, pwc_hits += o.pwc_hits;
         ntlb_lookups += o.ntlb_lookups, ntlb_hits += o.ntlb_hits;
+        return *this;
+    }
+    // Since the snapshot `o`. The largest walk is not a count: it stays the run's largest so
+    // far (a window reports the largest walk up to its end).
+    WalkCounters& operator-=(const WalkCounters& o) {
+        walks -= o.walks, refs -= o.refs;
+        guest_refs -= o.guest_refs, nested_refs -= o.nested_refs, shadow_refs -= o.shadow_refs;
+        pwc_lookups -= o.pwc_lookups, pwc_hits -= o.pwc_hits;
+        ntlb_lookups -= o.ntlb_lookups, ntlb_hits -= o.ntlb_hits;
         return *this;
     }
 };
@@ -80,6 +97,10 @@ struct ExitCounters {
         for (size_t r = 0; r < by_reason.size(); ++r) by_reason[r] += o.by_reason[r];
         return *this;
     }
+    ExitCounters& operator-=(const ExitCounters& o) {
+        for (size_t r = 0; r < by_reason.size(); ++r) by_reason[r] -= o.by_reason[r];
+        return *this;
+    }
 };
 
 // A scheme's own counters as reported, by name (the JSON's "details", sorted by name).
@@ -93,6 +114,14 @@ inline void report_nonzero(Details& d, const char* name, uint64_t value) {
 struct CycleBreakdown {
     double base = 0, walk = 0, exit = 0, handler = 0;
     double total() const { return base + walk + exit + handler; }
+    CycleBreakdown& operator+=(const CycleBreakdown& o) {
+        base += o.base, walk += o.walk, exit += o.exit, handler += o.handler;
+        return *this;
+    }
+    CycleBreakdown& operator-=(const CycleBreakdown& o) {
+        base -= o.base, walk -= o.walk, exit -= o.exit, handler -= o.handler;
+        return *this;
+    }
 };
 
 struct BackendCounters {
@@ -109,6 +138,18 @@ struct BackendCounters {
         walks += o.walks;
         exits += o.exits;
         for (auto& [k, v] : o.details) details[k] += v;
+        return *this;
+    }
+    // Since the snapshot `o`. A detail that is a peak (shadow_pages) reports how much the peak
+    // grew; one that went down (none should) keeps its value rather than wrap around.
+    BackendCounters& operator-=(const BackendCounters& o) {
+        tlb -= o.tlb;
+        walks -= o.walks;
+        exits -= o.exits;
+        for (auto& [k, v] : o.details) {
+            auto it = details.find(k);
+            if (it != details.end() && it->second >= v) it->second -= v;
+        }
         return *this;
     }
 };

@@ -3,6 +3,7 @@
 
 #include "engine/mmu/cost.h"
 #include "engine/output/report_json.h"
+#include "engine/output/window_report.h"
 
 #include <fmt/format.h>
 
@@ -166,6 +167,12 @@ ojson run_json(const RunOutput& out) {
         if (b.name != "native" && !cmp.contains(b.name + "/native")) ratio(b.name, "native");
     j["comparison"] = cmp;
     if (out.dedup) j["dedup"] = dedup_json(*out.dedup);
+    // Windows (engine/experiment/windows.h): the totals above cover the whole run.
+    j["measure"] = o.measure;
+    j["measured_window"] = out.measured_window;
+    j["warmup"] = out.windows.warmup;
+    j["windows"] = windows_json(out);
+    if (out.windows.interval) j["intervals"] = intervals_json(out);
     j["stop"] = {{"kind", stop_name(r.stop)},    {"exit_status", r.exit_status},
                  {"message", r.message},         {"rip", fmt::format("{:#x}", r.rip)},
                  {"instruction", r.instruction}, {"symbol", r.symbol}};
@@ -185,18 +192,21 @@ std::string run_table(const RunOutput& out) {
     s += fmt::format("workload {}{}: {}\n", out.workload.name, params,
                      ck == r.reported.end() ? std::string("no checksum")
                                             : fmt::format("checksum {:016x}", ck->second));
-    const GuestCounters& g = r.guest;
-    s += fmt::format("guest: {} instructions, {} data accesses, {} page faults, {} syscalls, "
-                     "{} context switches, {} timer ticks\n",
-                     g.instructions, g.data_accesses, g.page_faults, g.syscalls,
-                     reported(r, "kernel.context_switches"), g.timer_interrupts);
-    if (!out.backends.empty()) {
+    // The table shows the measured window; the JSON carries every window and the whole run.
+    const GuestCounters& g = out.measured().counters.guest;
+    s += window_line(out);
+    s +=
+        fmt::format("guest: {} instructions, {} data accesses, {} page faults, {} syscalls, "
+                    "{} timer ticks\n",
+                    g.instructions, g.data_accesses, g.page_faults, g.syscalls, g.timer_interrupts);
+    const std::vector<BackendResult> measured = out.measured_backends();
+    if (!measured.empty()) {
         s += fmt::format("{:<22}", "");
-        for (auto& b : out.backends) s += fmt::format("{:>16}", b.name);
+        for (auto& b : measured) s += fmt::format("{:>16}", b.name);
         s += "\n";
         auto row = [&](const std::string& label, auto f) {
             s += fmt::format("{:<22}", label);
-            for (auto& b : out.backends) s += fmt::format("{:>16}", f(b));
+            for (auto& b : measured) s += fmt::format("{:>16}", f(b));
             s += "\n";
         };
         auto num = [](uint64_t v) { return fmt::format("{}", v); };
@@ -215,7 +225,7 @@ std::string run_table(const RunOutput& out) {
         row("VM exits", [&](const BackendResult& b) { return num(b.counters.exits.total()); });
         for (size_t i = 0; i < kExitReasonNames.size(); ++i) {
             bool any = false;
-            for (auto& b : out.backends) any |= b.counters.exits.by_reason[i] != 0;
+            for (auto& b : measured) any |= b.counters.exits.by_reason[i] != 0;
             if (any)
                 row(fmt::format("  {}", kExitReasonNames[i]),
                     [&](const BackendResult& b) { return num(b.counters.exits.by_reason[i]); });
@@ -226,14 +236,16 @@ std::string run_table(const RunOutput& out) {
         row("  walk", [&](const BackendResult& b) { return mcyc(b.cycles.walk); });
         row("  exit", [&](const BackendResult& b) { return mcyc(b.cycles.exit); });
         row("  handler", [&](const BackendResult& b) { return mcyc(b.cycles.handler); });
-        const BackendResult* base = find(out, "native");
+        const BackendResult* base = nullptr;
+        for (auto& b : measured)
+            if (b.name == "native") base = &b;
         if (base && base->cycles.total() > 0)
             row("vs native", [&](const BackendResult& b) {
                 return fmt::format("{:.3f}x", b.cycles.total() / base->cycles.total());
             });
     }
     if (out.dedup) s += dedup_table(*out.dedup, out.backends);
-    double mips = r.wall_seconds > 0 ? g.instructions / r.wall_seconds / 1e6 : 0;
+    double mips = r.wall_seconds > 0 ? r.guest.instructions / r.wall_seconds / 1e6 : 0;
     s += fmt::format("sim: {:.2f} s wall, {:.1f} guest MIPS\n", r.wall_seconds, mips);
     return s;
 }

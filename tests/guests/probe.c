@@ -17,6 +17,10 @@
  *   late      keeps interrupts off for several timer periods, then enables them
  *   compute   the benchmark compute loop (bench_compute), 10 M iterations
  *   random    the benchmark random-access loop (bench_random) over 16 MiB, 2 M updates
+ *   roi       region "loop" three times (1000, 1000 and 500 passes of a 5-instruction loop with
+ *             one load and one store; the last inside region "outer"): each region holds
+ *             exactly 5 k + 2 instructions and 2 k data accesses (roi_loop)
+ *   roi_unclosed, roi_end_only, roi_deep, roi_badname, roi_twice: region markers misused
  *
  * bench_compute and bench_random are position-independent and touch memory only through their
  * arguments, so tests/bench/ also runs their bytes on a bare Unicorn for comparison.
@@ -236,6 +240,53 @@ __asm__(".pushsection .text\n.global bench_random\nbench_random:\n"
         "  sub $1, %rdx\n  jnz 1b\n"
         "  ret\n.global bench_random_end\nbench_random_end:\n.popsection\n");
 
+/* Region "loop" around k passes of a loop whose instructions and accesses are known exactly:
+ * the region starts after the begin marker's `out` and ends before the end marker's, so it holds
+ * mov rcx (1), k passes of 5 instructions (a load, a store), and mov eax (1). The accesses are
+ * 4 bytes wide: Unicorn 2.0.1 delivers an 8-byte MMIO access as two 4-byte ones
+ * (docs/UNICORN-2.0.1.md, fact 4). */
+static unsigned roi_cell;
+static void roi_loop(u64 k) {
+    register u64 r10 __asm__("r10") = 0;
+    const char* name = "loop";
+    __asm__ volatile("mov %[nb], %%eax\n out %%eax, %%dx\n"
+                     "mov %[k], %%rcx\n"
+                     "1: mov (%[p]), %%eax\n add $1, %%eax\n mov %%eax, (%[p])\n dec %%rcx\n"
+                     " jnz 1b\n"
+                     "mov %[ne], %%eax\n out %%eax, %%dx\n"
+                     :
+                     : [nb] "i"(VMMU_HC_ROI_BEGIN), [ne] "i"(VMMU_HC_ROI_END), [k] "r"(k),
+                       [p] "r"(&roi_cell), "d"((u64)VMMU_PORT_HYPERCALL), "D"(name), "S"(4ul),
+                       "r"(r10)
+                     : "rax", "rcx", "memory");
+}
+static void roi_begin(const char* name) { hypercall(VMMU_HC_ROI_BEGIN, (u64)name, slen(name), 0); }
+static void roi_end(void) { hypercall(VMMU_HC_ROI_END, 0, 0, 0); }
+
+static void probe_roi(const char* cmd) {
+    if (streq(cmd, "roi")) {
+        roi_loop(1000);
+        roi_loop(1000);
+        roi_begin("outer");
+        roi_loop(500);
+        roi_end();
+        report("roi.cell", roi_cell);
+    } else if (streq(cmd, "roi_unclosed")) {
+        roi_begin("open");
+    } else if (streq(cmd, "roi_end_only")) {
+        roi_end();
+    } else if (streq(cmd, "roi_deep")) {
+        roi_begin("a");
+        roi_begin("b");
+        roi_begin("c");
+    } else if (streq(cmd, "roi_badname")) {
+        roi_begin("two words");
+    } else if (streq(cmd, "roi_twice")) {
+        roi_begin("a");
+        roi_begin("a");
+    }
+}
+
 static void probe_bench_random(void) {
     u64 base = VMMU_USER_DATA_BASE + 0x40000000ull, bytes = 16ull << 20;
     for (u64 off = 0; off < bytes; off += 4096) *pte_for(base + off) = alloc_frame() | 3;
@@ -288,6 +339,8 @@ void kmain(struct vmmu_boot_info* info) {
         __asm__ volatile("xor %%ecx, %%ecx\n sti\n"
                          ".global timer_loop\ntimer_loop:\n inc %%rcx\n"
                          ".global timer_jmp\ntimer_jmp:\n jmp timer_loop\n" ::: "rcx");
+    } else if (cmd[0] == 'r' && cmd[1] == 'o' && cmd[2] == 'i') {
+        probe_roi(cmd);
     } else if (streq(cmd, "idle")) {
         __asm__ volatile("sti\n hlt\n"); /* wakes on the first tick, which exits */
     }

@@ -28,6 +28,9 @@ int main(int argc, char **argv) {
         return 1;
     }
     ring->hash = 0xcbf29ce484222325ULL;
+    /* Nobody's turn until every process exists: the steady state (the ring going round)
+     * starts when the parent hands the token to process 0. */
+    ring->token = procs;
     for (uint64_t id = 0; id < procs; ++id) {
         int pid = fork();
         if (pid < 0) {
@@ -47,12 +50,15 @@ int main(int argc, char **argv) {
         }
         exit(0);
     }
+    roi_begin("rounds");
+    ring->token = 0;
     int ok = 1;
     for (uint64_t i = 0; i < procs; ++i) {
         int status;
         if (wait(&status) < 0 || status != 0)
             ok = 0;
     }
+    roi_end();
     uint64_t expect = 0xcbf29ce484222325ULL, yields = 0;
     for (uint64_t r = 0; r < rounds; ++r)
         for (uint64_t id = 0; id < procs; ++id)

@@ -15,6 +15,8 @@ int main(int argc, char **argv) {
         parent_data[i] = i;
     uint64_t sum = 0;
     int ok = 1;
+    /* The steady state: the fork / exit / wait loop. */
+    roi_begin("forks");
     for (uint64_t i = 0; i < n; ++i) {
         int pid = fork();
         if (pid == 0) {
@@ -36,6 +38,7 @@ int main(int argc, char **argv) {
         }
         sum = sum * 31 + (uint64_t)status;
     }
+    roi_end();
     /* The children's writes must not have reached the parent's copy. */
     for (uint64_t i = 0; i < sizeof parent_data / 8; ++i)
         ok = ok && parent_data[i] == i;

@@ -10,6 +10,8 @@ int main(int argc, char **argv) {
     uint64_t bytes = region_kib * 1024, pages = (bytes + 4095) / 4096;
     uint64_t sum = 0;
     int ok = bytes > 0;
+    /* The steady state: the whole churn (each round maps, touches and unmaps fresh memory). */
+    roi_begin("churn");
     for (uint64_t r = 0; r < rounds && ok; ++r) {
         uint64_t *p = mmap_anon(bytes, 0);
         if (p == (void *)-1) {
@@ -31,6 +33,7 @@ int main(int argc, char **argv) {
             ok = 0;
         }
     }
+    roi_end();
     report("mmapchurn.pages_touched", rounds * pages);
     return finish("mmapchurn", sum, ok);
 }

@@ -76,6 +76,9 @@ static int run_app(const struct params *p, uint64_t session, uint64_t action) {
             yield();
         exit(0);
     }
+    /* The working phase: the bursts and hand-offs, after opening the document. Apps of other
+     * sessions may be working at once: the window is the time any of them is. */
+    roi_begin("work");
     for (uint64_t b = 0; b < p->bursts; ++b) {
         for (uint64_t u = 0; u < p->burst_updates; ++u) {
             uint64_t r = rand64(&seed);
@@ -87,6 +90,7 @@ static int run_app(const struct params *p, uint64_t session, uint64_t action) {
         for (int y = 0; y < HANDOFF_YIELDS; ++y)
             yield();
     }
+    roi_end();
     int helper_status = -1;
     int failed = helper < 0 || wait(&helper_status) != helper || helper_status != 0;
     uint64_t check = 0;

@@ -14,7 +14,8 @@
 #define VMMU_KERNEL_TEXT_BASE 0x100000ULL
 /* Kernel direct map of all guest-physical memory: VA = VMMU_DIRECT_MAP + gPA (2 MiB pages). */
 #define VMMU_DIRECT_MAP 0x400000000000ULL
-/* User program text slots: program i is linked at VMMU_PROG_TEXT_BASE + i * SLOT (1 MiB), VA == gPA. */
+/* User program text slots: program i is linked at VMMU_PROG_TEXT_BASE + i * SLOT (1 MiB), VA ==
+ * gPA. */
 #define VMMU_PROG_TEXT_BASE 0x1000000ULL
 #define VMMU_PROG_TEXT_SLOT 0x100000ULL
 #define VMMU_PROG_MAX_SLOTS 16ULL
@@ -52,6 +53,14 @@
 #define VMMU_HC_REPORT 2 /* rdi = VA of key, rsi = key length, r10 = value: a named result */
 #define VMMU_HC_PANIC 3  /* rdi = VA of message, rsi = length: kernel panic, stops the run */
 #define VMMU_HC_EXIT 4   /* rdi = status: the guest is done, stops the run */
+/* Regions of interest (docs: README.md, "Windows"). The engine snapshots every counter at each
+ * marker. A region may repeat and nest one level deep; a marker itself (its `out` and the exits
+ * it causes) lies outside the region it opens or closes. */
+#define VMMU_HC_ROI_BEGIN                                                                          \
+    5                        /* rdi = VA of name, rsi = name length, r10 = VA of the program's     \
+                                NUL-terminated name (for errors) */
+#define VMMU_HC_ROI_END 6    /* rdi = VA of the program's NUL-terminated name (for errors) */
+#define VMMU_ROI_NAME_MAX 64 /* longest region name; [A-Za-z0-9_.-] only */
 
 /* ---- Interrupt vectors the engine delivers ------------------------------------------------ */
 #define VMMU_VEC_DE 0
@@ -69,14 +78,14 @@
 
 /* ---- Boot info: at VMMU_BOOT_INFO_GPA; its direct-map VA is passed in rdi at entry -------- */
 #define VMMU_BOOT_MAGIC 0x31554d4d56ULL /* "VMMU1" */
-#define VMMU_BOOT_FLAG_GUEST_2M 0x1 /* back anonymous memory with 2 MiB pages */
+#define VMMU_BOOT_FLAG_GUEST_2M 0x1     /* back anonymous memory with 2 MiB pages */
 #define VMMU_CMDLINE_MAX 1024
 
 struct vmmu_boot_info {
     unsigned long long magic;
-    unsigned long long mem_bytes;     /* guest-physical memory size G */
-    unsigned long long free_start;    /* first gPA the kernel may allocate */
-    unsigned long long archive_gpa;   /* program archive (see below) */
+    unsigned long long mem_bytes;   /* guest-physical memory size G */
+    unsigned long long free_start;  /* first gPA the kernel may allocate */
+    unsigned long long archive_gpa; /* program archive (see below) */
     unsigned long long archive_bytes;
     unsigned long long timer_period;  /* guest instructions between timer interrupts */
     unsigned long long flags;         /* VMMU_BOOT_FLAG_* */
