@@ -236,6 +236,72 @@ def add_run(rep, run, prefix, summarise=True):
     ]:
         rows.append([key] + [fmt_num(get(run["backends"][n])) for n in names])
     rep.table(["counter"] + names, rows)
+    add_windows(rep, run, names, label, prefix)
+
+
+def region_spans(run):
+    """(name, begin, end) of every region repeat the document lists."""
+    spans = []
+    for name, w in run.get("windows", {}).items():
+        for b, e in w.get("spans", []):
+            spans.append((name, b, e))
+    return spans
+
+
+def add_windows(rep, run, names, label, prefix):
+    """The windows table and, with --interval, the time series (README.md, "Windows")."""
+    windows = run.get("windows")
+    if not windows:
+        return
+    measured = run.get("measured_window", "whole")
+    rep.para(f"windows (the table above is the whole run; --measure {run.get('measure')} "
+             f"selects {measured}, warm-up {run.get('warmup', 0)} instructions)")
+    rows = []
+    for wname, w in windows.items():
+        rows.append([wname + (" (measured)" if wname == measured else ""), w["repeats"],
+                     w["instructions"]]
+                    + [f"{w['backends'][n]['cycles']['total'] / 1e6:.2f}" for n in names]
+                    + [w["backends"][n]["exits"]["total"] for n in names])
+    rep.table(["window", "repeats", "instructions"] + [f"{n} cycles (M)" for n in names]
+              + [f"{n} exits" for n in names], rows)
+    series = run.get("intervals")
+    if not series or not series.get("points"):
+        return
+    points = series["points"]
+    mids = [(p["start"] + p["end"]) / 2 / 1e6 for p in points]
+    spans = region_spans(run)
+
+    def shade(ax):
+        for _, b, e in spans:
+            ax.axvspan(b / 1e6, e / 1e6, color="#ddd", zorder=0)
+
+    fig, ax = plt.subplots(figsize=(7, 3.4))
+    shade(ax)
+    for n in names:
+        cpi = [p["backends"][n]["cycles"] / max(p["guest"]["instructions"], 1) for p in points]
+        ax.plot(mids, cpi, marker=".", label=n, color=colour(n))
+    ax.set_xlabel("guest instructions (M)")
+    ax.set_ylabel("modelled cycles per instruction")
+    ax.set_title(f"cycles per guest instruction, every {series['period']} instructions")
+    ax.legend(fontsize=8)
+    rep.figure(fig, f"{prefix}interval_cpi",
+               f"{label}: cycles per guest instruction over time per backend (regions shaded)")
+
+    for n in names:
+        reasons = sorted({r for p in points for r in p["backends"][n]["exits_by_reason"]})
+        if not reasons:
+            continue
+        fig, ax = plt.subplots(figsize=(7, 3.4))
+        shade(ax)
+        for r in reasons:
+            ax.plot(mids, [p["backends"][n]["exits_by_reason"].get(r, 0) for p in points],
+                    marker=".", label=r)
+        ax.set_xlabel("guest instructions (M)")
+        ax.set_ylabel("VM exits per interval")
+        ax.set_title(f"{n}: exits over time by reason")
+        ax.legend(fontsize=8)
+        rep.figure(fig, f"{prefix}interval_exits_{n}",
+                   f"{label}: {n} VM exits per interval by reason (regions shaded)")
 
 
 def add_study(rep, study, base_dir):

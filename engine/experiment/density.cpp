@@ -48,12 +48,17 @@ DensitySeries measure(const RunOptions& vm, const DensityOptions& f,
             row.frames_in_use_peak = frames;
             row.dedup = s.dedup;
         }
-        for (auto& b : out.totals) {
+        for (size_t i = 0; i < out.totals.size(); ++i) {
+            const BackendResult& b = out.totals[i];
+            // CPU is priced on the measured window (README.md "Windows"), except with
+            // deduplication: its scanner's work is charged over the whole run. Memory (frames,
+            // structures) is what the run left behind either way.
+            double cycles = vm.dedup ? b.cycles.total() : out.measured_totals[i].cycles.total();
             DensityBackendPoint bp;
             bp.name = b.name;
             // The backend's own structures live in host memory too (EPT tables, shadow pages).
             bp.structure_pages = detail(b, "ept_table_pages") + detail(b, "shadow_pages");
-            bp.point = DensityPoint{n, b.cycles.total(), (frames + bp.structure_pages) << 12};
+            bp.point = DensityPoint{n, cycles, (frames + bp.structure_pages) << 12};
             s.points[b.name].push_back(bp.point);
             const HostModel& h = hosts.at(b.name);
             bp.demand = double(n) * h.actions_per_sec * (bp.point.cycles / double(n));

@@ -104,17 +104,22 @@ MultiOutput execute_multi(const MultiOptions& options) {
         out.vms[i].memory.frames_touched = trackers[i]->frames_touched();
         out.vms[i].run = std::move(p.out);
     }
+    std::vector<std::vector<BackendResult>> measured;
+    for (auto& vm : out.vms) measured.push_back(vm.run.measured_backends());
     for (size_t b = 0; b < out.vms[0].run.backends.size(); ++b) {
         BackendResult total = out.vms[0].run.backends[b];
         total.counters = {};
         total.cycles = {};
-        for (auto& vm : out.vms) {
-            const BackendResult& r = vm.run.backends[b];
+        BackendResult in_window = total;
+        for (size_t v = 0; v < out.vms.size(); ++v) {
+            const BackendResult& r = out.vms[v].run.backends[b];
             total.counters += r.counters;
-            total.cycles.base += r.cycles.base, total.cycles.walk += r.cycles.walk;
-            total.cycles.exit += r.cycles.exit, total.cycles.handler += r.cycles.handler;
+            total.cycles += r.cycles;
+            in_window.counters += measured[v][b].counters;
+            in_window.cycles += measured[v][b].cycles;
         }
         out.totals.push_back(std::move(total));
+        out.measured_totals.push_back(std::move(in_window));
     }
     out.wall_seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

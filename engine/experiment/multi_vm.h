@@ -51,6 +51,9 @@ struct MultiOutput {
     MultiOptions options;
     std::vector<VmOutput> vms;
     std::vector<BackendResult> totals; // per backend: counters and cycles summed over the VMs
+    // The same over each VM's measured window (--measure; README.md "Windows"): what the
+    // density study prices.
+    std::vector<BackendResult> measured_totals;
     // With deduplication: the most host frames the VMs held at once (touched minus saved).
     // Between two scanner passes the count only grows (frames get touched, breaks take private
     // copies; merges happen in passes), so sampling it before every pass and at the end is exact.

@@ -50,11 +50,19 @@ HostModel host_model(const StudyHost& host, const std::string& backend) {
     return m;
 }
 
+const nlohmann::json& measured_backends(const nlohmann::json& run) {
+    auto w = run.find("windows");
+    auto m = run.find("measured_window");
+    if (w != run.end() && m != run.end() && m->is_string() && w->contains(m->get<std::string>()))
+        return (*w)[m->get<std::string>()]["backends"];
+    return run["backends"];
+}
+
 std::vector<std::string> study_backends(const std::vector<StudyRun>& runs) {
     std::vector<std::string> names;
     for (auto& r : runs)
         if (run_usable(r)) {
-            for (auto& [k, v] : r.run["backends"].items()) names.push_back(k);
+            for (auto& [k, v] : measured_backends(r.run).items()) names.push_back(k);
             break;
         }
     return names;
@@ -79,7 +87,7 @@ StudyCapacity study_capacity(const std::vector<StudyRun>& runs, const StudyHost&
         for (auto& r : runs) {
             if (!run_usable(r)) continue;
             uint64_t actions = run_actions(r.run);
-            double total = run_number(r.run["backends"][name], {"cycles", "total"});
+            double total = run_number(measured_backends(r.run)[name], {"cycles", "total"});
             if (actions > 0 && total > 0) c.points.push_back({r.sessions, total / double(actions)});
         }
         auto pit = host.profile.find(name);

@@ -61,6 +61,10 @@ bool run_usable(const StudyRun& r);
 // The number at `path` in a run document, 0 if it is missing or not a number.
 double run_number(const nlohmann::json& run, std::initializer_list<const char*> path);
 
+// The backends of the window a run measured (its measured_window, README.md "Windows"); the
+// top-level backends for a document without windows.
+const nlohmann::json& measured_backends(const nlohmann::json& run);
+
 // Session-actions a run performed: the guest's own count ("sessions.apps").
 uint64_t run_actions(const nlohmann::json& run);
 

@@ -24,10 +24,27 @@ RunOptions options(const std::string& workload, std::vector<std::string> params,
     return o;
 }
 
-const BackendResult& backend(const RunOutput& out, const std::string& name) {
-    for (auto& b : out.backends)
+// Every figure comes from the run's measured window (the workload's regions, --measure roi).
+BackendResult backend(const RunOutput& out, const std::string& name) {
+    for (auto& b : out.measured_backends())
         if (b.name == name) return b;
     throw std::logic_error("validate: backend " + name + " missing");
+}
+
+// "roi (updates x1, 3.6 % of the run)" or "whole".
+std::string window_of(const RunOutput& out) {
+    const Window& w = out.measured();
+    std::string names;
+    if (out.measured_window == kWindowRoi)
+        for (auto& [name, r] : out.windows.windows)
+            if (name != kWindowWhole && name != kWindowRoi)
+                names += fmt::format("{}{} x{}", names.empty() ? "" : ", ", name, r.repeats);
+    double pct = out.result.guest.instructions ? 100.0 * double(w.counters.guest.instructions) /
+                                                     double(out.result.guest.instructions)
+                                               : 0;
+    return names.empty()
+               ? fmt::format("{} ({:.1f} % of the run)", out.measured_window, pct)
+               : fmt::format("{} ({}; {:.1f} % of the run)", out.measured_window, names, pct);
 }
 
 double cycles(const RunOutput& out, const std::string& name) {
@@ -35,7 +52,7 @@ double cycles(const RunOutput& out, const std::string& name) {
 }
 
 double refs_per_walk(const RunOutput& out, const std::string& name) {
-    auto& w = backend(out, name).counters.walks;
+    WalkCounters w = backend(out, name).counters.walks;
     return w.walks ? double(w.refs) / double(w.walks) : 0;
 }
 
@@ -68,6 +85,7 @@ ValidationCheck walk_24() {
     c.figures = {{"slat_cold_refs", refs2d}, {"native_refs", refs1d}};
     c.measured = fmt::format("slat cold walk {} references, native {}", refs2d, refs1d);
     c.agrees = refs2d == 24 && refs1d == 4;
+    c.window = "one cold walk, traced at the end of the run";
     return c;
 }
 
@@ -86,6 +104,7 @@ ValidationCheck forkwait() {
                              "{:.2f}x native){}",
                              sh / sl, sh / na, sl / na, status_note(out));
     c.agrees = sh / sl >= 2;
+    c.window = window_of(out);
     return c;
 }
 
@@ -115,6 +134,7 @@ ValidationCheck gups_pages(RunOutput& small) {
                              "guest + 2M EPT pages{}{}",
                              1 + gap4, 1 + gap2, status_note(small), status_note(large));
     c.agrees = gap4 > 0 && gap2 < gap4 / 2;
+    c.window = fmt::format("4K run {}; 2M run {}", window_of(small), window_of(large));
     return c;
 }
 
@@ -136,6 +156,7 @@ ValidationCheck walk_caches(RunOutput& cached) {
                              "them: {:.0f}% fewer{}",
                              off, on, 100 * cut, status_note(bare));
     c.agrees = cut >= 0.5;
+    c.window = fmt::format("cached run {}; bare run {}", window_of(cached), window_of(bare));
     return c;
 }
 
@@ -146,6 +167,7 @@ ValidationCheck sessions_ratio(const RunDocument& document) {
         kPublishedSource, "slat/shadow sustained sessions within [1.6, 2.5]"};
     StudyHost host;
     std::vector<StudyRun> runs;
+    std::string window;
     for (uint64_t k : {1, 2, 4, 8}) {
         std::vector<std::string> params = kStudyParams;
         params.push_back(fmt::format("sessions={}", k));
@@ -154,6 +176,7 @@ ValidationCheck sessions_ratio(const RunDocument& document) {
         StudyRun r;
         r.sessions = k;
         r.run = nlohmann::json::parse(document(out).dump());
+        window += fmt::format("{}K={}: {}", window.empty() ? "" : "; ", k, window_of(out));
         if (run_status(out.result) != "ok") r.failure = "run status " + run_status(out.result);
         runs.push_back(std::move(r));
     }
@@ -184,6 +207,7 @@ ValidationCheck sessions_ratio(const RunDocument& document) {
         c.measured = "not measured: no usable sessions run";
     }
     if (status != "ok") c.measured += fmt::format(" [study status {}]", ojson(status).dump());
+    c.window = window;
     return c;
 }
 

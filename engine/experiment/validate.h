@@ -17,6 +17,7 @@ namespace vmmu {
 struct ValidationCheck {
     std::string id, claim, source, criterion;
     std::string measured = {};           // the figure, in words
+    std::string window = {};             // the window it was computed on (README.md "Windows")
     nlohmann::ordered_json figures = {}; // the numbers behind it
     bool agrees = false;
 };

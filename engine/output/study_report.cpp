@@ -34,7 +34,7 @@ ojson study_point_json(const StudyRun& r, const std::vector<std::string>& backen
                   {"syscalls", g.value("syscalls", uint64_t{0})}};
     ojson bs = ojson::object();
     for (auto& name : backends) {
-        const nlohmann::json& b = r.run["backends"][name];
+        const nlohmann::json& b = measured_backends(r.run)[name];
         double total = run_number(b, {"cycles", "total"});
         double cpa = actions ? total / double(actions) : 0;
         HostModel hm = host_model(host, name);
