@@ -5,6 +5,7 @@
 // and that warm-up excludes exactly its instructions.
 #include "engine/core/machine.h"
 #include "engine/experiment/run.h"
+#include "engine/experiment/run_flags.h"
 #include "engine/output/run_report.h"
 #include "tests/recording_observer.h"
 #include "vmmu/abi.h"
@@ -259,6 +260,23 @@ TEST_F(RunWindowsTest, GupsIsMeasuredOnItsUpdatesAndTheTableSaysSo) {
     RunOutput whole = execute_run(o);
     EXPECT_EQ(whole.measured_window, "whole");
     EXPECT_NE(run_table(whole).find("window whole"), std::string::npos);
+}
+
+TEST(WindowFlags, IntervalZeroAndAnUnknownMeasureAreBadInputNamingTheFlag) {
+    auto message = [](std::vector<std::string> args) {
+        try {
+            parse_run_args(args);
+        } catch (const std::invalid_argument& e) {
+            return std::string(e.what());
+        }
+        return std::string("no error");
+    };
+    EXPECT_NE(message({"--interval", "0"}).find("at least 1 guest instruction"), std::string::npos);
+    EXPECT_NE(message({"--measure", "steady"}).find("--measure 'steady'"), std::string::npos);
+    RunOptions o = parse_run_args({"--warmup", "5", "--interval", "7", "--measure", "whole"});
+    EXPECT_EQ(o.warmup, 5u);
+    EXPECT_EQ(o.interval, 7u);
+    EXPECT_EQ(o.measure, "whole");
 }
 
 TEST_F(RunWindowsTest, WarmupBeyondTheRunIsBadInput) {

@@ -97,8 +97,8 @@ void RunFlags::add(CLI::App* c) {
                   "intervals)")
         ->check(CLI::Validator(
             [](std::string& v) -> std::string {
-                return v == "0" ? "--interval 0: an interval is at least 1 guest instruction "
-                                  "(omit the flag for no time series)"
+                return v == "0" ? "0 is no interval: give at least 1 guest instruction (omit "
+                                  "the flag for no time series)"
                                 : "";
             },
             "N>=1"));

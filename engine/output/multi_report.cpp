@@ -90,6 +90,9 @@ std::string multi_table(const MultiOutput& out) {
     if (!out.vms.empty() && out.vms[0].run.dedup)
         s += dedup_table(*out.vms[0].run.dedup, out.totals);
     if (out.totals.empty()) return s;
+    // Several VMs' regions do not line up: the table sums whole runs; each VM's windows and
+    // intervals are in the JSON (vms[i].windows), the density study uses their measured ones.
+    s += "window whole: each VM's whole run (per-VM windows and intervals: --json)\n";
     s += fmt::format("{:<22}", "totals over all VMs");
     for (auto& b : out.totals) s += fmt::format("{:>16}", b.name);
     s += "\n";
