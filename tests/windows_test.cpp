@@ -244,6 +244,25 @@ TEST_F(RunWindowsTest, WarmupExcludesExactlyItsInstructionsAndWhatTheyCounted) {
     }
 }
 
+TEST_F(RunWindowsTest, WarmupEndingInsideARegionMeasuresItFromThere) {
+    RunOutput plain = execute_run(gups());
+    const Window& updates = plain.windows.windows.at("updates");
+    RunOptions o = gups();
+    o.warmup = updates.first + 12'345;
+    RunOutput warm = execute_run(o);
+    const Window& cut = warm.windows.windows.at("updates");
+    EXPECT_EQ(cut.first, o.warmup);
+    EXPECT_EQ(cut.last, updates.last);
+    EXPECT_EQ(cut.counters.guest.instructions, updates.last - o.warmup);
+    EXPECT_EQ(warm.windows.windows.at("roi").counters.guest.instructions,
+              cut.counters.guest.instructions);
+    // A warm-up past the region's end leaves no region to measure: the whole run is measured.
+    o.warmup = updates.last + 1;
+    RunOutput late = execute_run(o);
+    EXPECT_FALSE(late.windows.windows.contains("updates"));
+    EXPECT_EQ(late.measured_window, "whole");
+}
+
 TEST_F(RunWindowsTest, GupsIsMeasuredOnItsUpdatesAndTheTableSaysSo) {
     RunOutput out = execute_run(gups());
     EXPECT_EQ(out.measured_window, "roi");

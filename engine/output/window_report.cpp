@@ -127,6 +127,8 @@ std::string window_line(const RunOutput& out) {
             if (name != kWindowWhole && name != kWindowRoi)
                 names += fmt::format("{}{} x{}", names.empty() ? "" : ", ", name, r.repeats);
         what = fmt::format("regions of interest ({})", names);
+    } else if (out.options.measure == "roi" && !out.windows.marks.empty()) {
+        what = "the whole run (every region ended during warm-up)";
     } else if (out.options.measure == "roi") {
         what = "the whole run (the workload marks no region)";
     } else {
