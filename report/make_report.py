@@ -155,13 +155,15 @@ def add_run(rep, run, prefix, summarise=True):
     rep.heading(f"Run: {label}", 3)
     g = run["guest"]
     if summarise:
-        total = {n: run["backends"][n]["cycles"]["total"] for n in names}
+        mb = measured_backends(run)
+        total = {n: mb[n]["cycles"]["total"] for n in names}
         base = total.get("native")
         head = ", ".join(f"{n} {total[n] / 1e6:.2f} M cycles"
                          + (f" ({total[n] / base:#.3g}x native)" if base and n != "native" else "")
                          for n in names)
+        window = run.get("measured_window", "whole")
         rep.summarise(f"Run: {label}", [
-            f"headline: {head or 'no backend attached'}",
+            f"headline (window {window}): {head or 'no backend attached'}",
             f"what ran: {label}, status {run['status']}, {g['instructions']} guest instructions",
             f"configuration: {fmt_config(run.get('config', {}))}"])
     rep.para(f"status {run['status']}, checksum {run['workload'].get('checksum')}, "
@@ -537,13 +539,20 @@ def sweep_label(name, entry):
     return " ".join(words) or name
 
 
+def measured_backends(run):
+    """The backends of the window the run measured (--measure; README.md, "Windows")."""
+    w = run.get("windows", {}).get(run.get("measured_window", ""))
+    return w["backends"] if w else run["backends"]
+
+
 def add_sweep(rep, sweep, prefix):
     """One chart per counter across the grid, each backend a bar per run; then the table."""
     runs = sweep["runs"]
     flag_sets = sorted({" ".join(a for a in e.get("args", [])[e.get("args", []).index("--profile") + 2:])
                         if "--profile" in e.get("args", []) else "" for e in runs.values()})
     flags_text = "; ".join(f or "(none)" for f in flag_sets)
-    title = f"Sweep: {sweep.get('description') or 'grid'} (flags: {flags_text})"
+    title = (f"Sweep: {sweep.get('description') or 'grid'} (flags: {flags_text}; each run on "
+             f"its measured window)")
     rep.heading(title)
     done = [(n, e) for n, e in runs.items() if e.get("result")]
     rep.summarise(title, [
@@ -565,8 +574,8 @@ def add_sweep(rep, sweep, prefix):
         fig, ax = plt.subplots(figsize=(max(6.0, 0.9 * len(done) + 2), 3.8))
         width = 0.8 / max(1, len(names))
         for i, b in enumerate(names):
-            vals = [value(e["result"]["backends"][b]) if b in e["result"]["backends"] else 0
-                    for _, e in done]
+            vals = [value(measured_backends(e["result"])[b])
+                    if b in measured_backends(e["result"]) else 0 for _, e in done]
             ax.bar([x + i * width for x in range(len(done))], vals, width, label=b,
                    color=colour(b))
         ax.set_xticks([x + width * (len(names) - 1) / 2 for x in range(len(done))])
@@ -581,9 +590,10 @@ def add_sweep(rep, sweep, prefix):
         if not r:
             rows.append([sweep_label(n, e), e.get("error", "no result")] + [""] * len(names))
             continue
+        mb = measured_backends(r)
         rows.append([sweep_label(n, e), r["status"]]
-                    + [f"{r['backends'][b]['cycles']['total'] / 1e6:.2f}"
-                       if b in r["backends"] else "-" for b in names])
+                    + [f"{mb[b]['cycles']['total'] / 1e6:.2f}" if b in mb else "-"
+                       for b in names])
     rep.table(["run (workload, parameters, profile, flags)", "status"]
               + [f"{b} cycles (M)" for b in names], rows)
 
