@@ -19,13 +19,16 @@ namespace {
 
 // Wall-clock blocks are the documented non-deterministic part of every vmmu document.
 constexpr const char* kSimKey = "sim";
+// What produced the document is compared apart (compare_provenance): a new vmmu version is not
+// a moved value.
+constexpr const char* kProvenanceKey = "provenance";
 
 // Leaves in document order; objects by key, arrays by index.
 void flatten(const json& j, const std::string& path,
              std::vector<std::pair<std::string, const json*>>& out) {
     if (j.is_object()) {
         for (auto it = j.begin(); it != j.end(); ++it) {
-            if (it.key() == kSimKey) continue;
+            if (it.key() == kSimKey || it.key() == kProvenanceKey) continue;
             flatten(it.value(), path.empty() ? it.key() : path + "." + it.key(), out);
         }
     } else if (j.is_array()) {
@@ -57,6 +60,34 @@ uint64_t CompareResult::beyond() const {
                          [](const ValueChange& c) { return c.beyond; });
 }
 
+uint64_t ComparisonReport::compared() const {
+    uint64_t n = 0;
+    for (auto& f : files) n += f.result.compared;
+    return n;
+}
+
+uint64_t ComparisonReport::beyond() const {
+    uint64_t n = 0;
+    for (auto& f : files) n += f.problem.empty() ? f.result.beyond() : 1;
+    return n;
+}
+
+bool FileComparison::inputs_differ() const {
+    return std::any_of(provenance.begin(), provenance.end(),
+                       [](const ProvenanceDifference& d) { return !d.tool_only; });
+}
+
+bool ComparisonReport::provenance_failed() const {
+    return strict_provenance &&
+           std::any_of(files.begin(), files.end(),
+                       [](const FileComparison& f) { return f.inputs_differ(); });
+}
+
+uint64_t ComparisonReport::failed_files() const {
+    return std::count_if(files.begin(), files.end(),
+                         [](const FileComparison& f) { return f.failed(); });
+}
+
 CompareResult compare_json(const json& base, const json& now, double tolerance_pct) {
     std::vector<std::pair<std::string, const json*>> a, b;
     flatten(base, "", a);
@@ -72,6 +103,7 @@ CompareResult compare_json(const json& base, const json& now, double tolerance_p
     CompareResult r;
     for (auto& path : order) {
         ++r.compared;
+        r.paths.push_back(path);
         auto ia = in_a.find(path);
         auto ib = in_b.find(path);
         const json* x = ia == in_a.end() ? nullptr : ia->second;

@@ -2,6 +2,8 @@
 // string and flag outside the wall-clock `sim` blocks, which are the only non-deterministic part.
 #pragma once
 
+#include "engine/experiment/provenance.h"
+
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
@@ -20,9 +22,41 @@ struct ValueChange {
 };
 
 struct CompareResult {
-    uint64_t compared = 0; // leaves looked at (union of both sides)
+    uint64_t compared = 0;          // leaves looked at (union of both sides)
+    std::vector<std::string> paths; // each of them, in comparison order
     std::vector<ValueChange> changes;
     uint64_t beyond() const;
+};
+
+// One pair of documents in a comparison (a file, a directory entry, a baseline suite run). A pair
+// that could not be compared (only on one side, a run that wrote nothing) carries a problem.
+struct FileComparison {
+    std::string name;      // the run or file name the formats show
+    std::string base, now; // the two paths (either may be empty with a problem)
+    CompareResult result;
+    std::string problem;                          // empty when the two were compared
+    std::vector<ProvenanceDifference> provenance; // what produced the two documents differs
+    bool failed() const { return !problem.empty() || result.beyond() > 0; }
+    // A provenance difference beyond vmmu's own version (an input, a library, an override).
+    bool inputs_differ() const;
+};
+
+// Everything a comparison found, in the order it found it; engine/output/compare_report.h turns
+// it into text, Markdown, JUnit XML or JSON.
+struct ComparisonReport {
+    enum class Kind { Files, Directories, Baseline } kind = Kind::Files;
+    std::string base, now; // what was compared (files, directories, suite and baselines)
+    double tolerance_pct = 0;
+    std::vector<FileComparison> files;
+    uint64_t runs = 0;       // baseline: runs of the suite
+    std::string kept;        // baseline: where the new results were kept (empty when removed)
+    std::string update_hint; // baseline: the command that regenerates the baselines
+    uint64_t compared() const;
+    uint64_t beyond() const;        // values beyond the tolerance, plus one per problem
+    bool strict_provenance = false; // --strict-provenance: differing inputs fail the comparison
+    uint64_t failed_files() const;
+    bool provenance_failed() const; // strict, and some file's inputs differ
+    bool failed() const { return failed_files() > 0 || provenance_failed(); }
 };
 
 // Walks both documents; numbers move "beyond" when |delta %| > tolerance_pct, anything else

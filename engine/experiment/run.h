@@ -2,6 +2,7 @@
 // Shared by `vmmu run`, the studies, validation and the regression suite.
 #pragma once
 
+#include "engine/experiment/provenance.h"
 #include "engine/experiment/workloads.h"
 #include "engine/core/machine.h"
 #include "engine/host/dedup.h"
@@ -31,8 +32,9 @@ struct RunOptions {
     std::vector<std::string> backends = {"native", "shadow", "slat"};
     std::string profile = "nehalem-2009";               // for every backend...
     std::map<std::string, std::string> backend_profile; // ...unless named here per backend
-    std::string guest_pages = "4k"; // 4k | 2m: the guest kernel's anonymous memory
-    std::string ept_pages = "4k";   // 4k | 2m | 1g
+    std::vector<std::string> profile_sets; // --set KEY=VALUE on every backend's profile
+    std::string guest_pages = "4k";        // 4k | 2m: the guest kernel's anonymous memory
+    std::string ept_pages = "4k";          // 4k | 2m | 1g
     bool pwc = true, ntlb = true, oracle = true;
     std::vector<std::string> shadow_opts; // KEY=VALUE
     uint64_t guest_mib = 1024;
@@ -59,6 +61,7 @@ struct BackendResult {
     std::string profile;
     BackendCounters counters;
     CycleBreakdown cycles;
+    double core_ghz = 0; // the profile's clock (modelled time = cycles / core_ghz)
 };
 
 // What deduplication did in a run: host-wide, and for this VM's frames.
@@ -75,6 +78,7 @@ struct RunOutput {
     std::map<std::string, uint64_t> params;
     RunResult result;
     std::vector<BackendResult> backends;
+    Provenance provenance; // versions, input hashes, --set overrides
 };
 
 // Validates the options (throws std::invalid_argument naming the bad value and the choices),
