@@ -9,6 +9,8 @@
               bad keys and values exit 2 naming them.
   export      --export gbench|bmf on run, sweep and baseline check; Debian libbenchmark-tools'
               compare.py reads two gbench exports and reports the difference.
+  csv         vmmu export csv: row and column counts for a sweep, a multi-VM run, a run with
+              windows (the planned vmmu.run/1 `windows` block) and without (window "whole").
 Usage: ci_test.py SECTION VMMU_BINARY SOURCE_DIR WORK_DIR"""
 import copy
 import json
@@ -334,7 +336,70 @@ def export():
                                            for b in ["native", "shadow", "slat"]}
 
 
-SECTIONS = {"export": export, "formats": formats, "provenance": provenance, "set": set_overrides}
+def read_csv(file):
+    import csv
+    with open(file, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def csv_export():
+    # A 2 workloads x 2 profiles sweep: 4 runs x 3 backends = 12 rows.
+    spec = save("c-spec.json", {"schema": "vmmu.sweep-spec/1",
+                                "workloads": [{"name": "hello"},
+                                              {"name": "forkwait", "params": {"n": 5}}],
+                                "profiles": ["penryn-2008", "nehalem-2009"]})
+    vmmu("sweep", spec, "--out", path("c-sweep"), "--jobs", "2", "--no-progress")
+    sweep = json.load(open(path("c-sweep/sweep.json")))
+    vmmu("export", "csv", path("c-sweep/sweep.json"), "-o", path("sweep.csv"))
+    rows = read_csv(path("sweep.csv"))
+    assert len(rows) == 12, len(rows)
+    header = list(rows[0])
+    assert header[:7] == ["file", "schema", "run", "vm", "window", "backend", "profile"], header
+    # One column per counter: the backend block's numeric leaves and the guest's.
+    one = sweep["runs"]["forkwait.n=5.penryn-2008"]["result"]
+    def numeric(j, prefix=""):
+        out = []
+        for k, v in j.items():
+            if isinstance(v, dict):
+                out += numeric(v, prefix + k + ".")
+            elif isinstance(v, (int, float)):
+                out.append(prefix + k)
+        return out
+    # Each backend has details of its own: the columns are their union, first seen first.
+    counters = numeric({k: v for k, v in one["guest"].items() if k != "reported"}, "guest.")
+    for b in ["native", "shadow", "slat"]:
+        counters += [c for c in numeric(one["backends"][b]) if c not in counters]
+    assert header[7:] == counters, (header[7:], counters)
+    assert len(header) == 7 + len(counters)
+    row = [r for r in rows if r["run"] == "forkwait.n=5.penryn-2008" and r["backend"] == "slat"]
+    assert len(row) == 1 and row[0]["window"] == "whole" and row[0]["profile"] == "penryn-2008"
+    assert int(row[0]["walks.refs"]) == one["backends"]["slat"]["walks"]["refs"]
+    assert {r["run"] for r in rows} == set(sweep["runs"])
+    # A multi-VM run: one row per VM x backend; a run with windows: one per window x backend.
+    vmmu("run", "--workload", "hello", "--vms", "2", "--quiet", "--json", path("c-multi.json"))
+    doc = load(os.path.basename(hello_run()))
+    win = copy.deepcopy(doc)
+    win["measure"] = "roi"
+    block = {"repeats": 1, "instructions": 10, "guest": {"instructions": 10},
+             "backends": {b: {k: doc["backends"][b][k] for k in
+                              ["tlb", "walks", "exits", "details", "cycles"]}
+                          for b in doc["backends"]}}
+    win["windows"] = {"roi": block, "warmup": copy.deepcopy(block)}
+    save("c-windows.json", win)
+    out = vmmu("export", "csv", path("c-multi.json"), path("c-windows.json"), path("a.json")).stdout
+    open(path("mixed.csv"), "w").write(out)
+    rows = read_csv(path("mixed.csv"))
+    assert len(rows) == 2 * 3 + 2 * 3 + 3, len(rows)
+    assert [r["vm"] for r in rows[:6]] == ["0"] * 3 + ["1"] * 3
+    assert sorted({r["window"] for r in rows}) == ["roi", "warmup", "whole"]
+    assert [r["guest.instructions"] for r in rows if r["window"] == "roi"] == ["10"] * 3
+    # Bad input: a document of another kind, a missing file.
+    p = vmmu("export", "csv", spec, code=2)
+    assert "vmmu.sweep-spec/1 document" in p.stderr, p.stderr
+    vmmu("export", "csv", path("missing.json"), code=2)
+
+
+SECTIONS = {"csv": csv_export, "export": export, "formats": formats, "provenance": provenance, "set": set_overrides}
 
 if __name__ == "__main__":
     os.makedirs(WORK, exist_ok=True)
