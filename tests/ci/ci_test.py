@@ -402,6 +402,8 @@ def csv_export():
 SECTIONS = {"csv": csv_export, "export": export, "formats": formats, "provenance": provenance, "set": set_overrides}
 
 if __name__ == "__main__":
-    os.makedirs(WORK, exist_ok=True)
+    # Documents of an earlier build would carry its version: start empty.
+    shutil.rmtree(WORK, ignore_errors=True)
+    os.makedirs(WORK)
     SECTIONS[SECTION]()
     print(f"ci {SECTION}: ok")
