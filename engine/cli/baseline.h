@@ -18,6 +18,7 @@ struct BaselineArgs {
     bool no_progress = false;
     ReportOutputs report; // check: --format and --output
     Exports exports;      // check: --export FORMAT FILE (the new results)
+    PolicyFlags policy;   // check: --floor, --regressions-only, --tolerance-for, --ignore, ...
 };
 
 // Finds the baseline directory: `dir` if given, else results/baselines above the current

@@ -167,13 +167,14 @@ int baseline_check(const BaselineArgs& a) {
     check_tolerance(a.tolerance);
     a.report.check();
     a.exports.check();
+    ComparePolicy policy = a.policy.policy(a.tolerance);
     SuiteRun s = run_suite(a);
     if (s.interrupted) return s.interrupted;
     ComparisonReport r;
     r.kind = ComparisonReport::Kind::Baseline;
     r.base = a.dir.empty() ? std::string("results/baselines") : a.dir;
     r.now = (s.dir / "runs").string();
-    r.tolerance_pct = a.tolerance;
+    r.tolerance_pct = policy.tolerance_pct;
     r.strict_provenance = a.report.strict_provenance;
     r.runs = s.spec.runs.size();
     r.update_hint = a.dir.empty() ? std::string("vmmu baseline update")
@@ -195,7 +196,7 @@ int baseline_check(const BaselineArgs& a) {
             f.problem = fmt::format("no committed baseline ({})", old_path.string());
         } else {
             auto base = read_vmmu_json(old_path), now = read_vmmu_json(new_path);
-            f.result = compare_json(base, now, a.tolerance);
+            f.result = compare_json(base, now, policy);
             f.provenance = compare_provenance(base, now);
         }
         r.files.push_back(std::move(f));
@@ -240,8 +241,11 @@ void add_baseline_command(CLI::App& app, Action& action) {
     auto* check = c->add_subcommand(
         "check", "run the suite, compare with the baselines; exit 5 if anything moved");
     common(check);
-    check->add_option("--tolerance", a->tolerance,
-                      "percent a number may move (default 0: counters are exact)");
+    check
+        ->add_option("--tolerance", a->tolerance,
+                     "percent a number may move (default 0: counters are exact)")
+        ->each([a](const std::string&) { a->policy.tolerance_given = true; });
+    a->policy.add(check);
     a->report.add(check);
     a->exports.add(check);
     check->add_flag("--keep", a->keep, "keep the new results (their directory is printed)");

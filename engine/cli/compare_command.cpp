@@ -28,9 +28,10 @@ struct CompareArgs {
     bool jobs_given = false;
     BaselineArgs baseline;
     ReportOutputs report;
+    PolicyFlags policy;
 };
 
-FileComparison compare_files(const fs::path& a, const fs::path& b, double tol,
+FileComparison compare_files(const fs::path& a, const fs::path& b, const ComparePolicy& tol,
                              const std::string& name) {
     auto ja = read_vmmu_json(a), jb = read_vmmu_json(b);
     require_same_schema(ja, jb, a.string(), b.string());
@@ -57,7 +58,8 @@ std::string name_list(const std::set<std::string>& names) {
 
 // Every .json file under either directory, by its path relative to that directory (a sweep's
 // DIR/runs/*.json is compared along with DIR/sweep.json).
-void compare_dirs(const fs::path& a, const fs::path& b, double tol, ComparisonReport& r) {
+void compare_dirs(const fs::path& a, const fs::path& b, const ComparePolicy& tol,
+                  ComparisonReport& r) {
     std::set<std::string> names, in_a, in_b;
     for (auto* d : {&a, &b})
         for (auto& e : fs::recursive_directory_iterator(*d))
@@ -107,6 +109,7 @@ int compare_main(const CompareArgs& a) {
             "vmmu compare needs two files (or two directories): BASE.json NEW.json");
     check_tolerance(a.tolerance);
     a.report.check();
+    ComparePolicy policy = a.policy.policy(a.tolerance);
     bool da = fs::is_directory(a.base), db = fs::is_directory(a.now);
     if (da != db)
         throw std::invalid_argument(fmt::format(
@@ -115,13 +118,12 @@ int compare_main(const CompareArgs& a) {
     r.kind = da ? ComparisonReport::Kind::Directories : ComparisonReport::Kind::Files;
     r.base = a.base;
     r.now = a.now;
-    r.tolerance_pct = a.tolerance;
+    r.tolerance_pct = policy.tolerance_pct;
     r.strict_provenance = a.report.strict_provenance;
     if (da)
-        compare_dirs(a.base, a.now, a.tolerance, r);
+        compare_dirs(a.base, a.now, policy, r);
     else
-        r.files.push_back(
-            compare_files(a.base, a.now, a.tolerance, fs::path(a.now).stem().string()));
+        r.files.push_back(compare_files(a.base, a.now, policy, fs::path(a.now).stem().string()));
     a.report.write(r);
     return r.failed() ? kExitValuesMoved : 0;
 }
@@ -137,7 +139,9 @@ void add_compare_command(CLI::App& app, Action& action) {
     c->add_option("new", a->now, "new JSON file or directory");
     c->add_option("--tolerance", a->tolerance,
                   "percent a number may move before it counts (default 0)")
-        ->capture_default_str();
+        ->capture_default_str()
+        ->each([a](const std::string&) { a->policy.tolerance_given = true; });
+    a->policy.add(c);
     a->report.add(c);
     c->add_flag("--update", a->update,
                 "regenerate the committed baselines from their suite (= 'vmmu baseline update')");

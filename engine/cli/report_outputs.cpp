@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
 #include <stdexcept>
 
 namespace vmmu {
@@ -48,6 +49,56 @@ void ReportOutputs::write(const ComparisonReport& r) const {
             outputs[i],
             format_comparison(r, parse_compare_format(formats.empty() ? "text" : formats[i])));
     fmt::print("{}", comparison_text(r));
+}
+
+void PolicyFlags::add(CLI::App* c) {
+    c->add_option("--floor", floor,
+                  "absolute floor: a value that moves by at most this much never counts, so 0 -> "
+                  "1 is judged as a move of 1, not +inf % (default 0)");
+    c->add_flag("--regressions-only", regressions_only,
+                "only moves the bad way fail (more cycles, exits, TLB misses, walk references, "
+                "flushes; fewer page-walk-cache hits); improvements are reported, not failed");
+    c->add_option("--tolerance-for", tolerance_for,
+                  "PATTERN=PCT: the tolerance of the values whose path matches the shell glob "
+                  "(\"*.cycles.*=1\"); repeatable, the last match wins");
+    c->add_option("--ignore", ignore,
+                  "PATTERN: leave the values whose path matches the shell glob out "
+                  "(\"*.details.hv_refs\"); repeatable");
+    c->add_option("--tolerance-file", file,
+                  "vmmu.tolerance/1 JSON: tolerance, floor, regressions_only, counters "
+                  "{PATTERN: PCT}, ignore [PATTERN]; flags given as well come after it");
+}
+
+ComparePolicy PolicyFlags::policy(double tolerance) const {
+    ComparePolicy p;
+    if (!file.empty()) p = load_tolerance_file(file);
+    if (tolerance_given || file.empty()) p.tolerance_pct = tolerance;
+    if (floor != -1 && !(floor >= 0 && std::isfinite(floor)))
+        throw std::invalid_argument(
+            fmt::format("--floor {}: give an absolute amount >= 0 (e.g. 1)", floor));
+    if (floor >= 0) p.floor = floor;
+    p.regressions_only |= regressions_only;
+    for (auto& t : tolerance_for) {
+        auto eq = t.rfind('=');
+        double pct = -1;
+        if (eq != std::string::npos && eq > 0) {
+            try {
+                size_t used = 0;
+                pct = std::stod(t.substr(eq + 1), &used);
+                if (used != t.size() - eq - 1) pct = -1;
+            } catch (const std::exception&) {
+                pct = -1;
+            }
+        }
+        if (!(pct >= 0) || !std::isfinite(pct))
+            throw std::invalid_argument(fmt::format(
+                "--tolerance-for '{}': expected PATTERN=PCT with PCT a finite percentage >= 0 "
+                "(e.g. '*.cycles.*=1')",
+                t));
+        p.tolerances.emplace_back(t.substr(0, eq), pct);
+    }
+    p.ignore.insert(p.ignore.end(), ignore.begin(), ignore.end());
+    return p;
 }
 
 void Exports::add(CLI::App* c) {

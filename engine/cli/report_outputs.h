@@ -25,6 +25,22 @@ struct ReportOutputs {
     void write(const ComparisonReport& r) const;
 };
 
+// How far values may move: --floor, --regressions-only, --tolerance-for, --ignore and
+// --tolerance-file of compare and baseline check (--tolerance is each command's own).
+struct PolicyFlags {
+    std::string file;
+    double floor = -1; // unset: the file's, else 0
+    bool regressions_only = false;
+    std::vector<std::string> tolerance_for; // PATTERN=PCT
+    std::vector<std::string> ignore;        // PATTERN
+    bool tolerance_given = false;           // --tolerance on the command line
+
+    void add(CLI::App* c);
+    // The file first (when given), then the flags; throws std::invalid_argument naming a bad
+    // file, pattern or percentage.
+    ComparePolicy policy(double tolerance) const;
+};
+
 // `--export gbench FILE` / `--export bmf FILE` (repeatable) of run, sweep and baseline check.
 struct Exports {
     std::vector<std::string> pairs; // FORMAT FILE FORMAT FILE ...

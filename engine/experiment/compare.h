@@ -19,10 +19,33 @@ struct ValueChange {
     std::string old_value, new_value; // as JSON text; "(absent)" when missing on one side
     std::optional<double> delta_pct;  // numbers only; +inf when old is 0
     bool beyond = false;              // moved by more than the tolerance
+    bool improvement = false;         // beyond the tolerance, but the good way (--regressions-only)
 };
+
+// How far a value may move before it counts (`--tolerance`, `--floor`, `--regressions-only`,
+// `--tolerance-for`, `--ignore`, `--tolerance-file`). Patterns are shell globs over a value's
+// path ("*.exits.*", "backends.slat.walks.refs"); the last pattern that matches wins.
+struct ComparePolicy {
+    double tolerance_pct = 0; // percent of the old value
+    double floor = 0;         // an absolute move up to this never counts (0 -> 1 with floor 1)
+    bool regressions_only = false;
+    std::vector<std::pair<std::string, double>> tolerances; // pattern -> percent
+    std::vector<std::string> ignore;                        // patterns never compared
+    double tolerance_for(const std::string& path) const;
+    bool ignored(const std::string& path) const;
+    // +1 when a larger value is worse (cycles, exits, misses, walk references, flushes), -1 when
+    // it is better (page-walk-cache and nested-TLB hits), 0 when neither (judged both ways).
+    static int worse_direction(const std::string& path);
+};
+
+// Reads a tolerance file (vmmu.tolerance/1): {"schema": "vmmu.tolerance/1", "tolerance": PCT,
+// "floor": N, "regressions_only": BOOL, "counters": {PATTERN: PCT}, "ignore": [PATTERN]}, every
+// key optional. Throws std::invalid_argument naming the file and the bad key.
+ComparePolicy load_tolerance_file(const std::filesystem::path& path);
 
 struct CompareResult {
     uint64_t compared = 0;          // leaves looked at (union of both sides)
+    uint64_t ignored = 0;           // leaves an --ignore pattern left out
     std::vector<std::string> paths; // each of them, in comparison order
     std::vector<ValueChange> changes;
     uint64_t beyond() const;
@@ -63,6 +86,8 @@ struct ComparisonReport {
 // (strings, booleans, null, a value present on one side only) whenever it differs.
 CompareResult compare_json(const nlohmann::json& base, const nlohmann::json& now,
                            double tolerance_pct);
+CompareResult compare_json(const nlohmann::json& base, const nlohmann::json& now,
+                           const ComparePolicy& policy);
 
 // Reads a vmmu JSON document; throws std::invalid_argument naming the file and the problem.
 nlohmann::json read_vmmu_json(const std::filesystem::path& path);

@@ -148,7 +148,10 @@ std::string change_table(const CompareResult& r, double tolerance_pct) {
         s += fmt::format("{:<{}}  {:>18}  {:>18}  {:>12}\n", "path", w, "old", "new", "delta %");
         for (auto& c : r.changes)
             s += fmt::format("{:<{}}  {:>18}  {:>18}  {:>12}{}\n", c.path, w, c.old_value,
-                             c.new_value, delta_text(c), c.beyond ? "" : "  (within tolerance)");
+                             c.new_value, delta_text(c),
+                             c.beyond        ? ""
+                             : c.improvement ? "  (improvement)"
+                                             : "  (within tolerance)");
     }
     s += fmt::format("{} values compared, {} changed, {} beyond the tolerance of {}%\n", r.compared,
                      r.changes.size(), r.beyond(), tolerance_pct);
@@ -290,7 +293,9 @@ std::string comparison_markdown(const ComparisonReport& r) {
                 s += fmt::format("| {} | `{}` | {} | {} | {} | {} |\n",
                                  p.backend.empty() ? "-" : p.backend, md_escape(counter),
                                  md_escape(c->old_value), md_escape(c->new_value), delta_text(*c),
-                                 c->beyond ? "moved" : "within tolerance");
+                                 c->beyond        ? "moved"
+                                 : c->improvement ? "improvement"
+                                                  : "within tolerance");
             }
         }
     }
@@ -422,6 +427,7 @@ std::string comparison_json(const ComparisonReport& r) {
         ojson fj = {{"name", f.name}, {"base", f.base}, {"new", f.now}};
         if (!f.problem.empty()) fj["problem"] = f.problem;
         fj["compared"] = f.result.compared;
+        fj["ignored"] = f.result.ignored;
         fj["changed"] = f.result.changes.size();
         fj["beyond"] = f.result.beyond();
         ojson changes = ojson::array();
@@ -443,6 +449,7 @@ std::string comparison_json(const ComparisonReport& r) {
             cj["delta_pct"] =
                 c.delta_pct && std::isfinite(*c.delta_pct) ? ojson(*c.delta_pct) : ojson(nullptr);
             cj["beyond"] = c.beyond;
+            cj["improvement"] = c.improvement;
             changes.push_back(std::move(cj));
         }
         fj["changes"] = std::move(changes);

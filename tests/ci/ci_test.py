@@ -9,6 +9,8 @@
               bad keys and values exit 2 naming them.
   export      --export gbench|bmf on run, sweep and baseline check; Debian libbenchmark-tools'
               compare.py reads two gbench exports and reports the difference.
+  tolerances  --regressions-only, per-counter tolerances, --ignore, an absolute --floor and
+              --tolerance-file on compare and baseline check.
   csv         vmmu export csv: row and column counts for a sweep, a multi-VM run, a run with
               windows (the planned vmmu.run/1 `windows` block) and without (window "whole").
 Usage: ci_test.py SECTION VMMU_BINARY SOURCE_DIR WORK_DIR"""
@@ -399,7 +401,82 @@ def csv_export():
     vmmu("export", "csv", path("missing.json"), code=2)
 
 
-SECTIONS = {"csv": csv_export, "export": export, "formats": formats, "provenance": provenance, "set": set_overrides}
+def tolerances():
+    a = hello_run()
+    doc = load("a.json")
+    assert doc["backends"]["native"]["exits"]["total"] == 0
+    def variant(name, edit):
+        d = copy.deepcopy(doc)
+        edit(d)
+        return save(name, d)
+    def changes(*args, code):
+        j = json.loads(vmmu("compare", *args, "--format", "json", code=code).stdout)
+        return {c["path"]: c for c in j["files"][0]["changes"]}, j
+    # Worse: one more walk reference. Better: 10 % fewer shadow cycles, more PWC hits.
+    # Neither: one more guest instruction. From zero: native's first exit.
+    def mixed(d):
+        d["backends"]["slat"]["walks"]["refs"] += 1
+        d["backends"]["shadow"]["cycles"]["total"] *= 0.9
+        d["backends"]["slat"]["walks"]["pwc_hits"] += 5
+    b = variant("t-mixed.json", mixed)
+    ch, _ = changes(a, b, code=5)
+    assert all(c["beyond"] for c in ch.values()) and len(ch) == 3, ch
+    ch, j = changes(a, b, "--regressions-only", code=5)
+    assert ch["backends.slat.walks.refs"]["beyond"]
+    for p in ["backends.shadow.cycles.total", "backends.slat.walks.pwc_hits"]:
+        assert ch[p]["improvement"] and not ch[p]["beyond"], ch[p]
+    md = vmmu("compare", a, b, "--regressions-only", "--format", "markdown", code=5).stdout
+    assert md.count("| improvement |") == 2 and md.count("| moved |") == 1, md
+    better = variant("t-better.json", lambda d: d["backends"]["shadow"]["cycles"].update(
+        total=d["backends"]["shadow"]["cycles"]["total"] * 0.9))
+    vmmu("compare", a, better, "--regressions-only")
+    vmmu("compare", better, a, "--regressions-only", code=5)  # the other way is a regression
+    neutral = variant("t-neutral.json", lambda d: d["guest"].update(
+        instructions=d["guest"]["instructions"] + 1))
+    vmmu("compare", a, neutral, "--regressions-only", code=5)  # no good way: judged both ways
+    # Per-counter tolerance and ignore list.
+    ch, _ = changes(a, b, "--tolerance-for", "*.walks.refs=1", "--regressions-only", code=0)
+    assert not ch["backends.slat.walks.refs"]["beyond"]
+    ch, j = changes(a, b, "--ignore", "*.walks.*", "--ignore", "*.cycles.*", code=0)
+    assert ch == {} and j["files"][0]["ignored"] > 10, j["files"][0]
+    # The absolute floor: 0 -> 1 is +inf %, and a move of 1.
+    first = variant("t-first.json", lambda d: d["backends"]["native"]["exits"].update(total=1))
+    out = vmmu("compare", a, first, code=5).stdout
+    assert "+inf" in out, out
+    vmmu("compare", a, first, "--floor", "1")
+    vmmu("compare", a, first, "--floor", "0.5", code=5)
+    # The same policy from a file; flags given as well come after it.
+    tol = save("tol.json", {"schema": "vmmu.tolerance/1", "tolerance": 0, "floor": 1,
+                            "regressions_only": True, "counters": {"*.walks.refs": 0.1},
+                            "ignore": ["*.details.*"]})
+    vmmu("compare", a, b, "--tolerance-file", tol)
+    vmmu("compare", a, first, "--tolerance-file", tol)
+    vmmu("compare", a, b, "--tolerance-file", tol, "--floor", "0", "--tolerance-for",
+         "*.walks.refs=0", code=5)
+    # Bad policies: exit 2 naming the problem.
+    for args, words in [(["--tolerance-for", "*.walks.refs"], ["PATTERN=PCT"]),
+                        (["--tolerance-for", "x=-1"], ["x=-1"]),
+                        (["--floor", "-2"], ["--floor -2"]),
+                        (["--tolerance-file", save("bad-tol.json", {"tolerances": {}})],
+                         ["unknown key \"tolerances\""]),
+                        (["--tolerance-file", path("none.json")], ["no such file"])]:
+        p = vmmu("compare", a, b, *args, code=2)
+        for w in words:
+            assert w in p.stderr, (args, w, p.stderr)
+    # baseline check takes the same options.
+    suite = path("t-suite")
+    os.makedirs(suite, exist_ok=True)
+    save("t-suite/suite.json", {"schema": "vmmu.sweep-spec/1", "workloads": [{"name": "hello"}]})
+    vmmu("baseline", "update", "--dir", suite, "--no-progress")
+    run = os.path.join(suite, "runs", "hello.nehalem-2009.json")
+    d = json.load(open(run))
+    d["backends"]["slat"]["cycles"]["total"] *= 1.1  # the baseline was slower: now an improvement
+    json.dump(d, open(run, "w"))
+    vmmu("baseline", "check", "--dir", suite, "--no-progress", code=5)
+    vmmu("baseline", "check", "--dir", suite, "--no-progress", "--regressions-only")
+
+
+SECTIONS = {"tolerances": tolerances, "csv": csv_export, "export": export, "formats": formats, "provenance": provenance, "set": set_overrides}
 
 if __name__ == "__main__":
     # Documents of an earlier build would carry its version: start empty.
