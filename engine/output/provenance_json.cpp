@@ -26,7 +26,6 @@ ojson resolved_config(const RunOutput& out) {
             {"params", out.params},
             {"backends", o.backends},
             {"profiles", profiles},
-            {"set", o.profile_sets},
             {"core_ghz", ghz},
             {"guest_mib", o.guest_mib},
             {"timer_period", o.timer_period},

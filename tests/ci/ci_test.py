@@ -11,6 +11,8 @@
               compare.py reads two gbench exports and reports the difference.
   tolerances  --regressions-only, per-counter tolerances, --ignore, an absolute --floor and
               --tolerance-file on compare and baseline check.
+  workflows   docs/ci/github-actions.yml and docs/ci/gitlab-ci.yml: every vmmu command they run
+              exists and runs here, and writes the files their later steps publish.
   csv         vmmu export csv: row and column counts for a sweep, a multi-VM run, a run with
               windows (the planned vmmu.run/1 `windows` block) and without (window "whole").
 Usage: ci_test.py SECTION VMMU_BINARY SOURCE_DIR WORK_DIR"""
@@ -23,6 +25,7 @@ import sys
 import xml.etree.ElementTree as ET
 
 SECTION, VMMU, SOURCE, WORK = sys.argv[1:5]
+VMMU = os.path.abspath(VMMU)
 
 
 def vmmu(*args, code=0, cwd=None):
@@ -193,7 +196,7 @@ def provenance():
     assert p["capstone_version"] and p["vmmu_version"] == vmmu("--version").stdout.split("\n")[0][5:]
     cfg = p["config"]
     assert cfg["workload"] == "hello" and cfg["profiles"]["slat"] == "nehalem-2009", cfg
-    assert cfg["guest_mib"] == 1024 and cfg["oracle"] is True and cfg["set"] == [], cfg
+    assert cfg["guest_mib"] == 1024 and cfg["oracle"] is True and p["set"] == [], cfg
     assert list(doc)[-1] == "sim", list(doc)  # sim stays last
     # Every other document carries the block too.
     vmmu("run", "--workload", "hello", "--vms", "2", "--quiet", "--json", path("multi.json"))
@@ -476,7 +479,45 @@ def tolerances():
     vmmu("baseline", "check", "--dir", suite, "--no-progress", "--regressions-only")
 
 
-SECTIONS = {"tolerances": tolerances, "csv": csv_export, "export": export, "formats": formats, "provenance": provenance, "set": set_overrides}
+def workflows():
+    import yaml  # Debian python3-yaml
+    gh = yaml.safe_load(open(os.path.join(SOURCE, "docs", "ci", "github-actions.yml")))
+    gl = yaml.safe_load(open(os.path.join(SOURCE, "docs", "ci", "gitlab-ci.yml")))
+    steps = gh["jobs"]["mmu-numbers"]["steps"]
+    scripts = [s["run"] for s in steps if "run" in s] + gl["vmmu-baseline"]["script"]
+    commands = sorted({line.strip() for text in scripts for line in text.splitlines()
+                       if line.strip().startswith("build/vmmu ")})
+    assert commands, scripts
+    # Files the later steps read: the step summary, the JUnit reporters, the dashboard, artifacts.
+    wanted = {"vmmu-summary.md", "vmmu-junit.xml", "vmmu-gbench.json", "vmmu-bmf.json"}
+    used = set()
+    for s in steps:
+        w = s.get("with", {})
+        used |= {w.get("report_paths"), w.get("output-file-path")}
+        used |= set(str(w.get("path", "")).split())
+    used |= {gl["vmmu-baseline"]["artifacts"]["reports"]["junit"],
+             *gl["vmmu-baseline"]["artifacts"]["paths"]}
+    assert wanted <= used, used
+    for c in commands:
+        words = c.split()
+        # The subcommand exists (vmmu help fails on an unknown one)...
+        sub = [w for w in words[1:3] if not w.startswith("-")]
+        vmmu("help", *sub)
+        # ...and the command runs here, from a checkout's subdirectory, as CI runs it.
+        p = subprocess.run([VMMU] + words[1:], cwd=WORK, capture_output=True, text=True)
+        assert p.returncode == 0, (c, p.returncode, p.stdout[-2000:], p.stderr[-2000:])
+    for f in wanted:
+        assert os.path.getsize(path(f)) > 0, f
+    root = check_junit(open(path("vmmu-junit.xml")).read())
+    suite = json.load(open(os.path.join(SOURCE, "results", "baselines", "suite.json")))
+    runs = len(suite["workloads"]) * len(suite["profiles"])
+    assert len(root.findall("testsuite")) == runs
+    assert open(path("vmmu-summary.md")).read().startswith("## vmmu baseline check: pass")
+    assert len(load("vmmu-gbench.json")["benchmarks"]) == 3 * runs
+    assert len(load("vmmu-bmf.json")) == 3 * runs
+
+
+SECTIONS = {"workflows": workflows, "tolerances": tolerances, "csv": csv_export, "export": export, "formats": formats, "provenance": provenance, "set": set_overrides}
 
 if __name__ == "__main__":
     # Documents of an earlier build would carry its version: start empty.
