@@ -347,7 +347,9 @@ DensityReport density_report(const DensityStudy& d) {
         doc["slat_over_shadow"] = ratio;
         table += fmt::format("slat/shadow: {:#.3g}\n", ratio);
     }
-    doc["provenance"] = provenance_json(tool_provenance(), doc["config"]);
+    Provenance prov = tool_provenance();
+    prov.profile_sets = vm.profile_sets;
+    doc["provenance"] = provenance_json(prov, doc["config"]);
     return {std::move(doc), std::move(table)};
 }
 

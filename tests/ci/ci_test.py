@@ -266,6 +266,11 @@ def set_overrides():
         p = vmmu("run", "--workload", "hello", "--quiet", "--set", bad, code=2)
         for w in words:
             assert w in p.stderr, (bad, w, p.stderr)
+    # Studies pass the overrides to their runs and use the overridden clock themselves.
+    vmmu("study", "density", "--workload", "hello", "--max-vms", "2", "--set",
+         "core_ghz.value=1.5", "--json", path("density.json"))
+    d = load("density.json")
+    assert d["provenance"]["set"] == ["core_ghz.value=1.5"] and d["results"]["slat"]["ghz"] == 1.5
     # Sweep specs take "set" axes: one run per value, named by it.
     spec = save("set-spec.json", {"schema": "vmmu.sweep-spec/1", "workloads": [{"name": "hello"}],
                                   "set": {"vm_exit.round_trip.value": [1000, 3000]}})
