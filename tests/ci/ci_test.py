@@ -107,6 +107,21 @@ def check_junit(text):
     return root
 
 
+def check_required(doc, schema, defs, where="document"):
+    """The schema's required keys, recursively through objects, arrays and $defs."""
+    if "$ref" in schema:
+        schema = defs[schema["$ref"].split("/")[-1]]
+    if isinstance(doc, dict):
+        missing = [k for k in schema.get("required", []) if k not in doc]
+        assert not missing, f"{where}: missing {missing}"
+        for k, v in doc.items():
+            if k in schema.get("properties", {}):
+                check_required(v, schema["properties"][k], defs, f"{where}.{k}")
+    elif isinstance(doc, list) and "items" in schema:
+        for i, v in enumerate(doc):
+            check_required(v, schema["items"], defs, f"{where}[{i}]")
+
+
 def formats():
     a = hello_run()
     b = moved_copy(a, "b.json")
@@ -140,8 +155,11 @@ def formats():
     # Within the tolerance: reported as such, not failed.
     md = vmmu("compare", a, b, "--format", "markdown", "--tolerance", "100").stdout
     assert "**PASS**" in md and "within tolerance" in md, md
-    # JSON: the machine-readable diff.
+    # JSON: the machine-readable diff, with what its schema requires.
     j = json.loads(vmmu("compare", a, b, "--format", "json", code=5).stdout)
+    schema = json.load(open(os.path.join(SOURCE, "results", "schema",
+                                         "vmmu.compare.schema.json")))
+    check_required(j, schema, schema["$defs"])
     assert j["schema"] == "vmmu.compare/1" and j["verdict"] == "fail" and j["beyond"] == 2
     ch = {c["path"]: c for c in j["files"][0]["changes"]}
     assert ch["backends.slat.walks.refs"]["backend"] == "slat"
