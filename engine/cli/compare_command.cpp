@@ -133,7 +133,8 @@ int compare_main(const CompareArgs& a) {
 void add_compare_command(CLI::App& app, Action& action) {
     auto* c = app.add_subcommand("compare",
                                  "compare two vmmu JSON documents (or directories of them) "
-                                 "outside 'sim'; exit 5 if anything moved beyond the tolerance");
+                                 "outside 'sim' ('provenance' apart); exit 5 if anything moved "
+                                 "beyond the tolerance");
     auto a = std::make_shared<CompareArgs>();
     c->add_option("base", a->base, "baseline JSON file or directory");
     c->add_option("new", a->now, "new JSON file or directory");
