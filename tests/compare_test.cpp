@@ -303,6 +303,12 @@ TEST(ComparePlace, SweepRunNamesKeepTheirDotsAndBackendsSplitIntoGroups) {
     EXPECT_EQ(p.backend, "");
     EXPECT_EQ(p.group, "guest");
     EXPECT_EQ(place_of("schema").group, "document");
+    // A run measured in windows (windows.NAME.{guest, backends}).
+    p = place_of("windows.roi.backends.slat.walks.refs");
+    EXPECT_EQ(p.window, "roi");
+    EXPECT_EQ(p.backend, "slat");
+    EXPECT_EQ(p.group, "walks");
+    EXPECT_EQ(place_of("windows.warmup.guest.instructions").group, "guest");
 }
 
 TEST(ComparePolicy, BadDirectionsAreTheCostsAndGoodOnesTheCacheHits) {

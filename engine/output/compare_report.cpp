@@ -40,8 +40,10 @@ std::string run_of(const FileComparison& f, const ValuePlace& p) {
     return p.run.empty() ? f.name : f.name + "/" + p.run;
 }
 
+// The testcase: backend and group, in its window when the run has windows ("roi: slat.walks").
 std::string case_of(const ValuePlace& p) {
-    return p.backend.empty() ? p.group : p.backend + "." + p.group;
+    std::string c = p.backend.empty() ? p.group : p.backend + "." + p.group;
+    return p.window.empty() ? c : p.window + ": " + c;
 }
 
 std::string xml_escape(const std::string& s) {
@@ -186,6 +188,14 @@ ValuePlace place_of(const std::string& path) {
             rest = rest.substr(end + 2);
         }
     }
+    // A run measured in windows: windows.NAME.REST (NAME holds no dot).
+    if (rest.rfind("windows.", 0) == 0) {
+        auto end = rest.find('.', 8);
+        if (end != std::string::npos) {
+            p.window = rest.substr(8, end - 8);
+            rest = rest.substr(end + 1);
+        }
+    }
     auto take = [&]() {
         auto dot = rest.find('.');
         std::string head = rest.substr(0, dot);
@@ -290,6 +300,7 @@ std::string comparison_markdown(const ComparisonReport& r) {
             for (auto* c : changes) {
                 ValuePlace p = place_of(c->path);
                 std::string counter = p.group == "document" ? p.counter : p.group + "." + p.counter;
+                if (!p.window.empty()) counter = p.window + ": " + counter;
                 s += fmt::format("| {} | `{}` | {} | {} | {} | {} |\n",
                                  p.backend.empty() ? "-" : p.backend, md_escape(counter),
                                  md_escape(c->old_value), md_escape(c->new_value), delta_text(*c),
@@ -441,6 +452,7 @@ std::string comparison_json(const ComparisonReport& r) {
                         {"backend", p.backend},
                         {"group", p.group},
                         {"counter", p.counter},
+                        {"window", p.window},
                         {"old", value(c.old_value)},
                         {"new", value(c.new_value)},
                         {"old_absent", c.old_value == "(absent)"},

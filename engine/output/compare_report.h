@@ -19,6 +19,7 @@ CompareFormat parse_compare_format(const std::string& name);
 // "runs.NAME.result.backends..." (a merged sweep) and "vms[0].backends..." also name the run.
 struct ValuePlace {
     std::string run;     // the run inside the document ("" for a single run)
+    std::string window;  // "roi" for windows.roi.REST (a run measured in windows), else ""
     std::string backend; // "" outside `backends`
     std::string group;   // tlb, walks, exits, details, cycles; guest, workload, ... outside
     std::string counter; // the rest of the path
