@@ -288,3 +288,55 @@ TEST(SweepMerge, ARunJsonFromAnotherRunIsRefused) {
     }
     fs::remove_all(dir);
 }
+
+TEST(ComparePlace, SweepRunNamesKeepTheirDotsAndBackendsSplitIntoGroups) {
+    ValuePlace p = place_of("runs.gups.table_mib=4.penryn-2008.result.backends.slat.walks.refs");
+    EXPECT_EQ(p.run, "gups.table_mib=4.penryn-2008");
+    EXPECT_EQ(p.backend, "slat");
+    EXPECT_EQ(p.group, "walks");
+    EXPECT_EQ(p.counter, "refs");
+    p = place_of("vms[1].backends.shadow.exits.by_reason.pt_write");
+    EXPECT_EQ(p.run, "vms[1]");
+    EXPECT_EQ(p.group, "exits");
+    EXPECT_EQ(p.counter, "by_reason.pt_write");
+    p = place_of("guest.instructions");
+    EXPECT_EQ(p.backend, "");
+    EXPECT_EQ(p.group, "guest");
+    EXPECT_EQ(place_of("schema").group, "document");
+    // A run measured in windows (windows.NAME.{guest, backends}).
+    p = place_of("windows.roi.backends.slat.walks.refs");
+    EXPECT_EQ(p.window, "roi");
+    EXPECT_EQ(p.backend, "slat");
+    EXPECT_EQ(p.group, "walks");
+    EXPECT_EQ(place_of("windows.warmup.guest.instructions").group, "guest");
+}
+
+TEST(ComparePolicy, BadDirectionsAreTheCostsAndGoodOnesTheCacheHits) {
+    EXPECT_EQ(ComparePolicy::worse_direction("backends.slat.cycles.total"), 1);
+    EXPECT_EQ(ComparePolicy::worse_direction("backends.shadow.exits.by_reason.pt_write"), 1);
+    EXPECT_EQ(ComparePolicy::worse_direction("backends.native.tlb.stlb_misses"), 1);
+    EXPECT_EQ(ComparePolicy::worse_direction("backends.slat.walks.refs_by_dimension.nested"), 1);
+    EXPECT_EQ(ComparePolicy::worse_direction("backends.slat.walks.pwc_hits"), -1);
+    EXPECT_EQ(ComparePolicy::worse_direction("backends.slat.walks.ntlb_hits"), -1);
+    EXPECT_EQ(ComparePolicy::worse_direction("backends.slat.tlb.l1d_lookups"), 0);
+    EXPECT_EQ(ComparePolicy::worse_direction("guest.instructions"), 0);
+    EXPECT_EQ(ComparePolicy::worse_direction("comparison.shadow/native"), 1);
+}
+
+TEST(ComparePolicy, FloorAndRegressionsOnlyJudgeEachValue) {
+    json a = run_doc(), b = run_doc();
+    b["guest"]["page_faults"] = 1;                    // 0 -> 1
+    b["backends"]["slat"]["cycles"]["total"] = 1.2e6; // fewer cycles: better
+    ComparePolicy p;
+    CompareResult r = compare_json(a, b, p);
+    EXPECT_EQ(r.beyond(), 2u);
+    p.floor = 1;
+    p.regressions_only = true;
+    r = compare_json(a, b, p);
+    EXPECT_EQ(r.beyond(), 0u);
+    ASSERT_EQ(r.changes.size(), 2u);
+    for (auto& c : r.changes)
+        EXPECT_EQ(c.improvement, c.path == "backends.slat.cycles.total") << c.path;
+    p.ignore = {"guest.*"};
+    EXPECT_EQ(compare_json(a, b, p).ignored, 2u);
+}

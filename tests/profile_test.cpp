@@ -6,6 +6,10 @@
 #include <nlohmann/json.hpp>
 
 #include <fstream>
+#include <map>
+#include <string>
+#include <tuple>
+#include <vector>
 
 using namespace vmmu;
 
@@ -176,4 +180,85 @@ TEST(ReportJson, KeysComeOutInTheSchemaOrder) {
     EXPECT_EQ(j["details"]["zapped"], 2);
     EXPECT_DOUBLE_EQ(j["cycles"]["total"].get<double>(), 10.0);
     EXPECT_EQ(j.dump(), backend_json(c, CycleBreakdown{1, 2, 3, 4}).dump());
+}
+
+namespace {
+
+// Every constant of a profile by its key path, to see what an override changed.
+std::map<std::string, double> constants(const Profile& p) {
+    std::map<std::string, double> m = {{"core_ghz.value", p.core_ghz},
+                                       {"base_cpi.value", p.base_cpi},
+                                       {"features.ept", p.ept},
+                                       {"features.vpid", p.vpid},
+                                       {"features.pcid", p.pcid},
+                                       {"tlb.stlb.holds_2m", p.tlb.stlb_holds_2m},
+                                       {"pwc.nested.present", p.nested_pwc},
+                                       {"ntlb.present", p.ntlb},
+                                       {"ntlb.entries", p.ntlb_geometry.entries},
+                                       {"ntlb.ways", p.ntlb_geometry.ways},
+                                       {"latency.walk_ref.value", p.walk_ref_cycles},
+                                       {"latency.pwc_hit.value", p.pwc_hit_cycles},
+                                       {"latency.ntlb_hit.value", p.ntlb_hit_cycles},
+                                       {"vm_exit.round_trip.value", p.exit_round_trip_cycles}};
+    auto geometry = [&](const char* key, const TlbArrayGeometry& g) {
+        m[std::string("tlb.") + key + ".entries"] = g.entries;
+        m[std::string("tlb.") + key + ".ways"] = g.ways;
+    };
+    geometry("l1i", p.tlb.l1i);
+    geometry("l1d_4k", p.tlb.l1d_4k);
+    geometry("l1d_large", p.tlb.l1d_large);
+    geometry("stlb", p.tlb.stlb);
+    for (auto [key, c] : {std::pair{"guest", p.pwc}, std::pair{"nested", p.pwc_nested}}) {
+        m[std::string("pwc.") + key + ".pml4e"] = c.pml4e;
+        m[std::string("pwc.") + key + ".pdpte"] = c.pdpte;
+        m[std::string("pwc.") + key + ".pde"] = c.pde;
+    }
+    for (size_t r = 0; r < kExitReasonNames.size(); ++r)
+        m[std::string("vm_exit.handler.") + std::string(kExitReasonNames[r]) + ".value"] =
+            p.handler_cycles[r];
+    return m;
+}
+
+std::string set_error(const std::vector<std::string>& sets) {
+    try {
+        load_profile("nehalem-2009", profile_dir(), sets);
+    } catch (const std::invalid_argument& e) {
+        return e.what();
+    }
+    return "(no error)";
+}
+
+} // namespace
+
+TEST(Profile, SetChangesExactlyTheNamedConstantAndSaysSoInItsSource) {
+    Profile plain = load_profile("nehalem-2009", profile_dir());
+    auto before = constants(plain);
+    for (auto [set, key, value] :
+         {std::tuple{"tlb.stlb.entries=1024", "tlb.stlb.entries", 1024.0},
+          std::tuple{"vm_exit.round_trip.value=1200", "vm_exit.round_trip.value", 1200.0},
+          std::tuple{"vm_exit.handler.pt_write.value=4500", "vm_exit.handler.pt_write.value",
+                     4500.0},
+          std::tuple{"features.vpid=false", "features.vpid", 0.0}}) {
+        Profile p = load_profile("nehalem-2009", profile_dir(), {set});
+        auto after = constants(p);
+        for (auto& [k, v] : before) EXPECT_EQ(after[k], k == key ? value : v) << set << ": " << k;
+        std::string group = std::string(key).substr(0, std::string(key).rfind('.'));
+        for (auto& [g, source] : p.sources)
+            EXPECT_EQ(source.find("overridden by --set") != std::string::npos, g == group)
+                << set << ": " << g;
+    }
+}
+
+TEST(Profile, SetRejectsUnknownKeysWrongKindsAndValuesTheProfileRules) {
+    EXPECT_NE(set_error({"tlb.stlb.entrie=1024"}).find("has no key tlb.stlb.entrie"),
+              std::string::npos);
+    EXPECT_NE(set_error({"tlb.stlb.entrie=1024"}).find("entries, holds_2m"), std::string::npos);
+    EXPECT_NE(set_error({"tlb.stlb.entries=big"}).find("must be a number"), std::string::npos);
+    EXPECT_NE(set_error({"vm_exit.round_trip=1200"}).find("is a group"), std::string::npos);
+    EXPECT_NE(set_error({"tlb.stlb.entries"}).find("expected KEY=VALUE"), std::string::npos);
+    // The profile's own rule: 1000 entries in 4 ways is not a power-of-two number of sets.
+    std::string e = set_error({"tlb.stlb.entries=1000"});
+    EXPECT_NE(e.find("--set tlb.stlb.entries=1000"), std::string::npos) << e;
+    EXPECT_NE(e.find("power of two"), std::string::npos) << e;
+    EXPECT_NE(set_error({"vm_exit.round_trip.value=-5"}).find("out of range"), std::string::npos);
 }

@@ -3,6 +3,8 @@
 // compares every deterministic value with the committed one; `update` rewrites them on purpose.
 #pragma once
 
+#include "engine/cli/report_outputs.h"
+
 #include <filesystem>
 #include <string>
 
@@ -14,6 +16,9 @@ struct BaselineArgs {
     double tolerance = 0; // percent (check only)
     bool keep = false;    // keep the new results even when the check passes
     bool no_progress = false;
+    ReportOutputs report; // check: --format and --output
+    Exports exports;      // check: --export FORMAT FILE (the new results)
+    PolicyFlags policy;   // check: --floor, --regressions-only, --tolerance-for, --ignore, ...
 };
 
 // Finds the baseline directory: `dir` if given, else results/baselines above the current

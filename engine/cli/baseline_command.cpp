@@ -11,6 +11,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <set>
@@ -133,11 +134,19 @@ int baseline_update(const BaselineArgs& a) {
         if (!fs::exists(old_path)) {
             ++added;
         } else {
-            CompareResult c = compare_json(read_vmmu_json(old_path), read_vmmu_json(new_path), 0);
-            // Unchanged runs keep their file, so git shows only runs whose values moved.
-            if (c.changes.empty()) continue;
+            auto base = read_vmmu_json(old_path), now = read_vmmu_json(new_path);
+            CompareResult c = compare_json(base, now, 0);
+            auto prov = compare_provenance(base, now);
+            bool inputs = std::any_of(prov.begin(), prov.end(),
+                                      [](const ProvenanceDifference& d) { return !d.tool_only; });
+            // Unchanged runs keep their file, so git shows only runs whose values or inputs
+            // moved (a new vmmu version alone rewrites nothing).
+            if (c.changes.empty() && !inputs) continue;
             ++changed;
-            fmt::print("{}: {} values changed\n", r.name, c.changes.size());
+            if (c.changes.empty())
+                fmt::print("{}: inputs changed (provenance), values identical\n", r.name);
+            else
+                fmt::print("{}: {} values changed\n", r.name, c.changes.size());
         }
         write_file_atomic(old_path, read_text(new_path));
     }
@@ -156,47 +165,64 @@ int baseline_update(const BaselineArgs& a) {
 
 int baseline_check(const BaselineArgs& a) {
     check_tolerance(a.tolerance);
+    a.report.check();
+    a.exports.check();
+    ComparePolicy policy = a.policy.policy(a.tolerance);
     SuiteRun s = run_suite(a);
     if (s.interrupted) return s.interrupted;
-    int bad = s.failed;
-    uint64_t values = 0;
-    for (auto& r : s.spec.runs) {
-        fs::path old_path = s.dir / "runs" / (r.name + ".json"),
-                 new_path = s.tmp / "runs" / (r.name + ".json");
-        if (!fs::exists(new_path)) continue; // counted in s.failed
-        if (!fs::exists(old_path)) {
-            fmt::print("== {}: no committed baseline ({})\n", r.name, old_path.string());
-            ++bad;
-            continue;
+    ComparisonReport r;
+    r.kind = ComparisonReport::Kind::Baseline;
+    r.base = a.dir.empty() ? std::string("results/baselines") : a.dir;
+    r.now = (s.dir / "runs").string();
+    r.tolerance_pct = policy.tolerance_pct;
+    r.strict_provenance = a.report.strict_provenance;
+    r.runs = s.spec.runs.size();
+    r.update_hint = a.dir.empty() ? std::string("vmmu baseline update")
+                                  : fmt::format("vmmu baseline update --dir {}", a.dir);
+    for (auto& run : s.spec.runs) {
+        fs::path old_path = s.dir / "runs" / (run.name + ".json"),
+                 new_path = s.tmp / "runs" / (run.name + ".json");
+        FileComparison f;
+        f.name = run.name;
+        f.base = old_path.string();
+        f.now = new_path.string();
+        if (!fs::exists(new_path)) {
+            auto o = std::find_if(s.outcomes.begin(), s.outcomes.end(),
+                                  [&](const SweepOutcome& x) { return x.name == run.name; });
+            f.problem = fmt::format("the run wrote no JSON (exit {}): see {}",
+                                    o == s.outcomes.end() ? -1 : o->exit_code,
+                                    (s.tmp / "logs" / (run.name + ".log")).string());
+        } else if (!fs::exists(old_path)) {
+            f.problem = fmt::format("no committed baseline ({})", old_path.string());
+        } else {
+            auto base = read_vmmu_json(old_path), now = read_vmmu_json(new_path);
+            f.result = compare_json(base, now, policy);
+            f.provenance = compare_provenance(base, now);
         }
-        CompareResult c =
-            compare_json(read_vmmu_json(old_path), read_vmmu_json(new_path), a.tolerance);
-        values += c.compared;
-        if (c.changes.empty()) continue;
-        fmt::print("== {}\n{}", r.name, change_table(c, a.tolerance));
-        if (c.beyond()) ++bad;
+        r.files.push_back(std::move(f));
+    }
+    if (!a.exports.empty()) {
+        std::vector<ExportRun> runs;
+        for (auto& run : s.spec.runs) {
+            fs::path p = s.tmp / "runs" / (run.name + ".json");
+            if (fs::exists(p))
+                runs.push_back({run.name, nlohmann::ordered_json::parse(read_text(p))});
+        }
+        a.exports.write(runs);
     }
     for (auto& p : stale_files(s)) {
-        fmt::print("== {}: committed baseline of a run the suite no longer has\n", p.string());
-        ++bad;
+        FileComparison f;
+        f.name = p.string();
+        f.base = p.string();
+        f.problem = "committed baseline of a run the suite no longer has";
+        r.files.push_back(std::move(f));
     }
-    if (bad) {
-        fmt::print(
-            "baseline check FAILED: {} of {} runs differ or failed (new results kept in {}).\n"
-            "If the change is intended, run 'vmmu baseline update{}' and commit {} in the same "
-            "commit, saying why the numbers moved.\n",
-            bad, s.spec.runs.size(), s.tmp.string(),
-            a.dir.empty() ? std::string() : fmt::format(" --dir {}", a.dir),
-            a.dir.empty() ? std::string("results/baselines") : a.dir);
-        return kExitValuesMoved;
-    }
-    if (a.keep)
-        fmt::print("new results kept in {}\n", s.tmp.string());
+    if (r.failed() || a.keep)
+        r.kept = s.tmp.string();
     else
         fs::remove_all(s.tmp);
-    fmt::print("baseline check ok: {} runs, {} values identical to {} (tolerance {}%)\n",
-               s.spec.runs.size(), values, (s.dir / "runs").string(), a.tolerance);
-    return 0;
+    a.report.write(r);
+    return r.failed() ? kExitValuesMoved : 0;
 }
 
 void add_baseline_command(CLI::App& app, Action& action) {
@@ -215,8 +241,13 @@ void add_baseline_command(CLI::App& app, Action& action) {
     auto* check = c->add_subcommand(
         "check", "run the suite, compare with the baselines; exit 5 if anything moved");
     common(check);
-    check->add_option("--tolerance", a->tolerance,
-                      "percent a number may move (default 0: counters are exact)");
+    check
+        ->add_option("--tolerance", a->tolerance,
+                     "percent a number may move (default 0: counters are exact)")
+        ->each([a](const std::string&) { a->policy.tolerance_given = true; });
+    a->policy.add(check);
+    a->report.add(check);
+    a->exports.add(check);
     check->add_flag("--keep", a->keep, "keep the new results (their directory is printed)");
     check->callback([a, &action] { action = [a] { return baseline_check(*a); }; });
     auto* update =

@@ -1,6 +1,8 @@
-// `vmmu compare BASE NEW [--tolerance PCT]`: two vmmu JSON documents, or two directories of them.
+// `vmmu compare BASE NEW [--tolerance PCT] [--format F] [--output FILE]`: two vmmu JSON documents,
+// or two directories of them.
 #include "engine/cli/baseline.h"
 #include "engine/cli/commands.h"
+#include "engine/cli/report_outputs.h"
 #include "engine/experiment/compare.h"
 #include "engine/output/compare_report.h"
 
@@ -25,17 +27,21 @@ struct CompareArgs {
     bool update = false;
     bool jobs_given = false;
     BaselineArgs baseline;
+    ReportOutputs report;
+    PolicyFlags policy;
 };
 
-// Returns the number of values beyond tolerance (a file missing on one side counts as one).
-uint64_t compare_files(const fs::path& a, const fs::path& b, double tol, bool header) {
+FileComparison compare_files(const fs::path& a, const fs::path& b, const ComparePolicy& tol,
+                             const std::string& name) {
     auto ja = read_vmmu_json(a), jb = read_vmmu_json(b);
     require_same_schema(ja, jb, a.string(), b.string());
-    CompareResult r = compare_json(ja, jb, tol);
-    if (header && !r.changes.empty()) fmt::print("== {} vs {}\n", a.string(), b.string());
-    if (header && r.changes.empty()) return 0;
-    fmt::print("{}", change_table(r, tol));
-    return r.beyond();
+    FileComparison f;
+    f.name = name;
+    f.base = a.string();
+    f.now = b.string();
+    f.result = compare_json(ja, jb, tol);
+    f.provenance = compare_provenance(ja, jb);
+    return f;
 }
 
 // "a.json, b.json and 3 more": enough names to recognise a directory.
@@ -52,7 +58,8 @@ std::string name_list(const std::set<std::string>& names) {
 
 // Every .json file under either directory, by its path relative to that directory (a sweep's
 // DIR/runs/*.json is compared along with DIR/sweep.json).
-uint64_t compare_dirs(const fs::path& a, const fs::path& b, double tol) {
+void compare_dirs(const fs::path& a, const fs::path& b, const ComparePolicy& tol,
+                  ComparisonReport& r) {
     std::set<std::string> names, in_a, in_b;
     for (auto* d : {&a, &b})
         for (auto& e : fs::recursive_directory_iterator(*d))
@@ -72,19 +79,18 @@ uint64_t compare_dirs(const fs::path& a, const fs::path& b, double tol) {
             "neither '{}' nor '{}' holds a .json file: give the directories 'vmmu sweep --out' or "
             "'vmmu baseline' wrote (or two files)",
             a.string(), b.string()));
-    uint64_t beyond = 0, files = 0;
     for (auto& n : names) {
-        ++files;
         if (!fs::exists(a / n) || !fs::exists(b / n)) {
-            fmt::print("== {}: only in {}\n", n, fs::exists(a / n) ? a.string() : b.string());
-            ++beyond;
+            FileComparison f;
+            f.name = n;
+            (fs::exists(a / n) ? f.base : f.now) = ((fs::exists(a / n) ? a : b) / n).string();
+            f.problem = fmt::format("only in {}", fs::exists(a / n) ? a.string() : b.string());
+            r.files.push_back(std::move(f));
             continue;
         }
-        beyond += compare_files(a / n, b / n, tol, true);
+        r.files.push_back(
+            compare_files(a / n, b / n, tol, fs::path(n).replace_extension().string()));
     }
-    fmt::print("{} file{} compared, {} value{} beyond the tolerance of {}%\n", files,
-               files == 1 ? "" : "s", beyond, beyond == 1 ? "" : "s", tol);
-    return beyond;
 }
 
 int compare_main(const CompareArgs& a) {
@@ -102,13 +108,24 @@ int compare_main(const CompareArgs& a) {
         throw std::invalid_argument(
             "vmmu compare needs two files (or two directories): BASE.json NEW.json");
     check_tolerance(a.tolerance);
+    a.report.check();
+    ComparePolicy policy = a.policy.policy(a.tolerance);
     bool da = fs::is_directory(a.base), db = fs::is_directory(a.now);
     if (da != db)
         throw std::invalid_argument(fmt::format(
             "'{}' and '{}': compare two files or two directories, not one of each", a.base, a.now));
-    uint64_t beyond = da ? compare_dirs(a.base, a.now, a.tolerance)
-                         : compare_files(a.base, a.now, a.tolerance, false);
-    return beyond ? kExitValuesMoved : 0;
+    ComparisonReport r;
+    r.kind = da ? ComparisonReport::Kind::Directories : ComparisonReport::Kind::Files;
+    r.base = a.base;
+    r.now = a.now;
+    r.tolerance_pct = policy.tolerance_pct;
+    r.strict_provenance = a.report.strict_provenance;
+    if (da)
+        compare_dirs(a.base, a.now, policy, r);
+    else
+        r.files.push_back(compare_files(a.base, a.now, policy, fs::path(a.now).stem().string()));
+    a.report.write(r);
+    return r.failed() ? kExitValuesMoved : 0;
 }
 
 } // namespace
@@ -116,13 +133,17 @@ int compare_main(const CompareArgs& a) {
 void add_compare_command(CLI::App& app, Action& action) {
     auto* c = app.add_subcommand("compare",
                                  "compare two vmmu JSON documents (or directories of them) "
-                                 "outside 'sim'; exit 5 if anything moved beyond the tolerance");
+                                 "outside 'sim' ('provenance' apart); exit 5 if anything moved "
+                                 "beyond the tolerance");
     auto a = std::make_shared<CompareArgs>();
     c->add_option("base", a->base, "baseline JSON file or directory");
     c->add_option("new", a->now, "new JSON file or directory");
     c->add_option("--tolerance", a->tolerance,
                   "percent a number may move before it counts (default 0)")
-        ->capture_default_str();
+        ->capture_default_str()
+        ->each([a](const std::string&) { a->policy.tolerance_given = true; });
+    a->policy.add(c);
+    a->report.add(c);
     c->add_flag("--update", a->update,
                 "regenerate the committed baselines from their suite (= 'vmmu baseline update')");
     c->add_option("--dir", a->baseline.dir,

@@ -3,6 +3,7 @@
 #include "engine/cli/commands.h"
 #include "engine/experiment/interrupt.h"
 #include "engine/cli/multi_command.h"
+#include "engine/cli/report_outputs.h"
 #include "engine/experiment/paths.h"
 #include "engine/experiment/run.h"
 #include "engine/output/run_report.h"
@@ -34,9 +35,15 @@ void add_run_command(CLI::App& app, Action& action) {
                   "run the vmmu.scenario/1 JSON file (engine/experiment/scenario.h)");
     auto multi = std::make_shared<MultiFlags>();
     multi->add(c);
+    auto exports = std::make_shared<Exports>();
+    exports->add(c);
     c->callback([=, &action] {
         action = [=] {
             if (!json_path->empty()) check_output_file(*json_path, "--json");
+            exports->check();
+            if (multi->wanted() && !exports->empty())
+                throw std::invalid_argument("--export takes single runs; several VMs (--vms, "
+                                            "--vms-file) are not exported: drop --export");
             if (multi->wanted()) {
                 if (!multi->vms_file.empty()) check_vms_file_alone(*c);
                 return multi->run(*flags, *json_path);
@@ -78,6 +85,12 @@ void add_run_command(CLI::App& app, Action& action) {
             if (!json_path->empty()) {
                 write_file_atomic(*json_path, run_json(out).dump(2) + "\n");
                 fmt::print("wrote {}\n", *json_path);
+            }
+            if (!exports->empty()) {
+                ExportRun e;
+                e.doc = run_json(out);
+                e.name = export_run_name(e.doc);
+                exports->write({e});
             }
             if (out.result.stop == StopKind::Interrupted && interrupt.exit_code())
                 return interrupt.exit_code();

@@ -2,9 +2,11 @@
 #include "engine/cli/cli_errors.h"
 #include "engine/cli/commands.h"
 #include "engine/cli/progress.h"
+#include "engine/cli/report_outputs.h"
 #include "engine/experiment/interrupt.h"
 #include "engine/experiment/paths.h"
 #include "engine/experiment/sweep.h"
+#include "engine/output/provenance_json.h"
 
 #include <fmt/format.h>
 
@@ -23,9 +25,26 @@ struct SweepArgs {
     std::string out;
     bool merge = false;
     bool no_progress = false;
+    Exports exports;
 };
 
-int merge_only(const SweepSpec& spec, const fs::path& out) {
+// Every run of a merged sweep that wrote a document, for --export.
+std::vector<ExportRun> merged_runs(const nlohmann::ordered_json& merged) {
+    std::vector<ExportRun> runs;
+    for (auto it = merged["runs"].begin(); it != merged["runs"].end(); ++it)
+        if (it.value()["result"].is_object()) runs.push_back({it.key(), it.value()["result"]});
+    return runs;
+}
+
+// The sweep's own provenance: the tools, and the spec it expanded (each run has its own block).
+nlohmann::ordered_json sweep_provenance(const std::string& spec_path) {
+    Provenance p = tool_provenance();
+    p.inputs["sweep_spec"] = file_sha256(spec_path);
+    return provenance_json(p);
+}
+
+int merge_only(const SweepSpec& spec, const fs::path& out, const std::string& spec_path,
+               const Exports& exports) {
     std::vector<std::string> missing;
     for (auto& r : spec.runs)
         if (!fs::exists(out / "runs" / (r.name + ".json"))) missing.push_back(r.name);
@@ -37,7 +56,9 @@ int merge_only(const SweepSpec& spec, const fs::path& out) {
         return 2;
     }
     auto merged = merge_sweep(spec, spec.runs, out / "runs", Shard{}, 0, 0);
+    add_provenance(merged, sweep_provenance(spec_path));
     write_file_atomic(out / "sweep.json", merged.dump(2) + "\n");
+    exports.write(merged_runs(merged));
     fmt::print("merged {} runs into {}\n", spec.runs.size(), (out / "sweep.json").string());
     return merged["failed"].get<uint64_t>() == 0 ? 0 : kExitRunsFailed;
 }
@@ -49,10 +70,11 @@ int sweep_main(const SweepArgs& a) {
                        ? fs::path("results/latest") / ("sweep-" + fs::path(a.spec).stem().string())
                        : fs::path(a.out);
     check_output_dir(out.string(), "--out");
+    a.exports.check();
     if (a.merge && shard.count != 1)
         throw std::invalid_argument("--merge runs nothing and merges every shard's runs: drop "
                                     "--shard (and run it once, after all shards)");
-    if (a.merge) return merge_only(spec, out);
+    if (a.merge) return merge_only(spec, out, a.spec, a.exports);
     auto runs = shard_runs(spec.runs, shard);
     SweepConfig c;
     c.jobs = a.jobs ? a.jobs : default_jobs();
@@ -72,10 +94,12 @@ int sweep_main(const SweepArgs& a) {
     auto outcomes = run_sweep(runs, c);
     double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     auto merged = merge_sweep(spec, runs, c.runs_dir, shard, wall, c.jobs);
+    add_provenance(merged, sweep_provenance(a.spec));
     fs::path merged_path = out / (shard.count == 1 ? std::string("sweep.json")
                                                    : fmt::format("sweep.shard-{}-of-{}.json",
                                                                  shard.index, shard.count));
     write_file_atomic(merged_path, merged.dump(2) + "\n");
+    a.exports.write(merged_runs(merged));
     int failed = 0, not_started = 0;
     for (auto& o : outcomes)
         if (!o.started) {
@@ -113,6 +137,7 @@ void add_sweep_command(CLI::App& app, Action& action) {
     c->add_flag("--merge", a->merge,
                 "run nothing: merge every run's JSON already in --out into sweep.json");
     c->add_flag("--no-progress", a->no_progress, "no progress output on stderr");
+    a->exports.add(c);
     c->callback([a, &action] { action = [a] { return sweep_main(*a); }; });
 }
 

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <fnmatch.h>
 #include <cmath>
 #include <fstream>
 #include <limits>
@@ -19,13 +20,16 @@ namespace {
 
 // Wall-clock blocks are the documented non-deterministic part of every vmmu document.
 constexpr const char* kSimKey = "sim";
+// What produced the document is compared apart (compare_provenance): a new vmmu version is not
+// a moved value.
+constexpr const char* kProvenanceKey = "provenance";
 
 // Leaves in document order; objects by key, arrays by index.
 void flatten(const json& j, const std::string& path,
              std::vector<std::pair<std::string, const json*>>& out) {
     if (j.is_object()) {
         for (auto it = j.begin(); it != j.end(); ++it) {
-            if (it.key() == kSimKey) continue;
+            if (it.key() == kSimKey || it.key() == kProvenanceKey) continue;
             flatten(it.value(), path.empty() ? it.key() : path + "." + it.key(), out);
         }
     } else if (j.is_array()) {
@@ -57,7 +61,124 @@ uint64_t CompareResult::beyond() const {
                          [](const ValueChange& c) { return c.beyond; });
 }
 
+uint64_t ComparisonReport::compared() const {
+    uint64_t n = 0;
+    for (auto& f : files) n += f.result.compared;
+    return n;
+}
+
+uint64_t ComparisonReport::beyond() const {
+    uint64_t n = 0;
+    for (auto& f : files) n += f.problem.empty() ? f.result.beyond() : 1;
+    return n;
+}
+
+bool FileComparison::inputs_differ() const {
+    return std::any_of(provenance.begin(), provenance.end(),
+                       [](const ProvenanceDifference& d) { return !d.tool_only; });
+}
+
+bool ComparisonReport::provenance_failed() const {
+    return strict_provenance &&
+           std::any_of(files.begin(), files.end(),
+                       [](const FileComparison& f) { return f.inputs_differ(); });
+}
+
+uint64_t ComparisonReport::failed_files() const {
+    return std::count_if(files.begin(), files.end(),
+                         [](const FileComparison& f) { return f.failed(); });
+}
+
 CompareResult compare_json(const json& base, const json& now, double tolerance_pct) {
+    ComparePolicy p;
+    p.tolerance_pct = tolerance_pct;
+    return compare_json(base, now, p);
+}
+
+double ComparePolicy::tolerance_for(const std::string& path) const {
+    double t = tolerance_pct;
+    for (auto& [pattern, pct] : tolerances)
+        if (fnmatch(pattern.c_str(), path.c_str(), 0) == 0) t = pct;
+    return t;
+}
+
+bool ComparePolicy::ignored(const std::string& path) const {
+    return std::any_of(ignore.begin(), ignore.end(), [&](const std::string& pattern) {
+        return fnmatch(pattern.c_str(), path.c_str(), 0) == 0;
+    });
+}
+
+int ComparePolicy::worse_direction(const std::string& path) {
+    auto leaf = path.substr(path.rfind('.') + 1);
+    auto has = [&](const char* part) { return path.find(part) != std::string::npos; };
+    if (!has("backends.") && !has("comparison.")) return 0;
+    if (has("comparison.")) return +1; // cycle ratios against native or slat
+    if (leaf == "pwc_hits" || leaf == "ntlb_hits") return -1;
+    if (has(".cycles.") || has(".exits.")) return +1;
+    if (leaf.find("misses") != std::string::npos || leaf == "flushes") return +1;
+    if (has(".walks.") && (leaf == "count" || leaf.rfind("refs", 0) == 0 || leaf == "guest" ||
+                           leaf == "nested" || leaf == "shadow" || leaf == "max_refs_per_walk"))
+        return +1;
+    return 0;
+}
+
+ComparePolicy load_tolerance_file(const std::filesystem::path& path) {
+    std::ifstream in(path);
+    if (!in)
+        throw std::invalid_argument(fmt::format(
+            "--tolerance-file '{}': no such file (a vmmu.tolerance/1 JSON file)", path.string()));
+    std::stringstream ss;
+    ss << in.rdbuf();
+    std::string text = ss.str();
+    auto bad = [&](const std::string& what) {
+        throw std::invalid_argument(
+            fmt::format("--tolerance-file '{}': {} (expected {{\"schema\": \"vmmu.tolerance/1\", "
+                        "\"tolerance\": PCT, \"floor\": N, \"regressions_only\": true|false, "
+                        "\"counters\": {{PATTERN: PCT}}, \"ignore\": [PATTERN]}})",
+                        path.string(), what));
+    };
+    json j;
+    try {
+        j = json::parse(text);
+    } catch (const json::exception& e) {
+        bad("not valid JSON: " + json_error_text(text, e));
+    }
+    if (!j.is_object()) bad("the top level must be an object");
+    ComparePolicy p;
+    auto pct = [&](const json& v, const std::string& key) {
+        if (!v.is_number() || !std::isfinite(v.get<double>()) || v.get<double>() < 0)
+            bad(fmt::format("{}: {} is not a finite number >= 0", key, v.dump()));
+        return v.get<double>();
+    };
+    for (auto& [k, v] : j.items()) {
+        if (k == "schema") {
+            if (v != "vmmu.tolerance/1") bad("\"schema\" must be \"vmmu.tolerance/1\"");
+        } else if (k == "tolerance") {
+            p.tolerance_pct = pct(v, k);
+        } else if (k == "floor") {
+            p.floor = pct(v, k);
+        } else if (k == "regressions_only") {
+            if (!v.is_boolean()) bad("regressions_only must be true or false");
+            p.regressions_only = v.get<bool>();
+        } else if (k == "counters") {
+            if (!v.is_object()) bad("counters must be an object {PATTERN: PCT}");
+            for (auto& [pattern, t] : v.items())
+                p.tolerances.emplace_back(pattern, pct(t, "counters." + pattern));
+        } else if (k == "ignore") {
+            if (!v.is_array()) bad("ignore must be a list of patterns");
+            for (auto& pattern : v) {
+                if (!pattern.is_string())
+                    bad(fmt::format("ignore: {} is not a string", pattern.dump()));
+                p.ignore.push_back(pattern.get<std::string>());
+            }
+        } else {
+            bad(fmt::format("unknown key \"{}\"", k));
+        }
+    }
+    return p;
+}
+
+CompareResult compare_json(const json& base, const json& now, const ComparePolicy& policy) {
     std::vector<std::pair<std::string, const json*>> a, b;
     flatten(base, "", a);
     flatten(now, "", b);
@@ -71,7 +192,12 @@ CompareResult compare_json(const json& base, const json& now, double tolerance_p
 
     CompareResult r;
     for (auto& path : order) {
+        if (policy.ignored(path)) {
+            ++r.ignored;
+            continue;
+        }
         ++r.compared;
+        r.paths.push_back(path);
         auto ia = in_a.find(path);
         auto ib = in_b.find(path);
         const json* x = ia == in_a.end() ? nullptr : ia->second;
@@ -94,7 +220,15 @@ CompareResult compare_json(const json& base, const json& now, double tolerance_p
                                    : static_cast<double>(diff / base * 100);
             // |diff| > tolerance % of |old|, without the rounding of a division; the relative
             // slack absorbs the tolerance's own binary rounding (0.3 is stored as 0.29999...).
+            double tolerance_pct = policy.tolerance_for(path);
             c.beyond = *nx == 0 || std::fabs(diff) * 100 > tolerance_pct * base * (1 + 1e-12);
+            // An absolute floor: 0 -> 1 is a move of 1, not of +inf %.
+            if (std::fabs(diff) <= policy.floor) c.beyond = false;
+            int worse = ComparePolicy::worse_direction(path);
+            if (c.beyond && policy.regressions_only && worse != 0 && (diff > 0) != (worse > 0)) {
+                c.beyond = false;
+                c.improvement = true;
+            }
         } else {
             c.beyond = true;
         }

@@ -138,8 +138,9 @@ DensityStudy run_density_study(const DensityOptions& options, const DensityProgr
                                     "backend (shadow or slat)");
     for (auto& b : vm.backends) {
         auto it = vm.backend_profile.find(b);
-        Profile p =
-            load_profile(it != vm.backend_profile.end() ? it->second : vm.profile, profile_dir());
+        // The clock with the --set overrides the runs use.
+        Profile p = load_profile(it != vm.backend_profile.end() ? it->second : vm.profile,
+                                 profile_dir(), vm.profile_sets);
         d.hosts[b] = HostModel{f.cores, f.ghz > 0 ? f.ghz : p.core_ghz, f.util, f.jobs_per_sec};
     }
     // Every N runs the same VM: bad run flags fail here, before the first point is measured.

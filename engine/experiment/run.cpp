@@ -67,6 +67,14 @@ std::unique_ptr<PreparedRun> prepare_run(const RunOptions& o, const HostSlot* sl
         if (e.path().extension() == ".elf") mc.program_paths.push_back(e.path().string());
     std::sort(mc.program_paths.begin(), mc.program_paths.end());
     for (auto& p : o.programs) mc.program_paths.push_back(p);
+    out.provenance = tool_provenance();
+    out.provenance.profile_sets = o.profile_sets;
+    // A missing image is the machine's to report (exit 2 naming it), below.
+    if (fs::is_regular_file(mc.kernel_path))
+        out.provenance.inputs["kernel"] = file_sha256(mc.kernel_path);
+    for (auto& p : mc.program_paths)
+        if (fs::is_regular_file(p))
+            out.provenance.inputs["program/" + fs::path(p).filename().string()] = file_sha256(p);
     mc.cmdline = workload_cmdline(out.workload.name, out.params, order);
     mc.echo_console = o.echo_console;
     mc.coalesce_blocks = o.coalesce_blocks && !o.exit_trace; // an exit at its own instruction
@@ -98,8 +106,10 @@ std::unique_ptr<PreparedRun> prepare_run(const RunOptions& o, const HostSlot* sl
             throw std::invalid_argument(fmt::format("unknown backend '{}' (valid: {}, or none)",
                                                     name, fmt::join(known, ", ")));
         auto it = o.backend_profile.find(name);
-        profiles.push_back(
-            load_profile(it != o.backend_profile.end() ? it->second : o.profile, pdir));
+        const std::string& pname = it != o.backend_profile.end() ? it->second : o.profile;
+        profiles.push_back(load_profile(pname, pdir, o.profile_sets));
+        out.provenance.inputs["profile/" + profiles.back().name] =
+            file_sha256(profile_file(pname, pdir));
         BackendEnv env =
             backend_env_for(machine, *prepared->p2m, prepared->host.get(), prepared->vm);
         env.profile = &profiles.back();
@@ -117,7 +127,7 @@ std::unique_ptr<PreparedRun> prepare_run(const RunOptions& o, const HostSlot* sl
             };
         prepared->backends.push_back(create_backend(name, env));
         machine.attach(*prepared->backends.back());
-        out.backends.push_back({name, profiles.back().name, {}, {}});
+        out.backends.push_back({name, profiles.back().name, {}, {}, profiles.back().core_ghz});
     }
     std::vector<const Backend*> observed;
     for (auto& b : prepared->backends) observed.push_back(b.get());

@@ -2,6 +2,7 @@
 // Shared by `vmmu run`, the studies, validation and the regression suite.
 #pragma once
 
+#include "engine/experiment/provenance.h"
 #include "engine/experiment/windows.h"
 #include "engine/experiment/workloads.h"
 #include "engine/core/machine.h"
@@ -32,8 +33,9 @@ struct RunOptions {
     std::vector<std::string> backends = {"native", "shadow", "slat"};
     std::string profile = "nehalem-2009";               // for every backend...
     std::map<std::string, std::string> backend_profile; // ...unless named here per backend
-    std::string guest_pages = "4k"; // 4k | 2m: the guest kernel's anonymous memory
-    std::string ept_pages = "4k";   // 4k | 2m | 1g
+    std::vector<std::string> profile_sets; // --set KEY=VALUE on every backend's profile
+    std::string guest_pages = "4k";        // 4k | 2m: the guest kernel's anonymous memory
+    std::string ept_pages = "4k";          // 4k | 2m | 1g
     bool pwc = true, ntlb = true, oracle = true;
     std::vector<std::string> shadow_opts; // KEY=VALUE
     uint64_t guest_mib = 1024;
@@ -67,6 +69,7 @@ struct BackendResult {
     std::string profile;
     BackendCounters counters;
     CycleBreakdown cycles;
+    double core_ghz = 0; // the profile's clock (modelled time = cycles / core_ghz)
 };
 
 // What deduplication did in a run: host-wide, and for this VM's frames.
@@ -90,6 +93,7 @@ struct RunOutput {
     const Window& measured() const { return windows.windows.at(measured_window); }
     std::vector<BackendResult> measured_backends() const;
     std::vector<BackendResult> window_backends(const Window& w) const;
+    Provenance provenance; // versions, input hashes, --set overrides
 };
 
 // Validates the options (throws std::invalid_argument naming the bad value and the choices),

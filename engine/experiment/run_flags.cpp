@@ -67,6 +67,10 @@ void RunFlags::add(CLI::App* c) {
         ->capture_default_str();
     c->add_option("--backend-profile", backend_profiles,
                   "BACKEND=PROFILE: a different CPU for one backend (repeatable)");
+    c->add_option("--set", o.profile_sets,
+                  "KEY=VALUE: override one constant of every backend's CPU profile, checked by "
+                  "the profile's own rules (tlb.stlb.entries=1024, "
+                  "vm_exit.round_trip.value=1200; repeatable)");
     c->add_option("--guest-pages", o.guest_pages,
                   "guest kernel's anonymous memory pages: 4k or 2m (only working sets of 2 MiB and "
                   "more fill a 2 MiB page: the scaling study's 1 MiB ones barely change)")

@@ -133,7 +133,7 @@ RunOptions study_base(const ScalingOptions& f, StudyHost& host, std::vector<uint
                 fmt::format("unknown backend '{}' (valid: {})", b, fmt::join(known, ", ")));
         auto it = base.backend_profile.find(b);
         std::string given = it != base.backend_profile.end() ? it->second : base.profile;
-        Profile p = load_profile(given, profile_dir());
+        Profile p = load_profile(given, profile_dir(), base.profile_sets);
         profiles.push_back(profile_source(b, given, p));
         host.profile[b] = p.name;
         host.profile_ghz[b] = p.core_ghz;

@@ -107,7 +107,7 @@ std::vector<SweepRun> shard_runs(const std::vector<SweepRun>& runs, Shard shard)
 
 SweepSpec expand_sweep_spec(const ojson& spec, const std::string& where) {
     if (!spec.is_object()) bad(where, "the top level must be a JSON object");
-    only_keys(spec, {"schema", "description", "workloads", "profiles", "flags"}, where);
+    only_keys(spec, {"schema", "description", "workloads", "profiles", "flags", "set"}, where);
     if (!spec.contains("schema") || spec["schema"] != kSweepSpecSchema)
         bad(where, fmt::format("\"schema\" must be \"{}\"", kSweepSpecSchema));
     SweepSpec out;
@@ -141,6 +141,46 @@ SweepSpec expand_sweep_spec(const ojson& spec, const std::string& where) {
                                            "and \"profiles\" instead",
                                            f));
             }
+    }
+
+    // "set": {KEY: VALUE or [VALUES]}: profile overrides as axes (`--set KEY=VALUE` on each run),
+    // every combination with every flag set, the first key varying slowest.
+    if (spec.contains("set")) {
+        if (!spec["set"].is_object() || spec["set"].empty())
+            bad(where, "\"set\" must be an object {PROFILE_KEY: VALUE or [VALUES]}, e.g. "
+                       "{\"tlb.stlb.entries\": [512, 1024]}");
+        std::vector<std::vector<std::string>> combos = {{}};
+        for (auto it = spec["set"].begin(); it != spec["set"].end(); ++it) {
+            std::vector<ojson> values;
+            if (it.value().is_array())
+                values.assign(it.value().begin(), it.value().end());
+            else
+                values.push_back(it.value());
+            if (values.empty())
+                bad(where, fmt::format("set.{}: give at least one value", it.key()));
+            std::vector<std::vector<std::string>> next;
+            for (auto& c : combos)
+                for (auto& v : values) {
+                    if (!v.is_primitive() || v.is_null())
+                        bad(where, fmt::format("set.{}: {} is not a number, true/false or a "
+                                               "string",
+                                               it.key(), v.dump()));
+                    auto d = c;
+                    d.push_back("--set");
+                    d.push_back(fmt::format("{}={}", it.key(),
+                                            v.is_string() ? v.get<std::string>() : v.dump()));
+                    next.push_back(std::move(d));
+                }
+            combos = std::move(next);
+        }
+        std::vector<std::vector<std::string>> crossed;
+        for (auto& flags : flag_sets)
+            for (auto& c : combos) {
+                auto f = flags;
+                f.insert(f.end(), c.begin(), c.end());
+                crossed.push_back(std::move(f));
+            }
+        flag_sets = std::move(crossed);
     }
 
     auto catalogue = load_workloads(guest_dir());

@@ -5,7 +5,8 @@
 //   {"schema": "vmmu.sweep-spec/1",
 //    "workloads": [{"name": "gups", "params": {"table_mib": [4, 16], "updates": 20000}}],
 //    "profiles": ["penryn-2008", "nehalem-2009"],
-//    "flags": [[], ["--ept-pages", "2m"]]}
+//    "flags": [[], ["--ept-pages", "2m"]],
+//    "set": {"tlb.stlb.entries": [512, 1024]}}   (each value crossed with each flag set)
 #pragma once
 
 #include <nlohmann/json.hpp>

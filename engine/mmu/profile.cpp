@@ -196,7 +196,69 @@ Profile parse_profile(const json& j, std::string_view origin) {
     return p;
 }
 
-Profile load_profile_file(const std::filesystem::path& file) {
+namespace {
+
+// Applies one `--set KEY=VALUE` to a profile's JSON.
+void apply_set(json& j, const std::string& set, const std::string& profile) {
+    auto eq = set.find('=');
+    if (eq == std::string::npos || eq == 0)
+        throw std::invalid_argument(fmt::format(
+            "--set '{}': expected KEY=VALUE, a profile key path and its new value (e.g. "
+            "tlb.stlb.entries=1024, vm_exit.round_trip.value=1200)",
+            set));
+    std::string key = set.substr(0, eq), text = set.substr(eq + 1);
+    auto fail = [&](const std::string& problem) {
+        throw std::invalid_argument(fmt::format("--set {}: {}", set, problem));
+    };
+    json* at = &j;
+    json* group = nullptr;
+    std::string walked;
+    size_t start = 0;
+    while (true) {
+        size_t dot = key.find('.', start);
+        std::string part = key.substr(start, dot == std::string::npos ? dot : dot - start);
+        if (!at->is_object() || !at->contains(part)) {
+            std::string known;
+            if (at->is_object())
+                for (auto& [k, _] : at->items()) known += (known.empty() ? "" : ", ") + k;
+            fail(fmt::format("profile {} has no key {}{} ({} holds: {})", profile,
+                             walked.empty() ? "" : walked + ".", part,
+                             walked.empty() ? "the profile" : walked, known));
+        }
+        group = at;
+        at = &(*at)[part];
+        walked += (walked.empty() ? "" : ".") + part;
+        if (dot == std::string::npos) break;
+        start = dot + 1;
+    }
+    if (at->is_object()) {
+        std::string known;
+        for (auto& [k, _] : at->items()) known += (known.empty() ? "" : ", ") + k;
+        fail(fmt::format("{} is a group in profile {}: set one of its keys ({})", key, profile,
+                         known));
+    }
+    if (key == "name") fail("a profile's name cannot be overridden (use --profile FILE)");
+    json value;
+    try {
+        value = json::parse(text);
+    } catch (const json::exception&) {
+        value = text; // a bare word is a string
+    }
+    auto kind = [](const json& v) {
+        return v.is_boolean() ? "true or false" : v.is_number() ? "a number" : "a string";
+    };
+    if (std::string(kind(value)) != kind(*at))
+        fail(fmt::format("{} must be {} (profile {} has {})", key, kind(*at), profile, at->dump()));
+    std::string was = at->dump();
+    *at = value;
+    if (group->contains("source") && (*group)["source"].is_string())
+        (*group)["source"] = fmt::format("{} [overridden by --set {} (was {})]",
+                                         (*group)["source"].get<std::string>(), set, was);
+}
+
+} // namespace
+
+Profile load_profile_file(const std::filesystem::path& file, const std::vector<std::string>& sets) {
     std::ifstream in(file);
     if (!in) throw std::invalid_argument(fmt::format("profile {}: cannot open", file.string()));
     json j;
@@ -205,13 +267,26 @@ Profile load_profile_file(const std::filesystem::path& file) {
     } catch (const json::parse_error& e) {
         throw std::invalid_argument(fmt::format("profile {}: {}", file.string(), e.what()));
     }
-    return parse_profile(j, file.stem().string());
+    if (sets.empty()) return parse_profile(j, file.stem().string());
+    std::string name = j.is_object() && j.contains("name") && j["name"].is_string()
+                           ? j["name"].get<std::string>()
+                           : file.stem().string();
+    for (auto& s : sets) apply_set(j, s, name);
+    try {
+        return parse_profile(j, file.stem().string());
+    } catch (const std::invalid_argument& e) {
+        // The profile's own rule, with the overrides that broke it.
+        std::string given;
+        for (auto& s : sets) given += (given.empty() ? "" : " ") + s;
+        throw std::invalid_argument(fmt::format("--set {}: {}", given, e.what()));
+    }
 }
 
-Profile load_profile(std::string_view name_or_path, const std::filesystem::path& dir) {
+std::filesystem::path profile_file(std::string_view name_or_path,
+                                   const std::filesystem::path& dir) {
     std::filesystem::path arg(name_or_path);
     bool is_path = arg.has_parent_path() || arg.extension() == ".json";
-    if (is_path) return load_profile_file(arg);
+    if (is_path) return arg;
     std::filesystem::path file = dir / (std::string(name_or_path) + ".json");
     if (!std::filesystem::exists(file)) {
         std::vector<std::string> names = profile_names(dir);
@@ -220,8 +295,16 @@ Profile load_profile(std::string_view name_or_path, const std::filesystem::path&
         throw std::invalid_argument(fmt::format("profile {}: not found in {} (known: {})",
                                                 name_or_path, dir.string(), known));
     }
-    Profile p = load_profile_file(file);
-    if (p.name != name_or_path)
+    return file;
+}
+
+Profile load_profile(std::string_view name_or_path, const std::filesystem::path& dir,
+                     const std::vector<std::string>& sets) {
+    std::filesystem::path arg(name_or_path);
+    bool is_path = arg.has_parent_path() || arg.extension() == ".json";
+    std::filesystem::path file = profile_file(name_or_path, dir);
+    Profile p = load_profile_file(file, sets);
+    if (!is_path && p.name != name_or_path)
         throw std::invalid_argument(fmt::format("profile {}: name: file {} says \"{}\"",
                                                 name_or_path, file.string(), p.name));
     return p;

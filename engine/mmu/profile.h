@@ -52,9 +52,17 @@ struct Profile {
 // Parses one profile; `origin` names it in errors until its "name" key has been read.
 // Throws std::invalid_argument("profile NAME: key.path: problem").
 Profile parse_profile(const nlohmann::json& j, std::string_view origin);
-Profile load_profile_file(const std::filesystem::path& file);
-// A name ("nehalem-2009") looked up as dir/NAME.json, or a path to a .json file.
-Profile load_profile(std::string_view name_or_path, const std::filesystem::path& dir);
+Profile load_profile_file(const std::filesystem::path& file,
+                          const std::vector<std::string>& sets = {});
+// A name ("nehalem-2009") looked up as dir/NAME.json, or a path to a .json file. `sets` are
+// `--set KEY=VALUE` overrides ("tlb.stlb.entries=1024", "vm_exit.round_trip.value=1200"): KEY
+// must name a value the profile file has, VALUE must be of its kind, and the result must pass
+// the profile's own rules; the overridden group's source says so. Throws
+// std::invalid_argument("--set KEY=VALUE: problem") otherwise.
+Profile load_profile(std::string_view name_or_path, const std::filesystem::path& dir,
+                     const std::vector<std::string>& sets = {});
+// The file load_profile reads for `name_or_path` (throws as load_profile does when none).
+std::filesystem::path profile_file(std::string_view name_or_path, const std::filesystem::path& dir);
 // The nearest workloads/profiles directory at or above `start` (empty path if none).
 std::filesystem::path find_profile_dir(const std::filesystem::path& start);
 // Names of the profiles in dir, sorted.

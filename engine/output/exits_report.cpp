@@ -1,5 +1,7 @@
 #include "engine/output/exits_report.h"
 
+#include "engine/output/provenance_json.h"
+
 #include <fmt/format.h>
 
 namespace vmmu {
@@ -33,7 +35,8 @@ ojson exits_demo_json(const ExitsDemo& d) {
             {"params", d.params},
             {"total_exits", d.total_exits},
             {"by_reason_and_action", d.by_action},
-            {"exits", list}};
+            {"exits", list},
+            {"provenance", provenance_json(tool_provenance())}};
 }
 
 } // namespace vmmu

@@ -1,5 +1,7 @@
 // The vmmu.multi/1 document and the text table of a several-VM run (multi_vm.h).
 #include "engine/output/multi_report.h"
+
+#include "engine/output/provenance_json.h"
 #include "engine/output/run_report.h"
 
 #include "engine/output/report_json.h"
@@ -67,6 +69,13 @@ ojson multi_json(const MultiOutput& out) {
     }
     totals["backends"] = std::move(backends);
     j["totals"] = std::move(totals);
+    // The host's: every VM's inputs (each VM's own block is in vms[i].provenance).
+    Provenance p = tool_provenance();
+    for (auto& vm : out.vms) {
+        p.inputs.insert(vm.run.provenance.inputs.begin(), vm.run.provenance.inputs.end());
+        p.profile_sets = vm.run.provenance.profile_sets;
+    }
+    j["provenance"] = provenance_json(p, j["config"]);
     double mips = out.wall_seconds > 0 ? instructions / out.wall_seconds / 1e6 : 0;
     j["sim"] = {{"wall_seconds", out.wall_seconds}, {"guest_mips", mips}};
     return j;

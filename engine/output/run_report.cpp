@@ -2,6 +2,7 @@
 #include "engine/output/run_report.h"
 
 #include "engine/mmu/cost.h"
+#include "engine/output/provenance_json.h"
 #include "engine/output/report_json.h"
 #include "engine/output/window_report.h"
 
@@ -179,6 +180,7 @@ ojson run_json(const RunOutput& out) {
     // What led up to a failed or cut-short run; a clean exit keeps its document unchanged.
     if (run_status(r) != "ok") j["stop"]["recent_events"] = r.recent_events;
     double mips = r.wall_seconds > 0 ? g.instructions / r.wall_seconds / 1e6 : 0;
+    j["provenance"] = provenance_json(out.provenance, resolved_config(out));
     j["sim"] = {{"wall_seconds", r.wall_seconds}, {"guest_mips", mips}};
     return j;
 }

@@ -1,5 +1,7 @@
 #include "engine/output/study_report.h"
 
+#include "engine/output/provenance_json.h"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -123,6 +125,7 @@ ojson study_json(const std::vector<StudyRun>& runs, const StudyHost& host, const
                            {"wall_seconds", run_number(r.run, {"sim", "wall_seconds"})},
                            {"guest_mips", run_number(r.run, {"sim", "guest_mips"})}});
     sim["runs"] = per;
+    j["provenance"] = provenance_json(tool_provenance(), config);
     j["sim"] = sim;
     return j;
 }
@@ -344,6 +347,9 @@ DensityReport density_report(const DensityStudy& d) {
         doc["slat_over_shadow"] = ratio;
         table += fmt::format("slat/shadow: {:#.3g}\n", ratio);
     }
+    Provenance prov = tool_provenance();
+    prov.profile_sets = vm.profile_sets;
+    doc["provenance"] = provenance_json(prov, doc["config"]);
     return {std::move(doc), std::move(table)};
 }
 

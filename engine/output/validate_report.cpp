@@ -1,5 +1,7 @@
 #include "engine/output/validate_report.h"
 
+#include "engine/output/provenance_json.h"
+
 #include <fmt/format.h>
 
 namespace vmmu {
@@ -43,6 +45,7 @@ ojson validate_json(const std::vector<ValidationCheck>& checks, double wall_seco
             {"checks", list},
             {"agree", agreeing(checks)},
             {"total", checks.size()},
+            {"provenance", provenance_json(tool_provenance())},
             {"sim", {{"wall_seconds", wall_seconds}}}};
 }
 

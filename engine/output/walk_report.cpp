@@ -1,5 +1,7 @@
 #include "engine/output/walk_report.h"
 
+#include "engine/output/provenance_json.h"
+
 #include <fmt/format.h>
 
 namespace vmmu {
@@ -129,6 +131,7 @@ ojson walk_demo_json(const WalkDemo& d) {
                            {"warm_grid", grid_json(g.warm)}};
         }
     }
+    out["provenance"] = provenance_json(tool_provenance());
     return out;
 }
 

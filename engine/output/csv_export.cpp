@@ -1,0 +1,159 @@
+// Rows come from each document's runs: a run document is one run (its windows, when it has them,
+// else the whole run as window "whole"); a multi-VM run has one per VM; a sweep one per run; a
+// scaling study one per K; a density study one per number of VMs (with and without
+// deduplication). A counter a row does not have is an empty cell.
+#include "engine/output/csv_export.h"
+
+#include <fmt/format.h>
+
+#include <map>
+#include <stdexcept>
+
+namespace vmmu {
+using ojson = nlohmann::ordered_json;
+
+namespace {
+
+struct Row {
+    std::map<std::string, std::string> keys;
+    std::vector<std::pair<std::string, std::string>> values;
+};
+
+std::string cell(const ojson& v) {
+    if (v.is_boolean()) return v.get<bool>() ? "1" : "0";
+    if (v.is_number_float()) return fmt::format("{}", v.get<double>());
+    return v.dump();
+}
+
+// Numeric and boolean leaves by dotted path (strings and lists are not counters).
+void leaves(const ojson& j, const std::string& path,
+            std::vector<std::pair<std::string, std::string>>& out) {
+    if (j.is_object()) {
+        for (auto it = j.begin(); it != j.end(); ++it)
+            leaves(it.value(), path.empty() ? it.key() : path + "." + it.key(), out);
+    } else if (j.is_number() || j.is_boolean()) {
+        out.emplace_back(path, cell(j));
+    }
+}
+
+std::string csv_quote(const std::string& s) {
+    if (s.find_first_of(",\"\n") == std::string::npos) return s;
+    std::string q = "\"";
+    for (char c : s) {
+        if (c == '"') q += '"';
+        q += c;
+    }
+    return q + "\"";
+}
+
+// A vmmu.run/1 document: one row per backend and window.
+void run_rows(const std::string& file, const std::string& schema, const std::string& run,
+              const std::string& vm, const ojson& doc, std::vector<Row>& rows) {
+    auto add = [&](const std::string& window, const ojson& guest, const ojson& backends) {
+        for (auto it = backends.begin(); it != backends.end(); ++it) {
+            Row r;
+            r.keys = {{"file", file},
+                      {"schema", schema},
+                      {"run", run},
+                      {"vm", vm},
+                      {"window", window},
+                      {"backend", it.key()},
+                      {"profile", it.value().value("profile", "")}};
+            ojson g = guest;
+            if (g.is_object()) g.erase("reported");
+            leaves(g, "guest", r.values);
+            leaves(it.value(), "", r.values);
+            rows.push_back(std::move(r));
+        }
+    };
+    if (doc.contains("windows") && doc["windows"].is_object() && !doc["windows"].empty()) {
+        for (auto it = doc["windows"].begin(); it != doc["windows"].end(); ++it)
+            add(it.key(), it.value().value("guest", ojson::object()),
+                it.value().value("backends", ojson::object()));
+    } else {
+        add("whole", doc.value("guest", ojson::object()), doc.value("backends", ojson::object()));
+    }
+}
+
+std::string run_label(const ojson& doc) {
+    std::string name = doc["workload"].value("name", "run");
+    if (doc["workload"].contains("params"))
+        for (auto it = doc["workload"]["params"].begin(); it != doc["workload"]["params"].end();
+             ++it)
+            name += fmt::format(".{}={}", it.key(), it.value().dump());
+    return name;
+}
+
+// Study points: one row per backend of each point.
+void point_rows(const std::string& file, const std::string& schema, const std::string& run,
+                const ojson& point, std::vector<Row>& rows) {
+    ojson shared = point;
+    shared.erase("backends");
+    for (auto it = point["backends"].begin(); it != point["backends"].end(); ++it) {
+        Row r;
+        r.keys = {{"file", file},      {"schema", schema},    {"run", run},   {"vm", ""},
+                  {"window", "whole"}, {"backend", it.key()}, {"profile", ""}};
+        leaves(shared, "", r.values);
+        leaves(it.value(), "", r.values);
+        rows.push_back(std::move(r));
+    }
+}
+
+} // namespace
+
+std::string tidy_csv(const std::vector<CsvInput>& inputs) {
+    std::vector<Row> rows;
+    for (auto& in : inputs) {
+        const ojson& d = in.doc;
+        std::string schema = d.value("schema", "");
+        if (schema == "vmmu.run/1") {
+            run_rows(in.file, schema, run_label(d), "", d, rows);
+        } else if (schema == "vmmu.multi/1") {
+            for (size_t i = 0; i < d["vms"].size(); ++i)
+                run_rows(in.file, schema, run_label(d["vms"][i]), std::to_string(i), d["vms"][i],
+                         rows);
+        } else if (schema == "vmmu.sweep/1") {
+            for (auto it = d["runs"].begin(); it != d["runs"].end(); ++it)
+                if (it.value()["result"].is_object())
+                    run_rows(in.file, schema, it.key(), "", it.value()["result"], rows);
+        } else if (schema == "vmmu.study.scaling/1") {
+            for (auto& p : d["points"])
+                if (p.contains("backends"))
+                    point_rows(in.file, schema, fmt::format("sessions={}", p["sessions"].dump()), p,
+                               rows);
+        } else if (schema == "vmmu.study.density/1") {
+            for (auto& p : d["points"])
+                point_rows(in.file, schema, fmt::format("vms={}", p["vms"].dump()), p, rows);
+            if (d.contains("without_dedup"))
+                for (auto& p : d["without_dedup"]["points"])
+                    point_rows(in.file, schema,
+                               fmt::format("vms={}.without_dedup", p["vms"].dump()), p, rows);
+        } else {
+            throw std::invalid_argument(fmt::format(
+                "'{}' is a {} document: vmmu export csv reads vmmu.run/1, vmmu.multi/1, "
+                "vmmu.sweep/1, vmmu.study.scaling/1 and vmmu.study.density/1",
+                in.file, schema.empty() ? "non-vmmu" : schema));
+        }
+    }
+    // Counter columns in order of first appearance.
+    std::vector<std::string> columns;
+    std::map<std::string, size_t> seen;
+    for (auto& r : rows)
+        for (auto& [k, _] : r.values)
+            if (seen.emplace(k, columns.size()).second) columns.push_back(k);
+    std::string s;
+    for (size_t i = 0; i < kCsvKeyColumns.size(); ++i) s += (i ? "," : "") + kCsvKeyColumns[i];
+    for (auto& c : columns) s += "," + csv_quote(c);
+    s += "\n";
+    for (auto& r : rows) {
+        for (size_t i = 0; i < kCsvKeyColumns.size(); ++i)
+            s += (i ? "," : "") + csv_quote(r.keys[kCsvKeyColumns[i]]);
+        std::vector<std::string> cells(columns.size());
+        for (auto& [k, v] : r.values) cells[seen[k]] = v;
+        for (auto& c : cells) s += "," + c;
+        s += "\n";
+    }
+    return s;
+}
+
+} // namespace vmmu
