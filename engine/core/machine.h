@@ -8,6 +8,7 @@
 #include "engine/core/addr.h"
 #include "engine/core/guest_events.h"
 #include "engine/core/guest_memory.h"
+#include "engine/core/hypervisor.h"
 
 #include <cstdint>
 #include <functional>
@@ -36,6 +37,9 @@ struct MachineConfig {
     // and its accesses one on_access() each, as they run (exit traces want that: an exit there
     // is reported at its own instruction).
     bool coalesce_blocks = true;
+    // What CPUID tells the guest about its hypervisor (engine/core/hypervisor.h), and whether
+    // Hyper-V's hypercalls are answered.
+    Hypervisor hypervisor = Hypervisor::None;
 };
 
 enum class StopKind {

@@ -71,6 +71,8 @@ public:
     void on_interrupt(uint32_t intno) { x86_.on_interrupt(intno); }
     void on_syscall() { x86_.on_syscall(clock_.instructions()); }
     void on_out(uint32_t port, uint32_t value) { io_.on_out(port, value); }
+    // The instruction after a CPUID: the personality's answer replaces the CPU model's.
+    void on_cpuid_done(uint64_t addr);
 
 private:
     // The block runs: the clock counts it, and the observers see its fetch.
@@ -116,6 +118,10 @@ private:
 
     std::deque<SensitiveInsn> sensitive_; // stable addresses: hook user data points into it
     std::deque<SensitiveHookData> hook_data_;
+    // A CPUID whose leaf the personality answers (engine/core/hypervisor.h): its leaf and the
+    // address of the instruction after it, where on_cpuid_done writes the answer.
+    uint32_t cpuid_leaf_ = 0;
+    uint64_t cpuid_done_at_ = 0;
 };
 
 } // namespace vmmu
