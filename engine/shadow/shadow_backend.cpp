@@ -44,7 +44,11 @@ ShadowBackend::ShadowBackend(const BackendEnv& env)
       pwc_on_(env.pwc), vpid_(profile_.vpid ? 1 : 0), cpu_(env.initial_cr3, env.initial_cr4),
       hypervisor_(env.hypervisor), tlb_(profile_.tlb, &counters_.tlb),
       pwc_(env.pwc ? profile_.pwc : PwcConfig{}, &counters_.walks),
-      mmu_(*env.memory, *env.p2m, ShadowOptions::parse(env.options), env.initial_cr3) {
+      mmu_(*env.memory, *env.p2m,
+           ShadowOptions::parse(env.options, env.hypervisor == Hypervisor::HyperV
+                                                 ? ShadowOptions::hyperv_vtlb()
+                                                 : ShadowOptions{}),
+           env.initial_cr3) {
     pwc_on_ = pwc_.enabled();
     tlb_.set_context(cpu_.pcid(), vpid_);
     exit_trace_ = env.exit_trace;
@@ -365,6 +369,7 @@ void ShadowBackend::fill_hyperv_counters() const {
     h["Page Table Allocations"] = s.mmu_cache_miss;
     h["Page Table Evictions"] = s.budget_zapped;
     h["Small Page TLB Fills"] = s.pf_fixed;
+    h["Address Space Evictions"] = s.root_evictions;
     // Partition: what the VTLB holds at the end of the run.
     h["Address Spaces"] = mmu_.root_cache().previous().size() + 1;
     h["Virtual TLB Pages"] = mmu_.tables().live_pages();

@@ -169,6 +169,29 @@ TEST(HypervisorPersonality, EnlightenedKernelMatchesPlainRunAndEachBackendPrices
     EXPECT_GT(listed_pages, lists);
 }
 
+// The VTLB's capacity: 8 cached address spaces by default (ShadowOptions::hyperv_vtlb); fewer
+// cached spaces evict more, and the shadow option still overrides the personality's default.
+TEST(HypervisorPersonality, VtlbCachesEightAddressSpacesAndEvictsTheLeastRecentlyUsed) {
+    RunOutput wide = run("sessions", {"sessions=4", "actions=1", "ws_mib=1", "bursts=1"}, "hyperv");
+    RunOutput narrow = [&] {
+        RunOptions n;
+        n.workload = "sessions";
+        n.params = {"sessions=4", "actions=1", "ws_mib=1", "bursts=1"};
+        n.hypervisor = "hyperv";
+        n.guest_mib = 256;
+        n.profile = "penryn-2008";
+        n.backends = {"shadow"};
+        n.shadow_opts = {"prev_roots=1"};
+        return execute_run(n);
+    }();
+    const auto& w = find_backend(wide.backends, "shadow").counters.hyperv;
+    const auto& n = find_backend(narrow.backends, "shadow").counters.hyperv;
+    EXPECT_EQ(w.at("Address Spaces"), 8u);
+    EXPECT_EQ(n.at("Address Spaces"), 2u);
+    EXPECT_GT(n.at("Address Space Evictions"), w.at("Address Space Evictions"));
+    EXPECT_EQ(checksum(narrow), checksum(wide));
+}
+
 TEST(HypervisorPersonality, KvmGuestKeepsThePlainInstructions) {
     RunOutput r = run("forkwait", {"n=10"}, "kvm");
     ASSERT_EQ(r.result.stop, StopKind::Exited) << r.result.message;
