@@ -80,6 +80,9 @@ void add_study_command(CLI::App& app, Action& action) {
     c->add_option("--slat-profile", s.slat_profile, "CPU profile of the slat host");
     c->add_flag("--original-hardware", s.original_hardware,
                 "penryn-2008 for shadow vs nehalem-2009 for slat, as in the 2009 comparison");
+    c->add_flag("--hyperv-2008-vs-r2", s.hyperv_2008_vs_r2,
+                "the published pair: Hyper-V 2008's VTLB with an enlightened guest on penryn-2008 "
+                "(shadow) vs Hyper-V 2008 R2 on nehalem-2009 (slat); implies --hypervisor hyperv");
     c->add_option("--cores", s.host.cores, "host cores C")->capture_default_str();
     auto* ghz = c->add_option("--ghz", s.ghz,
                               "host clock F in GHz for every backend, 0.1 to 10 (default: "

@@ -106,7 +106,25 @@ RunOptions study_base(const ScalingOptions& f, StudyHost& host, std::vector<uint
             throw std::invalid_argument("--param sessions=...: use --sessions K1,K2,... instead");
     if (f.jobs == 0) throw std::invalid_argument("--jobs 0: give at least 1");
     ks = parse_sessions(f.sessions);
-    if (f.original_hardware) {
+    if (f.hyperv_2008_vs_r2) {
+        // The pair is fixed: nothing of it may be tuned from the command line.
+        if (!f.shadow_profile.empty() || !f.slat_profile.empty())
+            throw std::invalid_argument(
+                "--hyperv-2008-vs-r2 fixes the profiles (penryn-2008 for shadow, nehalem-2009 for "
+                "slat): drop --shadow-profile / --slat-profile, or run the study without it");
+        if (base.hypervisor != "none" && base.hypervisor != "hyperv")
+            throw std::invalid_argument(
+                fmt::format("--hyperv-2008-vs-r2 with --hypervisor {}: the pair is Hyper-V's (drop "
+                            "--hypervisor)",
+                            base.hypervisor));
+        base.hypervisor = "hyperv";
+        for (const char* b : {"shadow", "slat"})
+            if (std::find(base.backends.begin(), base.backends.end(), b) == base.backends.end())
+                throw std::invalid_argument(fmt::format(
+                    "--hyperv-2008-vs-r2 compares shadow with slat: --backends must include {}",
+                    b));
+    }
+    if (f.original_hardware || f.hyperv_2008_vs_r2) {
         base.backend_profile["shadow"] = "penryn-2008";
         base.backend_profile["slat"] = "nehalem-2009";
     }
@@ -252,7 +270,8 @@ ScalingStudy run_scaling_study(const ScalingOptions& f, const RunDocument& docum
     result.status = study_status(runs, result.interrupted);
     result.runs = std::move(runs);
     result.host = std::move(host);
-    result.config = {std::move(ks), std::move(base), std::move(profiles)};
+    result.config = {std::move(ks), std::move(base), std::move(profiles),
+                     f.hyperv_2008_vs_r2 ? kHypervPreset : ""};
     if (!keep_runs) fs::remove_all(run_dir);
     return result;
 }

@@ -29,6 +29,9 @@ struct ScalingOptions {
     std::string sessions = kDefaultSessions;
     std::string shadow_profile, slat_profile;
     bool original_hardware = false;
+    // The seeds' own pair: shadow = Hyper-V 2008's VTLB with an enlightened guest on
+    // penryn-2008, slat = Hyper-V 2008 R2 on nehalem-2009 (--hypervisor hyperv for both).
+    bool hyperv_2008_vs_r2 = false;
     StudyHost host;
     double ghz = 0;
     unsigned jobs = 1;
@@ -50,7 +53,10 @@ struct ScalingConfig {
     std::vector<uint64_t> sessions;             // the K, sorted
     RunOptions base;                            // every run's flags but sessions=K
     std::vector<ProfileSource> profile_sources; // in base.backends order
+    std::string preset;                         // "hyperv-2008-vs-r2" or ""
 };
+
+inline constexpr const char* kHypervPreset = "hyperv-2008-vs-r2";
 
 struct ScalingStudy {
     std::vector<StudyRun> runs; // one per K, in K order

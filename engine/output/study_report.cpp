@@ -149,6 +149,16 @@ ojson study_config_json(const ScalingConfig& c, const StudyHost& host) {
     config["max_instructions"] = base.max_instructions;
     config["dedup"] = {
         {"enabled", base.dedup}, {"period", base.dedup_period}, {"pages", base.dedup_pages}};
+    config["hypervisor"] = base.hypervisor;
+    if (!c.preset.empty())
+        config["preset"] = {
+            {"name", c.preset},
+            {"shadow", "Hyper-V 2008: shadow paging (VTLB) on penryn-2008 (VT-x without EPT), "
+                       "the guest enlightened by hypercall (HvSwitchVirtualAddressSpace, "
+                       "HvFlushVirtualAddress*)"},
+            {"slat", "Hyper-V 2008 R2: SLAT on nehalem-2009 (EPT, VPID); the hypercalls cost "
+                     "what the plain instructions they replace cost there (no exit): R2 on SLAT "
+                     "hardware does not recommend them"}};
     return config;
 }
 
