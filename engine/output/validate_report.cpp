@@ -19,8 +19,10 @@ std::string validate_text(const std::vector<ValidationCheck>& checks, double wal
     std::string out;
     for (auto& c : checks)
         out += fmt::format(
-            "[{}] {}\n  claim:    {}\n  source:   {}\n  measured: {}\n  criterion: {}\n\n",
-            c.agrees ? "agrees" : "DISAGREES", c.id, c.claim, c.source, c.measured, c.criterion);
+            "[{}] {}\n  claim:    {}\n  source:   {}\n  measured: {}\n  criterion: {}\n  "
+            "personality: --hypervisor {}\n\n",
+            c.agrees ? "agrees" : "DISAGREES", c.id, c.claim, c.source, c.measured, c.criterion,
+            c.personality);
     out += fmt::format("{} of {} checks agree with the published findings ({:.0f} s)\n",
                        agreeing(checks), checks.size(), wall_seconds);
     return out;
@@ -34,6 +36,7 @@ ojson validate_json(const std::vector<ValidationCheck>& checks, double wall_seco
                         {"source", c.source},
                         {"criterion", c.criterion},
                         {"measured", c.measured},
+                        {"personality", c.personality},
                         {"figures", c.figures},
                         {"verdict", c.agrees ? "agrees" : "disagrees"}});
     return {{"schema", "vmmu.validate/1"},
