@@ -1,5 +1,6 @@
 #include "engine/core/port_io.h"
 
+#include "engine/core/guest_events.h"
 #include "engine/core/sensitive.h"
 #include "engine/core/uc_regs.h"
 #include "vmmu/abi.h"

@@ -1,5 +1,6 @@
 #include "engine/core/vcpu.h"
 
+#include "engine/core/hypervisor.h"
 #include "engine/core/qemu_state.h"
 #include "engine/core/uc_regs.h"
 #include "engine/core/x86.h"

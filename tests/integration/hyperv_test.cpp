@@ -5,6 +5,8 @@
 // the plain instructions; checksums equal those of --hypervisor none; the oracle holds.
 #include "engine/core/hypervisor.h"
 #include "engine/experiment/run.h"
+#include "engine/experiment/sensitivity.h"
+#include "engine/output/study_report.h"
 #include "../run_results.h"
 #include "vmmu/abi.h"
 
@@ -198,6 +200,29 @@ TEST(HypervisorPersonality, KvmGuestKeepsThePlainInstructions) {
     EXPECT_EQ(reported(r, "kernel.hv_hypercalls"), 0u);
     EXPECT_GT(exits(r, "shadow", ExitReason::Cr3Write), 0u);
     EXPECT_NE(r.result.console.find("KVMKVMKVM"), std::string::npos) << r.result.console;
+}
+
+// The study's sensitivity grid as its document and the console show it: every point, the band
+// count over measured points only, the table at A = 10.
+TEST(SensitivityGrid, CountsPointsInTheBandAndTabulatesAtTenActionsPerSecond) {
+    SensitivityGrid g;
+    g.axes.burst_updates = {1000, 4000};
+    g.axes.ws_mib = {1};
+    g.axes.think_ticks = {1};
+    g.axes.actions_per_sec = {10};
+    SensitivityPoint in{1000, 1, 1, 10, 2.2, 50, 110, "within band", ""};
+    SensitivityPoint failed{4000, 1, 1, 10, std::nullopt, 0, 0, "", "run status guest_error"};
+    g.points = {in, failed};
+    g.measured = 1;
+    g.in_band = 1;
+    auto j = sensitivity_json(g);
+    ASSERT_EQ(j["points"].size(), 2u);
+    EXPECT_DOUBLE_EQ(j["points"][0]["slat/shadow"].get<double>(), 2.2);
+    EXPECT_TRUE(j["points"][1]["slat/shadow"].is_null());
+    EXPECT_EQ(j["points"][1]["failure"], "run status guest_error");
+    std::string t = sensitivity_table(j);
+    EXPECT_NE(t.find("2.2x"), std::string::npos) << t;
+    EXPECT_NE(t.find("1 of 1 grid points"), std::string::npos) << t;
 }
 
 } // namespace
