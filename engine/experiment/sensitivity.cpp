@@ -46,6 +46,9 @@ SensitivityGrid run_sensitivity(const RunOptions& base, const StudyHost& host,
                 set_param(c.options.params, "ws_mib", ws);
                 set_param(c.options.params, "think_ticks", tt);
                 set_param(c.options.params, "sessions", a.sessions);
+                // The ratio needs shadow and slat only; the others would only cost time.
+                std::erase_if(c.options.backends,
+                              [](const std::string& b) { return b != "shadow" && b != "slat"; });
                 c.run.sessions = a.sessions;
                 cells.push_back(std::move(c));
             }

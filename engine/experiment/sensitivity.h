@@ -3,7 +3,8 @@
 // (ws_mib), think time (think_ticks) and actions per second per user (the capacity model's A) —
 // so that a reader sees where in that space the published 1.6-2.5x band lies. Each grid point is
 // one run of the sessions workload at one K (the ratio flattens beyond K = 8: results/
-// VALIDATION.md), with the study's other flags; A needs no run of its own.
+// VALIDATION.md), with the study's other flags and its shadow and slat backends only; A needs no
+// run of its own.
 #pragma once
 
 #include "engine/experiment/run.h"
