@@ -409,6 +409,9 @@ def add_study(rep, study, base_dir):
     rep.para(f"slat/shadow sessions = {f'{ratio:#.3g}x' if ratio is not None else 'n/a'} "
              f"({study['ratio']['verdict']}); {study['ratio']['source']}")
 
+    if "sensitivity" in study:
+        add_sensitivity(rep, study["sensitivity"])
+
     runs = []
     for p in study["points"]:
         f = p.get("run_file")
@@ -422,6 +425,65 @@ def add_study(rep, study, base_dir):
         rep.heading("Runs of the study")
         for i, run in enumerate(runs):
             add_run(rep, run, f"study_run{i}_", summarise=False)
+
+
+def add_sensitivity(rep, sens):
+    """The ratio over the study's uncertain assumptions: one heat map per think time (work per
+    launch across, working set up, A = 10), cells inside the published band outlined, and the
+    ratio against A for every grid point."""
+    rep.heading("Sensitivity: where the published band lies", 3)
+    axes = sens["axes"]
+    lo, hi = sens["published_band"]
+    bus, wss, tts, aps = (axes["burst_updates"], axes["ws_mib"], axes["think_ticks"],
+                          axes["actions_per_sec"])
+    a_mid = 10.0 if 10.0 in aps else aps[len(aps) // 2]
+
+    def ratio(bu, ws, tt, a):
+        for p in sens["points"]:
+            if (p["burst_updates"], p["ws_mib"], p["think_ticks"], p["actions_per_sec"]) == \
+                    (bu, ws, tt, a):
+                return p["slat/shadow"]
+        return None
+
+    fig, axs = plt.subplots(1, len(tts), figsize=(4.2 * len(tts), 3.6), squeeze=False)
+    vals = [p["slat/shadow"] for p in sens["points"] if p["slat/shadow"] is not None]
+    vmin, vmax = (min(vals + [lo]), max(vals + [hi])) if vals else (lo, hi)
+    for ax, tt in zip(axs[0], tts):
+        grid = [[ratio(bu, ws, tt, a_mid) for bu in bus] for ws in wss]
+        shown = [[v if v is not None else float("nan") for v in row] for row in grid]
+        im = ax.imshow(shown, origin="lower", cmap="viridis", vmin=vmin, vmax=vmax,
+                       aspect="auto")
+        for i, row in enumerate(grid):
+            for j, v in enumerate(row):
+                if v is None:
+                    continue
+                inside = lo <= v <= hi
+                ax.text(j, i, f"{v:.2f}x", ha="center", va="center", fontsize=8,
+                        color="black" if inside else "white",
+                        bbox=dict(facecolor="white", edgecolor="red") if inside else None)
+        ax.set_xticks(range(len(bus)), [str(b) for b in bus])
+        ax.set_yticks(range(len(wss)), [str(w) for w in wss])
+        ax.set_xlabel("work per launch (burst_updates)")
+        ax.set_ylabel("working set (ws_mib)")
+        ax.set_title(f"think_ticks {tt}, A = {a_mid:g}/s")
+    fig.colorbar(im, ax=axs[0].tolist(), label="slat/shadow sessions")
+    rep.figure(fig, "study_sensitivity",
+               f"slat/shadow sustained sessions over the study's assumptions at K = "
+               f"{sens['sessions']}; outlined cells lie in the published {lo}-{hi}x band")
+
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    for bu in bus:
+        for ws in wss:
+            ys = [ratio(bu, ws, tts[0], a) for a in aps]
+            if all(y is not None for y in ys):
+                ax.plot(aps, ys, "o-", label=f"bu {bu}, ws {ws}")
+    ax.axhspan(lo, hi, color="#3e7cb1", alpha=0.15, label=f"published {lo}-{hi}x")
+    ax.set_xlabel("actions per second per user (A)")
+    ax.set_ylabel("slat/shadow sessions")
+    ax.legend(fontsize=6, ncol=2)
+    rep.figure(fig, "study_sensitivity_a", "the ratio against A, per (work, working set)")
+    rep.para(f"{sens['in_band']} of {sens['measured']} grid points lie in the published band. "
+             f"{sens['what']}.")
 
 
 def add_density(rep, study, prefix):

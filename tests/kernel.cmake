@@ -6,3 +6,8 @@ add_dependencies(kernel_workloads_test vmmu_guest_all)
 vmmu_test(oracle_workloads_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/integration/oracle_workloads_test.cpp
           LIBS vmmu_cli)
 add_dependencies(oracle_workloads_test vmmu_guest_all)
+
+# Hypervisor personalities: CPUID answers, the Hyper-V-enlightened kernel on every workload.
+vmmu_test(hyperv_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/integration/hyperv_test.cpp
+          LIBS vmmu_cli)
+add_dependencies(hyperv_test vmmu_guest_all)

@@ -34,6 +34,24 @@ TEST(RobustCommandLine, StudyRejectsMoreSessionsThanTheKernelHasProcessSlotsFor)
                       "257 guest processes", "at most 84");
 }
 
+TEST(RobustCommandLine, UnknownHypervisorPersonalityListsTheValidOnes) {
+    EXPECT_FAILS_WITH(vmmu({"run", "--hypervisor", "xen"}), 2, "--hypervisor 'xen'",
+                      "none, kvm, hyperv");
+}
+
+TEST(RobustCommandLine, HypervPersonalityRefusesSlatOnAProfileWithoutEpt) {
+    EXPECT_FAILS_WITH(vmmu({"run", "--hypervisor", "hyperv", "--profile", "penryn-2008"}), 2,
+                      "--hypervisor hyperv with backend slat", "no EPT");
+}
+
+TEST(RobustCommandLine, HypervStudyPresetRefusesToBeTuned) {
+    EXPECT_FAILS_WITH(
+        vmmu({"study", "scaling", "--hyperv-2008-vs-r2", "--shadow-profile", "skylake-2015"}), 2,
+        "--hyperv-2008-vs-r2 fixes the profiles");
+    EXPECT_FAILS_WITH(vmmu({"study", "scaling", "--hyperv-2008-vs-r2", "--hypervisor", "kvm"}), 2,
+                      "--hyperv-2008-vs-r2 with --hypervisor kvm");
+}
+
 TEST(RobustCommandLine, FlagWithoutItsValueIsNamed) {
     EXPECT_FAILS_WITH(vmmu({"run", "--workload"}), 2, "--workload");
 }

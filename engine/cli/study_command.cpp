@@ -34,9 +34,15 @@ int run_study(StudyFlags& f) {
     o.base = f.run.resolve();
     // Drawn once the flags have been checked and the runs start.
     std::optional<ProgressBar> bar;
+    size_t bar_total = 0;
+    // The sensitivity grid (after the K runs) reports no K: it gets a bar of its own.
     auto progress = [&](size_t done, size_t total, const std::vector<uint64_t>& running) {
-        if (!bar) bar.emplace("study scaling", total);
-        std::string note = "running K=";
+        if (!bar || total != bar_total) {
+            if (bar) bar->finish();
+            bar.emplace(running.empty() && bar ? "study sensitivity" : "study scaling", total);
+            bar_total = total;
+        }
+        std::string note = running.empty() ? "" : "running K=";
         for (uint64_t k : running) note += fmt::format("{} ", k);
         bar->update(done, note);
     };
@@ -44,7 +50,12 @@ int run_study(StudyFlags& f) {
     if (bar) bar->finish();
     nlohmann::ordered_json study = study_json(s);
     fmt::print("{}", study_table(study));
-    fmt::print("sim: {:.1f} s wall for {} runs\n", s.wall_seconds, s.finished);
+    if (study.contains("sensitivity")) fmt::print("{}", sensitivity_table(study["sensitivity"]));
+    fmt::print("sim: {:.1f} s wall for {} runs{}\n", s.wall_seconds, s.finished,
+               s.sensitivity ? fmt::format(" and {} sensitivity runs",
+                                           s.sensitivity->points.size() /
+                                               s.sensitivity->axes.actions_per_sec.size())
+                             : "");
     std::string json_path = f.json_path;
     if (json_path.empty() && !o.out_dir.empty())
         json_path = (fs::path(o.out_dir) / "study.json").string();
@@ -80,6 +91,13 @@ void add_study_command(CLI::App& app, Action& action) {
     c->add_option("--slat-profile", s.slat_profile, "CPU profile of the slat host");
     c->add_flag("--original-hardware", s.original_hardware,
                 "penryn-2008 for shadow vs nehalem-2009 for slat, as in the 2009 comparison");
+    c->add_flag("--hyperv-2008-vs-r2", s.hyperv_2008_vs_r2,
+                "the published pair: Hyper-V 2008's VTLB with an enlightened guest on penryn-2008 "
+                "(shadow) vs Hyper-V 2008 R2 on nehalem-2009 (slat); implies --hypervisor hyperv");
+    c->add_flag("--sensitivity", s.sensitivity,
+                "also run the ratio over a grid of the study's uncertain assumptions (work per "
+                "launch, working set, think time, actions/s per user); on with "
+                "--hyperv-2008-vs-r2");
     c->add_option("--cores", s.host.cores, "host cores C")->capture_default_str();
     auto* ghz = c->add_option("--ghz", s.ghz,
                               "host clock F in GHz for every backend, 0.1 to 10 (default: "

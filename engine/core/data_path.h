@@ -48,6 +48,7 @@ public:
         ftlb_.flush();
     }
     void flush_tlb() { ftlb_.flush(); }
+    uint64_t cr3() const { return cr3_; }
 
     // The engine's own accesses, by guest VA; they throw std::runtime_error where the guest has
     // no mapping or the page holds code. Writes are guest data accesses like any other.

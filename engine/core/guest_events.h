@@ -38,6 +38,15 @@ struct BlockEvents {
     std::span<const DataAccess> accesses;
 };
 
+// A Hyper-V TLB flush hypercall (TLFS: HvFlushVirtualAddressSpace, HvFlushVirtualAddressList).
+struct HvFlush {
+    uint64_t address_space = 0;       // the CR3 value whose translations go
+    uint64_t flags = 0;               // HV_FLUSH_* (workloads/include/vmmu/abi.h)
+    bool whole_space = false;         // HvFlushVirtualAddressSpace; else a list
+    uint64_t ranges = 0;              // list elements the guest passed (each 1 to 4096 pages)
+    std::span<const GuestVirt> pages; // every page the list names, in order
+};
+
 class GuestObserver {
 public:
     virtual ~GuestObserver() = default;
@@ -74,6 +83,19 @@ public:
     virtual void on_io(uint64_t /*rip*/, uint16_t /*port*/, bool /*write*/) {}
     // Other instructions a hypervisor may intercept (mov cr0, wrmsr, cpuid, ...).
     virtual void on_sensitive(uint64_t /*rip*/, std::string_view /*mnemonic*/) {}
+
+    // Hyper-V enlightenments: hypercalls an enlightened guest makes instead of `mov cr3` and
+    // `invlpg` (--hypervisor hyperv). The defaults treat each as the plain instruction it
+    // replaces, which is what a host that does not intercept them (native, SLAT) would see: a
+    // switch is a CR3 write, a space flush a CR3 reload, a list one invlpg per page.
+    virtual void on_hv_switch_as(uint64_t rip, uint64_t new_cr3) { on_cr3_write(rip, new_cr3); }
+    virtual void on_hv_flush(uint64_t rip, const HvFlush& f) {
+        if (f.whole_space) {
+            on_cr3_write(rip, f.address_space);
+            return;
+        }
+        for (GuestVirt va : f.pages) on_invlpg(rip, va);
+    }
 };
 
 // Thrown by an observer whose own translation disagrees with the functional one (the oracle):

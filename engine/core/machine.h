@@ -8,6 +8,7 @@
 #include "engine/core/addr.h"
 #include "engine/core/guest_events.h"
 #include "engine/core/guest_memory.h"
+#include "engine/core/hypervisor.h"
 
 #include <cstdint>
 #include <functional>
@@ -41,6 +42,9 @@ struct MachineConfig {
     // between two instructions, even inside a block or a coalesced loop.
     uint64_t sample_period = 0;
     uint64_t sample_at = 0;
+    // What CPUID tells the guest about its hypervisor (engine/core/hypervisor.h), and whether
+    // Hyper-V's hypercalls are answered.
+    Hypervisor hypervisor = Hypervisor::None;
 };
 
 enum class StopKind {

@@ -1,5 +1,6 @@
 #include "engine/core/port_io.h"
 
+#include "engine/core/guest_events.h"
 #include "engine/core/sensitive.h"
 #include "engine/core/uc_regs.h"
 #include "vmmu/abi.h"
@@ -8,6 +9,8 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
+#include <stdexcept>
 #include <exception>
 
 namespace vmmu {
@@ -64,6 +67,10 @@ void PortIo::emit(const std::string& s) {
 void PortIo::on_out(uint32_t port, uint32_t value) {
     uint64_t rip = out_rip();
     ++counters_.io_writes;
+    if (port == VMMU_PORT_HYPERCALL && value == VMMU_HC_HYPERV) {
+        write_reg(uc_, UC_X86_REG_RAX, hyperv_hypercall(rip));
+        return;
+    }
     // The end marker's boundary falls before its own `out` (and the exit it causes).
     if (port == VMMU_PORT_HYPERCALL && value == VMMU_HC_ROI_END) {
         roi_end(rip, read_reg(uc_, UC_X86_REG_RDI));
@@ -191,6 +198,80 @@ bool PortIo::regions_closed() {
                            "the program exits)",
                            r.program, r.name));
     return false;
+}
+
+uint64_t PortIo::hyperv_hypercall(uint64_t rip) {
+    uint64_t input = read_reg(uc_, UC_X86_REG_RDI), param = read_reg(uc_, UC_X86_REG_RSI);
+    // Another personality has no Hyper-V hypercalls: the call code is invalid (TLFS).
+    if (config_.hypervisor != Hypervisor::HyperV) return VMMU_HV_STATUS_INVALID_CODE;
+    uint64_t code = input & 0xffff;
+    bool fast = input & VMMU_HV_FAST;
+    if (code == VMMU_HV_CALL_SWITCH_AS) {
+        uint64_t cr3 = param;
+        if (!fast) {
+            if (!mem_.contains(GuestPhys(param), 8)) return VMMU_HV_STATUS_INVALID_PARAMETER;
+            std::memcpy(&cr3, mem_.host_ptr(GuestPhys(param)), 8);
+        }
+        log_.record("HvSwitchVirtualAddressSpace (a=cr3)", clock_.instructions(), rip, cr3);
+        coalescer_.broadcast([&](GuestObserver& b) { b.on_hv_switch_as(rip, cr3); });
+        awaited_cr3_ = cr3;
+        return 0;
+    }
+    if ((code == VMMU_HV_CALL_FLUSH_SPACE || code == VMMU_HV_CALL_FLUSH_LIST) && !fast)
+        return hyperv_flush(rip, input, param);
+    return VMMU_HV_STATUS_INVALID_CODE;
+}
+
+// HvFlushVirtualAddressSpace / HvFlushVirtualAddressList: the input page holds AddressSpace,
+// Flags and ProcessorMask, then (list) the GVA ranges from the rep start index on. vmmu's guest
+// has one processor and flushes only the address space it has loaded; anything else is refused
+// as an invalid parameter rather than modelled.
+uint64_t PortIo::hyperv_flush(uint64_t rip, uint64_t input, uint64_t in_gpa) {
+    bool list = (input & 0xffff) == VMMU_HV_CALL_FLUSH_LIST;
+    uint64_t reps = list ? (input >> VMMU_HV_REP_COUNT_SHIFT) & 0xfff : 0;
+    uint64_t start = list ? (input >> VMMU_HV_REP_START_SHIFT) & 0xfff : 0;
+    uint64_t bytes = VMMU_HV_FLUSH_HEADER_BYTES + 8 * reps;
+    // The input must lie in one page, 8-byte aligned (TLFS, "Hypercall Inputs").
+    if ((in_gpa & 7) || (in_gpa & (kPageSize4K - 1)) + bytes > kPageSize4K ||
+        !mem_.contains(GuestPhys(in_gpa), bytes) || start > reps)
+        return VMMU_HV_STATUS_INVALID_PARAMETER;
+    uint64_t words[3];
+    std::memcpy(words, mem_.host_ptr(GuestPhys(in_gpa)), sizeof words);
+    HvFlush f;
+    f.address_space = words[0];
+    f.flags = words[1];
+    f.whole_space = !list;
+    uint64_t known = VMMU_HV_FLUSH_ALL_PROCESSORS | VMMU_HV_FLUSH_NON_GLOBAL_ONLY;
+    if ((f.flags & ~known) || f.address_space != data_.cr3() ||
+        (list && (f.flags & VMMU_HV_FLUSH_NON_GLOBAL_ONLY)))
+        return VMMU_HV_STATUS_INVALID_PARAMETER;
+    hv_pages_.clear();
+    for (uint64_t i = start; i < reps; ++i) {
+        uint64_t gva;
+        std::memcpy(&gva, mem_.host_ptr(GuestPhys(in_gpa + VMMU_HV_FLUSH_HEADER_BYTES + 8 * i)), 8);
+        uint64_t page = gva & ~VMMU_HV_GVA_EXTRA_PAGES;
+        for (uint64_t k = 0; k <= (gva & VMMU_HV_GVA_EXTRA_PAGES); ++k)
+            hv_pages_.push_back(GuestVirt(page + k * kPageSize4K));
+    }
+    f.ranges = reps - start;
+    f.pages = hv_pages_;
+    log_.record(list ? "HvFlushVirtualAddressList (a=ranges)" : "HvFlushVirtualAddressSpace",
+                clock_.instructions(), rip, f.ranges);
+    coalescer_.broadcast([&](GuestObserver& b) { b.on_hv_flush(rip, f); });
+    awaited_cr3_ = data_.cr3();
+    return list ? reps << VMMU_HV_REP_COUNT_SHIFT : 0;
+}
+
+bool PortIo::completes_hypercall(uint64_t cr3) {
+    if (!awaited_cr3_) return false;
+    uint64_t want = *awaited_cr3_;
+    awaited_cr3_.reset();
+    if (cr3 != want)
+        throw std::runtime_error(
+            fmt::format("mov cr3 {:#x} after a Hyper-V hypercall that left {:#x} loaded: the "
+                        "guest must complete the hypercall with the address space it named",
+                        cr3, want));
+    return true;
 }
 
 } // namespace vmmu

@@ -6,6 +6,11 @@
 // RSI and R10 (write a string, report a key/value, panic, exit). Every `out` is also a guest
 // event the observers hear (on_io): a hypervisor exits on it. Unicorn does not sync RIP before an
 // `out`, so the instruction's address is found by decoding the running block (out_rip).
+//
+// Hyper-V's hypercalls (--hypervisor hyperv) come the same way with their own number
+// (VMMU_HC_HYPERV, workloads/include/vmmu/abi.h) and are handled apart (hyperv_hypercall): they
+// are not port I/O to the hypervisor that receives them, so observers hear on_hv_switch_as /
+// on_hv_flush instead of on_io.
 #pragma once
 
 #include "engine/core/block_clock.h"
@@ -20,6 +25,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -45,6 +51,11 @@ public:
     const std::string& console() const { return console_; }
     const std::map<std::string, uint64_t>& reported() const { return reported_; }
 
+    // The guest's `mov cr3` that completes a switch or flush hypercall (abi.h): true when one is
+    // awaited and `cr3` is the address space the hypercall left loaded (the vCPU then performs it
+    // without telling the observers); throws std::runtime_error when it is another value.
+    bool completes_hypercall(uint64_t cr3);
+
 private:
     uint64_t out_rip() const; // address of the OUT instruction being executed
     void emit(const std::string& s);
@@ -55,6 +66,9 @@ private:
     bool regions_closed();
     uint64_t address_space() const;
     std::string guest_cstring(uint64_t va);
+    // A Hyper-V hypercall: returns the TLFS result value for RAX.
+    uint64_t hyperv_hypercall(uint64_t rip);
+    uint64_t hyperv_flush(uint64_t rip, uint64_t input, uint64_t in_gpa);
 
     const GuestMemory& mem_;
     const MachineConfig& config_;
@@ -77,6 +91,8 @@ private:
     // of processes holding it goes 0 -> 1 or 1 -> 0.
     std::map<uint64_t, std::vector<OpenRegion>> open_regions_;
     std::map<std::string, uint64_t> holders_;
+    std::optional<uint64_t> awaited_cr3_; // the mov cr3 that completes a Hyper-V hypercall
+    std::vector<GuestVirt> hv_pages_;     // a flush list's pages, reused
 };
 
 } // namespace vmmu

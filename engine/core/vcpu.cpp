@@ -1,5 +1,6 @@
 #include "engine/core/vcpu.h"
 
+#include "engine/core/hypervisor.h"
 #include "engine/core/qemu_state.h"
 #include "engine/core/uc_regs.h"
 #include "engine/core/x86.h"
@@ -51,6 +52,10 @@ struct Trampolines {
 void sensitive_hook(uc_engine*, uint64_t, uint32_t, void* user) {
     auto* d = static_cast<SensitiveHookData*>(user);
     d->vcpu->on_sensitive(*d->insn);
+}
+
+void cpuid_done_hook(uc_engine*, uint64_t addr, uint32_t, void* user) {
+    static_cast<Vcpu*>(user)->on_cpuid_done(addr);
 }
 
 } // namespace
@@ -121,6 +126,10 @@ Vcpu::Vcpu(GuestMemory& mem, const BootState& boot, const ElfImage& kernel,
         hook_data_.push_back({this, &s});
         add(UC_HOOK_CODE, reinterpret_cast<void*>(sensitive_hook), &hook_data_.back(), s.address,
             s.address);
+        // CPUID runs natively; the personality's answer is written once it has (on_cpuid_done).
+        if (s.kind == SensitiveKind::Cpuid)
+            add(UC_HOOK_CODE, reinterpret_cast<void*>(cpuid_done_hook), this, s.address + s.length,
+                s.address + s.length);
     }
 
     // Long mode, paging on, CPL0 (docs/ARCHITECTURE.md "Guest boot").
@@ -198,7 +207,22 @@ void Vcpu::on_sensitive(const SensitiveInsn& insn) {
     switch (insn.kind) {
     case SensitiveKind::MovToCr3: {
         uint64_t v = operand_value(insn.operand);
+        bool completes = false;
+        try {
+            completes = io_.completes_hypercall(v);
+        } catch (const std::exception& e) {
+            run_stop_.stop(StopKind::GuestFault, e.what());
+            run_stop_.set_rip(rip);
+            return;
+        }
         data_.load_cr3(v);
+        // The load that completes a Hyper-V hypercall is the hypervisor's part of it: the
+        // observers heard the hypercall (PortIo::hyperv_hypercall).
+        if (completes) {
+            events_.record("cr3 load completing a hypercall (a=value)", clock_.instructions(), rip,
+                           v);
+            return;
+        }
         ++counters_.cr3_writes;
         events_.record("cr3 write (a=value)", clock_.instructions(), rip, v);
         coalescer_.broadcast([&](GuestObserver& b) { b.on_cr3_write(rip, v); });
@@ -222,6 +246,16 @@ void Vcpu::on_sensitive(const SensitiveInsn& insn) {
         ++counters_.hlts;
         coalescer_.broadcast([&](GuestObserver& b) { b.on_hlt(rip); });
         return;
+    case SensitiveKind::Cpuid: {
+        uint32_t leaf = static_cast<uint32_t>(reg(UC_X86_REG_RAX));
+        if (personality_leaf(leaf)) {
+            cpuid_leaf_ = leaf;
+            cpuid_done_at_ = rip + insn.length;
+        }
+        ++counters_.sensitive;
+        coalescer_.broadcast([&](GuestObserver& b) { b.on_sensitive(rip, insn.text); });
+        return;
+    }
     case SensitiveKind::MovToCr0:
         data_.flush_tlb();
         [[fallthrough]];
@@ -229,6 +263,20 @@ void Vcpu::on_sensitive(const SensitiveInsn& insn) {
         ++counters_.sensitive;
         coalescer_.broadcast([&](GuestObserver& b) { b.on_sensitive(rip, insn.text); });
     }
+}
+
+void Vcpu::on_cpuid_done(uint64_t addr) {
+    if (addr != cpuid_done_at_) return; // reached by another path, not right after the CPUID
+    cpuid_done_at_ = 0;
+    CpuidRegs native{
+        static_cast<uint32_t>(reg(UC_X86_REG_RAX)), static_cast<uint32_t>(reg(UC_X86_REG_RBX)),
+        static_cast<uint32_t>(reg(UC_X86_REG_RCX)), static_cast<uint32_t>(reg(UC_X86_REG_RDX))};
+    CpuidRegs r = answer_cpuid(config_.hypervisor, cpuid_leaf_, native);
+    // CPUID zero-extends its 32-bit results into the 64-bit registers.
+    set_reg(UC_X86_REG_RAX, r.eax);
+    set_reg(UC_X86_REG_RBX, r.ebx);
+    set_reg(UC_X86_REG_RCX, r.ecx);
+    set_reg(UC_X86_REG_RDX, r.edx);
 }
 
 } // namespace vmmu

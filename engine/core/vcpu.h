@@ -76,6 +76,8 @@ public:
     void on_boundary(std::function<void(const Boundary&)> listener) {
         boundary_ = std::move(listener);
     }
+    // The instruction after a CPUID: the personality's answer replaces the CPU model's.
+    void on_cpuid_done(uint64_t addr);
 
 private:
     // The block runs: the clock counts it, and the observers see its fetch.
@@ -124,6 +126,10 @@ private:
     std::deque<SensitiveInsn> sensitive_; // stable addresses: hook user data points into it
     std::deque<SensitiveHookData> hook_data_;
     std::function<void(const Boundary&)> boundary_;
+    // A CPUID whose leaf the personality answers (engine/core/hypervisor.h): its leaf and the
+    // address of the instruction after it, where on_cpuid_done writes the answer.
+    uint32_t cpuid_leaf_ = 0;
+    uint64_t cpuid_done_at_ = 0;
 };
 
 } // namespace vmmu

@@ -40,6 +40,25 @@ std::map<std::string, std::string> parse_kv(const std::vector<std::string>& item
 
 } // namespace
 
+Hypervisor checked_hypervisor(const RunOptions& o) {
+    auto h = parse_hypervisor(o.hypervisor);
+    if (!h)
+        throw std::invalid_argument(
+            fmt::format("--hypervisor '{}': valid values are none, kvm, hyperv", o.hypervisor));
+    return *h;
+}
+
+// Under --hypervisor hyperv the slat backend stands for Hyper-V 2008 R2 on SLAT hardware
+// (docs/ARCHITECTURE.md, "Hypervisor personalities"): a profile without EPT cannot host it.
+void check_personality(Hypervisor h, const std::string& backend, const Profile& p) {
+    if (h == Hypervisor::HyperV && backend == "slat" && !p.ept)
+        throw std::invalid_argument(fmt::format(
+            "--hypervisor hyperv with backend slat: profile {} has no EPT, so no Hyper-V R2 "
+            "SLAT host can run on it (give slat a profile with features.ept, e.g. "
+            "--backend-profile slat=nehalem-2009)",
+            p.name));
+}
+
 std::unique_ptr<PreparedRun> prepare_run(const RunOptions& o, const HostSlot* slot) {
     check_dedup_options(o);
     auto prepared = std::make_unique<PreparedRun>();
@@ -84,6 +103,7 @@ std::unique_ptr<PreparedRun> prepare_run(const RunOptions& o, const HostSlot* sl
     check_window_options(o);
     mc.sample_period = o.interval;
     mc.sample_at = o.warmup;
+    mc.hypervisor = checked_hypervisor(o);
     if (slot) {
         prepared->host = slot->frames;
         prepared->vm = slot->vm;
@@ -118,6 +138,8 @@ std::unique_ptr<PreparedRun> prepare_run(const RunOptions& o, const HostSlot* sl
         env.oracle = o.oracle;
         env.dedup = o.dedup;
         env.ept_page_shift = page_shift("--ept-pages", o.ept_pages, true);
+        env.hypervisor = mc.hypervisor;
+        check_personality(mc.hypervisor, name, profiles.back());
         if (name == "shadow") env.options = shadow_opts;
         // Exits raised on a data access or a fetch come without a RIP: the vCPU knows it.
         if (o.exit_trace)

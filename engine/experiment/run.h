@@ -38,6 +38,9 @@ struct RunOptions {
     std::string ept_pages = "4k";          // 4k | 2m | 1g
     bool pwc = true, ntlb = true, oracle = true;
     std::vector<std::string> shadow_opts; // KEY=VALUE
+    // The hypervisor personality CPUID shows the guest: none | kvm | hyperv
+    // (engine/core/hypervisor.h).
+    std::string hypervisor = "none";
     uint64_t guest_mib = 1024;
     uint64_t timer_period = 1'000'000;
     uint64_t max_instructions = 0;
@@ -129,6 +132,10 @@ std::unique_ptr<PreparedRun> prepare_run(const RunOptions& options, const HostSl
 void check_run_options(const RunOptions& o);
 // "2M" -> "2m": page sizes are accepted in either case.
 std::string lower_page_size(std::string size);
+// --hypervisor parsed (std::invalid_argument naming the valid values), and whether a backend on
+// a profile can stand for that hypervisor (std::invalid_argument naming the fix).
+Hypervisor checked_hypervisor(const RunOptions& o);
+void check_personality(Hypervisor h, const std::string& backend, const Profile& p);
 // Attaches a frame tracker after the backends (the frames the host backs for this VM) and, with
 // a deduplicating host, tells the scanner about the VM (its memory, p2m and backends).
 FrameTracker& track_frames(PreparedRun& p, Deduplicator* dedup);

@@ -84,6 +84,10 @@ void RunFlags::add(CLI::App* c) {
         ->capture_default_str();
     c->add_option("--shadow-opt", o.shadow_opts,
                   "shadow policy KEY=VALUE: unsync, flood_threshold, prev_roots, page_budget");
+    c->add_option("--hypervisor", o.hypervisor,
+                  "hypervisor personality CPUID shows the guest: none, kvm or hyperv (hyperv: "
+                  "the kernel switches and flushes by hypercall, as Hyper-V recommends)")
+        ->capture_default_str();
     c->add_option("--guest-mib", o.guest_mib, "guest-physical memory in MiB")
         ->capture_default_str();
     c->add_option("--timer-period", o.timer_period, "guest instructions between timer interrupts")
@@ -127,6 +131,7 @@ RunOptions RunFlags::resolve() {
     o.ept_pages = lower_page_size(o.ept_pages);
     check_dedup_options(o);
     check_window_options(o);
+    checked_hypervisor(o);
     o.backends = backends == "none" ? std::vector<std::string>{} : split_list(backends);
     o.pwc = on_off("--pwc", pwc);
     o.ntlb = on_off("--ntlb", ntlb);

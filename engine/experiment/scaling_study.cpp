@@ -22,10 +22,8 @@
 namespace vmmu {
 namespace fs = std::filesystem;
 
-namespace {
-
 // Child side: one run, written as vmmu.run/1 JSON to `path`; the exit code says how it went.
-int run_child(const RunOptions& o, const fs::path& path, const RunDocument& document) {
+int run_study_child(const RunOptions& o, const fs::path& path, const RunDocument& document) {
     try {
         RunOutput out = execute_run(o);
         write_file_atomic(path, document(out).dump(2) + "\n");
@@ -40,7 +38,7 @@ int run_child(const RunOptions& o, const fs::path& path, const RunDocument& docu
     return 1;
 }
 
-void collect(StudyRun& r, const fs::path& path, const ChildStatus& status) {
+void collect_study_run(StudyRun& r, const fs::path& path, const ChildStatus& status) {
     std::ifstream in(path);
     if (in) {
         try {
@@ -67,6 +65,8 @@ void collect(StudyRun& r, const fs::path& path, const ChildStatus& status) {
     else if (run_actions(r.run) == 0)
         r.failure = "the guest reported no completed session actions (sessions.apps)";
 }
+
+namespace {
 
 // FNV-1a (64-bit) of a file's bytes: enough to tell two profile files apart in the record.
 std::string fnv1a_file(const fs::path& path) {
@@ -106,7 +106,25 @@ RunOptions study_base(const ScalingOptions& f, StudyHost& host, std::vector<uint
             throw std::invalid_argument("--param sessions=...: use --sessions K1,K2,... instead");
     if (f.jobs == 0) throw std::invalid_argument("--jobs 0: give at least 1");
     ks = parse_sessions(f.sessions);
-    if (f.original_hardware) {
+    if (f.hyperv_2008_vs_r2) {
+        // The pair is fixed: nothing of it may be tuned from the command line.
+        if (!f.shadow_profile.empty() || !f.slat_profile.empty())
+            throw std::invalid_argument(
+                "--hyperv-2008-vs-r2 fixes the profiles (penryn-2008 for shadow, nehalem-2009 for "
+                "slat): drop --shadow-profile / --slat-profile, or run the study without it");
+        if (base.hypervisor != "none" && base.hypervisor != "hyperv")
+            throw std::invalid_argument(
+                fmt::format("--hyperv-2008-vs-r2 with --hypervisor {}: the pair is Hyper-V's (drop "
+                            "--hypervisor)",
+                            base.hypervisor));
+        base.hypervisor = "hyperv";
+        for (const char* b : {"shadow", "slat"})
+            if (std::find(base.backends.begin(), base.backends.end(), b) == base.backends.end())
+                throw std::invalid_argument(fmt::format(
+                    "--hyperv-2008-vs-r2 compares shadow with slat: --backends must include {}",
+                    b));
+    }
+    if (f.original_hardware || f.hyperv_2008_vs_r2) {
         base.backend_profile["shadow"] = "penryn-2008";
         base.backend_profile["slat"] = "nehalem-2009";
     }
@@ -214,7 +232,7 @@ ScalingStudy run_scaling_study(const ScalingOptions& f, const RunDocument& docum
     auto k_of = [&](size_t job) { return ks.size() - 1 - job; };
     for (size_t j = 0; j < jobs.size(); ++j) {
         size_t i = k_of(j);
-        jobs[j].run = [&, i] { return run_child(options[i], paths[i], document); };
+        jobs[j].run = [&, i] { return run_study_child(options[i], paths[i], document); };
     }
     ScalingStudy result;
     std::vector<uint64_t> running;
@@ -241,7 +259,7 @@ ScalingStudy run_scaling_study(const ScalingOptions& f, const RunDocument& docum
             runs[i].failure = "interrupted";
             fs::remove(paths[i]);
         } else {
-            collect(runs[i], paths[i], s);
+            collect_study_run(runs[i], paths[i], s);
         }
     }
     result.wall_seconds =
@@ -252,7 +270,18 @@ ScalingStudy run_scaling_study(const ScalingOptions& f, const RunDocument& docum
     result.status = study_status(runs, result.interrupted);
     result.runs = std::move(runs);
     result.host = std::move(host);
-    result.config = {std::move(ks), std::move(base), std::move(profiles)};
+    if ((f.sensitivity || f.hyperv_2008_vs_r2) && !result.interrupted) {
+        result.sensitivity =
+            run_sensitivity(base, result.host, document, f.jobs, [&](size_t done, size_t total) {
+                if (progress) progress(done, total, {});
+            });
+        result.interrupted = result.sensitivity->interrupted;
+        result.signal = result.sensitivity->signal;
+        result.wall_seconds =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    }
+    result.config = {std::move(ks), std::move(base), std::move(profiles),
+                     f.hyperv_2008_vs_r2 ? kHypervPreset : ""};
     if (!keep_runs) fs::remove_all(run_dir);
     return result;
 }

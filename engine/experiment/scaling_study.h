@@ -4,12 +4,16 @@
 // engine/output/study_report.h writes its vmmu.study.scaling/1 document.
 #pragma once
 
+#include "engine/experiment/process_pool.h"
 #include "engine/experiment/run.h"
+#include "engine/experiment/sensitivity.h"
 #include "engine/experiment/study.h"
 
 #include <cstddef>
 #include <cstdint>
+#include <filesystem>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -29,6 +33,11 @@ struct ScalingOptions {
     std::string sessions = kDefaultSessions;
     std::string shadow_profile, slat_profile;
     bool original_hardware = false;
+    // The seeds' own pair: shadow = Hyper-V 2008's VTLB with an enlightened guest on
+    // penryn-2008, slat = Hyper-V 2008 R2 on nehalem-2009 (--hypervisor hyperv for both).
+    bool hyperv_2008_vs_r2 = false;
+    // Also run the sensitivity grid (sensitivity.h); the Hyper-V preset always does.
+    bool sensitivity = false;
     StudyHost host;
     double ghz = 0;
     unsigned jobs = 1;
@@ -50,7 +59,10 @@ struct ScalingConfig {
     std::vector<uint64_t> sessions;             // the K, sorted
     RunOptions base;                            // every run's flags but sessions=K
     std::vector<ProfileSource> profile_sources; // in base.backends order
+    std::string preset;                         // "hyperv-2008-vs-r2" or ""
 };
+
+inline constexpr const char* kHypervPreset = "hyperv-2008-vs-r2";
 
 struct ScalingStudy {
     std::vector<StudyRun> runs; // one per K, in K order
@@ -61,7 +73,14 @@ struct ScalingStudy {
     double wall_seconds = 0;
     bool interrupted = false;
     int signal = 0; // the signal that interrupted it (SIGINT, SIGTERM, SIGHUP), 0 if none
+    std::optional<SensitivityGrid> sensitivity; // with --sensitivity or the Hyper-V preset
 };
+
+// One run of a study in a child process: its vmmu.run/1 JSON written to `path` (a reason beside
+// it, `path`.err, if it could not run); and, in the parent, that file read back into `r`.
+int run_study_child(const RunOptions& o, const std::filesystem::path& path,
+                    const RunDocument& document);
+void collect_study_run(StudyRun& r, const std::filesystem::path& path, const ChildStatus& status);
 
 // Called while the runs go: how many finished of how many, and the K still running.
 using ScalingProgress =

@@ -20,6 +20,7 @@ struct ValidationCheck {
     std::string window = {};             // the window it was computed on (README.md "Windows")
     nlohmann::ordered_json figures = {}; // the numbers behind it
     bool agrees = false;
+    std::string personality = "none"; // the --hypervisor the check's runs used
 };
 
 // Called before each step with the steps done, their total and what runs next.

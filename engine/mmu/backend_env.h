@@ -4,6 +4,7 @@
 
 #include "engine/core/addr.h"
 #include "engine/core/guest_memory.h"
+#include "engine/core/hypervisor.h"
 #include "engine/host/host_frames.h"
 #include "engine/host/p2m.h"
 #include "engine/mmu/counters.h"
@@ -42,6 +43,9 @@ struct BackendEnv {
     uint64_t initial_cr3 = 0;
     uint64_t initial_cr4 = 0;
     ExitTrace exit_trace; // if set, called for every exit (costly: demos and tests only)
+    // The hypervisor personality the guest was told of (--hypervisor): a scheme that models
+    // that hypervisor reports under its names (shadow: Hyper-V's VTLB counters).
+    Hypervisor hypervisor = Hypervisor::None;
 };
 
 } // namespace vmmu

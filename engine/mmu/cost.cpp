@@ -19,7 +19,8 @@ CycleBreakdown compute_cycles(const BackendCounters& c, const Profile& p,
     for (size_t r = 0; r < c.exits.by_reason.size(); ++r)
         b.handler += static_cast<double>(c.exits.by_reason[r]) * p.handler_cycles[r];
     b.handler += detail(c, kDetailHvRefs) * p.walk_ref_cycles + detail(c, kDetailHvCycles) +
-                 detail(c, kDetailDedupCycles);
+                 detail(c, kDetailDedupCycles) +
+                 detail(c, kDetailHvFlushEntries) * p.hv_flush_entry_cycles;
     return b;
 }
 

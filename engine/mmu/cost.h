@@ -15,12 +15,14 @@ constexpr std::string_view kDetailHvRefs = "hv_refs";
 constexpr std::string_view kDetailHvCycles = "hv_cycles";
 // Host cycles of memory deduplication's scanner for this VM (engine/host/dedup.h, estimates).
 constexpr std::string_view kDetailDedupCycles = "dedup_scan_cycles";
+// Pages named by Hyper-V flush-list hypercalls the hypervisor handled (shadow: its VTLB).
+constexpr std::string_view kDetailHvFlushEntries = "hv_flush_entries";
 
 // base    = instructions × base_cpi
 // walk    = refs × walk_ref + pwc_hits × pwc_hit + ntlb_hits × ntlb_hit
 // exit    = Σ exits × round_trip
 // handler = Σ_reason exits[reason] × handler[reason] + hv_refs × walk_ref + hv_cycles
-//           + dedup_scan_cycles
+//           + dedup_scan_cycles + hv_flush_entries × hv_flush_entry
 CycleBreakdown compute_cycles(const BackendCounters& c, const Profile& p,
                               uint64_t guest_instructions);
 

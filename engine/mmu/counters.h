@@ -78,11 +78,13 @@ enum class ExitReason : uint8_t {
     Io,
     Hlt,
     Other,
+    HvSwitchAs, // Hyper-V: HvSwitchVirtualAddressSpace hypercall (shadow: the VTLB)
+    HvFlush,    // Hyper-V: HvFlushVirtualAddressSpace / HvFlushVirtualAddressList hypercall
     Count
 };
 constexpr std::array<std::string_view, static_cast<size_t>(ExitReason::Count)> kExitReasonNames = {
-    "cr3_write",     "invlpg", "pf_hidden", "pf_guest", "pt_write",
-    "ept_violation", "timer",  "io",        "hlt",      "other"};
+    "cr3_write", "invlpg", "pf_hidden", "pf_guest", "pt_write",     "ept_violation",
+    "timer",     "io",     "hlt",       "other",    "hv_switch_as", "hv_flush"};
 
 struct ExitCounters {
     std::array<uint64_t, static_cast<size_t>(ExitReason::Count)> by_reason{};
@@ -131,6 +133,9 @@ struct BackendCounters {
     // Scheme-specific counters (shadow: unsync, resync, flooded, zapped, root_cache_hits, ...),
     // filled from the scheme's typed counters when they are read.
     Details details;
+    // The same events under Hyper-V's own performance-counter names (shadow under
+    // --hypervisor hyperv: its VTLB), empty otherwise; counts over the run, not rates.
+    Details hyperv;
 
     // Peaks among the details (shadow_pages) add up too: an upper bound on what VMs hold at once.
     BackendCounters& operator+=(const BackendCounters& o) {
@@ -138,6 +143,7 @@ struct BackendCounters {
         walks += o.walks;
         exits += o.exits;
         for (auto& [k, v] : o.details) details[k] += v;
+        for (auto& [k, v] : o.hyperv) hyperv[k] += v;
         return *this;
     }
     // Since the snapshot `o`. A detail that is a peak (shadow_pages) reports how much the peak

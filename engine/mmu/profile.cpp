@@ -183,8 +183,10 @@ Profile parse_profile(const json& j, std::string_view origin) {
     p.ntlb_hit_cycles = sourced(latency, "ntlb_hit", 0, kMaxCycles, p);
 
     Node exit = root.child("vm_exit");
-    exit.keys({"round_trip", "handler"}, {"round_trip", "handler"});
+    exit.keys({"round_trip", "handler", "hv_flush_entry"},
+              {"round_trip", "handler", "hv_flush_entry"});
     p.exit_round_trip_cycles = sourced(exit, "round_trip", 0, kMaxCycles, p);
+    p.hv_flush_entry_cycles = sourced(exit, "hv_flush_entry", 0, kMaxCycles, p);
     Node handler = exit.child("handler");
     handler.require_object();
     for (auto& [k, v] : j.at("vm_exit").at("handler").items())

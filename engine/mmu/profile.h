@@ -42,6 +42,7 @@ struct Profile {
     double ntlb_hit_cycles = 0;        // one nested-TLB hit
     double exit_round_trip_cycles = 0; // VM exit + VM entry, world switch only
     std::array<double, static_cast<size_t>(ExitReason::Count)> handler_cycles{};
+    double hv_flush_entry_cycles = 0; // one page of a Hyper-V flush list, beyond its exit
 
     // Key path of each group ("tlb.stlb", "latency.walk_ref", ...) -> its "source" text.
     std::map<std::string, std::string> sources;

@@ -34,6 +34,11 @@ nlohmann::ordered_json backend_json(const BackendCounters& c, const CycleBreakdo
     ordered_json details = ordered_json::object();
     for (auto& [k, v] : c.details) details[k] = v; // std::map: already sorted
     j["details"] = std::move(details);
+    if (!c.hyperv.empty()) {
+        ordered_json hv = ordered_json::object();
+        for (auto& [k, v] : c.hyperv) hv[k] = v;
+        j["hyperv_counters"] = std::move(hv);
+    }
     j["cycles"] = ordered_json{{"total", cycles.total()},
                                {"base", cycles.base},
                                {"walk", cycles.walk},

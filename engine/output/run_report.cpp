@@ -130,6 +130,7 @@ ojson run_json(const RunOutput& out) {
                    {"ntlb", o.ntlb},
                    {"shadow_opts", o.shadow_opts},
                    {"backends", o.backends}};
+    if (o.hypervisor != "none") j["config"]["hypervisor"] = o.hypervisor;
     j["guest"] = {{"instructions", g.instructions},
                   {"data_accesses", g.data_accesses},
                   {"data_reads", g.data_reads},

@@ -152,12 +152,84 @@ ojson study_config_json(const ScalingConfig& c, const StudyHost& host) {
     config["max_instructions"] = base.max_instructions;
     config["dedup"] = {
         {"enabled", base.dedup}, {"period", base.dedup_period}, {"pages", base.dedup_pages}};
+    config["hypervisor"] = base.hypervisor;
+    if (!c.preset.empty())
+        config["preset"] = {
+            {"name", c.preset},
+            {"shadow", "Hyper-V 2008: shadow paging (VTLB) on penryn-2008 (VT-x without EPT), "
+                       "the guest enlightened by hypercall (HvSwitchVirtualAddressSpace, "
+                       "HvFlushVirtualAddress*)"},
+            {"slat", "Hyper-V 2008 R2: SLAT on nehalem-2009 (EPT, VPID); the hypercalls cost "
+                     "what the plain instructions they replace cost there (no exit): R2 on SLAT "
+                     "hardware does not recommend them"}};
     return config;
 }
 
 ojson study_json(const ScalingStudy& s) {
-    return study_json(s.runs, s.host, study_config_json(s.config, s.host), s.interrupted,
-                      s.wall_seconds);
+    ojson j = study_json(s.runs, s.host, study_config_json(s.config, s.host), s.interrupted,
+                         s.wall_seconds);
+    if (s.sensitivity) j["sensitivity"] = sensitivity_json(*s.sensitivity);
+    return j;
+}
+
+ojson sensitivity_json(const SensitivityGrid& g) {
+    const SensitivityAxes& a = g.axes;
+    ojson points = ojson::array();
+    for (const SensitivityPoint& p : g.points) {
+        ojson q = {{"burst_updates", p.burst_updates},
+                   {"ws_mib", p.ws_mib},
+                   {"think_ticks", p.think_ticks},
+                   {"actions_per_sec", p.actions_per_sec}};
+        if (p.ratio) {
+            q["slat/shadow"] = *p.ratio;
+            q["shadow_sessions"] = p.shadow_sessions;
+            q["slat_sessions"] = p.slat_sessions;
+            q["verdict"] = p.verdict;
+        } else {
+            q["slat/shadow"] = nullptr;
+            q["failure"] = p.failure;
+        }
+        points.push_back(std::move(q));
+    }
+    return {{"sessions", a.sessions},
+            {"axes",
+             {{"burst_updates", a.burst_updates},
+              {"ws_mib", a.ws_mib},
+              {"think_ticks", a.think_ticks},
+              {"actions_per_sec", a.actions_per_sec}}},
+            {"what", "slat/shadow sustained sessions at one K per point, each axis bracketing the "
+                     "study's own value (burst_updates 5000, ws_mib 1, think_ticks 5, A 10)"},
+            {"published_band", {kPublishedLow, kPublishedHigh}},
+            {"measured", g.measured},
+            {"in_band", g.in_band},
+            {"points", points}};
+}
+
+std::string sensitivity_table(const ojson& s) {
+    std::string out = fmt::format(
+        "sensitivity (K={}): slat/shadow sessions by work per launch (burst_updates), at A = 10 "
+        "actions/s\n",
+        s["sessions"].get<uint64_t>());
+    out += fmt::format("{:>8}{:>8}", "ws_mib", "think");
+    for (auto& bu : s["axes"]["burst_updates"]) out += fmt::format("{:>10}", bu.get<uint64_t>());
+    out += "\n";
+    for (auto& ws : s["axes"]["ws_mib"])
+        for (auto& tt : s["axes"]["think_ticks"]) {
+            out += fmt::format("{:>8}{:>8}", ws.get<uint64_t>(), tt.get<uint64_t>());
+            for (auto& bu : s["axes"]["burst_updates"]) {
+                std::string cell = "-";
+                for (auto& p : s["points"])
+                    if (p["ws_mib"] == ws && p["think_ticks"] == tt && p["burst_updates"] == bu &&
+                        p["actions_per_sec"] == 10.0 && !p["slat/shadow"].is_null())
+                        cell = fmt::format("{:.3g}x", p["slat/shadow"].get<double>());
+                out += fmt::format("{:>10}", cell);
+            }
+            out += "\n";
+        }
+    out += fmt::format("{} of {} grid points (all A) lie in the published {}-{}x band\n",
+                       s["in_band"].get<size_t>(), s["measured"].get<size_t>(),
+                       s["published_band"][0].get<double>(), s["published_band"][1].get<double>());
+    return out;
 }
 
 std::string study_table(const ojson& s) {

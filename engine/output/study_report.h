@@ -26,6 +26,11 @@ nlohmann::ordered_json study_json(const ScalingStudy& study);
 
 // Human-readable summary of a scaling study document.
 std::string study_table(const nlohmann::ordered_json& study);
+// The sensitivity grid (engine/experiment/sensitivity.h) as the study document's "sensitivity"
+// object, and as a console table: the ratio at each (working set, think time) by work per
+// launch, at the study's A, with how many points of the whole grid lie in the published band.
+nlohmann::ordered_json sensitivity_json(const SensitivityGrid& grid);
+std::string sensitivity_table(const nlohmann::ordered_json& sensitivity);
 
 // "  3 VMs (dedup): fits", printed as the density study measures each N.
 std::string density_point_line(const DensityRow& row, bool dedup);

@@ -22,9 +22,9 @@ std::string validate_text(const std::vector<ValidationCheck>& checks, double wal
     for (auto& c : checks)
         out += fmt::format(
             "[{}] {}\n  claim:    {}\n  source:   {}\n  measured: {}\n  window:   {}\n  "
-            "criterion: {}\n\n",
+            "criterion: {}\n  personality: --hypervisor {}\n\n",
             c.agrees ? "agrees" : "DISAGREES", c.id, c.claim, c.source, c.measured, c.window,
-            c.criterion);
+            c.criterion, c.personality);
     out += fmt::format("{} of {} checks agree with the published findings ({:.0f} s)\n",
                        agreeing(checks), checks.size(), wall_seconds);
     return out;
@@ -39,6 +39,7 @@ ojson validate_json(const std::vector<ValidationCheck>& checks, double wall_seco
                         {"criterion", c.criterion},
                         {"measured", c.measured},
                         {"window", c.window},
+                        {"personality", c.personality},
                         {"figures", c.figures},
                         {"verdict", c.agrees ? "agrees" : "disagrees"}});
     return {{"schema", "vmmu.validate/1"},

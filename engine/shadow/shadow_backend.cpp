@@ -42,9 +42,13 @@ bool exits_under_shadow(std::string_view text) {
 ShadowBackend::ShadowBackend(const BackendEnv& env)
     : env_(checked(env)), p2m_(env.p2m), profile_(*env.profile), oracle_(env.oracle),
       pwc_on_(env.pwc), vpid_(profile_.vpid ? 1 : 0), cpu_(env.initial_cr3, env.initial_cr4),
-      tlb_(profile_.tlb, &counters_.tlb),
+      hypervisor_(env.hypervisor), tlb_(profile_.tlb, &counters_.tlb),
       pwc_(env.pwc ? profile_.pwc : PwcConfig{}, &counters_.walks),
-      mmu_(*env.memory, *env.p2m, ShadowOptions::parse(env.options), env.initial_cr3) {
+      mmu_(*env.memory, *env.p2m,
+           ShadowOptions::parse(env.options, env.hypervisor == Hypervisor::HyperV
+                                                 ? ShadowOptions::hyperv_vtlb()
+                                                 : ShadowOptions{}),
+           env.initial_cr3) {
     pwc_on_ = pwc_.enabled();
     tlb_.set_context(cpu_.pcid(), vpid_);
     exit_trace_ = env.exit_trace;
@@ -192,7 +196,38 @@ void ShadowBackend::apply_guest_invalidation(Invalidate what) {
 }
 
 void ShadowBackend::on_cr3_write(uint64_t rip, uint64_t new_cr3) {
-    vm_exit(ExitReason::Cr3Write);
+    switch_root(rip, new_cr3, ExitReason::Cr3Write);
+}
+
+void ShadowBackend::on_hv_switch_as(uint64_t rip, uint64_t new_cr3) {
+    // HvSwitchVirtualAddressSpace: the same root lookup as a mov cr3 exit, minus the decode
+    // (priced by the hv_switch_as handler constant).
+    switch_root(rip, new_cr3, ExitReason::HvSwitchAs);
+}
+
+void ShadowBackend::on_hv_flush(uint64_t rip, const HvFlush& f) {
+    vm_exit(ExitReason::HvFlush);
+    if (f.whole_space) {
+        // HvFlushVirtualAddressSpace, non-global mappings: what a CR3 reload asks of the VTLB
+        // (unsync tables resynced, the root found again), in one hypercall exit.
+        ++hv_flush_spaces_;
+        Invalidate what = cpu_.write_cr3(f.address_space);
+        mmu_.cr3_write(f.address_space, what != Invalidate::None);
+        apply_mmu_flush();
+        tlb_.set_context(cpu_.pcid(), vpid_);
+        apply_guest_invalidation(what);
+        trace_exit(ExitReason::HvFlush, rip, f.address_space, "flush address space");
+        return;
+    }
+    // HvFlushVirtualAddressList: each listed page as an invlpg would, all in this one exit.
+    ++hv_flush_lists_;
+    hv_flush_entries_ += f.pages.size();
+    for (GuestVirt va : f.pages) invalidate_page(va);
+    trace_exit(ExitReason::HvFlush, rip, f.ranges, "flush address list");
+}
+
+void ShadowBackend::switch_root(uint64_t rip, uint64_t new_cr3, ExitReason reason) {
+    vm_exit(reason);
     uint64_t cached = mmu_.stats().root_cache_hits, resynced = mmu_.stats().mmu_resync;
     Invalidate what = cpu_.write_cr3(new_cr3);
     // A flushing CR3 write is a guest TLB flush: unsync tables are resynced (KVM).
@@ -203,7 +238,7 @@ void ShadowBackend::on_cr3_write(uint64_t rip, uint64_t new_cr3) {
     // write would (SDM 4.10.4.1).
     apply_guest_invalidation(what);
     bool hit = mmu_.stats().root_cache_hits > cached, resync = mmu_.stats().mmu_resync > resynced;
-    trace_exit(ExitReason::Cr3Write, rip, new_cr3,
+    trace_exit(reason, rip, new_cr3,
                hit ? (resync ? "switch root (cached), resync" : "switch root (cached)")
                    : (resync ? "switch root (new), resync" : "switch root (new)"));
 }
@@ -225,9 +260,13 @@ void ShadowBackend::on_cr4_write(uint64_t rip, uint64_t new_cr4) {
 void ShadowBackend::on_invlpg(uint64_t rip, GuestVirt va) {
     vm_exit(ExitReason::Invlpg);
     uint64_t resynced = mmu_.stats().mmu_resync;
-    mmu_.invlpg(va);
+    invalidate_page(va);
     trace_exit(ExitReason::Invlpg, rip, va.value(),
                mmu_.stats().mmu_resync > resynced ? "resync" : "drop shadow entry");
+}
+
+void ShadowBackend::invalidate_page(GuestVirt va) {
+    mmu_.invlpg(va);
     apply_mmu_flush();
     // INVLPG drops the page's TLB entries and the PCID's paging-structure caches (SDM 4.10.4.1).
     tlb_.invlpg(va);
@@ -305,7 +344,35 @@ const BackendCounters& ShadowBackend::counters() const {
     d["zapped"] = s.mmu_shadow_zapped;
     // Memory references made by exit handlers, priced by the cost model (cost.h).
     d[std::string(kDetailHvRefs)] = s.hv_guest_pte_reads;
+    if (hypervisor_ == Hypervisor::HyperV) {
+        d["hv_flush_spaces"] = hv_flush_spaces_;
+        d["hv_flush_lists"] = hv_flush_lists_;
+        d[std::string(kDetailHvFlushEntries)] = hv_flush_entries_;
+        fill_hyperv_counters();
+    }
     return counters_;
+}
+
+// Hyper-V's own performance counters for its VTLB ("Hyper-V Hypervisor Virtual Processor" and
+// "Hyper-V Hypervisor Partition" counter sets), as counts over the run rather than per second.
+// Each maps the vmmu event that matches its description.
+void ShadowBackend::fill_hyperv_counters() const {
+    const ShadowStats& s = mmu_.stats();
+    const ExitCounters& e = counters_.exits;
+    auto& h = counters_.hyperv;
+    h["Address Space Switches"] = e[ExitReason::HvSwitchAs] + e[ExitReason::Cr3Write];
+    h["Address Space Flushes"] = hv_flush_spaces_;
+    h["Virtual TLB Flush Entires"] = hv_flush_entries_; // sic: Hyper-V's own spelling
+    h["Page Table Write Intercepts"] = e[ExitReason::PtWrite];
+    h["Reflected Guest Page Faults"] = e[ExitReason::PfGuest];
+    h["Page Table Validations"] = s.mmu_resync;
+    h["Page Table Allocations"] = s.mmu_cache_miss;
+    h["Page Table Evictions"] = s.budget_zapped;
+    h["Small Page TLB Fills"] = s.pf_fixed;
+    h["Address Space Evictions"] = s.root_evictions;
+    // Partition: what the VTLB holds at the end of the run.
+    h["Address Spaces"] = mmu_.root_cache().previous().size() + 1;
+    h["Virtual TLB Pages"] = mmu_.tables().live_pages();
 }
 
 CycleBreakdown ShadowBackend::cycles(uint64_t guest_instructions) const {

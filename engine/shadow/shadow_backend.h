@@ -73,6 +73,10 @@ public:
         trace_exit(ExitReason::Io, rip, port, "emulate port I/O");
     }
     void on_sensitive(uint64_t rip, std::string_view mnemonic) override;
+    // Hyper-V 2008's VTLB: the enlightened guest's hypercalls exit; the hypervisor does what the
+    // plain instruction would have asked, without decoding it, and a list in one exit.
+    void on_hv_switch_as(uint64_t rip, uint64_t new_cr3) override;
+    void on_hv_flush(uint64_t rip, const HvFlush& f) override;
     // Another VM's quantum: an exit to the host scheduler; without VPID the TLB is flushed.
     void on_world_switch() override {
         ++world_switches_;
@@ -139,6 +143,13 @@ private:
     }
     // What a guest CR3/CR4 write invalidates in the TLB and walk caches (SDM 4.10.4.1).
     void apply_guest_invalidation(Invalidate what);
+    // A CR3 load the guest asked for, by `mov cr3` or by hypercall: find or build the shadow root
+    // (resyncing unsync tables when it flushes) and flush as the CR3 write would.
+    void switch_root(uint64_t rip, uint64_t new_cr3, ExitReason reason);
+    // Invalidation of one page, by invlpg or as one entry of a flush list (no exit of its own).
+    void invalidate_page(GuestVirt va);
+    // Hyper-V's performance-counter names for what the VTLB did (--hypervisor hyperv).
+    void fill_hyperv_counters() const;
 
     BackendEnv env_; // for the isolation check: the host and this VM
     const P2m* p2m_;
@@ -150,6 +161,8 @@ private:
     uint64_t perm_rewalks_ = 0;
     uint64_t write_protect_faults_ = 0;
     uint64_t cr4_writes_ = 0;
+    Hypervisor hypervisor_;
+    uint64_t hv_flush_spaces_ = 0, hv_flush_lists_ = 0, hv_flush_entries_ = 0;
     ExitTrace exit_trace_; // env.exit_trace: demos only
     uint64_t world_switches_ = 0;
     uint64_t unmapped_accesses_ = 0; // without the oracle: an access the guest tables do not map

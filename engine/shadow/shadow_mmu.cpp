@@ -279,8 +279,10 @@ void ShadowMmu::cr3_write(uint64_t new_cr3, bool flush) {
     if (!tables_.valid(old.slot, old.generation)) return;
     // A root pushed out of the cache is zapped; its subtrees stay cached by guest frame and
     // are relinked on demand if the address space comes back.
-    if (auto out = cache_.put(old); out && tables_.valid(out->slot, out->generation))
+    if (auto out = cache_.put(old); out && tables_.valid(out->slot, out->generation)) {
+        ++stats_.root_evictions;
         tables_.zap(out->slot);
+    }
 }
 
 } // namespace vmmu::shadow

@@ -74,6 +74,7 @@ public:
     const ShadowStats& stats() const { return stats_; }
     const ShadowOptions& options() const { return options_; }
     ShadowTables& tables() { return tables_; }
+    const ShadowTables& tables() const { return tables_; }
     const RootRef& current_root() const { return root_; }
     const RootCache& root_cache() const { return cache_; }
 

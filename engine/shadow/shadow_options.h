@@ -21,7 +21,16 @@ struct ShadowOptions {
     // Previous roots kept across CR3 switches (KVM keeps 3; docs/ANCHORS.md).
     uint32_t prev_roots = 3;
 
-    // Throws std::invalid_argument naming the key on an unknown key or a bad value.
+    // Hyper-V 2008's VTLB capacity (--hypervisor hyperv): cached address spaces
+    // (prev_roots + the current one) and shadow pages per partition; when a space beyond the
+    // capacity is switched to, the least recently used cached one is evicted, and beyond the
+    // page budget the least recently used shadow pages are (the same policies as KVM's here).
+    static ShadowOptions hyperv_vtlb();
+
+    // Throws std::invalid_argument naming the key on an unknown key or a bad value. Keys not
+    // given keep `defaults`.
+    static ShadowOptions parse(const std::map<std::string, std::string>& options,
+                               const ShadowOptions& defaults);
     static ShadowOptions parse(const std::map<std::string, std::string>& options);
     // Every key parse() accepts, with its default and meaning (`vmmu list`).
     static std::vector<SchemeOption> describe();

@@ -37,7 +37,8 @@ struct ShadowStats {
     uint64_t mmu_cache_miss = 0;    // shadow pages created (not found for a guest table)
     uint64_t budget_zapped = 0;     // of which: zapped to stay within the page budget
     uint64_t root_cache_hits = 0, root_cache_misses = 0;
-    uint64_t root_reloads = 0; // current root zapped under the guest and rebuilt
+    uint64_t root_reloads = 0;   // current root zapped under the guest and rebuilt
+    uint64_t root_evictions = 0; // cached roots pushed out of the root cache and zapped
     uint64_t shadow_pages_peak = 0;
     uint64_t hv_guest_pte_reads = 0; // guest entries read by the hypervisor
     uint64_t large_mappings = 0;     // 2M/1G shadow leaves installed

@@ -80,4 +80,12 @@ void report_kernel_stats(void) {
     report1("cr3_loads", kstats.cr3_loads);
     report1("invlpgs", kstats.invlpgs);
     report1("frames_in_use", frames_in_use);
+    if (hv_recommended) {
+        report1("hv_switches", hv_stats.switches);
+        report1("hv_flush_spaces", hv_stats.flush_spaces);
+        report1("hv_flush_lists", hv_stats.flush_lists);
+        report1("hv_flush_entries", hv_stats.flush_entries);
+        report1("hv_hypercalls",
+                hv_stats.switches + hv_stats.flush_spaces + hv_stats.flush_lists);
+    }
 }

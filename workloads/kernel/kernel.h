@@ -66,6 +66,7 @@ extern u64 kernel_pml4;
 void vm_init(u64 mem_bytes);
 void switch_cr3(u64 pml4);                          /* load CR3: flushes non-global TLB entries */
 void vm_activate(u64 pml4);                         /* switch_cr3 unless already loaded */
+void vm_flush_all(u64 pml4);                        /* drop its non-global TLB entries if loaded */
 u64 vm_new(void);                                   /* kernel half + kernel text; 0 if no memory */
 void vm_free(u64 pml4);                             /* user half, its tables, the root */
 u64 vm_fork(u64 pml4);                              /* copy-on-write copy; 0 if no memory */
@@ -149,6 +150,18 @@ struct kstats {
         idle_halts, cr3_loads, invlpgs, killed;
 };
 extern struct kstats kstats;
+
+/* ---- Hyper-V enlightenments (hv.c) ------------------------------------------------------- */
+/* CPUID 0x40000004 recommendations this kernel follows (VMMU_HV_REC_*), 0 on another host. */
+extern u32 hv_recommended;
+struct hv_stats {
+    u64 switches, flush_spaces, flush_lists, flush_entries;
+};
+extern struct hv_stats hv_stats;
+void hv_init(void);
+void hv_switch_address_space(u64 pml4);          /* HvSwitchVirtualAddressSpace */
+void hv_flush_address_space(u64 pml4);           /* HvFlushVirtualAddressSpace, non-global */
+void hv_flush_address_list(u64 pml4, const u64 *va, u32 n); /* HvFlushVirtualAddressList */
 extern const struct vmmu_boot_info *boot;
 void report_kernel_stats(void);
 

@@ -14,6 +14,8 @@ void kmain(const struct vmmu_boot_info *info) {
     if (info->magic != VMMU_BOOT_MAGIC)
         panic("bad boot info magic %llx", info->magic);
     boot_copy = *info;
+    /* Before the first address-space switch: what the hypervisor recommends decides how. */
+    hv_init();
     boot_copy.cmdline[VMMU_CMDLINE_MAX - 1] = 0;
     if (boot->free_start % HUGE_SIZE || boot->mem_bytes % HUGE_SIZE ||
         boot->free_start >= boot->mem_bytes)

@@ -137,7 +137,7 @@ int proc_fork(struct trapframe *tf) {
         return -VMMU_ENOMEM;
     }
     /* The parent's writable pages just became read-only: flush its stale TLB entries. */
-    switch_cr3(cur->mm.pml4);
+    vm_flush_all(cur->mm.pml4);
     np->parent = cur;
     memcpy(np->name, cur->name, sizeof np->name);
     struct trapframe child = *tf;

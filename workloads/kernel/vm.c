@@ -21,8 +21,14 @@ extern char __text_start[], __text_end[];
 static unsigned pt_index(u64 va, int level) { return (va >> (12 + 9 * (level - 1))) & 0x1ff; }
 static u64 *table(u64 pa) { return (u64 *)P2V(pa); }
 
+/* Under a hypervisor that recommends it (hv.c), by HvSwitchVirtualAddressSpace. cr3_loads
+ * counts the plain `mov cr3` loads only. */
 void switch_cr3(u64 pml4) {
     loaded_cr3 = pml4;
+    if (hv_recommended & VMMU_HV_REC_SWITCH_AS) {
+        hv_switch_address_space(pml4);
+        return;
+    }
     kstats.cr3_loads++;
     write_cr3(pml4);
 }
@@ -33,11 +39,41 @@ void vm_activate(u64 pml4) {
         switch_cr3(pml4);
 }
 
+/* Every non-global entry of the loaded address space: a CR3 reload, or HvFlushVirtualAddressSpace
+ * where Hyper-V recommends it. */
+void vm_flush_all(u64 pml4) {
+    if (pml4 != loaded_cr3)
+        return;
+    if (hv_recommended & VMMU_HV_REC_LOCAL_FLUSH)
+        hv_flush_address_space(pml4);
+    else
+        switch_cr3(pml4);
+}
+
+/* Pages waiting for one HvFlushVirtualAddressList while vm_unmap edits a range (Windows batches
+ * its flushes the same way); 0 outside vm_unmap. Beyond the ceiling below the whole space goes. */
+#define FLUSH_CEILING_PAGES 33
+static u64 flush_list[FLUSH_CEILING_PAGES + 1];
+static u32 flush_listed;
+static int flush_batching;
+
 /* A changed or removed entry may still sit in the TLB: invalidate it if this address space is
  * the loaded one (the others are flushed when CR3 is next loaded with them). */
 static void flush_page(u64 pml4, u64 va) {
     if (pml4 != loaded_cr3)
         return;
+    if (hv_recommended & VMMU_HV_REC_LOCAL_FLUSH) {
+        if (!flush_batching) {
+            hv_flush_address_list(pml4, &va, 1);
+            return;
+        }
+        if (flush_listed == sizeof flush_list / sizeof flush_list[0]) {
+            hv_flush_address_list(pml4, flush_list, flush_listed);
+            flush_listed = 0;
+        }
+        flush_list[flush_listed++] = va;
+        return;
+    }
     kstats.invlpgs++;
     invlpg(va);
 }
@@ -182,12 +218,11 @@ int vm_map(u64 pml4, u64 va, u64 pa, u64 flags) {
     return 0;
 }
 
-/* Beyond this many pages one CR3 load is cheaper than an invlpg each (Linux's
+/* Beyond FLUSH_CEILING_PAGES pages one CR3 load is cheaper than an invlpg each (Linux's
  * tlb_single_page_flush_ceiling, arch/x86/mm/tlb.c). */
-#define FLUSH_CEILING_PAGES 33
-
 void vm_unmap(u64 pml4, u64 start, u64 end) {
     int full_flush = (end - start) / PAGE_SIZE > FLUSH_CEILING_PAGES && pml4 == loaded_cr3;
+    flush_batching = 1;
     int removed = 0;
     u64 va = start;
     while (va < end) {
@@ -223,8 +258,12 @@ void vm_unmap(u64 pml4, u64 start, u64 end) {
                 flush_page(pml4, va);
         }
     }
+    flush_batching = 0;
+    if (flush_listed)
+        hv_flush_address_list(pml4, flush_list, flush_listed);
+    flush_listed = 0;
     if (full_flush && removed)
-        switch_cr3(pml4);
+        vm_flush_all(pml4);
 }
 
 struct region *region_find(struct mm *mm, u64 va) {

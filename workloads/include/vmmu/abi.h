@@ -62,6 +62,51 @@
 #define VMMU_HC_ROI_END 6    /* rdi = VA of the program's NUL-terminated name (for errors) */
 #define VMMU_ROI_NAME_MAX 64 /* longest region name; [A-Za-z0-9_.-] only */
 
+/* ---- Hypervisor personalities: CPUID and Hyper-V hypercalls ------------------------------ */
+/* The engine answers CPUID leaf 1 ECX bit 31 (a hypervisor is present) and the hypervisor range
+ * 0x40000000 and up for `--hypervisor none|kvm|hyperv` (engine/core/hypervisor.h). Leaf layouts
+ * and hypercall codes follow Microsoft's Hypervisor Top-Level Functional Specification (TLFS):
+ * "Feature discovery" (CPUID 0x40000000-0x40000005) and "Hypercall interface". */
+#define VMMU_CPUID1_ECX_HYPERVISOR (1u << 31)
+#define VMMU_CPUID_HV_VENDOR 0x40000000u   /* eax = max leaf; ebx ecx edx = vendor signature */
+#define VMMU_CPUID_HV_INTERFACE 0x40000001u /* eax = interface signature ("Hv#1" for Hyper-V) */
+#define VMMU_CPUID_HV_RECOMMEND 0x40000004u /* Hyper-V implementation recommendations */
+#define VMMU_HV_INTERFACE_HV1 0x31237648u   /* "Hv#1" */
+/* CPUID 0x40000004 EAX (TLFS, "Implementation Recommendations"). */
+#define VMMU_HV_REC_SWITCH_AS (1u << 0)     /* HvSwitchVirtualAddressSpace instead of mov cr3 */
+#define VMMU_HV_REC_LOCAL_FLUSH (1u << 1)   /* HvFlushVirtualAddress* instead of invlpg / cr3 */
+#define VMMU_HV_REC_REMOTE_FLUSH (1u << 2)  /* the same for other processors instead of IPIs */
+
+/* A Hyper-V hypercall travels as a vmmu hypercall (the port above: Unicorn's vmcall path is not
+ * what vmmu's functional layer hooks): eax = VMMU_HC_HYPERV, rdi = the TLFS hypercall input
+ * value (what RCX holds on Hyper-V), rsi = the input parameters' gPA or, for a fast call, the
+ * first input value (RDX on Hyper-V), r10 = the output gPA (R8). rax returns the TLFS result
+ * value. The hypercall's effect on the guest's own CPU state is completed by the guest: right
+ * after a switch or flush hypercall it executes `mov cr3` with the address space now loaded,
+ * which the engine performs as part of the hypercall and no hypervisor sees (QEMU's soft TLB
+ * has no public flush: docs/UNICORN-2.0.1.md, fact 7). */
+#define VMMU_HC_HYPERV 0x4856 /* "HV" */
+
+/* Hypercall input value (TLFS "Hypercall Inputs"): call code 15:0, fast 16, rep count 43:32,
+ * rep start index 59:48. Result value: status 15:0, reps completed 43:32. */
+#define VMMU_HV_CALL_SWITCH_AS 0x0001ULL   /* HvSwitchVirtualAddressSpace(AddressSpace) */
+#define VMMU_HV_CALL_FLUSH_SPACE 0x0002ULL /* HvFlushVirtualAddressSpace(AddressSpace, Flags, Mask) */
+#define VMMU_HV_CALL_FLUSH_LIST 0x0003ULL  /* HvFlushVirtualAddressList(..., GvaRangeList) (rep) */
+#define VMMU_HV_FAST (1ULL << 16)
+#define VMMU_HV_REP_COUNT_SHIFT 32
+#define VMMU_HV_REP_START_SHIFT 48
+#define VMMU_HV_STATUS_MASK 0xffffULL
+#define VMMU_HV_STATUS_INVALID_CODE 0x0002ULL
+#define VMMU_HV_STATUS_INVALID_PARAMETER 0x0005ULL
+/* HV_FLUSH_FLAGS */
+#define VMMU_HV_FLUSH_ALL_PROCESSORS 0x1ULL
+#define VMMU_HV_FLUSH_ALL_SPACES 0x2ULL
+#define VMMU_HV_FLUSH_NON_GLOBAL_ONLY 0x4ULL
+/* Flush input: AddressSpace, Flags, ProcessorMask (8 bytes each), then the list's GVA ranges:
+ * a page address, its low 12 bits the number of pages after it (1 to 4096 pages). */
+#define VMMU_HV_FLUSH_HEADER_BYTES 24
+#define VMMU_HV_GVA_EXTRA_PAGES 0xfffULL
+
 /* ---- Interrupt vectors the engine delivers ------------------------------------------------ */
 #define VMMU_VEC_DE 0
 #define VMMU_VEC_UD 6
