@@ -41,6 +41,7 @@ std::map<std::string, std::string> parse_kv(const std::vector<std::string>& item
 } // namespace
 
 std::unique_ptr<PreparedRun> prepare_run(const RunOptions& o, const HostSlot* slot) {
+    check_ept_levels(o);
     check_dedup_options(o);
     auto prepared = std::make_unique<PreparedRun>();
     RunOutput& out = prepared->out;
@@ -105,6 +106,7 @@ std::unique_ptr<PreparedRun> prepare_run(const RunOptions& o, const HostSlot* sl
         env.oracle = o.oracle;
         env.dedup = o.dedup;
         env.ept_page_shift = page_shift("--ept-pages", o.ept_pages, true);
+        env.ept_levels = o.ept_levels;
         if (name == "shadow") env.options = shadow_opts;
         // Exits raised on a data access or a fetch come without a RIP: the vCPU knows it.
         if (o.exit_trace)

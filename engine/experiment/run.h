@@ -33,6 +33,7 @@ struct RunOptions {
     std::map<std::string, std::string> backend_profile; // ...unless named here per backend
     std::string guest_pages = "4k"; // 4k | 2m: the guest kernel's anonymous memory
     std::string ept_pages = "4k";   // 4k | 2m | 1g
+    unsigned ept_levels = 4;        // nested page-walk length: 4 | 5 (5-level EPT)
     bool pwc = true, ntlb = true, oracle = true;
     std::vector<std::string> shadow_opts; // KEY=VALUE
     uint64_t guest_mib = 1024;
@@ -116,6 +117,8 @@ FrameTracker& track_frames(PreparedRun& p, Deduplicator* dedup);
 // With deduplication, the host's scan work for this VM is charged to every backend that has a
 // hypervisor (not native) and its counters go in p.out.dedup.
 void collect_backends(PreparedRun& p, const Deduplicator* dedup = nullptr, size_t vm = 0);
+// Rejects an EPT page-walk length other than 4 or 5 (throws std::invalid_argument).
+void check_ept_levels(const RunOptions& o);
 // Rejects bad deduplication options (throws std::invalid_argument naming the fix).
 void check_dedup_options(const RunOptions& o);
 

@@ -56,7 +56,7 @@ Walker2d::Nested Walker2d::translate_unchecked(GuestPhys gpa, int guest_level, u
             return r;
         }
     }
-    int level = 4;
+    int level = ept_.levels();
     HostPhys table = ept_.root();
     if (nested_pwc_.enabled()) {
         NestedPwc::Probe probe = nested_pwc_.lookup(gpa, 0);

@@ -1,8 +1,8 @@
 // The two-dimensional page walk of hardware SLAT: every guest table address (the CR3 root and
 // each guest entry's table) is a gPA translated through the EPT before it can be read, and so
 // is the final data gPA. A cold 4-level × 4-level walk makes (4+1)(4+1)-1 = 24 references
-// (Bhargava et al., ASPLOS 2008). A nested TLB (gPA -> hPA) and page-walk caches in both
-// dimensions cut that, each switchable off.
+// (Bhargava et al., ASPLOS 2008); under 5-level EPT (4+1)(5+1)-1 = 29. A nested TLB (gPA -> hPA)
+// and page-walk caches in both dimensions cut that, each switchable off.
 #pragma once
 
 #include "engine/core/guest_memory.h"
