@@ -7,8 +7,8 @@
 #include "engine/mmu/guest_cpu.h"
 #include "engine/mmu/inspect.h"
 #include "engine/mmu/tlb.h"
-#include "engine/slat/ept.h"
-#include "engine/slat/walker2d.h"
+#include "engine/mmu/ept.h"
+#include "engine/mmu/walker2d.h"
 
 #include <vector>
 

@@ -1,4 +1,5 @@
-// Extended page tables (gPA -> hPA) kept in the backend's own modelled host memory.
+// Extended page tables (gPA -> hPA) kept in the backend's own modelled host memory (a hardware
+// structure the slat and agile schemes both walk, hence in engine/mmu).
 //
 // Table pages come from a host-frame pool placed above the VM's p2m range, so EPT references
 // have host addresses of their own. Leaves are 4K, 2M or 1G (Intel SDM vol. 3, 28.2.2) and are

@@ -1,4 +1,4 @@
-#include "engine/slat/ept.h"
+#include "engine/mmu/ept.h"
 
 #include "engine/core/paging.h"
 
