@@ -36,6 +36,8 @@ struct RunOptions {
     unsigned ept_levels = 4;        // nested page-walk length: 4 | 5 (5-level EPT)
     bool pwc = true, ntlb = true, oracle = true;
     std::vector<std::string> shadow_opts; // KEY=VALUE
+    // --NAME-opt KEY=VALUE of every other scheme that registers options (engine/mmu/registry.h)
+    std::map<std::string, std::vector<std::string>> scheme_opts;
     uint64_t guest_mib = 1024;
     uint64_t timer_period = 1'000'000;
     uint64_t max_instructions = 0;

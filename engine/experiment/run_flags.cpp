@@ -92,6 +92,15 @@ void RunFlags::add(CLI::App* c) {
         ->capture_default_str();
     c->add_option("--shadow-opt", o.shadow_opts,
                   "shadow policy KEY=VALUE: unsync, flood_threshold, prev_roots, page_budget");
+    // Every other scheme that registers options gets --NAME-opt, so adding one lists nothing here.
+    for (auto& name : backend_names()) {
+        auto opts = backend_options(name);
+        if (name == "shadow" || opts.empty()) continue;
+        std::vector<std::string> keys;
+        for (auto& k : opts) keys.push_back(k.key);
+        c->add_option(fmt::format("--{}-opt", name), o.scheme_opts[name],
+                      fmt::format("{} policy KEY=VALUE: {}", name, fmt::join(keys, ", ")));
+    }
     c->add_option("--guest-mib", o.guest_mib, "guest-physical memory in MiB")
         ->capture_default_str();
     c->add_option("--timer-period", o.timer_period, "guest instructions between timer interrupts")
