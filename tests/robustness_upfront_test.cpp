@@ -42,6 +42,13 @@ TEST(RobustUpFront, RunRejectsThreeEptLevelsBeforeBooting) {
     EXPECT_TRUE(o.out.empty()) << o.out;
 }
 
+TEST(RobustUpFront, RunRejectsAnAgilePolicyOutOfRange) {
+    Outcome o = upfront_vmmu(
+        {"run", "--workload", "hello", "--backends", "agile", "--agile-opt", "nested_threshold=0"});
+    EXPECT_FAILS_WITH(o, 2, "--agile-opt nested_threshold=0", "from 1 to 1000000");
+    EXPECT_TRUE(o.out.empty()) << o.out;
+}
+
 TEST(RobustUpFront, StudyRejectsSixEptLevelsBeforeAnyRun) {
     Outcome o = upfront_vmmu({"study", "scaling", "--sessions", "1,2", "--ept-levels", "6"});
     EXPECT_FAILS_WITH(o, 2, "--ept-levels 6");
