@@ -11,7 +11,11 @@
 
 #include <algorithm>
 #include <array>
+#include <map>
+#include <memory>
 #include <stdexcept>
+#include <string>
+#include <vector>
 
 namespace vmmu::agile {
 namespace {
@@ -85,7 +89,7 @@ std::vector<SchemeOption> AgileOptions::describe() {
         {"nested_threshold", "2",
          "writes to a shadowed guest page-table page (each an exit) before it and the tables "
          "below it move to nested mode (estimate: the paper switches a page that keeps being "
-         "written; 2 lets a page be written once, as when it is built, without switching)",
+         "written; 2 tolerates the odd update of a settled table)",
          1, 1'000'000},
         {"revert_ticks", "10",
          "timer ticks between attempts to move nested subtrees none of whose pages was written "

@@ -18,6 +18,8 @@
 #include "engine/mmu/walker2d.h"
 
 #include <cstdint>
+#include <map>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
