@@ -12,3 +12,7 @@ vmmu_host_target(engine_bench)
 target_link_libraries(engine_bench PRIVATE vmmu_core benchmark::benchmark)
 target_compile_definitions(engine_bench PRIVATE VMMU_GUEST_DIR="${VMMU_GUEST_DIR}")
 add_dependencies(engine_bench probe)
+
+# Unicorn 2.0.1 and five-level paging (docs/UNICORN-2.0.1.md, fact 20): bare Unicorn, no engine.
+vmmu_test(unicorn_la57_test SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unicorn_la57_test.cpp
+          LIBS vmmu_core)

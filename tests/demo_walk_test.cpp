@@ -53,6 +53,30 @@ TEST(DemoWalk, ColdWalkFillsTwentyFourCellsInGridOrder) {
     EXPECT_NE(text.find("(the data access)"), std::string::npos);
 }
 
+TEST(DemoWalk, ColdWalkUnderFiveLevelEptFillsTwentyNineCellsInGridOrder) {
+    Machine m;
+    m.env.ept_levels = 5;
+    m.tables.map(m.root, kVa, kPa, 12, kRw);
+    auto b = m.make("slat");
+    std::vector<WalkRef> cold;
+    Walk2dResult r = slat(b).traced_walk(kVa, false, false, cold);
+    ASSERT_EQ(r.status, Walk2dResult::Status::Ok);
+    EXPECT_EQ(r.refs, 29u);
+    WalkGrid g = walk_grid(cold, nullptr, 5);
+    EXPECT_EQ(grid_references(g), 29);
+    for (int row = 0; row < 5; ++row)
+        for (int col = 0; col < 6; ++col)
+            EXPECT_EQ(g[row][col].order, row == 4 && col == 5 ? 0 : row * 6 + col + 1)
+                << row << "," << col;
+    std::string text = grid_text(g, false);
+    EXPECT_NE(text.find("nL5"), std::string::npos);
+    EXPECT_NE(text.find("29 0x"), std::string::npos);
+    // Through the inspection interface, as `vmmu demo walk` sees it.
+    Walk2d w = b->inspector()->trace_2d(kVa, WalkCaches::None);
+    EXPECT_EQ(w.references, 29u);
+    EXPECT_EQ(b->inspector()->nested_levels(), 5);
+}
+
 TEST(DemoWalk, WarmWalkMarksEveryCellReadOrSavedByACache) {
     Machine m;
     m.env.pwc = true;

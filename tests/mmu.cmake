@@ -11,3 +11,4 @@ vmmu_test(slat_walker_test
 vmmu_test(mmu_property_test
           SOURCES ${CMAKE_CURRENT_LIST_DIR}/mmu_property_test.cpp
           LIBS vmmu_output)
+vmmu_test(registry_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/registry_test.cpp LIBS vmmu_mmu)

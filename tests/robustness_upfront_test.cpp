@@ -36,6 +36,25 @@ TEST(RobustUpFront, StudyRejectsABadPageSizeBeforeAnyRun) {
     EXPECT_FALSE(has(o.out, "scaling study")) << o.out;
 }
 
+TEST(RobustUpFront, RunRejectsThreeEptLevelsBeforeBooting) {
+    Outcome o = upfront_vmmu({"run", "--workload", "hello", "--ept-levels", "3"});
+    EXPECT_FAILS_WITH(o, 2, "--ept-levels 3", "4 and 5");
+    EXPECT_TRUE(o.out.empty()) << o.out;
+}
+
+TEST(RobustUpFront, RunRejectsAnAgilePolicyOutOfRange) {
+    Outcome o = upfront_vmmu(
+        {"run", "--workload", "hello", "--backends", "agile", "--agile-opt", "nested_threshold=0"});
+    EXPECT_FAILS_WITH(o, 2, "--agile-opt nested_threshold=0", "from 1 to 1000000");
+    EXPECT_TRUE(o.out.empty()) << o.out;
+}
+
+TEST(RobustUpFront, StudyRejectsSixEptLevelsBeforeAnyRun) {
+    Outcome o = upfront_vmmu({"study", "scaling", "--sessions", "1,2", "--ept-levels", "6"});
+    EXPECT_FAILS_WITH(o, 2, "--ept-levels 6");
+    EXPECT_FALSE(has(o.out, "scaling study")) << o.out;
+}
+
 TEST(RobustUpFront, DensityRejectsAMisspeltShadowOptionBeforeAnyVm) {
     Outcome o = upfront_vmmu({"study", "density", "--max-vms", "2", "--shadow-opt", "unsnc=off"});
     EXPECT_FAILS_WITH(o, 2, "unknown shadow option 'unsnc'");

@@ -55,6 +55,51 @@ TEST(SlatWalker, ColdWalkTakes24References) {
     }
 }
 
+TEST(SlatWalker, FourLevelGuestUnderFiveLevelEptTakes29References) {
+    Machine m;
+    m.env.ept_levels = 5;
+    m.tables.map(m.root, kVa, kPa, 12, kRw);
+    auto b = m.make("slat");
+    warm_ept_then_flush(*b, m, kVa, kPa);
+    uint64_t before = b->counters().walks.refs;
+    std::vector<WalkRef> trace;
+    slat(b).set_trace(&trace);
+    b->on_access(read_of(kVa + 0x18, kPa + 0x18));
+    // (4+1)(5+1)-1: each of the 4 guest tables and the data gPA takes 5 nested references.
+    EXPECT_EQ(b->counters().walks.refs - before, 29u);
+    ASSERT_EQ(trace.size(), 29u);
+    size_t i = 0;
+    for (int gl = 4; gl >= 0; --gl) {
+        for (int nl = 5; nl >= 1; --nl, ++i) {
+            EXPECT_EQ(trace[i].dimension, WalkDim::Nested) << i;
+            EXPECT_EQ(trace[i].nested_level, nl) << i;
+        }
+        if (gl > 0) {
+            EXPECT_EQ(trace[i].dimension, WalkDim::Guest) << i;
+            ++i;
+        }
+    }
+}
+
+TEST(SlatWalker, FiveLevelEptWithTwoMegabytePagesTakes24References) {
+    Machine m;
+    m.env.ept_levels = 5;
+    m.env.ept_page_shift = 21;
+    m.tables.map(m.root, kVa, kPa, 12, kRw);
+    auto b = m.make("slat");
+    warm_ept_then_flush(*b, m, kVa, kPa);
+    uint64_t before = b->counters().walks.refs;
+    b->on_access(read_of(kVa, kPa));
+    // Each nested walk reads nL5..nL2 (a 2 MiB leaf at level 2): (4+1)(4+1)-1.
+    EXPECT_EQ(b->counters().walks.refs - before, (4u + 1) * (4 + 1) - 1);
+}
+
+TEST(SlatWalker, EptLevelsOtherThanFourOrFiveAreRejected) {
+    Machine m;
+    m.env.ept_levels = 3;
+    EXPECT_THROW(m.make("slat"), std::invalid_argument);
+}
+
 TEST(SlatWalker, TwoMegabyteGuestAndEptPagesTake15References) {
     Machine m;
     m.env.ept_page_shift = 21;

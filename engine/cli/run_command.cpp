@@ -121,8 +121,9 @@ void add_list_command(CLI::App& app, Action& action) {
             fmt::print("\nbackends: {}\n", fmt::join(backend_names(), ", "));
             for (auto& name : backend_names())
                 for (auto& opt : backend_options(name))
-                    fmt::print("    {:<8} --{}-opt {:<16} default {:<6} {}\n", name, name, opt.key,
-                               opt.default_value, opt.meaning);
+                    fmt::print("    {:<8} --{}-opt {:<16} default {:<6} {}{}\n", name, name,
+                               opt.key, opt.default_value, opt.meaning,
+                               opt.max > 0 ? fmt::format(" ({} to {})", opt.min, opt.max) : "");
             // One line each, from the profile files themselves (--profile NAME).
             fmt::print("\nprofiles (--profile NAME, or --profile FILE.json):\n");
             for (auto& name : profile_names(profile_dir())) {

@@ -60,6 +60,7 @@ void check_personality(Hypervisor h, const std::string& backend, const Profile& 
 }
 
 std::unique_ptr<PreparedRun> prepare_run(const RunOptions& o, const HostSlot* slot) {
+    check_ept_levels(o);
     check_dedup_options(o);
     auto prepared = std::make_unique<PreparedRun>();
     RunOutput& out = prepared->out;
@@ -140,7 +141,10 @@ std::unique_ptr<PreparedRun> prepare_run(const RunOptions& o, const HostSlot* sl
         env.ept_page_shift = page_shift("--ept-pages", o.ept_pages, true);
         env.hypervisor = mc.hypervisor;
         check_personality(mc.hypervisor, name, profiles.back());
+        env.ept_levels = o.ept_levels;
         if (name == "shadow") env.options = shadow_opts;
+        if (auto so = o.scheme_opts.find(name); so != o.scheme_opts.end())
+            env.options = parse_kv(so->second, fmt::format("--{}-opt", name).c_str());
         // Exits raised on a data access or a fetch come without a RIP: the vCPU knows it.
         if (o.exit_trace)
             env.exit_trace = [trace = o.exit_trace, name, &machine](ExitRecord r) {

@@ -41,6 +41,9 @@ struct RunOptions {
     // The hypervisor personality CPUID shows the guest: none | kvm | hyperv
     // (engine/core/hypervisor.h).
     std::string hypervisor = "none";
+    unsigned ept_levels = 4; // nested page-walk length: 4 | 5 (5-level EPT)
+    // --NAME-opt KEY=VALUE of every other scheme that registers options (engine/mmu/registry.h)
+    std::map<std::string, std::vector<std::string>> scheme_opts;
     uint64_t guest_mib = 1024;
     uint64_t timer_period = 1'000'000;
     uint64_t max_instructions = 0;
@@ -143,6 +146,8 @@ FrameTracker& track_frames(PreparedRun& p, Deduplicator* dedup);
 // With deduplication, the host's scan work for this VM is charged to every backend that has a
 // hypervisor (not native) and its counters go in p.out.dedup.
 void collect_backends(PreparedRun& p, const Deduplicator* dedup = nullptr, size_t vm = 0);
+// Rejects an EPT page-walk length other than 4 or 5 (throws std::invalid_argument).
+void check_ept_levels(const RunOptions& o);
 // Rejects bad deduplication options (throws std::invalid_argument naming the fix).
 void check_dedup_options(const RunOptions& o);
 // Rejects a bad --measure (--interval 0 is rejected where the flag is parsed).

@@ -36,6 +36,14 @@ void check_dedup_options(const RunOptions& o) {
             o.ept_pages));
 }
 
+void check_ept_levels(const RunOptions& o) {
+    if (o.ept_levels != 4 && o.ept_levels != 5)
+        throw std::invalid_argument(fmt::format(
+            "--ept-levels {}: valid values are 4 and 5 (the EPT page-walk lengths Intel defines, "
+            "SDM vol. 3, 29.3.2)",
+            o.ept_levels));
+}
+
 namespace {
 
 std::vector<std::string> split_list(const std::string& s) {
@@ -77,6 +85,10 @@ void RunFlags::add(CLI::App* c) {
         ->capture_default_str();
     c->add_option("--ept-pages", o.ept_pages, "nested (EPT) mapping size: 4k, 2m or 1g")
         ->capture_default_str();
+    c->add_option("--ept-levels", o.ept_levels,
+                  "nested (EPT) page-walk length: 4, or 5 (5-level EPT; a cold 2D walk of the "
+                  "4-level guest makes 29 references instead of 24)")
+        ->capture_default_str();
     c->add_option("--pwc", pwc, "page-walk caches: on or off")->capture_default_str();
     c->add_option("--ntlb", ntlb, "nested TLB (slat): on or off")->capture_default_str();
     c->add_option("--oracle", oracle,
@@ -88,6 +100,15 @@ void RunFlags::add(CLI::App* c) {
                   "hypervisor personality CPUID shows the guest: none, kvm or hyperv (hyperv: "
                   "the kernel switches and flushes by hypercall, as Hyper-V recommends)")
         ->capture_default_str();
+    // Every other scheme that registers options gets --NAME-opt, so adding one lists nothing here.
+    for (auto& name : backend_names()) {
+        auto opts = backend_options(name);
+        if (name == "shadow" || opts.empty()) continue;
+        std::vector<std::string> keys;
+        for (auto& k : opts) keys.push_back(k.key);
+        c->add_option(fmt::format("--{}-opt", name), o.scheme_opts[name],
+                      fmt::format("{} policy KEY=VALUE: {}", name, fmt::join(keys, ", ")));
+    }
     c->add_option("--guest-mib", o.guest_mib, "guest-physical memory in MiB")
         ->capture_default_str();
     c->add_option("--timer-period", o.timer_period, "guest instructions between timer interrupts")
@@ -129,6 +150,7 @@ void RunFlags::add(CLI::App* c) {
 RunOptions RunFlags::resolve() {
     o.guest_pages = lower_page_size(o.guest_pages);
     o.ept_pages = lower_page_size(o.ept_pages);
+    check_ept_levels(o);
     check_dedup_options(o);
     check_window_options(o);
     checked_hypervisor(o);

@@ -11,17 +11,21 @@ namespace vmmu {
 
 int grid_row(int guest_level) { return guest_level == 0 ? 4 : 4 - guest_level; }
 
-int grid_column(const WalkRef& r) { return r.dimension == WalkDim::Guest ? 4 : 4 - r.nested_level; }
+int grid_column(const WalkRef& r, int nested_levels) {
+    return r.dimension == WalkDim::Guest ? nested_levels : nested_levels - r.nested_level;
+}
 
-WalkGrid walk_grid(const std::vector<WalkRef>& cold, const std::vector<WalkRef>* warm) {
+WalkGrid walk_grid(const std::vector<WalkRef>& cold, const std::vector<WalkRef>* warm,
+                   int nested_levels) {
     WalkGrid g;
+    g.nested_levels = nested_levels;
     int order = 0;
     for (const WalkRef& r : cold) {
         if (r.hit_in != HitIn::None) continue; // a cache hit is not a memory reference
-        GridCell& c = g[grid_row(r.guest_level)][grid_column(r)];
+        GridCell& c = g[grid_row(r.guest_level)][grid_column(r, nested_levels)];
         if (c.order)
             throw std::logic_error(fmt::format("walk grid: two references in cell gL{} col {}",
-                                               r.guest_level, grid_column(r)));
+                                               r.guest_level, grid_column(r, nested_levels)));
         c.order = ++order;
         c.address = r.address;
     }
@@ -29,7 +33,7 @@ WalkGrid walk_grid(const std::vector<WalkRef>& cold, const std::vector<WalkRef>*
     for (const WalkRef& r : *warm) {
         int row = grid_row(r.guest_level);
         if (r.hit_in == HitIn::None) {
-            g[row][grid_column(r)].warm = "ref";
+            g[row][grid_column(r, nested_levels)].warm = "ref";
         } else if (r.dimension == WalkDim::Guest) {
             // A guest PWC hit at level L+1 supplies the level-L table: rows above are skipped.
             for (int gl = 4; gl >= r.guest_level; --gl)
@@ -37,11 +41,11 @@ WalkGrid walk_grid(const std::vector<WalkRef>& cold, const std::vector<WalkRef>*
                     if (c.order && c.warm.empty()) c.warm = "PWC";
         } else if (r.hit_in == HitIn::Ntlb) {
             for (auto& c : g[row])
-                if (c.order && c.warm.empty() && &c != &g[row][4]) c.warm = "NTLB";
+                if (c.order && c.warm.empty() && &c != &g[row][g.guest_column()]) c.warm = "NTLB";
         } else {
             // A nested PWC hit at level n+1 supplies the level-n EPT table of this row.
-            for (int nl = 4; nl >= r.nested_level; --nl) {
-                GridCell& c = g[row][4 - nl];
+            for (int nl = nested_levels; nl >= r.nested_level; --nl) {
+                GridCell& c = g[row][nested_levels - nl];
                 if (c.order && c.warm.empty()) c.warm = "PWC";
             }
         }
@@ -97,9 +101,10 @@ GridWalks walk_grids(Inspector& in, GuestVirt va) {
     g.cached_from_empty_references = first.references;
     g.warm_references = again.references;
     g.ept_page_shift = in.nested_page_shift();
-    g.cold = walk_grid(cold.steps, nullptr);
-    g.cached_from_empty = walk_grid(cold.steps, &first.steps);
-    g.warm = walk_grid(cold.steps, &again.steps);
+    g.ept_levels = in.nested_levels();
+    g.cold = walk_grid(cold.steps, nullptr, g.ept_levels);
+    g.cached_from_empty = walk_grid(cold.steps, &first.steps, g.ept_levels);
+    g.warm = walk_grid(cold.steps, &again.steps, g.ept_levels);
     return g;
 }
 

@@ -1,8 +1,8 @@
 // `vmmu demo walk`: one data address translated step by step under each backend. For slat, the
 // 2D walk laid out as the classic grid (Bhargava et al., ASPLOS 2008, fig. 3): rows are the
-// guest levels (gL4..gL1) and the final data gPA, columns the nested (EPT) levels nL4..nL1 and
-// the guest entry read itself. A cold 4×4 walk fills 24 of its 25 cells; the last cell is the
-// data access, not a walk reference.
+// guest levels (gL4..gL1) and the final data gPA, columns the nested (EPT) levels nL4..nL1 (nL5
+// first under 5-level EPT) and the guest entry read itself. A cold 4×4 walk fills 24 of its 25
+// cells, a cold 4×5 walk 29 of 30; the last cell is the data access, not a walk reference.
 #pragma once
 
 #include "engine/core/guest_memory.h"
@@ -23,16 +23,30 @@ struct GridCell {
     uint64_t address = 0; // host-physical address the cold walk referenced
     std::string warm;     // the same cell in the warm walk: "ref", "PWC", "NTLB", or ""
 };
-using WalkGrid = std::array<std::array<GridCell, 5>, 5>;
+// Rows gL4..gL1 and data; columns nL<nested_levels>..nL1, then the guest entry.
+struct WalkGrid {
+    using Row = std::array<GridCell, 6>;
+    int nested_levels = 4;
+    std::array<Row, 5> rows{};
+    Row& operator[](size_t r) { return rows[r]; }
+    const Row& operator[](size_t r) const { return rows[r]; }
+    auto begin() { return rows.begin(); }
+    auto end() { return rows.end(); }
+    auto begin() const { return rows.begin(); }
+    auto end() const { return rows.end(); }
+    int guest_column() const { return nested_levels; }
+};
 
-// Grid row of a guest level (4..1 -> 0..3, data -> 4) and column of a reference.
+// Grid row of a guest level (4..1 -> 0..3, data -> 4) and column of a reference (nested level
+// nested_levels..1 -> 0..nested_levels-1, a guest entry -> nested_levels).
 int grid_row(int guest_level);
-int grid_column(const WalkRef& r);
+int grid_column(const WalkRef& r, int nested_levels = 4);
 
 // Lays out the memory references of a cold walk; marks what the warm walk of the same address
 // referenced again and what its caches supplied instead. Throws std::logic_error if two
 // references land in one cell.
-WalkGrid walk_grid(const std::vector<WalkRef>& cold, const std::vector<WalkRef>* warm);
+WalkGrid walk_grid(const std::vector<WalkRef>& cold, const std::vector<WalkRef>* warm,
+                   int nested_levels = 4);
 int grid_references(const WalkGrid& g);
 
 // A user data address with a present 4K mapping under root (the first in address order), or
@@ -46,6 +60,7 @@ struct GridWalks {
     uint64_t cached_from_empty_references = 0;
     uint64_t warm_references = 0;
     unsigned ept_page_shift = 0;
+    int ept_levels = 4;
     WalkGrid cold;              // no warm marks
     WalkGrid cached_from_empty; // marked by the walk that started with empty caches
     WalkGrid warm;              // marked by the walk with warm caches

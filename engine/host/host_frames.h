@@ -20,7 +20,7 @@
 namespace vmmu {
 
 // Where VM `index` lives in host-physical memory: its guest range starts at the base, its
-// hypervisor structures after it (EPT tables from the next 1 GiB boundary, engine/slat/ept.cpp;
+// hypervisor structures after it (EPT tables from the next 1 GiB boundary, engine/mmu/ept.cpp;
 // shadow pages 1 GiB above those, engine/shadow/shadow_mmu.cpp).
 struct HostRange {
     uint64_t base = 0;      // hPA of gPA 0

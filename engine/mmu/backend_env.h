@@ -37,6 +37,7 @@ struct BackendEnv {
     bool pwc = true;              // page-walk caches
     bool ntlb = true;             // nested TLB (slat)
     unsigned ept_page_shift = 12; // 12, 21 or 30 (slat)
+    unsigned ept_levels = 4;      // nested page-walk length: 4 or 5 (5-level EPT)
     bool oracle = true;           // check every translation against p2m(functional)
     bool dedup = false;           // the host deduplicates memory (on_host_remap will come)
     std::map<std::string, std::string> options; // scheme options, e.g. shadow "unsync=0"

@@ -32,4 +32,8 @@ unsigned Inspector::nested_page_shift() const {
     throw std::logic_error("nested_page_shift: this scheme has no nested tables");
 }
 
+int Inspector::nested_levels() const {
+    throw std::logic_error("nested_levels: this scheme has no nested tables");
+}
+
 } // namespace vmmu

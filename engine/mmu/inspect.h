@@ -78,6 +78,9 @@ public:
     virtual Walk2d trace_2d(GuestVirt va, WalkCaches caches);
     // TwoDimensional: the nested page size (log2 bytes). Throws std::logic_error otherwise.
     virtual unsigned nested_page_shift() const;
+    // TwoDimensional: the nested page-walk length (4, or 5 with 5-level EPT). Throws
+    // std::logic_error otherwise.
+    virtual int nested_levels() const;
 
 protected:
     ~Inspector() = default; // never owned through this interface

@@ -3,8 +3,12 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
+#include <charconv>
 #include <map>
 #include <stdexcept>
+#include <string>
+#include <vector>
 
 namespace vmmu {
 namespace {
@@ -27,6 +31,33 @@ bool register_backend(const std::string& name, BackendFactory factory,
 std::vector<SchemeOption> backend_options(const std::string& name) {
     auto it = registry().find(name);
     return it == registry().end() ? std::vector<SchemeOption>{} : it->second.options;
+}
+
+std::map<std::string, uint64_t>
+parse_scheme_options(const std::string& name, const std::map<std::string, std::string>& options) {
+    std::vector<SchemeOption> known = backend_options(name);
+    std::map<std::string, uint64_t> values;
+    std::vector<std::string> keys;
+    for (auto& k : known) {
+        keys.push_back(k.key);
+        if (k.max > 0) values[k.key] = std::stoull(k.default_value);
+    }
+    for (auto& [key, value] : options) {
+        auto it = std::find_if(known.begin(), known.end(),
+                               [&](const SchemeOption& k) { return k.key == key; });
+        if (it == known.end())
+            throw std::invalid_argument(fmt::format("--{}-opt {}={}: unknown {} option (valid: {})",
+                                                    name, key, value, name, fmt::join(keys, ", ")));
+        if (it->max == 0) continue; // not an integer option: the scheme reads it itself
+        uint64_t v = 0;
+        auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
+        if (ec != std::errc() || end != value.data() + value.size() || v < it->min || v > it->max)
+            throw std::invalid_argument(
+                fmt::format("--{}-opt {}={}: expected an integer from {} to {} (default {})", name,
+                            key, value, it->min, it->max, it->default_value));
+        values[key] = v;
+    }
+    return values;
 }
 
 std::unique_ptr<Backend> create_backend(const std::string& name, const BackendEnv& env) {

@@ -131,6 +131,10 @@ ojson run_json(const RunOutput& out) {
                    {"shadow_opts", o.shadow_opts},
                    {"backends", o.backends}};
     if (o.hypervisor != "none") j["config"]["hypervisor"] = o.hypervisor;
+    // Written only when not the default 4, so documents of 4-level runs keep their shape.
+    if (o.ept_levels != 4) j["config"]["ept_levels"] = o.ept_levels;
+    for (auto& [scheme, opts] : o.scheme_opts)
+        if (!opts.empty()) j["config"]["scheme_opts"][scheme] = opts;
     j["guest"] = {{"instructions", g.instructions},
                   {"data_accesses", g.data_accesses},
                   {"data_reads", g.data_reads},

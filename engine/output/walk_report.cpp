@@ -4,21 +4,34 @@
 
 #include <fmt/format.h>
 
+#include <string>
+#include <vector>
+
 namespace vmmu {
 using ojson = nlohmann::ordered_json;
 
+namespace {
+// nL<levels>..nL1, then the guest entry (`guest`).
+std::vector<std::string> grid_columns(const WalkGrid& g, const char* guest) {
+    std::vector<std::string> cols;
+    for (int nl = g.nested_levels; nl >= 1; --nl) cols.push_back(fmt::format("nL{}", nl));
+    cols.emplace_back(guest);
+    return cols;
+}
+} // namespace
+
 std::string grid_text(const WalkGrid& g, bool warm) {
     static const char* rows[] = {"gL4 (CR3)", "gL3", "gL2", "gL1", "data gPA"};
-    static const char* cols[] = {"nL4", "nL3", "nL2", "nL1", "guest entry"};
+    std::vector<std::string> cols = grid_columns(g, "guest entry");
     std::string s = fmt::format("{:<10}", "");
-    for (auto* c : cols) s += fmt::format("{:<21}", c);
+    for (auto& c : cols) s += fmt::format("{:<21}", c);
     s += "\n";
     for (int r = 0; r < 5; ++r) {
         s += fmt::format("{:<10}", rows[r]);
-        for (int c = 0; c < 5; ++c) {
+        for (int c = 0; c < static_cast<int>(cols.size()); ++c) {
             const GridCell& cell = g[r][c];
             std::string text;
-            if (r == 4 && c == 4) {
+            if (r == 4 && c == g.guest_column()) {
                 text = "(the data access)";
             } else if (!cell.order) {
                 text = "-";
@@ -38,10 +51,10 @@ std::string grid_text(const WalkGrid& g, bool warm) {
 
 ojson grid_json(const WalkGrid& g) {
     static const char* rows[] = {"gL4", "gL3", "gL2", "gL1", "data"};
-    static const char* cols[] = {"nL4", "nL3", "nL2", "nL1", "guest"};
+    std::vector<std::string> cols = grid_columns(g, "guest");
     ojson out = ojson::array();
     for (int r = 0; r < 5; ++r)
-        for (int c = 0; c < 5; ++c) {
+        for (int c = 0; c < static_cast<int>(cols.size()); ++c) {
             const GridCell& cell = g[r][c];
             if (!cell.order) continue;
             out.push_back({{"order", cell.order},
@@ -126,6 +139,7 @@ ojson walk_demo_json(const WalkDemo& d) {
                            {"cached_from_empty_references", g.cached_from_empty_references},
                            {"warm_references", g.warm_references},
                            {"ept_page_shift", g.ept_page_shift},
+                           {"ept_levels", g.ept_levels},
                            {"cold_grid", grid_json(g.cold)},
                            {"cached_from_empty_grid", grid_json(g.cached_from_empty)},
                            {"warm_grid", grid_json(g.warm)}};

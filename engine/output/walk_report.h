@@ -10,8 +10,8 @@
 
 namespace vmmu {
 
-// The grid as a 5×5 table; warm: each cell's warm mark ("read", "saved: PWC", ...) instead of its
-// address.
+// The grid as a table of 5 rows and nested levels + 1 columns; warm: each cell's warm mark ("read",
+// "saved: PWC", ...) instead of its address.
 std::string grid_text(const WalkGrid& g, bool warm);
 // The grid's referenced cells, in row order.
 nlohmann::ordered_json grid_json(const WalkGrid& g);

@@ -57,7 +57,7 @@ std::string_view exit_action(ExitReason r) {
 SlatBackend::SlatBackend(const BackendEnv& env)
     : env_(checked(env)), cpu_(env.initial_cr3, env.initial_cr4), vpid_(env.profile->vpid ? 1 : 0),
       tlb_(env.profile->tlb, &counters_.tlb),
-      ept_(*env.p2m, env.memory->size(), env.ept_page_shift),
+      ept_(*env.p2m, env.memory->size(), env.ept_page_shift, static_cast<int>(env.ept_levels)),
       walker_(*env.memory, ept_, walker_config(env), &counters_.walks) {
     tlb_.set_context(cpu_.pcid(), vpid_);
     if (env.oracle) walker_.set_oracle(env.p2m, env.host, env.vm);

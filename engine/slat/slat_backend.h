@@ -7,8 +7,8 @@
 #include "engine/mmu/guest_cpu.h"
 #include "engine/mmu/inspect.h"
 #include "engine/mmu/tlb.h"
-#include "engine/slat/ept.h"
-#include "engine/slat/walker2d.h"
+#include "engine/mmu/ept.h"
+#include "engine/mmu/walker2d.h"
 
 #include <vector>
 
@@ -68,6 +68,7 @@ public:
     GuestPhys guest_root() const override { return cpu_.root(); }
     Walk2d trace_2d(GuestVirt va, WalkCaches caches) override;
     unsigned nested_page_shift() const override { return ept_.leaf_shift(); }
+    int nested_levels() const override { return ept_.levels(); }
 
     // Demo and test hooks.
     const EptTables& ept() const { return ept_; }

@@ -1,8 +1,8 @@
-// The SLAT two-dimensional walk (engine/slat/walker2d.h) on hand-built guest tables over a fully
+// The SLAT two-dimensional walk (engine/mmu/walker2d.h) on hand-built guest tables over a fully
 // built EPT: cold (no caches: 24 references a walk) and warm (guest PWC, nested PWC and nested
 // TLB as the profile has them). The target: a warm 2D walk under 100 ns.
 #include "engine/mmu/profile.h"
-#include "engine/slat/walker2d.h"
+#include "engine/mmu/walker2d.h"
 #include "tests/mmu_fixtures.h"
 
 #include <benchmark/benchmark.h>

@@ -1,8 +1,11 @@
-// Extended page tables (gPA -> hPA) kept in the backend's own modelled host memory.
+// Extended page tables (gPA -> hPA) kept in the backend's own modelled host memory (a hardware
+// structure the slat and agile schemes both walk, hence in engine/mmu).
 //
 // Table pages come from a host-frame pool placed above the VM's p2m range, so EPT references
 // have host addresses of their own. Leaves are 4K, 2M or 1G (Intel SDM vol. 3, 28.2.2) and are
-// installed lazily, one per EPT violation, always pointing where p2m says.
+// installed lazily, one per EPT violation, always pointing where p2m says. The tables have 4
+// levels or 5 (5-level EPT, SDM vol. 3, 29.3.2: the EPTP's page-walk length is 5; a gPA below
+// 2^48 always takes entry 0 of the level-5 table, so the fifth level costs one reference).
 #pragma once
 
 #include "engine/core/addr.h"
@@ -29,11 +32,13 @@ inline bool leaf(uint64_t e, int level) { return level == 1 || (e & kLarge); }
 
 class EptTables {
 public:
-    // leaf_shift: 12, 21 or 30. guest_bytes: size of the VM's guest-physical memory.
-    EptTables(const P2m& p2m, uint64_t guest_bytes, unsigned leaf_shift);
+    // leaf_shift: 12, 21 or 30. guest_bytes: size of the VM's guest-physical memory. levels: 4
+    // or 5 (the nested page-walk length).
+    EptTables(const P2m& p2m, uint64_t guest_bytes, unsigned leaf_shift, int levels = 4);
 
     HostPhys root() const { return root_; }
     unsigned leaf_shift() const { return leaf_shift_; }
+    int levels() const { return levels_; }
     uint64_t table_pages() const { return tables_.size(); }
     HostPhys pool_base() const { return pool_base_; }
 
@@ -53,6 +58,7 @@ private:
 
     const P2m& p2m_;
     unsigned leaf_shift_;
+    int levels_;
     HostPhys pool_base_;
     std::vector<std::unique_ptr<Table>> tables_; // index = (host frame - pool base) / 4K
     HostPhys root_;

@@ -1,4 +1,4 @@
-#include "engine/slat/ept.h"
+#include "engine/mmu/ept.h"
 
 #include "engine/core/paging.h"
 
@@ -8,11 +8,13 @@
 
 namespace vmmu {
 
-EptTables::EptTables(const P2m& p2m, uint64_t guest_bytes, unsigned leaf_shift)
-    : p2m_(p2m), leaf_shift_(leaf_shift) {
+EptTables::EptTables(const P2m& p2m, uint64_t guest_bytes, unsigned leaf_shift, int levels)
+    : p2m_(p2m), leaf_shift_(leaf_shift), levels_(levels) {
     if (leaf_shift != 12 && leaf_shift != 21 && leaf_shift != 30)
         throw std::invalid_argument(
             fmt::format("EPT page shift {} is not 12, 21 or 30", leaf_shift));
+    if (levels != 4 && levels != 5)
+        throw std::invalid_argument(fmt::format("EPT levels {} is not 4 or 5", levels));
     // The pool starts on the first 1 GiB boundary above the VM's host range.
     constexpr uint64_t kGiB = uint64_t{1} << 30;
     uint64_t end = p2m.base().value() + guest_bytes;
@@ -39,7 +41,7 @@ unsigned EptTables::map(GuestPhys gpa) {
     int leaf_level = leaf_shift_ == 12 ? 1 : leaf_shift_ == 21 ? 2 : 3;
     unsigned created = 0;
     HostPhys table = root_;
-    for (int level = 4; level > leaf_level; --level) {
+    for (int level = levels_; level > leaf_level; --level) {
         HostPhys entry = table + 8ull * x86::table_index(gpa, level);
         uint64_t e = read(entry);
         if (!ept::present(e)) {
@@ -64,7 +66,7 @@ unsigned EptTables::map(GuestPhys gpa) {
 
 std::optional<HostPhys> EptTables::leaf_entry(GuestPhys gpa) const {
     HostPhys table = root_;
-    for (int level = 4; level >= 1; --level) {
+    for (int level = levels_; level >= 1; --level) {
         HostPhys entry = table + 8ull * x86::table_index(gpa, level);
         uint64_t e = read(entry);
         if (!ept::present(e)) return std::nullopt;

@@ -1,4 +1,4 @@
-#include "engine/slat/walker2d.h"
+#include "engine/mmu/walker2d.h"
 
 #include "engine/core/paging.h"
 #include "engine/core/guest_events.h"
@@ -9,9 +9,6 @@
 
 namespace vmmu {
 namespace {
-// Guest permissions accumulated above a cached guest-PWC entry, stored as its flags.
-constexpr uint16_t kPermW = 1, kPermU = 2, kPermNx = 4;
-
 void note(std::vector<WalkRef>* trace, WalkDim d, int gl, int nl, uint64_t addr, HitIn hit) {
     if (trace) trace->push_back({d, gl, nl, addr, hit});
 }
@@ -33,11 +30,11 @@ Walker2d::Nested Walker2d::translate(GuestPhys gpa, int guest_level, uint64_t& r
         HostFrames::Owner o = host_->owner_near(static_cast<size_t>(vm_), r.hpa);
         if (o != vm_ && o != HostFrames::kShared)
             throw OracleMismatch(fmt::format(
-                "slat: isolation violated: VM {}'s EPT maps gPA {:#x} to hPA {:#x}, which is owned "
+                "{}: isolation violated: VM {}'s EPT maps gPA {:#x} to hPA {:#x}, which is owned "
                 "by {}",
-                vm_, gpa.value(), r.hpa.value(), HostFrames::describe(o)));
+                scheme_, vm_, gpa.value(), r.hpa.value(), HostFrames::describe(o)));
     }
-    throw OracleMismatch(fmt::format("slat: EPT maps gPA {:#x} to hPA {:#x}, p2m says {:#x}",
+    throw OracleMismatch(fmt::format("{}: EPT maps gPA {:#x} to hPA {:#x}, p2m says {:#x}", scheme_,
                                      gpa.value(), r.hpa.value(), oracle_->translate(gpa).value()));
 }
 
@@ -56,7 +53,7 @@ Walker2d::Nested Walker2d::translate_unchecked(GuestPhys gpa, int guest_level, u
             return r;
         }
     }
-    int level = 4;
+    int level = ept_.levels();
     HostPhys table = ept_.root();
     if (nested_pwc_.enabled()) {
         NestedPwc::Probe probe = nested_pwc_.lookup(gpa, 0);
@@ -98,13 +95,16 @@ Walker2d::Nested Walker2d::translate_unchecked(GuestPhys gpa, int guest_level, u
 
 Walk2dResult Walker2d::walk(GuestVirt va, GuestPhys root, uint32_t guest_context,
                             std::vector<WalkRef>* trace) {
+    return walk_from(va, 4, root, kPermW | kPermU, guest_context, trace);
+}
+
+Walk2dResult Walker2d::walk_from(GuestVirt va, int level, GuestPhys table, uint16_t perms,
+                                 uint32_t guest_context, std::vector<WalkRef>* trace) {
     Walk2dResult r;
-    int level = 4;
-    GuestPhys table = root;
-    uint16_t perms = kPermW | kPermU;
     if (guest_pwc_.enabled()) {
         GuestPwc::Probe probe = guest_pwc_.lookup(va, guest_context);
-        if (probe.hit()) {
+        // Only a table below the starting level helps (from the root, any hit does).
+        if (probe.hit() && probe.level < level) {
             level = probe.level;
             table = probe.table;
             perms = probe.flags;

@@ -1,8 +1,9 @@
-// The two-dimensional page walk of hardware SLAT: every guest table address (the CR3 root and
-// each guest entry's table) is a gPA translated through the EPT before it can be read, and so
-// is the final data gPA. A cold 4-level × 4-level walk makes (4+1)(4+1)-1 = 24 references
-// (Bhargava et al., ASPLOS 2008). A nested TLB (gPA -> hPA) and page-walk caches in both
-// dimensions cut that, each switchable off.
+// The two-dimensional page walk of hardware SLAT (here in engine/mmu because it is hardware two
+// schemes share: slat walks it from the guest root, agile from where its shadow part ends): every
+// guest table address (the CR3 root and each guest entry's table) is a gPA translated through the
+// EPT before it can be read, and so is the final data gPA. A cold 4-level × 4-level walk makes
+// (4+1)(4+1)-1 = 24 references (Bhargava et al., ASPLOS 2008); under 5-level EPT (4+1)(5+1)-1 = 29.
+// A nested TLB (gPA -> hPA) and page-walk caches in both dimensions cut that, each switchable off.
 #pragma once
 
 #include "engine/core/guest_memory.h"
@@ -12,7 +13,7 @@
 #include "engine/mmu/inspect.h"
 #include "engine/mmu/pwc.h"
 #include "engine/mmu/tlb.h"
-#include "engine/slat/ept.h"
+#include "engine/mmu/ept.h"
 
 #include <cstdint>
 #include <vector>
@@ -40,10 +41,18 @@ public:
     Walker2d(const GuestMemory& memory, EptTables& ept, const Walker2dConfig& config,
              WalkCounters* counters);
 
+    // Guest permissions accumulated above a table (and stored as a guest-PWC entry's flags).
+    static constexpr uint16_t kPermW = 1, kPermU = 2, kPermNx = 4;
+
     // Walks va under guest root `root` (a gPA). guest_context tags the guest-dimension PWC.
     // Refs are added to the counters as they are made; trace (if any) gets every step.
     Walk2dResult walk(GuestVirt va, GuestPhys root, uint32_t guest_context,
                       std::vector<WalkRef>* trace = nullptr);
+    // The same from the guest table `table` of `level` (4..1) down, with the permissions `perms`
+    // accumulated above it: the nested part of a walk whose upper levels another structure
+    // translated (agile paging's switch from shadow to nested mode).
+    Walk2dResult walk_from(GuestVirt va, int level, GuestPhys table, uint16_t perms,
+                           uint32_t guest_context, std::vector<WalkRef>* trace = nullptr);
 
     struct Nested {
         bool ok = false;
@@ -54,6 +63,8 @@ public:
     };
     // With a p2m set, every nested translation is checked against it (throws OracleMismatch).
     // With a host, it also checks that each reached frame is the VM's own or shared (isolation).
+    // The scheme an oracle mismatch names.
+    void set_scheme_name(const char* scheme) { scheme_ = scheme; }
     void set_oracle(const P2m* p2m, const HostFrames* host = nullptr, int vm = 0) {
         oracle_ = p2m;
         host_ = host;
@@ -85,6 +96,7 @@ private:
     const P2m* oracle_ = nullptr;
     const HostFrames* host_ = nullptr;
     int vm_ = 0;
+    const char* scheme_ = "slat";
     GuestPwc guest_pwc_;
     NestedPwc nested_pwc_;
     NestedTlbArray ntlb_;
