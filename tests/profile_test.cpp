@@ -231,7 +231,9 @@ TEST(ReportJson, KeysComeOutInTheSchemaOrder) {
     auto j = backend_json(c, CycleBreakdown{1, 2, 3, 4});
     std::vector<std::string> top;
     for (auto& [k, v] : j.items()) top.push_back(k);
-    EXPECT_EQ(top, (std::vector<std::string>{"tlb", "walks", "exits", "details", "cycles"}));
+    EXPECT_EQ(top,
+              (std::vector<std::string>{"tlb", "walks", "caches", "exits", "details", "cycles"}));
+    EXPECT_EQ(j["caches"].dump(), R"({"modelled":false})") << "--caches off: nothing else";
     EXPECT_DOUBLE_EQ(j["walks"]["refs_per_walk"].get<double>(), 2.5);
     EXPECT_EQ(j["exits"]["total"], 1);
     EXPECT_EQ(j["exits"]["by_reason"]["io"], 1);

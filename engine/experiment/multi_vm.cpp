@@ -113,6 +113,9 @@ MultiOutput execute_multi(const MultiOptions& options) {
             total.counters += r.counters;
             total.cycles.base += r.cycles.base, total.cycles.walk += r.cycles.walk;
             total.cycles.exit += r.cycles.exit, total.cycles.handler += r.cycles.handler;
+            total.cycles.data += r.cycles.data;
+            for (size_t d = 0; d < total.cycles.walk_refs_by_dimension.size(); ++d)
+                total.cycles.walk_refs_by_dimension[d] += r.cycles.walk_refs_by_dimension[d];
         }
         out.totals.push_back(std::move(total));
     }

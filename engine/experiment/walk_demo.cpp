@@ -13,6 +13,14 @@ int grid_row(int guest_level) { return guest_level == 0 ? 4 : 4 - guest_level; }
 
 int grid_column(const WalkRef& r) { return r.dimension == WalkDim::Guest ? 4 : 4 - r.nested_level; }
 
+namespace {
+std::string served_name(const WalkRef& r) {
+    return r.served == CacheLevel::Count
+               ? std::string()
+               : std::string(kCacheLevelNames[static_cast<size_t>(r.served)]);
+}
+} // namespace
+
 WalkGrid walk_grid(const std::vector<WalkRef>& cold, const std::vector<WalkRef>* warm) {
     WalkGrid g;
     int order = 0;
@@ -24,12 +32,14 @@ WalkGrid walk_grid(const std::vector<WalkRef>& cold, const std::vector<WalkRef>*
                                                r.guest_level, grid_column(r)));
         c.order = ++order;
         c.address = r.address;
+        c.served = served_name(r);
     }
     if (!warm) return g;
     for (const WalkRef& r : *warm) {
         int row = grid_row(r.guest_level);
         if (r.hit_in == HitIn::None) {
             g[row][grid_column(r)].warm = "ref";
+            g[row][grid_column(r)].warm_served = served_name(r);
         } else if (r.dimension == WalkDim::Guest) {
             // A guest PWC hit at level L+1 supplies the level-L table: rows above are skipped.
             for (int gl = 4; gl >= r.guest_level; --gl)

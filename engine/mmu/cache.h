@@ -116,6 +116,13 @@ private:
     CacheArray l1_, l2_, llc_;
 };
 
+// The hierarchy a backend owns: disabled (every call a no-op the caller skips) when `on` is
+// false (--caches off, the flat walk_ref price).
+inline CacheHierarchy backend_caches(bool on, const CacheConfig& config, bool price_data,
+                                     CacheCounters* counters) {
+    return on ? CacheHierarchy(config, price_data, counters) : CacheHierarchy();
+}
+
 // Geometry checks shared by the profile parser and tests: "" when valid, else the problem.
 std::string cache_level_problem(const CacheLevelConfig& c, uint32_t line_bytes);
 

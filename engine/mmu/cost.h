@@ -26,8 +26,10 @@ constexpr std::string_view kDetailDedupCycles = "dedup_scan_cycles";
 // exit    = Σ exits × round_trip
 // handler = Σ_reason exits[reason] × handler[reason] + hv_refs × walk_ref + hv_cycles
 //           + dedup_scan_cycles
-// The walk part's memory references alone (no PWC or nested-TLB hits).
+// The walk part's memory references alone (no PWC or nested-TLB hits); by dimension (modelled
+// caches only).
 double walk_ref_cycles(const BackendCounters& c, const Profile& p);
+double dimension_ref_cycles(const BackendCounters& c, const Profile& p, WalkDimension d);
 
 CycleBreakdown compute_cycles(const BackendCounters& c, const Profile& p,
                               uint64_t guest_instructions);

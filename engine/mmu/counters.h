@@ -132,6 +132,9 @@ inline void report_nonzero(Details& d, const char* name, uint64_t value) {
 struct CycleBreakdown {
     double base = 0, walk = 0, exit = 0, handler = 0;
     double data = 0; // data accesses beyond L1 (only when data misses are priced)
+    // With caches modelled: the walk references' share of `walk`, by dimension (guest, nested,
+    // shadow); PWC and nested-TLB hits are the rest.
+    std::array<double, static_cast<size_t>(WalkDimension::Count)> walk_refs_by_dimension{};
     double total() const { return base + walk + exit + handler + data; }
 };
 

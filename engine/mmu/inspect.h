@@ -6,6 +6,7 @@
 
 #include "engine/core/addr.h"
 #include "engine/core/guest_memory.h"
+#include "engine/mmu/counters.h"
 
 #include <cstdint>
 #include <vector>
@@ -26,6 +27,9 @@ struct WalkRef {
     int nested_level;
     uint64_t address;
     HitIn hit_in;
+    // A memory reference (hit_in None) with caches modelled: the level that served it;
+    // CacheLevel::Count otherwise.
+    CacheLevel served = CacheLevel::Count;
 };
 
 // One reference of a one-dimensional walk (native: guest tables; shadow: shadow tables).

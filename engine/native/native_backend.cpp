@@ -2,6 +2,7 @@
 // references, fewer with page-walk-cache hits); there are no VM exits.
 #include "engine/core/x86.h"
 #include "engine/mmu/registry.h"
+#include "engine/mmu/cache.h"
 #include "engine/mmu/cost.h"
 #include "engine/mmu/guest_cpu.h"
 #include "engine/mmu/inspect.h"
@@ -40,11 +41,16 @@ public:
           tlb_(env.profile->tlb, &counters_.tlb),
           pwc_(env.pwc ? env.profile->pwc : PwcConfig{}, &counters_.walks) {
         tlb_.set_context(cpu_.pcid(), 0);
+        caches_ =
+            backend_caches(env.caches, env.profile->caches, env.price_data, &counters_.caches);
     }
 
     std::string name() const override { return "native"; }
 
-    void on_access(const DataAccess& a) override { translate(a.va, a.pa, false, a.write); }
+    void on_access(const DataAccess& a) override {
+        translate(a.va, a.pa, false, a.write);
+        if (caches_.enabled()) caches_.data(env_.p2m->linear(a.pa));
+    }
     void on_fetch(const Fetch& f) override {
         // One lookup per 4K page the block touches; code is identity-mapped, so pa follows va.
         for_each_fetch_page(f,
@@ -177,6 +183,7 @@ private:
             if (!env_.memory->contains(entry_pa, 8)) return stale(va, functional, level);
             uint64_t e = env_.memory->read_u64(entry_pa);
             ++refs;
+            if (caches_.enabled()) caches_.walk(env_.p2m->linear(entry_pa), WalkDimension::Guest);
             if (!(e & x86::kPteP)) return stale(va, functional, level);
             if (!(e & x86::kPteW)) perms &= ~kPwcWritable;
             if (!(e & x86::kPteU)) perms &= ~kPwcUser;
@@ -235,6 +242,7 @@ private:
     GuestCpu cpu_;
     TlbHierarchy tlb_;
     GuestPwc pwc_;
+    CacheHierarchy caches_; // after counters_, whose caches part it marks as modelled
 };
 
 const bool registered = register_backend(

@@ -8,8 +8,13 @@ using ojson = nlohmann::ordered_json;
 std::string grid_text(const WalkGrid& g, bool warm) {
     static const char* rows[] = {"gL4 (CR3)", "gL3", "gL2", "gL1", "data gPA"};
     static const char* cols[] = {"nL4", "nL3", "nL2", "nL1", "guest entry"};
+    // Wider cells when they also name the cache level that served each reference.
+    size_t width = 21;
+    for (auto& row : g)
+        for (auto& cell : row)
+            if (!cell.served.empty()) width = 29;
     std::string s = fmt::format("{:<10}", "");
-    for (auto* c : cols) s += fmt::format("{:<21}", c);
+    for (auto* c : cols) s += fmt::format("{:<{}}", c, width);
     s += "\n";
     for (int r = 0; r < 5; ++r) {
         s += fmt::format("{:<10}", rows[r]);
@@ -22,12 +27,14 @@ std::string grid_text(const WalkGrid& g, bool warm) {
                 text = "-";
             } else if (!warm) {
                 text = fmt::format("{:>2} {:#x}", cell.order, cell.address);
+                if (!cell.served.empty()) text += " " + cell.served;
             } else {
-                text = cell.warm == "ref"  ? fmt::format("{:>2} read", cell.order)
+                text = cell.warm == "ref"
+                           ? fmt::format("{:>2} read {}", cell.order, cell.warm_served)
                        : cell.warm.empty() ? fmt::format("{:>2} ?", cell.order)
                                            : fmt::format("{:>2} saved: {}", cell.order, cell.warm);
             }
-            s += fmt::format("{:<21}", text);
+            s += fmt::format("{:<{}}", text, width);
         }
         s += "\n";
     }
@@ -47,6 +54,8 @@ ojson grid_json(const WalkGrid& g) {
                            {"column", cols[c]},
                            {"hpa", fmt::format("{:#x}", cell.address)},
                            {"warm", cell.warm.empty() ? "none" : cell.warm}});
+            if (!cell.served.empty()) out.back()["served"] = cell.served;
+            if (!cell.warm_served.empty()) out.back()["warm_served"] = cell.warm_served;
         }
     return out;
 }

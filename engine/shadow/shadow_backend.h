@@ -5,6 +5,7 @@
 #pragma once
 
 #include "engine/mmu/registry.h"
+#include "engine/mmu/cache.h"
 #include "engine/mmu/guest_cpu.h"
 #include "engine/mmu/inspect.h"
 #include "engine/mmu/oracle.h"
@@ -37,6 +38,7 @@ public:
 
     void on_access(const DataAccess& a) override {
         translate(a.va, a.pa, false, a.write);
+        if (caches_.enabled()) caches_.data(p2m_->translate(a.pa));
         if (break_pending_) [[unlikely]]
             end_break();
     }
@@ -139,6 +141,8 @@ private:
     }
     // What a guest CR3/CR4 write invalidates in the TLB and walk caches (SDM 4.10.4.1).
     void apply_guest_invalidation(Invalidate what);
+    // Sends the shadow entries a hardware walk read through the cache hierarchy.
+    void walk_through_caches(GuestVirt va, int start, HostPhys table, const ShadowWalk& w);
 
     BackendEnv env_; // for the isolation check: the host and this VM
     const P2m* p2m_;
@@ -163,6 +167,7 @@ private:
     TlbHierarchy tlb_;
     ShadowPwc pwc_;
     ShadowMmu mmu_;
+    CacheHierarchy caches_;
 };
 
 } // namespace vmmu::shadow
