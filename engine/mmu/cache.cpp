@@ -4,65 +4,63 @@
 
 #include <algorithm>
 #include <bit>
+#include <stdexcept>
 #include <string>
 
 namespace vmmu {
 
 CacheArray::CacheArray(uint32_t sets, uint32_t ways)
-    : ways_(ways), set_mask_(sets - 1), tags_(size_t{sets} * ways, kNoLine),
-      walk_victim_(size_t{sets} * ways, kNoLine) {}
+    : ways_(ways), set_bits_(static_cast<unsigned>(std::countr_zero(sets))), set_mask_(sets - 1),
+      tags_(size_t{sets} * ways, 0), walk_victim_(sets, kNoLine) {}
 
 bool CacheArray::lookup(uint64_t line) {
-    uint64_t* set = &tags_[set_base(line)];
+    if (line >> set_bits_ >= 0xffffffffu)
+        throw std::logic_error(fmt::format("cache model: line {:#x} beyond 32-bit tags", line));
+    uint32_t t = tag(line);
+    uint32_t* set = &tags_[set_base(line)];
     for (uint32_t w = 0; w < ways_; ++w)
-        if (set[w] == line) {
+        if (set[w] == t) {
             // Move to the front: the ways before it each age by one.
             std::copy_backward(set, set + w, set + w + 1);
-            set[0] = line;
+            set[0] = t;
             return true;
         }
     return false;
 }
 
 uint64_t CacheArray::fill(uint64_t line, bool by_walk) {
-    size_t base = set_base(line);
-    uint64_t* set = &tags_[base];
+    size_t set_index = static_cast<size_t>(line & set_mask_);
+    uint32_t* set = &tags_[set_index * ways_];
     // The least recently used way (the last) leaves; a free way is always last in order.
-    uint64_t victim = set[ways_ - 1];
+    uint32_t old = set[ways_ - 1];
     std::copy_backward(set, set + ways_ - 1, set + ways_);
-    set[0] = line;
-    if (by_walk && victim != kNoLine) {
-        // The set remembers its last `ways` walk victims, newest first.
-        uint64_t* v = &walk_victim_[base];
-        std::copy_backward(v, v + ways_ - 1, v + ways_);
-        v[0] = victim;
-    }
+    set[0] = tag(line);
+    uint64_t victim = old ? line_of(old, set_index) : kNoLine;
+    if (by_walk && victim != kNoLine) walk_victim_[set_index] = victim;
     return victim;
 }
 
 void CacheArray::invalidate(uint64_t line) {
-    uint64_t* set = &tags_[set_base(line)];
+    uint32_t t = tag(line);
+    uint32_t* set = &tags_[set_base(line)];
     for (uint32_t w = 0; w < ways_; ++w)
-        if (set[w] == line) {
+        if (set[w] == t) {
             // Close the gap; the freed way becomes the least recently used.
             std::copy(set + w + 1, set + ways_, set + w);
-            set[ways_ - 1] = kNoLine;
+            set[ways_ - 1] = 0;
             return;
         }
 }
 
 bool CacheArray::take_walk_victim(uint64_t line) {
-    uint64_t* v = &walk_victim_[set_base(line)];
-    for (uint32_t w = 0; w < ways_; ++w)
-        if (v[w] == line) {
-            v[w] = kNoLine;
-            return true;
-        }
-    return false;
+    uint64_t& v = walk_victim_[static_cast<size_t>(line & set_mask_)];
+    if (v != line) return false;
+    v = kNoLine;
+    return true;
 }
 
 void CacheArray::clear() {
-    std::fill(tags_.begin(), tags_.end(), kNoLine);
+    std::fill(tags_.begin(), tags_.end(), 0);
     std::fill(walk_victim_.begin(), walk_victim_.end(), kNoLine);
 }
 

@@ -50,9 +50,11 @@ struct CacheConfig {
 };
 
 // One set-associative LRU cache of line numbers. Each set keeps its tags in recency order (most
-// recent first), so a hit on the most recent line costs one compare. Each set also remembers
-// the last `ways` lines that walk references' fills evicted from it, so that a data access
-// missing on such a line is counted as a miss the walks caused (pollution).
+// recent first), so a hit on the most recent line costs one compare; a tag is the line number
+// above the set bits, in 32 bits (plus one: 0 is an empty way), so that a 16-way set is one
+// 64-byte host line (results/PERFORMANCE.md). Each set also remembers the last line a walk
+// reference's fill evicted from it, so that a data access missing on that line is counted as a
+// miss the walks caused (pollution).
 class CacheArray {
 public:
     CacheArray() = default;
@@ -60,7 +62,11 @@ public:
 
     bool enabled() const { return ways_ != 0; }
     // Hot path: the line is the most recent of its set.
-    bool mru_hit(uint64_t line) const { return tags_[set_base(line)] == line; }
+    bool mru_hit(uint64_t line) const { return tags_[set_base(line)] == tag(line); }
+    // Asks the host to load the line's set early (a hint; changes nothing modelled).
+    void prefetch(uint64_t line) const {
+        if (ways_) __builtin_prefetch(&tags_[set_base(line)]);
+    }
     // Looks the line up; on a hit moves it to the front of its set.
     bool lookup(uint64_t line);
     // Inserts a line known to be absent at the front of its set; returns the evicted line
@@ -76,10 +82,15 @@ public:
 
 private:
     size_t set_base(uint64_t line) const { return static_cast<size_t>(line & set_mask_) * ways_; }
+    uint32_t tag(uint64_t line) const { return static_cast<uint32_t>(line >> set_bits_) + 1; }
+    uint64_t line_of(uint32_t tag, size_t set) const {
+        return (uint64_t{tag - 1} << set_bits_) | set;
+    }
     uint32_t ways_ = 0;
+    unsigned set_bits_ = 0;
     uint64_t set_mask_ = 0;
-    std::vector<uint64_t> tags_;        // [set][way], most recent first; kNoLine = empty
-    std::vector<uint64_t> walk_victim_; // [set][i]: the set's last lines evicted by walk fills
+    std::vector<uint32_t> tags_;        // [set][way], most recent first; 0 = empty
+    std::vector<uint64_t> walk_victim_; // [set]: the last line a walk fill evicted from it
 };
 
 class CacheHierarchy {
@@ -98,6 +109,14 @@ public:
             return;
         }
         data_slow(line);
+    }
+    // Before the TLB lookup of an access: the host loads its sets meanwhile (the model's LLC
+    // arrays do not fit the host's nearer caches; results/PERFORMANCE.md).
+    void prefetch(HostPhys hpa) const {
+        uint64_t line = hpa.value() >> line_shift_;
+        l1_.prefetch(line);
+        l2_.prefetch(line);
+        llc_.prefetch(line);
     }
     // One page-walk reference of dimension `dim`; returns the level that served it.
     CacheLevel walk(HostPhys hpa, WalkDimension dim);

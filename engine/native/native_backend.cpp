@@ -48,8 +48,11 @@ public:
     std::string name() const override { return "native"; }
 
     void on_access(const DataAccess& a) override {
+        if (!caches_.enabled()) return translate(a.va, a.pa, false, a.write);
+        HostPhys hpa = env_.p2m->linear(a.pa);
+        caches_.prefetch(hpa);
         translate(a.va, a.pa, false, a.write);
-        if (caches_.enabled()) caches_.data(env_.p2m->linear(a.pa));
+        caches_.data(hpa);
     }
     void on_fetch(const Fetch& f) override {
         // One lookup per 4K page the block touches; code is identity-mapped, so pa follows va.

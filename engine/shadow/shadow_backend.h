@@ -37,8 +37,14 @@ public:
     std::string name() const override { return "shadow"; }
 
     void on_access(const DataAccess& a) override {
-        translate(a.va, a.pa, false, a.write);
-        if (caches_.enabled()) caches_.data(p2m_->translate(a.pa));
+        if (caches_.enabled()) {
+            HostPhys hpa = p2m_->translate(a.pa);
+            caches_.prefetch(hpa);
+            translate(a.va, a.pa, false, a.write);
+            caches_.data(hpa);
+        } else {
+            translate(a.va, a.pa, false, a.write);
+        }
         if (break_pending_) [[unlikely]]
             end_break();
     }

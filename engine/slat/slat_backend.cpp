@@ -67,8 +67,11 @@ SlatBackend::SlatBackend(const BackendEnv& env)
 }
 
 void SlatBackend::on_access(const DataAccess& a) {
+    if (!caches_.enabled()) return translate(a.va, a.pa, false, a.write);
+    HostPhys hpa = env_.p2m->translate(a.pa);
+    caches_.prefetch(hpa);
     translate(a.va, a.pa, false, a.write);
-    if (caches_.enabled()) caches_.data(env_.p2m->translate(a.pa));
+    caches_.data(hpa);
 }
 
 void SlatBackend::on_fetch(const Fetch& f) {
