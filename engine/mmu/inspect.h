@@ -37,6 +37,8 @@ struct Ref1d {
     int level = 0;
     uint64_t address = 0; // the entry read: a gPA (guest tables) or an hPA (shadow tables)
     uint64_t entry = 0;   // its value
+    // With caches modelled: the level that served this read (CacheLevel::Count otherwise).
+    CacheLevel served = CacheLevel::Count;
 };
 
 // The guest's own walk of va from root (stops at a leaf or a non-present entry).

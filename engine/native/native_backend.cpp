@@ -123,6 +123,14 @@ public:
         Walk1d out;
         out.refs = guest_walk(*env_.memory, cpu_.root(), va);
         if (out.refs.empty()) return out;
+        // The demo's reads go through the caches as a walk's would; the counters stay as they
+        // were (it is not a walk).
+        CacheCounters kept = counters_.caches;
+        if (caches_.enabled())
+            for (Ref1d& r : out.refs)
+                r.served =
+                    caches_.walk(env_.p2m->linear(GuestPhys(r.address)), WalkDimension::Guest);
+        counters_.caches = kept;
         const Ref1d& last = out.refs.back();
         if (!(last.entry & x86::kPteP) || (last.level > 1 && !(last.entry & x86::kPtePs)))
             return out;

@@ -64,18 +64,24 @@ namespace {
 
 ojson refs_json(const std::vector<Ref1d>& refs) {
     ojson a = ojson::array();
-    for (auto& r : refs)
+    for (auto& r : refs) {
         a.push_back({{"level", r.level},
                      {"address", fmt::format("{:#x}", r.address)},
                      {"entry", fmt::format("{:#x}", r.entry)}});
+        if (r.served != CacheLevel::Count)
+            a.back()["served"] = kCacheLevelNames[static_cast<size_t>(r.served)];
+    }
     return a;
 }
 
 std::string refs_text(const std::vector<Ref1d>& refs, const char* space) {
     std::string s;
     for (auto& r : refs)
-        s += fmt::format("  L{} entry at {} {:#014x} = {:#018x}\n", r.level, space, r.address,
-                         r.entry);
+        s += fmt::format(
+            "  L{} entry at {} {:#014x} = {:#018x}{}\n", r.level, space, r.address, r.entry,
+            r.served == CacheLevel::Count
+                ? std::string()
+                : fmt::format(" ({})", kCacheLevelNames[static_cast<size_t>(r.served)]));
     return s;
 }
 

@@ -332,7 +332,14 @@ Walk1d ShadowBackend::walk_1d(GuestVirt va) {
     }
     HostPhys table = mmu_.root_table();
     for (int l = 4; l > 4 - w.refs; --l) {
-        out.refs.push_back({l, (table + 8ull * x86::table_index(va, l)).value(), w.entry[l]});
+        HostPhys entry = table + 8ull * x86::table_index(va, l);
+        // The demo's read goes through the caches as a walk's would; the counters stay as they
+        // were (it is not a walk).
+        CacheCounters kept = counters_.caches;
+        CacheLevel served =
+            caches_.enabled() ? caches_.walk(entry, WalkDimension::Shadow) : CacheLevel::Count;
+        counters_.caches = kept;
+        out.refs.push_back({l, entry.value(), w.entry[l], served});
         table = HostPhys(w.entry[l] & x86::kPteAddrMask);
     }
     out.ok = w.ok;
