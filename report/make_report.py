@@ -41,6 +41,8 @@ SWEEP_COUNTERS = [
 IMPLEMENTATION_NOTE = re.compile(r"\s*\((?:issue|TODO|FIXME|XXX)\b[^)]*\)", re.IGNORECASE)
 PARTS = ["base", "walk", "exit", "handler"]
 PART_COLOURS = {"base": "#9aa5b1", "walk": "#3e7cb1", "exit": "#e07a1f", "handler": "#c03a2b"}
+LEVELS = ["l1", "l2", "llc", "memory"]
+LEVEL_COLOURS = {"l1": "#4c956c", "l2": "#9ccc65", "llc": "#e0b01f", "memory": "#c03a2b"}
 BACKEND_COLOURS = {"native": "#4c956c", "shadow": "#c03a2b", "slat": "#3e7cb1"}
 
 
@@ -207,6 +209,25 @@ def add_run(rep, run, prefix, summarise=True):
     ax.legend(fontsize=8)
     rep.figure(fig, f"{prefix}walkrefs", f"{label}: page-walk memory references per walk")
 
+    modelled = [n for n in names if run["backends"][n].get("caches", {}).get("modelled")]
+    if modelled:
+        fig, ax = plt.subplots(figsize=(5.5, 3.4))
+        bottom = [0.0] * len(modelled)
+        for level in LEVELS:
+            vals = []
+            for n in modelled:
+                b = run["backends"][n]
+                walks = b["walks"]["count"]
+                vals.append(b["caches"]["walk_refs"][level] / walks if walks else 0.0)
+            ax.bar(modelled, vals, bottom=bottom, label=level, color=LEVEL_COLOURS[level])
+            bottom = [b + v for b, v in zip(bottom, vals)]
+        ax.set_ylabel("memory references per walk")
+        ax.set_title("where walk references hit")
+        ax.legend(fontsize=8)
+        rep.figure(fig, f"{prefix}walkcaches",
+                   f"{label}: page-walk references per walk, stacked by the cache level that "
+                   "served them")
+
     fig, ax = plt.subplots(figsize=(5.5, 3.4))
     kinds = [("l1d", "l1d_misses", "l1d_lookups"), ("l1i", "l1i_misses", "l1i_lookups"),
              ("stlb", "stlb_misses", "stlb_lookups")]
@@ -231,6 +252,14 @@ def add_run(rep, run, prefix, summarise=True):
         ("page walks", lambda b: b["walks"]["count"]),
         ("walk refs", lambda b: b["walks"]["refs"]),
         ("refs per walk", lambda b: b["walks"]["refs_per_walk"]),
+        *[(f"walk refs in {lv}",
+           (lambda lv: lambda b: b.get("caches", {}).get("walk_refs", {}).get(lv, "-"))(lv))
+          for lv in LEVELS],
+        ("walk cycles per walk",
+         lambda b: b.get("caches", {}).get("walk_cycles_per_walk", {}).get("all", "-")),
+        ("data misses by walks",
+         lambda b: sum(b["caches"]["data_misses_from_walks"].values())
+         if b.get("caches", {}).get("modelled") else "-"),
         ("dTLB misses", lambda b: b["tlb"]["l1d_misses"]),
         ("iTLB misses", lambda b: b["tlb"]["l1i_misses"]),
         ("STLB misses", lambda b: b["tlb"]["stlb_misses"]),

@@ -45,3 +45,10 @@ target_link_libraries(run_bench PRIVATE vmmu_cli benchmark::benchmark benchmark:
 target_compile_definitions(run_bench PRIVATE VMMU_GUEST_DIR="${VMMU_GUEST_DIR}"
                                              VMMU_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
 add_dependencies(run_bench vmmu_guest_all)
+
+# --caches on and off count the same events; off prices walks at the flat latency.walk_ref as
+# before the cache hierarchy existed, on by the level that served each reference.
+add_test(NAME caches_on_off
+         COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/regression/caches_on_off.py
+                 $<TARGET_FILE:vmmu> ${PROJECT_SOURCE_DIR} ${CMAKE_CURRENT_BINARY_DIR}/caches_on_off)
+set_tests_properties(caches_on_off PROPERTIES TIMEOUT 300 LABELS regression)

@@ -1,6 +1,7 @@
 # MMU model layer: TLB/PWC models, profiles, cost model, native and slat backends.
 vmmu_test(tlb_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/tlb_test.cpp LIBS vmmu_mmu)
 vmmu_test(pwc_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/pwc_test.cpp LIBS vmmu_mmu)
+vmmu_test(cache_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/cache_test.cpp LIBS vmmu_mmu)
 vmmu_test(profile_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/profile_test.cpp LIBS vmmu_output)
 vmmu_test(native_backend_test
           SOURCES ${CMAKE_CURRENT_LIST_DIR}/native_backend_test.cpp

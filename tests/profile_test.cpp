@@ -144,6 +144,69 @@ TEST(Profile, MalformedJsonFileNamesTheFile) {
     std::filesystem::remove(file);
 }
 
+TEST(Profile, CacheGeometryThatIsNotAPowerOfTwoIsRejectedWithItsPath) {
+    auto j = nehalem_json();
+    j["caches"]["l2"]["size_kib"] = 384; // 768 sets
+    EXPECT_NE(parse_error(j).find("profile nehalem-2009: caches.l2.size_kib: 384 KiB / (8 ways × "
+                                  "64-byte lines) = 768 sets: must be a power of two"),
+              std::string::npos)
+        << parse_error(j);
+    j = nehalem_json();
+    j["caches"]["line_bytes"] = 48;
+    EXPECT_EQ(parse_error(j), "profile nehalem-2009: caches.line_bytes: must be a power of two");
+}
+
+TEST(Profile, CacheLevelWithZeroWaysIsRejected) {
+    auto j = nehalem_json();
+    j["caches"]["llc"]["ways"] = 0;
+    EXPECT_EQ(parse_error(j), "profile nehalem-2009: caches.llc.ways: must be >= 1");
+}
+
+TEST(Profile, CacheLatenciesOutOfOrderAreRejected) {
+    auto j = nehalem_json();
+    j["caches"]["l1d"]["latency"] = 12; // above L2's 10
+    EXPECT_EQ(parse_error(j), "profile nehalem-2009: caches.l1d.latency: 12 cycles is more than "
+                              "caches.l2.latency (10): latencies must not decrease from L1D to "
+                              "memory");
+    j = nehalem_json();
+    j["caches"]["memory"]["value"] = 20;
+    EXPECT_NE(parse_error(j).find("caches.llc.latency"), std::string::npos) << parse_error(j);
+}
+
+TEST(Profile, ShippedProfilesDescribeTheirCacheHierarchies) {
+    Profile n = load_profile("nehalem-2009", profile_dir());
+    EXPECT_EQ(n.caches.l1d.size_kib, 32u);
+    EXPECT_EQ(n.caches.l2.size_kib, 256u);
+    EXPECT_EQ(n.caches.llc.size_kib, 8192u);
+    EXPECT_TRUE(n.caches.llc_inclusive);
+    EXPECT_TRUE(n.sources.count("caches.walker_l1d"));
+    Profile p = load_profile("penryn-2008", profile_dir());
+    EXPECT_FALSE(p.caches.l2.present()) << "Penryn's shared L2 is its last level";
+    EXPECT_EQ(p.caches.llc.ways, 24u);
+}
+
+TEST(CostModel, WithCachesEachWalkReferenceCostsTheLatencyOfTheLevelThatServedIt) {
+    Profile p = load_profile("nehalem-2009", profile_dir());
+    BackendCounters c;
+    c.walks.refs = 10;
+    c.walks.pwc_hits = 3;
+    c.caches.modelled = true;
+    c.caches.walk[0] = {1, 2, 3, 0}; // guest: L1, L2, LLC
+    c.caches.walk[1] = {0, 0, 0, 4}; // nested: memory
+    c.caches.data = {100, 10, 5, 1};
+    CycleBreakdown b = compute_cycles(c, p, 0);
+    double refs = 1 * p.caches.l1d.latency + 2 * p.caches.l2.latency + 3 * p.caches.llc.latency +
+                  4 * p.caches.memory_latency;
+    EXPECT_DOUBLE_EQ(b.walk, refs + 3 * p.pwc_hit_cycles);
+    EXPECT_DOUBLE_EQ(b.data, 0) << "data misses stay inside base CPI unless priced";
+    c.caches.price_data = true;
+    b = compute_cycles(c, p, 0);
+    double l1 = p.caches.l1d.latency;
+    EXPECT_DOUBLE_EQ(b.data, 10 * (p.caches.l2.latency - l1) + 5 * (p.caches.llc.latency - l1) +
+                                 1 * (p.caches.memory_latency - l1));
+    EXPECT_DOUBLE_EQ(b.total(), b.base + b.walk + b.exit + b.handler + b.data);
+}
+
 TEST(CostModel, EachPartFollowsItsFormula) {
     Profile p = load_profile("nehalem-2009", profile_dir());
     BackendCounters c;
@@ -172,7 +235,9 @@ TEST(ReportJson, KeysComeOutInTheSchemaOrder) {
     auto j = backend_json(c, CycleBreakdown{1, 2, 3, 4});
     std::vector<std::string> top;
     for (auto& [k, v] : j.items()) top.push_back(k);
-    EXPECT_EQ(top, (std::vector<std::string>{"tlb", "walks", "exits", "details", "cycles"}));
+    EXPECT_EQ(top,
+              (std::vector<std::string>{"tlb", "walks", "caches", "exits", "details", "cycles"}));
+    EXPECT_EQ(j["caches"].dump(), R"({"modelled":false})") << "--caches off: nothing else";
     EXPECT_DOUBLE_EQ(j["walks"]["refs_per_walk"].get<double>(), 2.5);
     EXPECT_EQ(j["exits"]["total"], 1);
     EXPECT_EQ(j["exits"]["by_reason"]["io"], 1);

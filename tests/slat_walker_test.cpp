@@ -236,3 +236,57 @@ TEST(SlatWalker, CyclesFollowTheProfile) {
     EXPECT_DOUBLE_EQ(c.exit, k.exits.total() * m.prof.exit_round_trip_cycles);
     EXPECT_DOUBLE_EQ(c.handler, 5 * m.prof.handler(ExitReason::EptViolation));
 }
+
+TEST(SlatWalker, ColdWalkWithCachesCostsTheSumOfItsLevelsLatencies) {
+    Machine m;
+    m.env.caches = true;
+    m.tables.map(m.root, kVa, kPa, 12, kRw);
+    auto b = m.make("slat");
+    warm_ept_then_flush(*b, m, kVa, kPa);
+    double walk_before = b->cycles(0).walk;
+    uint64_t l1_before = b->counters().caches.walk_at(CacheLevel::L1);
+    std::vector<WalkRef> trace;
+    slat(b).set_trace(&trace);
+    b->on_access(read_of(kVa + 0x18, kPa + 0x18));
+    ASSERT_EQ(trace.size(), 24u);
+    double sum = 0;
+    for (const WalkRef& r : trace) {
+        ASSERT_NE(r.served, CacheLevel::Count) << "every reference went through the caches";
+        sum += m.prof.caches.latency(r.served);
+    }
+    EXPECT_DOUBLE_EQ(b->cycles(0).walk - walk_before, sum);
+    const CacheCounters& c = b->counters().caches;
+    EXPECT_TRUE(c.modelled);
+    // The first walks (and their EPT violations) brought every line in from memory; this one
+    // finds all 24 in L1D.
+    EXPECT_EQ(c.walk_at(CacheLevel::L1) - l1_before, 24u);
+    EXPECT_GT(c.walk_at(CacheLevel::Memory), 0u);
+    EXPECT_EQ(c.walk[static_cast<size_t>(WalkDimension::Shadow)][0], 0u);
+}
+
+TEST(SlatWalker, PwcAndNestedTlbHitsNeverTouchTheCaches) {
+    Machine m;
+    m.env.caches = m.env.pwc = m.env.ntlb = true;
+    for (uint64_t i = 0; i < 16; ++i)
+        m.tables.map(m.root, kVa + (i << 12), kPa + (i << 12), 12, kRw);
+    auto b = m.make("slat");
+    auto cache_refs = [&] {
+        const CacheCounters& c = b->counters().caches;
+        uint64_t n = 0;
+        for (size_t l = 0; l < CacheCounters::kLevels; ++l)
+            n += c.walk_at(static_cast<CacheLevel>(l));
+        return n;
+    };
+    for (uint64_t i = 0; i < 16; ++i) b->on_access(read_of(kVa + (i << 12), kPa + (i << 12)));
+    b->on_cr3_write(0, m.root.value());
+    b->on_access(read_of(kVa + 0x1000, kPa + 0x1000));
+    b->on_access(read_of(kVa + 0x2000, kPa + 0x2000));
+    const auto& w = b->counters().walks;
+    EXPECT_GT(w.pwc_hits, 0u);
+    EXPECT_GT(w.ntlb_hits, 0u);
+    EXPECT_EQ(cache_refs(), w.refs) << "only memory references reach the caches";
+    // Data accesses go through them too, one each.
+    uint64_t data = 0;
+    for (uint64_t n : b->counters().caches.data) data += n;
+    EXPECT_EQ(data, 18u);
+}

@@ -137,6 +137,8 @@ std::unique_ptr<PreparedRun> prepare_run(const RunOptions& o, const HostSlot* sl
         env.pwc = o.pwc;
         env.ntlb = o.ntlb;
         env.oracle = o.oracle;
+        env.caches = o.caches;
+        env.price_data = o.price_data;
         env.dedup = o.dedup;
         env.ept_page_shift = page_shift("--ept-pages", o.ept_pages, true);
         env.hypervisor = mc.hypervisor;

@@ -37,6 +37,9 @@ struct RunOptions {
     std::string guest_pages = "4k";        // 4k | 2m: the guest kernel's anonymous memory
     std::string ept_pages = "4k";          // 4k | 2m | 1g
     bool pwc = true, ntlb = true, oracle = true;
+    // Walk references priced by the cache level that served them (engine/mmu/cache.h), or the
+    // profile's flat latency.walk_ref; price_data also prices data accesses beyond L1D.
+    bool caches = true, price_data = false;
     std::vector<std::string> shadow_opts; // KEY=VALUE
     // The hypervisor personality CPUID shows the guest: none | kvm | hyperv
     // (engine/core/hypervisor.h).

@@ -91,6 +91,14 @@ void RunFlags::add(CLI::App* c) {
         ->capture_default_str();
     c->add_option("--pwc", pwc, "page-walk caches: on or off")->capture_default_str();
     c->add_option("--ntlb", ntlb, "nested TLB (slat): on or off")->capture_default_str();
+    c->add_option("--caches", caches,
+                  "walk references through the profile's L1D/L2/LLC/memory (on) or at its flat "
+                  "latency.walk_ref (off): on or off")
+        ->capture_default_str();
+    c->add_option("--price-data", price_data,
+                  "with --caches on, also price data accesses beyond L1D (off keeps them inside "
+                  "base CPI, so totals stay comparable): on or off")
+        ->capture_default_str();
     c->add_option("--oracle", oracle,
                   "check every translation against the functional one: on or off")
         ->capture_default_str();
@@ -158,6 +166,11 @@ RunOptions RunFlags::resolve() {
     o.pwc = on_off("--pwc", pwc);
     o.ntlb = on_off("--ntlb", ntlb);
     o.oracle = on_off("--oracle", oracle);
+    o.caches = on_off("--caches", caches);
+    o.price_data = on_off("--price-data", price_data);
+    if (o.price_data && !o.caches)
+        throw std::invalid_argument("--price-data on needs --caches on (data latency comes from "
+                                    "the cache hierarchy)");
     for (auto& bp : backend_profiles) {
         auto eq = bp.find('=');
         if (eq == std::string::npos)

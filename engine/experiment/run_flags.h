@@ -15,6 +15,7 @@ struct RunFlags {
     RunOptions o;
     std::string backends = "native,shadow,slat";
     std::string pwc = "on", ntlb = "on", oracle = "on";
+    std::string caches = "on", price_data = "off";
     std::vector<std::string> backend_profiles;
 
     void add(CLI::App* c);

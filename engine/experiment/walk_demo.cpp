@@ -15,6 +15,14 @@ int grid_column(const WalkRef& r, int nested_levels) {
     return r.dimension == WalkDim::Guest ? nested_levels : nested_levels - r.nested_level;
 }
 
+namespace {
+std::string served_name(const WalkRef& r) {
+    return r.served == CacheLevel::Count
+               ? std::string()
+               : std::string(kCacheLevelNames[static_cast<size_t>(r.served)]);
+}
+} // namespace
+
 WalkGrid walk_grid(const std::vector<WalkRef>& cold, const std::vector<WalkRef>* warm,
                    int nested_levels) {
     WalkGrid g;
@@ -28,12 +36,14 @@ WalkGrid walk_grid(const std::vector<WalkRef>& cold, const std::vector<WalkRef>*
                                                r.guest_level, grid_column(r, nested_levels)));
         c.order = ++order;
         c.address = r.address;
+        c.served = served_name(r);
     }
     if (!warm) return g;
     for (const WalkRef& r : *warm) {
         int row = grid_row(r.guest_level);
         if (r.hit_in == HitIn::None) {
             g[row][grid_column(r, nested_levels)].warm = "ref";
+            g[row][grid_column(r, nested_levels)].warm_served = served_name(r);
         } else if (r.dimension == WalkDim::Guest) {
             // A guest PWC hit at level L+1 supplies the level-L table: rows above are skipped.
             for (int gl = 4; gl >= r.guest_level; --gl)

@@ -22,6 +22,9 @@ struct GridCell {
     int order = 0;        // 1-based position in the cold walk; 0: no reference here
     uint64_t address = 0; // host-physical address the cold walk referenced
     std::string warm;     // the same cell in the warm walk: "ref", "PWC", "NTLB", or ""
+    // With caches modelled: the level that served the cold reference ("l1", "l2", "llc",
+    // "memory"), and the warm walk's (when it read the cell again); "" otherwise.
+    std::string served, warm_served;
 };
 // Rows gL4..gL1 and data; columns nL<nested_levels>..nL1, then the guest entry.
 struct WalkGrid {

@@ -2,6 +2,7 @@
 // fetch and access is an L1 hit (counted as a lookup), so there are no walks, no walk
 // references and no VM exits: the cycles are the base cycles only (docs/NEW-SCHEME.md).
 #include "engine/mmu/registry.h"
+#include "engine/mmu/cache.h"
 #include "engine/mmu/cost.h"
 #include "engine/mmu/oracle.h"
 #include "engine/mmu/translate.h"
@@ -13,7 +14,10 @@ namespace {
 
 class IdealBackend final : public Backend {
 public:
-    explicit IdealBackend(const BackendEnv& env) : env_(checked(env)) {}
+    explicit IdealBackend(const BackendEnv& env) : env_(checked(env)) {
+        caches_ =
+            backend_caches(env.caches, env.profile->caches, env.price_data, &counters_.caches);
+    }
 
     std::string name() const override { return "ideal"; }
     bool runs_under_hypervisor() const override { return false; }
@@ -21,6 +25,8 @@ public:
     void on_access(const DataAccess& a) override {
         counters_.tlb.l1d_lookups++;
         translate(a.va, a.pa, a.write);
+        // No walks, but the same data stream: its data misses are priced like the others'.
+        if (caches_.enabled()) caches_.data(env_.p2m->linear(a.pa));
     }
     void on_fetch(const Fetch& f) override {
         // One lookup per 4K page the block touches, as native counts them.
@@ -82,6 +88,7 @@ private:
     BackendEnv env_;
     mutable BackendCounters counters_; // details filled when read
     uint64_t world_switches_ = 0;
+    CacheHierarchy caches_;
 };
 
 const bool registered = register_backend(

@@ -39,6 +39,8 @@ struct BackendEnv {
     unsigned ept_page_shift = 12; // 12, 21 or 30 (slat)
     unsigned ept_levels = 4;      // nested page-walk length: 4 or 5 (5-level EPT)
     bool oracle = true;           // check every translation against p2m(functional)
+    bool caches = false;          // walk references go through the profile's cache hierarchy
+    bool price_data = false;      // with caches: data accesses beyond L1D are priced too
     bool dedup = false;           // the host deduplicates memory (on_host_remap will come)
     std::map<std::string, std::string> options; // scheme options, e.g. shadow "unsync=0"
     uint64_t initial_cr3 = 0;

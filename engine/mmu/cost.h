@@ -4,6 +4,7 @@
 #include "engine/mmu/counters.h"
 #include "engine/mmu/profile.h"
 
+#include <cstddef>
 #include <cstdint>
 #include <string_view>
 
@@ -19,10 +20,19 @@ constexpr std::string_view kDetailDedupCycles = "dedup_scan_cycles";
 constexpr std::string_view kDetailHvFlushEntries = "hv_flush_entries";
 
 // base    = instructions × base_cpi
-// walk    = refs × walk_ref + pwc_hits × pwc_hit + ntlb_hits × ntlb_hit
+// walk    = walk references' cycles + pwc_hits × pwc_hit + ntlb_hits × ntlb_hit, where a walk
+//           reference costs the latency of the cache level that served it (--caches on) or
+//           the flat walk_ref (--caches off); PWC and nested-TLB hits never reach the caches
+// data    = Σ_level data accesses served there × (latency − L1D latency), only when data
+//           misses are priced (--price-data on); L1D hits stay inside base_cpi
 // exit    = Σ exits × round_trip
 // handler = Σ_reason exits[reason] × handler[reason] + hv_refs × walk_ref + hv_cycles
 //           + dedup_scan_cycles + hv_flush_entries × hv_flush_entry
+// The walk part's memory references alone (no PWC or nested-TLB hits); by dimension (modelled
+// caches only).
+double walk_ref_cycles(const BackendCounters& c, const Profile& p);
+double dimension_ref_cycles(const BackendCounters& c, const Profile& p, WalkDimension d);
+
 CycleBreakdown compute_cycles(const BackendCounters& c, const Profile& p,
                               uint64_t guest_instructions);
 

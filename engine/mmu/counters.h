@@ -67,6 +67,54 @@ struct WalkCounters {
     }
 };
 
+// Where a memory reference was served (engine/mmu/cache.h).
+enum class CacheLevel : uint8_t { L1, L2, Llc, Memory, Count };
+constexpr std::array<std::string_view, static_cast<size_t>(CacheLevel::Count)> kCacheLevelNames = {
+    "l1", "l2", "llc", "memory"};
+// Which tables a walk reference read.
+enum class WalkDimension : uint8_t { Guest, Nested, Shadow, Count };
+constexpr std::array<std::string_view, static_cast<size_t>(WalkDimension::Count)>
+    kWalkDimensionNames = {"guest", "nested", "shadow"};
+
+// The cache hierarchy of one backend (all zero and `modelled` false with --caches off).
+struct CacheCounters {
+    static constexpr size_t kLevels = static_cast<size_t>(CacheLevel::Count);
+    static constexpr size_t kDims = static_cast<size_t>(WalkDimension::Count);
+    bool modelled = false;   // walk references were priced by the level that served them
+    bool price_data = false; // data accesses beyond L1 were priced too
+    // Walk references served by each level, per dimension: walk[dim][level].
+    std::array<std::array<uint64_t, kLevels>, kDims> walk{};
+    // Data accesses served by each level (a coalesced loop's repeats are not fed line by line).
+    std::array<uint64_t, kLevels> data{};
+    // Data misses at L1, L2, LLC on a line that a walk reference's fill had evicted there.
+    std::array<uint64_t, kLevels - 1> data_misses_from_walks{};
+
+    uint64_t walk_at(CacheLevel l) const {
+        uint64_t n = 0;
+        for (auto& d : walk) n += d[static_cast<size_t>(l)];
+        return n;
+    }
+    CacheCounters& operator+=(const CacheCounters& o) {
+        modelled = modelled || o.modelled;
+        price_data = price_data || o.price_data;
+        for (size_t d = 0; d < kDims; ++d)
+            for (size_t l = 0; l < kLevels; ++l) walk[d][l] += o.walk[d][l];
+        for (size_t l = 0; l < kLevels; ++l) data[l] += o.data[l];
+        for (size_t l = 0; l + 1 < kLevels; ++l)
+            data_misses_from_walks[l] += o.data_misses_from_walks[l];
+        return *this;
+    }
+    // Since the snapshot `o` (the flags stay as they are).
+    CacheCounters& operator-=(const CacheCounters& o) {
+        for (size_t d = 0; d < kDims; ++d)
+            for (size_t l = 0; l < kLevels; ++l) walk[d][l] -= o.walk[d][l];
+        for (size_t l = 0; l < kLevels; ++l) data[l] -= o.data[l];
+        for (size_t l = 0; l + 1 < kLevels; ++l)
+            data_misses_from_walks[l] -= o.data_misses_from_walks[l];
+        return *this;
+    }
+};
+
 enum class ExitReason : uint8_t {
     Cr3Write,
     Invlpg,
@@ -115,13 +163,21 @@ inline void report_nonzero(Details& d, const char* name, uint64_t value) {
 // Modelled cycles, by part (cost model: engine/mmu/cost.*).
 struct CycleBreakdown {
     double base = 0, walk = 0, exit = 0, handler = 0;
-    double total() const { return base + walk + exit + handler; }
+    double data = 0; // data accesses beyond L1 (only when data misses are priced)
+    // With caches modelled: the walk references' share of `walk`, by dimension (guest, nested,
+    // shadow); PWC and nested-TLB hits are the rest.
+    std::array<double, static_cast<size_t>(WalkDimension::Count)> walk_refs_by_dimension{};
+    double total() const { return base + walk + exit + handler + data; }
     CycleBreakdown& operator+=(const CycleBreakdown& o) {
-        base += o.base, walk += o.walk, exit += o.exit, handler += o.handler;
+        base += o.base, walk += o.walk, exit += o.exit, handler += o.handler, data += o.data;
+        for (size_t d = 0; d < walk_refs_by_dimension.size(); ++d)
+            walk_refs_by_dimension[d] += o.walk_refs_by_dimension[d];
         return *this;
     }
     CycleBreakdown& operator-=(const CycleBreakdown& o) {
-        base -= o.base, walk -= o.walk, exit -= o.exit, handler -= o.handler;
+        base -= o.base, walk -= o.walk, exit -= o.exit, handler -= o.handler, data -= o.data;
+        for (size_t d = 0; d < walk_refs_by_dimension.size(); ++d)
+            walk_refs_by_dimension[d] -= o.walk_refs_by_dimension[d];
         return *this;
     }
 };
@@ -130,6 +186,7 @@ struct BackendCounters {
     TlbCounters tlb;
     WalkCounters walks;
     ExitCounters exits;
+    CacheCounters caches;
     // Scheme-specific counters (shadow: unsync, resync, flooded, zapped, root_cache_hits, ...),
     // filled from the scheme's typed counters when they are read.
     Details details;
@@ -142,6 +199,7 @@ struct BackendCounters {
         tlb += o.tlb;
         walks += o.walks;
         exits += o.exits;
+        caches += o.caches;
         for (auto& [k, v] : o.details) details[k] += v;
         for (auto& [k, v] : o.hyperv) hyperv[k] += v;
         return *this;
@@ -152,9 +210,14 @@ struct BackendCounters {
         tlb -= o.tlb;
         walks -= o.walks;
         exits -= o.exits;
+        caches -= o.caches;
         for (auto& [k, v] : o.details) {
             auto it = details.find(k);
             if (it != details.end() && it->second >= v) it->second -= v;
+        }
+        for (auto& [k, v] : o.hyperv) {
+            auto it = hyperv.find(k);
+            if (it != hyperv.end() && it->second >= v) it->second -= v;
         }
         return *this;
     }

@@ -6,6 +6,7 @@
 
 #include "engine/core/addr.h"
 #include "engine/core/guest_memory.h"
+#include "engine/mmu/counters.h"
 
 #include <cstdint>
 #include <vector>
@@ -26,6 +27,9 @@ struct WalkRef {
     int nested_level;
     uint64_t address;
     HitIn hit_in;
+    // A memory reference (hit_in None) with caches modelled: the level that served it;
+    // CacheLevel::Count otherwise.
+    CacheLevel served = CacheLevel::Count;
 };
 
 // One reference of a one-dimensional walk (native: guest tables; shadow: shadow tables).
@@ -33,6 +37,8 @@ struct Ref1d {
     int level = 0;
     uint64_t address = 0; // the entry read: a gPA (guest tables) or an hPA (shadow tables)
     uint64_t entry = 0;   // its value
+    // With caches modelled: the level that served this read (CacheLevel::Count otherwise).
+    CacheLevel served = CacheLevel::Count;
 };
 
 // The guest's own walk of va from root (stops at a leaf or a non-present entry).

@@ -9,6 +9,8 @@
 #include <fstream>
 #include <initializer_list>
 #include <stdexcept>
+#include <string>
+#include <vector>
 
 namespace vmmu {
 namespace {
@@ -120,6 +122,63 @@ TlbArrayGeometry tlb_array(const Node& tlb, std::string_view key, Profile& p, bo
     return geometry(n, key == "l1d_large");
 }
 
+// {"size_kib": S, "ways": W, "latency": L, ["inclusive": b,] "source": "..."}: one cache level.
+CacheLevelConfig cache_level(const Node& caches, std::string_view key, uint32_t line_bytes,
+                             Profile& p, bool* inclusive) {
+    Node n = caches.child(key);
+    if (inclusive)
+        n.keys({"size_kib", "ways", "latency", "inclusive", "source"},
+               {"size_kib", "ways", "latency", "inclusive", "source"});
+    else
+        n.keys({"size_kib", "ways", "latency", "source"},
+               {"size_kib", "ways", "latency", "source"});
+    p.sources[n.path()] = n.text("source");
+    CacheLevelConfig c;
+    c.size_kib = n.count("size_kib", 1, 1u << 20);
+    c.ways = n.count("ways", 0, 64);
+    c.latency = n.number("latency", 0, kMaxCycles);
+    if (inclusive) *inclusive = n.flag("inclusive");
+    if (c.ways == 0) n.fail("ways", "must be >= 1");
+    if (std::string problem = cache_level_problem(c, line_bytes); !problem.empty())
+        n.fail("size_kib", problem);
+    return c;
+}
+
+CacheConfig cache_hierarchy(const Node& root, Profile& p) {
+    Node n = root.child("caches");
+    n.keys({"line_bytes", "l1d", "l2", "llc", "memory", "walker_l1d", "source"},
+           {"line_bytes", "l1d", "llc", "memory", "walker_l1d", "source"});
+    p.sources[n.path()] = n.text("source");
+    CacheConfig c;
+    c.line_bytes = n.count("line_bytes", 16, 4096);
+    if (!std::has_single_bit(c.line_bytes)) n.fail("line_bytes", "must be a power of two");
+    c.l1d = cache_level(n, "l1d", c.line_bytes, p, nullptr);
+    if (n.has("l2")) c.l2 = cache_level(n, "l2", c.line_bytes, p, nullptr);
+    c.llc = cache_level(n, "llc", c.line_bytes, p, &c.llc_inclusive);
+    c.memory_latency = sourced(n, "memory", 0, kMaxCycles, p);
+    Node walker = n.child("walker_l1d");
+    walker.keys({"value", "source"}, {"value", "source"});
+    p.sources[walker.path()] = walker.text("source");
+    c.walker_uses_l1d = walker.flag("value");
+    // A farther level is never faster than a nearer one.
+    struct Step {
+        std::string key;
+        double latency;
+    };
+    std::vector<Step> order{{"l1d.latency", c.l1d.latency}};
+    if (c.l2.present()) order.push_back({"l2.latency", c.l2.latency});
+    order.push_back({"llc.latency", c.llc.latency});
+    order.push_back({"memory.value", c.memory_latency});
+    for (size_t i = 1; i < order.size(); ++i)
+        if (order[i].latency < order[i - 1].latency)
+            n.fail(order[i - 1].key,
+                   fmt::format("{} cycles is more than {} ({}): latencies must not decrease from "
+                               "L1D to memory",
+                               order[i - 1].latency, n.path() + "." + order[i].key,
+                               order[i].latency));
+    return c;
+}
+
 PwcConfig pwc_sizes(const Node& n, Profile& p) {
     p.sources[n.path()] = n.text("source");
     return {n.count("pml4e", 0, 1024), n.count("pdpte", 0, 1024), n.count("pde", 0, 1024)};
@@ -134,9 +193,9 @@ Profile parse_profile(const json& j, std::string_view origin) {
     // Errors name the profile itself as soon as it has a readable name.
     if (j.is_object() && j.contains("name") && j["name"].is_string()) label = j["name"];
     root.keys({"name", "description", "core_ghz", "base_cpi", "features", "tlb", "pwc", "ntlb",
-               "latency", "vm_exit"},
+               "caches", "latency", "vm_exit"},
               {"name", "description", "core_ghz", "base_cpi", "features", "tlb", "pwc", "ntlb",
-               "latency", "vm_exit"});
+               "caches", "latency", "vm_exit"});
     p.name = root.text("name");
     label = p.name;
     p.description = root.text("description");
@@ -175,6 +234,8 @@ Profile parse_profile(const json& j, std::string_view origin) {
     p.ntlb_geometry = geometry(ntlb, !p.ntlb);
     if (p.nested_pwc && !p.ept) nested.fail("present", "nested page-walk caches need features.ept");
     if (p.ntlb && !p.ept) ntlb.fail("present", "a nested TLB needs features.ept");
+
+    p.caches = cache_hierarchy(root, p);
 
     Node latency = root.child("latency");
     latency.keys({"walk_ref", "pwc_hit", "ntlb_hit"}, {"walk_ref", "pwc_hit", "ntlb_hit"});

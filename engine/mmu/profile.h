@@ -5,6 +5,7 @@
 // name the profile and the key path: "profile nehalem-2009: tlb.stlb.ways: must be >= 1".
 #pragma once
 
+#include "engine/mmu/cache.h"
 #include "engine/mmu/counters.h"
 #include "engine/mmu/pwc.h"
 #include "engine/mmu/tlb.h"
@@ -37,7 +38,9 @@ struct Profile {
     bool ntlb = false;       // nested TLB (gPA -> hPA) exists
     TlbArrayGeometry ntlb_geometry;
 
-    double walk_ref_cycles = 0;        // one page-walk memory reference
+    CacheConfig caches; // data caches the walker and data accesses go through (--caches on)
+
+    double walk_ref_cycles = 0;        // one page-walk memory reference (--caches off)
     double pwc_hit_cycles = 0;         // one page-walk-cache hit
     double ntlb_hit_cycles = 0;        // one nested-TLB hit
     double exit_round_trip_cycles = 0; // VM exit + VM entry, world switch only

@@ -9,8 +9,13 @@
 
 namespace vmmu {
 namespace {
-void note(std::vector<WalkRef>* trace, WalkDim d, int gl, int nl, uint64_t addr, HitIn hit) {
-    if (trace) trace->push_back({d, gl, nl, addr, hit});
+void note(std::vector<WalkRef>* trace, WalkDim d, int gl, int nl, uint64_t addr, HitIn hit,
+          CacheLevel served = CacheLevel::Count) {
+    if (trace) trace->push_back({d, gl, nl, addr, hit, served});
+}
+// A reference through the data caches, if modelled: the level that served it.
+CacheLevel reference(CacheHierarchy* caches, HostPhys hpa, WalkDimension dim) {
+    return caches ? caches->walk(hpa, dim) : CacheLevel::Count;
 }
 } // namespace
 
@@ -69,7 +74,8 @@ Walker2d::Nested Walker2d::translate_unchecked(GuestPhys gpa, int guest_level, u
         ++refs;
         counters_->refs++;
         counters_->nested_refs++;
-        note(trace, WalkDim::Nested, guest_level, level, entry.value(), HitIn::None);
+        CacheLevel served = reference(caches_, entry, WalkDimension::Nested);
+        note(trace, WalkDim::Nested, guest_level, level, entry.value(), HitIn::None, served);
         if (!ept::present(e)) {
             r.fault_level = level;
             return r;
@@ -130,7 +136,9 @@ Walk2dResult Walker2d::walk_from(GuestVirt va, int level, GuestPhys table, uint1
         ++r.refs;
         counters_->refs++;
         counters_->guest_refs++;
-        note(trace, WalkDim::Guest, level, 0, nt.hpa.value() + 8ull * index, HitIn::None);
+        HostPhys entry_hpa = nt.hpa + 8ull * index;
+        CacheLevel served = reference(caches_, entry_hpa, WalkDimension::Guest);
+        note(trace, WalkDim::Guest, level, 0, entry_hpa.value(), HitIn::None, served);
         if (!(e & x86::kPteP)) {
             r.status = Walk2dResult::Status::GuestNotPresent;
             r.fault_level = level;

@@ -9,6 +9,7 @@
 #include "engine/core/guest_memory.h"
 #include "engine/host/host_frames.h"
 #include "engine/host/p2m.h"
+#include "engine/mmu/cache.h"
 #include "engine/mmu/counters.h"
 #include "engine/mmu/inspect.h"
 #include "engine/mmu/pwc.h"
@@ -71,6 +72,9 @@ public:
         vm_ = vm;
     }
 
+    // Every reference then also goes through these data caches (null: the flat price).
+    void set_caches(CacheHierarchy* caches) { caches_ = caches; }
+
     // Nested dimension only (through NTLB, nested PWC, EPT). guest_level labels the trace.
     Nested translate(GuestPhys gpa, int guest_level, uint64_t& refs, std::vector<WalkRef>* trace);
 
@@ -100,6 +104,7 @@ private:
     GuestPwc guest_pwc_;
     NestedPwc nested_pwc_;
     NestedTlbArray ntlb_;
+    CacheHierarchy* caches_ = nullptr;
 };
 
 } // namespace vmmu

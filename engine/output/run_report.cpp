@@ -127,6 +127,8 @@ ojson run_json(const RunOutput& out) {
                    {"guest_pages", o.guest_pages},
                    {"ept_pages", o.ept_pages},
                    {"pwc", o.pwc},
+                   {"caches", o.caches},
+                   {"price_data", o.price_data},
                    {"ntlb", o.ntlb},
                    {"shadow_opts", o.shadow_opts},
                    {"backends", o.backends}};
@@ -229,6 +231,27 @@ std::string run_table(const RunOutput& out) {
         });
         row("max refs per walk",
             [&](const BackendResult& b) { return num(b.counters.walks.max_refs_per_walk); });
+        bool caches = false;
+        for (auto& b : out.backends) caches |= b.counters.caches.modelled;
+        if (caches) {
+            // Where walk references were served, as a share of them; then the pollution.
+            for (size_t l = 0; l < kCacheLevelNames.size(); ++l)
+                row(fmt::format("  refs in {}", kCacheLevelNames[l]), [&](const BackendResult& b) {
+                    auto& w = b.counters.walks;
+                    uint64_t n = b.counters.caches.walk_at(static_cast<CacheLevel>(l));
+                    return w.refs ? fmt::format("{:.1f}%", 100.0 * double(n) / double(w.refs))
+                                  : std::string("-");
+                });
+            row("walk cycles per walk", [&](const BackendResult& b) {
+                auto& w = b.counters.walks;
+                return w.walks ? fmt::format("{:.1f}", b.cycles.walk / double(w.walks))
+                               : std::string("-");
+            });
+            row("data misses by walks", [&](const BackendResult& b) {
+                auto& m = b.counters.caches.data_misses_from_walks;
+                return num(m[0] + m[1] + m[2]);
+            });
+        }
         row("VM exits", [&](const BackendResult& b) { return num(b.counters.exits.total()); });
         for (size_t i = 0; i < kExitReasonNames.size(); ++i) {
             bool any = false;
@@ -243,6 +266,9 @@ std::string run_table(const RunOutput& out) {
         row("  walk", [&](const BackendResult& b) { return mcyc(b.cycles.walk); });
         row("  exit", [&](const BackendResult& b) { return mcyc(b.cycles.exit); });
         row("  handler", [&](const BackendResult& b) { return mcyc(b.cycles.handler); });
+        bool data = false;
+        for (auto& b : measured) data |= b.counters.caches.price_data;
+        if (data) row("  data", [&](const BackendResult& b) { return mcyc(b.cycles.data); });
         const BackendResult* base = nullptr;
         for (auto& b : measured)
             if (b.name == "native") base = &b;

@@ -23,8 +23,13 @@ std::vector<std::string> grid_columns(const WalkGrid& g, const char* guest) {
 std::string grid_text(const WalkGrid& g, bool warm) {
     static const char* rows[] = {"gL4 (CR3)", "gL3", "gL2", "gL1", "data gPA"};
     std::vector<std::string> cols = grid_columns(g, "guest entry");
+    // Wider cells when they also name the cache level that served each reference.
+    size_t width = 21;
+    for (auto& row : g.rows)
+        for (auto& cell : row)
+            if (!cell.served.empty()) width = 29;
     std::string s = fmt::format("{:<10}", "");
-    for (auto& c : cols) s += fmt::format("{:<21}", c);
+    for (auto& c : cols) s += fmt::format("{:<{}}", c, width);
     s += "\n";
     for (int r = 0; r < 5; ++r) {
         s += fmt::format("{:<10}", rows[r]);
@@ -37,12 +42,14 @@ std::string grid_text(const WalkGrid& g, bool warm) {
                 text = "-";
             } else if (!warm) {
                 text = fmt::format("{:>2} {:#x}", cell.order, cell.address);
+                if (!cell.served.empty()) text += " " + cell.served;
             } else {
-                text = cell.warm == "ref"  ? fmt::format("{:>2} read", cell.order)
+                text = cell.warm == "ref"
+                           ? fmt::format("{:>2} read {}", cell.order, cell.warm_served)
                        : cell.warm.empty() ? fmt::format("{:>2} ?", cell.order)
                                            : fmt::format("{:>2} saved: {}", cell.order, cell.warm);
             }
-            s += fmt::format("{:<21}", text);
+            s += fmt::format("{:<{}}", text, width);
         }
         s += "\n";
     }
@@ -62,6 +69,8 @@ ojson grid_json(const WalkGrid& g) {
                            {"column", cols[c]},
                            {"hpa", fmt::format("{:#x}", cell.address)},
                            {"warm", cell.warm.empty() ? "none" : cell.warm}});
+            if (!cell.served.empty()) out.back()["served"] = cell.served;
+            if (!cell.warm_served.empty()) out.back()["warm_served"] = cell.warm_served;
         }
     return out;
 }
@@ -70,18 +79,24 @@ namespace {
 
 ojson refs_json(const std::vector<Ref1d>& refs) {
     ojson a = ojson::array();
-    for (auto& r : refs)
+    for (auto& r : refs) {
         a.push_back({{"level", r.level},
                      {"address", fmt::format("{:#x}", r.address)},
                      {"entry", fmt::format("{:#x}", r.entry)}});
+        if (r.served != CacheLevel::Count)
+            a.back()["served"] = kCacheLevelNames[static_cast<size_t>(r.served)];
+    }
     return a;
 }
 
 std::string refs_text(const std::vector<Ref1d>& refs, const char* space) {
     std::string s;
     for (auto& r : refs)
-        s += fmt::format("  L{} entry at {} {:#014x} = {:#018x}\n", r.level, space, r.address,
-                         r.entry);
+        s += fmt::format(
+            "  L{} entry at {} {:#014x} = {:#018x}{}\n", r.level, space, r.address, r.entry,
+            r.served == CacheLevel::Count
+                ? std::string()
+                : fmt::format(" ({})", kCacheLevelNames[static_cast<size_t>(r.served)]));
     return s;
 }
 

@@ -53,6 +53,7 @@ ShadowBackend::ShadowBackend(const BackendEnv& env)
     tlb_.set_context(cpu_.pcid(), vpid_);
     exit_trace_ = env.exit_trace;
     if (env.dedup) mmu_.tables().enable_rmap();
+    caches_ = backend_caches(env.caches, profile_.caches, env.price_data, &counters_.caches);
 }
 
 void ShadowBackend::on_host_remap(GuestPhys frame, HostRemap what) {
@@ -99,6 +100,7 @@ ShadowWalk ShadowBackend::hardware_walk(GuestVirt va) {
         }
     }
     ShadowWalk w = mmu_.walk(va, start, table);
+    if (caches_.enabled()) walk_through_caches(va, start, table, w);
     w.writable = w.writable && (perms & kPteW);
     w.user = w.user && (perms & kPteU);
     w.nx = w.nx || (perms & kPermNx);
@@ -118,6 +120,15 @@ ShadowWalk ShadowBackend::hardware_walk(GuestVirt va) {
     c.shadow_refs += static_cast<uint64_t>(w.refs);
     c.max_refs_per_walk = std::max<uint64_t>(c.max_refs_per_walk, static_cast<uint64_t>(w.refs));
     return w;
+}
+
+void ShadowBackend::walk_through_caches(GuestVirt va, int start, HostPhys table,
+                                        const ShadowWalk& w) {
+    // The entries the walk read, in order: each table's address comes from the entry above.
+    for (int l = start; l > start - w.refs; --l) {
+        caches_.walk(table + 8ull * table_index(va, l), WalkDimension::Shadow);
+        table = HostPhys(w.entry[l] & kPteAddrMask);
+    }
 }
 
 void ShadowBackend::handle_tlb_miss(GuestVirt va, GuestPhys pa, bool fetch, bool write) {
@@ -388,7 +399,14 @@ Walk1d ShadowBackend::walk_1d(GuestVirt va) {
     }
     HostPhys table = mmu_.root_table();
     for (int l = 4; l > 4 - w.refs; --l) {
-        out.refs.push_back({l, (table + 8ull * x86::table_index(va, l)).value(), w.entry[l]});
+        HostPhys entry = table + 8ull * x86::table_index(va, l);
+        // The demo's read goes through the caches as a walk's would; the counters stay as they
+        // were (it is not a walk).
+        CacheCounters kept = counters_.caches;
+        CacheLevel served =
+            caches_.enabled() ? caches_.walk(entry, WalkDimension::Shadow) : CacheLevel::Count;
+        counters_.caches = kept;
+        out.refs.push_back({l, entry.value(), w.entry[l], served});
         table = HostPhys(w.entry[l] & x86::kPteAddrMask);
     }
     out.ok = w.ok;

@@ -5,6 +5,7 @@
 #pragma once
 
 #include "engine/mmu/registry.h"
+#include "engine/mmu/cache.h"
 #include "engine/mmu/guest_cpu.h"
 #include "engine/mmu/inspect.h"
 #include "engine/mmu/oracle.h"
@@ -36,7 +37,14 @@ public:
     std::string name() const override { return "shadow"; }
 
     void on_access(const DataAccess& a) override {
-        translate(a.va, a.pa, false, a.write);
+        if (caches_.enabled()) {
+            HostPhys hpa = p2m_->translate(a.pa);
+            caches_.prefetch(hpa);
+            translate(a.va, a.pa, false, a.write);
+            caches_.data(hpa);
+        } else {
+            translate(a.va, a.pa, false, a.write);
+        }
         if (break_pending_) [[unlikely]]
             end_break();
     }
@@ -150,6 +158,8 @@ private:
     void invalidate_page(GuestVirt va);
     // Hyper-V's performance-counter names for what the VTLB did (--hypervisor hyperv).
     void fill_hyperv_counters() const;
+    // Sends the shadow entries a hardware walk read through the cache hierarchy.
+    void walk_through_caches(GuestVirt va, int start, HostPhys table, const ShadowWalk& w);
 
     BackendEnv env_; // for the isolation check: the host and this VM
     const P2m* p2m_;
@@ -176,6 +186,7 @@ private:
     TlbHierarchy tlb_;
     ShadowPwc pwc_;
     ShadowMmu mmu_;
+    CacheHierarchy caches_;
 };
 
 } // namespace vmmu::shadow

@@ -62,9 +62,17 @@ SlatBackend::SlatBackend(const BackendEnv& env)
     tlb_.set_context(cpu_.pcid(), vpid_);
     if (env.oracle) walker_.set_oracle(env.p2m, env.host, env.vm);
     own_.ept_table_pages = ept_.table_pages();
+    caches_ = backend_caches(env.caches, env.profile->caches, env.price_data, &counters_.caches);
+    walker_.set_caches(caches_.enabled() ? &caches_ : nullptr);
 }
 
-void SlatBackend::on_access(const DataAccess& a) { translate(a.va, a.pa, false, a.write); }
+void SlatBackend::on_access(const DataAccess& a) {
+    if (!caches_.enabled()) return translate(a.va, a.pa, false, a.write);
+    HostPhys hpa = env_.p2m->translate(a.pa);
+    caches_.prefetch(hpa);
+    translate(a.va, a.pa, false, a.write);
+    caches_.data(hpa);
+}
 
 void SlatBackend::on_fetch(const Fetch& f) {
     // One lookup per 4K page the block touches; code is identity-mapped, so pa follows va.
@@ -231,6 +239,8 @@ Walk2dResult SlatBackend::traced_walk(GuestVirt va, bool caches, bool flush,
                                       std::vector<WalkRef>& trace) {
     WalkCounters scratch;
     Walker2d uncached(*env_.memory, ept_, Walker2dConfig{}, &scratch);
+    // Walk caches aside, the references still go through the data caches (when modelled).
+    uncached.set_caches(caches_.enabled() ? &caches_ : nullptr);
     Walker2d& w = caches ? walker_ : uncached;
     for (int violations = 0;; ++violations) {
         if (flush) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "engine/mmu/registry.h"
+#include "engine/mmu/cache.h"
 #include "engine/mmu/guest_cpu.h"
 #include "engine/mmu/inspect.h"
 #include "engine/mmu/tlb.h"
@@ -105,6 +106,7 @@ private:
     EptTables ept_;
     Walker2d walker_;
     std::vector<WalkRef>* trace_ = nullptr;
+    CacheHierarchy caches_; // the walker holds a pointer: the backend is never moved
 };
 
 } // namespace vmmu

@@ -111,6 +111,32 @@ BENCHMARK(BM_IntervalCost)
     ->Arg(100'000)
     ->Unit(benchmark::kMillisecond)
     ->Iterations(5);
+// The cache hierarchy's price (engine/mmu/cache.h): gups with a 64 MiB table and 4 M updates,
+// with no backend, with all three and --caches off (the flat walk price), and with all three and
+// --caches on (every data access and walk reference through L1D/L2/LLC). Targets: on/none >=
+// 0.33, off/none >= 0.45 (results/PERFORMANCE.md).
+void BM_CachesRatio(benchmark::State& state) {
+    RunOptions none = small("gups");
+    none.params = {"table_mib=64", "updates=4000000"};
+    none.backends.clear();
+    RunOptions off = small("gups"), on = off;
+    off.params = on.params = none.params;
+    off.caches = false;
+    on.caches = true;
+    double best_none = 1e30, best_off = 1e30, best_on = 1e30;
+    uint64_t instructions = 0;
+    for (auto _ : state) {
+        best_none = std::min(best_none, cpu_seconds(none, &instructions));
+        best_off = std::min(best_off, cpu_seconds(off, &instructions));
+        best_on = std::min(best_on, cpu_seconds(on, &instructions));
+    }
+    state.counters["MIPS_none"] = double(instructions) / best_none / 1e6;
+    state.counters["MIPS_off"] = double(instructions) / best_off / 1e6;
+    state.counters["MIPS_on"] = double(instructions) / best_on / 1e6;
+    state.counters["off/none"] = best_none / best_off;
+    state.counters["on/none"] = best_none / best_on;
+}
+BENCHMARK(BM_CachesRatio)->Unit(benchmark::kMillisecond)->Iterations(2);
 
 } // namespace
 } // namespace vmmu

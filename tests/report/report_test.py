@@ -16,7 +16,7 @@ import sys
 
 import matplotlib.image as mpimg
 
-RUN_CHARTS = ["cycles", "exits", "walkrefs", "tlb"]
+RUN_CHARTS = ["cycles", "exits", "walkrefs", "walkcaches", "tlb"]
 STUDY_CHARTS = ["study_curves", "study_capacity", "study_ratio", "study_sensitivity",
                 "study_sensitivity_a"]
 DENSITY_CHARTS = ["vms", "memory", "cpu"]

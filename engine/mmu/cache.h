@@ -1,0 +1,148 @@
+// The data-cache hierarchy a backend's page walker and data accesses go through: L1D, an
+// optional private L2, a last-level cache (LLC) and memory. Each level is set-associative with
+// LRU replacement; lines are physically addressed (host-physical), so page-table lines and data
+// lines compete for the same sets. L1 and L2 are non-inclusive (a fill does not evict above);
+// the LLC is inclusive or not per profile: an inclusive LLC's eviction back-invalidates L1 and
+// L2 (Intel Optimization Reference Manual: Nehalem and Skylake client LLCs are inclusive).
+//
+// Walk cycles are the sum, over a walk's references, of the hit latency of the level that
+// served each (ChampSim, Sniper and gem5 send walker references through their caches the same
+// way). Geometry and latencies come from the CPU profile (engine/mmu/profile.*).
+#pragma once
+
+#include "engine/core/addr.h"
+#include "engine/mmu/counters.h"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace vmmu {
+
+// One level's geometry and hit latency (cycles, load to use).
+struct CacheLevelConfig {
+    uint32_t size_kib = 0; // 0: the level does not exist (only the L2 may be absent)
+    uint32_t ways = 0;
+    double latency = 0;
+    bool present() const { return size_kib != 0; }
+};
+
+struct CacheConfig {
+    uint32_t line_bytes = 64;
+    CacheLevelConfig l1d, l2, llc;
+    bool llc_inclusive = false;
+    double memory_latency = 0;
+    // The page walker looks up L1D (true) or starts at L2 (its fills then skip L1D).
+    bool walker_uses_l1d = true;
+
+    double latency(CacheLevel level) const {
+        switch (level) {
+        case CacheLevel::L1:
+            return l1d.latency;
+        case CacheLevel::L2:
+            return l2.latency;
+        case CacheLevel::Llc:
+            return llc.latency;
+        default:
+            return memory_latency;
+        }
+    }
+};
+
+// One set-associative LRU cache of line numbers. Each set keeps its tags in recency order (most
+// recent first), so a hit on the most recent line costs one compare; a tag is the line number
+// above the set bits, in 32 bits (plus one: 0 is an empty way), so that a 16-way set is one
+// 64-byte host line (results/PERFORMANCE.md). Each set also remembers the last line a walk
+// reference's fill evicted from it, so that a data access missing on that line is counted as a
+// miss the walks caused (pollution).
+class CacheArray {
+public:
+    CacheArray() = default;
+    CacheArray(uint32_t sets, uint32_t ways);
+
+    bool enabled() const { return ways_ != 0; }
+    // Hot path: the line is the most recent of its set.
+    bool mru_hit(uint64_t line) const { return tags_[set_base(line)] == tag(line); }
+    // Asks the host to load the line's set early (a hint; changes nothing modelled).
+    void prefetch(uint64_t line) const {
+        if (ways_) __builtin_prefetch(&tags_[set_base(line)]);
+    }
+    // Looks the line up; on a hit moves it to the front of its set.
+    bool lookup(uint64_t line);
+    // Inserts a line known to be absent at the front of its set; returns the evicted line
+    // (kNoLine if a way was free). `by_walk`: the fill is a walk reference's.
+    uint64_t fill(uint64_t line, bool by_walk);
+    // Removes the line if present (an inclusive LLC's back-invalidation).
+    void invalidate(uint64_t line);
+    // A data miss on a line a walk evicted from this set: true once, then forgotten.
+    bool take_walk_victim(uint64_t line);
+    void clear();
+
+    static constexpr uint64_t kNoLine = ~uint64_t{0};
+
+private:
+    size_t set_base(uint64_t line) const { return static_cast<size_t>(line & set_mask_) * ways_; }
+    uint32_t tag(uint64_t line) const { return static_cast<uint32_t>(line >> set_bits_) + 1; }
+    uint64_t line_of(uint32_t tag, size_t set) const {
+        return (uint64_t{tag - 1} << set_bits_) | set;
+    }
+    uint32_t ways_ = 0;
+    unsigned set_bits_ = 0;
+    uint64_t set_mask_ = 0;
+    std::vector<uint32_t> tags_;        // [set][way], most recent first; 0 = empty
+    std::vector<uint64_t> walk_victim_; // [set]: the last line a walk fill evicted from it
+};
+
+class CacheHierarchy {
+public:
+    CacheHierarchy() = default;
+    // counters (not null) receives every access; counters->modelled is set.
+    CacheHierarchy(const CacheConfig& config, bool price_data, CacheCounters* counters);
+
+    bool enabled() const { return l1_.enabled(); }
+
+    // Hot path: one data access (a load or store of the guest) to host-physical line of hpa.
+    void data(HostPhys hpa) {
+        uint64_t line = hpa.value() >> line_shift_;
+        if (l1_.mru_hit(line)) [[likely]] {
+            counters_->data[0]++;
+            return;
+        }
+        data_slow(line);
+    }
+    // Before the TLB lookup of an access: the host loads its sets meanwhile (the model's LLC
+    // arrays do not fit the host's nearer caches; results/PERFORMANCE.md).
+    void prefetch(HostPhys hpa) const {
+        uint64_t line = hpa.value() >> line_shift_;
+        l1_.prefetch(line);
+        l2_.prefetch(line);
+        llc_.prefetch(line);
+    }
+    // One page-walk reference of dimension `dim`; returns the level that served it.
+    CacheLevel walk(HostPhys hpa, WalkDimension dim);
+
+    const CacheConfig& config() const { return config_; }
+
+private:
+    void data_slow(uint64_t line);
+    // Looks the line up from `first` down; fills the levels that missed. Returns the level hit.
+    CacheLevel access(uint64_t line, bool walk_ref, bool from_l1);
+    void fill(CacheArray& a, size_t level, uint64_t line, bool walk_ref);
+
+    CacheConfig config_;
+    unsigned line_shift_ = 6;
+    CacheCounters* counters_ = nullptr;
+    CacheArray l1_, l2_, llc_;
+};
+
+// The hierarchy a backend owns: disabled (every call a no-op the caller skips) when `on` is
+// false (--caches off, the flat walk_ref price).
+inline CacheHierarchy backend_caches(bool on, const CacheConfig& config, bool price_data,
+                                     CacheCounters* counters) {
+    return on ? CacheHierarchy(config, price_data, counters) : CacheHierarchy();
+}
+
+// Geometry checks shared by the profile parser and tests: "" when valid, else the problem.
+std::string cache_level_problem(const CacheLevelConfig& c, uint32_t line_bytes);
+
+} // namespace vmmu
