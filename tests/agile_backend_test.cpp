@@ -65,7 +65,9 @@ TEST(AgileBackend, OftenWrittenPageTableMovesToNestedModeAndItsWritesStopExiting
         GuestVirt va = kVa + i * 0x1000;
         m.tables.map(m.root, va, kPa + i * 0x1000, 12, kRw);
         b->on_access(write_of(va, kPa + i * 0x1000));
-        if (i == threshold) EXPECT_EQ(exits(*b, ExitReason::PtWrite), threshold);
+        if (i == threshold) {
+            EXPECT_EQ(exits(*b, ExitReason::PtWrite), threshold);
+        }
     }
     EXPECT_TRUE(agile_of(b).page(pt)->nested);
     EXPECT_EQ(detail(*b, "to_nested"), 1u);

@@ -250,8 +250,8 @@ TEST(ReportJson, KeysComeOutInTheSchemaOrder) {
     top.clear();
     auto with_hyperv = backend_json(c, CycleBreakdown{});
     for (auto& [k, v] : with_hyperv.items()) top.push_back(k);
-    EXPECT_EQ(top, (std::vector<std::string>{"tlb", "walks", "exits", "details", "hyperv_counters",
-                                             "cycles"}));
+    EXPECT_EQ(top, (std::vector<std::string>{"tlb", "walks", "caches", "exits", "details",
+                                             "hyperv_counters", "cycles"}));
 }
 
 namespace {

@@ -82,7 +82,8 @@ SensitivityGrid run_sensitivity(const RunOptions& base, const StudyHost& host,
 
     for (const Cell& c : cells)
         for (double aps : a.actions_per_sec) {
-            SensitivityPoint p{c.bu, c.ws, c.tt, aps};
+            SensitivityPoint p;
+            p.burst_updates = c.bu, p.ws_mib = c.ws, p.think_ticks = c.tt, p.actions_per_sec = aps;
             StudyHost h = host;
             h.actions_per_sec = aps;
             if (!run_usable(c.run)) {

@@ -49,6 +49,12 @@ std::string csv_quote(const std::string& s) {
 // A vmmu.run/1 document: one row per backend and window.
 void run_rows(const std::string& file, const std::string& schema, const std::string& run,
               const std::string& vm, const ojson& doc, std::vector<Row>& rows) {
+    // A window's backend blocks name no profile: the run's own backend block does.
+    auto profile_of = [&](const std::string& backend, const ojson& block) {
+        if (block.contains("profile")) return block.value("profile", "");
+        const ojson& all = doc.value("backends", ojson::object());
+        return all.contains(backend) ? all[backend].value("profile", "") : std::string();
+    };
     auto add = [&](const std::string& window, const ojson& guest, const ojson& backends) {
         for (auto it = backends.begin(); it != backends.end(); ++it) {
             Row r;
@@ -58,7 +64,7 @@ void run_rows(const std::string& file, const std::string& schema, const std::str
                       {"vm", vm},
                       {"window", window},
                       {"backend", it.key()},
-                      {"profile", it.value().value("profile", "")}};
+                      {"profile", profile_of(it.key(), it.value())}};
             ojson g = guest;
             if (g.is_object()) g.erase("reported");
             leaves(g, "guest", r.values);

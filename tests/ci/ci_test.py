@@ -371,7 +371,8 @@ def read_csv(file):
 
 
 def csv_export():
-    # A 2 workloads x 2 profiles sweep: 4 runs x 3 backends = 12 rows.
+    # A 2 workloads x 2 profiles sweep: 4 runs x 3 backends x each run's windows (hello marks no
+    # region: whole only; forkwait: whole, roi and its region) = 24 rows.
     spec = save("c-spec.json", {"schema": "vmmu.sweep-spec/1",
                                 "workloads": [{"name": "hello"},
                                               {"name": "forkwait", "params": {"n": 5}}],
@@ -380,7 +381,8 @@ def csv_export():
     sweep = json.load(open(path("c-sweep/sweep.json")))
     vmmu("export", "csv", path("c-sweep/sweep.json"), "-o", path("sweep.csv"))
     rows = read_csv(path("sweep.csv"))
-    assert len(rows) == 12, len(rows)
+    expected = sum(3 * len(r["result"].get("windows", {"whole": {}})) for r in sweep["runs"].values())
+    assert expected == 24 and len(rows) == expected, (len(rows), expected)
     header = list(rows[0])
     assert header[:7] == ["file", "schema", "run", "vm", "window", "backend", "profile"], header
     # One column per counter: the backend block's numeric leaves and the guest's.
@@ -394,14 +396,17 @@ def csv_export():
                 out.append(prefix + k)
         return out
     # Each backend has details of its own: the columns are their union, first seen first.
-    counters = numeric({k: v for k, v in one["guest"].items() if k != "reported"}, "guest.")
+    # (A run with windows gives its windows' counters: the whole-run window's block.)
+    src = one["windows"]["whole"] if "windows" in one else one
+    counters = numeric({k: v for k, v in src["guest"].items() if k != "reported"}, "guest.")
     for b in ["native", "shadow", "slat"]:
-        counters += [c for c in numeric(one["backends"][b]) if c not in counters]
+        counters += [c for c in numeric(src["backends"][b]) if c not in counters]
     assert header[7:] == counters, (header[7:], counters)
     assert len(header) == 7 + len(counters)
-    row = [r for r in rows if r["run"] == "forkwait.n=5.penryn-2008" and r["backend"] == "slat"]
+    row = [r for r in rows if r["run"] == "forkwait.n=5.penryn-2008" and r["backend"] == "slat"
+           and r["window"] == "whole"]
     assert len(row) == 1 and row[0]["window"] == "whole" and row[0]["profile"] == "penryn-2008"
-    assert int(row[0]["walks.refs"]) == one["backends"]["slat"]["walks"]["refs"]
+    assert int(row[0]["walks.refs"]) == src["backends"]["slat"]["walks"]["refs"]
     assert {r["run"] for r in rows} == set(sweep["runs"])
     # A multi-VM run: one row per VM x backend; a run with windows: one per window x backend.
     vmmu("run", "--workload", "hello", "--vms", "2", "--quiet", "--json", path("c-multi.json"))
