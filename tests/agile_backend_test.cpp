@@ -140,3 +140,106 @@ TEST(AgileBackend, PolicyOptionsOutOfRangeAreRejected) {
     m.env.options = {{"threshold", "2"}};
     EXPECT_THROW(m.make("agile"), std::invalid_argument);
 }
+
+namespace {
+// A run with shadowed and nested walks, page-walk caches and nested TLB on: cold shadowed walks,
+// a page table written into nested mode, then walks that switch to 2D at it.
+std::unique_ptr<Backend> mixed_run(Machine& m, bool caches, uint64_t& accesses) {
+    m.env.pwc = true;
+    m.env.ntlb = true;
+    m.env.caches = caches;
+    m.tables.map(m.root, kVa, kPa, 12, kRw);
+    auto b = m.make("agile");
+    report_writes(m, *b);
+    accesses = 0;
+    auto access = [&](GuestVirt va, GuestPhys pa, bool write) {
+        b->on_access(write ? write_of(va, pa) : read_of(va, pa));
+        ++accesses;
+    };
+    access(kVa, kPa, false);
+    for (uint64_t i = 1; i <= 8; ++i) {
+        m.tables.map(m.root, kVa + i * 0x1000, kPa + i * 0x1000, 12, kRw);
+        access(kVa + i * 0x1000, kPa + i * 0x1000, true);
+    }
+    for (int round = 0; round < 3; ++round) {
+        b->on_cr3_write(0, m.root.value());
+        for (uint64_t i = 0; i <= 8; ++i)
+            access(kVa + i * 0x1000 + 64, kPa + i * 0x1000 + 64, false);
+    }
+    return b;
+}
+
+uint64_t served(const CacheCounters& c, WalkDimension d) {
+    uint64_t n = 0;
+    for (uint64_t v : c.walk[static_cast<size_t>(d)]) n += v;
+    return n;
+}
+} // namespace
+
+TEST(AgileBackend, CachesSeeEveryShadowAnd2dReferenceAndEveryDataAccessButNoWalkCacheHit) {
+    Machine m;
+    uint64_t accesses = 0;
+    auto b = mixed_run(m, true, accesses);
+    const BackendCounters& c = b->counters();
+    ASSERT_TRUE(c.caches.modelled);
+    ASSERT_GT(detail(*b, "walks_switched"), 0u);
+    ASSERT_GT(c.walks.pwc_hits + c.walks.ntlb_hits, 0u);
+    // Each dimension's references, as many as the walks made: none for a PWC or nested-TLB hit.
+    EXPECT_EQ(c.walks.shadow_refs, detail(*b, "shadow_refs"));
+    EXPECT_EQ(c.walks.guest_refs + c.walks.nested_refs, detail(*b, "nested_part_refs"));
+    EXPECT_EQ(served(c.caches, WalkDimension::Shadow), c.walks.shadow_refs);
+    EXPECT_EQ(served(c.caches, WalkDimension::Guest), c.walks.guest_refs);
+    EXPECT_EQ(served(c.caches, WalkDimension::Nested), c.walks.nested_refs);
+    EXPECT_EQ(c.walks.shadow_refs + c.walks.guest_refs + c.walks.nested_refs, c.walks.refs);
+    uint64_t data = 0;
+    for (uint64_t v : c.caches.data) data += v;
+    EXPECT_EQ(data, accesses);
+    // Walk cycles are the latencies of the levels that served the references, plus the hits.
+    double by_level = 0;
+    for (size_t d = 0; d < CacheCounters::kDims; ++d)
+        for (size_t l = 0; l < CacheCounters::kLevels; ++l)
+            by_level += static_cast<double>(c.caches.walk[d][l]) *
+                        m.prof.caches.latency(static_cast<CacheLevel>(l));
+    EXPECT_DOUBLE_EQ(b->cycles(0).walk,
+                     by_level + static_cast<double>(c.walks.pwc_hits) * m.prof.pwc_hit_cycles +
+                         static_cast<double>(c.walks.ntlb_hits) * m.prof.ntlb_hit_cycles);
+}
+
+TEST(AgileBackend, ShadowEntriesReadAgainHitL1) {
+    Machine m;
+    m.env.caches = true;
+    m.tables.map(m.root, kVa, kPa, 12, kRw);
+    auto b = m.make("agile");
+    b->on_access(read_of(kVa, kPa)); // fills the 4 shadow levels (4 hidden faults)
+    b->on_cr3_write(0, m.root.value());
+    CacheCounters before = b->counters().caches;
+    b->on_access(read_of(kVa, kPa));
+    const CacheCounters& after = b->counters().caches;
+    auto shadow = static_cast<size_t>(WalkDimension::Shadow);
+    EXPECT_EQ(after.walk[shadow][static_cast<size_t>(CacheLevel::L1)] -
+                  before.walk[shadow][static_cast<size_t>(CacheLevel::L1)],
+              4u);
+    EXPECT_EQ(served(after, WalkDimension::Shadow) - served(before, WalkDimension::Shadow), 4u);
+}
+
+TEST(AgileBackend, CachesOffCountsTheSameAndPricesWalksFlat) {
+    Machine on_machine, off_machine;
+    uint64_t accesses_on = 0, accesses_off = 0;
+    auto on = mixed_run(on_machine, true, accesses_on);
+    auto off = mixed_run(off_machine, false, accesses_off);
+    const BackendCounters& a = on->counters();
+    const BackendCounters& c = off->counters();
+    EXPECT_FALSE(c.caches.modelled);
+    EXPECT_EQ(c.walks.refs, a.walks.refs);
+    EXPECT_EQ(c.walks.shadow_refs, a.walks.shadow_refs);
+    EXPECT_EQ(c.walks.pwc_hits, a.walks.pwc_hits);
+    EXPECT_EQ(c.walks.ntlb_hits, a.walks.ntlb_hits);
+    EXPECT_EQ(c.exits.total(), a.exits.total());
+    EXPECT_EQ(c.details, a.details);
+    const Profile& p = off_machine.prof;
+    EXPECT_DOUBLE_EQ(off->cycles(0).walk,
+                     static_cast<double>(c.walks.refs) * p.walk_ref_cycles +
+                         static_cast<double>(c.walks.pwc_hits) * p.pwc_hit_cycles +
+                         static_cast<double>(c.walks.ntlb_hits) * p.ntlb_hit_cycles);
+    EXPECT_EQ(off->cycles(0).data, 0.0);
+}

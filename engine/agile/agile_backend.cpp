@@ -129,9 +129,17 @@ AgileBackend::AgileBackend(const BackendEnv& env)
     walker_.set_scheme_name("agile");
     if (env.oracle) walker_.set_oracle(env.p2m, env.host, env.vm);
     own_.ept_table_pages = ept_.table_pages();
+    caches_ = backend_caches(env.caches, env.profile->caches, env.price_data, &counters_.caches);
+    walker_.set_caches(caches_.enabled() ? &caches_ : nullptr);
 }
 
-void AgileBackend::on_access(const DataAccess& a) { translate(a.va, a.pa, false, a.write); }
+void AgileBackend::on_access(const DataAccess& a) {
+    if (!caches_.enabled()) return translate(a.va, a.pa, false, a.write);
+    HostPhys hpa = env_.p2m->translate(a.pa);
+    caches_.prefetch(hpa);
+    translate(a.va, a.pa, false, a.write);
+    caches_.data(hpa);
+}
 
 void AgileBackend::on_fetch(const Fetch& f) {
     for_each_fetch_page(f, [this](GuestVirt va, GuestPhys pa) { translate(va, pa, true, false); });
@@ -361,7 +369,10 @@ AgileBackend::Step AgileBackend::walk_once(GuestVirt va, GuestPhys functional, u
         uint64_t s = page->entry[index];
         ++refs;
         wc.refs++;
+        wc.shadow_refs++;
         own_.shadow_refs++;
+        // The hardware reads the shadow entry from the shadow page's host frame.
+        if (caches_.enabled()) caches_.walk(page->frame + 8ull * index, WalkDimension::Shadow);
         if (!(s & x86::kPteP)) {
             fill(*page, index, va, functional);
             return {};

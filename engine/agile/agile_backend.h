@@ -7,9 +7,15 @@
 // written moves back. VM exits: writes to still-shadowed guest tables (emulated), hidden faults
 // filling shadow entries, guest #PFs whose walk ends in the shadowed part, CR3 writes to a
 // shadowed root, EPT violations of the nested part, and what slat also takes.
+//
+// With the data caches modelled (`--caches on`), every data access goes through this backend's
+// own cache hierarchy at its host-physical line, every reference to a shadow page as dimension
+// shadow and the 2D part's references through the walker (guest and nested), in the order the
+// hardware makes them; page-walk-cache and nested-TLB hits do not reach the caches.
 #pragma once
 
 #include "engine/agile/agile_tables.h"
+#include "engine/mmu/cache.h"
 #include "engine/mmu/ept.h"
 #include "engine/mmu/guest_cpu.h"
 #include "engine/mmu/pwc.h"
@@ -115,6 +121,7 @@ private:
     ShadowPwc shadow_pwc_; // the shadowed part's page-walk cache (gVA -> shadow page)
     ShadowPages pages_;
     uint64_t ticks_ = 0;
+    CacheHierarchy caches_; // the walker holds a pointer: the backend is never moved
 };
 
 } // namespace vmmu::agile

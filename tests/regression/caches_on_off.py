@@ -22,7 +22,7 @@ level_latency = {"l1": caches["l1d"]["latency"], "l2": caches["l2"]["latency"],
 def run(mode):
     path = os.path.join(out, f"gups-caches-{mode}.json")
     subprocess.run([vmmu, "run", "--workload", "gups", "--param", "table_mib=4",
-                    "--param", "updates=20000", "--backends", "native,shadow,slat,ideal",
+                    "--param", "updates=20000", "--backends", "native,shadow,slat,ideal,agile",
                     "--caches", mode, "--quiet", "--json", path],
                    check=True, stdout=subprocess.DEVNULL)
     return json.load(open(path))
