@@ -227,6 +227,39 @@ TEST_F(RunWindowsTest, WindowsAndIntervalsAreIdenticalWithAndWithoutLoopCoalesci
                         off.windows.intervals[p].counters.backends[i], "interval");
 }
 
+// Every point is taken, whatever the period: several points may fall in one block (a period
+// shorter than a loop pass, at different indices) or in blocks the run passes only once, with
+// or without a warm-up that is not a multiple of the period.
+TEST_F(RunWindowsTest, EveryIntervalPointIsTakenForAnyPeriodAndWarmup) {
+    struct Case {
+        std::string workload;
+        std::vector<std::string> params;
+        uint64_t interval, warmup;
+    };
+    const std::vector<Case> cases = {{"hello", {}, 77'777, 0},
+                                     {"hello", {}, 100'000, 0},
+                                     {"gups", {"table_mib=4", "updates=20000"}, 250'001, 0},
+                                     {"forkwait", {"n=40"}, 100'000, 300'001},
+                                     {"forkwait", {"n=40"}, 100'003, 234'567}};
+    for (const Case& c : cases) {
+        RunOptions o;
+        o.workload = c.workload;
+        o.params = c.params;
+        o.echo_console = false;
+        o.interval = c.interval;
+        o.warmup = c.warmup;
+        RunOutput out = execute_run(o);
+        uint64_t n = out.result.guest.instructions;
+        const auto& pts = out.windows.intervals;
+        ASSERT_EQ(pts.size(), (n + c.interval - 1) / c.interval) << c.workload << " " << c.interval;
+        for (size_t i = 0; i < pts.size(); ++i) {
+            EXPECT_EQ(pts[i].start, i * c.interval) << c.workload << " point " << i;
+            EXPECT_EQ(pts[i].end, std::min<uint64_t>(n, (i + 1) * c.interval))
+                << c.workload << " point " << i;
+        }
+    }
+}
+
 TEST_F(RunWindowsTest, WarmupExcludesExactlyItsInstructionsAndWhatTheyCounted) {
     const uint64_t n = 2'345'679;
     RunOptions o = gups();

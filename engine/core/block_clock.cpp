@@ -100,14 +100,17 @@ bool BlockClock::block_may_run(uint64_t addr, uint32_t n) {
     uint64_t now = time();
     bool tick_inside = !timer_pending_ && timer_period_ && now + n > next_tick_;
     bool sample_inside = next_sample_ > instructions_ && next_sample_ - instructions_ < n;
-    if ((tick_inside && !split_armed_) ||
-        (sample_inside && !(sample_armed_ && sample_block_ == addr))) {
+    // The armed hook serves this point only if it sits at the point's own instruction: the next
+    // point may fall in the same block at another index (an interval shorter than a loop pass).
+    bool sample_hooked = sample_armed_ && armed_block_ == addr &&
+                         armed_k_ == static_cast<uint32_t>(next_sample_ - instructions_);
+    if ((tick_inside && !split_armed_) || (sample_inside && !sample_hooked)) {
         if (tick_inside && !split_armed_) {
             tick_split_requested_ = true;
             split_block_ = addr;
             split_k_ = next_tick_ > now ? static_cast<uint32_t>(next_tick_ - now) : 0;
         }
-        if (sample_inside && !(sample_armed_ && sample_block_ == addr)) {
+        if (sample_inside && !sample_hooked) {
             sample_split_requested_ = true;
             sample_block_ = addr;
             sample_k_ = static_cast<uint32_t>(next_sample_ - instructions_);
@@ -172,11 +175,11 @@ BlockClock::Cause BlockClock::take_cause() {
             return Cause::Tick;
         }
         arm_split(split_block_, split_k_);
-        if (sample && !sample_armed_) arm_sample();
+        if (sample) rearm_sample();
         return Cause::Split;
     }
     if (sample) {
-        if (!sample_armed_) arm_sample();
+        rearm_sample();
         return Cause::Split;
     }
     if (std::exchange(split_hit_, false)) return Cause::Tick;
@@ -237,20 +240,29 @@ void BlockClock::arm_sample() {
              "sample hook");
     uc_ctl_remove_cache(uc_, sample_block_, addr + 1); // docs/UNICORN-2.0.1.md, fact 14
     sample_addr_ = addr;
+    armed_block_ = sample_block_;
+    armed_k_ = sample_k_;
     sample_armed_ = true;
 }
 
 void BlockClock::disarm_sample() {
     uc_hook_del(uc_, sample_hook_);
-    uc_ctl_remove_cache(uc_, sample_block_, sample_addr_ + 1);
+    uc_ctl_remove_cache(uc_, armed_block_, sample_addr_ + 1);
     sample_armed_ = false;
+}
+
+// A hook armed for an earlier point (another block, or another index in this one) moves to the
+// point just requested.
+void BlockClock::rearm_sample() {
+    if (sample_armed_) disarm_sample();
+    arm_sample();
 }
 
 // The code hook runs before the instruction at sample_addr_; the sample is due only when that
 // instruction is the one the point falls before (the block that ran last, at its index).
 void BlockClock::on_sample_point() {
-    if (!last_block_valid_ || last_block_ != sample_block_) return;
-    if (instructions_ - last_block_insns_ + sample_k_ != next_sample_) return;
+    if (!last_block_valid_ || last_block_ != armed_block_) return;
+    if (instructions_ - last_block_insns_ + armed_k_ != next_sample_) return;
     advance_sample();
 }
 

@@ -123,6 +123,7 @@ private:
     void advance_sample();
     void arm_sample();
     void disarm_sample();
+    void rearm_sample();
 
     const GuestMemory& mem_;
     const uint64_t timer_period_;
@@ -171,6 +172,9 @@ private:
     bool sample_armed_ = false;
     uint64_t sample_block_ = 0, sample_addr_ = 0;
     uint32_t sample_k_ = 0;
+    // Where the armed hook sits (the requested point above may have moved on since).
+    uint64_t armed_block_ = 0;
+    uint32_t armed_k_ = 0;
     uc_hook sample_hook_ = 0;
 };
 
