@@ -74,10 +74,10 @@ ComparePolicy PolicyFlags::policy(double tolerance) const {
     ComparePolicy p;
     if (!file.empty()) p = load_tolerance_file(file);
     if (tolerance_given || file.empty()) p.tolerance_pct = tolerance;
-    if (floor != -1 && !(floor >= 0 && std::isfinite(floor)))
+    if (floor && !(*floor >= 0 && std::isfinite(*floor)))
         throw std::invalid_argument(
-            fmt::format("--floor {}: give an absolute amount >= 0 (e.g. 1)", floor));
-    if (floor >= 0) p.floor = floor;
+            fmt::format("--floor {}: give an absolute amount >= 0 (e.g. 1)", *floor));
+    if (floor) p.floor = *floor;
     p.regressions_only |= regressions_only;
     for (auto& t : tolerance_for) {
         auto eq = t.rfind('=');

@@ -2,6 +2,8 @@
 // of the comparison are written where (engine/output/compare_report.h formats them).
 #pragma once
 
+#include <optional>
+
 #include "engine/experiment/compare.h"
 #include "engine/output/bench_export.h"
 
@@ -29,7 +31,7 @@ struct ReportOutputs {
 // --tolerance-file of compare and baseline check (--tolerance is each command's own).
 struct PolicyFlags {
     std::string file;
-    double floor = -1; // unset: the file's, else 0
+    std::optional<double> floor; // unset: the file's, else 0
     bool regressions_only = false;
     std::vector<std::string> tolerance_for; // PATTERN=PCT
     std::vector<std::string> ignore;        // PATTERN

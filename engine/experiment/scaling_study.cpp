@@ -112,6 +112,11 @@ RunOptions study_base(const ScalingOptions& f, StudyHost& host, std::vector<uint
             throw std::invalid_argument(
                 "--hyperv-2008-vs-r2 fixes the profiles (penryn-2008 for shadow, nehalem-2009 for "
                 "slat): drop --shadow-profile / --slat-profile, or run the study without it");
+        if (!base.profile_sets.empty())
+            throw std::invalid_argument(fmt::format(
+                "--hyperv-2008-vs-r2 fixes the profiles: drop --set {} (or run the study without "
+                "the preset)",
+                base.profile_sets.front()));
         if (base.hypervisor != "none" && base.hypervisor != "hyperv")
             throw std::invalid_argument(
                 fmt::format("--hyperv-2008-vs-r2 with --hypervisor {}: the pair is Hyper-V's (drop "
