@@ -36,6 +36,8 @@ uint64_t parse_address(const std::string& s) {
 struct WalkFlags {
     RunFlags run;
     std::string va;
+    std::string at = "roi";
+    uint64_t at_instruction = 0;
     bool json = false;
 };
 
@@ -43,14 +45,38 @@ int demo_walk(WalkFlags& f) {
     RunOptions o = f.run.resolve();
     o.echo_console = false;
     std::optional<uint64_t> want;
-    if (!f.va.empty()) want = parse_address(f.va);
+    if (!f.va.empty()) {
+        want = parse_address(f.va);
+        if (!canonical_va(*want))
+            throw std::invalid_argument(fmt::format(
+                "--va {:#x}: not a canonical address (bits 63..47 must all equal bit 47, as "
+                "x86-64 requires with 4-level guest tables); the CPU raises #GP before any walk. "
+                "User addresses are below 0x800000000000",
+                *want));
+    }
+    if (f.at != "roi" && f.at != "end")
+        throw std::invalid_argument(
+            fmt::format("--at '{}': valid values are roi (the first region of interest's begin "
+                        "marker, or the end if the workload marks none) and end",
+                        f.at));
+    o.inspect_at_region = f.at == "roi" && !f.at_instruction;
+    o.inspect_at_instruction = f.at_instruction;
     WalkDemo demo;
     o.inspect = [&](const PreparedRun& run) {
         demo = explain_walks(run.machine->memory(), run.backends, want);
+        demo.moment = run.inspected_at;
     };
     RunOutput out = execute_run(o);
-    if (out.result.stop != StopKind::Exited && out.result.stop != StopKind::Budget)
+    if (out.result.stop != StopKind::Exited && out.result.stop != StopKind::Budget &&
+        out.result.stop != StopKind::Quantum)
         fmt::print(stderr, "vmmu: note: guest stopped with {}\n", run_status(out.result));
+    if (demo.moment.empty() && (f.at_instruction || f.at == "roi"))
+        fmt::print(stderr, "vmmu: note: {}; walked at the end of the run\n",
+                   f.at_instruction
+                       ? fmt::format("the guest ended after {} instructions, before "
+                                     "--at-instruction {}",
+                                     out.result.guest.instructions, f.at_instruction)
+                       : fmt::format("workload {} marks no region of interest", out.workload.name));
     if (f.json)
         fmt::print("{}\n", walk_demo_json(demo).dump(2));
     else
@@ -151,7 +177,15 @@ void add_demo_command(CLI::App& app, Action& action) {
                                            "references of a 2D walk, shadow and native's 4");
     auto wf = std::make_shared<WalkFlags>();
     wf->run.add(w);
-    w->add_option("--va", wf->va, "guest virtual address to walk (default: a user data page)");
+    w->add_option("--va", wf->va,
+                  "guest virtual address to walk (default: the first mapped user data page)");
+    w->add_option("--at", wf->at,
+                  "when to walk: roi (at the workload's first region of interest, in its "
+                  "process; the end if it marks none) or end (once the run ended)")
+        ->capture_default_str();
+    w->add_option("--at-instruction", wf->at_instruction,
+                  "walk after N guest instructions (block granularity), in the process running "
+                  "then; overrides --at");
     w->add_flag("--json", wf->json, "print JSON instead of text");
     w->callback([wf, &action] { action = [wf] { return demo_walk(*wf); }; });
 
