@@ -13,3 +13,6 @@ add_test(NAME report_charts_present
          COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/report/report_test.py
                  $<TARGET_FILE:vmmu> ${PROJECT_SOURCE_DIR} ${CMAKE_CURRENT_BINARY_DIR}/report_test)
 set_tests_properties(report_charts_present PROPERTIES TIMEOUT 600)
+
+add_test(NAME demo_cli COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/demo/demo_cli_test.sh $<TARGET_FILE:vmmu>)
+set_tests_properties(demo_cli PROPERTIES TIMEOUT 300)

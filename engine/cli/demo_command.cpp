@@ -11,6 +11,9 @@
 #include "engine/core/sensitive.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
 
 #include <filesystem>
 
@@ -38,7 +41,7 @@ struct WalkFlags {
     std::string va;
     std::string at = "roi";
     uint64_t at_instruction = 0;
-    bool json = false;
+    bool json = false, explain = false;
 };
 
 int demo_walk(WalkFlags& f) {
@@ -77,10 +80,12 @@ int demo_walk(WalkFlags& f) {
                                      "--at-instruction {}",
                                      out.result.guest.instructions, f.at_instruction)
                        : fmt::format("workload {} marks no region of interest", out.workload.name));
-    if (f.json)
+    if (f.json) {
         fmt::print("{}\n", walk_demo_json(demo).dump(2));
-    else
-        fmt::print("{}", walk_demo_text(demo));
+        return 0;
+    }
+    if (f.explain) fmt::print("{}\n", demo_glossary());
+    fmt::print("{}", walk_demo_text(demo));
     return 0;
 }
 
@@ -120,13 +125,29 @@ struct Symbolizer {
 struct ExitsFlags {
     RunFlags run;
     uint64_t limit = 40;
-    bool json = false;
+    std::vector<std::string> reasons;
+    std::string from = "boot";
+    bool json = false, explain = false;
 };
 
 int demo_exits(ExitsFlags& f) {
     RunOptions o = f.run.resolve();
     o.echo_console = false;
-    o.backends = {"shadow"};
+    if (o.backends.size() != 1 || o.backends[0] == "native")
+        throw std::invalid_argument(fmt::format(
+            "--backends {}: demo exits shows one hypervisor scheme's exits at a time (shadow, "
+            "slat, ...; native runs no hypervisor); run it once per scheme",
+            fmt::join(o.backends, ",")));
+    for (auto& r : f.reasons)
+        if (std::find(kExitReasonNames.begin(), kExitReasonNames.end(), r) ==
+            kExitReasonNames.end())
+            throw std::invalid_argument(fmt::format("--reason '{}': not an exit reason (valid: {})",
+                                                    r, fmt::join(kExitReasonNames, ", ")));
+    if (f.from != "boot" && f.from != "roi")
+        throw std::invalid_argument(fmt::format(
+            "--from '{}': valid values are boot (every exit) and roi (from the workload's first "
+            "region of interest on, skipping boot and set-up)",
+            f.from));
     if (o.workload == "forkwait" && o.params.empty()) o.params = {"n=20"};
     struct Row {
         ExitRecord r;
@@ -134,9 +155,22 @@ int demo_exits(ExitsFlags& f) {
     };
     std::vector<Row> rows;
     std::map<std::string, uint64_t> by_action;
+    uint64_t listed_total = 0;
+    bool started = f.from == "boot";
+    std::string from;
+    o.boundary_trace = [&](const Boundary& b) {
+        if (started || b.kind != Boundary::Kind::RegionBegin) return;
+        started = true;
+        from = fmt::format("from region '{}' on, instruction {}", b.region, b.guest.instructions);
+    };
     o.exit_trace = [&](const std::string&, const ExitRecord& r) {
-        std::string key = fmt::format("{} / {}", kExitReasonNames[size_t(r.reason)], r.action);
-        ++by_action[key];
+        if (!started) return;
+        std::string_view reason = kExitReasonNames[size_t(r.reason)];
+        if (!f.reasons.empty() &&
+            std::find(f.reasons.begin(), f.reasons.end(), reason) == f.reasons.end())
+            return;
+        ++listed_total;
+        ++by_action[fmt::format("{} / {}", reason, r.action)];
         if (rows.size() < f.limit) rows.push_back({r, std::string(r.action)});
     };
     ExitsDemo demo;
@@ -157,14 +191,23 @@ int demo_exits(ExitsFlags& f) {
         }
     };
     RunOutput out = execute_run(o);
+    if (f.from == "roi" && !started)
+        throw std::invalid_argument(
+            fmt::format("--from roi: workload {} marks no region of interest; use --from boot",
+                        out.workload.name));
+    demo.backend = o.backends[0];
     demo.workload = out.workload.name;
     demo.params = out.params;
-    demo.total_exits = out.backends.at(0).counters.exits.total();
+    demo.from = from;
+    demo.reasons = f.reasons;
+    demo.total_exits = listed_total;
     demo.by_action = by_action;
-    if (f.json)
+    if (f.json) {
         fmt::print("{}\n", exits_demo_json(demo).dump(2));
-    else
-        fmt::print("{}", exits_demo_text(demo));
+        return 0;
+    }
+    if (f.explain) fmt::print("{}\n", demo_glossary());
+    fmt::print("{}", exits_demo_text(demo));
     return 0;
 }
 
@@ -187,14 +230,24 @@ void add_demo_command(CLI::App& app, Action& action) {
                   "walk after N guest instructions (block granularity), in the process running "
                   "then; overrides --at");
     w->add_flag("--json", wf->json, "print JSON instead of text");
+    w->add_flag("--explain", wf->explain, "print a glossary of the terms first");
     w->callback([wf, &action] { action = [wf] { return demo_walk(*wf); }; });
 
     auto* e = demo->add_subcommand("exits", "a trace of the VM exits a shadow-paging hypervisor "
                                             "takes: reason, RIP, instruction, function, action");
     auto ef = std::make_shared<ExitsFlags>();
     ef->run.o.workload = "forkwait";
+    ef->run.backends = "shadow";
     ef->run.add(e);
     e->add_option("--limit", ef->limit, "exits to list")->capture_default_str();
+    e->add_option("--reason", ef->reasons,
+                  "list only exits of these reasons (cr3_write, pf_hidden, pt_write, "
+                  "ept_violation, ...; repeat or comma-separate)")
+        ->delimiter(',');
+    e->add_option("--from", ef->from,
+                  "boot (every exit) or roi (from the workload's first region of interest on)")
+        ->capture_default_str();
+    e->add_flag("--explain", ef->explain, "print a glossary of the terms first");
     e->add_flag("--json", ef->json, "print JSON instead of text");
     e->callback([ef, &action] { action = [ef] { return demo_exits(*ef); }; });
 }

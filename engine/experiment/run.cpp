@@ -161,7 +161,11 @@ std::unique_ptr<PreparedRun> prepare_run(const RunOptions& o, const HostSlot* sl
     std::vector<const Backend*> observed;
     for (auto& b : prepared->backends) observed.push_back(b.get());
     prepared->recorder = std::make_unique<WindowRecorder>(observed, o.warmup, o.interval);
-    machine.on_boundary([r = prepared->recorder.get()](const Boundary& b) { r->on_boundary(b); });
+    machine.on_boundary(
+        [r = prepared->recorder.get(), trace = o.boundary_trace](const Boundary& b) {
+            r->on_boundary(b);
+            if (trace) trace(b);
+        });
     return prepared;
 }
 
@@ -261,6 +265,7 @@ RunOutput inspect_at_moment(const RunOptions& o) {
     if (o.inspect_at_region)
         p->machine->on_boundary([&o, &done, &failed, run](const Boundary& b) {
             run->recorder->on_boundary(b);
+            if (o.boundary_trace) o.boundary_trace(b);
             if (done || b.kind != Boundary::Kind::RegionBegin) return;
             run->inspected_at = fmt::format("the begin marker of region '{}', instruction {}",
                                             b.region, b.guest.instructions);

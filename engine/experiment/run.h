@@ -68,6 +68,8 @@ struct RunOptions {
     // finished run before it is destroyed (its machine, memory and backends are still live).
     std::function<void(const std::string& backend, const ExitRecord&)> exit_trace;
     std::function<void(const PreparedRun&)> inspect;
+    // Every region marker and sample point, as the guest reaches it (not serialized).
+    std::function<void(const Boundary&)> boundary_trace;
     // When inspect runs (not serialized): at the first region of interest's begin marker
     // (inspect_at_region), after inspect_at_instruction guest instructions (block granularity;
     // 0: not), or, by default or when the run ends before that moment, once the run has ended.

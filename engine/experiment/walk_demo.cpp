@@ -169,8 +169,9 @@ WalkDemo explain_walks(const GuestMemory& memory,
     GuestPhys root = backends.front()->inspector()->guest_root();
     if (!va) va = pick_data_va(memory, root);
     if (!va)
-        throw std::invalid_argument("no 4K-mapped data address in the final address space; give "
-                                    "one with --va");
+        throw std::invalid_argument(
+            "no mapped data address in the address space current then (the process running at "
+            "that moment maps no user data); give one with --va, or choose another moment");
     WalkDemo out;
     out.va = *va;
     out.guest_root = root.value();
