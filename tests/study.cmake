@@ -16,3 +16,7 @@ set_tests_properties(report_charts_present PROPERTIES TIMEOUT 600)
 
 add_test(NAME demo_cli COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/demo/demo_cli_test.sh $<TARGET_FILE:vmmu>)
 set_tests_properties(demo_cli PROPERTIES TIMEOUT 300)
+
+vmmu_test(quiz_test
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/quiz_test.cpp
+  LIBS vmmu_cli)
