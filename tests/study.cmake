@@ -20,3 +20,7 @@ set_tests_properties(demo_cli PROPERTIES TIMEOUT 300)
 vmmu_test(quiz_test
   SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/quiz_test.cpp
   LIBS vmmu_cli)
+
+# The walk page's script, run under Node (Debian nodejs, dev.sh) against a minimal document.
+add_test(NAME demo_walk_page
+         COMMAND sh -c "$<TARGET_FILE:vmmu> demo walk --html ${CMAKE_CURRENT_BINARY_DIR}/walk.html && node ${CMAKE_CURRENT_SOURCE_DIR}/demo/walk_page_test.js ${CMAKE_CURRENT_BINARY_DIR}/walk.html")

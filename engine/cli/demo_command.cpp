@@ -6,6 +6,7 @@
 #include "engine/experiment/run_flags.h"
 #include "engine/experiment/walk_demo.h"
 #include "engine/output/exits_report.h"
+#include "engine/output/walk_html.h"
 #include "engine/output/walk_report.h"
 #include "engine/core/elf_image.h"
 #include "engine/core/sensitive.h"
@@ -16,6 +17,7 @@
 #include <algorithm>
 
 #include <filesystem>
+#include <fstream>
 
 namespace vmmu {
 namespace fs = std::filesystem;
@@ -41,6 +43,7 @@ struct WalkFlags {
     std::string va;
     std::string at = "roi";
     uint64_t at_instruction = 0;
+    std::string html;
     bool json = false, explain = false;
 };
 
@@ -62,6 +65,13 @@ int demo_walk(WalkFlags& f) {
             fmt::format("--at '{}': valid values are roi (the first region of interest's begin "
                         "marker, or the end if the workload marks none) and end",
                         f.at));
+    if (!f.html.empty()) {
+        fs::path dir = fs::absolute(f.html).parent_path();
+        if (!fs::is_directory(dir))
+            throw std::invalid_argument(
+                fmt::format("--html {}: folder {} does not exist; create it or choose another",
+                            f.html, dir.string()));
+    }
     o.inspect_at_region = f.at == "roi" && !f.at_instruction;
     o.inspect_at_instruction = f.at_instruction;
     WalkDemo demo;
@@ -80,6 +90,23 @@ int demo_walk(WalkFlags& f) {
                                      "--at-instruction {}",
                                      out.result.guest.instructions, f.at_instruction)
                        : fmt::format("workload {} marks no region of interest", out.workload.name));
+    if (!f.html.empty()) {
+        bool two_d = false;
+        for (auto& b : demo.backends) two_d |= b.shape == WalkShape::TwoDimensional;
+        if (!two_d)
+            throw std::invalid_argument("--html: the page steps through a 2D walk; include a "
+                                        "nested-paging scheme in --backends (slat)");
+        // Written whole, then renamed: never a half-written page.
+        std::string tmp = f.html + ".tmp";
+        {
+            std::ofstream out(tmp, std::ios::binary);
+            out << walk_demo_html(demo);
+            if (!out) throw std::runtime_error(fmt::format("cannot write {}", tmp));
+        }
+        fs::rename(tmp, f.html);
+        fmt::print(stderr, "wrote {}\n", f.html);
+        return 0;
+    }
     if (f.json) {
         fmt::print("{}\n", walk_demo_json(demo).dump(2));
         return 0;
@@ -231,6 +258,8 @@ void add_demo_command(CLI::App& app, Action& action) {
                   "then; overrides --at");
     w->add_flag("--json", wf->json, "print JSON instead of text");
     w->add_flag("--explain", wf->explain, "print a glossary of the terms first");
+    w->add_option("--html", wf->html,
+                  "write a self-contained offline page stepping through the 2D walk instead");
     w->callback([wf, &action] { action = [wf] { return demo_walk(*wf); }; });
 
     auto* e = demo->add_subcommand("exits", "a trace of the VM exits a shadow-paging hypervisor "

@@ -103,11 +103,12 @@ std::string decode_entry(uint64_t e, int level, const char* space) {
     flags += e & x86::kPteU ? " U" : " S";
     if (e & x86::kPteNx) flags += " NX";
     bool leaf = level == 1 || (e & x86::kPtePs);
-    if (!leaf) return fmt::format("{} -> table {} {:#x}", flags, space, e & x86::kPteAddrMask);
+    std::string sp = *space ? std::string(space) + " " : std::string();
+    if (!leaf) return fmt::format("{} -> table {}{:#x}", flags, sp, e & x86::kPteAddrMask);
     unsigned shift = x86::leaf_shift(level);
     static const char* sizes[] = {"4K", "2M", "1G"};
-    return fmt::format("{}{} -> {} page {} {:#x}", flags, level > 1 ? " PS" : "",
-                       sizes[(shift - 12) / 9], space,
+    return fmt::format("{}{} -> {} page {}{:#x}", flags, level > 1 ? " PS" : "",
+                       sizes[(shift - 12) / 9], sp,
                        e & x86::kPteAddrMask & ~((uint64_t{1} << shift) - 1));
 }
 
