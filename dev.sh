@@ -11,7 +11,8 @@ PACKAGES=(build-essential cmake pkg-config git
           libunicorn-dev libcapstone-dev libgtest-dev googletest libbenchmark-dev
           libbenchmark-tools python3-yaml
           nlohmann-json3-dev libcli11-dev libfmt-dev
-          python3 python3-matplotlib clang clang-format libclang-rt-14-dev parallel)
+          python3 python3-matplotlib clang clang-format libclang-rt-14-dev parallel
+          nodejs)
 BUILD=${VMMU_BUILD_DIR:-build}
 JOBS=${VMMU_JOBS:-$(nproc)}
 

@@ -13,3 +13,14 @@ add_test(NAME report_charts_present
          COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/report/report_test.py
                  $<TARGET_FILE:vmmu> ${PROJECT_SOURCE_DIR} ${CMAKE_CURRENT_BINARY_DIR}/report_test)
 set_tests_properties(report_charts_present PROPERTIES TIMEOUT 600)
+
+add_test(NAME demo_cli COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/demo/demo_cli_test.sh $<TARGET_FILE:vmmu>)
+set_tests_properties(demo_cli PROPERTIES TIMEOUT 300)
+
+vmmu_test(quiz_test
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/quiz_test.cpp
+  LIBS vmmu_cli)
+
+# The walk page's script, run under Node (Debian nodejs, dev.sh) against a minimal document.
+add_test(NAME demo_walk_page
+         COMMAND sh -c "$<TARGET_FILE:vmmu> demo walk --html ${CMAKE_CURRENT_BINARY_DIR}/walk.html && node ${CMAKE_CURRENT_SOURCE_DIR}/demo/walk_page_test.js ${CMAKE_CURRENT_BINARY_DIR}/walk.html")

@@ -81,6 +81,7 @@ int cli_main(int argc, char** argv) {
     add_study_command(app, action);
     add_density_command(app, action);
     add_demo_command(app, action);
+    add_quiz_command(app, action);
     add_validate_command(app, action);
     add_compare_command(app, action);
     add_baseline_command(app, action);

@@ -19,6 +19,7 @@ void add_study_command(CLI::App& app, Action& action);
 // `study density` (several VMs); call after add_study_command.
 void add_density_command(CLI::App& app, Action& action);
 void add_demo_command(CLI::App& app, Action& action);
+void add_quiz_command(CLI::App& app, Action& action);
 void add_validate_command(CLI::App& app, Action& action);
 void add_compare_command(CLI::App& app, Action& action);
 void add_baseline_command(CLI::App& app, Action& action);

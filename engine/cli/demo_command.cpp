@@ -6,13 +6,18 @@
 #include "engine/experiment/run_flags.h"
 #include "engine/experiment/walk_demo.h"
 #include "engine/output/exits_report.h"
+#include "engine/output/walk_html.h"
 #include "engine/output/walk_report.h"
 #include "engine/core/elf_image.h"
 #include "engine/core/sensitive.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
 
 #include <filesystem>
+#include <fstream>
 
 namespace vmmu {
 namespace fs = std::filesystem;
@@ -36,25 +41,78 @@ uint64_t parse_address(const std::string& s) {
 struct WalkFlags {
     RunFlags run;
     std::string va;
-    bool json = false;
+    std::string at = "roi";
+    uint64_t at_instruction = 0;
+    std::string html;
+    bool json = false, explain = false;
 };
 
 int demo_walk(WalkFlags& f) {
     RunOptions o = f.run.resolve();
     o.echo_console = false;
     std::optional<uint64_t> want;
-    if (!f.va.empty()) want = parse_address(f.va);
+    if (!f.va.empty()) {
+        want = parse_address(f.va);
+        if (!canonical_va(*want))
+            throw std::invalid_argument(fmt::format(
+                "--va {:#x}: not a canonical address (bits 63..47 must all equal bit 47, as "
+                "x86-64 requires with 4-level guest tables); the CPU raises #GP before any walk. "
+                "User addresses are below 0x800000000000",
+                *want));
+    }
+    if (f.at != "roi" && f.at != "end")
+        throw std::invalid_argument(
+            fmt::format("--at '{}': valid values are roi (the first region of interest's begin "
+                        "marker, or the end if the workload marks none) and end",
+                        f.at));
+    if (!f.html.empty()) {
+        fs::path dir = fs::absolute(f.html).parent_path();
+        if (!fs::is_directory(dir))
+            throw std::invalid_argument(
+                fmt::format("--html {}: folder {} does not exist; create it or choose another",
+                            f.html, dir.string()));
+    }
+    o.inspect_at_region = f.at == "roi" && !f.at_instruction;
+    o.inspect_at_instruction = f.at_instruction;
     WalkDemo demo;
     o.inspect = [&](const PreparedRun& run) {
         demo = explain_walks(run.machine->memory(), run.backends, want);
+        demo.moment = run.inspected_at;
     };
     RunOutput out = execute_run(o);
-    if (out.result.stop != StopKind::Exited && out.result.stop != StopKind::Budget)
+    if (out.result.stop != StopKind::Exited && out.result.stop != StopKind::Budget &&
+        out.result.stop != StopKind::Quantum)
         fmt::print(stderr, "vmmu: note: guest stopped with {}\n", run_status(out.result));
-    if (f.json)
+    if (demo.moment.empty() && (f.at_instruction || f.at == "roi"))
+        fmt::print(stderr, "vmmu: note: {}; walked at the end of the run\n",
+                   f.at_instruction
+                       ? fmt::format("the guest ended after {} instructions, before "
+                                     "--at-instruction {}",
+                                     out.result.guest.instructions, f.at_instruction)
+                       : fmt::format("workload {} marks no region of interest", out.workload.name));
+    if (!f.html.empty()) {
+        bool two_d = false;
+        for (auto& b : demo.backends) two_d |= b.shape == WalkShape::TwoDimensional;
+        if (!two_d)
+            throw std::invalid_argument("--html: the page steps through a 2D walk; include a "
+                                        "nested-paging scheme in --backends (slat)");
+        // Written whole, then renamed: never a half-written page.
+        std::string tmp = f.html + ".tmp";
+        {
+            std::ofstream out(tmp, std::ios::binary);
+            out << walk_demo_html(demo);
+            if (!out) throw std::runtime_error(fmt::format("cannot write {}", tmp));
+        }
+        fs::rename(tmp, f.html);
+        fmt::print(stderr, "wrote {}\n", f.html);
+        return 0;
+    }
+    if (f.json) {
         fmt::print("{}\n", walk_demo_json(demo).dump(2));
-    else
-        fmt::print("{}", walk_demo_text(demo));
+        return 0;
+    }
+    if (f.explain) fmt::print("{}\n", demo_glossary());
+    fmt::print("{}", walk_demo_text(demo));
     return 0;
 }
 
@@ -94,13 +152,29 @@ struct Symbolizer {
 struct ExitsFlags {
     RunFlags run;
     uint64_t limit = 40;
-    bool json = false;
+    std::vector<std::string> reasons;
+    std::string from = "boot";
+    bool json = false, explain = false;
 };
 
 int demo_exits(ExitsFlags& f) {
     RunOptions o = f.run.resolve();
     o.echo_console = false;
-    o.backends = {"shadow"};
+    if (o.backends.size() != 1 || o.backends[0] == "native")
+        throw std::invalid_argument(fmt::format(
+            "--backends {}: demo exits shows one hypervisor scheme's exits at a time (shadow, "
+            "slat, ...; native runs no hypervisor); run it once per scheme",
+            fmt::join(o.backends, ",")));
+    for (auto& r : f.reasons)
+        if (std::find(kExitReasonNames.begin(), kExitReasonNames.end(), r) ==
+            kExitReasonNames.end())
+            throw std::invalid_argument(fmt::format("--reason '{}': not an exit reason (valid: {})",
+                                                    r, fmt::join(kExitReasonNames, ", ")));
+    if (f.from != "boot" && f.from != "roi")
+        throw std::invalid_argument(fmt::format(
+            "--from '{}': valid values are boot (every exit) and roi (from the workload's first "
+            "region of interest on, skipping boot and set-up)",
+            f.from));
     if (o.workload == "forkwait" && o.params.empty()) o.params = {"n=20"};
     struct Row {
         ExitRecord r;
@@ -108,9 +182,22 @@ int demo_exits(ExitsFlags& f) {
     };
     std::vector<Row> rows;
     std::map<std::string, uint64_t> by_action;
+    uint64_t listed_total = 0;
+    bool started = f.from == "boot";
+    std::string from;
+    o.boundary_trace = [&](const Boundary& b) {
+        if (started || b.kind != Boundary::Kind::RegionBegin) return;
+        started = true;
+        from = fmt::format("from region '{}' on, instruction {}", b.region, b.guest.instructions);
+    };
     o.exit_trace = [&](const std::string&, const ExitRecord& r) {
-        std::string key = fmt::format("{} / {}", kExitReasonNames[size_t(r.reason)], r.action);
-        ++by_action[key];
+        if (!started) return;
+        std::string_view reason = kExitReasonNames[size_t(r.reason)];
+        if (!f.reasons.empty() &&
+            std::find(f.reasons.begin(), f.reasons.end(), reason) == f.reasons.end())
+            return;
+        ++listed_total;
+        ++by_action[fmt::format("{} / {}", reason, r.action)];
         if (rows.size() < f.limit) rows.push_back({r, std::string(r.action)});
     };
     ExitsDemo demo;
@@ -131,14 +218,23 @@ int demo_exits(ExitsFlags& f) {
         }
     };
     RunOutput out = execute_run(o);
+    if (f.from == "roi" && !started)
+        throw std::invalid_argument(
+            fmt::format("--from roi: workload {} marks no region of interest; use --from boot",
+                        out.workload.name));
+    demo.backend = o.backends[0];
     demo.workload = out.workload.name;
     demo.params = out.params;
-    demo.total_exits = out.backends.at(0).counters.exits.total();
+    demo.from = from;
+    demo.reasons = f.reasons;
+    demo.total_exits = listed_total;
     demo.by_action = by_action;
-    if (f.json)
+    if (f.json) {
         fmt::print("{}\n", exits_demo_json(demo).dump(2));
-    else
-        fmt::print("{}", exits_demo_text(demo));
+        return 0;
+    }
+    if (f.explain) fmt::print("{}\n", demo_glossary());
+    fmt::print("{}", exits_demo_text(demo));
     return 0;
 }
 
@@ -151,16 +247,36 @@ void add_demo_command(CLI::App& app, Action& action) {
                                            "references of a 2D walk, shadow and native's 4");
     auto wf = std::make_shared<WalkFlags>();
     wf->run.add(w);
-    w->add_option("--va", wf->va, "guest virtual address to walk (default: a user data page)");
+    w->add_option("--va", wf->va,
+                  "guest virtual address to walk (default: the first mapped user data page)");
+    w->add_option("--at", wf->at,
+                  "when to walk: roi (at the workload's first region of interest, in its "
+                  "process; the end if it marks none) or end (once the run ended)")
+        ->capture_default_str();
+    w->add_option("--at-instruction", wf->at_instruction,
+                  "walk after N guest instructions (block granularity), in the process running "
+                  "then; overrides --at");
     w->add_flag("--json", wf->json, "print JSON instead of text");
+    w->add_flag("--explain", wf->explain, "print a glossary of the terms first");
+    w->add_option("--html", wf->html,
+                  "write a self-contained offline page stepping through the 2D walk instead");
     w->callback([wf, &action] { action = [wf] { return demo_walk(*wf); }; });
 
     auto* e = demo->add_subcommand("exits", "a trace of the VM exits a shadow-paging hypervisor "
                                             "takes: reason, RIP, instruction, function, action");
     auto ef = std::make_shared<ExitsFlags>();
     ef->run.o.workload = "forkwait";
+    ef->run.backends = "shadow";
     ef->run.add(e);
     e->add_option("--limit", ef->limit, "exits to list")->capture_default_str();
+    e->add_option("--reason", ef->reasons,
+                  "list only exits of these reasons (cr3_write, pf_hidden, pt_write, "
+                  "ept_violation, ...; repeat or comma-separate)")
+        ->delimiter(',');
+    e->add_option("--from", ef->from,
+                  "boot (every exit) or roi (from the workload's first region of interest on)")
+        ->capture_default_str();
+    e->add_flag("--explain", ef->explain, "print a glossary of the terms first");
     e->add_flag("--json", ef->json, "print JSON instead of text");
     e->callback([ef, &action] { action = [ef] { return demo_exits(*ef); }; });
 }

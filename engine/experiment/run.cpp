@@ -10,6 +10,7 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <exception>
 #include <stdexcept>
 
 namespace vmmu {
@@ -160,7 +161,11 @@ std::unique_ptr<PreparedRun> prepare_run(const RunOptions& o, const HostSlot* sl
     std::vector<const Backend*> observed;
     for (auto& b : prepared->backends) observed.push_back(b.get());
     prepared->recorder = std::make_unique<WindowRecorder>(observed, o.warmup, o.interval);
-    machine.on_boundary([r = prepared->recorder.get()](const Boundary& b) { r->on_boundary(b); });
+    machine.on_boundary(
+        [r = prepared->recorder.get(), trace = o.boundary_trace](const Boundary& b) {
+            r->on_boundary(b);
+            if (trace) trace(b);
+        });
     return prepared;
 }
 
@@ -248,7 +253,59 @@ void collect_backends(PreparedRun& p, const Deduplicator* dedup, size_t vm) {
     collect_windows(p);
 }
 
+namespace {
+
+// Runs until the moment RunOptions names, inspects the run there and stops; inspects at the end
+// if the guest finishes first.
+RunOutput inspect_at_moment(const RunOptions& o) {
+    auto p = prepare_run(o);
+    PreparedRun* run = p.get();
+    bool done = false;
+    std::exception_ptr failed; // thrown inside the guest's run: rethrown once it returned
+    if (o.inspect_at_region)
+        p->machine->on_boundary([&o, &done, &failed, run](const Boundary& b) {
+            run->recorder->on_boundary(b);
+            if (o.boundary_trace) o.boundary_trace(b);
+            if (done || b.kind != Boundary::Kind::RegionBegin) return;
+            run->inspected_at = fmt::format("the begin marker of region '{}', instruction {}",
+                                            b.region, b.guest.instructions);
+            try {
+                o.inspect(*run);
+            } catch (...) {
+                failed = std::current_exception();
+            }
+            done = true;
+        });
+    uint64_t target = o.inspect_at_instruction ? o.inspect_at_instruction : UINT64_MAX;
+    // Slices short enough to stop soon after a region begins.
+    constexpr uint64_t kSlice = uint64_t{1} << 20;
+    for (;;) {
+        uint64_t now = p->out.result.guest.instructions;
+        uint64_t step = target - now;
+        if (o.inspect_at_region) step = std::min(step, kSlice);
+        p->out.result = p->machine->run_for(step);
+        if (failed) std::rethrow_exception(failed);
+        if (done || p->out.result.stop != StopKind::Quantum) break;
+        if (p->out.result.guest.instructions >= target) {
+            p->inspected_at =
+                fmt::format("instruction {} (asked: {})", p->out.result.guest.instructions, target);
+            o.inspect(*p);
+            done = true;
+            break;
+        }
+    }
+    if (!done) {
+        collect_backends(*p);
+        o.inspect(*p);
+    }
+    return std::move(p->out);
+}
+
+} // namespace
+
 RunOutput execute_run(const RunOptions& o) {
+    if (!o.dedup && o.inspect && (o.inspect_at_region || o.inspect_at_instruction))
+        return inspect_at_moment(o);
     if (!o.dedup) {
         auto p = prepare_run(o);
         p->out.result = p->machine->run();

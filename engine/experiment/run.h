@@ -68,6 +68,15 @@ struct RunOptions {
     // finished run before it is destroyed (its machine, memory and backends are still live).
     std::function<void(const std::string& backend, const ExitRecord&)> exit_trace;
     std::function<void(const PreparedRun&)> inspect;
+    // Every region marker and sample point, as the guest reaches it (not serialized).
+    std::function<void(const Boundary&)> boundary_trace;
+    // When inspect runs (not serialized): at the first region of interest's begin marker
+    // (inspect_at_region), after inspect_at_instruction guest instructions (block granularity;
+    // 0: not), or, by default or when the run ends before that moment, once the run has ended.
+    // A run inspected at a moment stops there (StopKind::Quantum) and PreparedRun::inspected_at
+    // says where.
+    bool inspect_at_region = false;
+    uint64_t inspect_at_instruction = 0;
     // MachineConfig::coalesce_blocks (not serialized; off whenever exit_trace is set). The
     // counters are the same either way: tests compare the two.
     bool coalesce_blocks = true;
@@ -122,6 +131,8 @@ struct PreparedRun {
     std::vector<std::unique_ptr<GuestObserver>> observers; // attached after the backends
     std::unique_ptr<Machine> machine;
     std::unique_ptr<WindowRecorder> recorder; // every boundary of the machine
+    // Where RunOptions::inspect ran: "" (at the end of the run), or the moment, in words.
+    std::string inspected_at;
 };
 // Where the VM sits on its host: the host's frames (shared by every VM) and the VM's index; the
 // machine calls on_shared_write before a guest write to a frame the host shares.

@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <stdexcept>
 
 namespace vmmu {
@@ -72,9 +73,9 @@ int grid_references(const WalkGrid& g) {
 
 namespace {
 
-// Depth-first search for the first present 4K leaf with lo <= va < hi.
-std::optional<uint64_t> first_4k(const GuestMemory& m, uint64_t table, int level, uint64_t base,
-                                 uint64_t lo, uint64_t hi) {
+// Depth-first search for the first present leaf (4K only unless `large`) with lo <= va < hi.
+std::optional<uint64_t> first_leaf(const GuestMemory& m, uint64_t table, int level, uint64_t base,
+                                   uint64_t lo, uint64_t hi, bool large) {
     uint64_t span = uint64_t{1} << x86::leaf_shift(level);
     for (unsigned i = 0; i < 512; ++i) {
         uint64_t va = base + i * span;
@@ -85,8 +86,30 @@ std::optional<uint64_t> first_4k(const GuestMemory& m, uint64_t table, int level
         uint64_t e = m.read_u64(entry);
         if (!(e & x86::kPteP)) continue;
         if (level == 1) return va;
-        if (e & x86::kPtePs) continue;
-        if (auto r = first_4k(m, e & x86::kPteAddrMask, level - 1, va, lo, hi)) return r;
+        if (e & x86::kPtePs) {
+            if (large) return std::max(va, lo);
+            continue;
+        }
+        if (auto r = first_leaf(m, e & x86::kPteAddrMask, level - 1, va, lo, hi, large)) return r;
+    }
+    return std::nullopt;
+}
+
+// The first present large leaf (2M or 1G) with lo <= va < hi.
+std::optional<uint64_t> first_large(const GuestMemory& m, uint64_t table, int level, uint64_t base,
+                                    uint64_t lo, uint64_t hi) {
+    if (level == 1) return std::nullopt;
+    uint64_t span = uint64_t{1} << x86::leaf_shift(level);
+    for (unsigned i = 0; i < 512; ++i) {
+        uint64_t va = base + i * span;
+        if (level == 4 && i >= 256) break;
+        if (va + span <= lo || va >= hi) continue;
+        GuestPhys entry(table + 8ull * i);
+        if (!m.contains(entry, 8)) return std::nullopt;
+        uint64_t e = m.read_u64(entry);
+        if (!(e & x86::kPteP)) continue;
+        if (e & x86::kPtePs) return std::max(va, lo);
+        if (auto r = first_large(m, e & x86::kPteAddrMask, level - 1, va, lo, hi)) return r;
     }
     return std::nullopt;
 }
@@ -95,9 +118,18 @@ std::optional<uint64_t> first_4k(const GuestMemory& m, uint64_t table, int level
 
 std::optional<uint64_t> pick_data_va(const GuestMemory& memory, GuestPhys root) {
     // User heap, mmap and stack regions (workloads/include/vmmu/abi.h) first.
-    if (auto va = first_4k(memory, root.value(), 4, 0, VMMU_USER_DATA_BASE, VMMU_USER_STACK_TOP))
+    // A large page first, so that --guest-pages 2m shows one; then a 4K one.
+    if (auto va = first_large(memory, root.value(), 4, 0, VMMU_USER_DATA_BASE, VMMU_USER_STACK_TOP))
         return va;
-    return first_4k(memory, root.value(), 4, 0, memory.size(), uint64_t{1} << 47);
+    if (auto va =
+            first_leaf(memory, root.value(), 4, 0, VMMU_USER_DATA_BASE, VMMU_USER_STACK_TOP, false))
+        return va;
+    return first_leaf(memory, root.value(), 4, 0, memory.size(), uint64_t{1} << 47, false);
+}
+
+bool canonical_va(uint64_t va) {
+    uint64_t top = va >> 47;
+    return top == 0 || top == (uint64_t{1} << 17) - 1;
 }
 
 namespace {
@@ -112,6 +144,8 @@ GridWalks walk_grids(Inspector& in, GuestVirt va) {
     g.warm_references = again.references;
     g.ept_page_shift = in.nested_page_shift();
     g.ept_levels = in.nested_levels();
+    g.gpa = cold.gpa.value();
+    g.hpa = cold.hpa.value();
     g.cold = walk_grid(cold.steps, nullptr, g.ept_levels);
     g.cached_from_empty = walk_grid(cold.steps, &first.steps, g.ept_levels);
     g.warm = walk_grid(cold.steps, &again.steps, g.ept_levels);
@@ -135,11 +169,27 @@ WalkDemo explain_walks(const GuestMemory& memory,
     GuestPhys root = backends.front()->inspector()->guest_root();
     if (!va) va = pick_data_va(memory, root);
     if (!va)
-        throw std::invalid_argument("no 4K-mapped data address in the final address space; give "
-                                    "one with --va");
+        throw std::invalid_argument(
+            "no mapped data address in the address space current then (the process running at "
+            "that moment maps no user data); give one with --va, or choose another moment");
     WalkDemo out;
     out.va = *va;
     out.guest_root = root.value();
+    out.guest = guest_walk(memory, root, GuestVirt(*va));
+    const Ref1d* leaf = out.guest.empty() ? nullptr : &out.guest.back();
+    if (!leaf || !(leaf->entry & x86::kPteP)) {
+        std::optional<uint64_t> mapped = pick_data_va(memory, root);
+        throw WalkFault(fmt::format(
+            "--va {:#x}: page fault: the guest has no present mapping for it ({}); every "
+            "scheme's walk would fault{}",
+            *va,
+            leaf ? fmt::format("its gL{} entry at gPA {:#x} is {:#x}, not present", leaf->level,
+                               leaf->address, leaf->entry)
+                 : "its root table is outside guest memory",
+            mapped ? fmt::format("; a mapped data address now: --va {:#x}", *mapped) : ""));
+    }
+    uint64_t page = uint64_t{1} << x86::leaf_shift(leaf->level);
+    out.gpa = (leaf->entry & x86::kPteAddrMask & ~(page - 1)) | (*va & (page - 1));
     for (auto& b : backends) {
         Inspector& in = *b->inspector();
         BackendWalk w;

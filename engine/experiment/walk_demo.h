@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -52,9 +53,17 @@ WalkGrid walk_grid(const std::vector<WalkRef>& cold, const std::vector<WalkRef>*
                    int nested_levels = 4);
 int grid_references(const WalkGrid& g);
 
-// A user data address with a present 4K mapping under root (the first in address order), or
-// any 4K-mapped data address if no user one exists.
+// A user data address with a present mapping under root (the first in address order, any page
+// size), or any 4K-mapped data address if no user one exists.
 std::optional<uint64_t> pick_data_va(const GuestMemory& memory, GuestPhys root);
+
+// Bits 63..47 of a 4-level gVA all equal (x86-64's canonical form).
+bool canonical_va(uint64_t va);
+
+// The guest has no present mapping for the address asked: its walk faults.
+struct WalkFault : std::invalid_argument {
+    using std::invalid_argument::invalid_argument;
+};
 
 // A 2D walk of one address three times: cold (no caches), with the caches starting empty, and
 // again with them warm. The cached grids mark what each walk read or its caches saved.
@@ -64,6 +73,7 @@ struct GridWalks {
     uint64_t warm_references = 0;
     unsigned ept_page_shift = 0;
     int ept_levels = 4;
+    uint64_t gpa = 0, hpa = 0;  // the data's guest- and host-physical address
     WalkGrid cold;              // no warm marks
     WalkGrid cached_from_empty; // marked by the walk that started with empty caches
     WalkGrid warm;              // marked by the walk with warm caches
@@ -79,13 +89,16 @@ struct BackendWalk {
 
 struct WalkDemo {
     uint64_t va = 0;
-    uint64_t guest_root = 0; // gPA of the guest CR3 root
+    uint64_t guest_root = 0;  // gPA of the guest CR3 root
+    std::vector<Ref1d> guest; // the guest's own walk of va (gPAs), root level first
+    uint64_t gpa = 0;         // va's guest-physical address
+    std::string moment;       // when the walk was taken, in words ("" : when the guest stopped)
     std::vector<BackendWalk> backends;
 };
 // Each backend's translation of va (default: pick_data_va under the guest root), through its
 // Inspector (engine/mmu/inspect.h), by the shape of its walk; engine/output/walk_report.h
 // formats it. Throws std::invalid_argument if there is no backend, one has no inspector, or no
-// address is found.
+// address is found; WalkFault if the guest has no present mapping for va.
 WalkDemo explain_walks(const GuestMemory& memory,
                        const std::vector<std::unique_ptr<Backend>>& backends,
                        std::optional<uint64_t> va);

@@ -68,6 +68,10 @@ struct Walk1d {
 struct Walk2d {
     uint64_t references = 0;    // memory references made (cache hits are not references)
     std::vector<WalkRef> steps; // in order, cache hits included
+    bool ok = false;            // reached a present guest leaf and its EPT mapping
+    GuestPhys gpa;              // ok: the data gPA
+    HostPhys hpa;               // ok: the data hPA
+    int fault_level = 0;        // !ok: guest level of the not-present entry (0: none)
 };
 
 class Inspector {

@@ -21,7 +21,10 @@ struct DemoExit {
 };
 
 struct ExitsDemo {
+    std::string backend; // the scheme whose exits these are
     std::string workload;
+    std::string from;                 // "" (from boot) or where the list starts, in words
+    std::vector<std::string> reasons; // the reasons listed ({} : all)
     std::map<std::string, uint64_t> params;
     uint64_t total_exits = 0;
     std::map<std::string, uint64_t> by_action; // "reason / action" -> exits
@@ -29,6 +32,10 @@ struct ExitsDemo {
 };
 
 std::string exits_demo_text(const ExitsDemo& d);
+// What an exit's address is, by reason: "gVA", "gPA", "CR3", "port" or "-".
+std::string exit_address_kind(const std::string& reason);
+// The terms the demos use (fill, unsync, resync, pf_hidden, PWC, NTLB, ...), for --explain.
+std::string demo_glossary();
 nlohmann::ordered_json exits_demo_json(const ExitsDemo& d); // vmmu.demo.exits/1
 
 } // namespace vmmu

@@ -1,9 +1,11 @@
 #include "engine/output/walk_report.h"
 
 #include "engine/output/provenance_json.h"
+#include "engine/core/paging.h"
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -20,38 +22,57 @@ std::vector<std::string> grid_columns(const WalkGrid& g, const char* guest) {
 }
 } // namespace
 
+namespace {
+// Cache levels in a grid cell: short, so that a grid fits 100 columns.
+std::string short_level(const std::string& served) { return served == "memory" ? "mem" : served; }
+} // namespace
+
 std::string grid_text(const WalkGrid& g, bool warm) {
     static const char* rows[] = {"gL4 (CR3)", "gL3", "gL2", "gL1", "data gPA"};
     std::vector<std::string> cols = grid_columns(g, "guest entry");
-    // Wider cells when they also name the cache level that served each reference.
-    size_t width = 21;
-    for (auto& row : g.rows)
-        for (auto& cell : row)
-            if (!cell.served.empty()) width = 29;
+    auto cell_text = [&](int r, int c, bool served) {
+        const GridCell& cell = g[r][c];
+        if (r == 4 && c == g.guest_column()) return std::string("(data)");
+        if (!cell.order) return std::string("-");
+        if (!warm) {
+            std::string t = fmt::format("{:>2} {:#x}", cell.order, cell.address);
+            if (served && !cell.served.empty()) t += " " + short_level(cell.served);
+            return t;
+        }
+        if (cell.warm == "ref")
+            return fmt::format("{:>2} read {}", cell.order, short_level(cell.warm_served));
+        if (cell.warm.empty()) return fmt::format("{:>2} ?", cell.order);
+        return fmt::format("{:>2} saved: {}", cell.order, cell.warm);
+    };
+    // Each column as wide as its widest cell; the cache levels of a cold grid are left out
+    // when they would push it past 100 columns (the JSON always has them).
+    auto widths = [&](bool served) {
+        std::vector<size_t> w(cols.size());
+        for (size_t c = 0; c < cols.size(); ++c) {
+            w[c] = cols[c].size() + 1;
+            for (int r = 0; r < 5; ++r)
+                w[c] = std::max(w[c], cell_text(r, static_cast<int>(c), served).size() + 1);
+        }
+        return w;
+    };
+    bool served = true;
+    std::vector<size_t> w = widths(true);
+    size_t total = 10;
+    for (size_t x : w) total += x;
+    if (total > 100) {
+        served = false;
+        w = widths(false);
+    }
     std::string s = fmt::format("{:<10}", "");
-    for (auto& c : cols) s += fmt::format("{:<{}}", c, width);
+    for (size_t c = 0; c < cols.size(); ++c) s += fmt::format("{:<{}}", cols[c], w[c]);
+    while (!s.empty() && s.back() == ' ') s.pop_back();
     s += "\n";
     for (int r = 0; r < 5; ++r) {
-        s += fmt::format("{:<10}", rows[r]);
-        for (int c = 0; c < static_cast<int>(cols.size()); ++c) {
-            const GridCell& cell = g[r][c];
-            std::string text;
-            if (r == 4 && c == g.guest_column()) {
-                text = "(the data access)";
-            } else if (!cell.order) {
-                text = "-";
-            } else if (!warm) {
-                text = fmt::format("{:>2} {:#x}", cell.order, cell.address);
-                if (!cell.served.empty()) text += " " + cell.served;
-            } else {
-                text = cell.warm == "ref"
-                           ? fmt::format("{:>2} read {}", cell.order, cell.warm_served)
-                       : cell.warm.empty() ? fmt::format("{:>2} ?", cell.order)
-                                           : fmt::format("{:>2} saved: {}", cell.order, cell.warm);
-            }
-            s += fmt::format("{:<{}}", text, width);
-        }
-        s += "\n";
+        std::string line = fmt::format("{:<10}", rows[r]);
+        for (size_t c = 0; c < cols.size(); ++c)
+            line += fmt::format("{:<{}}", cell_text(r, static_cast<int>(c), served), w[c]);
+        while (!line.empty() && line.back() == ' ') line.pop_back();
+        s += line + "\n";
     }
     return s;
 }
@@ -75,6 +96,22 @@ ojson grid_json(const WalkGrid& g) {
     return out;
 }
 
+std::string decode_entry(uint64_t e, int level, const char* space) {
+    if (!(e & x86::kPteP)) return "not present: page fault";
+    std::string flags = "P";
+    flags += e & x86::kPteW ? " W" : " RO";
+    flags += e & x86::kPteU ? " U" : " S";
+    if (e & x86::kPteNx) flags += " NX";
+    bool leaf = level == 1 || (e & x86::kPtePs);
+    std::string sp = *space ? std::string(space) + " " : std::string();
+    if (!leaf) return fmt::format("{} -> table {}{:#x}", flags, sp, e & x86::kPteAddrMask);
+    unsigned shift = x86::leaf_shift(level);
+    static const char* sizes[] = {"4K", "2M", "1G"};
+    return fmt::format("{}{} -> {} page {}{:#x}", flags, level > 1 ? " PS" : "",
+                       sizes[(shift - 12) / 9], sp,
+                       e & x86::kPteAddrMask & ~((uint64_t{1} << shift) - 1));
+}
+
 namespace {
 
 ojson refs_json(const std::vector<Ref1d>& refs) {
@@ -82,7 +119,8 @@ ojson refs_json(const std::vector<Ref1d>& refs) {
     for (auto& r : refs) {
         a.push_back({{"level", r.level},
                      {"address", fmt::format("{:#x}", r.address)},
-                     {"entry", fmt::format("{:#x}", r.entry)}});
+                     {"entry", fmt::format("{:#x}", r.entry)},
+                     {"decoded", decode_entry(r.entry, r.level, "")}});
         if (r.served != CacheLevel::Count)
             a.back()["served"] = kCacheLevelNames[static_cast<size_t>(r.served)];
     }
@@ -93,7 +131,8 @@ std::string refs_text(const std::vector<Ref1d>& refs, const char* space) {
     std::string s;
     for (auto& r : refs)
         s += fmt::format(
-            "  L{} entry at {} {:#014x} = {:#018x}{}\n", r.level, space, r.address, r.entry,
+            "  L{} at {} {:#011x} = {:#018x}  {}{}\n", r.level, space, r.address, r.entry,
+            decode_entry(r.entry, r.level, space),
             r.served == CacheLevel::Count
                 ? std::string()
                 : fmt::format(" ({})", kCacheLevelNames[static_cast<size_t>(r.served)]));
@@ -103,15 +142,18 @@ std::string refs_text(const std::vector<Ref1d>& refs, const char* space) {
 } // namespace
 
 std::string walk_demo_text(const WalkDemo& d) {
-    std::string s = fmt::format("translation of gVA {:#x} under guest root gPA {:#x} (the address "
-                                "space current when the guest stopped)\n\n",
-                                d.va, d.guest_root);
+    std::string s = fmt::format(
+        "translation of gVA {:#x} under guest root gPA {:#x}\n(the address space current at {})"
+        "\n\nthe guest's page tables, which every scheme translates: gVA {:#x} -> gPA {:#x}\n{}\n",
+        d.va, d.guest_root, d.moment.empty() ? "the end of the run" : d.moment, d.va, d.gpa,
+        refs_text(d.guest, "gPA"));
     for (const BackendWalk& b : d.backends) {
         const Walk1d& w = b.walk;
         if (b.shape == WalkShape::GuestTables) {
-            s += fmt::format("{}: {} references, the guest's own tables (gPA == physical "
-                             "address)\n{}\n",
-                             b.name, w.refs.size(), refs_text(w.refs, "PA"));
+            s += fmt::format(
+                "{}: {} references, the guest's own tables (gPA == physical "
+                "address)\n{}  -> PA {:#x} (the model keeps guest memory at hPA {:#x})\n\n",
+                b.name, w.refs.size(), refs_text(w.refs, "PA"), d.gpa, w.hpa.value());
         } else if (b.shape == WalkShape::ShadowTables) {
             s += fmt::format("{}: {} references to the hypervisor's shadow tables "
                              "(host-physical){}\n{}  -> hPA {:#x}\n\n",
@@ -119,12 +161,16 @@ std::string walk_demo_text(const WalkDemo& d) {
                              refs_text(w.refs, "hPA"), w.hpa.value());
         } else {
             const GridWalks& g = b.grid;
-            s += fmt::format("{}: cold 2D walk, no page-walk caches or nested TLB: {} references "
-                             "(host-physical addresses, in order)\n{}\n",
-                             b.name, g.cold_references, grid_text(g.cold, false));
-            s += fmt::format("{}: with the PWCs and nested TLB (NTLB), starting empty: {} "
-                             "references; what the caches filled during this very walk saved\n"
-                             "{}\n",
+            s += fmt::format("{}: cold 2D walk, no page-walk caches (PWC) or nested TLB (NTLB): "
+                             "{} references\n(host-physical addresses, in order; EPT pages {})\n"
+                             "{}  -> data gPA {:#x} -> hPA {:#x}\n\n",
+                             b.name, g.cold_references,
+                             g.ept_page_shift == 30   ? "1G"
+                             : g.ept_page_shift == 21 ? "2M"
+                                                      : "4K",
+                             grid_text(g.cold, false), g.gpa, g.hpa);
+            s += fmt::format("{}: with the PWCs and NTLB, starting empty: {} references;\n"
+                             "what the caches filled during this very walk saved\n{}\n",
                              b.name, g.cached_from_empty_references,
                              grid_text(g.cached_from_empty, true));
             s += fmt::format("{}: the same walk again, caches warm: {} reference(s)\n{}\n", b.name,
@@ -139,10 +185,15 @@ ojson walk_demo_json(const WalkDemo& d) {
     out["schema"] = "vmmu.demo.walk/1";
     out["va"] = fmt::format("{:#x}", d.va);
     out["guest_cr3_root"] = fmt::format("{:#x}", d.guest_root);
+    out["moment"] = d.moment.empty() ? "end of run" : d.moment;
+    out["gpa"] = fmt::format("{:#x}", d.gpa);
+    out["guest_walk"] = refs_json(d.guest);
     for (const BackendWalk& b : d.backends) {
         const Walk1d& w = b.walk;
         if (b.shape == WalkShape::GuestTables) {
-            out[b.name] = {{"references", w.refs.size()}, {"refs", refs_json(w.refs)}};
+            out[b.name] = {{"references", w.refs.size()},
+                           {"pa", fmt::format("{:#x}", w.hpa.value())},
+                           {"refs", refs_json(w.refs)}};
         } else if (b.shape == WalkShape::ShadowTables) {
             out[b.name] = {{"references", w.refs.size()},
                            {"filled_by_hidden_fault", w.filled},
@@ -155,6 +206,8 @@ ojson walk_demo_json(const WalkDemo& d) {
                            {"warm_references", g.warm_references},
                            {"ept_page_shift", g.ept_page_shift},
                            {"ept_levels", g.ept_levels},
+                           {"gpa", fmt::format("{:#x}", g.gpa)},
+                           {"hpa", fmt::format("{:#x}", g.hpa)},
                            {"cold_grid", grid_json(g.cold)},
                            {"cached_from_empty_grid", grid_json(g.cached_from_empty)},
                            {"warm_grid", grid_json(g.warm)}};

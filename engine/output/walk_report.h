@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstdint>
 #include <string>
 
 namespace vmmu {
@@ -15,6 +16,10 @@ namespace vmmu {
 std::string grid_text(const WalkGrid& g, bool warm);
 // The grid's referenced cells, in row order.
 nlohmann::ordered_json grid_json(const WalkGrid& g);
+
+// A page-table entry in words: "P W U NX -> table gPA 0x..." or "... PS -> 2M page gPA 0x...";
+// `space` names the address space its frame is in.
+std::string decode_entry(uint64_t entry, int level, const char* space);
 
 std::string walk_demo_text(const WalkDemo& d);
 nlohmann::ordered_json walk_demo_json(const WalkDemo& d); // vmmu.demo.walk/1

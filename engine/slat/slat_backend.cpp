@@ -258,7 +258,15 @@ Walk2dResult SlatBackend::traced_walk(GuestVirt va, bool caches, bool flush,
 Walk2d SlatBackend::trace_2d(GuestVirt va, WalkCaches caches) {
     Walk2d w;
     bool cached = caches != WalkCaches::None;
-    w.references = traced_walk(va, cached, caches == WalkCaches::FromEmpty, w.steps).refs;
+    Walk2dResult r = traced_walk(va, cached, caches == WalkCaches::FromEmpty, w.steps);
+    w.references = r.refs;
+    w.ok = r.status == Walk2dResult::Status::Ok;
+    if (w.ok) {
+        w.gpa = r.gpa;
+        w.hpa = r.t.host(va);
+    } else if (r.status == Walk2dResult::Status::GuestNotPresent) {
+        w.fault_level = r.fault_level;
+    }
     return w;
 }
 

@@ -50,7 +50,7 @@ public:
     void on_timer(uint64_t) override { vm_exit(ExitReason::Timer); }
     void on_syscall(uint64_t) override {}
     void on_hlt(uint64_t) override { vm_exit(ExitReason::Hlt); }
-    void on_io(uint64_t, uint16_t, bool) override { vm_exit(ExitReason::Io); }
+    void on_io(uint64_t, uint16_t port, bool) override { vm_exit(ExitReason::Io, port); }
     void on_sensitive(uint64_t rip, std::string_view mnemonic) override;
     // Another VM's quantum: an exit to the host scheduler; without VPID the TLB is flushed.
     void on_world_switch() override {
