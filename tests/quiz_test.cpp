@@ -35,7 +35,9 @@ TEST(Quiz, TranslationAnswersMatchAHandReadingOfThePrintedEntries) {
             const Ref1d& leaf = q.table.back();
             ASSERT_TRUE(leaf.entry & 1);
             unsigned shift = leaf.level == 1 ? 12 : leaf.level == 2 ? 21 : 30;
-            if (leaf.level > 1) EXPECT_TRUE(leaf.entry & 0x80);
+            if (leaf.level > 1) {
+                EXPECT_TRUE(leaf.entry & 0x80);
+            }
             uint64_t frame = leaf.entry & 0x000f'ffff'ffff'f000ull & ~((1ull << shift) - 1);
             uint64_t mine = frame | (q.va & ((1ull << shift) - 1));
             EXPECT_EQ(q.answer, fmt::format("{:#x}", mine)) << q.question;
