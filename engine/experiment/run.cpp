@@ -41,14 +41,6 @@ std::map<std::string, std::string> parse_kv(const std::vector<std::string>& item
 
 } // namespace
 
-Hypervisor checked_hypervisor(const RunOptions& o) {
-    auto h = parse_hypervisor(o.hypervisor);
-    if (!h)
-        throw std::invalid_argument(
-            fmt::format("--hypervisor '{}': valid values are none, kvm, hyperv", o.hypervisor));
-    return *h;
-}
-
 // Under --hypervisor hyperv the slat backend stands for Hyper-V 2008 R2 on SLAT hardware
 // (docs/ARCHITECTURE.md, "Hypervisor personalities"): a profile without EPT cannot host it.
 void check_personality(Hypervisor h, const std::string& backend, const Profile& p) {
@@ -186,14 +178,6 @@ FrameTracker& track_frames(PreparedRun& p, Deduplicator* dedup) {
                       [&seen](uint64_t gfn) { return seen.touched(gfn); });
     }
     return seen;
-}
-
-void check_window_options(const RunOptions& o) {
-    if (o.measure != "roi" && o.measure != "whole")
-        throw std::invalid_argument(fmt::format(
-            "--measure '{}': valid values are roi (the workload's regions of interest, the whole "
-            "run when it marks none) and whole",
-            o.measure));
 }
 
 std::vector<BackendResult> RunOutput::window_backends(const Window& w) const {

@@ -1,5 +1,6 @@
 #include "engine/experiment/run_flags.h"
 
+#include "engine/core/hypervisor.h"
 #include "engine/mmu/registry.h"
 
 #include <fmt/format.h>
@@ -34,6 +35,24 @@ void check_dedup_options(const RunOptions& o) {
             "--dedup with --ept-pages {}: deduplication merges 4 KiB frames (KSM splits huge "
             "pages first), so it needs --ept-pages 4k",
             o.ept_pages));
+}
+
+// Option checks shared with prepare_run (engine/experiment/run.cpp); they live here so that
+// the scenario parser's fuzz target links without the whole run.
+Hypervisor checked_hypervisor(const RunOptions& o) {
+    auto h = parse_hypervisor(o.hypervisor);
+    if (!h)
+        throw std::invalid_argument(
+            fmt::format("--hypervisor '{}': valid values are none, kvm, hyperv", o.hypervisor));
+    return *h;
+}
+
+void check_window_options(const RunOptions& o) {
+    if (o.measure != "roi" && o.measure != "whole")
+        throw std::invalid_argument(fmt::format(
+            "--measure '{}': valid values are roi (the workload's regions of interest, the whole "
+            "run when it marks none) and whole",
+            o.measure));
 }
 
 void check_ept_levels(const RunOptions& o) {

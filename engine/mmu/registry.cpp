@@ -42,7 +42,10 @@ parse_scheme_options(const std::string& name, const std::map<std::string, std::s
         keys.push_back(k.key);
         if (k.max > 0) values[k.key] = std::stoull(k.default_value);
     }
-    for (auto& [key, value] : options) {
+    for (auto& option : options) {
+        // Named copies: a lambda may not capture a structured binding (C++17, clang).
+        const std::string& key = option.first;
+        const std::string& value = option.second;
         auto it = std::find_if(known.begin(), known.end(),
                                [&](const SchemeOption& k) { return k.key == key; });
         if (it == known.end())

@@ -10,7 +10,10 @@ build=${1:-$src/build-fuzz}
 secs=${2:-20}
 jobs=${VMMU_JOBS:-2}
 
+# One object per file: a fuzz target compiles its parser itself with coverage, and the linker
+# must not pull a unity batch holding the same file from the library.
 CC=clang CXX=clang++ cmake -S "$src" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVMMU_FUZZ=ON \
+    -DVMMU_UNITY=OFF -DVMMU_PCH=OFF \
     > "$build.configure.log" || { cat "$build.configure.log"; exit 1; }
 cmake --build "$build" -j "$jobs" --target profile_fuzz scenario_fuzz elf_fuzz
 
