@@ -82,10 +82,10 @@ void run_rows(const std::string& file, const std::string& schema, const std::str
 }
 
 std::string run_label(const ojson& doc) {
-    std::string name = doc["workload"].value("name", "run");
-    if (doc["workload"].contains("params"))
-        for (auto it = doc["workload"]["params"].begin(); it != doc["workload"]["params"].end();
-             ++it)
+    const ojson& workload = doc.at("workload");
+    std::string name = workload.value("name", "run");
+    if (workload.contains("params"))
+        for (auto it = workload.at("params").begin(); it != workload.at("params").end(); ++it)
             name += fmt::format(".{}={}", it.key(), it.value().dump());
     return name;
 }
@@ -95,7 +95,8 @@ void point_rows(const std::string& file, const std::string& schema, const std::s
                 const ojson& point, std::vector<Row>& rows) {
     ojson shared = point;
     shared.erase("backends");
-    for (auto it = point["backends"].begin(); it != point["backends"].end(); ++it) {
+    const ojson& backends = point.at("backends");
+    for (auto it = backends.begin(); it != backends.end(); ++it) {
         Row r;
         r.keys = {{"file", file},      {"schema", schema},    {"run", run},   {"vm", ""},
                   {"window", "whole"}, {"backend", it.key()}, {"profile", ""}};
@@ -110,35 +111,48 @@ void point_rows(const std::string& file, const std::string& schema, const std::s
 std::string tidy_csv(const std::vector<CsvInput>& inputs) {
     std::vector<Row> rows;
     for (auto& in : inputs) {
-        const ojson& d = in.doc;
-        std::string schema = d.value("schema", "");
-        if (schema == "vmmu.run/1") {
-            run_rows(in.file, schema, run_label(d), "", d, rows);
-        } else if (schema == "vmmu.multi/1") {
-            for (size_t i = 0; i < d["vms"].size(); ++i)
-                run_rows(in.file, schema, run_label(d["vms"][i]), std::to_string(i), d["vms"][i],
-                         rows);
-        } else if (schema == "vmmu.sweep/1") {
-            for (auto it = d["runs"].begin(); it != d["runs"].end(); ++it)
-                if (it.value()["result"].is_object())
-                    run_rows(in.file, schema, it.key(), "", it.value()["result"], rows);
-        } else if (schema == "vmmu.study.scaling/1") {
-            for (auto& p : d["points"])
-                if (p.contains("backends"))
-                    point_rows(in.file, schema, fmt::format("sessions={}", p["sessions"].dump()), p,
-                               rows);
-        } else if (schema == "vmmu.study.density/1") {
-            for (auto& p : d["points"])
-                point_rows(in.file, schema, fmt::format("vms={}", p["vms"].dump()), p, rows);
-            if (d.contains("without_dedup"))
-                for (auto& p : d["without_dedup"]["points"])
-                    point_rows(in.file, schema,
-                               fmt::format("vms={}.without_dedup", p["vms"].dump()), p, rows);
-        } else {
+        // A copy: a missing key then reads as null (an error below) instead of a const lookup.
+        ojson d = in.doc;
+        if (!d.is_object())
             throw std::invalid_argument(fmt::format(
-                "'{}' is a {} document: vmmu export csv reads vmmu.run/1, vmmu.multi/1, "
-                "vmmu.sweep/1, vmmu.study.scaling/1 and vmmu.study.density/1",
-                in.file, schema.empty() ? "non-vmmu" : schema));
+                "'{}': not a vmmu document (a JSON object with a \"schema\")", in.file));
+        std::string schema = d.value("schema", "");
+        // A document of a known schema whose structure is broken (edited, truncated by hand) is
+        // bad input naming the file, not an internal error.
+        try {
+            if (schema == "vmmu.run/1") {
+                run_rows(in.file, schema, run_label(d), "", d, rows);
+            } else if (schema == "vmmu.multi/1") {
+                for (size_t i = 0; i < d["vms"].size(); ++i)
+                    run_rows(in.file, schema, run_label(d["vms"][i]), std::to_string(i),
+                             d["vms"][i], rows);
+            } else if (schema == "vmmu.sweep/1") {
+                for (auto it = d["runs"].begin(); it != d["runs"].end(); ++it)
+                    if (it.value()["result"].is_object())
+                        run_rows(in.file, schema, it.key(), "", it.value()["result"], rows);
+            } else if (schema == "vmmu.study.scaling/1") {
+                for (auto& p : d["points"])
+                    if (p.contains("backends"))
+                        point_rows(in.file, schema,
+                                   fmt::format("sessions={}", p["sessions"].dump()), p, rows);
+            } else if (schema == "vmmu.study.density/1") {
+                for (auto& p : d["points"])
+                    point_rows(in.file, schema, fmt::format("vms={}", p["vms"].dump()), p, rows);
+                if (d.contains("without_dedup"))
+                    for (auto& p : d["without_dedup"]["points"])
+                        point_rows(in.file, schema,
+                                   fmt::format("vms={}.without_dedup", p["vms"].dump()), p, rows);
+            } else {
+                throw std::invalid_argument(fmt::format(
+                    "'{}' is a {} document: vmmu export csv reads vmmu.run/1, vmmu.multi/1, "
+                    "vmmu.sweep/1, vmmu.study.scaling/1 and vmmu.study.density/1",
+                    in.file, schema.empty() ? "non-vmmu" : schema));
+            }
+        } catch (const nlohmann::json::exception& e) {
+            throw std::invalid_argument(fmt::format(
+                "'{}': a {} document of the wrong shape ({}): give vmmu export csv the file "
+                "vmmu wrote",
+                in.file, schema, e.what()));
         }
     }
     // Counter columns in order of first appearance.

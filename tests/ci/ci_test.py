@@ -430,6 +430,11 @@ def csv_export():
     p = vmmu("export", "csv", spec, code=2)
     assert "vmmu.sweep-spec/1 document" in p.stderr, p.stderr
     vmmu("export", "csv", path("missing.json"), code=2)
+    # A known schema with a broken structure, or not an object at all: bad input naming the file.
+    for i, broken in enumerate([{"schema": "vmmu.run/1"}, [1, 2],
+                                {"schema": "vmmu.study.density/1", "points": [{"vms": 1}]}]):
+        p = vmmu("export", "csv", save(f"broken{i}.json", broken), code=2)
+        assert f"broken{i}.json" in p.stderr, p.stderr
 
 
 def tolerances():
