@@ -60,10 +60,14 @@ void WindowRecorder::add_span(const std::string& name, const SpanCounters& from,
     }
     w.last = to.guest.instructions;
     ++w.repeats;
-    // The largest walk is the run's so far, not a sum (engine/mmu/counters.h).
+    // The largest walk is the run's so far, and a Hyper-V gauge the level at the latest repeat's
+    // end, not sums (engine/mmu/counters.h).
     w.counters += d;
-    for (size_t i = 0; i < d.backends.size(); ++i)
+    for (size_t i = 0; i < d.backends.size(); ++i) {
         w.counters.backends[i].walks.max_refs_per_walk = d.backends[i].walks.max_refs_per_walk;
+        for (auto& [k, v] : d.backends[i].hyperv)
+            if (is_hyperv_gauge(k)) w.counters.backends[i].hyperv[k] = v;
+    }
 }
 
 void WindowRecorder::on_boundary(const Boundary& b) {

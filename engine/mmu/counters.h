@@ -182,6 +182,12 @@ struct CycleBreakdown {
     }
 };
 
+// Hyper-V's per-partition counters that are levels, not counts ("Address Spaces" in the virtual
+// TLB, "Virtual TLB Pages"): a window reports their value at its end, not a difference.
+inline bool is_hyperv_gauge(const std::string& name) {
+    return name == "Address Spaces" || name == "Virtual TLB Pages";
+}
+
 struct BackendCounters {
     TlbCounters tlb;
     WalkCounters walks;
@@ -217,7 +223,7 @@ struct BackendCounters {
         }
         for (auto& [k, v] : o.hyperv) {
             auto it = hyperv.find(k);
-            if (it != hyperv.end() && it->second >= v) it->second -= v;
+            if (it != hyperv.end() && it->second >= v && !is_hyperv_gauge(k)) it->second -= v;
         }
         return *this;
     }

@@ -225,5 +225,23 @@ TEST(SensitivityGrid, CountsPointsInTheBandAndTabulatesAtTenActionsPerSecond) {
     EXPECT_NE(t.find("1 of 1 grid points"), std::string::npos) << t;
 }
 
+// "Address Spaces" and "Virtual TLB Pages" are levels: a window reports the level at its end,
+// never a difference (a difference of a level that stayed put is 0).
+TEST(HypervisorPersonality, VtlbGaugesInAWindowAreTheirLevelAtItsEnd) {
+    RunOutput out = run("mmapchurn", {"rounds=20", "region_kib=128"}, "hyperv");
+    size_t shadow = 0;
+    while (out.backends[shadow].name != "shadow") ++shadow;
+    const Details& whole = out.backends[shadow].counters.hyperv;
+    ASSERT_GT(whole.at("Address Spaces"), 0u);
+    ASSERT_GT(whole.at("Virtual TLB Pages"), 0u);
+    const Window& churn = out.windows.windows.at("churn");
+    const Details& in = churn.counters.backends[shadow].hyperv;
+    // The churn region runs to the program's end, after which nothing is created or dropped.
+    EXPECT_EQ(in.at("Address Spaces"), whole.at("Address Spaces"));
+    EXPECT_GT(in.at("Virtual TLB Pages"), 0u);
+    // A count, by contrast, is the window's own share.
+    EXPECT_LE(in.at("Address Space Switches"), whole.at("Address Space Switches"));
+}
+
 } // namespace
 } // namespace vmmu
