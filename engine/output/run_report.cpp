@@ -161,19 +161,7 @@ ojson run_json(const RunOutput& out) {
         backends[b.name] = bj;
     }
     j["backends"] = backends;
-    ojson cmp = ojson::object();
-    auto ratio = [&](const std::string& a, const std::string& b) {
-        auto *x = find(out, a), *y = find(out, b);
-        if (x && y && y->cycles.total() > 0)
-            cmp[fmt::format("{}/{}", a, b)] = x->cycles.total() / y->cycles.total();
-    };
-    ratio("shadow", "native");
-    ratio("slat", "native");
-    ratio("shadow", "slat");
-    // Any other scheme against native, after the three above (whose order stays as it was).
-    for (auto& b : out.backends)
-        if (b.name != "native" && !cmp.contains(b.name + "/native")) ratio(b.name, "native");
-    j["comparison"] = cmp;
+    j["comparison"] = comparison_json(out.backends); // the windows' ratios, same rule
     if (out.dedup) j["dedup"] = dedup_json(*out.dedup);
     // Windows (engine/experiment/windows.h): the totals above cover the whole run.
     j["measure"] = o.measure;
