@@ -40,12 +40,6 @@ uint64_t reported(const RunResult& r, const std::string& key) {
     return it == r.reported.end() ? 0 : it->second;
 }
 
-const BackendResult* find(const RunOutput& out, const std::string& name) {
-    for (auto& b : out.backends)
-        if (b.name == name) return &b;
-    return nullptr;
-}
-
 } // namespace
 
 ojson dedup_counters_json(const DedupCounters& c, bool host_wide) {
