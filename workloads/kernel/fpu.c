@@ -1,9 +1,12 @@
 /* Per-process x87/SSE state (Intel SDM vol. 1, 10.5: FXSAVE and FXRSTOR).
  *
  * The kernel itself is built without SSE or x87 code (workloads/guest.cmake), so the FPU
- * registers only ever hold user state. The engine's boot state enables them (CR0.MP and NE set,
- * EM and TS clear; CR4.OSFXSR and OSXMMEXCPT set: engine/core/vcpu.cpp), so user code may use
- * SSE2 from its first instruction.
+ * registers only ever hold user state. fpu_init_cpu enables them at boot as Linux's
+ * fpu__init_cpu does: CR0.MP and NE set, EM and TS clear (x87 present, native error reporting,
+ * no #NM traps), CR4.OSFXSR (FXSAVE/FXRSTOR and SSE) and OSXMMEXCPT (SSE exceptions as #XM).
+ * The engine's boot state already has these bits (engine/core/vcpu.cpp); the kernel sets them
+ * itself rather than rely on that, and writes each register only if a bit is missing (a CR
+ * write is a VM exit under shadow paging).
  *
  * Switching is eager, as Linux has done since 4.6 (lazy switching through CR0.TS and #NM was
  * dropped there in 4.14, after the LazyFP leak, CVE-2018-3665): the scheduler restores the
@@ -27,11 +30,30 @@
 #define FCW_DEFAULT 0x037f
 #define MXCSR_DEFAULT 0x1f80
 
+#define CR0_MP (1ULL << 1)
+#define CR0_EM (1ULL << 2)
+#define CR0_TS (1ULL << 3)
+#define CR0_NE (1ULL << 5)
+#define CR4_OSFXSR (1ULL << 9)
+#define CR4_OSXMMEXCPT (1ULL << 10)
+
 static struct proc *fpu_owner; /* whose state the CPU's registers hold; 0: nobody's */
 
 static inline void fxsave(struct fpu_state *f) { __asm__ volatile("fxsave64 %0" : "=m"(*f)); }
 static inline void fxrstor(const struct fpu_state *f) {
     __asm__ volatile("fxrstor64 %0" : : "m"(*f));
+}
+
+void fpu_init_cpu(void) {
+    u64 cr0, cr4;
+    __asm__ volatile("mov %%cr0, %0" : "=r"(cr0));
+    u64 want0 = (cr0 | CR0_MP | CR0_NE) & ~(CR0_EM | CR0_TS);
+    if (want0 != cr0)
+        __asm__ volatile("mov %0, %%cr0" : : "r"(want0) : "memory");
+    __asm__ volatile("mov %%cr4, %0" : "=r"(cr4));
+    u64 want4 = cr4 | CR4_OSFXSR | CR4_OSXMMEXCPT;
+    if (want4 != cr4)
+        __asm__ volatile("mov %0, %%cr4" : : "r"(want4) : "memory");
 }
 
 void fpu_init_state(struct fpu_state *f) {

@@ -134,6 +134,7 @@ int proc_wait(u64 status_uva);
 /* fpu.c: eager per-process x87/SSE state, switched by the scheduler. Valid while another
  * process owns the FPU. */
 #define proc_fpu(p) ((struct fpu_state *)(p)->kstack_top)
+void fpu_init_cpu(void);                  /* CR0/CR4: x87 and SSE on, no #NM traps */
 void fpu_init_state(struct fpu_state *f); /* FNINIT state, MXCSR 0x1f80 */
 void fpu_switch_to(struct proc *p);       /* before p runs: save the owner's, load p's */
 void fpu_fork(struct proc *child);        /* child inherits the running process's state */
