@@ -13,3 +13,5 @@ vmmu_test(mmu_property_test
           SOURCES ${CMAKE_CURRENT_LIST_DIR}/mmu_property_test.cpp
           LIBS vmmu_output)
 vmmu_test(registry_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/registry_test.cpp LIBS vmmu_mmu)
+# Five-level paging (CR4.LA57) in every scheme's walk, on hand-built tables.
+vmmu_test(la57_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/la57_test.cpp LIBS vmmu_output)

@@ -35,7 +35,7 @@ public:
     void map(GuestPhys root, GuestVirt va, GuestPhys pa, unsigned shift, uint64_t flags) {
         int leaf_level = shift == 12 ? 1 : shift == 21 ? 2 : 3;
         GuestPhys table = root;
-        for (int level = 4; level > leaf_level; --level) {
+        for (int level = levels; level > leaf_level; --level) {
             GuestPhys e = table + 8ull * x86::table_index(va, level);
             uint64_t v = mem_.read_u64(e);
             if (!(v & x86::kPteP)) {
@@ -57,15 +57,17 @@ public:
     // Address of the entry at `level` for va (the tables above it must exist).
     GuestPhys leaf_entry(GuestPhys root, GuestVirt va, int level) const {
         GuestPhys table = root;
-        for (int l = 4; l > level; --l)
+        for (int l = levels; l > level; --l)
             table = GuestPhys(mem_.read_u64(table + 8ull * x86::table_index(va, l)) &
                               x86::kPteAddrMask);
         return table + 8ull * x86::table_index(va, level);
     }
     std::function<void(GuestPhys, uint64_t, uint64_t)> on_write;
+    int levels = 4; // 5: the root is a PML5 (CR4.LA57)
 
     std::optional<GuestPhys> reference(GuestPhys root, GuestVirt va) const {
-        auto r = x86::walk(root, va, [&](GuestPhys pa) { return mem_.read_u64(pa); });
+        auto r = x86::walk(
+            root, va, [&](GuestPhys pa) { return mem_.read_u64(pa); }, levels);
         if (!r.ok) return std::nullopt;
         return r.pa;
     }
@@ -96,6 +98,11 @@ struct Machine {
         env.initial_cr4 = x86::kCr4Pae | x86::kCr4Pge;
     }
     std::unique_ptr<Backend> make(const std::string& name) { return create_backend(name, env); }
+    // Five-level paging: the root is a PML5 and the backends see CR4.LA57.
+    void use_five_levels() {
+        tables.levels = 5;
+        env.initial_cr4 |= x86::kCr4La57;
+    }
 
     GuestMemory memory;
     P2m p2m;

@@ -33,6 +33,7 @@ Walker2dConfig walker_config(const BackendEnv& env) {
     if (env.pwc) c.guest_pwc = p.pwc;
     if (env.pwc && p.nested_pwc) c.nested_pwc = p.pwc_nested;
     if (env.ntlb && p.ntlb) c.ntlb = p.ntlb_geometry;
+    c.guest_levels = x86::paging_levels(env.initial_cr4);
     return c;
 }
 
@@ -40,8 +41,8 @@ Walker2dConfig walker_config(const BackendEnv& env) {
 constexpr std::array<std::string_view, 5> kUnconditionalExits = {"cpuid", "getsec", "invd",
                                                                  "xsetbv", "vmcall"};
 // Bound on exits for one access: a hidden fault per shadowed level, an EPT violation per guest
-// level below and the data page.
-constexpr int kMaxExitsPerWalk = 10;
+// level below and the data page (five levels with CR4.LA57), and one to spare.
+constexpr int kMaxExitsPerWalk = 2 * x86::kMaxLevels + 2;
 constexpr uint64_t kGiB = uint64_t{1} << 30;
 
 bool leaf_entry(uint64_t e, int level) {
@@ -243,7 +244,7 @@ void AgileBackend::on_guest_fault(uint64_t, uint8_t vector, GuestVirt cr2, uint3
     shadow_pwc_.invalidate_address(cr2, guest_context());
     // The fault reaches the hypervisor only if the hardware walk stopped in the shadowed part.
     GuestPhys table = cpu_.root();
-    for (int level = 4; level >= 1; --level) {
+    for (int level = cpu_.levels(); level >= 1; --level) {
         ShadowPage* p = pages_.find(table);
         if (p && p->nested) return; // the 2D walk faulted: delivered without an exit
         GuestPhys entry = table + 8ull * x86::table_index(cr2, level);
@@ -334,9 +335,9 @@ Translation AgileBackend::walk(GuestVirt va, GuestPhys functional) {
 AgileBackend::Step AgileBackend::walk_once(GuestVirt va, GuestPhys functional, uint64_t& refs) {
     WalkCounters& wc = counters_.walks;
     uint32_t ctx = guest_context();
-    ShadowPage* page = &pages_.get(cpu_.root(), 4);
+    int level = cpu_.levels();
+    ShadowPage* page = &pages_.get(cpu_.root(), level);
     own_.shadow_pages = pages_.size();
-    int level = 4;
     uint16_t perms = Walker2d::kPermW | Walker2d::kPermU;
     if (!page->nested && shadow_pwc_.enabled()) {
         ShadowPwc::Probe probe = shadow_pwc_.lookup(va, ctx);
@@ -432,6 +433,79 @@ Translation AgileBackend::stale(GuestVirt va, GuestPhys functional, int level) {
                                                        GuestPhys functional, bool write) const {
     check_oracle("agile", env_, va, functional, hpa, env_.p2m->translate(functional),
                  env_.p2m->shared(functional), write);
+}
+
+WalkMixed AgileBackend::trace_mixed(GuestVirt va) {
+    WalkMixed out;
+    int level = cpu_.levels();
+    ShadowPage* page = &pages_.get(cpu_.root(), level);
+    own_.shadow_pages = pages_.size();
+    uint16_t perms = Walker2d::kPermW | Walker2d::kPermU;
+    for (; level >= 1 && !page->nested; --level) {
+        unsigned index = x86::table_index(va, level);
+        uint64_t s = page->entry[index];
+        if (!(s & x86::kPteP)) {
+            // What the hidden-fault exit would fill, uncounted.
+            uint64_t e = env_.memory->read_u64(page->gpa + 8ull * index);
+            if (!(e & x86::kPteP)) {
+                out.shadowed.push_back({level, (page->frame + 8ull * index).value(), 0});
+                return out;
+            }
+            page->entry[index] = s = e;
+            out.filled = true;
+        }
+        // The demo's read goes through the caches as a walk's would; the counters stay as they
+        // were (it is not a walk).
+        CacheCounters kept = counters_.caches;
+        HostPhys entry = page->frame + 8ull * index;
+        CacheLevel served =
+            caches_.enabled() ? caches_.walk(entry, WalkDimension::Shadow) : CacheLevel::Count;
+        counters_.caches = kept;
+        out.shadowed.push_back({level, entry.value(), s, served});
+        if (!(s & x86::kPteW)) perms &= ~Walker2d::kPermW;
+        if (!(s & x86::kPteU)) perms &= ~Walker2d::kPermU;
+        if (s & x86::kPteNx) perms |= Walker2d::kPermNx;
+        if (leaf_entry(s, level)) {
+            unsigned shift = x86::leaf_shift(level);
+            GuestPhys gpa =
+                GuestPhys(s & x86::kPteAddrMask).page_base(shift) + va.page_offset(shift);
+            out.ok = true;
+            out.hpa = env_.p2m->translate(gpa);
+            out.nested.gpa = gpa;
+            return out;
+        }
+        page = &pages_.get(GuestPhys(s & x86::kPteAddrMask), level - 1);
+        own_.shadow_pages = pages_.size();
+    }
+    // The switch: a cold 2D walk from this guest table down (no PWCs, no nested TLB), with the
+    // data caches as the real walk has them; missing EPT entries installed as violations would.
+    out.switch_level = level;
+    WalkCounters scratch;
+    Walker2dConfig none;
+    none.guest_levels = cpu_.levels();
+    Walker2d cold(*env_.memory, ept_, none, &scratch);
+    cold.set_caches(caches_.enabled() ? &caches_ : nullptr);
+    CacheCounters kept = counters_.caches;
+    for (int violations = 0; violations <= x86::kMaxLevels + 1; ++violations) {
+        out.nested.steps.clear();
+        Walk2dResult r =
+            cold.walk_from(va, level, page->gpa, perms, guest_context(), &out.nested.steps);
+        out.nested.references = r.refs;
+        if (r.status == Walk2dResult::Status::EptViolation) {
+            own_.ept_table_pages += ept_.map(r.violation_gpa);
+            continue;
+        }
+        if (r.status == Walk2dResult::Status::Ok) {
+            out.ok = out.nested.ok = true;
+            out.nested.gpa = r.gpa;
+            out.hpa = out.nested.hpa = r.t.host(va);
+        } else {
+            out.nested.fault_level = r.fault_level;
+        }
+        break;
+    }
+    counters_.caches = kept;
+    return out;
 }
 
 namespace {

@@ -18,6 +18,7 @@
 #include "engine/mmu/cache.h"
 #include "engine/mmu/ept.h"
 #include "engine/mmu/guest_cpu.h"
+#include "engine/mmu/inspect.h"
 #include "engine/mmu/pwc.h"
 #include "engine/mmu/registry.h"
 #include "engine/mmu/tlb.h"
@@ -57,7 +58,7 @@ struct AgileCounters {
     void report(Details& d) const;
 };
 
-class AgileBackend final : public Backend {
+class AgileBackend final : public Backend, public Inspector {
 public:
     explicit AgileBackend(const BackendEnv& env);
 
@@ -84,6 +85,15 @@ public:
 
     const BackendCounters& counters() const override;
     CycleBreakdown cycles(uint64_t guest_instructions) const override;
+
+    // Inspection (engine/mmu/inspect.h): the mixed walk, for `vmmu demo walk`.
+    Inspector* inspector() override { return this; }
+    WalkShape walk_shape() const override { return WalkShape::Mixed; }
+    GuestPhys guest_root() const override { return cpu_.root(); }
+    int guest_levels() const override { return cpu_.levels(); }
+    WalkMixed trace_mixed(GuestVirt va) override;
+    unsigned nested_page_shift() const override { return ept_.leaf_shift(); }
+    int nested_levels() const override { return ept_.levels(); }
 
     // Tests: the mode of the guest table page at gpa (nullptr: never shadowed).
     const ShadowPage* page(GuestPhys gpa) { return pages_.find(gpa); }

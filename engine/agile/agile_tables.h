@@ -25,7 +25,7 @@ namespace vmmu::agile {
 struct ShadowPage {
     GuestPhys gpa;       // the guest page-table page it mirrors
     HostPhys frame;      // where the shadow page lives in host memory
-    int level = 4;       // 4 = PML4 ... 1 = PT
+    int level = 4;       // 5 = PML5 (CR4.LA57), 4 = PML4 ... 1 = PT
     bool nested = false; // nested mode: walks switch to 2D at this page
     bool top = false;    // nested and its parent shadowed: where a subtree was switched
     bool dirty = false;  // written since the last revert check (EPT dirty bit of its frame)

@@ -53,12 +53,14 @@ int demo_walk(WalkFlags& f) {
     std::optional<uint64_t> want;
     if (!f.va.empty()) {
         want = parse_address(f.va);
-        if (!canonical_va(*want))
+        int levels = static_cast<int>(o.guest_levels);
+        if (!canonical_va(*want, levels))
             throw std::invalid_argument(fmt::format(
-                "--va {:#x}: not a canonical address (bits 63..47 must all equal bit 47, as "
-                "x86-64 requires with 4-level guest tables); the CPU raises #GP before any walk. "
-                "User addresses are below 0x800000000000",
-                *want));
+                "--va {:#x}: not a canonical address (bits 63..{} must all equal bit {}, as "
+                "x86-64 requires with {}-level guest tables); the CPU raises #GP before any walk. "
+                "User addresses are below {:#x}",
+                *want, levels == 5 ? 56 : 47, levels == 5 ? 56 : 47, levels,
+                levels == 5 ? uint64_t{1} << 56 : uint64_t{1} << 47));
     }
     if (f.at != "roi" && f.at != "end")
         throw std::invalid_argument(

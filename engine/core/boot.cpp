@@ -47,12 +47,11 @@ private:
     uint64_t next_ = VMMU_BOOT_TABLES_GPA;
 };
 
-void map_4k(TableFrames& tf, GuestMemory& mem, uint64_t pml4, uint64_t va, uint64_t pa,
-            uint64_t flags) {
-    uint64_t pdpt = tf.child(pml4, x86::table_index(va, 4));
-    uint64_t pd = tf.child(pdpt, x86::table_index(va, 3));
-    uint64_t pt = tf.child(pd, x86::table_index(va, 2));
-    mem.write_u64(GuestPhys(pt + 8ull * x86::table_index(va, 1)), pa | flags);
+// The table of `level` that maps va under the `levels`-level tables at root, created as needed.
+uint64_t table_at(TableFrames& tf, uint64_t root, int levels, uint64_t va, int level) {
+    uint64_t t = root;
+    for (int l = levels; l > level; --l) t = tf.child(t, x86::table_index(va, l));
+    return t;
 }
 
 void check_kernel(const ElfImage& k, uint64_t mem_bytes) {
@@ -185,21 +184,25 @@ BootState load_guest(GuestMemory& mem, const ElfImage& kernel,
     // Boot page tables: kernel text identity-mapped (4K, global, read-only), direct map (2M).
     // No NX bits anywhere: Unicorn's CPU models lack CPUID NX, so EFER.NXE cannot be set and
     // bit 63 is reserved (a #PF with RSVD set).
+    // With five levels (CR4.LA57) the root is a PML5 whose slot 0 holds the same PML4.
+    if (options.levels != 4 && options.levels != 5)
+        throw ImageError(fmt::format("{} paging levels: only 4 and 5 exist", options.levels));
     TableFrames tf(mem);
-    uint64_t pml4 = tf.alloc();
+    uint64_t root = tf.alloc();
     for (auto& s : kernel.segments) {
         if (!s.exec) continue;
         for (uint64_t va = s.vaddr & ~0xfffull; va < s.vaddr + s.mem_size; va += kPageSize4K)
-            map_4k(tf, mem, pml4, va, va, x86::kPteP | x86::kPteG);
+            mem.write_u64(GuestPhys(table_at(tf, root, options.levels, va, 1) +
+                                    8ull * x86::table_index(va, 1)),
+                          va | x86::kPteP | x86::kPteG);
     }
     for (uint64_t pa = 0; pa < mem.size(); pa += uint64_t{2} << 20) {
         uint64_t va = VMMU_DIRECT_MAP + pa;
-        uint64_t pdpt = tf.child(pml4, x86::table_index(va, 4));
-        uint64_t pd = tf.child(pdpt, x86::table_index(va, 3));
-        mem.write_u64(GuestPhys(pd + 8ull * x86::table_index(va, 2)),
-                      pa | x86::kPteP | x86::kPteW | x86::kPtePs | x86::kPteG);
+        mem.write_u64(
+            GuestPhys(table_at(tf, root, options.levels, va, 2) + 8ull * x86::table_index(va, 2)),
+            pa | x86::kPteP | x86::kPteW | x86::kPtePs | x86::kPteG);
     }
-    st.cr3 = pml4;
+    st.cr3 = root;
     write_gdt(mem, st);
 
     vmmu_boot_info info;
@@ -210,8 +213,8 @@ BootState load_guest(GuestMemory& mem, const ElfImage& kernel,
     info.archive_gpa = archive;
     info.archive_bytes = archive_bytes;
     info.timer_period = options.timer_period;
-    info.flags = options.flags;
-    info.boot_pml4_gpa = pml4;
+    info.flags = options.flags | (options.levels == 5 ? VMMU_BOOT_FLAG_LA57 : 0);
+    info.boot_pml4_gpa = root;
     if (options.cmdline.size() >= VMMU_CMDLINE_MAX)
         throw ImageError(fmt::format("command line is {} bytes; at most {} fit",
                                      options.cmdline.size(), VMMU_CMDLINE_MAX - 1));

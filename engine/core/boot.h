@@ -14,6 +14,7 @@ struct BootOptions {
     std::string cmdline;
     uint64_t timer_period = 0;
     uint64_t flags = 0;
+    int levels = 4; // paging levels: 5 boots with CR4.LA57 and a PML5 root (VMMU_BOOT_FLAG_LA57)
 };
 
 struct BootState {

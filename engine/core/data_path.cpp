@@ -2,6 +2,7 @@
 
 #include "engine/core/paging.h"
 #include "engine/core/uc_regs.h"
+#include "vmmu/abi.h"
 
 #include <fmt/format.h>
 
@@ -38,15 +39,18 @@ inline void copy_access(void* dst, const void* src, unsigned size) {
 DataPath::DataPath(GuestMemory& mem, const MachineConfig& config,
                    const std::vector<uint8_t>& code_frame, LoopCoalescer& coalescer, RunStop& stop)
     : mem_(mem), config_(config), code_frame_(code_frame), coalescer_(coalescer), stop_(stop),
-      window_(mem.size()) {}
+      window_(mem.size()),
+      window_end_(config.guest_levels == 5 ? VMMU_LA57_HIGH + (uint64_t{1} << 47)
+                                           : uint64_t{1} << 47),
+      levels_(config.guest_levels) {}
 
 std::optional<uint64_t> DataPath::translate(uint64_t va) {
     uint64_t vpn = va >> kPageShift4K;
     uint64_t page = ftlb_.lookup(vpn);
     if (page == UINT64_MAX) {
-        auto w = x86::walk(x86::cr3_root(cr3_), va, [&](GuestPhys pa) {
-            return mem_.contains(pa, 8) ? mem_.read_u64(pa) : 0;
-        });
+        auto w = x86::walk(
+            x86::cr3_root(cr3_), va,
+            [&](GuestPhys pa) { return mem_.contains(pa, 8) ? mem_.read_u64(pa) : 0; }, levels_);
         if (!w.ok || !mem_.contains(w.pa.page_base(), kPageSize4K)) return std::nullopt;
         page = w.pa.page_base().value();
         ftlb_.insert(vpn, page);
@@ -56,8 +60,9 @@ std::optional<uint64_t> DataPath::translate(uint64_t va) {
 
 uint64_t DataPath::translate_miss_or_stop(uint64_t va) {
     if (auto pa = translate(va)) return *pa;
-    auto w = x86::walk(x86::cr3_root(cr3_), va,
-                       [&](GuestPhys pa) { return mem_.contains(pa, 8) ? mem_.read_u64(pa) : 0; });
+    auto w = x86::walk(
+        x86::cr3_root(cr3_), va,
+        [&](GuestPhys pa) { return mem_.contains(pa, 8) ? mem_.read_u64(pa) : 0; }, levels_);
     if (w.ok && !mem_.contains(w.pa.page_base(), kPageSize4K)) {
         // Real hardware under a hypervisor: the access misses every EPT/memslot mapping, an EPT
         // violation the hypervisor cannot satisfy (there is no memory to back the gPA).

@@ -1,6 +1,7 @@
 // The guest's data accesses: every load and store the guest makes, and the engine's own.
 //
-// All guest data lies in one MMIO window [G, 2^47) (docs/ARCHITECTURE.md, "Functional layer"), so
+// All guest data lies in one MMIO window [G, 2^47), or [G, 2^48 + 2^47) with five-level paging
+// (docs/ARCHITECTURE.md, "Functional layer"), so
 // QEMU hands every data access to this class with the guest virtual address. It translates gVA ->
 // gPA through the guest's own page tables (a functional TLB in front, flushed as the guest
 // flushes), reads or writes the guest-physical buffer, refuses writes to code frames, lets the
@@ -34,6 +35,7 @@ public:
     DataPath& operator=(const DataPath&) = delete;
     void bind(uc_engine* uc) { uc_ = uc; }
     uint64_t window() const { return window_; }
+    uint64_t window_end() const { return window_end_; }
 
     // The MMIO window's callbacks (offset: from the window's start; user: the DataPath), for
     // uc_mmio_map. Defined beside read() and write(), which they inline.
@@ -80,7 +82,9 @@ private:
     LoopCoalescer& coalescer_;
     RunStop& stop_;
     uc_engine* uc_ = nullptr;
-    const uint64_t window_; // G: start of the MMIO window
+    const uint64_t window_;     // G: start of the MMIO window
+    const uint64_t window_end_; // its end: the top of the guest's highest data region
+    const int levels_;          // the guest's paging levels (4, or 5 with CR4.LA57)
     FunctionalTlb ftlb_;
     uint64_t cr3_ = 0;
     uint64_t accesses_ = 0, reads_ = 0, writes_ = 0, pt_writes_ = 0;

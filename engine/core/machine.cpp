@@ -33,7 +33,7 @@ Machine::Machine(const MachineConfig& config)
         impl_->programs.push_back(read_elf(p));
         names.push_back(std::filesystem::path(p).stem().string());
     }
-    BootOptions opts{config.cmdline, config.timer_period, config.boot_flags};
+    BootOptions opts{config.cmdline, config.timer_period, config.boot_flags, config.guest_levels};
     impl_->boot = load_guest(*memory_, impl_->kernel, impl_->programs, names, opts);
     impl_->vcpu = std::make_unique<Vcpu>(*memory_, impl_->boot, impl_->kernel, config_, observers_);
 }
@@ -54,7 +54,9 @@ uint64_t Machine::current_rip() const { return impl_->vcpu->current_rip(); }
 
 uint64_t Machine::initial_cr3() const { return impl_->boot.cr3; }
 
-uint64_t Machine::initial_cr4() const { return x86::kCr4Pae | x86::kCr4Pge; }
+uint64_t Machine::initial_cr4() const {
+    return x86::kCr4Pae | x86::kCr4Pge | (config_.guest_levels == 5 ? x86::kCr4La57 : 0);
+}
 
 void Machine::attach(GuestObserver& observer) { observers_.push_back(&observer); }
 

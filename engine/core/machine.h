@@ -27,7 +27,8 @@ struct MachineConfig {
     std::vector<std::string> program_paths;   // program ELFs packed into the archive
     std::string cmdline;                      // boot command line (init's arguments)
     uint64_t boot_flags = 0;                  // VMMU_BOOT_FLAG_*
-    bool echo_console = false;                // copy guest console output to stdout
+    int guest_levels = 4;      // paging levels: 5 boots with CR4.LA57 (VMMU_BOOT_FLAG_LA57)
+    bool echo_console = false; // copy guest console output to stdout
     // Called before a guest write to a frame whose writes the host traps
     // (GuestMemory::trap_writes: a frame it shares read-only): the host must give the frame back
     // to the VM (copy-on-write) before the write is observed.

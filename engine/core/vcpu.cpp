@@ -14,7 +14,6 @@
 namespace vmmu {
 namespace {
 
-constexpr uint64_t kMmioEnd = uint64_t{1} << 47;
 // What a read of an unconnected port returns: all ones, like an empty bus.
 constexpr uint32_t kEmptyBus = 0xffffffffu;
 
@@ -93,8 +92,8 @@ Vcpu::Vcpu(GuestMemory& mem, const BootState& boot, const ElfImage& kernel,
     // Guest RAM is execute-only: any data access below G stops with an error
     // (docs/UNICORN-2.0.1.md, fact 6).
     check_uc(uc_mem_map_ptr(uc, 0, mem.size(), UC_PROT_EXEC, mem.data()), "map guest RAM");
-    check_uc(uc_mmio_map(uc, data_.window(), kMmioEnd - data_.window(), DataPath::mmio_read, &data_,
-                         DataPath::mmio_write, &data_),
+    check_uc(uc_mmio_map(uc, data_.window(), data_.window_end() - data_.window(),
+                         DataPath::mmio_read, &data_, DataPath::mmio_write, &data_),
              "map MMIO window");
 
     auto add = [&](int type, void* cb, void* user, uint64_t b, uint64_t e, int insn = -1) {
@@ -133,7 +132,8 @@ Vcpu::Vcpu(GuestMemory& mem, const BootState& boot, const ElfImage& kernel,
     }
 
     // Long mode, paging on, CPL0 (docs/ARCHITECTURE.md "Guest boot").
-    uint64_t cr4 = x86::kCr4Pae | x86::kCr4Pge | x86::kCr4Osfxsr | x86::kCr4Osxmmexcpt;
+    uint64_t cr4 = x86::kCr4Pae | x86::kCr4Pge | x86::kCr4Osfxsr | x86::kCr4Osxmmexcpt |
+                   (config.guest_levels == 5 ? x86::kCr4La57 : 0);
     uc_x86_msr efer{x86::kMsrEfer, x86::kEferSce | x86::kEferLme | x86::kEferLma | x86::kEferNxe};
     uint64_t cr0 =
         x86::kCr0Pg | x86::kCr0Wp | x86::kCr0Pe | x86::kCr0Mp | x86::kCr0Et | x86::kCr0Ne;
@@ -187,9 +187,9 @@ void Vcpu::on_bad_access(int type, uint64_t addr, int size) {
         addr < data_.window()
             ? fmt::format("guest RAM below {:#x} holds code only; data must live at VA >= G",
                           data_.window())
-            : fmt::format("outside guest RAM [0, {:#x}) and the MMIO window [{:#x}, 2^47): a "
+            : fmt::format("outside guest RAM [0, {:#x}) and the MMIO window [{:#x}, {:#x}): a "
                           "non-canonical or upper-half pointer?",
-                          data_.window(), data_.window());
+                          data_.window(), data_.window(), data_.window_end());
     run_stop_.stop(StopKind::GuestFault,
                    fmt::format("{}-byte {} at {:#x}: {}", size, what, addr, why));
 }

@@ -27,6 +27,7 @@ constexpr uint64_t kCr0Wp = 1ull << 16;
 constexpr uint64_t kCr4Pae = 1ull << 5;
 constexpr uint64_t kCr4Pge = 1ull << 7;
 constexpr uint64_t kCr4Pcide = 1ull << 17;
+constexpr uint64_t kCr4La57 = 1ull << 12; // 57-bit linear addresses: five-level paging (SDM 4.5)
 // CR3: bits 11:0 are the PCID when CR4.PCIDE=1; bit 63 on a write means "keep the PCID's TLB".
 constexpr uint64_t kCr3PcidMask = 0xfffull;
 constexpr uint64_t kCr3NoFlush = 1ull << 63;

@@ -44,16 +44,18 @@ std::map<std::string, std::string> parse_kv(const std::vector<std::string>& item
 // Under --hypervisor hyperv the slat backend stands for Hyper-V 2008 R2 on SLAT hardware
 // (docs/ARCHITECTURE.md, "Hypervisor personalities"): a profile without EPT cannot host it.
 void check_personality(Hypervisor h, const std::string& backend, const Profile& p) {
-    if (h == Hypervisor::HyperV && backend == "slat" && !p.ept)
+    // Agile paging walks the lower levels two-dimensionally: it needs EPT just as slat does.
+    if (h == Hypervisor::HyperV && (backend == "slat" || backend == "agile") && !p.ept)
         throw std::invalid_argument(fmt::format(
-            "--hypervisor hyperv with backend slat: profile {} has no EPT, so no Hyper-V R2 "
-            "SLAT host can run on it (give slat a profile with features.ept, e.g. "
-            "--backend-profile slat=nehalem-2009)",
-            p.name));
+            "--hypervisor hyperv with backend {}: profile {} has no EPT, so no Hyper-V R2 "
+            "SLAT host can run on it (give {} a profile with features.ept, e.g. "
+            "--backend-profile {}=nehalem-2009)",
+            backend, p.name, backend, backend));
 }
 
 std::unique_ptr<PreparedRun> prepare_run(const RunOptions& o, const HostSlot* slot) {
     check_ept_levels(o);
+    check_guest_levels(o);
     check_dedup_options(o);
     auto prepared = std::make_unique<PreparedRun>();
     RunOutput& out = prepared->out;
@@ -91,6 +93,7 @@ std::unique_ptr<PreparedRun> prepare_run(const RunOptions& o, const HostSlot* sl
     mc.cmdline = workload_cmdline(out.workload.name, out.params, order);
     mc.echo_console = o.echo_console;
     mc.coalesce_blocks = o.coalesce_blocks && !o.exit_trace; // an exit at its own instruction
+    mc.guest_levels = static_cast<int>(o.guest_levels);
     if (page_shift("--guest-pages", o.guest_pages, false) == 21)
         mc.boot_flags |= VMMU_BOOT_FLAG_GUEST_2M;
     if (o.timer_period == 0) throw std::invalid_argument("--timer-period must be at least 1");

@@ -45,6 +45,8 @@ struct RunOptions {
     // (engine/core/hypervisor.h).
     std::string hypervisor = "none";
     unsigned ept_levels = 4; // nested page-walk length: 4 | 5 (5-level EPT)
+    // The guest's paging levels: 4 | 5 (CR4.LA57: 57-bit addresses, a PML5 root)
+    unsigned guest_levels = 4;
     // --NAME-opt KEY=VALUE of every other scheme that registers options (engine/mmu/registry.h)
     std::map<std::string, std::vector<std::string>> scheme_opts;
     uint64_t guest_mib = 1024;
@@ -162,6 +164,11 @@ FrameTracker& track_frames(PreparedRun& p, Deduplicator* dedup);
 void collect_backends(PreparedRun& p, const Deduplicator* dedup = nullptr, size_t vm = 0);
 // Rejects an EPT page-walk length other than 4 or 5 (throws std::invalid_argument).
 void check_ept_levels(const RunOptions& o);
+// Rejects guest paging levels other than 4 or 5 (throws std::invalid_argument).
+void check_guest_levels(const RunOptions& o);
+// Rejects --shadow-opt or --NAME-opt given for a scheme the run does not attach (they would be
+// ignored): throws std::invalid_argument naming the fix.
+void check_scheme_opts_attached(const RunOptions& o);
 // Rejects bad deduplication options (throws std::invalid_argument naming the fix).
 void check_dedup_options(const RunOptions& o);
 // Rejects a bad --measure (--interval 0 is rejected where the flag is parsed).

@@ -63,6 +63,29 @@ void check_ept_levels(const RunOptions& o) {
             o.ept_levels));
 }
 
+void check_guest_levels(const RunOptions& o) {
+    if (o.guest_levels != 4 && o.guest_levels != 5)
+        throw std::invalid_argument(fmt::format(
+            "--guest-levels {}: valid values are 4 and 5 (four-level paging, or five-level "
+            "paging with CR4.LA57, SDM vol. 3, 4.5)",
+            o.guest_levels));
+}
+
+void check_scheme_opts_attached(const RunOptions& o) {
+    auto attached = [&](const std::string& name) {
+        return std::find(o.backends.begin(), o.backends.end(), name) != o.backends.end();
+    };
+    auto refuse = [&](const std::string& name) {
+        throw std::invalid_argument(fmt::format(
+            "--{}-opt given, but backend {} is not attached, so the option would be ignored: add "
+            "{} to --backends or drop the option",
+            name, name, name));
+    };
+    if (!o.shadow_opts.empty() && !attached("shadow")) refuse("shadow");
+    for (auto& [name, opts] : o.scheme_opts)
+        if (!opts.empty() && !attached(name)) refuse(name);
+}
+
 namespace {
 
 std::vector<std::string> split_list(const std::string& s) {
@@ -107,6 +130,11 @@ void RunFlags::add(CLI::App* c) {
     c->add_option("--ept-levels", o.ept_levels,
                   "nested (EPT) page-walk length: 4, or 5 (5-level EPT; a cold 2D walk of the "
                   "4-level guest makes 29 references instead of 24)")
+        ->capture_default_str();
+    c->add_option("--guest-levels", o.guest_levels,
+                  "the guest's paging levels: 4, or 5 (CR4.LA57: a PML5 root, the stack and mmap "
+                  "above 2^48; a cold 2D walk makes 35 references under 5-level EPT, 29 under "
+                  "4-level)")
         ->capture_default_str();
     c->add_option("--pwc", pwc, "page-walk caches: on or off")->capture_default_str();
     c->add_option("--ntlb", ntlb, "nested TLB (slat): on or off")->capture_default_str();
@@ -178,10 +206,12 @@ RunOptions RunFlags::resolve() {
     o.guest_pages = lower_page_size(o.guest_pages);
     o.ept_pages = lower_page_size(o.ept_pages);
     check_ept_levels(o);
+    check_guest_levels(o);
     check_dedup_options(o);
     check_window_options(o);
     checked_hypervisor(o);
     o.backends = backends == "none" ? std::vector<std::string>{} : split_list(backends);
+    check_scheme_opts_attached(o);
     o.pwc = on_off("--pwc", pwc);
     o.ntlb = on_off("--ntlb", ntlb);
     o.oracle = on_off("--oracle", oracle);

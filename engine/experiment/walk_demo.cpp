@@ -7,10 +7,14 @@
 
 #include <algorithm>
 #include <stdexcept>
+#include <utility>
+#include <vector>
 
 namespace vmmu {
 
-int grid_row(int guest_level) { return guest_level == 0 ? 4 : 4 - guest_level; }
+int grid_row(int guest_level, int guest_levels) {
+    return guest_level == 0 ? guest_levels : guest_levels - guest_level;
+}
 
 int grid_column(const WalkRef& r, int nested_levels) {
     return r.dimension == WalkDim::Guest ? nested_levels : nested_levels - r.nested_level;
@@ -25,13 +29,15 @@ std::string served_name(const WalkRef& r) {
 } // namespace
 
 WalkGrid walk_grid(const std::vector<WalkRef>& cold, const std::vector<WalkRef>* warm,
-                   int nested_levels) {
+                   int nested_levels, int guest_levels) {
     WalkGrid g;
     g.nested_levels = nested_levels;
+    g.guest_levels = guest_levels;
+    auto row_of = [guest_levels](int gl) { return grid_row(gl, guest_levels); };
     int order = 0;
     for (const WalkRef& r : cold) {
         if (r.hit_in != HitIn::None) continue; // a cache hit is not a memory reference
-        GridCell& c = g[grid_row(r.guest_level)][grid_column(r, nested_levels)];
+        GridCell& c = g[row_of(r.guest_level)][grid_column(r, nested_levels)];
         if (c.order)
             throw std::logic_error(fmt::format("walk grid: two references in cell gL{} col {}",
                                                r.guest_level, grid_column(r, nested_levels)));
@@ -41,14 +47,14 @@ WalkGrid walk_grid(const std::vector<WalkRef>& cold, const std::vector<WalkRef>*
     }
     if (!warm) return g;
     for (const WalkRef& r : *warm) {
-        int row = grid_row(r.guest_level);
+        int row = row_of(r.guest_level);
         if (r.hit_in == HitIn::None) {
             g[row][grid_column(r, nested_levels)].warm = "ref";
             g[row][grid_column(r, nested_levels)].warm_served = served_name(r);
         } else if (r.dimension == WalkDim::Guest) {
             // A guest PWC hit at level L+1 supplies the level-L table: rows above are skipped.
-            for (int gl = 4; gl >= r.guest_level; --gl)
-                for (auto& c : g[grid_row(gl)])
+            for (int gl = guest_levels; gl >= r.guest_level; --gl)
+                for (auto& c : g[row_of(gl)])
                     if (c.order && c.warm.empty()) c.warm = "PWC";
         } else if (r.hit_in == HitIn::Ntlb) {
             for (auto& c : g[row])
@@ -74,12 +80,13 @@ int grid_references(const WalkGrid& g) {
 namespace {
 
 // Depth-first search for the first present leaf (4K only unless `large`) with lo <= va < hi.
+// `top`: the root's level (the upper half of the root table is not canonical user space).
 std::optional<uint64_t> first_leaf(const GuestMemory& m, uint64_t table, int level, uint64_t base,
-                                   uint64_t lo, uint64_t hi, bool large) {
+                                   uint64_t lo, uint64_t hi, bool large, int top) {
     uint64_t span = uint64_t{1} << x86::leaf_shift(level);
     for (unsigned i = 0; i < 512; ++i) {
         uint64_t va = base + i * span;
-        if (level == 4 && i >= 256) break; // the upper half is not canonical user space
+        if (level == top && i >= 256) break;
         if (va + span <= lo || va >= hi) continue;
         GuestPhys entry(table + 8ull * i);
         if (!m.contains(entry, 8)) return std::nullopt;
@@ -90,47 +97,48 @@ std::optional<uint64_t> first_leaf(const GuestMemory& m, uint64_t table, int lev
             if (large) return std::max(va, lo);
             continue;
         }
-        if (auto r = first_leaf(m, e & x86::kPteAddrMask, level - 1, va, lo, hi, large)) return r;
+        if (auto r = first_leaf(m, e & x86::kPteAddrMask, level - 1, va, lo, hi, large, top))
+            return r;
     }
     return std::nullopt;
 }
 
 // The first present large leaf (2M or 1G) with lo <= va < hi.
 std::optional<uint64_t> first_large(const GuestMemory& m, uint64_t table, int level, uint64_t base,
-                                    uint64_t lo, uint64_t hi) {
+                                    uint64_t lo, uint64_t hi, int top) {
     if (level == 1) return std::nullopt;
     uint64_t span = uint64_t{1} << x86::leaf_shift(level);
     for (unsigned i = 0; i < 512; ++i) {
         uint64_t va = base + i * span;
-        if (level == 4 && i >= 256) break;
+        if (level == top && i >= 256) break;
         if (va + span <= lo || va >= hi) continue;
         GuestPhys entry(table + 8ull * i);
         if (!m.contains(entry, 8)) return std::nullopt;
         uint64_t e = m.read_u64(entry);
         if (!(e & x86::kPteP)) continue;
         if (e & x86::kPtePs) return std::max(va, lo);
-        if (auto r = first_large(m, e & x86::kPteAddrMask, level - 1, va, lo, hi)) return r;
+        if (auto r = first_large(m, e & x86::kPteAddrMask, level - 1, va, lo, hi, top)) return r;
     }
     return std::nullopt;
 }
 
 } // namespace
 
-std::optional<uint64_t> pick_data_va(const GuestMemory& memory, GuestPhys root) {
-    // User heap, mmap and stack regions (workloads/include/vmmu/abi.h) first.
+std::optional<uint64_t> pick_data_va(const GuestMemory& memory, GuestPhys root, int levels) {
+    // User heap, mmap and stack regions (workloads/include/vmmu/abi.h) first: below the direct
+    // map, and with 5 levels also above 2^48 (the mmap region and the stack).
     // A large page first, so that --guest-pages 2m shows one; then a 4K one.
-    if (auto va = first_large(memory, root.value(), 4, 0, VMMU_USER_DATA_BASE, VMMU_USER_STACK_TOP))
-        return va;
-    if (auto va =
-            first_leaf(memory, root.value(), 4, 0, VMMU_USER_DATA_BASE, VMMU_USER_STACK_TOP, false))
-        return va;
-    return first_leaf(memory, root.value(), 4, 0, memory.size(), uint64_t{1} << 47, false);
+    std::vector<std::pair<uint64_t, uint64_t>> user = {{VMMU_USER_DATA_BASE, VMMU_USER_STACK_TOP}};
+    if (levels == 5) user.push_back({VMMU_LA57_HIGH, VMMU_USER_STACK_TOP_LA57});
+    uint64_t r = root.value();
+    for (auto [lo, hi] : user)
+        if (auto va = first_large(memory, r, levels, 0, lo, hi, levels)) return va;
+    for (auto [lo, hi] : user)
+        if (auto va = first_leaf(memory, r, levels, 0, lo, hi, false, levels)) return va;
+    return first_leaf(memory, r, levels, 0, memory.size(), uint64_t{1} << 47, false, levels);
 }
 
-bool canonical_va(uint64_t va) {
-    uint64_t top = va >> 47;
-    return top == 0 || top == (uint64_t{1} << 17) - 1;
-}
+bool canonical_va(uint64_t va, int levels) { return x86::canonical(va, levels); }
 
 namespace {
 
@@ -144,11 +152,12 @@ GridWalks walk_grids(Inspector& in, GuestVirt va) {
     g.warm_references = again.references;
     g.ept_page_shift = in.nested_page_shift();
     g.ept_levels = in.nested_levels();
+    g.guest_levels = in.guest_levels();
     g.gpa = cold.gpa.value();
     g.hpa = cold.hpa.value();
-    g.cold = walk_grid(cold.steps, nullptr, g.ept_levels);
-    g.cached_from_empty = walk_grid(cold.steps, &first.steps, g.ept_levels);
-    g.warm = walk_grid(cold.steps, &again.steps, g.ept_levels);
+    g.cold = walk_grid(cold.steps, nullptr, g.ept_levels, g.guest_levels);
+    g.cached_from_empty = walk_grid(cold.steps, &first.steps, g.ept_levels, g.guest_levels);
+    g.warm = walk_grid(cold.steps, &again.steps, g.ept_levels, g.guest_levels);
     return g;
 }
 
@@ -163,11 +172,15 @@ WalkDemo explain_walks(const GuestMemory& memory,
         if (!b->inspector())
             throw std::invalid_argument(fmt::format(
                 "--backends: backend '{}' cannot explain its walks (it has no inspector, "
-                "engine/mmu/inspect.h); leave it out of the walk demo",
-                b->name()));
+                "engine/mmu/inspect.h: the demo draws one-dimensional and two-dimensional walks, "
+                "and a scheme whose walk is neither, such as agile's shadowed-then-nested one, "
+                "has none); leave it out of the walk demo (`vmmu run --backends {}` counts its "
+                "references in each part)",
+                b->name(), b->name()));
     // Every backend tracks the same guest CR3; take it from the first.
     GuestPhys root = backends.front()->inspector()->guest_root();
-    if (!va) va = pick_data_va(memory, root);
+    int levels = backends.front()->inspector()->guest_levels();
+    if (!va) va = pick_data_va(memory, root, levels);
     if (!va)
         throw std::invalid_argument(
             "no mapped data address in the address space current then (the process running at "
@@ -175,10 +188,10 @@ WalkDemo explain_walks(const GuestMemory& memory,
     WalkDemo out;
     out.va = *va;
     out.guest_root = root.value();
-    out.guest = guest_walk(memory, root, GuestVirt(*va));
+    out.guest = guest_walk(memory, root, GuestVirt(*va), levels);
     const Ref1d* leaf = out.guest.empty() ? nullptr : &out.guest.back();
     if (!leaf || !(leaf->entry & x86::kPteP)) {
-        std::optional<uint64_t> mapped = pick_data_va(memory, root);
+        std::optional<uint64_t> mapped = pick_data_va(memory, root, levels);
         throw WalkFault(fmt::format(
             "--va {:#x}: page fault: the guest has no present mapping for it ({}); every "
             "scheme's walk would fault{}",
@@ -195,10 +208,16 @@ WalkDemo explain_walks(const GuestMemory& memory,
         BackendWalk w;
         w.name = b->name();
         w.shape = in.walk_shape();
-        if (w.shape == WalkShape::TwoDimensional)
+        if (w.shape == WalkShape::TwoDimensional) {
             w.grid = walk_grids(in, GuestVirt(*va));
-        else
+        } else if (w.shape == WalkShape::Mixed) {
+            w.mixed = in.trace_mixed(GuestVirt(*va));
+            w.mixed_grid =
+                walk_grid(w.mixed.nested.steps, nullptr, in.nested_levels(), in.guest_levels());
+            w.mixed_ept_page_shift = in.nested_page_shift();
+        } else {
             w.walk = in.walk_1d(GuestVirt(*va));
+        }
         out.backends.push_back(std::move(w));
     }
     return out;

@@ -27,38 +27,44 @@ struct GridCell {
     // "memory"), and the warm walk's (when it read the cell again); "" otherwise.
     std::string served, warm_served;
 };
-// Rows gL4..gL1 and data; columns nL<nested_levels>..nL1, then the guest entry.
+// Rows gL<guest_levels>..gL1 and data; columns nL<nested_levels>..nL1, then the guest entry.
 struct WalkGrid {
     using Row = std::array<GridCell, 6>;
     int nested_levels = 4;
-    std::array<Row, 5> rows{};
+    int guest_levels = 4; // 5 with CR4.LA57: a gL5 row on top
+    std::array<Row, 6> rows{};
     Row& operator[](size_t r) { return rows[r]; }
     const Row& operator[](size_t r) const { return rows[r]; }
+    // The rows in use: guest_levels + 1.
+    int row_count() const { return guest_levels + 1; }
     auto begin() { return rows.begin(); }
-    auto end() { return rows.end(); }
+    auto end() { return rows.begin() + row_count(); }
     auto begin() const { return rows.begin(); }
-    auto end() const { return rows.end(); }
+    auto end() const { return rows.begin() + row_count(); }
     int guest_column() const { return nested_levels; }
+    int data_row() const { return guest_levels; }
 };
 
-// Grid row of a guest level (4..1 -> 0..3, data -> 4) and column of a reference (nested level
-// nested_levels..1 -> 0..nested_levels-1, a guest entry -> nested_levels).
-int grid_row(int guest_level);
+// Grid row of a guest level (guest_levels..1 -> 0..guest_levels-1, data -> guest_levels) and
+// column of a reference (nested level nested_levels..1 -> 0..nested_levels-1, a guest entry ->
+// nested_levels).
+int grid_row(int guest_level, int guest_levels = 4);
 int grid_column(const WalkRef& r, int nested_levels = 4);
 
 // Lays out the memory references of a cold walk; marks what the warm walk of the same address
 // referenced again and what its caches supplied instead. Throws std::logic_error if two
 // references land in one cell.
 WalkGrid walk_grid(const std::vector<WalkRef>& cold, const std::vector<WalkRef>* warm,
-                   int nested_levels = 4);
+                   int nested_levels = 4, int guest_levels = 4);
 int grid_references(const WalkGrid& g);
 
 // A user data address with a present mapping under root (the first in address order, any page
-// size), or any 4K-mapped data address if no user one exists.
-std::optional<uint64_t> pick_data_va(const GuestMemory& memory, GuestPhys root);
+// size), or any 4K-mapped data address if no user one exists. `levels`: the guest's paging
+// levels (with 5, user regions above 2^48 count too).
+std::optional<uint64_t> pick_data_va(const GuestMemory& memory, GuestPhys root, int levels = 4);
 
-// Bits 63..47 of a 4-level gVA all equal (x86-64's canonical form).
-bool canonical_va(uint64_t va);
+// x86-64's canonical form: bits 63..47 of a gVA all equal with 4 levels, bits 63..56 with 5.
+bool canonical_va(uint64_t va, int levels = 4);
 
 // The guest has no present mapping for the address asked: its walk faults.
 struct WalkFault : std::invalid_argument {
@@ -73,18 +79,23 @@ struct GridWalks {
     uint64_t warm_references = 0;
     unsigned ept_page_shift = 0;
     int ept_levels = 4;
+    int guest_levels = 4;
     uint64_t gpa = 0, hpa = 0;  // the data's guest- and host-physical address
     WalkGrid cold;              // no warm marks
     WalkGrid cached_from_empty; // marked by the walk that started with empty caches
     WalkGrid warm;              // marked by the walk with warm caches
 };
 
-// One backend's translation: walk_1d's result for a 1D shape, grid for a 2D one.
+// One backend's translation: walk_1d's result for a 1D shape, grid for a 2D one, the shadowed
+// part and the 2D part's grid for a mixed one.
 struct BackendWalk {
     std::string name;
     WalkShape shape = WalkShape::GuestTables;
     Walk1d walk; // GuestTables, ShadowTables
     GridWalks grid;
+    WalkMixed mixed;     // Mixed
+    WalkGrid mixed_grid; // Mixed: the 2D part's cold references (rows above the switch empty)
+    unsigned mixed_ept_page_shift = 12;
 };
 
 struct WalkDemo {

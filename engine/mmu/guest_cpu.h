@@ -24,6 +24,9 @@ public:
     GuestPhys root() const { return x86::cr3_root(cr3_); }
     bool pcide() const { return cr4_ & x86::kCr4Pcide; }
     bool pge() const { return cr4_ & x86::kCr4Pge; }
+    // Paging levels the guest's walk takes: 5 with CR4.LA57 (which cannot change while paging
+    // is on, SDM 4.1.1, so a run keeps the count it booted with).
+    int levels() const { return x86::paging_levels(cr4_); }
     // PCID 0 whenever CR4.PCIDE = 0 (SDM 4.10.1).
     uint16_t pcid() const { return pcide() ? x86::cr3_pcid(cr3_) : 0; }
 

@@ -6,10 +6,10 @@
 
 namespace vmmu {
 
-std::vector<Ref1d> guest_walk(const GuestMemory& memory, GuestPhys root, GuestVirt va) {
+std::vector<Ref1d> guest_walk(const GuestMemory& memory, GuestPhys root, GuestVirt va, int levels) {
     std::vector<Ref1d> refs;
     GuestPhys table = root;
-    for (int level = 4; level >= 1; --level) {
+    for (int level = levels; level >= 1; --level) {
         GuestPhys entry = table + 8ull * x86::table_index(va, level);
         if (!memory.contains(entry, 8)) break;
         uint64_t e = memory.read_u64(entry);
@@ -26,6 +26,10 @@ Walk1d Inspector::walk_1d(GuestVirt) {
 
 Walk2d Inspector::trace_2d(GuestVirt, WalkCaches) {
     throw std::logic_error("trace_2d: this scheme's hardware walk is not two-dimensional");
+}
+
+WalkMixed Inspector::trace_mixed(GuestVirt) {
+    throw std::logic_error("trace_mixed: this scheme's hardware walk is not mixed");
 }
 
 unsigned Inspector::nested_page_shift() const {

@@ -41,14 +41,18 @@ struct Ref1d {
     CacheLevel served = CacheLevel::Count;
 };
 
-// The guest's own walk of va from root (stops at a leaf or a non-present entry).
-std::vector<Ref1d> guest_walk(const GuestMemory& memory, GuestPhys root, GuestVirt va);
+// The guest's own walk of va from root (stops at a leaf or a non-present entry); `levels` is the
+// guest's paging levels (5 with CR4.LA57).
+std::vector<Ref1d> guest_walk(const GuestMemory& memory, GuestPhys root, GuestVirt va,
+                              int levels = 4);
 
 // What the hardware walks on a TLB miss under a scheme; says which Inspector walk applies.
 enum class WalkShape : uint8_t {
     GuestTables,    // walk_1d: the guest's own tables (no hypervisor)
     ShadowTables,   // walk_1d: tables the hypervisor keeps, host-physical
     TwoDimensional, // trace_2d: guest tables whose every gPA goes through nested tables
+    Mixed,          // trace_mixed: shadow tables from the root, then guest tables × nested
+                    // tables from the level where the guest's tables are in nested mode (agile)
 };
 
 // The walk caches a traced 2D walk goes through.
@@ -74,11 +78,24 @@ struct Walk2d {
     int fault_level = 0;        // !ok: guest level of the not-present entry (0: none)
 };
 
+// A walk that starts one-dimensional and goes on two-dimensional (agile paging's switch).
+struct WalkMixed {
+    std::vector<Ref1d> shadowed; // shadow entries read (host-physical), root level first
+    int switch_level = 0;        // guest level the 2D part starts at; 0: the walk stayed 1D
+    Walk2d nested;               // the 2D part, cold (no page-walk caches, no nested TLB)
+    bool ok = false;             // reached a present leaf (and its EPT mapping)
+    HostPhys hpa;                // ok: the data hPA
+    bool filled = false;         // shadow entries were filled first, as hidden faults would
+    uint64_t references() const { return shadowed.size() + nested.references; }
+};
+
 class Inspector {
 public:
     virtual WalkShape walk_shape() const = 0;
     // The guest page-table root (a gPA) the scheme tracks from the guest's CR3.
     virtual GuestPhys guest_root() const = 0;
+    // The guest's paging levels: 4, or 5 with CR4.LA57 (the root is then a PML5).
+    virtual int guest_levels() const = 0;
     // GuestTables and ShadowTables: the walk the hardware would make for va now, after a fill
     // if the scheme's tables lack va. Throws std::logic_error for other shapes.
     virtual Walk1d walk_1d(GuestVirt va);
@@ -86,9 +103,14 @@ public:
     // entries are installed as a violation would, without counting an exit. Throws
     // std::logic_error for other shapes.
     virtual Walk2d trace_2d(GuestVirt va, WalkCaches caches);
-    // TwoDimensional: the nested page size (log2 bytes). Throws std::logic_error otherwise.
+    // Mixed: one cold walk of va, shadowed part then 2D part; entries the scheme lacks are
+    // filled (shadow) or installed (EPT) as exits would, without counting them. Throws
+    // std::logic_error for other shapes.
+    virtual WalkMixed trace_mixed(GuestVirt va);
+    // TwoDimensional and Mixed: the nested page size (log2 bytes). Throws std::logic_error
+    // otherwise.
     virtual unsigned nested_page_shift() const;
-    // TwoDimensional: the nested page-walk length (4, or 5 with 5-level EPT). Throws
+    // TwoDimensional and Mixed: the nested page-walk length (4, or 5 with 5-level EPT). Throws
     // std::logic_error otherwise.
     virtual int nested_levels() const;
 

@@ -181,7 +181,12 @@ CacheConfig cache_hierarchy(const Node& root, Profile& p) {
 
 PwcConfig pwc_sizes(const Node& n, Profile& p) {
     p.sources[n.path()] = n.text("source");
-    return {n.count("pml4e", 0, 1024), n.count("pdpte", 0, 1024), n.count("pde", 0, 1024)};
+    PwcConfig c{n.count("pml4e", 0, 1024), n.count("pdpte", 0, 1024), n.count("pde", 0, 1024)};
+    // Five-level walks only. Estimate where a profile gives none: SDM vol. 3, 4.10.3.1 names a
+    // PML5E cache (and EPT walks of 5 levels cache the same way, 29.4.3) but no processor
+    // documents its size; one as large as the PML4E cache is assumed (upper entries are few).
+    c.pml5e = n.has("pml5e") ? n.count("pml5e", 0, 1024) : c.pml4e;
+    return c;
 }
 
 } // namespace
@@ -219,10 +224,10 @@ Profile parse_profile(const json& j, std::string_view origin) {
     Node pwc = root.child("pwc");
     pwc.keys({"guest", "nested"}, {"guest", "nested"});
     Node guest = pwc.child("guest");
-    guest.keys({"pml4e", "pdpte", "pde", "source"}, {"pml4e", "pdpte", "pde", "source"});
+    guest.keys({"pml5e", "pml4e", "pdpte", "pde", "source"}, {"pml4e", "pdpte", "pde", "source"});
     p.pwc = pwc_sizes(guest, p);
     Node nested = pwc.child("nested");
-    nested.keys({"present", "pml4e", "pdpte", "pde", "source"},
+    nested.keys({"present", "pml5e", "pml4e", "pdpte", "pde", "source"},
                 {"present", "pml4e", "pdpte", "pde", "source"});
     p.nested_pwc = nested.flag("present");
     p.pwc_nested = pwc_sizes(nested, p);

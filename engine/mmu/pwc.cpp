@@ -8,12 +8,13 @@ PageWalkCache<InAddress, Table>::PageWalkCache(const PwcConfig& config, WalkCoun
     levels_[slot(2)].resize(config.pde);
     levels_[slot(3)].resize(config.pdpte);
     levels_[slot(4)].resize(config.pml4e);
+    levels_[slot(5)].resize(config.pml5e);
 }
 
 template <class InAddress, class Table>
 PwcProbe<Table> PageWalkCache<InAddress, Table>::lookup(In addr, uint32_t context) {
     if (counters_) counters_->pwc_lookups++;
-    for (int level = 2; level <= 4; ++level) {
+    for (int level = 2; level <= 5; ++level) {
         uint64_t tag = tag_of(addr, level);
         for (Entry& e : levels_[slot(level)]) {
             if (e.valid && e.tag == tag && e.context == context) {
@@ -30,7 +31,7 @@ PwcProbe<Table> PageWalkCache<InAddress, Table>::lookup(In addr, uint32_t contex
 template <class InAddress, class Table>
 void PageWalkCache<InAddress, Table>::fill(In addr, int level, Table next_table, uint32_t context,
                                            uint16_t flags) {
-    if (level < 2 || level > 4) return;
+    if (level < 2 || level > 5) return;
     std::vector<Entry>& entries = levels_[slot(level)];
     if (entries.empty()) return;
     uint64_t tag = tag_of(addr, level);
@@ -48,7 +49,7 @@ void PageWalkCache<InAddress, Table>::fill(In addr, int level, Table next_table,
 
 template <class InAddress, class Table>
 void PageWalkCache<InAddress, Table>::invalidate_address(In addr, uint32_t context) {
-    for (int level = 2; level <= 4; ++level)
+    for (int level = 2; level <= 5; ++level)
         for (Entry& e : levels_[slot(level)])
             if (e.context == context && e.tag == tag_of(addr, level)) e.valid = false;
 }

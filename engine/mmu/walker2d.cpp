@@ -21,8 +21,9 @@ CacheLevel reference(CacheHierarchy* caches, HostPhys hpa, WalkDimension dim) {
 
 Walker2d::Walker2d(const GuestMemory& memory, EptTables& ept, const Walker2dConfig& config,
                    WalkCounters* counters)
-    : memory_(memory), ept_(ept), counters_(counters), guest_pwc_(config.guest_pwc, counters),
-      nested_pwc_(config.nested_pwc, counters), ntlb_(config.ntlb, kSizeAll) {}
+    : memory_(memory), ept_(ept), guest_levels_(config.guest_levels), counters_(counters),
+      guest_pwc_(config.guest_pwc, counters), nested_pwc_(config.nested_pwc, counters),
+      ntlb_(config.ntlb, kSizeAll) {}
 
 Walker2d::Nested Walker2d::translate(GuestPhys gpa, int guest_level, uint64_t& refs,
                                      std::vector<WalkRef>* trace) {
@@ -101,7 +102,7 @@ Walker2d::Nested Walker2d::translate_unchecked(GuestPhys gpa, int guest_level, u
 
 Walk2dResult Walker2d::walk(GuestVirt va, GuestPhys root, uint32_t guest_context,
                             std::vector<WalkRef>* trace) {
-    return walk_from(va, 4, root, kPermW | kPermU, guest_context, trace);
+    return walk_from(va, guest_levels_, root, kPermW | kPermU, guest_context, trace);
 }
 
 Walk2dResult Walker2d::walk_from(GuestVirt va, int level, GuestPhys table, uint16_t perms,

@@ -1,8 +1,9 @@
 // The two-dimensional page walk of hardware SLAT (here in engine/mmu because it is hardware two
 // schemes share: slat walks it from the guest root, agile from where its shadow part ends): every
 // guest table address (the CR3 root and each guest entry's table) is a gPA translated through the
-// EPT before it can be read, and so is the final data gPA. A cold 4-level × 4-level walk makes
-// (4+1)(4+1)-1 = 24 references (Bhargava et al., ASPLOS 2008); under 5-level EPT (4+1)(5+1)-1 = 29.
+// EPT before it can be read, and so is the final data gPA. A cold n-level guest × m-level EPT walk
+// makes (n+1)(m+1)-1 references (Bhargava et al., ASPLOS 2008): 24 for 4 × 4, 29 for a 4-level
+// guest under 5-level EPT or a 5-level (LA57) guest under 4-level EPT, 35 for 5 × 5.
 // A nested TLB (gPA -> hPA) and page-walk caches in both dimensions cut that, each switchable off.
 #pragma once
 
@@ -25,6 +26,7 @@ struct Walker2dConfig {
     PwcConfig guest_pwc;   // all zero: off
     PwcConfig nested_pwc;  // all zero: off
     TlbArrayGeometry ntlb; // zero entries: off
+    int guest_levels = 4;  // the guest's paging levels: 5 with CR4.LA57
 };
 
 struct Walk2dResult {
@@ -45,11 +47,12 @@ public:
     // Guest permissions accumulated above a table (and stored as a guest-PWC entry's flags).
     static constexpr uint16_t kPermW = 1, kPermU = 2, kPermNx = 4;
 
-    // Walks va under guest root `root` (a gPA). guest_context tags the guest-dimension PWC.
+    // Walks va under guest root `root` (a gPA; a PML5 with 5 guest levels). guest_context tags the
+    // guest-dimension PWC.
     // Refs are added to the counters as they are made; trace (if any) gets every step.
     Walk2dResult walk(GuestVirt va, GuestPhys root, uint32_t guest_context,
                       std::vector<WalkRef>* trace = nullptr);
-    // The same from the guest table `table` of `level` (4..1) down, with the permissions `perms`
+    // The same from the guest table `table` of `level` (5..1) down, with the permissions `perms`
     // accumulated above it: the nested part of a walk whose upper levels another structure
     // translated (agile paging's switch from shadow to nested mode).
     Walk2dResult walk_from(GuestVirt va, int level, GuestPhys table, uint16_t perms,
@@ -96,6 +99,7 @@ private:
 
     const GuestMemory& memory_;
     EptTables& ept_;
+    int guest_levels_;
     WalkCounters* counters_;
     const P2m* oracle_ = nullptr;
     const HostFrames* host_ = nullptr;

@@ -119,9 +119,10 @@ public:
     Inspector* inspector() override { return this; }
     WalkShape walk_shape() const override { return WalkShape::GuestTables; }
     GuestPhys guest_root() const override { return cpu_.root(); }
+    int guest_levels() const override { return cpu_.levels(); }
     Walk1d walk_1d(GuestVirt va) override {
         Walk1d out;
-        out.refs = guest_walk(*env_.memory, cpu_.root(), va);
+        out.refs = guest_walk(*env_.memory, cpu_.root(), va, cpu_.levels());
         if (out.refs.empty()) return out;
         // The demo's reads go through the caches as a walk's would; the counters stay as they
         // were (it is not a walk).
@@ -177,7 +178,7 @@ private:
     Translation walk(GuestVirt va, GuestPhys functional) {
         WalkCounters& wc = counters_.walks;
         wc.walks++;
-        int level = 4;
+        int level = cpu_.levels();
         GuestPhys table = cpu_.root();
         uint16_t perms = kPwcWritable | kPwcUser;
         if (pwc_.enabled()) {

@@ -129,6 +129,7 @@ ojson run_json(const RunOutput& out) {
     if (o.hypervisor != "none") j["config"]["hypervisor"] = o.hypervisor;
     // Written only when not the default 4, so documents of 4-level runs keep their shape.
     if (o.ept_levels != 4) j["config"]["ept_levels"] = o.ept_levels;
+    if (o.guest_levels != 4) j["config"]["guest_levels"] = o.guest_levels;
     for (auto& [scheme, opts] : o.scheme_opts)
         if (!opts.empty()) j["config"]["scheme_opts"][scheme] = opts;
     j["guest"] = {{"instructions", g.instructions},

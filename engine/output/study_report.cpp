@@ -148,6 +148,9 @@ ojson study_config_json(const ScalingConfig& c, const StudyHost& host) {
     config["profile_sources"] = profiles;
     config["shadow_options"] = base.shadow_opts;
     config["guest_mib"] = base.guest_mib;
+    // Written only when not the default 4, as in a run's document.
+    if (base.ept_levels != 4) config["ept_levels"] = base.ept_levels;
+    if (base.guest_levels != 4) config["guest_levels"] = base.guest_levels;
     config["oracle"] = base.oracle;
     config["max_instructions"] = base.max_instructions;
     config["dedup"] = {

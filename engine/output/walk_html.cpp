@@ -47,7 +47,9 @@ const variants = [
   ["cold_grid", "cold: no page-walk caches, no nested TLB (" + s.cold_references + " references)"],
   ["cached_from_empty_grid", "with PWC and NTLB, starting empty (" + s.cached_from_empty_references + " references)"],
   ["warm_grid", "the same walk again, caches warm (" + s.warm_references + " references)"]];
-const rows = ["gL4", "gL3", "gL2", "gL1", "data"];
+const rows = [];
+for (let n = s.guest_levels || 4; n >= 1; n--) rows.push("gL" + n);
+rows.push("data");
 const cols = [];
 for (let n = s.ept_levels; n >= 1; n--) cols.push("nL" + n);
 cols.push("guest");
@@ -58,7 +60,7 @@ const sel = document.getElementById("variant");
 variants.forEach((v, i) => { const o = document.createElement("option"); o.value = i; o.textContent = v[1]; sel.appendChild(o); });
 document.getElementById("about").textContent =
   "gVA " + d.va + " -> gPA " + d.gpa + " -> hPA " + s.hpa + " under " + slatName +
-  " (EPT pages 2^" + s.ept_page_shift + " bytes, " + s.ept_levels + "-level EPT); walked at " + d.moment + ".";
+  " (" + (s.guest_levels || 4) + "-level guest tables, EPT pages 2^" + s.ept_page_shift + " bytes, " + s.ept_levels + "-level EPT); walked at " + d.moment + ".";
 function cells() { return d[slatName][variants[variant][0]]; }
 function describe(c) {
   const nested = c.column !== "guest";

@@ -20,6 +20,14 @@ std::vector<std::string> grid_columns(const WalkGrid& g, const char* guest) {
     cols.emplace_back(guest);
     return cols;
 }
+// Row names: gL<guest_levels>..gL1, then the data row; the top row labelled `root` if given.
+std::vector<std::string> grid_rows(const WalkGrid& g, const char* root, const char* data) {
+    std::vector<std::string> rows;
+    for (int gl = g.guest_levels; gl >= 1; --gl)
+        rows.push_back(fmt::format("gL{}{}", gl, gl == g.guest_levels ? root : ""));
+    rows.emplace_back(data);
+    return rows;
+}
 } // namespace
 
 namespace {
@@ -28,11 +36,11 @@ std::string short_level(const std::string& served) { return served == "memory" ?
 } // namespace
 
 std::string grid_text(const WalkGrid& g, bool warm) {
-    static const char* rows[] = {"gL4 (CR3)", "gL3", "gL2", "gL1", "data gPA"};
+    std::vector<std::string> rows = grid_rows(g, " (CR3)", "data gPA");
     std::vector<std::string> cols = grid_columns(g, "guest entry");
     auto cell_text = [&](int r, int c, bool served) {
         const GridCell& cell = g[r][c];
-        if (r == 4 && c == g.guest_column()) return std::string("(data)");
+        if (r == g.data_row() && c == g.guest_column()) return std::string("(data)");
         if (!cell.order) return std::string("-");
         if (!warm) {
             std::string t = fmt::format("{:>2} {:#x}", cell.order, cell.address);
@@ -50,7 +58,7 @@ std::string grid_text(const WalkGrid& g, bool warm) {
         std::vector<size_t> w(cols.size());
         for (size_t c = 0; c < cols.size(); ++c) {
             w[c] = cols[c].size() + 1;
-            for (int r = 0; r < 5; ++r)
+            for (int r = 0; r < g.row_count(); ++r)
                 w[c] = std::max(w[c], cell_text(r, static_cast<int>(c), served).size() + 1);
         }
         return w;
@@ -67,7 +75,7 @@ std::string grid_text(const WalkGrid& g, bool warm) {
     for (size_t c = 0; c < cols.size(); ++c) s += fmt::format("{:<{}}", cols[c], w[c]);
     while (!s.empty() && s.back() == ' ') s.pop_back();
     s += "\n";
-    for (int r = 0; r < 5; ++r) {
+    for (int r = 0; r < g.row_count(); ++r) {
         std::string line = fmt::format("{:<10}", rows[r]);
         for (size_t c = 0; c < cols.size(); ++c)
             line += fmt::format("{:<{}}", cell_text(r, static_cast<int>(c), served), w[c]);
@@ -78,10 +86,10 @@ std::string grid_text(const WalkGrid& g, bool warm) {
 }
 
 ojson grid_json(const WalkGrid& g) {
-    static const char* rows[] = {"gL4", "gL3", "gL2", "gL1", "data"};
+    std::vector<std::string> rows = grid_rows(g, "", "data");
     std::vector<std::string> cols = grid_columns(g, "guest");
     ojson out = ojson::array();
-    for (int r = 0; r < 5; ++r)
+    for (int r = 0; r < g.row_count(); ++r)
         for (int c = 0; c < static_cast<int>(cols.size()); ++c) {
             const GridCell& cell = g[r][c];
             if (!cell.order) continue;
@@ -127,12 +135,15 @@ ojson refs_json(const std::vector<Ref1d>& refs) {
     return a;
 }
 
-std::string refs_text(const std::vector<Ref1d>& refs, const char* space) {
+// `space`: where the entries are read; `target`: the space their addresses name (the same
+// unless given: agile's shadow pages, in host memory, hold guest entries).
+std::string refs_text(const std::vector<Ref1d>& refs, const char* space,
+                      const char* target = nullptr) {
     std::string s;
     for (auto& r : refs)
         s += fmt::format(
             "  L{} at {} {:#011x} = {:#018x}  {}{}\n", r.level, space, r.address, r.entry,
-            decode_entry(r.entry, r.level, space),
+            decode_entry(r.entry, r.level, target ? target : space),
             r.served == CacheLevel::Count
                 ? std::string()
                 : fmt::format(" ({})", kCacheLevelNames[static_cast<size_t>(r.served)]));
@@ -159,6 +170,23 @@ std::string walk_demo_text(const WalkDemo& d) {
                              "(host-physical){}\n{}  -> hPA {:#x}\n\n",
                              b.name, w.refs.size(), w.filled ? ", after a hidden-fault fill" : "",
                              refs_text(w.refs, "hPA"), w.hpa.value());
+        } else if (b.shape == WalkShape::Mixed) {
+            const WalkMixed& m = b.mixed;
+            s += fmt::format("{}: {} references: {} to the hypervisor's shadow pages "
+                             "(host-physical, holding the guest's entries){}\n{}",
+                             b.name, m.references(), m.shadowed.size(),
+                             m.filled ? ", after hidden-fault fills" : "",
+                             refs_text(m.shadowed, "hPA", "gPA"));
+            if (m.switch_level == 0)
+                s += fmt::format("  -> hPA {:#x} (every level shadowed: a 1D walk)\n\n",
+                                 m.hpa.value());
+            else
+                s +=
+                    fmt::format("  then gL{} is in nested mode: a cold 2D walk from there, {} "
+                                "references (no page-walk caches or nested TLB)\n{}  -> data "
+                                "gPA {:#x} -> hPA {:#x}\n\n",
+                                m.switch_level, m.nested.references, grid_text(b.mixed_grid, false),
+                                m.nested.gpa.value(), m.hpa.value());
         } else {
             const GridWalks& g = b.grid;
             s += fmt::format("{}: cold 2D walk, no page-walk caches (PWC) or nested TLB (NTLB): "
@@ -199,6 +227,19 @@ ojson walk_demo_json(const WalkDemo& d) {
                            {"filled_by_hidden_fault", w.filled},
                            {"hpa", w.ok ? ojson(fmt::format("{:#x}", w.hpa.value())) : ojson()},
                            {"refs", refs_json(w.refs)}};
+        } else if (b.shape == WalkShape::Mixed) {
+            const WalkMixed& m = b.mixed;
+            out[b.name] = {{"references", m.references()},
+                           {"shadowed_references", m.shadowed.size()},
+                           {"filled_by_hidden_fault", m.filled},
+                           {"switch_level", m.switch_level},
+                           {"nested_references", m.nested.references},
+                           {"ept_page_shift", b.mixed_ept_page_shift},
+                           {"ept_levels", b.mixed_grid.nested_levels},
+                           {"guest_levels", b.mixed_grid.guest_levels},
+                           {"hpa", m.ok ? ojson(fmt::format("{:#x}", m.hpa.value())) : ojson()},
+                           {"shadowed", refs_json(m.shadowed)},
+                           {"nested_grid", grid_json(b.mixed_grid)}};
         } else {
             const GridWalks& g = b.grid;
             out[b.name] = {{"cold_references", g.cold_references},
@@ -206,6 +247,7 @@ ojson walk_demo_json(const WalkDemo& d) {
                            {"warm_references", g.warm_references},
                            {"ept_page_shift", g.ept_page_shift},
                            {"ept_levels", g.ept_levels},
+                           {"guest_levels", g.guest_levels},
                            {"gpa", fmt::format("{:#x}", g.gpa)},
                            {"hpa", fmt::format("{:#x}", g.hpa)},
                            {"cold_grid", grid_json(g.cold)},

@@ -48,7 +48,7 @@ ShadowBackend::ShadowBackend(const BackendEnv& env)
            ShadowOptions::parse(env.options, env.hypervisor == Hypervisor::HyperV
                                                  ? ShadowOptions::hyperv_vtlb()
                                                  : ShadowOptions{}),
-           env.initial_cr3) {
+           env.initial_cr3, x86::paging_levels(env.initial_cr4)) {
     pwc_on_ = pwc_.enabled();
     tlb_.set_context(cpu_.pcid(), vpid_);
     exit_trace_ = env.exit_trace;
@@ -86,7 +86,7 @@ void ShadowBackend::end_break() {
 
 ShadowWalk ShadowBackend::hardware_walk(GuestVirt va) {
     HostPhys table = mmu_.root_table();
-    int start = 4;
+    int start = mmu_.levels();
     // Permissions accumulated above the first level read, kept as a cached entry's flags: W and
     // U in their PTE positions, NX as bit 3.
     constexpr uint16_t kPermNx = 8;
@@ -398,7 +398,7 @@ Walk1d ShadowBackend::walk_1d(GuestVirt va) {
         w = mmu_.walk(va);
     }
     HostPhys table = mmu_.root_table();
-    for (int l = 4; l > 4 - w.refs; --l) {
+    for (int l = mmu_.levels(); l > mmu_.levels() - w.refs; --l) {
         HostPhys entry = table + 8ull * x86::table_index(va, l);
         // The demo's read goes through the caches as a walk's would; the counters stay as they
         // were (it is not a walk).

@@ -102,6 +102,7 @@ public:
     Inspector* inspector() override { return this; }
     WalkShape walk_shape() const override { return WalkShape::ShadowTables; }
     GuestPhys guest_root() const override { return mmu_.current_root().gfn; }
+    int guest_levels() const override { return mmu_.levels(); }
     Walk1d walk_1d(GuestVirt va) override;
 
 private:

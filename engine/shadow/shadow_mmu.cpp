@@ -32,8 +32,8 @@ HostPhys shadow_pool_base(const P2m& p2m, const GuestMemory& memory) {
 }
 
 ShadowMmu::ShadowMmu(GuestMemory& memory, const P2m& p2m, const ShadowOptions& options,
-                     uint64_t initial_cr3)
-    : memory_(memory), p2m_(p2m), options_(options),
+                     uint64_t initial_cr3, int levels)
+    : memory_(memory), p2m_(p2m), levels_(levels), options_(options),
       tables_(memory, p2m, shadow_pool_base(p2m, memory), stats_), cache_(options.prev_roots) {
     root_.gfn = cr3_root(initial_cr3);
 }
@@ -42,7 +42,7 @@ HostPhys ShadowMmu::root_table() {
     if (!tables_.valid(root_.slot, root_.generation)) {
         // The root was zapped (flooded or evicted) while in use: KVM reloads it.
         if (root_.slot != kNoPage) ++stats_.root_reloads;
-        root_.slot = tables_.get(root_.gfn, 4);
+        root_.slot = tables_.get(root_.gfn, levels_);
         root_.generation = tables_.page(root_.slot).generation;
     }
     return tables_.hpa_of(root_.slot);
@@ -91,7 +91,7 @@ bool ShadowMmu::fix_hidden_fault(GuestVirt va) {
     make_pages_available();
     uint32_t slot = tables_.slot_of(root_table());
     GuestPhys table = root_.gfn;
-    for (int level = 4; level >= 1; --level) {
+    for (int level = levels_; level >= 1; --level) {
         tables_.touch(slot);
         unsigned index = table_index(va, level);
         GuestPhys entry_pa = table + 8ull * index;
@@ -176,9 +176,12 @@ void ShadowMmu::guest_fault(GuestVirt va) {
 }
 
 bool ShadowMmu::guest_translate(GuestVirt va, GuestPhys& pa, int* reads) const {
-    auto r = x86::walk(root_.gfn, va, [&](GuestPhys entry_pa) -> uint64_t {
-        return memory_.contains(entry_pa, 8) ? memory_.read_u64(entry_pa) : 0;
-    });
+    auto r = x86::walk(
+        root_.gfn, va,
+        [&](GuestPhys entry_pa) -> uint64_t {
+            return memory_.contains(entry_pa, 8) ? memory_.read_u64(entry_pa) : 0;
+        },
+        levels_);
     if (reads) *reads = r.steps;
     if (r.ok) pa = r.pa;
     return r.ok;
@@ -250,7 +253,7 @@ void ShadowMmu::invlpg(GuestVirt va) {
     // can be stale, so that is the one to resync (KVM FNAME(invlpg) acts on unsync pages).
     if (!tables_.valid(root_.slot, root_.generation)) return;
     uint32_t slot = root_.slot;
-    for (int level = 4; level > 1; --level) {
+    for (int level = levels_; level > 1; --level) {
         uint64_t e = tables_.page(slot).spt[table_index(va, level)];
         if (!(e & kPteP) || (e & kPtePs)) return;
         slot = tables_.slot_of(e);

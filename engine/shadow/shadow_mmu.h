@@ -24,8 +24,8 @@ struct ShadowWalk {
     bool writable = true, user = true, nx = false; // combined over the levels walked
     int refs = 0;                                  // shadow entries read
     int fault_level = 0;                           // level of the non-present entry when !ok
-    // Entry read at each level (index 1..4), for the page-walk caches.
-    std::array<uint64_t, 5> entry{};
+    // Entry read at each level (index 1..5), for the page-walk caches.
+    std::array<uint64_t, 6> entry{};
 };
 
 // What handling a guest page-table write amounted to.
@@ -38,14 +38,16 @@ enum class PtWriteOutcome {
 
 class ShadowMmu {
 public:
+    // `levels`: the guest's paging levels (5 with CR4.LA57); the shadow tables have as many.
     ShadowMmu(GuestMemory& memory, const P2m& p2m, const ShadowOptions& options,
-              uint64_t initial_cr3);
+              uint64_t initial_cr3, int levels = 4);
+    int levels() const { return levels_; }
 
     // Host-physical address of the current shadow root (rebuilt if it was zapped).
     HostPhys root_table();
     // Hardware walk for `va` from the table at `table` (a level-`level` table).
     ShadowWalk walk(GuestVirt va, int level, HostPhys table);
-    ShadowWalk walk(GuestVirt va) { return walk(va, 4, root_table()); }
+    ShadowWalk walk(GuestVirt va) { return walk(va, levels_, root_table()); }
 
     // The hypervisor's half of a hidden fault (ShadowBackend::handle_hidden_fault): fill the
     // shadow entries for `va` from the guest tables. False if the guest tables do not map `va`
@@ -85,6 +87,7 @@ private:
 
     GuestMemory& memory_;
     const P2m& p2m_;
+    int levels_;
     ShadowOptions options_;
     ShadowStats stats_;
     ShadowTables tables_;

@@ -44,7 +44,8 @@ bool ShadowTables::only_leaf_pages(GuestPhys gfn) const {
     auto it = gfns_.find(gfn.page_number());
     if (it == gfns_.end()) return false;
     const auto& l = it->second.by_level;
-    return l[0] != kNoPage && l[1] == kNoPage && l[2] == kNoPage && l[3] == kNoPage;
+    return l[0] != kNoPage &&
+           std::all_of(l.begin() + 1, l.end(), [](uint32_t s) { return s == kNoPage; });
 }
 
 uint32_t ShadowTables::allocate(GuestPhys gfn, int level, bool direct, uint8_t access) {

@@ -1,4 +1,5 @@
-// Shadow page tables: real 4-level x86-64 tables (gVA -> hPA) in the model's host memory.
+// Shadow page tables: real x86-64 tables of the guest's level count (4, or 5 with CR4.LA57; gVA ->
+// hPA) in the model's host memory.
 //
 // Each shadow page sits at its own host-physical address from a frame pool outside the VM's
 // p2m range, so shadow entries hold real host addresses and a walk follows them like the MMU
@@ -49,7 +50,7 @@ struct ShadowStats {
 struct ShadowPage {
     std::array<uint64_t, 512> spt{};
     GuestPhys gfn; // guest table frame; direct: base of the split guest range
-    int level = 0; // 4..1
+    int level = 0; // 5 or 4 .. 1
     bool direct = false;
     bool unsync = false;
     bool live = false;
@@ -139,7 +140,7 @@ public:
 
 private:
     struct GfnInfo {
-        std::array<uint32_t, 4> by_level{kNoPage, kNoPage, kNoPage, kNoPage};
+        std::array<uint32_t, 5> by_level{kNoPage, kNoPage, kNoPage, kNoPage, kNoPage};
         bool unsync = false;
     };
     static uint64_t direct_key(GuestPhys base, int level, uint8_t access) {

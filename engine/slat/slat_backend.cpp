@@ -1,5 +1,6 @@
 #include "engine/slat/slat_backend.h"
 
+#include "engine/core/paging.h"
 #include "engine/core/x86.h"
 #include "engine/mmu/cost.h"
 #include "engine/mmu/oracle.h"
@@ -27,14 +28,16 @@ Walker2dConfig walker_config(const BackendEnv& env) {
     if (env.pwc) c.guest_pwc = p.pwc;
     if (env.pwc && p.nested_pwc) c.nested_pwc = p.pwc_nested;
     if (env.ntlb && p.ntlb) c.ntlb = p.ntlb_geometry;
+    c.guest_levels = x86::paging_levels(env.initial_cr4);
     return c;
 }
 
 // Instructions that exit unconditionally in VMX non-root operation (SDM vol. 3, 25.1.2).
 constexpr std::array<std::string_view, 5> kUnconditionalExits = {"cpuid", "getsec", "invd",
                                                                  "xsetbv", "vmcall"};
-// Bound on EPT violations for one access: one per guest table level plus the data page.
-constexpr int kMaxViolationsPerWalk = 5;
+// Bound on EPT violations for one access: one per guest table level (five with CR4.LA57) plus
+// the data page.
+constexpr int kMaxViolationsPerWalk = x86::kMaxLevels + 1;
 
 // What the hypervisor does on each exit SLAT still takes (for `vmmu demo exits`).
 std::string_view exit_action(ExitReason r) {
@@ -184,7 +187,8 @@ Translation SlatBackend::walk(GuestVirt va, GuestPhys functional) {
         }
         if (violations == kMaxViolationsPerWalk)
             throw std::logic_error(
-                fmt::format("slat: gVA {:#x} keeps raising EPT violations", va.value()));
+                fmt::format("slat: gVA {:#x} keeps raising EPT violations (at gPA {:#x})",
+                            va.value(), r.violation_gpa.value()));
         // The guest re-executes the access after the exit and walks again.
         handle_ept_violation(r.violation_gpa);
     }
@@ -238,7 +242,9 @@ void SlatBackend::corrupt_ept_leaf(GuestPhys gpa, HostPhys frame) {
 Walk2dResult SlatBackend::traced_walk(GuestVirt va, bool caches, bool flush,
                                       std::vector<WalkRef>& trace) {
     WalkCounters scratch;
-    Walker2d uncached(*env_.memory, ept_, Walker2dConfig{}, &scratch);
+    Walker2dConfig none;
+    none.guest_levels = cpu_.levels();
+    Walker2d uncached(*env_.memory, ept_, none, &scratch);
     // Walk caches aside, the references still go through the data caches (when modelled).
     uncached.set_caches(caches_.enabled() ? &caches_ : nullptr);
     Walker2d& w = caches ? walker_ : uncached;

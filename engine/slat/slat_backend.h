@@ -67,6 +67,7 @@ public:
     Inspector* inspector() override { return this; }
     WalkShape walk_shape() const override { return WalkShape::TwoDimensional; }
     GuestPhys guest_root() const override { return cpu_.root(); }
+    int guest_levels() const override { return cpu_.levels(); }
     Walk2d trace_2d(GuestVirt va, WalkCaches caches) override;
     unsigned nested_page_shift() const override { return ept_.leaf_shift(); }
     int nested_levels() const override { return ept_.levels(); }

@@ -128,9 +128,9 @@ static int load_elf(struct mm *mm, const u8 *file, u64 size, u64 *entry) {
 /* The top stack page holds the argument strings and the argv array; the rest of the stack
  * region is demand-zero. */
 static int setup_stack(struct mm *mm, int argc, char **argv, u64 *sp) {
-    if (!region_add(mm, VMMU_USER_STACK_TOP - USER_STACK_MAX, VMMU_USER_STACK_TOP, R_STACK, RF_W))
+    if (!region_add(mm, user_stack_top - USER_STACK_MAX, user_stack_top, R_STACK, RF_W))
         return -VMMU_ENOMEM;
-    u64 page_va = VMMU_USER_STACK_TOP - PAGE_SIZE;
+    u64 page_va = user_stack_top - PAGE_SIZE;
     u64 f = frame_alloc();
     if (!f || vm_map(mm->pml4, page_va, f, PTE_P | PTE_U | PTE_W | PTE_NX) < 0)
         return -VMMU_ENOMEM;

@@ -63,6 +63,12 @@ struct mm {
 };
 
 extern u64 kernel_pml4;
+extern int paging_levels;                /* 4, or 5 with VMMU_BOOT_FLAG_LA57 (vm.c) */
+extern u64 user_mmap_base, user_stack_top; /* VMMU_USER_*, or their _LA57 forms */
+/* A process's address (not the kernel half's): below the direct map, or at 2^48 and up. */
+static inline int user_va(u64 va) {
+    return va < VMMU_DIRECT_MAP || (va >= VMMU_LA57_HIGH && va < user_stack_top);
+}
 void vm_init(u64 mem_bytes);
 void switch_cr3(u64 pml4);                          /* load CR3: flushes non-global TLB entries */
 void vm_activate(u64 pml4);                         /* switch_cr3 unless already loaded */

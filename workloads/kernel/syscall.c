@@ -113,7 +113,7 @@ static int overlaps_mmap(struct mm *mm, u64 start, u64 end, u64 *after) {
  * reused, as Linux's allocator does). */
 static i64 sys_mmap(u64 len, u64 flags) {
     struct mm *mm = &cur->mm;
-    if (len == 0 || len > VMMU_USER_STACK_TOP - USER_STACK_MAX - VMMU_USER_MMAP_BASE ||
+    if (len == 0 || len > user_stack_top - USER_STACK_MAX - user_mmap_base ||
         (flags & ~(u64)(VMMU_MAP_HUGE | VMMU_MAP_SHARED)))
         return -VMMU_EINVAL;
     len = page_up(len);
@@ -123,10 +123,10 @@ static i64 sys_mmap(u64 len, u64 flags) {
     else if ((flags & VMMU_MAP_HUGE) || (boot->flags & VMMU_BOOT_FLAG_GUEST_2M))
         rf |= RF_HUGE;
     u64 align = (rf & RF_HUGE) && len >= HUGE_SIZE ? HUGE_SIZE : PAGE_SIZE;
-    u64 start = VMMU_USER_MMAP_BASE, after;
+    u64 start = user_mmap_base, after;
     while (overlaps_mmap(mm, start, start + len, &after))
         start = (after + align - 1) & ~(align - 1);
-    if (start + len > VMMU_USER_STACK_TOP - USER_STACK_MAX)
+    if (start + len > user_stack_top - USER_STACK_MAX)
         return -VMMU_ENOMEM;
     struct region *r = region_add(mm, start, start + len, R_MMAP, rf);
     if (!r)

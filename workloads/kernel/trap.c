@@ -140,7 +140,7 @@ void trap(struct trapframe *tf) {
         kstats.page_faults++;
         /* Faults on user addresses, from user code or from the kernel copying to or from
          * user memory in a system call, are resolved against the process's regions. */
-        if (cur && addr < VMMU_DIRECT_MAP && vm_fault(&cur->mm, addr, tf->error) == 0)
+        if (cur && user_va(addr) && vm_fault(&cur->mm, addr, tf->error) == 0)
             return;
         kstats.pf_fatal++;
         if (cur && from_user(tf))

@@ -1,16 +1,22 @@
-/* Address spaces: 4-level page tables (Intel SDM vol. 3, 4.5), demand-zero and copy-on-write.
+/* Address spaces: 4-level page tables, or 5-level ones when the engine booted with CR4.LA57
+ * (VMMU_BOOT_FLAG_LA57) (Intel SDM vol. 3, 4.5), demand-zero and copy-on-write.
  *
  * Layout of every address space (abi.h):
  *   PML4[0]        code: the kernel text (one page table shared by every address space)
  *                  and the running program's text, both at VA == gPA, read-only;
  *   PML4[1..127]   user data: program data and heap, anonymous mmap, the stack;
  *   PML4[128..]    kernel half: the direct map, the same entries in every address space.
+ * With 5 levels that PML4 is the one under PML5[0], and the mmap region and the stack move to
+ * PML5[1] (2^48 up). The root is what CR3 holds (a PML4 or a PML5); `pml4` names it below.
  * The kernel only ever edits page tables through the direct map.
  */
 #include "kernel.h"
 #include "x86.h"
 
 u64 kernel_pml4;
+int paging_levels = 4;                    /* 5 with VMMU_BOOT_FLAG_LA57 */
+u64 user_mmap_base = VMMU_USER_MMAP_BASE; /* moved up by 2^48 with 5 levels */
+u64 user_stack_top = VMMU_USER_STACK_TOP;
 static u64 loaded_cr3;  /* what CR3 holds: reading CR3 back may cost a VM exit */
 static u64 ktext_pt;    /* page table mapping the kernel text, shared by all address spaces */
 extern char __text_start[], __text_end[];
@@ -78,12 +84,29 @@ static void flush_page(u64 pml4, u64 va) {
     invlpg(va);
 }
 
-/* The entry at `level` (1 = PT ... 4 = PML4) that maps va, creating the tables above it if
- * `create`. Returns 0 if a table is missing (or cannot be allocated) or a 2 MiB page sits
- * where a table was needed. Upper levels are permissive; the leaf decides the rights. */
-u64 *vm_entry(u64 pml4, u64 va, int level, int create) {
+/* The entry at `level` (1 = PT ... 4 = PML4, 5 = PML5) that maps va, creating the tables above
+ * it if `create`. Returns 0 if a table is missing (or cannot be allocated) or a 2 MiB page sits
+ * where a table was needed. Upper levels are permissive; the leaf decides the rights. With five
+ * levels the PML5 entry comes first; it leads to both halves, so it always lets users through.
+ * (The four-level loop below keeps its constant bounds: the compiler unrolls it.) */
+static inline __attribute__((always_inline)) u64 *entry_at(u64 pml4, u64 va, int level,
+                                                           int create) {
     u64 *t = table(pml4);
-    u64 up = va < VMMU_DIRECT_MAP ? PTE_P | PTE_W | PTE_U : PTE_P | PTE_W;
+    u64 up = va < VMMU_DIRECT_MAP || va >= VMMU_LA57_HIGH ? PTE_P | PTE_W | PTE_U : PTE_P | PTE_W;
+    if (paging_levels == 5) {
+        u64 *e = &t[pt_index(va, 5)];
+        if (level == 5)
+            return e;
+        if (!(*e & PTE_P)) {
+            if (!create)
+                return 0;
+            u64 f = frame_alloc();
+            if (!f)
+                return 0;
+            *e = f | PTE_P | PTE_W | PTE_U;
+        }
+        t = table(*e & PTE_ADDR);
+    }
     for (int l = 4; l > level; --l) {
         u64 *e = &t[pt_index(va, l)];
         if (!(*e & PTE_P)) {
@@ -101,14 +124,24 @@ u64 *vm_entry(u64 pml4, u64 va, int level, int create) {
     return &t[pt_index(va, level)];
 }
 
+u64 *vm_entry(u64 pml4, u64 va, int level, int create) {
+    return entry_at(pml4, va, level, create);
+}
+
 void vm_init(u64 mem_bytes) {
+    if (boot->flags & VMMU_BOOT_FLAG_LA57) {
+        paging_levels = 5;
+        user_mmap_base = VMMU_USER_MMAP_BASE_LA57;
+        user_stack_top = VMMU_USER_STACK_TOP_LA57;
+        kprintf("vmmu kernel: 5-level paging (LA57), stack and mmap above 2^48\n");
+    }
     kernel_pml4 = frame_alloc();
     if (!kernel_pml4)
         panic("no memory for the kernel page tables");
     /* Direct map: 2 MiB pages, global (they are the same in every address space, so a CR3
      * load need not flush them, SDM 4.10.2.4), never executable. */
     for (u64 pa = 0; pa + HUGE_SIZE <= mem_bytes; pa += HUGE_SIZE) {
-        u64 *e = vm_entry(kernel_pml4, VMMU_DIRECT_MAP + pa, 2, 1);
+        u64 *e = entry_at(kernel_pml4, VMMU_DIRECT_MAP + pa, 2, 1);
         if (!e)
             panic("no memory for the direct map");
         *e = pa | PTE_P | PTE_W | PTE_PS | PTE_G | PTE_NX;
@@ -117,12 +150,12 @@ void vm_init(u64 mem_bytes) {
     if ((u64)__text_end > HUGE_SIZE)
         panic("kernel text must end below 2 MiB to share one page table");
     for (u64 va = page_down(__text_start); va < (u64)__text_end; va += PAGE_SIZE) {
-        u64 *e = vm_entry(kernel_pml4, va, 1, 1);
+        u64 *e = entry_at(kernel_pml4, va, 1, 1);
         if (!e)
             panic("no memory for the kernel text map");
         *e = va | PTE_P | PTE_G;
     }
-    ktext_pt = *vm_entry(kernel_pml4, 0, 2, 0) & PTE_ADDR;
+    ktext_pt = *entry_at(kernel_pml4, 0, 2, 0) & PTE_ADDR;
     switch_cr3(kernel_pml4);
 }
 
@@ -131,9 +164,18 @@ u64 vm_new(void) {
     if (!pml4)
         return 0;
     u64 *t = table(pml4), *k = table(kernel_pml4);
+    if (paging_levels == 5) {
+        /* The kernel half lives in the PML4 under PML5[0]. */
+        if (!entry_at(pml4, 0, 4, 1)) {
+            frame_put(pml4, 0);
+            return 0;
+        }
+        t = table(t[0] & PTE_ADDR);
+        k = table(k[0] & PTE_ADDR);
+    }
     for (unsigned i = PML4_USER_SLOTS; i < 512; ++i)
         t[i] = k[i];
-    u64 *pde = vm_entry(pml4, 0, 2, 1);
+    u64 *pde = entry_at(pml4, 0, 2, 1);
     if (!pde) {
         vm_free(pml4);
         return 0;
@@ -156,9 +198,8 @@ static void free_table(u64 pa, int level) {
     frame_put(pa, 0);
 }
 
-void vm_free(u64 pml4) {
-    if (pml4 == loaded_cr3)
-        panic("freeing the loaded address space");
+/* The user slots of a PML4 (below the kernel half), then the PML4 itself. */
+static void free_user_pml4(u64 pml4) {
     u64 *t = table(pml4);
     for (unsigned i = 0; i < PML4_USER_SLOTS; ++i)
         if (t[i] & PTE_P)
@@ -166,11 +207,29 @@ void vm_free(u64 pml4) {
     frame_put(pml4, 0);
 }
 
+void vm_free(u64 pml4) {
+    if (pml4 == loaded_cr3)
+        panic("freeing the loaded address space");
+    if (paging_levels == 5) {
+        /* PML5[0] holds the PML4 with the kernel half; the slots above are all the process's. */
+        u64 *t = table(pml4);
+        for (unsigned i = 1; i < 512; ++i)
+            if (t[i] & PTE_P)
+                free_table(t[i] & PTE_ADDR, 4);
+        free_user_pml4(t[0] & PTE_ADDR);
+        frame_put(pml4, 0);
+        return;
+    }
+    free_user_pml4(pml4);
+}
+
 /* Copies the table at `src` into `dst`. Private writable pages become read-only + COW in
  * both; shared text and shared anonymous pages are simply mapped again. */
 static int copy_table(u64 dst, u64 src, int level) {
     u64 *d = table(dst), *s = table(src);
-    int n = level == 4 ? (int)PML4_USER_SLOTS : 512; /* the kernel half is already shared */
+    /* The kernel half is already shared. Only the PML4 under PML5[0] has one, but no user region
+     * reaches PML4 slot 128 in the others either (abi.h), so the rule holds for all of them. */
+    int n = level == 4 ? (int)PML4_USER_SLOTS : 512;
     for (int i = 0; i < n; ++i) {
         u64 e = s[i];
         if (!(e & PTE_P))
@@ -203,7 +262,7 @@ u64 vm_fork(u64 pml4) {
     u64 child = vm_new();
     if (!child)
         return 0;
-    if (copy_table(child, pml4, 4) < 0) {
+    if (copy_table(child, pml4, paging_levels) < 0) {
         vm_free(child);
         return 0;
     }
@@ -211,7 +270,7 @@ u64 vm_fork(u64 pml4) {
 }
 
 int vm_map(u64 pml4, u64 va, u64 pa, u64 flags) {
-    u64 *e = vm_entry(pml4, va, 1, 1);
+    u64 *e = entry_at(pml4, va, 1, 1);
     if (!e)
         return -1;
     *e = pa | flags;
@@ -227,7 +286,7 @@ void vm_unmap(u64 pml4, u64 start, u64 end) {
     u64 va = start;
     while (va < end) {
         u64 next2m = (va & ~(HUGE_SIZE - 1)) + HUGE_SIZE;
-        u64 *pde = vm_entry(pml4, va, 2, 0);
+        u64 *pde = entry_at(pml4, va, 2, 0);
         if (!pde || !(*pde & PTE_P)) {
             va = next2m;
             continue;
@@ -291,12 +350,12 @@ struct region *region_add(struct mm *mm, u64 start, u64 end, u32 kind, u32 flags
 
 /* Write to a copy-on-write page: the last sharer takes the frame back, others copy it. */
 static int cow_fault(struct mm *mm, u64 va) {
-    u64 *e = vm_entry(mm->pml4, va, 2, 0);
+    u64 *e = entry_at(mm->pml4, va, 2, 0);
     if (!e || !(*e & PTE_P))
         return -1;
     int huge = (*e & PTE_PS) != 0;
     if (!huge) {
-        e = vm_entry(mm->pml4, va, 1, 0);
+        e = entry_at(mm->pml4, va, 1, 0);
         if (!e || !(*e & PTE_P))
             return -1;
     }
@@ -331,7 +390,7 @@ static int demand_zero(struct mm *mm, struct region *r, u64 va) {
     if (r->flags & RF_HUGE) {
         u64 base = va & ~(HUGE_SIZE - 1);
         if (base >= r->start && base + HUGE_SIZE <= r->end) {
-            u64 *pde = vm_entry(mm->pml4, base, 2, 1);
+            u64 *pde = entry_at(mm->pml4, base, 2, 1);
             if (!pde)
                 return -1;
             if (!(*pde & PTE_P)) {
@@ -344,7 +403,7 @@ static int demand_zero(struct mm *mm, struct region *r, u64 va) {
             }
         }
     }
-    u64 *pte = vm_entry(mm->pml4, va, 1, 1);
+    u64 *pte = entry_at(mm->pml4, va, 1, 1);
     if (!pte)
         return -1;
     if (*pte & PTE_P)

@@ -28,6 +28,13 @@
 #define VMMU_USER_MMAP_BASE 0x100000000000ULL
 /* Top of the user stack (grows down). */
 #define VMMU_USER_STACK_TOP 0x200000000000ULL
+/* Five-level paging (VMMU_BOOT_FLAG_LA57): the same map, except that the anonymous mmap region
+ * and the stack move up by 2^48 (PML5 slot 1), so every process has translations in two PML5
+ * slots and its stack and mmap addresses have bit 48 set: canonical only with 57-bit addresses.
+ * Code, user data, the heap and the direct map stay in PML5 slot 0, as with 4 levels. */
+#define VMMU_LA57_HIGH 0x1000000000000ULL /* 2^48 */
+#define VMMU_USER_MMAP_BASE_LA57 (VMMU_LA57_HIGH + VMMU_USER_MMAP_BASE)
+#define VMMU_USER_STACK_TOP_LA57 (VMMU_LA57_HIGH + VMMU_USER_STACK_TOP)
 
 /* Engine-owned low memory (gPA, below the kernel). */
 #define VMMU_BOOT_INFO_GPA 0x1000ULL
@@ -127,6 +134,7 @@
 /* ---- Boot info: at VMMU_BOOT_INFO_GPA; its direct-map VA is passed in rdi at entry -------- */
 #define VMMU_BOOT_MAGIC 0x31554d4d56ULL /* "VMMU1" */
 #define VMMU_BOOT_FLAG_GUEST_2M 0x1     /* back anonymous memory with 2 MiB pages */
+#define VMMU_BOOT_FLAG_LA57 0x2         /* CR4.LA57 set: 5-level tables, boot_pml4_gpa a PML5 */
 #define VMMU_CMDLINE_MAX 1024
 
 struct vmmu_boot_info {
@@ -137,7 +145,8 @@ struct vmmu_boot_info {
     unsigned long long archive_bytes;
     unsigned long long timer_period;  /* guest instructions between timer interrupts */
     unsigned long long flags;         /* VMMU_BOOT_FLAG_* */
-    unsigned long long boot_pml4_gpa; /* the engine's boot page tables */
+    unsigned long long boot_pml4_gpa; /* the engine's boot page tables (their root: a PML5 with
+                                         VMMU_BOOT_FLAG_LA57) */
     char cmdline[VMMU_CMDLINE_MAX];   /* NUL-terminated: "prog arg1=v1 arg2=v2 ..." */
 };
 
