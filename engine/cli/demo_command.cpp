@@ -179,7 +179,8 @@ DemoExit named_exit(Machine& m, const Symbolizer& sym, const ExitRecord& r, std:
             has_rip ? sym(r.rip) : "(no RIP)",
             r.address,
             std::move(action),
-            order};
+            order,
+            r.instructions};
 }
 
 void check_html_target(const std::string& html) {

@@ -40,6 +40,7 @@ pre { font-size: 16px; }
 <label><input type="radio" name="scheme" value="slat"> slat's exits</label>
 <span id="count" aria-live="polite"></span></p>
 <div id="strip" aria-hidden="true"><span class="lane" style="top:2px">shadow</span><span class="lane" style="top:34px">slat</span></div>
+<div id="axis"></div>
 <div id="detail" aria-live="polite"></div>
 <p>Keys: j or down arrow = next shown exit, k or up arrow = previous, s = shadow, n = slat.</p>
 <table id="timeline"></table>
@@ -80,13 +81,15 @@ reasons.forEach((r, i) => {
 });
 const window_text = d.window_is_whole_run
   ? "every exit of the run " + (d.from === "boot" ? "from boot" : d.from)
-  : "the window " + (d.from === "boot" ? "from boot" : d.from) + " to shadow's exit number " + d.limit;
+  : "the window " + (d.from === "boot" ? "from boot" : d.from) + " to shadow's exit number " + d.limit +
+    " (instruction " + d.shadow.exits[d.shadow.exits.length - 1].instructions + ")";
 document.getElementById("about").textContent = "Workload " + d.workload + ": " + window_text +
   ". Both schemes ran the same guest execution: in this window shadow paging took " + d.shadow.exits.length +
   " exits and slat " + d.slat.exits.length + ".";
 function visible() { return d[scheme].exits.filter(e => shown[e.reason]); }
 function describe(e, i) {
-  return scheme + " exit " + (i + 1) + " of " + d[scheme].exits.length + ": " + e.reason + "\n" +
+  return scheme + " exit " + (i + 1) + " of " + d[scheme].exits.length + ": " + e.reason +
+    ", after " + e.instructions + " guest instructions\n" +
     "guest instruction: " + (e.instruction || "?") + " at RIP " + e.rip + " in " + e.function + "\n" +
     (e.address_kind === "-" ? "" : "address: " + e.address_kind + " " + e.address + "\n") +
     "hypervisor action: " + e.action + "\n" + (why[e.reason] || "");
@@ -96,7 +99,7 @@ function render() {
   const t = document.getElementById("timeline");
   t.innerHTML = "";
   const h = t.insertRow();
-  for (const c of ["#", "reason", "function", "instruction", "address", "hypervisor action"]) {
+  for (const c of ["#", "guest time", "reason", "function", "instruction", "address", "hypervisor action"]) {
     const th = document.createElement("th"); th.textContent = c; h.appendChild(th);
   }
   let n = 0;
@@ -107,7 +110,7 @@ function render() {
     tr.id = "exit-" + scheme + "-" + (i + 1);
     tr.dataset.reason = e.reason;
     if (i === sel) tr.className = "sel";
-    const cells = [String(i + 1), e.reason, e.function, e.instruction || "?",
+    const cells = [String(i + 1), String(e.instructions), e.reason, e.function, e.instruction || "?",
                    e.address_kind === "-" ? "-" : e.address_kind + " " + e.address, e.action];
     for (const v of cells) { const td = tr.insertCell(); td.textContent = v; }
     tr.onclick = () => { sel = i; render(); };
@@ -116,21 +119,22 @@ function render() {
   const now = list[sel];
   document.getElementById("detail").textContent = now && shown[now.reason] ? describe(now, sel)
     : "Click an exit, or press j, to see what the hypervisor did and why.";
-  // The strip: both schemes' exits at their place in the window's order.
+  // The strip: both schemes' exits at their place in guest time (instructions retired).
   const strip = document.getElementById("strip");
   for (const m of [...strip.querySelectorAll("span.m")]) m.remove();
-  const all = d.shadow.exits.concat(d.slat.exits).map(e => e.order);
+  const all = d.shadow.exits.concat(d.slat.exits).map(e => e.instructions);
   const lo = Math.min(...all), hi = Math.max(...all);
   for (const s of ["shadow", "slat"])
     for (const e of d[s].exits) {
       if (!shown[e.reason]) continue;
       const m = document.createElement("span");
       m.className = "m " + s;
-      m.style.left = (70 + (hi > lo ? (e.order - lo) / (hi - lo) : 0) * 900) + "px";
+      m.style.left = (70 + (hi > lo ? (e.instructions - lo) / (hi - lo) : 0) * 900) + "px";
       m.style.top = s === "shadow" ? "4px" : "36px";
       m.style.background = palette[reasons.indexOf(e.reason) % palette.length];
       strip.appendChild(m);
     }
+  document.getElementById("axis").textContent = "guest time, left to right: instruction " + lo + " to " + hi;
 }
 function move(step) {
   const list = d[scheme].exits;

@@ -86,6 +86,7 @@ ojson exits_demo_json(const ExitsDemo& d) {
     ojson list = ojson::array();
     for (const DemoExit& e : d.exits)
         list.push_back({{"reason", e.reason},
+                        {"instructions", e.instructions},
                         {"rip", fmt::format("{:#x}", e.rip)},
                         {"instruction", e.instruction},
                         {"function", e.function},
@@ -109,6 +110,7 @@ ojson exit_list_json(const std::vector<DemoExit>& exits) {
     ojson list = ojson::array();
     for (const DemoExit& e : exits)
         list.push_back({{"order", e.order},
+                        {"instructions", e.instructions},
                         {"reason", e.reason},
                         {"rip", e.rip ? fmt::format("{:#x}", e.rip) : "-"},
                         {"instruction", e.instruction},

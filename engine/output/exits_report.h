@@ -17,8 +17,9 @@ struct DemoExit {
     std::string instruction;
     std::string function;
     uint64_t address = 0;
-    std::string action; // what the hypervisor did
-    uint64_t order = 0; // position among every traced exit of the run, all schemes (the page)
+    std::string action;        // what the hypervisor did
+    uint64_t order = 0;        // position among every traced exit of the run, all schemes
+    uint64_t instructions = 0; // guest instructions retired before the exiting one
 };
 
 struct ExitsDemo {

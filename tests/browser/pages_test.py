@@ -260,7 +260,8 @@ def exits_page(drv, path, work, shots):
         fail("exits page: the pt_write filter shows other reasons")
     first = next(e for e in shadow["exits"] if e["reason"] == "pt_write")
     cells = rows[0].find_elements(By.TAG_NAME, "td")
-    if cells[3].text != first["instruction"] or cells[2].text != first["function"]:
+    if (cells[4].text != first["instruction"] or cells[3].text != first["function"]
+            or cells[1].text != str(first["instructions"])):
         fail(f"exits page: first pt_write row {[c.text for c in cells]} vs {first}")
     count = drv.find_element(By.ID, "count").text
     if count != f"showing {want} of {len(shadow['exits'])} shadow exits":
@@ -269,7 +270,8 @@ def exits_page(drv, path, work, shots):
     body.send_keys("j")
     sel = drv.find_elements(By.CSS_SELECTOR, "#timeline tr.sel")
     detail = drv.find_element(By.ID, "detail").text
-    if len(sel) != 1 or first["instruction"] not in detail or first["action"] not in detail:
+    if (len(sel) != 1 or first["instruction"] not in detail or first["action"] not in detail
+            or f"after {first['instructions']} guest instructions" not in detail):
         fail(f"exits page: j selected {[r.text for r in sel]}, detail {detail!r}")
     drv.execute_script("window.scrollTo(0, 0)")
     shot(drv, work, "exits-page.png", shots)
@@ -280,6 +282,15 @@ def exits_page(drv, path, work, shots):
         fail(f"exits page: slat shows {len(rows)} rows for {len(slat['exits'])} exits")
     if any(r.get_attribute("data-reason") == "pt_write" for r in rows):
         fail("exits page: slat's window lists a pt_write exit")
+    # One window of one guest execution: in the order the exits were taken, guest time grows,
+    # and slat's exits fall inside shadow's window.
+    both = sorted(shadow["exits"] + slat["exits"], key=lambda e: e["order"])
+    times = [e["instructions"] for e in both]
+    if times != sorted(times):
+        fail("exits page: guest time does not grow with the exits' order")
+    if not data["window_is_whole_run"] and slat["exits"] and \
+            slat["exits"][-1]["instructions"] > shadow["exits"][-1]["instructions"]:
+        fail("exits page: a slat exit after the window's end")
     total = drv.find_element(By.ID, "total-pt_write").find_elements(By.TAG_NAME, "td")
     if total[1].text != str(want) or total[2].text != "0":
         fail(f"exits page: pt_write totals {[c.text for c in total]}")
