@@ -393,17 +393,17 @@ QuizQuestion shadow_exits_question(std::mt19937_64& rng) {
                 s.why = "SYSCALL does not exit under VMX: it moves to the guest's own kernel";
             else
                 s.why = "the hypervisor does not intercept it";
-            (void)watched;
         }
         q.steps.push_back(s);
     }
     q.question = fmt::format(
         "A guest runs under shadow paging (KVM's policy: last-level tables may go unsync; "
-        "VPID on). Process A's tables map gVA {:#x}-{:#x} read-write and {:#x} read-only; {:#x} "
+        "VPID {}). Process A's tables map gVA {:#x}-{:#x} read-write and {:#x} read-only; {:#x} "
         "is not mapped. Process B maps the same addresses to other frames. Process A runs, its "
         "shadow tables still empty. Which of these operations exit to the hypervisor, and "
         "why?{}",
-        kQuizPages, kQuizPages + 0x2fff, kReadOnlyPage, kUnmappedPage, list);
+        profile.vpid ? "on" : "off", kQuizPages, kQuizPages + 0x2fff, kReadOnlyPage, kUnmappedPage,
+        list);
     std::vector<std::string> steps, what;
     for (size_t i = 0; i < q.steps.size(); ++i)
         if (q.steps[i].answer != "no exit") {

@@ -56,8 +56,10 @@ ol.steps li { margin: 4px 0; font-size: 18px; }
 constexpr const char* kQuizScript = R"HTML(<script>
 "use strict";
 // Reveals and hides answers; no request of any kind.
+// A sequence stepped through shows its summary only once every step is out.
 function setShown(sec, shown) {
   sec.querySelector(".answer").hidden = !shown;
+  sec.querySelector(".summary").hidden = !shown;
   const b = sec.querySelector("button.reveal");
   b.textContent = shown ? "hide answer" : "show answer";
   b.setAttribute("aria-expanded", String(shown));
@@ -75,6 +77,7 @@ function nextStep(sec) {
   sec.querySelector(".answer").hidden = false;
   const li = [...sec.querySelectorAll("ol.steps li")].find(x => x.hidden);
   if (li) li.hidden = false;
+  sec.querySelector(".summary").hidden = [...sec.querySelectorAll("ol.steps li")].some(x => x.hidden);
   updateStepButton(sec);
 }
 for (const sec of document.querySelectorAll("section.q")) {
@@ -109,8 +112,8 @@ std::string quiz_html(const std::vector<QuizQuestion>& quiz, uint64_t seed) {
                          html_escape(q.question));
         s += "<button class=\"reveal\" aria-expanded=\"false\">show answer</button>";
         if (!q.steps.empty()) s += "<button class=\"step\">next step</button>";
-        s += fmt::format("\n<div class=\"answer\" hidden><b>Answer:</b> <span "
-                         "class=\"short\">{}</span>\n",
+        s += fmt::format("\n<div class=\"answer\" hidden><p class=\"summary\"><b>Answer:</b> "
+                         "<span class=\"short\">{}</span></p>\n",
                          html_escape(q.answer));
         if (q.steps.empty()) {
             s += fmt::format("<p class=\"why\"><b>Why:</b> {}</p>\n", html_escape(q.solution));

@@ -233,10 +233,12 @@ def quiz_page(drv, path, work, shots):
         fail(f"quiz page: next step showed {[li.text for li in shown]}")
     if not re.search(r": (exit: pf_hidden / fill|no exit)\.", shown[0].text):
         fail(f"quiz page: the first touch's answer: {shown[0].text!r}")
+    if s.find_element(By.CLASS_NAME, "summary").is_displayed():
+        fail("quiz page: stepping the first step gave away the whole answer")
     drv.execute_script("arguments[0].scrollIntoView()", s)
     shot(drv, work, "quiz-page.png", shots)
     drv.find_element(By.ID, "all").click()
-    if not all(x.find_element(By.CLASS_NAME, "answer").is_displayed() for x in secs):
+    if not all(x.find_element(By.CLASS_NAME, "summary").is_displayed() for x in secs):
         fail("quiz page: show every answer left some hidden")
     check_offline(drv, path)
 
