@@ -18,10 +18,10 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <random>
-#include <set>
 #include <stdexcept>
 
 namespace vmmu {

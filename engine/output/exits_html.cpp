@@ -29,6 +29,7 @@ tr.sel td { background: #ff0; color: #000; font-weight: bold; }
 #strip .lane { position: absolute; left: 4px; font-size: 14px; }
 #strip span.m { position: absolute; width: 3px; height: 22px; background: #fff; }
 #strip span.m.slat { background: #0ff; }
+#strip span.m.cur { width: 7px; height: 30px; margin-top: -4px; outline: 3px solid #fff; }
 #detail { border: 3px solid #fff; padding: 8px; min-height: 90px; white-space: pre-wrap; }
 pre { font-size: 16px; }
 </style></head><body>
@@ -125,15 +126,15 @@ function render() {
   const all = d.shadow.exits.concat(d.slat.exits).map(e => e.instructions);
   const lo = Math.min(...all), hi = Math.max(...all);
   for (const s of ["shadow", "slat"])
-    for (const e of d[s].exits) {
-      if (!shown[e.reason]) continue;
+    d[s].exits.forEach((e, i) => {
+      if (!shown[e.reason]) return;
       const m = document.createElement("span");
-      m.className = "m " + s;
+      m.className = "m " + s + (s === scheme && i === sel ? " cur" : "");
       m.style.left = (70 + (hi > lo ? (e.instructions - lo) / (hi - lo) : 0) * 900) + "px";
       m.style.top = s === "shadow" ? "4px" : "36px";
       m.style.background = palette[reasons.indexOf(e.reason) % palette.length];
       strip.appendChild(m);
-    }
+    });
   document.getElementById("axis").textContent = "guest time, left to right: instruction " + lo + " to " + hi;
 }
 function move(step) {

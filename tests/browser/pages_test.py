@@ -275,6 +275,8 @@ def exits_page(drv, path, work, shots):
     if (len(sel) != 1 or first["instruction"] not in detail or first["action"] not in detail
             or f"after {first['instructions']} guest instructions" not in detail):
         fail(f"exits page: j selected {[r.text for r in sel]}, detail {detail!r}")
+    if len(drv.find_elements(By.CSS_SELECTOR, "#strip span.m.cur")) != 1:
+        fail("exits page: the selected exit is not marked on the strip")
     drv.execute_script("window.scrollTo(0, 0)")
     shot(drv, work, "exits-page.png", shots)
     drv.find_element(By.ID, "all").click()
