@@ -12,7 +12,9 @@ PACKAGES=(build-essential cmake pkg-config git
           libbenchmark-tools python3-yaml
           nlohmann-json3-dev libcli11-dev libfmt-dev
           python3 python3-matplotlib clang clang-format libclang-rt-14-dev parallel
-          nodejs)
+          nodejs
+          # the classroom pages in a real browser (ctest browser_pages; fonts for screenshots)
+          chromium chromium-driver python3-selenium fonts-liberation)
 BUILD=${VMMU_BUILD_DIR:-build}
 JOBS=${VMMU_JOBS:-$(nproc)}
 

@@ -24,3 +24,10 @@ vmmu_test(quiz_test
 # The walk page's script, run under Node (Debian nodejs, dev.sh) against a minimal document.
 add_test(NAME demo_walk_page
          COMMAND sh -c "$<TARGET_FILE:vmmu> demo walk --html ${CMAKE_CURRENT_BINARY_DIR}/walk.html && node ${CMAKE_CURRENT_SOURCE_DIR}/demo/walk_page_test.js ${CMAKE_CURRENT_BINARY_DIR}/walk.html")
+
+# The classroom pages in a real browser: Debian chromium headless through chromedriver and
+# python3-selenium (dev.sh installs them; missing, the test fails naming them, it never skips).
+add_test(NAME browser_pages
+         COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/browser/pages_test.py
+                 $<TARGET_FILE:vmmu> ${CMAKE_CURRENT_BINARY_DIR}/browser)
+set_tests_properties(browser_pages PROPERTIES TIMEOUT 120 LABELS browser)

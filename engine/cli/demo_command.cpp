@@ -9,6 +9,7 @@
 #include "engine/output/walk_html.h"
 #include "engine/output/walk_report.h"
 #include "engine/core/elf_image.h"
+#include "engine/core/machine.h"
 #include "engine/core/sensitive.h"
 
 #include <fmt/format.h>
@@ -18,6 +19,9 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <string>
+#include <vector>
 
 namespace vmmu {
 namespace fs = std::filesystem;
@@ -154,19 +158,108 @@ struct Symbolizer {
 struct ExitsFlags {
     RunFlags run;
     uint64_t limit = 40;
+    bool limit_given = false;
     std::vector<std::string> reasons;
     std::string from = "boot";
+    std::string html;
     bool json = false, explain = false;
 };
+
+// The guest instruction at `rip` (Capstone) and the function holding it, read once the run has
+// ended (the kernel's and programs' text does not change).
+DemoExit named_exit(Machine& m, const Symbolizer& sym, const ExitRecord& r, std::string action,
+                    uint64_t order) {
+    uint8_t code[16] = {};
+    uint64_t n = 0;
+    while (n < sizeof code && m.memory().contains(GuestPhys(r.rip + n)))
+        code[n] = *m.memory().host_ptr(GuestPhys(r.rip + n)), ++n;
+    // The run fills in the RIP of exits raised inside an access or a fetch (run.cpp).
+    bool has_rip = r.rip != 0;
+    return {std::string(kExitReasonNames[size_t(r.reason)]),
+            r.rip,
+            has_rip ? disassemble_one(code, n, r.rip) : "-",
+            has_rip ? sym(r.rip) : "(no RIP)",
+            r.address,
+            std::move(action),
+            order,
+            r.instructions};
+}
+
+void check_html_target(const std::string& html) {
+    fs::path dir = fs::absolute(html).parent_path();
+    if (!fs::is_directory(dir))
+        throw std::invalid_argument(
+            fmt::format("--html {}: folder {} does not exist; create it or choose another", html,
+                        dir.string()));
+}
+
+// `demo exits --html`: one run with shadow and slat attached to the same guest execution; the
+// window holds shadow's first `limit` exits (from boot or the first region of interest) and
+// every slat exit taken meanwhile.
+int demo_exits_page(ExitsFlags& f, RunOptions o) {
+    for (auto& b : o.backends)
+        if (b != "shadow" && b != "slat")
+            throw std::invalid_argument(fmt::format(
+                "--backends {}: demo exits --html shows shadow paging with slat for contrast; "
+                "leave --backends out (or give shadow,slat)",
+                fmt::join(o.backends, ",")));
+    o.backends = {"shadow", "slat"};
+    uint64_t limit = f.limit_given ? f.limit : 400;
+    if (limit == 0) throw std::invalid_argument("--limit 0: the window needs at least one exit");
+    struct Row {
+        std::string backend;
+        ExitRecord r;
+        std::string action;
+        uint64_t order;
+    };
+    std::vector<Row> rows;
+    ExitsPage page;
+    uint64_t order = 0, shadow_listed = 0;
+    bool started = f.from == "boot", window_open = true;
+    o.boundary_trace = [&](const Boundary& b) {
+        if (started || b.kind != Boundary::Kind::RegionBegin) return;
+        started = true;
+        page.from =
+            fmt::format("from region '{}' on, instruction {}", b.region, b.guest.instructions);
+    };
+    o.exit_trace = [&](const std::string& backend, const ExitRecord& r) {
+        if (!started) return;
+        std::string reason(kExitReasonNames[size_t(r.reason)]);
+        ++(backend == "shadow" ? page.shadow_run_totals : page.slat_run_totals)[reason];
+        ++order;
+        if (!window_open) return;
+        rows.push_back({backend, r, std::string(r.action), order});
+        if (backend == "shadow" && ++shadow_listed == limit) window_open = false;
+    };
+    Symbolizer sym(o);
+    o.inspect = [&](const PreparedRun& run) {
+        for (auto& row : rows)
+            (row.backend == "shadow" ? page.shadow : page.slat)
+                .push_back(named_exit(*run.machine, sym, row.r, row.action, row.order));
+    };
+    RunOutput out = execute_run(o);
+    if (f.from == "roi" && !started)
+        throw std::invalid_argument(
+            fmt::format("--from roi: workload {} marks no region of interest; use --from boot",
+                        out.workload.name));
+    page.workload = out.workload.name;
+    page.params = out.params;
+    page.reasons = f.reasons;
+    page.limit = limit;
+    page.window_is_whole_run = window_open;
+    write_file_atomic(f.html, exits_page_html(page));
+    fmt::print(stderr, "wrote {} ({} shadow and {} slat exits in the window)\n", f.html,
+               page.shadow.size(), page.slat.size());
+    return 0;
+}
 
 int demo_exits(ExitsFlags& f) {
     RunOptions o = f.run.resolve();
     o.echo_console = false;
-    if (o.backends.size() != 1 || o.backends[0] == "native")
-        throw std::invalid_argument(fmt::format(
-            "--backends {}: demo exits shows one hypervisor scheme's exits at a time (shadow, "
-            "slat, ...; native runs no hypervisor); run it once per scheme",
-            fmt::join(o.backends, ",")));
+    if (!f.html.empty()) {
+        if (f.json) throw std::invalid_argument("--html and --json: choose one");
+        check_html_target(f.html);
+    }
     for (auto& r : f.reasons)
         if (std::find(kExitReasonNames.begin(), kExitReasonNames.end(), r) ==
             kExitReasonNames.end())
@@ -178,6 +271,12 @@ int demo_exits(ExitsFlags& f) {
             "region of interest on, skipping boot and set-up)",
             f.from));
     if (o.workload == "forkwait" && o.params.empty()) o.params = {"n=20"};
+    if (!f.html.empty()) return demo_exits_page(f, o);
+    if (o.backends.size() != 1 || o.backends[0] == "native")
+        throw std::invalid_argument(fmt::format(
+            "--backends {}: demo exits shows one hypervisor scheme's exits at a time (shadow, "
+            "slat, ...; native runs no hypervisor); run it once per scheme",
+            fmt::join(o.backends, ",")));
     struct Row {
         ExitRecord r;
         std::string action;
@@ -205,19 +304,8 @@ int demo_exits(ExitsFlags& f) {
     ExitsDemo demo;
     Symbolizer sym(o);
     o.inspect = [&](const PreparedRun& run) {
-        Machine& m = *run.machine;
-        for (auto& row : rows) {
-            uint8_t code[16] = {};
-            uint64_t n = 0;
-            while (n < sizeof code && m.memory().contains(GuestPhys(row.r.rip + n)))
-                code[n] = *m.memory().host_ptr(GuestPhys(row.r.rip + n)), ++n;
-            // The run fills in the RIP of exits raised inside an access or a fetch (run.cpp).
-            bool has_rip = row.r.rip != 0;
-            demo.exits.push_back({std::string(kExitReasonNames[size_t(row.r.reason)]), row.r.rip,
-                                  has_rip ? disassemble_one(code, n, row.r.rip) : "-",
-                                  has_rip ? sym(row.r.rip) : "(no RIP)", row.r.address,
-                                  row.action});
-        }
+        for (auto& row : rows)
+            demo.exits.push_back(named_exit(*run.machine, sym, row.r, row.action, 0));
     };
     RunOutput out = execute_run(o);
     if (f.from == "roi" && !started)
@@ -270,7 +358,9 @@ void add_demo_command(CLI::App& app, Action& action) {
     ef->run.o.workload = "forkwait";
     ef->run.backends = "shadow";
     ef->run.add(e);
-    e->add_option("--limit", ef->limit, "exits to list")->capture_default_str();
+    e->add_option("--limit", ef->limit,
+                  "exits to list (with --html: shadow exits in the window, default 400)")
+        ->capture_default_str();
     e->add_option("--reason", ef->reasons,
                   "list only exits of these reasons (cr3_write, pf_hidden, pt_write, "
                   "ept_violation, ...; repeat or comma-separate)")
@@ -280,7 +370,13 @@ void add_demo_command(CLI::App& app, Action& action) {
         ->capture_default_str();
     e->add_flag("--explain", ef->explain, "print a glossary of the terms first");
     e->add_flag("--json", ef->json, "print JSON instead of text");
-    e->callback([ef, &action] { action = [ef] { return demo_exits(*ef); }; });
+    e->add_option("--html", ef->html,
+                  "write a self-contained offline page instead: shadow's exits as a timeline "
+                  "with filters, and slat's in the same window (runs both schemes)");
+    e->callback([ef, e, &action] {
+        ef->limit_given = e->count("--limit") > 0;
+        action = [ef] { return demo_exits(*ef); };
+    });
 }
 
 } // namespace vmmu

@@ -51,6 +51,7 @@ RunResult Machine::run_for(uint64_t instructions) {
 bool Machine::finished() const { return impl_->vcpu->finished(); }
 
 uint64_t Machine::current_rip() const { return impl_->vcpu->current_rip(); }
+uint64_t Machine::current_instructions() const { return impl_->vcpu->current_instructions(); }
 
 uint64_t Machine::initial_cr3() const { return impl_->boot.cr3; }
 

@@ -145,6 +145,8 @@ public:
     // Guest RIP of the instruction running now, for exit traces raised inside an access or a
     // fetch (whose events carry no RIP). Reads a register: not for the per-access path.
     uint64_t current_rip() const;
+    // Guest instructions retired before that instruction (guest time, for exit traces).
+    uint64_t current_instructions() const;
 
     GuestMemory& memory() { return *memory_; }
     const MachineConfig& config() const { return config_; }

@@ -54,6 +54,8 @@ public:
         uint64_t f = coalescer_.fetch_rip();
         return f ? f : reg(UC_X86_REG_RIP);
     }
+    // Guest instructions retired before the one current_rip() names (exact inside its block).
+    uint64_t current_instructions() const { return clock_.instructions_before(current_rip()); }
 
     // Hook entry points (static trampolines call these). The hook runs once per guest block:
     // the cost of exact instruction counting. The common case in a hot loop, the block that just

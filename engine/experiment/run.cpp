@@ -147,6 +147,7 @@ std::unique_ptr<PreparedRun> prepare_run(const RunOptions& o, const HostSlot* sl
         if (o.exit_trace)
             env.exit_trace = [trace = o.exit_trace, name, &machine](ExitRecord r) {
                 if (r.rip == 0) r.rip = machine.current_rip();
+                r.instructions = machine.current_instructions();
                 trace(name, r);
             };
         prepared->backends.push_back(create_backend(name, env));

@@ -25,6 +25,7 @@ struct ExitRecord {
     uint64_t rip = 0;        // guest instruction that caused the exit
     uint64_t address = 0;    // faulting gVA, written gPA, new CR3, ... (reason-specific)
     std::string_view action; // "fill", "emulate write", "unsync", "switch root", "reflect #PF", ...
+    uint64_t instructions = 0; // guest time of the exit (filled in by the run, run.cpp)
 };
 using ExitTrace = std::function<void(const ExitRecord&)>;
 

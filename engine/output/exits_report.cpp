@@ -86,6 +86,7 @@ ojson exits_demo_json(const ExitsDemo& d) {
     ojson list = ojson::array();
     for (const DemoExit& e : d.exits)
         list.push_back({{"reason", e.reason},
+                        {"instructions", e.instructions},
                         {"rip", fmt::format("{:#x}", e.rip)},
                         {"instruction", e.instruction},
                         {"function", e.function},
@@ -101,6 +102,48 @@ ojson exits_demo_json(const ExitsDemo& d) {
             {"total_exits", d.total_exits},
             {"by_reason_and_action", d.by_action},
             {"exits", list},
+            {"provenance", provenance_json(tool_provenance())}};
+}
+
+namespace {
+ojson exit_list_json(const std::vector<DemoExit>& exits) {
+    ojson list = ojson::array();
+    for (const DemoExit& e : exits)
+        list.push_back({{"order", e.order},
+                        {"instructions", e.instructions},
+                        {"reason", e.reason},
+                        {"rip", e.rip ? fmt::format("{:#x}", e.rip) : "-"},
+                        {"instruction", e.instruction},
+                        {"function", e.function},
+                        {"address", fmt::format("{:#x}", e.address)},
+                        {"address_kind", exit_address_kind(e.reason)},
+                        {"action", e.action}});
+    return list;
+}
+std::map<std::string, uint64_t> by_reason(const std::vector<DemoExit>& exits) {
+    std::map<std::string, uint64_t> m;
+    for (const DemoExit& e : exits) ++m[e.reason];
+    return m;
+}
+} // namespace
+
+ojson exits_page_json(const ExitsPage& p) {
+    return {{"schema", "vmmu.demo.exits_page/1"},
+            {"workload", p.workload},
+            {"params", p.params},
+            {"from", p.from.empty() ? "boot" : p.from},
+            {"reasons", p.reasons},
+            {"limit", p.limit},
+            {"window_is_whole_run", p.window_is_whole_run},
+            {"shadow",
+             {{"window_totals", by_reason(p.shadow)},
+              {"run_totals", p.shadow_run_totals},
+              {"exits", exit_list_json(p.shadow)}}},
+            {"slat",
+             {{"window_totals", by_reason(p.slat)},
+              {"run_totals", p.slat_run_totals},
+              {"exits", exit_list_json(p.slat)}}},
+            {"glossary", demo_glossary()},
             {"provenance", provenance_json(tool_provenance())}};
 }
 

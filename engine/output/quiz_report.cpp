@@ -39,15 +39,22 @@ std::string wrap(const std::string& text, size_t width, const std::string& inden
 } // namespace
 
 std::string quiz_text(const std::vector<QuizQuestion>& quiz, uint64_t seed, bool answers) {
-    std::string s = fmt::format("vmmu quiz, seed {} ({} questions; the same seed gives the same "
+    std::string s = fmt::format("vmmu quiz, seed {} ({} question{}; the same seed gives the same "
                                 "quiz; --answers shows the answers)\n\n",
-                                seed, quiz.size());
+                                seed, quiz.size(), quiz.size() == 1 ? "" : "s");
     for (size_t i = 0; i < quiz.size(); ++i) {
         const QuizQuestion& q = quiz[i];
         s += wrap(fmt::format("{}. [{}] {}", i + 1, q.topic, q.question), 100, "");
         if (answers) {
             s += wrap("answer: " + q.answer, 100, "   ");
-            s += wrap("why: " + q.solution, 100, "   ");
+            if (q.steps.empty()) {
+                s += wrap("why: " + q.solution, 100, "   ");
+            } else {
+                s += "   why, step by step (from the model):\n";
+                for (size_t k = 0; k < q.steps.size(); ++k)
+                    s += wrap(fmt::format("{}. {}: {}", k + 1, q.steps[k].answer, q.steps[k].why),
+                              100, "     ");
+            }
         }
         s += "\n";
     }
