@@ -1,6 +1,7 @@
 # Engine core: test guests (tiny kernels built like the real one) and GoogleTest suites.
 vmmu_guest(probe SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/guests/probe.c
            SCRIPT ${PROJECT_SOURCE_DIR}/workloads/kernel/kernel.ld OUTDIR ${VMMU_GUEST_DIR}/tests)
+target_compile_options(probe PRIVATE ${VMMU_KERNEL_CFLAGS}) # a kernel: no FPU code
 
 vmmu_test(engine_core_test SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/engine_core_test.cpp
           LIBS vmmu_core)

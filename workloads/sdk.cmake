@@ -8,15 +8,16 @@ set_target_properties(vmmu_guest_libc PROPERTIES ARCHIVE_OUTPUT_DIRECTORY ${sdk}
 add_dependencies(vmmu_guest_all vmmu_guest_libc)
 
 file(GLOB sdk_abi CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/workloads/include/vmmu/*.h)
-file(GLOB sdk_std CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/workloads/libc/include/*.h)
+file(GLOB_RECURSE sdk_std RELATIVE ${CMAKE_SOURCE_DIR}/workloads/libc/include CONFIGURE_DEPENDS
+     ${CMAKE_SOURCE_DIR}/workloads/libc/include/*.h)
 foreach(h ${sdk_abi})
   get_filename_component(name ${h} NAME)
   configure_file(${h} ${sdk}/include/vmmu/${name} COPYONLY)
 endforeach()
-foreach(h ${sdk_std} ${CMAKE_SOURCE_DIR}/workloads/libc/libc.h)
-  get_filename_component(name ${h} NAME)
-  configure_file(${h} ${sdk}/include/${name} COPYONLY)
+foreach(h ${sdk_std}) # sys/types.h keeps its folder
+  configure_file(${CMAKE_SOURCE_DIR}/workloads/libc/include/${h} ${sdk}/include/${h} COPYONLY)
 endforeach()
+configure_file(${CMAKE_SOURCE_DIR}/workloads/libc/libc.h ${sdk}/include/libc.h COPYONLY)
 configure_file(${CMAKE_SOURCE_DIR}/workloads/programs/program.ld ${sdk}/program.ld COPYONLY)
 
 # One flag a line. Build-machine paths (-ffile-prefix-map) and warning choices stay out: a

@@ -20,8 +20,8 @@ constexpr uint64_t kMaxInsnBytes = 16;
 void split_hook(uc_engine*, uint64_t, uint32_t, void* user) {
     static_cast<BlockClock*>(user)->on_split_point();
 }
-void sample_hook(uc_engine*, uint64_t, uint32_t, void* user) {
-    static_cast<BlockClock*>(user)->on_sample_point();
+void sample_hook(uc_engine*, uint64_t address, uint32_t, void* user) {
+    static_cast<BlockClock*>(user)->on_sample_point(address);
 }
 } // namespace
 
@@ -100,10 +100,15 @@ bool BlockClock::block_may_run(uint64_t addr, uint32_t n) {
     uint64_t now = time();
     bool tick_inside = !timer_pending_ && timer_period_ && now + n > next_tick_;
     bool sample_inside = next_sample_ > instructions_ && next_sample_ - instructions_ < n;
-    // The armed hook serves this point only if it sits at the point's own instruction: the next
-    // point may fall in the same block at another index (an interval shorter than a loop pass).
-    bool sample_hooked = sample_armed_ && armed_block_ == addr &&
-                         armed_k_ == static_cast<uint32_t>(next_sample_ - instructions_);
+    // The armed hooks serve this block only if they sit at every point's own instruction: the
+    // next point may fall in the same block at another index (an interval shorter than a loop
+    // pass), and several points may fall in one pass (two points a few instructions apart).
+    std::vector<uint32_t> points;
+    if (sample_inside)
+        for (uint64_t p = next_sample_; p != UINT64_MAX && p - instructions_ < n;
+             p = next_sample_after(p))
+            points.push_back(static_cast<uint32_t>(p - instructions_));
+    bool sample_hooked = sample_armed_ && armed_block_ == addr && points == armed_ks_;
     if ((tick_inside && !split_armed_) || (sample_inside && !sample_hooked)) {
         if (tick_inside && !split_armed_) {
             tick_split_requested_ = true;
@@ -113,7 +118,7 @@ bool BlockClock::block_may_run(uint64_t addr, uint32_t n) {
         if (sample_inside && !sample_hooked) {
             sample_split_requested_ = true;
             sample_block_ = addr;
-            sample_k_ = static_cast<uint32_t>(next_sample_ - instructions_);
+            sample_ks_ = points;
         }
         stop_before_block(addr);
         return false;
@@ -231,22 +236,31 @@ void BlockClock::disarm_split() {
     split_armed_ = false;
 }
 
+// One code hook at each point's instruction in sample_block_.
 void BlockClock::arm_sample() {
     uint64_t addr = sample_block_;
-    for (uint32_t i = 0; i < sample_k_; ++i)
-        addr += instruction_length(mem_.host_ptr(GuestPhys(addr)), kMaxInsnBytes, addr);
-    check_uc(uc_hook_add(uc_, &sample_hook_, UC_HOOK_CODE, reinterpret_cast<void*>(sample_hook),
-                         this, addr, addr),
-             "sample hook");
+    uint32_t i = 0;
+    armed_addrs_.clear();
+    for (uint32_t k : sample_ks_) {
+        for (; i < k; ++i)
+            addr += instruction_length(mem_.host_ptr(GuestPhys(addr)), kMaxInsnBytes, addr);
+        uc_hook h = 0;
+        check_uc(uc_hook_add(uc_, &h, UC_HOOK_CODE, reinterpret_cast<void*>(sample_hook), this,
+                             addr, addr),
+                 "sample hook");
+        sample_hooks_.push_back(h);
+        armed_addrs_.push_back(addr);
+    }
     uc_ctl_remove_cache(uc_, sample_block_, addr + 1); // docs/UNICORN-2.0.1.md, fact 14
     sample_addr_ = addr;
     armed_block_ = sample_block_;
-    armed_k_ = sample_k_;
+    armed_ks_ = sample_ks_;
     sample_armed_ = true;
 }
 
 void BlockClock::disarm_sample() {
-    uc_hook_del(uc_, sample_hook_);
+    for (uc_hook h : sample_hooks_) uc_hook_del(uc_, h);
+    sample_hooks_.clear();
     uc_ctl_remove_cache(uc_, armed_block_, sample_addr_ + 1);
     sample_armed_ = false;
 }
@@ -258,12 +272,14 @@ void BlockClock::rearm_sample() {
     arm_sample();
 }
 
-// The code hook runs before the instruction at sample_addr_; the sample is due only when that
-// instruction is the one the point falls before (the block that ran last, at its index).
-void BlockClock::on_sample_point() {
+// A code hook runs before the instruction at `address`; the samples there are due only when
+// that instruction is the one a point falls before (the block that ran last, at its index).
+void BlockClock::on_sample_point(uint64_t address) {
     if (!last_block_valid_ || last_block_ != armed_block_) return;
-    if (instructions_ - last_block_insns_ + armed_k_ != next_sample_) return;
-    advance_sample();
+    for (size_t i = 0; i < armed_addrs_.size(); ++i)
+        if (armed_addrs_[i] == address)
+            while (instructions_ - last_block_insns_ + armed_ks_[i] == next_sample_)
+                advance_sample();
 }
 
 uint64_t BlockClock::instructions_before(uint64_t rip) const {

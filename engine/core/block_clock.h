@@ -90,7 +90,7 @@ public:
         ++timer_interrupts_;
     }
     void on_split_point();
-    void on_sample_point();
+    void on_sample_point(uint64_t address);
     // Instructions retired before the one at `rip` (exact inside the block running now).
     uint64_t instructions_before(uint64_t rip) const;
 
@@ -162,8 +162,8 @@ private:
     bool irq_window_ = false;
     bool budget_hit_ = false;
 
-    // Sample points: the next one (UINT64_MAX: none), and the code hook that reaches one inside
-    // a block (sample_k_: its instruction's index in sample_block_).
+    // Sample points: the next one (UINT64_MAX: none), and the code hooks that reach those inside
+    // a block (sample_ks_: their instructions' indices in sample_block_, in one pass).
     uint64_t sample_period_ = 0, sample_at_ = 0;
     uint64_t next_sample_ = UINT64_MAX;
     uint64_t fast_end_no_sample_ = 0; // fast_end_ before the next sample point is folded in
@@ -171,11 +171,12 @@ private:
     bool sample_split_requested_ = false;
     bool sample_armed_ = false;
     uint64_t sample_block_ = 0, sample_addr_ = 0;
-    uint32_t sample_k_ = 0;
-    // Where the armed hook sits (the requested point above may have moved on since).
+    std::vector<uint32_t> sample_ks_;
+    // Where the armed hooks sit (the requested points above may have moved on since).
     uint64_t armed_block_ = 0;
-    uint32_t armed_k_ = 0;
-    uc_hook sample_hook_ = 0;
+    std::vector<uint32_t> armed_ks_;
+    std::vector<uint64_t> armed_addrs_;
+    std::vector<uc_hook> sample_hooks_;
 };
 
 } // namespace vmmu

@@ -84,11 +84,10 @@ void PortIo::on_out(uint32_t port, uint32_t value) {
         return;
     }
     if (port != VMMU_PORT_HYPERCALL) return; // other ports: ignored, like an empty bus
-    hypercall(rip, value);
-    write_reg(uc_, UC_X86_REG_RAX, 0);
+    write_reg(uc_, UC_X86_REG_RAX, hypercall(rip, value));
 }
 
-void PortIo::hypercall(uint64_t rip, uint32_t number) {
+uint64_t PortIo::hypercall(uint64_t rip, uint32_t number) {
     uint64_t a0 = read_reg(uc_, UC_X86_REG_RDI), a1 = read_reg(uc_, UC_X86_REG_RSI),
              a2 = read_reg(uc_, UC_X86_REG_R10);
     try {
@@ -113,12 +112,15 @@ void PortIo::hypercall(uint64_t rip, uint32_t number) {
             break;
         case VMMU_HC_ROI_END: // handled before the broadcast (on_out)
             break;
+        case VMMU_HC_CLOCK: // the guest's monotonic clock: instructions retired before the out
+            return clock_.instructions_before(rip);
         default:
             stop_.stop(StopKind::GuestFault, fmt::format("unknown hypercall {}", number));
         }
     } catch (const std::exception& e) {
         stop_.stop(StopKind::GuestFault, fmt::format("hypercall {}: {}", number, e.what()));
     }
+    return 0;
 }
 
 // A process is its address space: CR3 without its PCID or flag bits.

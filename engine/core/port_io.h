@@ -63,7 +63,8 @@ public:
 private:
     uint64_t out_rip() const; // address of the OUT instruction being executed
     void emit(const std::string& s, uint64_t stream = VMMU_STREAM_KERNEL);
-    void hypercall(uint64_t rip, uint32_t number);
+    // Returns the value for RAX (0 but for VMMU_HC_CLOCK).
+    uint64_t hypercall(uint64_t rip, uint32_t number);
     // Region markers (VMMU_HC_ROI_BEGIN / END) and the check at exit that every region closed.
     void roi_begin(uint64_t rip, uint64_t name_va, uint64_t name_len, uint64_t program_va);
     void roi_end(uint64_t rip, uint64_t program_va);

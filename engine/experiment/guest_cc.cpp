@@ -161,14 +161,9 @@ std::string compile_hint(const std::string& out) {
     std::smatch m;
     static const std::regex missing_header(R"(fatal error: ([^:]+): No such file)");
     if (std::regex_search(out, m, missing_header))
-        return fmt::format(
-            "hint: the guest SDK has no <{}>; its headers are stdio.h, stdlib.h, string.h, "
-            "libc.h and the compiler's own (stdint.h, stddef.h, stdarg.h, stdbool.h, limits.h); "
-            "docs/PROGRAMS.md lists what the guest libc provides",
-            m[1].str());
-    if (out.find("SSE") != std::string::npos || out.find("x87") != std::string::npos)
-        return "hint: this guest build compiles user programs without floating point "
-               "(-mgeneral-regs-only): float and double are not available (docs/PROGRAMS.md)";
+        return fmt::format("hint: the guest SDK has no <{}>; docs/PROGRAMS.md (\"The C library\") "
+                           "lists the headers and functions the guest libc provides",
+                           m[1].str());
     return "";
 }
 
@@ -217,12 +212,15 @@ std::string missing_symbol_hint(const std::string& n) {
         return "files: the guest has no file system";
     if (any({"signal", "sigaction", "raise", "kill", "alarm", "setjmp", "longjmp"}))
         return "signals and non-local jumps: not in the guest";
-    if (any({"time", "clock", "gettimeofday", "clock_gettime", "nanosleep", "usleep"}))
-        return "time: the guest counts guest instructions, not wall time; use uptime() (timer "
-               "ticks) or regions of interest (roi_begin/roi_end)";
+    if (any({"gettimeofday", "nanosleep", "usleep", "localtime", "gmtime", "strftime"}))
+        return "time of day: the guest has no wall clock; clock() counts guest instructions, and "
+               "regions of interest (roi_begin/roi_end) measure a phase";
     if (any({"dlopen", "dlsym", "dlclose"})) return "dynamic loading: programs are static";
-    if (any({"puts", "putchar", "fputs", "scanf", "sscanf", "getchar"}))
-        return "stdio beyond printf/snprintf: write it with printf or write(1, ...)";
+    if (any({"scanf", "sscanf", "fscanf", "getchar", "getc", "gets", "getline"}))
+        return "input: the guest has no standard input; take inputs as key=value arguments and "
+               "parse them with strtol/strtod";
+    if (any({"sin", "cos", "tan", "asin", "acos", "atan", "atan2", "sinh", "cosh", "tanh"}))
+        return "trigonometric functions: not in the guest libc's math.h (docs/PROGRAMS.md)";
     if (starts_with(n, "__stack_chk") || starts_with(n, "__asan") || starts_with(n, "__ubsan") ||
         starts_with(n, "__gcov") || starts_with(n, "mcount"))
         return "a run-time library of a compiler option: drop -fstack-protector / -fsanitize / "

@@ -22,8 +22,8 @@ schemes=native,shadow,slat,agile,ideal
 # example and the arguments it runs with here (small: all five schemes, oracle on)
 check() {
     local name=$1 args=$2
-    "$vmmu" cc "$examples/$name.c" -O2 -o "$name.elf"
-    cc -O2 -o "$name.host" "$examples/$name.c"
+    "$vmmu" cc "$examples/$name.c" -O2 -Wall -Wextra -Werror -o "$name.elf"
+    cc -O2 -Wall -Wextra -Werror -o "$name.host" "$examples/$name.c" -lm
     if [ -f "$examples/$name.expected" ]; then
         ./"$name.host" | cmp - "$examples/$name.expected" ||
             fail "$name: $name.expected is not what it prints with its default arguments"
@@ -41,9 +41,11 @@ check() {
 check chase "footprint_kib=256 stride=4096 steps=20000"
 check chase "footprint_kib=64 stride=64 steps=4096 seed=3"
 check hashtable "n=5000 probes=10000"
+check matmul "n=40 block=16"
+check matmul "n=33"
 for extra in "$examples"/*.c; do
     name=$(basename "$extra" .c)
-    case $name in chase | hashtable) ;; *) check "$name" "" ;; esac
+    case $name in chase | hashtable | matmul) ;; *) check "$name" "" ;; esac
 done
 
 # The compiler's name: vmmu-cc, as a build system's CC.
@@ -62,4 +64,14 @@ grep -q "programs chase steps=3000 & hashtable n=2000: exited 0" both.table ||
     fail "two programs: the table does not say both ran: $(head -1 both.table)"
 { ./chase.host steps=3000; ./hashtable.host n=2000; } | sort >both.expected
 sort both.out | cmp - both.expected || fail "two programs: lines differ from the host's"
+# Two processes computing in double with a timer tick every 5000 instructions: many switches in
+# the middle of their arithmetic, and each still prints the host's digits.
+cp matmul.elf matmul2.elf
+"$vmmu" run --program matmul.elf --args "n=24 block=8" --program matmul2.elf --args "n=30" \
+    --timer-period 5000 --backends native,slat --quiet --guest-output fp.out --json fp.json \
+    >fp.table || fail "two matmuls side by side: exit $?"
+switches=$(grep -o '"kernel.context_switches": [0-9]*' fp.json | grep -o '[0-9]*$')
+[ "${switches:-0}" -ge 20 ] || fail "two matmuls switched only ${switches:-0} times"
+{ ./matmul.host n=24 block=8; ./matmul.host n=30; } | sort >fp.expected
+sort fp.out | cmp - fp.expected || fail "two matmuls: lines differ from the host's: $(diff <(sort fp.out) fp.expected)"
 echo "cc_examples: all examples match the host"

@@ -88,10 +88,11 @@ def main(vmmu, source, work):
                             "in_band": 2, "points": points}
     with open(study_json, "w") as fh:
         json.dump(study, fh)
-    # Memory the limit (1 MiB host), a fast scanner: sharing lets slat fit more VMs.
+    # Memory the limit (2 MiB host: two forkwait VMs need about 1.1 MiB without sharing), a fast
+    # scanner: sharing lets slat fit more VMs.
     density_json = os.path.join(work, "density.json")
     subprocess.run([vmmu, "study", "density", "--param", "n=20", "--max-vms", "3",
-                    "--host-mib", "1", "--dedup", "--dedup-period", "200000",
+                    "--host-mib", "2", "--dedup", "--dedup-period", "200000",
                     "--dedup-pages", "2000", "--json", density_json], check=True,
                    stdout=subprocess.DEVNULL)
     with open(density_json) as fh:

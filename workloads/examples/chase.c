@@ -12,6 +12,7 @@
 #include <string.h>
 
 #ifdef __vmmu__ /* defined by vmmu cc: mark the measured part as a region of interest */
+#include <libc.h> /* vmmu's own calls: roi_begin, roi_end, report */
 #define ROI_BEGIN(name) roi_begin(name)
 #define ROI_END() roi_end()
 #else

@@ -30,6 +30,8 @@ void hc_report(const char *key, u64 len, u64 value) {
     hypercall(VMMU_HC_REPORT, (u64)key, len, value);
 }
 
+u64 hc_clock(void) { return hypercall(VMMU_HC_CLOCK, 0, 0, 0); }
+
 void hc_exit(u64 status) {
     hypercall(VMMU_HC_EXIT, status, 0, 0);
     for (;;)
@@ -86,6 +88,7 @@ void report_kernel_stats(void) {
     report1("idle_halts", kstats.idle_halts);
     report1("cr3_loads", kstats.cr3_loads);
     report1("invlpgs", kstats.invlpgs);
+    report1("fpu_switches", kstats.fpu_switches);
     report1("frames_in_use", frames_in_use);
     if (hv_recommended) {
         report1("hv_switches", hv_stats.switches);

@@ -184,6 +184,7 @@ int exec_load(struct proc *p, struct trapframe *tf, const char *name, int argc, 
     for (; name[n] && n < PROC_NAME_MAX - 1; ++n)
         p->name[n] = name[n];
     p->name[n] = 0;
+    fpu_exec(p);
     memset(tf, 0, sizeof *tf);
     tf->rip = entry;
     tf->cs = VMMU_SEL_KERNEL_CS;

@@ -93,12 +93,20 @@ struct trapframe {
 #define KSTACK_SIZE 16384
 #define PROC_NAME_MAX 32
 
+/* A process's x87/SSE registers while it does not hold the CPU: the FXSAVE image (SDM vol. 1,
+ * 10.5.1), 16-byte aligned. It sits at the top of the process's kernel stack, right above where
+ * the stack starts (kstack_top), so it shares the page the stack uses anyway; not in struct
+ * proc, whose slots the scheduler scans: bigger slots would spread that scan over more pages. */
+struct fpu_state {
+    u8 bytes[512];
+} __attribute__((aligned(16)));
+
 struct proc {
     int pid;
     enum proc_state state;
     struct proc *parent;
     u64 ksp;        /* kernel stack pointer saved by swtch */
-    u64 kstack_top; /* where traps from user code start (TSS.RSP0) */
+    u64 kstack_top; /* where traps from user code start (TSS.RSP0); the FPU state above it */
     const void *chan; /* what a sleeping process waits for */
     u64 wake_tick;    /* for sleep(ticks) */
     int exit_status;
@@ -123,6 +131,16 @@ int proc_fork(struct trapframe *tf);
 void proc_exit(int status) __attribute__((noreturn));
 int proc_wait(u64 status_uva);
 
+/* fpu.c: eager per-process x87/SSE state, switched by the scheduler. Valid while another
+ * process owns the FPU. */
+#define proc_fpu(p) ((struct fpu_state *)(p)->kstack_top)
+void fpu_init_cpu(void);                  /* CR0/CR4: x87 and SSE on, no #NM traps */
+void fpu_init_state(struct fpu_state *f); /* FNINIT state, MXCSR 0x1f80 */
+void fpu_switch_to(struct proc *p);       /* before p runs: save the owner's, load p's */
+void fpu_fork(struct proc *child);        /* child inherits the running process's state */
+void fpu_exec(struct proc *p);            /* a new image starts from the initial state */
+void fpu_release(struct proc *p);         /* p exits: its registers are nobody's */
+
 /* exec.c */
 int exec_load(struct proc *p, struct trapframe *tf, const char *name, int argc, char **argv);
 void kernel_start_init(const char *cmdline);
@@ -143,12 +161,13 @@ void hc_report(const char *key, u64 len, u64 value);
 void hc_exit(u64 status) __attribute__((noreturn));
 void hc_write(const char *s, u64 len);
 void hc_write_program(const char *s, u64 len);
+u64 hc_clock(void); /* guest instructions retired so far (VMMU_HC_CLOCK) */
 
 /* Events the kernel counts and reports as kernel.<name> at shutdown. */
 struct kstats {
     u64 syscalls, page_faults, pf_demand_zero, pf_demand_zero_2m, pf_cow, cow_copy, cow_reuse,
         pf_fatal, forks, execs, exits, context_switches, processes_created, timer_ticks,
-        idle_halts, cr3_loads, invlpgs, killed;
+        idle_halts, cr3_loads, invlpgs, killed, fpu_switches;
 };
 extern struct kstats kstats;
 

@@ -11,6 +11,7 @@ const struct vmmu_boot_info *boot = &boot_copy;
 void kmain(const struct vmmu_boot_info *info) {
     /* Traps first: nothing below may fault before the IDT is loaded. */
     cpu_init();
+    fpu_init_cpu();
     if (info->magic != VMMU_BOOT_MAGIC)
         panic("bad boot info magic %llx", info->magic);
     boot_copy = *info;

@@ -26,7 +26,8 @@ struct proc *proc_alloc(void) {
         memset(p, 0, sizeof *p);
         p->pid = next_pid++;
         p->state = P_EMBRYO;
-        p->kstack_top = (u64)&kstacks[i][KSTACK_SIZE];
+        p->kstack_top = (u64)&kstacks[i][KSTACK_SIZE - sizeof(struct fpu_state)];
+        fpu_init_state(proc_fpu(p));
         kstats.processes_created++;
         return p;
     }
@@ -89,6 +90,7 @@ void scheduler(void) {
         cur = p;
         set_kernel_stack(p->kstack_top);
         vm_activate(p->mm.pml4);
+        fpu_switch_to(p);
         swtch(&scheduler_sp, p->ksp);
         cur = 0;
     }
@@ -140,6 +142,7 @@ int proc_fork(struct trapframe *tf) {
     vm_flush_all(cur->mm.pml4);
     np->parent = cur;
     memcpy(np->name, cur->name, sizeof np->name);
+    fpu_fork(np);
     struct trapframe child = *tf;
     child.rax = 0; /* fork returns 0 in the child */
     proc_start(np, &child);
@@ -163,6 +166,7 @@ void proc_exit(int status) {
     switch_cr3(kernel_pml4);
     vm_free(p->mm.pml4);
     p->mm.pml4 = 0;
+    fpu_release(p);
     p->exit_status = status;
     p->state = P_ZOMBIE;
     kstats.exits++;

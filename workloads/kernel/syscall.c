@@ -219,6 +219,7 @@ void syscall_dispatch(struct trapframe *tf) {
         report_kernel_stats();
         hc_exit(a0);
     case SYS_UPTIME: ret = (i64)ticks; break;
+    case SYS_CLOCK: ret = (i64)hc_clock(); break;
     default: ret = -VMMU_ENOSYS; break;
     }
     tf->rax = (u64)ret;

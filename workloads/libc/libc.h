@@ -1,4 +1,5 @@
-/* The guest libc: what a vmmu user program can call. Freestanding: no floating point, no
+/* The guest libc's own interface: the vmmu calls a program may use beside the standard C ones
+ * (include/: stdio.h, stdlib.h, string.h, math.h, ...; docs/PROGRAMS.md lists what exists). No
  * files, no signals; console output, memory and processes through the kernel's system calls
  * (vmmu/syscalls.h). */
 #ifndef VMMU_LIBC_H
@@ -7,6 +8,12 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "vmmu/syscalls.h"
 
@@ -25,6 +32,8 @@ long write(int fd, const void* buf, size_t len);
 int report(const char* key, uint64_t value); /* a named result the engine records */
 void shutdown(int status) __attribute__((noreturn));
 uint64_t uptime(void); /* timer ticks since boot */
+/* The guest's monotonic clock: guest instructions retired since boot (exact, deterministic). */
+uint64_t vmmu_instructions(void);
 
 /* ---- Regions of interest (roi.c): the engine reports the counters between the two markers as
  * a window named `name` (summed over repeats). Regions nest one level at most; every region
@@ -33,26 +42,8 @@ void roi_begin(const char* name);
 void roi_end(void);
 extern const char* vmmu_program_name; /* argv[0], set before main */
 
-/* ---- Memory and strings (string.c) ---- */
-void* memset(void* d, int c, size_t n);
-void* memcpy(void* d, const void* s, size_t n);
-void* memmove(void* d, const void* s, size_t n);
-int memcmp(const void* a, const void* b, size_t n);
-size_t strlen(const char* s);
-int strcmp(const char* a, const char* b);
-int strncmp(const char* a, const char* b, size_t n);
-char* strchr(const char* s, int c);
-
-/* ---- Formatted output (format.c, print.c): %d %i %u %x %p %s %c %%, flags - 0, width,
- * length l ll z ---- */
+/* ---- Formatting into a buffer: the printf engine (format.c) ---- */
 int vformat(char* buf, size_t size, const char* fmt, va_list ap);
-int snprintf(char* buf, size_t size, const char* fmt, ...);
-int printf(const char* fmt, ...);
-
-/* ---- Allocation (malloc.c): size classes over brk, large blocks straight from mmap ---- */
-void* malloc(size_t n);
-void* calloc(size_t count, size_t size);
-void free(void* p);
 
 /* ---- Program helpers (args.c) ---- */
 /* The value of "key=value" among argv[1..], or def; exits with status 2 on a malformed value. */

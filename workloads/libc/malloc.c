@@ -74,3 +74,41 @@ void free(void *p) {
     *(void **)p = free_lists[h->cls];
     free_lists[h->cls] = h;
 }
+
+/* The block's usable bytes: its class size or its mapping, less the header. */
+static size_t usable(void *p) {
+    struct header *h = (struct header *)((char *)p - HEADER);
+    return h->cls == LARGE_CLASS ? h->size - HEADER : ((size_t)1 << h->cls) - HEADER;
+}
+
+void *realloc(void *p, size_t n) {
+    if (!p)
+        return malloc(n);
+    if (n == 0) {
+        free(p);
+        return 0;
+    }
+    struct header *h = (struct header *)((char *)p - HEADER);
+    if (h->magic != MAGIC) {
+        printf("realloc: %p was not allocated by malloc\n", p);
+        exit(3);
+    }
+    size_t have = usable(p);
+    if (n <= have)
+        return p;
+    void *q = malloc(n);
+    if (!q)
+        return 0;
+    memcpy(q, p, have);
+    free(p);
+    return q;
+}
+
+/* Payloads are 16-byte aligned; larger alignments are not provided. */
+void *aligned_alloc(size_t align, size_t n) {
+    if (align > HEADER || (align & (align - 1))) {
+        errno = EINVAL;
+        return 0;
+    }
+    return malloc(n);
+}

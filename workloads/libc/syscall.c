@@ -11,11 +11,12 @@ static inline long sc(long n, long a, long b, long c) {
     return ret;
 }
 
-void exit(int status) {
+void _exit(int status) {
     sc(SYS_EXIT, status, 0, 0);
     for (;;)
         ;
 }
+void _Exit(int status) { _exit(status); }
 
 int fork(void) { return (int)sc(SYS_FORK, 0, 0, 0); }
 int exec(const char *name, char *const argv[]) { return (int)sc(SYS_EXEC, (long)name, (long)argv, 0); }
@@ -26,6 +27,11 @@ void sleep(uint64_t ticks) { sc(SYS_SLEEP, (long)ticks, 0, 0); }
 long write(int fd, const void *buf, size_t len) { return sc(SYS_WRITE, fd, (long)buf, (long)len); }
 int report(const char *key, uint64_t value) { return (int)sc(SYS_REPORT, (long)key, (long)value, 0); }
 uint64_t uptime(void) { return (uint64_t)sc(SYS_UPTIME, 0, 0, 0); }
+uint64_t vmmu_instructions(void) { return (uint64_t)sc(SYS_CLOCK, 0, 0, 0); }
+int sched_yield(void) {
+    yield();
+    return 0;
+}
 
 void shutdown(int status) {
     sc(SYS_SHUTDOWN, status, 0, 0);

@@ -1,5 +1,6 @@
 /* stream: the four STREAM kernels (McCalpin, "Memory bandwidth and machine balance", 1995)
- * over three arrays, in 64-bit integer arithmetic (the guest has no FPU state):
+ * over three arrays, in 64-bit integer arithmetic (written before user programs had floating
+ * point; kept in integers so that its counts and checksums stay comparable across versions):
  *   copy c = a;  scale b = q*c;  add c = a + b;  triad a = b + q*c.
  * Sequential access: few TLB misses per byte, the opposite of gups. Every element of an
  * array holds the same value, so the expected values follow from replaying the kernels on

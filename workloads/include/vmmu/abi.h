@@ -65,6 +65,9 @@
                                 NUL-terminated name (for errors) */
 #define VMMU_HC_ROI_END 6    /* rdi = VA of the program's NUL-terminated name (for errors) */
 #define VMMU_ROI_NAME_MAX 64 /* longest region name; [A-Za-z0-9_.-] only */
+/* The guest's monotonic clock: rax returns the guest instructions retired before this `out`
+ * (exact and deterministic; the run's instruction count, not wall time). */
+#define VMMU_HC_CLOCK 16
 
 /* ---- Hypervisor personalities: CPUID and Hyper-V hypercalls ------------------------------ */
 /* The engine answers CPUID leaf 1 ECX bit 31 (a hypervisor is present) and the hypervisor range

@@ -20,7 +20,8 @@
 #define SYS_WRITE 11   /* write(fd, buf, len): fd 1 and 2 go to the console */
 #define SYS_REPORT 12  /* report(key, value): a named result, forwarded to the engine */
 #define SYS_SHUTDOWN 13 /* shutdown(status): kernel reports its counters and ends the run */
-#define SYS_UPTIME 14  /* uptime(): timer ticks since boot (the guest's only clock) */
+#define SYS_UPTIME 14  /* uptime(): timer ticks since boot */
+#define SYS_CLOCK 15   /* clock(): guest instructions retired since boot (monotonic, exact) */
 
 /* mmap flags (anonymous memory only). */
 #define VMMU_MAP_HUGE 0x1   /* back with 2 MiB pages where alignment allows */
