@@ -240,7 +240,13 @@ TEST_F(RunWindowsTest, EveryIntervalPointIsTakenForAnyPeriodAndWarmup) {
                                      {"hello", {}, 100'000, 0},
                                      {"gups", {"table_mib=4", "updates=20000"}, 250'001, 0},
                                      {"forkwait", {"n=40"}, 100'000, 300'001},
-                                     {"forkwait", {"n=40"}, 100'003, 234'567}};
+                                     {"forkwait", {"n=40"}, 100'003, 234'567},
+                                     // A warm-up point right after an interval point: both fell
+                                     // in one pass of one block on the guest of their time,
+                                     // and the second point was lost.
+                                     {"hello", {}, 1'000, 2'001},
+                                     {"hello", {}, 3'333, 3'334},
+                                     {"hello", {}, 3'333, 6'667}};
     for (const Case& c : cases) {
         RunOptions o;
         o.workload = c.workload;

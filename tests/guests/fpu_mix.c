@@ -56,15 +56,21 @@ static void print(const char *who, const struct result *r) {
 
 int main(void) {
     int rounds = 60;
+    printf("rounding mode at start: %d\n", fegetround()); /* exec's initial state: nearest */
+    fesetround(FE_DOWNWARD);
+    fflush(stdout); /* on the host, or the child would print the buffered line again */
     pid_t pid = fork();
     if (pid == 0) {
+        printf("child inherited rounding mode %d\n", fegetround()); /* fork copies it */
         struct result r = work(0.3, 3.9, rounds, FE_TOWARDZERO);
         print("child", &r);
         return 0;
     }
+    int kept = fegetround(); /* the child's own modes never reach the parent */
     struct result r = work(0.4, 3.7, rounds, FE_UPWARD);
     int status = -1;
     wait(&status);
+    printf("parent kept rounding mode %d before its work\n", kept);
     print("parent", &r);
     printf("child status %d\n", WEXITSTATUS(status));
     return 0;
