@@ -106,7 +106,7 @@ TEST(RobustElf, TextOutsideGuestCodeMemoryIsRejected) {
                                    eh.e_entry += shift;
                                    put(b, 0, eh);
                                }),
-                      2, "bad guest image", "must lie in a program slot");
+                      2, "bad guest image", "must lie in the program slots");
 }
 
 TEST(RobustElf, TextBreakingTheIdentityRuleIsRejected) {
@@ -130,7 +130,8 @@ TEST(RobustElf, SecondProgramInTheSameSlotIsRejected) {
     fs::copy_file(guest("programs/hello.elf"), dir / "hello2.elf");
     EXPECT_FAILS_WITH(
         run_vmmu({"run", "--workload", "hello", "--program", (dir / "hello2.elf").string()}, dir),
-        2, "hello2.elf", "overlaps another program's text");
+        2, "hello2.elf",
+        "hello.elf's text: each program needs its own slot; build it with `vmmu cc`");
 }
 
 TEST(RobustElf, GuestMemoryTooSmallForTheImagesIsRejected) {
@@ -178,8 +179,9 @@ TEST(RobustElf, ArchiveHoldsOnlyWhatTheLoaderReads) {
     EXPECT_EQ(padded.load_bytes, plain.load_bytes);
     ElfImage kernel = read_elf(guest("kernel.elf").string());
     GuestMemory a(uint64_t{64} << 20), c(uint64_t{64} << 20);
-    BootState sa = load_guest(a, kernel, {plain}, {"hello"}, BootOptions{"hello", 1000, 0});
-    BootState sc = load_guest(c, kernel, {padded}, {"hello"}, BootOptions{"hello", 1000, 0});
+    std::vector<ElfImage> pa_images{plain}, pc_images{padded};
+    BootState sa = load_guest(a, kernel, pa_images, {"hello"}, BootOptions{"hello", 1000, 0});
+    BootState sc = load_guest(c, kernel, pc_images, {"hello"}, BootOptions{"hello", 1000, 0});
     EXPECT_EQ(sa.free_start, sc.free_start);
     std::vector<uint8_t> pa(sa.free_start), pc(sc.free_start);
     a.read(GuestPhys(0), pa.data(), pa.size());
@@ -202,8 +204,8 @@ TEST(RobustElf, LoaderThrowsImageErrorOnEveryTruncation) {
     for (size_t len = 0; len < good.size(); len += 97) {
         std::vector<uint8_t> cut(good.begin(), good.begin() + static_cast<long>(len));
         try {
-            ElfImage img = parse_elf("cut.elf", cut);
-            load_guest(mem, kernel, {img}, {"cut"}, BootOptions{"cut", 1000, 0});
+            std::vector<ElfImage> images{parse_elf("cut.elf", cut)};
+            load_guest(mem, kernel, images, {"cut"}, BootOptions{"cut", 1000, 0});
         } catch (const ImageError&) {
         }
     }

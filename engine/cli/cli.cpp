@@ -88,6 +88,7 @@ int cli_main(int argc, char** argv) {
     add_sweep_command(app, action);
     add_report_command(app, action);
     add_export_command(app, action);
+    add_cc_command(app, action);
     add_help_command(app, action);
     try {
         app.parse(argc, argv);

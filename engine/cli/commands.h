@@ -26,5 +26,6 @@ void add_baseline_command(CLI::App& app, Action& action);
 void add_sweep_command(CLI::App& app, Action& action);
 void add_report_command(CLI::App& app, Action& action);
 void add_export_command(CLI::App& app, Action& action);
+void add_cc_command(CLI::App& app, Action& action);
 
 } // namespace vmmu

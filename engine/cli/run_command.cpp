@@ -30,6 +30,11 @@ void add_run_command(CLI::App& app, Action& action) {
     c->add_option("--json", *json_path, "write the vmmu.run/1 JSON document here")
         ->check(non_empty_path());
     c->add_flag("--quiet", *quiet, "do not echo the guest console");
+    auto guest_output = std::make_shared<std::string>();
+    c->add_option("--guest-output", *guest_output,
+                  "write what the guest's programs printed (their stdout and stderr, without the "
+                  "kernel's messages) to this file")
+        ->check(non_empty_path());
     auto scenario = std::make_shared<std::string>();
     c->add_option("--scenario", *scenario,
                   "run the vmmu.scenario/1 JSON file (engine/experiment/scenario.h)");
@@ -40,7 +45,11 @@ void add_run_command(CLI::App& app, Action& action) {
     c->callback([=, &action] {
         action = [=] {
             if (!json_path->empty()) check_output_file(*json_path, "--json");
+            if (!guest_output->empty()) check_output_file(*guest_output, "--guest-output");
             exports->check();
+            if (multi->wanted() && !guest_output->empty())
+                throw std::invalid_argument("--guest-output takes single runs: drop --vms and "
+                                            "--vms-file, or --guest-output");
             if (multi->wanted() && !exports->empty())
                 throw std::invalid_argument("--export takes single runs; several VMs (--vms, "
                                             "--vms-file) are not exported: drop --export");
@@ -82,6 +91,7 @@ void add_run_command(CLI::App& app, Action& action) {
                     fmt::print(stderr, "  last guest events, oldest first:\n");
                 for (auto& e : r.recent_events) fmt::print(stderr, "    {}\n", e);
             }
+            if (!guest_output->empty()) write_file_atomic(*guest_output, out.result.program_output);
             if (!json_path->empty()) {
                 write_file_atomic(*json_path, run_json(out).dump(2) + "\n");
                 fmt::print("wrote {}\n", *json_path);

@@ -83,6 +83,8 @@ void add_study_command(CLI::App& app, Action& action) {
     f->run.add(c);
     // The study is the sessions workload at several K: no other workload to choose.
     c->remove_option(c->get_option("--workload"));
+    c->remove_option(c->get_option("--args"));
+    f->run.workload_flag = nullptr; // --program only adds a file to the archive here
     ScalingOptions& s = f->study;
     s.jobs = std::min(2u, std::max(1u, std::thread::hardware_concurrency()));
     c->add_option("--sessions", s.sessions, "comma list of concurrent session counts K")

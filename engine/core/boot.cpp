@@ -85,28 +85,88 @@ void check_kernel(const ElfImage& k, uint64_t mem_bytes) {
     }
 }
 
+} // namespace
+
+// The rules a program must follow, each message with the way to a program that follows them.
 void check_program(const ElfImage& p, uint64_t mem_bytes) {
+    constexpr const char* kFix = "build it with `vmmu cc FILES... -o prog.elf`, which links it "
+                                 "for the guest (docs/PROGRAMS.md)";
+    if (p.dynamic)
+        throw ImageError(fmt::format("{}: dynamically linked (it has an interpreter or a dynamic "
+                                     "section); the guest has no dynamic loader: {}",
+                                     p.path, kFix));
+    if (p.tls)
+        throw ImageError(fmt::format("{}: uses thread-local storage (a PT_TLS segment); the "
+                                     "guest kernel sets up none: drop _Thread_local / __thread "
+                                     "and {}",
+                                     p.path, kFix));
     for (auto& s : p.segments) {
         if (s.exec) {
+            if (s.write)
+                throw ImageError(fmt::format("{}: text segment at {:#x} is writable; program "
+                                             "text is shared read-only by every process: {}",
+                                             p.path, s.vaddr, kFix));
             if (s.vaddr != s.paddr)
                 throw ImageError(fmt::format("{}: text at {:#x} loaded at {:#x}: code must be "
-                                             "identity-mapped (VA == gPA)",
-                                             p.path, s.vaddr, s.paddr));
+                                             "identity-mapped (VA == gPA): {}",
+                                             p.path, s.vaddr, s.paddr, kFix));
             if (s.vaddr < VMMU_PROG_TEXT_BASE || s.vaddr + s.mem_size > VMMU_CODE_END)
-                throw ImageError(fmt::format(
-                    "{}: program text [{:#x}, {:#x}) must lie in a program "
-                    "slot in [{:#x}, {:#x})",
-                    p.path, s.vaddr, s.vaddr + s.mem_size, VMMU_PROG_TEXT_BASE, VMMU_CODE_END));
+                throw ImageError(fmt::format("{}: program text [{:#x}, {:#x}) must lie in the "
+                                             "program slots [{:#x}, {:#x}): {}",
+                                             p.path, s.vaddr, s.vaddr + s.mem_size,
+                                             VMMU_PROG_TEXT_BASE, VMMU_CODE_END, kFix));
             if (s.vaddr + s.mem_size > mem_bytes)
                 throw ImageError(fmt::format("{}: text beyond guest memory", p.path));
         } else if (s.vaddr < VMMU_USER_DATA_BASE || s.vaddr + s.mem_size > VMMU_DIRECT_MAP) {
             throw ImageError(fmt::format("{}: data segment [{:#x}, {:#x}) must lie in user memory "
-                                         "[{:#x}, {:#x})",
+                                         "[{:#x}, {:#x}) (data is reached through the MMIO "
+                                         "window, only code sits below guest memory's end): {}",
                                          p.path, s.vaddr, s.vaddr + s.mem_size, VMMU_USER_DATA_BASE,
-                                         VMMU_DIRECT_MAP));
+                                         VMMU_DIRECT_MAP, kFix));
         }
     }
 }
+
+void place_programs(std::vector<ElfImage>& programs) {
+    std::vector<std::pair<uint64_t, uint64_t>> taken; // [begin, end) of placed text
+    std::vector<std::string> owner;
+    auto overlap = [&taken](uint64_t b, uint64_t e) -> long {
+        for (size_t i = 0; i < taken.size(); ++i)
+            if (b < taken[i].second && taken[i].first < e) return static_cast<long>(i);
+        return -1;
+    };
+    // Programs that cannot move claim their slots first, in order.
+    for (bool movable : {false, true}) {
+        for (auto& p : programs) {
+            if (p.relocatable != movable) continue;
+            uint64_t b = p.text_begin(), e = p.text_end();
+            if (long i = overlap(b, e); i >= 0) {
+                if (!movable)
+                    throw ImageError(fmt::format(
+                        "{}: text [{:#x}, {:#x}) overlaps {}'s text: each program needs its own "
+                        "slot; build it with `vmmu cc`, which keeps the relocations that let "
+                        "vmmu move it to a free slot",
+                        p.path, b, e, owner[static_cast<size_t>(i)]));
+                uint64_t size = align_up(e - b, VMMU_PROG_TEXT_SLOT);
+                uint64_t at = VMMU_PROG_TEXT_BASE;
+                while (at + size <= VMMU_CODE_END && overlap(at, at + size) >= 0)
+                    at += VMMU_PROG_TEXT_SLOT;
+                if (at + size > VMMU_CODE_END)
+                    throw ImageError(fmt::format(
+                        "{}: no free text slot: its text needs {} KiB and the {} program slots "
+                        "of {} KiB are taken by the other programs; run fewer programs",
+                        p.path, (e - b) >> 10, VMMU_PROG_MAX_SLOTS, VMMU_PROG_TEXT_SLOT >> 10));
+                rebase_text(p, at + (b & (kPageSize4K - 1)));
+                b = p.text_begin();
+                e = p.text_end();
+            }
+            taken.push_back({b, e});
+            owner.push_back(p.path);
+        }
+    }
+}
+
+namespace {
 
 // GDT: null, 64-bit kernel code (0x08), kernel data (0x10); accessed bits preset so loading a
 // selector never writes the table.
@@ -119,11 +179,12 @@ void write_gdt(GuestMemory& mem, BootState& st) {
 
 } // namespace
 
-BootState load_guest(GuestMemory& mem, const ElfImage& kernel,
-                     const std::vector<ElfImage>& programs, const std::vector<std::string>& names,
-                     const BootOptions& options) {
+BootState load_guest(GuestMemory& mem, const ElfImage& kernel, std::vector<ElfImage>& programs,
+                     const std::vector<std::string>& names, const BootOptions& options) {
     BootState st;
     check_kernel(kernel, mem.size());
+    for (auto& p : programs) check_program(p, mem.size());
+    place_programs(programs);
     uint64_t reserved_end = VMMU_CODE_END;
     for (auto& s : kernel.segments) {
         copy_segment(mem, kernel, s, s.paddr);
@@ -134,7 +195,6 @@ BootState load_guest(GuestMemory& mem, const ElfImage& kernel,
 
     std::vector<std::pair<uint64_t, uint64_t>> prog_text;
     for (auto& p : programs) {
-        check_program(p, mem.size());
         for (auto& s : p.segments) {
             if (!s.exec) continue;
             for (auto& [b, e] : prog_text)

@@ -31,9 +31,21 @@ struct BootState {
 };
 
 // Checks every image against the address map and loads it; throws ImageError naming the file
-// and the rule it breaks.
-BootState load_guest(GuestMemory& mem, const ElfImage& kernel,
-                     const std::vector<ElfImage>& programs,
+// and the rule it breaks. Programs are placed first (place_programs), so a moved program's
+// image is the one the archive holds.
+BootState load_guest(GuestMemory& mem, const ElfImage& kernel, std::vector<ElfImage>& programs,
                      const std::vector<std::string>& program_names, const BootOptions& options);
+
+// The rules a user program must follow to be loaded (text in the program slots, identity-mapped
+// and read-only; data in user memory; static; no thread-local storage). Throws ImageError naming
+// the file, the rule and how to build a program that follows it (`vmmu cc`).
+void check_program(const ElfImage& program, uint64_t mem_bytes);
+
+// Text slots: each program keeps the text address it was linked at unless that overlaps a
+// program placed before it; then, if it kept its relocations (`vmmu cc` links with
+// --emit-relocs), it moves to the lowest free slots (rebase_text). Programs that cannot move
+// are placed first. Throws ImageError on an overlap that cannot be resolved or when no slot is
+// free.
+void place_programs(std::vector<ElfImage>& programs);
 
 } // namespace vmmu

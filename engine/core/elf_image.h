@@ -20,6 +20,13 @@ struct ElfSegment {
     bool exec = false, write = false;
 };
 
+// A field in a loadable section that holds an absolute address inside the text (a function
+// pointer in data, a `movabs` of a function's address): what moving the text must patch.
+struct TextReference {
+    uint64_t file_offset = 0;
+    unsigned width = 8; // bytes: 8 (R_X86_64_64) or 4 (R_X86_64_32, R_X86_64_32S)
+};
+
 struct ElfImage {
     std::string path;
     std::vector<uint8_t> bytes; // the whole file
@@ -32,6 +39,15 @@ struct ElfImage {
     std::vector<ElfSegment> segments;          // PT_LOAD only
     std::map<uint64_t, std::string> functions; // STT_FUNC symbols by address
     std::map<std::string, uint64_t> symbols;   // every named symbol: name -> address
+    // Relocations kept in the executable (linked with --emit-relocs, as `vmmu cc` links): the
+    // text can then be moved to another slot (rebase_text). `relocation_problem` says why a
+    // program that kept them still cannot move ("" if it can).
+    bool relocatable = false;
+    // Program headers the guest has no loader for: PT_INTERP or PT_DYNAMIC (a dynamically
+    // linked program), PT_TLS (thread-local storage).
+    bool dynamic = false, tls = false;
+    std::string relocation_problem;
+    std::vector<TextReference> text_references;
 
     // Text range: the lowest and highest address of executable segments.
     uint64_t text_begin() const;
@@ -43,5 +59,11 @@ struct ElfImage {
 // Parses and validates an ELF64 x86-64 executable: header, segment bounds, no overlaps.
 ElfImage read_elf(const std::string& path);
 ElfImage parse_elf(std::string path, std::vector<uint8_t> bytes);
+
+// Moves a relocatable image's text so that it starts at `new_text_base` (a page multiple):
+// patches the entry point, the text segments' addresses, every TextReference and the symbols,
+// in `bytes` too, so the program archive holds the moved program. Throws ImageError if the
+// image is not relocatable.
+void rebase_text(ElfImage& img, uint64_t new_text_base);
 
 } // namespace vmmu

@@ -116,6 +116,7 @@ struct RunResult {
     std::vector<std::string> recent_events; // the last guest events before the stop, oldest first
     GuestCounters guest;
     std::string console;                      // everything the guest printed
+    std::string program_output;               // what its programs wrote to fd 1 and 2
     std::map<std::string, uint64_t> reported; // report hypercalls: key -> value
     double wall_seconds = 0;                  // host time: goes only in the "sim" block
 };

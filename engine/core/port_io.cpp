@@ -59,8 +59,9 @@ uint64_t PortIo::out_rip() const {
     return synced;
 }
 
-void PortIo::emit(const std::string& s) {
+void PortIo::emit(const std::string& s, uint64_t stream) {
     console_ += s;
+    if (stream != VMMU_STREAM_KERNEL) program_output_ += s;
     if (config_.echo_console) std::fwrite(s.data(), 1, s.size(), stdout);
 }
 
@@ -92,7 +93,7 @@ uint64_t PortIo::hypercall(uint64_t rip, uint32_t number) {
     try {
         switch (number) {
         case VMMU_HC_WRITE:
-            emit(data_.read_guest_string(a0, a1));
+            emit(data_.read_guest_string(a0, a1), a2);
             break;
         case VMMU_HC_REPORT:
             reported_[data_.read_guest_string(a0, std::min(a1, kMaxReportKey))] = a2;

@@ -20,6 +20,8 @@
 #include "engine/core/machine.h"
 #include "engine/core/run_stop.h"
 
+#include "vmmu/abi.h"
+
 #include <unicorn/unicorn.h>
 
 #include <cstdint>
@@ -49,6 +51,8 @@ public:
     void on_out(uint32_t port, uint32_t value);
 
     const std::string& console() const { return console_; }
+    // What programs wrote to fd 1 and 2 (VMMU_HC_WRITE with a stream), without kernel messages.
+    const std::string& program_output() const { return program_output_; }
     const std::map<std::string, uint64_t>& reported() const { return reported_; }
 
     // The guest's `mov cr3` that completes a switch or flush hypercall (abi.h): true when one is
@@ -58,7 +62,7 @@ public:
 
 private:
     uint64_t out_rip() const; // address of the OUT instruction being executed
-    void emit(const std::string& s);
+    void emit(const std::string& s, uint64_t stream = VMMU_STREAM_KERNEL);
     // Returns the value for RAX (0 but for VMMU_HC_CLOCK).
     uint64_t hypercall(uint64_t rip, uint32_t number);
     // Region markers (VMMU_HC_ROI_BEGIN / END) and the check at exit that every region closed.
@@ -81,6 +85,7 @@ private:
     GuestCounters& counters_;
     uc_engine* uc_ = nullptr;
     std::string console_;
+    std::string program_output_;
     std::map<std::string, uint64_t> reported_;
     BoundaryFn boundary_;
     struct OpenRegion {

@@ -122,6 +122,7 @@ RunResult Vcpu::run(uint64_t quantum) {
     r.recent_events = events_.lines();
     r.guest = counters();
     r.console = io_.console();
+    r.program_output = io_.program_output();
     r.reported = io_.reported();
     return r;
 }

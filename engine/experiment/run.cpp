@@ -5,12 +5,14 @@
 #include "engine/mmu/registry.h"
 #include "engine/mmu/machine_env.h"
 #include "vmmu/abi.h"
+#include "vmmu/syscalls.h"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
 #include <algorithm>
 #include <exception>
+#include <sstream>
 #include <stdexcept>
 
 namespace vmmu {
@@ -61,11 +63,13 @@ std::unique_ptr<PreparedRun> prepare_run(const RunOptions& o, const HostSlot* sl
     RunOutput& out = prepared->out;
     out.options = o;
     fs::path gdir = guest_dir();
-    auto catalogue = load_workloads(gdir);
-    out.workload = find_workload(catalogue, o.workload);
-    out.params = resolve_params(out.workload, o.params);
     std::vector<std::string> order;
-    for (auto& p : out.workload.params) order.push_back(p.name);
+    if (!o.run_programs) {
+        auto catalogue = load_workloads(gdir);
+        out.workload = find_workload(catalogue, o.workload);
+        out.params = resolve_params(out.workload, o.params);
+        for (auto& p : out.workload.params) order.push_back(p.name);
+    }
 
     // Checked in MiB, before the shift to bytes can wrap around.
     if (o.guest_mib < 64 || o.guest_mib > 65536 || o.guest_mib % 2 != 0)
@@ -81,7 +85,16 @@ std::unique_ptr<PreparedRun> prepare_run(const RunOptions& o, const HostSlot* sl
     for (auto& e : fs::directory_iterator(gdir / "programs"))
         if (e.path().extension() == ".elf") mc.program_paths.push_back(e.path().string());
     std::sort(mc.program_paths.begin(), mc.program_paths.end());
+    std::vector<std::string> builtin;
+    for (auto& p : mc.program_paths) builtin.push_back(fs::path(p).stem().string());
     for (auto& p : o.programs) mc.program_paths.push_back(p);
+    if (o.run_programs) {
+        std::vector<std::string> names;
+        for (auto& p : o.programs) names.push_back(fs::path(p).stem().string());
+        out.workload.name = fmt::format("{}", fmt::join(names, "+"));
+        out.workload.description = fmt::format("your program{}: {}", names.size() > 1 ? "s" : "",
+                                               fmt::join(o.programs, ", "));
+    }
     out.provenance = tool_provenance();
     out.provenance.profile_sets = o.profile_sets;
     // A missing image is the machine's to report (exit 2 naming it), below.
@@ -90,7 +103,9 @@ std::unique_ptr<PreparedRun> prepare_run(const RunOptions& o, const HostSlot* sl
     for (auto& p : mc.program_paths)
         if (fs::is_regular_file(p))
             out.provenance.inputs["program/" + fs::path(p).filename().string()] = file_sha256(p);
-    mc.cmdline = workload_cmdline(out.workload.name, out.params, order);
+    mc.cmdline = o.run_programs ? programs_cmdline(o, builtin)
+                                : workload_cmdline(out.workload.name, out.params, order);
+    out.cmdline = mc.cmdline;
     mc.echo_console = o.echo_console;
     mc.coalesce_blocks = o.coalesce_blocks && !o.exit_trace; // an exit at its own instruction
     mc.guest_levels = static_cast<int>(o.guest_levels);
@@ -322,6 +337,65 @@ RunOutput execute_run(const RunOptions& o) {
     collect_backends(*p, &dedup, 0);
     if (o.inspect) o.inspect(*p);
     return std::move(p->out);
+}
+
+std::string programs_cmdline(const RunOptions& o, const std::vector<std::string>& builtin) {
+    if (o.programs.empty())
+        throw std::invalid_argument("no program to run: give --program prog.elf (built with "
+                                    "`vmmu cc`)");
+    if (o.program_args.size() > o.programs.size())
+        throw std::invalid_argument(fmt::format(
+            "--args is given {} times for {} program{}: give one --args per --program, in the "
+            "same order",
+            o.program_args.size(), o.programs.size(), o.programs.size() == 1 ? "" : "s"));
+    if (!o.params.empty() && o.programs.size() > 1)
+        throw std::invalid_argument("--param with several --program: say which program each "
+                                    "argument is for with one --args per program");
+    std::vector<std::string> seen;
+    std::string line;
+    for (size_t i = 0; i < o.programs.size(); ++i) {
+        std::string name = fs::path(o.programs[i]).stem().string();
+        if (std::find(builtin.begin(), builtin.end(), name) != builtin.end())
+            throw std::invalid_argument(fmt::format(
+                "--program {}: the name '{}' is a built-in program's; rename the file (the "
+                "guest runs programs by file name without .elf)",
+                o.programs[i], name));
+        if (std::find(seen.begin(), seen.end(), name) != seen.end())
+            throw std::invalid_argument(fmt::format(
+                "--program {}: another --program is also named '{}'; to run one program twice, "
+                "copy it under another name",
+                o.programs[i], name));
+        if (name.empty() || name.size() >= VMMU_ARCHIVE_NAME_MAX ||
+            name.find_first_of(" \t;&") != std::string::npos)
+            throw std::invalid_argument(fmt::format(
+                "--program {}: the guest names a program by its file name without .elf, which "
+                "must be 1 to {} characters without spaces, ';' or '&'",
+                o.programs[i], VMMU_ARCHIVE_NAME_MAX - 1));
+        seen.push_back(name);
+        std::vector<std::string> words{name};
+        std::istringstream in(i < o.program_args.size() ? o.program_args[i] : "");
+        for (std::string w; in >> w;) words.push_back(w);
+        if (o.programs.size() == 1)
+            for (auto& p : o.params) words.push_back(p);
+        for (auto& w : words)
+            if (w == ";" || w == "&")
+                throw std::invalid_argument(fmt::format(
+                    "--args for {}: '{}' alone separates programs on the guest's command line; "
+                    "it cannot be an argument",
+                    o.programs[i], w));
+        if (words.size() >= VMMU_ARGV_MAX)
+            throw std::invalid_argument(
+                fmt::format("--args for {}: {} arguments; the guest passes at most {}",
+                            o.programs[i], words.size() - 1, VMMU_ARGV_MAX - 2));
+        if (!line.empty()) line += " & ";
+        line += fmt::format("{}", fmt::join(words, " "));
+    }
+    if (line.size() >= VMMU_CMDLINE_MAX)
+        throw std::invalid_argument(fmt::format(
+            "the programs' command line is {} characters: the guest takes at most {}; use fewer "
+            "or shorter arguments",
+            line.size(), VMMU_CMDLINE_MAX - 1));
+    return line;
 }
 
 int run_exit_code(const RunResult& r) {

@@ -54,6 +54,11 @@ struct RunOptions {
     uint64_t max_instructions = 0;
     std::string kernel;                // default: DATA/guest/kernel.elf (paths.h)
     std::vector<std::string> programs; // extra program ELFs
+    // The programs themselves are the workload (`--program` without `--workload`): they run side
+    // by side, the i-th with the words of program_args[i] (`--args`) and, for one program, the
+    // `--param` words, as its arguments (docs/PROGRAMS.md).
+    bool run_programs = false;
+    std::vector<std::string> program_args;
     bool echo_console = false;
     // Host memory deduplication (engine/host/dedup.h): scanner period and pages per pass.
     bool dedup = false;
@@ -104,6 +109,7 @@ struct RunOutput {
     std::optional<DedupResult> dedup; // with --dedup
     Workload workload;
     std::map<std::string, uint64_t> params;
+    std::string cmdline; // the guest's boot command line (init's arguments)
     RunResult result;
     std::vector<BackendResult> backends; // whole-run totals, warm-up included
     RunWindows windows;
@@ -173,6 +179,11 @@ void check_scheme_opts_attached(const RunOptions& o);
 void check_dedup_options(const RunOptions& o);
 // Rejects a bad --measure (--interval 0 is rejected where the flag is parsed).
 void check_window_options(const RunOptions& o);
+
+// For a run of users' programs (RunOptions::run_programs): the boot command line that starts
+// them side by side ("chase stride=64 & hash n=1000"). Throws std::invalid_argument on a name
+// taken by a built-in program or by another --program, or on arguments init cannot pass.
+std::string programs_cmdline(const RunOptions& o, const std::vector<std::string>& builtin_names);
 
 // Exit code for a finished run: 0 ok, 3 guest error or failed self-check, 4 oracle mismatch,
 // 130 interrupted by a signal.

@@ -106,9 +106,13 @@ bool on_off(const std::string& flag, const std::string& v) {
 } // namespace
 
 void RunFlags::add(CLI::App* c) {
-    c->add_option("--workload", o.workload, "workload to run (see 'vmmu list')")
-        ->capture_default_str();
-    c->add_option("--param", o.params, "workload parameter KEY=VALUE (repeatable)");
+    workload_flag =
+        c->add_option("--workload", o.workload,
+                      "workload to run (see 'vmmu list'); without it, --program runs your program")
+            ->capture_default_str();
+    c->add_option("--param", o.params,
+                  "workload parameter KEY=VALUE (repeatable); with --program, an argument of the "
+                  "program");
     c->add_option("--backends", backends,
                   fmt::format("MMU schemes to attach: comma list of {}, or none",
                               fmt::join(backend_names(), ", ")))
@@ -191,7 +195,12 @@ void RunFlags::add(CLI::App* c) {
                   "regions of interest; the whole run if it marks none) or whole")
         ->capture_default_str();
     c->add_option("--kernel", o.kernel, "guest kernel ELF (default: the built teaching kernel)");
-    c->add_option("--program", o.programs, "extra guest program ELF for the archive (repeatable)");
+    c->add_option("--program", o.programs,
+                  "your program, built with `vmmu cc` (repeatable: several run side by side); "
+                  "beside a built-in workload it is only put in the guest's archive");
+    c->add_option("--args", o.program_args,
+                  "\"ARG ...\": the arguments of the program given by the same-numbered "
+                  "--program (words split at spaces; repeatable)");
     c->add_flag("--dedup", o.dedup,
                 "host memory deduplication: a KSM-like scanner merges identical guest frames");
     c->add_option("--dedup-period", o.dedup_period,
@@ -203,6 +212,12 @@ void RunFlags::add(CLI::App* c) {
 }
 
 RunOptions RunFlags::resolve() {
+    o.run_programs = !o.programs.empty() && workload_flag && workload_flag->count() == 0;
+    if (!o.run_programs && !o.program_args.empty())
+        throw std::invalid_argument(
+            o.programs.empty() ? "--args gives a program's arguments: add --program prog.elf"
+                               : "--args with --workload: the workload takes --param KEY=VALUE; "
+                                 "drop --workload to run your --program with its --args");
     o.guest_pages = lower_page_size(o.guest_pages);
     o.ept_pages = lower_page_size(o.ept_pages);
     check_ept_levels(o);

@@ -17,6 +17,9 @@ struct RunFlags {
     std::string pwc = "on", ntlb = "on", oracle = "on";
     std::string caches = "on", price_data = "off";
     std::vector<std::string> backend_profiles;
+    // Was --workload given? (--program alone runs the program.) Null where the command has no
+    // --workload (study scaling): --program then only adds a file to the archive.
+    CLI::Option* workload_flag = nullptr;
 
     void add(CLI::App* c);
     // Turns the parsed strings into options; throws std::invalid_argument naming a bad value.

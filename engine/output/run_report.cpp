@@ -113,6 +113,20 @@ ojson run_json(const RunOutput& out) {
     auto ok = r.reported.find(out.workload.name + ".ok");
     w["ok"] = ok != r.reported.end() && ok->second == 1 && r.stop == StopKind::Exited &&
               r.exit_status == 0;
+    if (out.options.run_programs) {
+        // Users' programs: no manifest, so "ok" is the exit status alone (init exits 0 only if
+        // every program did), and what they printed is part of the result.
+        w["ok"] = r.stop == StopKind::Exited && r.exit_status == 0;
+        ojson programs = ojson::array();
+        for (size_t i = 0; i < out.options.programs.size(); ++i)
+            programs.push_back(
+                {{"path", out.options.programs[i]},
+                 {"args", i < out.options.program_args.size() ? out.options.program_args[i]
+                                                              : std::string()}});
+        w["programs"] = programs;
+        w["cmdline"] = out.cmdline;
+        w["output"] = r.program_output;
+    }
     j["workload"] = w;
     const RunOptions& o = out.options;
     j["config"] = {{"profile", o.profile},
@@ -181,9 +195,22 @@ std::string run_table(const RunOutput& out) {
     std::string params;
     for (auto& [k, v] : out.params) params += fmt::format(" {}={}", k, v);
     auto ck = r.reported.find(out.workload.name + ".checksum");
-    s += fmt::format("workload {}{}: {}\n", out.workload.name, params,
-                     ck == r.reported.end() ? std::string("no checksum")
-                                            : fmt::format("checksum {:016x}", ck->second));
+    if (out.options.run_programs) {
+        // A checksum if the program reports one (report("NAME.checksum", v)), else how it ended.
+        std::string ended = r.stop != StopKind::Exited ? "did not finish"
+                            : r.exit_status == 0
+                                ? "exited 0"
+                                : fmt::format("failed (init exited {}: a program's status "
+                                              "was not 0; the console names it)",
+                                              r.exit_status);
+        s += fmt::format("programs {}: {}{}\n", out.cmdline, ended,
+                         ck == r.reported.end() ? std::string()
+                                                : fmt::format(", checksum {:016x}", ck->second));
+    } else {
+        s += fmt::format("workload {}{}: {}\n", out.workload.name, params,
+                         ck == r.reported.end() ? std::string("no checksum")
+                                                : fmt::format("checksum {:016x}", ck->second));
+    }
     // The table shows the measured window; the JSON carries every window and the whole run.
     const GuestCounters& g = out.measured().counters.guest;
     s += window_line(out);

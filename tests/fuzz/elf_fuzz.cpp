@@ -34,10 +34,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         vmmu::ElfImage img =
             vmmu::parse_elf("fuzz.elf", std::vector<uint8_t>(data + 1, data + size));
         vmmu::BootOptions opts{"fuzz", 1000, 0};
+        std::vector<vmmu::ElfImage> none, programs{img};
         if (as_kernel)
-            vmmu::load_guest(*mem, img, {}, {}, opts);
+            vmmu::load_guest(*mem, img, none, {}, opts);
         else
-            vmmu::load_guest(*mem, kernel, {img}, {"fuzz"}, opts);
+            vmmu::load_guest(*mem, kernel, programs, {"fuzz"}, opts);
     } catch (const vmmu::ImageError&) {
     }
     return 0;

@@ -166,6 +166,7 @@ void panic(const char *fmt, ...) __attribute__((noreturn));
 void hc_report(const char *key, u64 len, u64 value);
 void hc_exit(u64 status) __attribute__((noreturn));
 void hc_write(const char *s, u64 len);
+void hc_write_program(const char *s, u64 len);
 u64 hc_clock(void); /* guest instructions retired so far (VMMU_HC_CLOCK) */
 
 /* Events the kernel counts and reports as kernel.<name> at shutdown. */

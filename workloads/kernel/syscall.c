@@ -35,7 +35,7 @@ static i64 sys_write(u64 fd, u64 buf, u64 len) {
     for (u64 done = 0; done < len;) {
         u64 n = len - done < sizeof chunk ? len - done : sizeof chunk;
         memcpy(chunk, (const void *)(buf + done), n);
-        hc_write(chunk, n);
+        hc_write_program(chunk, n);
         done += n;
     }
     return (i64)len;

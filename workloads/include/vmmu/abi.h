@@ -56,10 +56,14 @@
  * port, so the third argument moves to r10, as Linux moves syscall argument 4 out of rcx). */
 #define VMMU_PORT_HYPERCALL 0x510
 
-#define VMMU_HC_WRITE 1  /* rdi = VA of bytes, rsi = length: console output */
+#define VMMU_HC_WRITE 1  /* rdi = VA of bytes, rsi = length, r10 = stream: console output */
 #define VMMU_HC_REPORT 2 /* rdi = VA of key, rsi = key length, r10 = value: a named result */
 #define VMMU_HC_PANIC 3  /* rdi = VA of message, rsi = length: kernel panic, stops the run */
 #define VMMU_HC_EXIT 4   /* rdi = status: the guest is done, stops the run */
+/* VMMU_HC_WRITE's stream: the kernel's own messages, or a program's write() to fd 1 or 2 (what
+ * `vmmu run --guest-output` keeps: the programs' output without the kernel's). */
+#define VMMU_STREAM_KERNEL 0
+#define VMMU_STREAM_PROGRAM 1
 /* Regions of interest (docs: README.md, "Windows"). The engine snapshots every counter at each
  * marker. A region may repeat and nest one level deep; a marker itself (its `out` and the exits
  * it causes) lies outside the region it opens or closes. */
