@@ -11,9 +11,14 @@
 #pragma once
 
 #include "engine/core/addr.h"
+#include "engine/core/guest_events.h"
 #include "engine/mmu/counters.h"
 
+#include <array>
+#include <cstddef>
 #include <cstdint>
+#include <span>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -118,6 +123,38 @@ public:
         l2_.prefetch(line);
         llc_.prefetch(line);
     }
+    // The data accesses of a loop body's repeated executions [from, to) (GuestObserver::
+    // on_loop_repeats), in order, each at its execution's offset (BlockEvents::access):
+    // page_hpa(pa) is the host-physical address of an access's guest-physical page base.
+    template <class PageHpa>
+    void data_passes(std::span<const BlockEvents> body, uint64_t from, uint64_t to,
+                     PageHpa page_hpa) {
+        std::array<uint64_t, kMaxPassAccesses> base; // each access's host page, in pass order
+        size_t n = 0;
+        for (const BlockEvents& b : body)
+            for (const DataAccess& a : b.accesses) {
+                if (n == base.size()) throw std::logic_error("cache model: loop body too long");
+                base[n++] = page_hpa(a.pa.page_base()).value();
+            }
+        for (uint64_t pass = from; pass < to; ++pass) {
+            const uint64_t* page = base.data();
+            for (const BlockEvents& b : body) {
+                const size_t m = b.accesses.size();
+                if (b.offsets.empty()) {
+                    for (size_t i = 0; i < m; ++i)
+                        data(HostPhys(page[i] + b.accesses[i].pa.page_offset()));
+                } else {
+                    const uint16_t* off = b.offsets.data() + pass * m;
+                    for (size_t i = 0; i < m; ++i) data(HostPhys(page[i] + off[i]));
+                }
+                page += m;
+            }
+        }
+    }
+    // The most data accesses data_passes() takes in one pass (engine/core/loop_coalescer.h:
+    // kMaxLoopBlocks × kMaxRefAccesses).
+    static constexpr size_t kMaxPassAccesses = 256;
+
     // One page-walk reference of dimension `dim`; returns the level that served it.
     CacheLevel walk(HostPhys hpa, WalkDimension dim);
 
