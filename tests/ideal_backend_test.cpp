@@ -131,7 +131,7 @@ TEST(IdealBackend, LoopRepeatsCountWhatReplaysWouldCount) {
     vmmu::testing::Machine m;
     std::vector<DataAccess> accesses = {read_of(kVa, kPa), write_of(kVa + 64, kPa + 64)};
     std::vector<BlockEvents> body = {
-        {Fetch{GuestVirt(0x1ff0), GuestPhys(0x1ff0), 0x20, 4, false}, accesses}};
+        {Fetch{GuestVirt(0x1ff0), GuestPhys(0x1ff0), 0x20, 4, false}, accesses, {}}};
     auto coalesced = m.make("ideal"), replayed = m.make("ideal");
     coalesced->on_loop_repeats(body, 5);
     replayed->Backend::on_loop_repeats(body, 5);

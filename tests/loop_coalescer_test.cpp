@@ -14,7 +14,8 @@ namespace vmmu {
 namespace {
 
 // Records every event as text, expanding loop repeats through GuestObserver's default. Accesses
-// are recorded by page: a repeated pass matches its body page by page (guest_events.h).
+// are recorded whole (addresses and size): a repeated pass matches its body page by page, but
+// carries its own offsets (guest_events.h, BlockEvents::access).
 class Recorder : public GuestObserver {
 public:
     std::vector<std::string> events;
@@ -25,9 +26,9 @@ public:
                          " " + std::to_string(f.instructions) + (f.user ? " u" : " k"));
     }
     void on_access(const DataAccess& a) override {
-        events.push_back(std::string(a.write ? "write " : "read ") +
-                         std::to_string(a.va.value() >> kPageShift4K) + " " +
-                         std::to_string(a.pa.value() >> kPageShift4K) + (a.user ? " u" : " k"));
+        events.push_back(std::string(a.write ? "write " : "read ") + std::to_string(a.va.value()) +
+                         " " + std::to_string(a.pa.value()) + " " + std::to_string(a.size) +
+                         (a.user ? " u" : " k"));
     }
     void on_loop_repeats(std::span<const BlockEvents> body, uint64_t k) override {
         loops.emplace_back(body.size(), k);
@@ -169,7 +170,28 @@ TEST(LoopCoalescer, AccessKindUserModeAndBlockShapeEndALoop) {
     s.push_back(Block{0x100000, 0x20, 4}); // fewer instructions
     more = loop(2, 8);
     s.insert(s.end(), more.begin(), more.end());
+    add_block(s, 0, 8, 0);
+    s.push_back(Access{0x800000001010ull, 0x201010, 4, false}); // a narrower access
+    more = loop(2, 8);
+    s.insert(s.end(), more.begin(), more.end());
     expect_same_stream(s);
+}
+
+// Each repeat reaches the observers at its own offsets: a loop striding through a page is seen
+// access for access, and one long enough to record more than kMaxPendingOffsets offsets goes out
+// in several on_loop_repeats, the stream unchanged.
+TEST(LoopCoalescer, RepeatsKeepTheirOffsetsAndLongLoopsGoOutInParts) {
+    std::vector<Step> s;
+    const unsigned n = 3 * LoopCoalescer::kMaxPendingOffsets / 2 + 7;
+    for (unsigned p = 0; p < n; ++p) {
+        s.push_back(Block{0x100000, 0x20, 5});
+        s.push_back(Access{0x800000001000ull + 8 * (p % 512), 0x201000 + 8 * (p % 512), 8, true});
+        s.push_back(Access{0x800000003000ull + 64 * (p % 64), 0x203000 + 64 * (p % 64), 8, false});
+    }
+    Recorder r = expect_same_stream(s);
+    EXPECT_EQ(passes(r), n - 1);
+    ASSERT_EQ(r.loops.size(), 4u); // 8192 passes of 2 offsets each, three times, then the rest
+    EXPECT_EQ(r.loops[0].second, LoopCoalescer::kMaxPendingOffsets / 2);
 }
 
 TEST(LoopCoalescer, ExtraAccessAndTooManyAccesses) {

@@ -17,7 +17,7 @@ namespace {
 
 struct Config {
     std::string backend;
-    bool caches;        // PWC and nested TLB
+    bool caches;        // PWC, nested TLB and the data-cache hierarchy
     unsigned ept_shift; // slat only
     bool pcid;          // guest uses PCIDs with no-flush CR3 writes
     std::string profile;
@@ -194,7 +194,7 @@ private:
         for (size_t b = 0; b < blocks; ++b) {
             b_.on_fetch(fetches[b]);
             for (const DataAccess& a : accesses[b]) b_.on_access(a);
-            body.push_back(BlockEvents{fetches[b], accesses[b]});
+            body.push_back(BlockEvents{fetches[b], accesses[b], {}});
         }
         // Events that leave the body's accesses valid may come between its runs (the vCPU sends
         // the repeats of the blocks that ran last, whatever came since): other accesses, an
@@ -208,7 +208,17 @@ private:
             else
                 b_.on_invlpg(0, GuestVirt(ok[pick(static_cast<int>(ok.size()))].first));
         }
+        // Each repeat accesses the body's pages at offsets of its own (half of them the body's):
+        // the data caches must see them in order, whichever way the repeats arrive.
         uint64_t k = 1 + pick(40);
+        std::vector<std::vector<uint16_t>> offsets(blocks);
+        for (size_t b = 0; b < blocks; ++b) {
+            for (uint64_t pass = 0; pass < k; ++pass)
+                for (const DataAccess& a : accesses[b])
+                    offsets[b].push_back(
+                        static_cast<uint16_t>(pick(2) ? a.va.page_offset() : 8 * pick(512)));
+            body[b].offsets = offsets[b];
+        }
         b_.on_loop_repeats(body, k);
         ++loops_run;
         if (blocks > 1) ++multi_block_loops_run;
@@ -234,6 +244,7 @@ class TranslationProperty : public ::testing::TestWithParam<Config> {};
 void configure(Machine& m, const Config& c) {
     m.env.pwc = c.caches;
     m.env.ntlb = c.caches;
+    m.env.caches = c.caches; // and the data-cache hierarchy
     m.env.ept_page_shift = c.ept_shift;
     m.env.oracle = true;
     if (c.pcid) {

@@ -162,7 +162,7 @@ TEST(NativeBackend, BlockRepeatsRewalkAReadOnlyEntryAsEachExecutionWould) {
         b->on_access(read_of(kVa + 8, kPa + 8));
         m.tables.write_entry(leaf, m.tables.read_entry(leaf) | x86::kPteW);
     }
-    BlockEvents body[] = {{f, block}};
+    BlockEvents body[] = {{f, block, {}}};
     each->Backend::on_loop_repeats(body, 5);
     repeats->on_loop_repeats(body, 5);
     auto rewalks = [](const Backend& b) {

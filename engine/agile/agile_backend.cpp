@@ -148,9 +148,10 @@ void AgileBackend::on_fetch(const Fetch& f) {
 
 void AgileBackend::on_loop_repeats(std::span<const BlockEvents> body, uint64_t k) {
     repeat_loop(
-        tlb_, body, k, env_.oracle, [] { return true; },
+        tlb_, caches_, body, k, env_.oracle, [] { return true; },
         [this](GuestVirt v, HostPhys hpa, GuestPhys p, bool w) { check(v, hpa, p, w); },
-        [&] { Backend::on_loop_repeats(body, 1); });
+        [&](uint64_t pass) { replay_pass(body, pass); },
+        [this](GuestPhys pa) { return env_.p2m->translate(pa); });
 }
 
 void AgileBackend::on_cr3_write(uint64_t, uint64_t new_cr3) {

@@ -9,6 +9,7 @@
 
 #include "engine/core/addr.h"
 
+#include <cstddef>
 #include <cstdint>
 #include <span>
 #include <stdexcept>
@@ -33,9 +34,25 @@ struct Fetch {
 };
 
 // One execution of a block as observers see it: its fetch, then its data accesses in order.
+// As a loop body (GuestObserver::on_loop_repeats), it also carries where each repeated execution
+// accessed: `offsets` holds, execution by execution, the offset in its 4K page of each access
+// (k × accesses.size() of them); empty, every execution accesses the body's own addresses.
 struct BlockEvents {
     Fetch fetch;
     std::span<const DataAccess> accesses;
+    std::span<const uint16_t> offsets;
+
+    // Access i of the body's repeated execution `pass` (0 = the first repeat): the body's
+    // access, at that execution's offset in the same pages of gVA and gPA.
+    DataAccess access(uint64_t pass, size_t i) const {
+        DataAccess a = accesses[i];
+        if (!offsets.empty()) {
+            uint16_t off = offsets[pass * accesses.size() + i];
+            a.va = a.va.page_base() + off;
+            a.pa = a.pa.page_base() + off;
+        }
+        return a;
+    }
 };
 
 // A Hyper-V TLB flush hypercall (TLFS: HvFlushVirtualAddressSpace, HvFlushVirtualAddressList).
@@ -58,14 +75,18 @@ public:
     // for each block of `body` in order, on_fetch(fetch) and then on_access() of each of its
     // accesses in order, with nothing between them. (The vCPU sends a loop's repeated iterations
     // this way; a body is one block or a few.) The executions match the body page by page: the
-    // same blocks, and accesses to the same 4K pages of gVA and gPA, of the same kinds; an
-    // access's offset in its page may differ. The default makes those calls.
+    // same blocks, and accesses of the same sizes and kinds to the same 4K pages of gVA and gPA;
+    // each access's offset in its page is its execution's own (BlockEvents::access). The default
+    // makes those calls.
     virtual void on_loop_repeats(std::span<const BlockEvents> body, uint64_t k) {
-        for (; k; --k)
-            for (const BlockEvents& b : body) {
-                on_fetch(b.fetch);
-                for (const DataAccess& a : b.accesses) on_access(a);
-            }
+        for (uint64_t pass = 0; pass < k; ++pass) replay_pass(body, pass);
+    }
+    // Repeated execution `pass` of a loop body, event by event (on_loop_repeats' default).
+    void replay_pass(std::span<const BlockEvents> body, uint64_t pass) {
+        for (const BlockEvents& b : body) {
+            on_fetch(b.fetch);
+            for (size_t i = 0; i < b.accesses.size(); ++i) on_access(b.access(pass, i));
+        }
     }
 
     // Guest events (rip: the guest instruction that caused it).

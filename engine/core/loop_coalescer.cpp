@@ -1,5 +1,11 @@
 #include "engine/core/loop_coalescer.h"
 
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <span>
+#include <vector>
+
 namespace vmmu {
 
 // A block runs (and is not the loop's body block due next, running as it should; block()): one
@@ -47,31 +53,21 @@ void LoopCoalescer::end_match() {
 }
 
 // The loop ends: its counted passes go to the observers first, then the body blocks that ran in
-// the pass under way, each in full, then (`partial`) the running block's fetch and the accesses
-// it matched. Each is sent again as the newest block, copied from its body block: the copy's
-// slot is never a body block still to be copied (p <= kMaxLoopBlocks), or the block itself.
+// the pass under way, each in full at the offsets they ran at, then (`partial`) the running
+// block's fetch and the accesses it matched. Each is sent again as the newest block, copied from
+// its body block: the copy's slot is never a body block still to be copied (p <=
+// kMaxLoopBlocks), or the block itself.
 void LoopCoalescer::end_loop(bool partial) {
-    const size_t len = loop_len_, done = loop_pos_, first = loop_first_;
+    const size_t done = loop_pos_, first = loop_first_;
+    const uint64_t k = repeats_;
+    if (k) send_repeats();
     loop_len_ = loop_pos_ = 0;
-    if (repeats_) {
-        uint64_t k = repeats_;
-        repeats_ = 0;
-        std::array<BlockEvents, kMaxLoopBlocks> events;
-        for (size_t i = 0; i < len; ++i) {
-            const SentBlock& b = history_[(first + i) & (kMaxLoopBlocks - 1)];
-            events[i] = {b.fetch, b.accesses};
-        }
-        fetch_rip_ = events[0].fetch.va.value();
-        try {
-            for (GuestObserver* o : observers_) o->on_loop_repeats({events.data(), len}, k);
-        } catch (const OracleMismatch& e) {
-            stop_.stop(StopKind::OracleMismatch, e.what());
-        }
-        fetch_rip_ = 0;
-    }
     for (size_t i = 0; i < done + partial; ++i) {
-        const SentBlock& src = history_[(first + i) & (kMaxLoopBlocks - 1)];
+        SentBlock& src = history_[(first + i) & (kMaxLoopBlocks - 1)];
         size_t n = i < done ? src.accesses.size() : matched_;
+        // This pass's offsets follow those of the k passes sent (send_repeats keeps them).
+        std::array<uint16_t, kMaxRefAccesses> offsets;
+        std::copy_n(src.offsets.begin() + k * src.accesses.size(), n, offsets.begin());
         SentBlock& dst = history_[head_ = (head_ + 1) & (kMaxLoopBlocks - 1)];
         if (&dst != &src) {
             dst.fetch = src.fetch;
@@ -80,9 +76,40 @@ void LoopCoalescer::end_loop(bool partial) {
         } else {
             dst.accesses.resize(n);
         }
+        for (size_t j = 0; j < n; ++j) {
+            DataAccess& a = dst.accesses[j];
+            a.va = a.va.page_base() + offsets[j];
+            a.pa = a.pa.page_base() + offsets[j];
+        }
         send_fetch(dst.fetch);
         for (const DataAccess& a : dst.accesses) send_access(a);
     }
+    for (SentBlock& b : history_) b.offsets.clear();
+}
+
+// Whole passes wait for more offsets than kMaxPendingOffsets: they go out now, and the loop
+// goes on (block(), at the start of a pass).
+void LoopCoalescer::flush_repeats() {
+    send_repeats();
+    for (size_t i = 0; i < loop_len_; ++i) body(i).offsets.clear();
+}
+
+void LoopCoalescer::send_repeats() {
+    const uint64_t k = repeats_;
+    repeats_ = 0;
+    std::array<BlockEvents, kMaxLoopBlocks> events;
+    for (size_t i = 0; i < loop_len_; ++i) {
+        const SentBlock& b = body(i);
+        events[i] = {b.fetch, b.accesses,
+                     std::span<const uint16_t>(b.offsets.data(), k * b.accesses.size())};
+    }
+    fetch_rip_ = events[0].fetch.va.value();
+    try {
+        for (GuestObserver* o : observers_) o->on_loop_repeats({events.data(), loop_len_}, k);
+    } catch (const OracleMismatch& e) {
+        stop_.stop(StopKind::OracleMismatch, e.what());
+    }
+    fetch_rip_ = 0;
 }
 
 void LoopCoalescer::send_fetch(const Fetch& f) {

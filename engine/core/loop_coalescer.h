@@ -5,17 +5,20 @@
 // (docs/ARCHITECTURE.md, "Loop coalescing"). The coalescer keeps the last kMaxLoopBlocks blocks it
 // sent in full, newest first (sent(age)). A block that repeats the one sent p <= kMaxLoopBlocks
 // blocks ago starts a loop whose body is those p blocks; while the blocks that run match the body
-// page by page, in order, they are only counted, and whole passes go to the observers as one
-// on_loop_repeats() before anything else they see (settle). When a block or an access stops
-// matching, the loop ends (end_loop) and what ran of the pass under way is sent in full. The
-// observers therefore see the very stream they would see with coalescing off, only shorter; it
-// knows nothing of Unicorn, so tests/loop_coalescer_test.cpp checks that with synthetic blocks.
+// page by page, in order, they are only counted (each access's offset in its page recorded), and
+// whole passes go to the observers as one on_loop_repeats() before anything else they see
+// (settle), or when kMaxPendingOffsets offsets wait. When a block or an access stops matching,
+// the loop ends (end_loop) and what ran of the pass under way is sent in full, at the offsets it
+// ran at. The observers therefore see the very stream they would see with coalescing off, address
+// for address, only shorter; it knows nothing of Unicorn, so tests/loop_coalescer_test.cpp checks
+// that with synthetic blocks.
 // The vCPU calls block() and access() on its hot paths: their common cases are inline.
 #pragma once
 
 #include "engine/core/guest_events.h"
 #include "engine/core/run_stop.h"
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -46,9 +49,10 @@ public:
     void block(uint64_t addr, uint32_t size, uint32_t n) {
         if (matching_ && matched_ == match_->accesses.size()) [[likely]] {
             size_t pos = loop_pos_ + 1 == loop_len_ ? 0 : loop_pos_ + 1;
-            const SentBlock& next = body(pos);
+            SentBlock& next = body(pos);
             if (same_fetch(next.fetch, addr, size, n)) [[likely]] {
-                repeats_ += pos == 0;
+                if (pos == 0 && ++repeats_ == flush_at_) [[unlikely]]
+                    flush_repeats();
                 loop_pos_ = pos;
                 match_ = &next;
                 matched_ = 0;
@@ -60,7 +64,7 @@ public:
     // The running block makes a data access (gpa: its functional translation).
     void access(uint64_t va, uint64_t gpa, unsigned size, bool write) {
         if (matching_) {
-            if (matches_reference(va, gpa, write)) return;
+            if (matches_reference(va, gpa, size, write)) return;
             end_match();
         }
         if (has_observers_) notify_access(va, gpa, size, write);
@@ -79,31 +83,41 @@ public:
 
     static constexpr size_t kMaxRefAccesses = 64; // a block with more is never a loop body
     static constexpr size_t kMaxLoopBlocks = 4;   // a power of two
+    // Offsets recorded before the whole passes they belong to go out (a bound on memory; a
+    // loop's passes may go out in several on_loop_repeats, which observers cannot tell apart).
+    static constexpr size_t kMaxPendingOffsets = 16384;
 
 private:
     // A block sent in full, with its accesses while it is `matchable` (coalescing on, at most
-    // kMaxRefAccesses accesses).
+    // kMaxRefAccesses accesses). As a loop body block: `offsets`, the offset in its page of each
+    // access of each repeat not sent yet, pass by pass (BlockEvents::offsets).
     struct SentBlock {
         Fetch fetch{};
         std::vector<DataAccess> accesses;
+        std::vector<uint16_t> offsets;
         bool matchable = false;
     };
 
-    bool same_access(const DataAccess& a, uint64_t va, uint64_t gpa, bool write) const {
+    bool same_access(const DataAccess& a, uint64_t va, uint64_t gpa, unsigned size,
+                     bool write) const {
         return (((va ^ a.va.value()) | (gpa ^ a.pa.value())) >> kPageShift4K) == 0 &&
-               write == a.write && user_ == a.user;
+               write == a.write && user_ == a.user && size == a.size;
     }
     bool same_fetch(const Fetch& r, uint64_t addr, uint32_t size, uint32_t n) const {
         return r.va.value() == addr && r.bytes == size && r.instructions == n && r.user == user_;
     }
-    bool matches_reference(uint64_t va, uint64_t gpa, bool write) {
+    bool matches_reference(uint64_t va, uint64_t gpa, unsigned size, bool write) {
         if (matched_ == match_->accesses.size() ||
-            !same_access(match_->accesses[matched_], va, gpa, write))
+            !same_access(match_->accesses[matched_], va, gpa, size, write))
             return false;
+        match_->offsets.push_back(static_cast<uint16_t>(va & (kPageSize4K - 1)));
         ++matched_;
         return true;
     }
     void start_match() { // a loop starts with its body's first block
+        size_t pass = 0;
+        for (size_t i = 0; i < loop_len_; ++i) pass += body(i).accesses.size();
+        flush_at_ = pass ? std::max<size_t>(1, kMaxPendingOffsets / pass) : ~uint64_t{0};
         loop_pos_ = 0;
         match_ = &body(0);
         matching_ = true;
@@ -116,6 +130,9 @@ private:
     [[gnu::noinline]] void notify_access(uint64_t va, uint64_t gpa, unsigned size, bool write);
     [[gnu::noinline]] void end_match();
     void end_loop(bool partial);
+    [[gnu::noinline]] void flush_repeats();
+    // Sends repeats_ whole passes as one on_loop_repeats and forgets their offsets.
+    void send_repeats();
     void send_fetch(const Fetch& f);
     void send_access(const DataAccess& a);
 
@@ -135,10 +152,11 @@ private:
     std::array<SentBlock, kMaxLoopBlocks> history_;
     size_t head_ = 0;
     size_t loop_len_ = 0, loop_pos_ = 0, loop_first_ = 0; // loop_first_: body(0)'s slot
-    const SentBlock* match_ = nullptr;
+    SentBlock* match_ = nullptr;
     bool matching_ = false;
     size_t matched_ = 0;
     uint64_t repeats_ = 0;
+    uint64_t flush_at_ = 0; // repeats_ at which whole passes go out before the loop ends
 };
 
 } // namespace vmmu

@@ -35,8 +35,9 @@ public:
             translate(va, pa, false);
         });
     }
-    // k more passes hit the same pages the first pass translated and checked: only the lookup
-    // counts grow, by what k replays would add (engine/mmu/translate.h, repeat_loop).
+    // k more passes hit the same pages the first pass translated and checked: the lookup counts
+    // grow by what k replays would add (engine/mmu/translate.h, repeat_loop), and the caches see
+    // every pass's data accesses at their own offsets.
     void on_loop_repeats(std::span<const BlockEvents> body, uint64_t k) override {
         for (const BlockEvents& b : body) {
             uint64_t pages = 0;
@@ -44,6 +45,8 @@ public:
             counters_.tlb.l1i_lookups += k * pages;
             counters_.tlb.l1d_lookups += k * b.accesses.size();
         }
+        if (caches_.enabled())
+            caches_.data_passes(body, 0, k, [this](GuestPhys pa) { return env_.p2m->linear(pa); });
     }
 
     // A perfect TLB is always coherent and never flushed: nothing to model.

@@ -11,9 +11,14 @@
 #pragma once
 
 #include "engine/core/addr.h"
+#include "engine/core/guest_events.h"
 #include "engine/mmu/counters.h"
 
+#include <array>
+#include <cstddef>
 #include <cstdint>
+#include <span>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -63,6 +68,18 @@ public:
     bool enabled() const { return ways_ != 0; }
     // Hot path: the line is the most recent of its set.
     bool mru_hit(uint64_t line) const { return tags_[set_base(line)] == tag(line); }
+    // mru_hit() on a copy of the array's shape (valid while the array is not rebuilt).
+    struct Mru {
+        const uint32_t* tags;
+        uint64_t set_mask;
+        uint32_t ways;
+        unsigned set_bits;
+        bool hit(uint64_t line) const {
+            return tags[static_cast<size_t>(line & set_mask) * ways] ==
+                   static_cast<uint32_t>(line >> set_bits) + 1;
+        }
+    };
+    Mru mru() const { return {tags_.data(), set_mask_, ways_, set_bits_}; }
     // Asks the host to load the line's set early (a hint; changes nothing modelled).
     void prefetch(uint64_t line) const {
         if (ways_) __builtin_prefetch(&tags_[set_base(line)]);
@@ -118,6 +135,50 @@ public:
         l2_.prefetch(line);
         llc_.prefetch(line);
     }
+    // The data accesses of a loop body's repeated executions [from, to) (GuestObserver::
+    // on_loop_repeats), in order, each at its execution's offset (BlockEvents::access):
+    // page_hpa(pa) is the host-physical address of an access's guest-physical page base.
+    template <class PageHpa>
+    void data_passes(std::span<const BlockEvents> body, uint64_t from, uint64_t to,
+                     PageHpa page_hpa) {
+        std::array<uint64_t, kMaxPassAccesses> base; // each access's host page, in pass order
+        size_t n = 0;
+        for (const BlockEvents& b : body)
+            for (const DataAccess& a : b.accesses) {
+                if (n == base.size()) throw std::logic_error("cache model: loop body too long");
+                base[n++] = page_hpa(a.pa.page_base()).value();
+            }
+        // data() with the L1 array's shape in locals and the MRU hits counted at the end: the
+        // counters' stores would otherwise make the compiler reload the shape at every access.
+        const CacheArray::Mru l1 = l1_.mru();
+        const unsigned shift = line_shift_;
+        uint64_t hits = 0;
+        auto one = [&](uint64_t hpa) {
+            uint64_t line = hpa >> shift;
+            if (l1.hit(line)) [[likely]]
+                ++hits;
+            else
+                data_slow(line);
+        };
+        for (uint64_t pass = from; pass < to; ++pass) {
+            const uint64_t* page = base.data();
+            for (const BlockEvents& b : body) {
+                const size_t m = b.accesses.size();
+                if (b.offsets.empty()) {
+                    for (size_t i = 0; i < m; ++i) one(page[i] + b.accesses[i].pa.page_offset());
+                } else {
+                    const uint16_t* off = b.offsets.data() + pass * m;
+                    for (size_t i = 0; i < m; ++i) one(page[i] + off[i]);
+                }
+                page += m;
+            }
+        }
+        counters_->data[0] += hits;
+    }
+    // The most data accesses data_passes() takes in one pass (engine/core/loop_coalescer.h:
+    // kMaxLoopBlocks × kMaxRefAccesses).
+    static constexpr size_t kMaxPassAccesses = 256;
+
     // One page-walk reference of dimension `dim`; returns the level that served it.
     CacheLevel walk(HostPhys hpa, WalkDimension dim);
 

@@ -84,7 +84,7 @@ struct CacheCounters {
     bool price_data = false; // data accesses beyond L1 were priced too
     // Walk references served by each level, per dimension: walk[dim][level].
     std::array<std::array<uint64_t, kLevels>, kDims> walk{};
-    // Data accesses served by each level (a coalesced loop's repeats are not fed line by line).
+    // Data accesses served by each level (every access, a coalesced loop's repeats included).
     std::array<uint64_t, kLevels> data{};
     // Data misses at L1, L2, LLC on a line that a walk reference's fill had evicted there.
     std::array<uint64_t, kLevels - 1> data_misses_from_walks{};

@@ -5,6 +5,7 @@
 
 #include "engine/core/addr.h"
 #include "engine/mmu/backend.h"
+#include "engine/mmu/cache.h"
 #include "engine/mmu/tlb.h"
 
 #include <cstdint>
@@ -47,14 +48,16 @@ inline void translate_fast(TlbHierarchy& tlb, GuestVirt va, GuestPhys pa, bool f
 
 // on_loop_repeats() for the backends above: k more executions of a loop body (Backend). When
 // every fetch and every access of the body is an L1 hit the memos know, on an entry the access
-// may use, an execution changes nothing but the lookup counts, so each of the k would find the
-// same: they are counted at once, and the oracle compares each entry once (every execution uses
-// it, on the same pages). Otherwise one execution takes the backend's full path (`once`) and the
-// test is made again. `ready()` is the backend's own condition for an execution to be lookups
-// only.
-template <class Ready, class Check, class Once>
-void repeat_loop(TlbHierarchy& tlb, std::span<const BlockEvents> body, uint64_t k, bool oracle,
-                 Ready ready, Check check, Once once) {
+// may use, an execution changes nothing but the lookup counts and the data caches, so each of the
+// k would find the same: they are counted at once, the oracle compares each entry once (every
+// execution uses it, on the same pages), and the caches see every execution's data accesses in
+// order at their own offsets (data_hpa(pa): the host-physical address the backend's on_access
+// feeds its caches, called once per access of the body). Otherwise one execution takes the
+// backend's full path (`once(pass)`, GuestObserver::replay_pass) and the test is made again.
+// `ready()` is the backend's own condition for an execution to be lookups only.
+template <class Ready, class Check, class Once, class DataHpa>
+void repeat_loop(TlbHierarchy& tlb, CacheHierarchy& caches, std::span<const BlockEvents> body,
+                 uint64_t k, bool oracle, Ready ready, Check check, Once once, DataHpa data_hpa) {
     auto all_hits = [&] {
         if (!ready()) return false;
         for (const BlockEvents& b : body) {
@@ -69,16 +72,17 @@ void repeat_loop(TlbHierarchy& tlb, std::span<const BlockEvents> body, uint64_t 
         }
         return true;
     };
-    for (; k; --k) {
+    for (uint64_t pass = 0; pass < k; ++pass) {
         if (!all_hits()) {
-            once();
+            once(pass);
             continue;
         }
+        const uint64_t left = k - pass;
         for (const BlockEvents& b : body) {
             uint64_t fetch_pages = 0;
             for_each_fetch_page(b.fetch, [&](GuestVirt, GuestPhys) { ++fetch_pages; });
-            tlb.count_l1_hits(true, k * fetch_pages);
-            tlb.count_l1_hits(false, k * b.accesses.size());
+            tlb.count_l1_hits(true, left * fetch_pages);
+            tlb.count_l1_hits(false, left * b.accesses.size());
             if (!oracle) continue;
             for_each_fetch_page(b.fetch, [&](GuestVirt va, GuestPhys pa) {
                 check(va, tlb.known_hit(va, true)->host(va), pa, false);
@@ -86,6 +90,7 @@ void repeat_loop(TlbHierarchy& tlb, std::span<const BlockEvents> body, uint64_t 
             for (const DataAccess& a : b.accesses)
                 check(a.va, tlb.known_hit(a.va, false)->host(a.va), a.pa, a.write);
         }
+        if (caches.enabled()) caches.data_passes(body, pass, k, data_hpa);
         return;
     }
 }

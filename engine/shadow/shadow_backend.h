@@ -56,9 +56,10 @@ public:
     // An execution is lookups only when no sharing break waits for its store (end_break).
     void on_loop_repeats(std::span<const BlockEvents> body, uint64_t k) override {
         repeat_loop(
-            tlb_, body, k, oracle_, [this] { return !break_pending_; },
+            tlb_, caches_, body, k, oracle_, [this] { return !break_pending_; },
             [this](GuestVirt v, HostPhys hpa, GuestPhys p, bool w) { check(v, p, hpa, w); },
-            [&] { Backend::on_loop_repeats(body, 1); });
+            [&](uint64_t pass) { replay_pass(body, pass); },
+            [this](GuestPhys pa) { return p2m_->translate(pa); });
     }
 
     void on_cr3_write(uint64_t rip, uint64_t new_cr3) override;

@@ -54,6 +54,7 @@ AgileRun run_agile(const std::map<std::string, std::string>& options, uint64_t f
     BackendEnv env = backend_env_for(m, p2m, &host, 0);
     env.profile = &profile;
     env.oracle = true;
+    env.caches = true; // its cache hierarchy sees every access, a loop's repeats included
     env.ept_page_shift = ept_shift;
     env.ept_levels = ept_levels;
     env.options = options;

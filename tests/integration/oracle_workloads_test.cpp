@@ -33,8 +33,8 @@ const char* kEveryWorkload =
 // Every backend's counters after a run, as `vmmu run` reports them.
 using Counters = std::map<std::string, nlohmann::ordered_json>;
 
-// Every event a backend receives, in order, folded into one hash (accesses by page: a loop's
-// repeats carry the offsets of its first run). It leaves on_loop_repeats to GuestObserver, which
+// Every event a backend receives, in order, folded into one hash (accesses whole: addresses and
+// size, a loop's repeats at their own offsets). It leaves on_loop_repeats to GuestObserver, which
 // sends each repeat event by event, so its hash shows the order the vCPU delivers in; it counts
 // the blocks that came as repeats, by the number of blocks in their loop's body.
 class EventHash final : public GuestObserver {
@@ -48,7 +48,7 @@ public:
     }
 
     void on_access(const DataAccess& a) override {
-        mix('A', a.va.value() >> 12, a.pa.value() >> 12, a.write * 2 + a.user);
+        mix('A', a.va.value(), a.pa.value(), a.size * 4 + a.write * 2 + a.user);
     }
     void on_fetch(const Fetch& f) override {
         mix('F', f.va.value(), f.bytes, f.instructions * 2 + f.user);
@@ -99,6 +99,7 @@ RunResult run_all(const std::map<std::string, std::string>& shadow_opts, uint64_
         BackendEnv env = backend_env_for(m, p2m, &host, 0);
         env.profile = &profile;
         env.oracle = true;
+        env.caches = true; // the data-cache hierarchy sees every access, repeats included
         env.ept_page_shift = ept_page_shift;
         if (std::string(name) == "shadow") env.options = shadow_opts;
         backends.push_back(create_backend(name, env));
