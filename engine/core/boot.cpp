@@ -212,6 +212,7 @@ BootState load_guest(GuestMemory& mem, const ElfImage& kernel,
     info.timer_period = options.timer_period;
     info.flags = options.flags;
     info.boot_pml4_gpa = pml4;
+    info.ncpus = options.ncpus;
     if (options.cmdline.size() >= VMMU_CMDLINE_MAX)
         throw ImageError(fmt::format("command line is {} bytes; at most {} fit",
                                      options.cmdline.size(), VMMU_CMDLINE_MAX - 1));

@@ -14,6 +14,7 @@ struct BootOptions {
     std::string cmdline;
     uint64_t timer_period = 0;
     uint64_t flags = 0;
+    uint64_t ncpus = 1; // boot info's ncpus: the VM's vCPUs
 };
 
 struct BootState {

@@ -33,7 +33,7 @@ Machine::Machine(const MachineConfig& config)
         impl_->programs.push_back(read_elf(p));
         names.push_back(std::filesystem::path(p).stem().string());
     }
-    BootOptions opts{config.cmdline, config.timer_period, config.boot_flags};
+    BootOptions opts{config.cmdline, config.timer_period, config.boot_flags, config.vcpus};
     impl_->boot = load_guest(*memory_, impl_->kernel, impl_->programs, names, opts);
     impl_->vcpu = std::make_unique<Vcpu>(*memory_, impl_->boot, impl_->kernel, config_, observers_);
 }

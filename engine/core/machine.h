@@ -19,6 +19,13 @@
 
 namespace vmmu {
 
+// The default --vcpu-quantum: guest instructions a vCPU runs before the next takes its turn.
+// Smaller interleaves finer (a spinning CPU wastes less, an IPI is taken sooner) but switches
+// Unicorn instances more often (host time); estimate: 10,000 instructions is 1 % of the default
+// timer period, so a CPU waiting on another for a tick's worth of work spins at most a few
+// quanta, and a switch (a few microseconds of host time) stays a small share of a quantum's run.
+inline constexpr uint64_t kDefaultVcpuQuantum = 10'000;
+
 struct MachineConfig {
     uint64_t guest_bytes = uint64_t{1} << 30; // G: guest-physical memory
     uint64_t timer_period = 1'000'000;        // guest instructions between timer interrupts
@@ -45,6 +52,10 @@ struct MachineConfig {
     // What CPUID tells the guest about its hypervisor (engine/core/hypervisor.h), and whether
     // Hyper-V's hypercalls are answered.
     Hypervisor hypervisor = Hypervisor::None;
+    // vCPUs of the VM (1..VMMU_MAX_CPUS) and the round-robin quantum in guest instructions
+    // between them (docs/ARCHITECTURE.md, "Several vCPUs").
+    unsigned vcpus = 1;
+    uint64_t vcpu_quantum = kDefaultVcpuQuantum;
 };
 
 enum class StopKind {
