@@ -22,3 +22,8 @@ add_dependencies(engine_bench probe smp_probe)
 # Unicorn 2.0.1 and five-level paging (docs/UNICORN-2.0.1.md, fact 20): bare Unicorn, no engine.
 vmmu_test(unicorn_la57_test SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unicorn_la57_test.cpp
           LIBS vmmu_core)
+
+# Schemes on several vCPUs (the two-CPU probe kernel): every scheme is linked in.
+vmmu_test(smp_backend_test SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/smp_backend_test.cpp
+          LIBS vmmu_cli)
+add_dependencies(smp_backend_test smp_probe)

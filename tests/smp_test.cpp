@@ -116,6 +116,16 @@ TEST(Smp, AKernelThatStartsNoApRunsExactlyAsOnOneVcpu) {
     }
 }
 
+TEST(Smp, ApsParkedWithInterruptsOffLetTheOthersFinish) {
+    // "work": each AP computes its share, then `cli; hlt` for good; CPU 0 finishes the run.
+    for (unsigned n : {1u, 2u, 4u, 8u}) {
+        MachineConfig c = smp_config("work", n, 10'000);
+        c.max_instructions = 0;
+        RunResult r = run_smp(c);
+        EXPECT_EQ(r.stop, StopKind::Exited) << n << ": " << r.message;
+    }
+}
+
 TEST(Smp, TheBudgetCountsEveryVcpu) {
     MachineConfig c = smp_config("work", 4, 1000);
     c.max_instructions = 100'000;

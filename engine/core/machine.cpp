@@ -40,7 +40,7 @@ struct Machine::Impl final : CpuBus {
     std::vector<Slot> slots;
     unsigned started = 1;   // vCPUs started (CPU 0 boots started)
     unsigned next = 0;      // the vCPU whose turn is next
-    unsigned running = 0;   // the vCPU that ran last
+    unsigned running = 0;   // the vCPU that ran last (the observers' current one)
     uint64_t idle_time = 0; // guest time skipped while every started vCPU waited
     uint64_t idle_rounds = 0;
 
@@ -97,6 +97,7 @@ struct Machine::Impl final : CpuBus {
                     "with --backends none",
                     cpu));
         vcpus[cpu]->start(*vcpus[from], rip, rsp);
+        for (GuestObserver* o : observers) o->on_vcpu_start(static_cast<unsigned>(cpu));
         vcpus[from]->end_quantum(); // until now it ran alone, without turns
         slots[cpu].started = true;
         ++started;
@@ -111,7 +112,7 @@ struct Machine::Impl final : CpuBus {
             Slot& s = slots[i];
             if (!s.started) continue;
             Vcpu& v = *vcpus[i];
-            if (v.halted()) {
+            if (v.halted() && !v.parked()) {
                 uint64_t waited = now - s.halted_at;
                 if (waited >= s.wait)
                     v.wake(waited, true);
@@ -126,17 +127,22 @@ struct Machine::Impl final : CpuBus {
     // Every started vCPU waits: skip guest time to the earliest tick.
     bool skip_idle() {
         if (++idle_rounds > kMaxIdleRounds) {
-            vcpus[0]->stop(StopKind::GuestFault,
-                           fmt::format("every vCPU stayed idle {} times in a row: every process "
-                                       "is blocked",
-                                       kMaxIdleRounds));
+            vcpus[running]->stop(
+                StopKind::GuestFault,
+                fmt::format("every vCPU stayed idle {} times in a row: every process "
+                            "is blocked",
+                            kMaxIdleRounds));
             return false;
         }
         uint64_t now = vm_time(), skip = UINT64_MAX;
         for (unsigned i = 0; i < vcpus.size(); ++i)
-            if (slots[i].started)
+            if (slots[i].started && !vcpus[i]->parked())
                 skip = std::min(skip,
                                 slots[i].wait - std::min(slots[i].wait, now - slots[i].halted_at));
+        if (skip == UINT64_MAX) { // every started vCPU is parked
+            vcpus[running]->stop_parked();
+            return false;
+        }
         idle_time += skip;
         return true;
     }
@@ -151,12 +157,17 @@ struct Machine::Impl final : CpuBus {
         uint64_t end = limit ? instructions() + limit : UINT64_MAX;
         for (;;) {
             if (!wake_due()) {
-                if (!skip_idle()) return finish(vcpus[0]->run());
+                if (!skip_idle()) return finish(vcpus[running]->run());
                 continue;
             }
             unsigned i = next;
             while (!slots[i].started || vcpus[i]->halted()) i = (i + 1) % vcpus.size();
-            running = i;
+            if (i != running) {
+                // Every vCPU's loop coalescer settled when its turn ended: the observers have
+                // seen all the last one ran.
+                for (GuestObserver* o : observers) o->on_vcpu_switch(i);
+                running = i;
+            }
             Vcpu& v = *vcpus[i];
             uint64_t done = instructions();
             if (done >= end) {

@@ -62,6 +62,10 @@ public:
     // Starts this AP as VMMU_HC_START_CPU asks: `from`'s control state, rip, rsp, RDI = index.
     void start(const Vcpu& from, uint64_t rip, uint64_t rsp);
     bool halted() const { return halted_; }
+    // Halted with interrupts disabled: nothing wakes it again (no NMI or INIT is modelled).
+    bool parked() const { return parked_; }
+    // Every started vCPU is parked: the guest stops with an error at this one's hlt.
+    void stop_parked();
     Lapic& lapic() { return lapic_; }
     // Instructions of guest time to this vCPU's next tick (while halted, nothing retires).
     uint64_t until_next_tick() const { return clock_.until_next_tick(); }
@@ -144,7 +148,8 @@ private:
     const MachineConfig& config_;
     const unsigned index_;
     const bool smp_; // several vCPUs: a halt returns to the machine
-    bool halted_ = false;
+    bool halted_ = false, parked_ = false;
+    uint64_t parked_rip_ = 0;
     bool timer_tracked_ = false;
     Lapic lapic_;
 

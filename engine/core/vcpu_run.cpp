@@ -48,6 +48,11 @@ bool Vcpu::idle_at_hlt(uint64_t rip) {
         return false;
     }
     if (!(reg(UC_X86_REG_EFLAGS) & x86::kRflagsIf) && !clock_.timer_pending()) {
+        if (smp_) { // an AP parked for good; the machine stops when every vCPU is
+            halted_ = parked_ = true;
+            parked_rip_ = rip - 1;
+            return false;
+        }
         run_stop_.stop(StopKind::GuestFault,
                        "hlt with interrupts disabled: nothing can ever wake the guest");
         run_stop_.set_rip(rip - 1);
@@ -60,6 +65,12 @@ bool Vcpu::idle_at_hlt(uint64_t rip) {
         return false;
     }
     return !clock_.timer_pending() && clock_.idle_to_next_tick();
+}
+
+void Vcpu::stop_parked() {
+    run_stop_.stop(StopKind::GuestFault, "hlt with interrupts disabled: nothing can ever wake the "
+                                         "guest (every vCPU is halted so)");
+    run_stop_.set_rip(parked_rip_);
 }
 
 void Vcpu::wake(uint64_t idle, bool tick) {
