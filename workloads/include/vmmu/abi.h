@@ -77,7 +77,11 @@
  * (kernel VA). The AP starts at the next scheduling point with the caller's CR0, CR3, CR4, EFER,
  * GDTR, IDTR, TR and segment selectors (FS/GS bases 0), RDI = its CPU index, RFLAGS = 0x2
  * (interrupts disabled), other registers 0. Starting a CPU twice, CPU 0, or an index >= ncpus
- * is a guest error: the run stops (exit 3). rax returns 0. */
+ * is a guest error: the run stops (exit 3). rax returns 0. Every other MSR is the AP's own, as on
+ * hardware: program LSTAR and FMASK (syscall), GS base (per-CPU data) on the AP itself. TR is
+ * copied too, so the APs share the caller's TSS until they load their own (interrupts at CPL0
+ * switch stacks only through IST entries). An AP halted with interrupts disabled (`cli; hlt`)
+ * stays halted for good; the run stops with an error only when every started CPU is. */
 #define VMMU_HC_START_CPU 7
 
 /* Local APIC: `out dx, eax` to this port; eax = command << 24 | payload. Reading the own CPU
