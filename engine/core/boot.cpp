@@ -275,6 +275,7 @@ BootState load_guest(GuestMemory& mem, const ElfImage& kernel, std::vector<ElfIm
     info.timer_period = options.timer_period;
     info.flags = options.flags | (options.levels == 5 ? VMMU_BOOT_FLAG_LA57 : 0);
     info.boot_pml4_gpa = root;
+    info.ncpus = options.ncpus;
     if (options.cmdline.size() >= VMMU_CMDLINE_MAX)
         throw ImageError(fmt::format("command line is {} bytes; at most {} fit",
                                      options.cmdline.size(), VMMU_CMDLINE_MAX - 1));

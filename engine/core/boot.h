@@ -15,6 +15,7 @@ struct BootOptions {
     uint64_t timer_period = 0;
     uint64_t flags = 0;
     int levels = 4; // paging levels: 5 boots with CR4.LA57 and a PML5 root (VMMU_BOOT_FLAG_LA57)
+    uint64_t ncpus = 1; // boot info's ncpus: the VM's vCPUs
 };
 
 struct BootState {

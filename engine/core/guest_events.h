@@ -67,6 +67,14 @@ struct HvFlush {
 class GuestObserver {
 public:
     virtual ~GuestObserver() = default;
+    // Whether the observer keeps what it models per vCPU (several vCPUs per VM): a machine whose
+    // guest starts a second vCPU refuses observers that do not.
+    virtual bool models_vcpus() const { return false; }
+    // Several vCPUs: vCPU `index` starts (VMMU_HC_START_CPU) with the paging state of the vCPU
+    // running now (its CR3 and CR4) and empty TLBs and caches of its own; and vCPU `index` runs
+    // next: every event until the next switch is its. Before the first switch, vCPU 0 runs.
+    virtual void on_vcpu_start(unsigned /*index*/) {}
+    virtual void on_vcpu_switch(unsigned /*index*/) {}
 
     // Hot path: every data access and every executed block.
     virtual void on_access(const DataAccess&) {}

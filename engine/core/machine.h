@@ -19,6 +19,13 @@
 
 namespace vmmu {
 
+// The default --vcpu-quantum: guest instructions a vCPU runs before the next takes its turn.
+// Smaller interleaves finer (a spinning CPU wastes less, an IPI is taken sooner) but switches
+// Unicorn instances more often (host time); estimate: 10,000 instructions is 1 % of the default
+// timer period, so a CPU waiting on another for a tick's worth of work spins at most a few
+// quanta, and a switch (a few microseconds of host time) stays a small share of a quantum's run.
+inline constexpr uint64_t kDefaultVcpuQuantum = 10'000;
+
 struct MachineConfig {
     uint64_t guest_bytes = uint64_t{1} << 30; // G: guest-physical memory
     uint64_t timer_period = 1'000'000;        // guest instructions between timer interrupts
@@ -46,6 +53,10 @@ struct MachineConfig {
     // What CPUID tells the guest about its hypervisor (engine/core/hypervisor.h), and whether
     // Hyper-V's hypercalls are answered.
     Hypervisor hypervisor = Hypervisor::None;
+    // vCPUs of the VM (1..VMMU_MAX_CPUS) and the round-robin quantum in guest instructions
+    // between them (docs/ARCHITECTURE.md, "Several vCPUs").
+    unsigned vcpus = 1;
+    uint64_t vcpu_quantum = kDefaultVcpuQuantum;
 };
 
 enum class StopKind {
@@ -73,8 +84,9 @@ struct GuestCounters {
     uint64_t io_writes = 0;
     uint64_t cr3_writes = 0;
     uint64_t invlpgs = 0;
-    uint64_t pt_writes = 0; // writes to watched page-table frames
-    uint64_t sensitive = 0; // other hooked sensitive instructions
+    uint64_t pt_writes = 0;                    // writes to watched page-table frames
+    uint64_t sensitive = 0;                    // other hooked sensitive instructions
+    uint64_t ipis_sent = 0, ipis_received = 0; // inter-processor interrupts (several vCPUs)
 
     // Sums (windows summed over repeats) and differences (since a snapshot), field by field.
     template <class Op> void each(const GuestCounters& o, Op op) {
@@ -84,7 +96,8 @@ struct GuestCounters {
         op(exceptions, o.exceptions), op(syscalls, o.syscalls);
         op(timer_interrupts, o.timer_interrupts), op(hlts, o.hlts), op(io_writes, o.io_writes);
         op(cr3_writes, o.cr3_writes), op(invlpgs, o.invlpgs), op(pt_writes, o.pt_writes);
-        op(sensitive, o.sensitive);
+        op(sensitive, o.sensitive), op(ipis_sent, o.ipis_sent);
+        op(ipis_received, o.ipis_received);
     }
     GuestCounters& operator+=(const GuestCounters& o) {
         each(o, [](uint64_t& a, uint64_t b) { a += b; });
@@ -146,8 +159,11 @@ public:
     // Guest RIP of the instruction running now, for exit traces raised inside an access or a
     // fetch (whose events carry no RIP). Reads a register: not for the per-access path.
     uint64_t current_rip() const;
-    // Guest instructions retired before that instruction (guest time, for exit traces).
+    // Guest instructions retired before that instruction (guest time, for exit traces): with
+    // several vCPUs, the VM's (every vCPU's retired instructions, the running one's up to it).
     uint64_t current_instructions() const;
+    // The vCPU that runs now, or ran last (0 with one vCPU).
+    unsigned current_vcpu() const;
 
     GuestMemory& memory() { return *memory_; }
     const MachineConfig& config() const { return config_; }

@@ -49,7 +49,8 @@ public:
             caches_.data_passes(body, 0, k, [this](GuestPhys pa) { return env_.p2m->linear(pa); });
     }
 
-    // A perfect TLB is always coherent and never flushed: nothing to model.
+    // A perfect TLB is always coherent and never flushed: nothing to model, on any vCPU.
+    bool models_vcpus() const override { return true; }
     void on_cr3_write(uint64_t, uint64_t) override {}
     void on_cr4_write(uint64_t, uint64_t) override {}
     void on_invlpg(uint64_t, GuestVirt) override {}

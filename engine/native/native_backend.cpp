@@ -7,6 +7,7 @@
 #include "engine/mmu/guest_cpu.h"
 #include "engine/mmu/inspect.h"
 #include "engine/mmu/oracle.h"
+#include "engine/mmu/per_vcpu.h"
 #include "engine/mmu/profile.h"
 #include "engine/mmu/pwc.h"
 #include "engine/mmu/tlb.h"
@@ -86,6 +87,23 @@ public:
         tlb_.invlpg(cr2);
         pwc_.invalidate_address(cr2, cpu_.pcid());
     }
+    // Several vCPUs: each has its own CR3/CR4, TLBs and walk caches (a core's); the data-cache
+    // hierarchy stays one (estimate: the private L1D/L2 of each core are not modelled apart).
+    bool models_vcpus() const override { return true; }
+    void on_vcpu_start(unsigned index) override {
+        VcpuState fresh{cpu_, TlbHierarchy(env_.profile->tlb, &counters_.tlb),
+                        GuestPwc(env_.pwc ? env_.profile->pwc : PwcConfig{}, &counters_.walks)};
+        fresh.tlb.set_context(cpu_.pcid(), 0);
+        vcpus_.start(index, std::move(fresh));
+    }
+    void on_vcpu_switch(unsigned index) override {
+        vcpus_.switch_to(index, [this](VcpuState& s) {
+            std::swap(cpu_, s.cpu);
+            std::swap(tlb_, s.tlb);
+            std::swap(pwc_, s.pwc);
+        });
+    }
+
     // Hardware neither snoops page-table writes nor exits on these: nothing to model.
     void on_pt_write(uint64_t, GuestPhys, uint64_t, uint64_t, uint8_t) override {}
     void on_timer(uint64_t) override {}
@@ -256,6 +274,13 @@ private:
     TlbHierarchy tlb_;
     GuestPwc pwc_;
     CacheHierarchy caches_; // after counters_, whose caches part it marks as modelled
+    // The other vCPUs' paging state, TLBs and walk caches (the members above: the running one's).
+    struct VcpuState {
+        GuestCpu cpu;
+        TlbHierarchy tlb;
+        GuestPwc pwc;
+    };
+    ParkedVcpus<VcpuState> vcpus_;
 };
 
 const bool registered = register_backend(

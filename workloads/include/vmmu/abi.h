@@ -76,6 +76,53 @@
  * (exact and deterministic; the run's instruction count, not wall time). */
 #define VMMU_HC_CLOCK 16
 
+/* ---- SMP: several vCPUs per VM (`vmmu run --vcpus N`) ------------------------------------ *
+ * CPU 0 (the BSP) boots as with one vCPU; boot info's `ncpus` says how many there are (1..8).
+ * The others (APs) do nothing until the kernel starts them with VMMU_HC_START_CPU; an AP never
+ * started is never scheduled, so a kernel that ignores `ncpus` runs as on one vCPU.
+ *
+ * Scheduling: the engine runs the started, not halted vCPUs round-robin in quanta of
+ * `--vcpu-quantum` guest instructions (at block granularity; an instruction, atomic or not, is
+ * never split), CPU 0 first. The interleaving depends only on the guest, N and the quantum:
+ * reruns are bit-identical. All vCPUs share guest memory; each has its own registers, CR3,
+ * TLB, timer and instruction count. */
+#define VMMU_MAX_CPUS 8
+/* Start an AP: rdi = CPU index (1..ncpus-1), rsi = entry RIP (kernel VA), r10 = initial RSP
+ * (kernel VA). The AP starts at the next scheduling point with the caller's CR0, CR3, CR4, EFER,
+ * GDTR, IDTR, TR and segment selectors (FS/GS bases 0), RDI = its CPU index, RFLAGS = 0x2
+ * (interrupts disabled), other registers 0. Starting a CPU twice, CPU 0, or an index >= ncpus
+ * is a guest error: the run stops (exit 3). rax returns 0. Every other MSR is the AP's own, as on
+ * hardware: program LSTAR and FMASK (syscall), GS base (per-CPU data) on the AP itself. TR is
+ * copied too, so the APs share the caller's TSS until they load their own (interrupts at CPL0
+ * switch stacks only through IST entries). An AP halted with interrupts disabled (`cli; hlt`)
+ * stays halted for good; the run stops with an error only when every started CPU is. */
+#define VMMU_HC_START_CPU 7
+
+/* Local APIC: `out dx, eax` to this port; eax = command << 24 | payload. Reading the own CPU
+ * index needs no port: keep it in per-CPU data (IA32_GS_BASE / swapgs). */
+#define VMMU_PORT_APIC 0x520
+#define VMMU_APIC_CMD_SHIFT 24
+/* IPI: payload bits 7:0 vector (32..255), bits 15:8 destination CPU, bits 17:16 shorthand. The
+ * vector becomes pending at the target (one bit per vector, as the IRR: two IPIs of one vector
+ * before it is taken are delivered once) and is delivered when the target runs with IF=1 and
+ * no vector >= it is in service; it wakes a halted target. A destination that is not a started
+ * CPU, or a vector < 32, is a guest error (exit 3). Sending to oneself is allowed. */
+#define VMMU_APIC_IPI 1u
+#define VMMU_APIC_SH_DEST 0u         /* the CPU in bits 15:8 */
+#define VMMU_APIC_SH_ALL_BUT_SELF 1u /* every started CPU but the sender (bits 15:8 ignored) */
+#define VMMU_APIC_IPI_VALUE(vec, dest, sh)                                                        \
+    ((VMMU_APIC_IPI << VMMU_APIC_CMD_SHIFT) | ((unsigned)(sh) << 16) | ((unsigned)(dest) << 8) | \
+     (unsigned)(vec))
+/* EOI: ends the highest-numbered vector in service on this CPU (payload ignored); with none in
+ * service it does nothing. Delivery marks a vector in service; the same or a lower vector is
+ * not delivered again until its EOI (higher vectors may nest if the handler sets IF).
+ * The timer (VMMU_VEC_TIMER) follows this rule from the first VMMU_HC_START_CPU on: from then
+ * its handler must EOI like any other. Before that (always with ncpus == 1) the timer is never
+ * marked in service, so a kernel that never starts an AP runs exactly as on one vCPU and needs
+ * no EOI; an EOI there is harmless. */
+#define VMMU_APIC_EOI 2u
+#define VMMU_APIC_EOI_VALUE (VMMU_APIC_EOI << VMMU_APIC_CMD_SHIFT)
+
 /* ---- Hypervisor personalities: CPUID and Hyper-V hypercalls ------------------------------ */
 /* The engine answers CPUID leaf 1 ECX bit 31 (a hypervisor is present) and the hypervisor range
  * 0x40000000 and up for `--hypervisor none|kvm|hyperv` (engine/core/hypervisor.h). Leaf layouts
@@ -128,6 +175,15 @@
 #define VMMU_VEC_GP 13
 #define VMMU_VEC_PF 14
 #define VMMU_VEC_TIMER 32
+/* IPI vectors for the kernel's use (the engine gives them no meaning of its own; it only
+ * counts them as IPIs). Per-CPU timer: every boot_info.timer_period of that CPU's own guest
+ * instructions. A CPU halted with IF=1 (`sti; hlt`) waits without retiring instructions; its
+ * clock advances by what the other CPUs run while it waits, so its timer fires when they have
+ * run the rest of its period (every CPU halted: the earliest timer fires at once). An IPI wakes
+ * it at the next scheduling point. */
+#define VMMU_VEC_IPI_SHOOTDOWN 0xf0 /* TLB shootdown request: invalidate, then ack */
+#define VMMU_VEC_IPI_RESCHED 0xf1   /* reschedule: look at the run queue */
+#define VMMU_VEC_IPI_CALL 0xf2      /* generic cross-CPU function call */
 
 /* #PF error code bits (Intel SDM vol. 3, 4.7). */
 #define VMMU_PF_P 0x1
@@ -151,6 +207,7 @@ struct vmmu_boot_info {
     unsigned long long flags;         /* VMMU_BOOT_FLAG_* */
     unsigned long long boot_pml4_gpa; /* the engine's boot page tables (their root: a PML5 with
                                          VMMU_BOOT_FLAG_LA57) */
+    unsigned long long ncpus;         /* vCPUs of this VM, 1..VMMU_MAX_CPUS (CPU 0 boots) */
     char cmdline[VMMU_CMDLINE_MAX];   /* NUL-terminated: "prog arg1=v1 arg2=v2 ..." */
 };
 
