@@ -1,5 +1,6 @@
 // `vmmu demo exits --html`: the exits of one window as a page (declared in exits_report.h).
 #include "engine/output/exits_report.h"
+#include "engine/output/walk_html.h"
 
 #include <string>
 
@@ -177,16 +178,7 @@ render();
 } // namespace
 
 std::string exits_page_html(const ExitsPage& p) {
-    std::string json = exits_page_json(p).dump();
-    // Inside <script>, "</" could close the element: escape it.
-    std::string safe;
-    for (size_t i = 0; i < json.size(); ++i) {
-        if (json[i] == '<' && i + 1 < json.size() && json[i + 1] == '/')
-            safe += "<\\";
-        else
-            safe += json[i];
-    }
-    return std::string(kExitsHead) + safe + kExitsTail;
+    return std::string(kExitsHead) + script_safe_json(exits_page_json(p).dump()) + kExitsTail;
 }
 
 } // namespace vmmu

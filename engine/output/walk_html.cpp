@@ -137,17 +137,21 @@ render();
 
 } // namespace
 
-std::string walk_demo_html(const WalkDemo& d) {
-    std::string json = walk_demo_json(d).dump();
-    // Inside <script>, "</" could close the element: escape it.
+// Inside <script>, "</" could close the element: escape it.
+std::string script_safe_json(const std::string& json) {
     std::string safe;
+    safe.reserve(json.size());
     for (size_t i = 0; i < json.size(); ++i) {
         if (json[i] == '<' && i + 1 < json.size() && json[i + 1] == '/')
             safe += "<\\";
         else
             safe += json[i];
     }
-    return std::string(kHead) + safe + kTail;
+    return safe;
+}
+
+std::string walk_demo_html(const WalkDemo& d) {
+    return std::string(kHead) + script_safe_json(walk_demo_json(d).dump()) + kTail;
 }
 
 } // namespace vmmu
