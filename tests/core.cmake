@@ -16,3 +16,8 @@ add_dependencies(engine_bench probe)
 # Unicorn 2.0.1 and five-level paging (docs/UNICORN-2.0.1.md, fact 20): bare Unicorn, no engine.
 vmmu_test(unicorn_la57_test SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unicorn_la57_test.cpp
           LIBS vmmu_core)
+
+# Unicorn 2.0.1, per-CPU data and locks (docs/UNICORN-2.0.1.md, fact 21): GS base MSRs, swapgs,
+# lock cmpxchg on MMIO. Bare Unicorn, no engine.
+vmmu_test(unicorn_smp_test SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unicorn_smp_test.cpp
+          LIBS vmmu_core)
