@@ -106,6 +106,23 @@ void report_kernel_stats(void) {
     report1("shootdown_targets", k.shootdown_targets);
     report1("shootdown_lazy", k.shootdown_lazy);
     report1("shootdowns_served", k.shootdowns_served);
+    /* How the work spread: each CPU's context switches and idle halts (several CPUs only). */
+    for (u32 c = 0; ncpus > 1 && c < ncpus; ++c) {
+        char name[32];
+        int n = 0;
+        for (const char *p = "cpu"; *p; ++p)
+            name[n++] = *p;
+        name[n++] = (char)('0' + c);
+        const char *fields[2] = {".context_switches", ".idle_halts"};
+        u64 values[2] = {cpus[c].stats.context_switches, cpus[c].stats.idle_halts};
+        for (int f = 0; f < 2; ++f) {
+            int m = n;
+            for (const char *p = fields[f]; *p; ++p)
+                name[m++] = *p;
+            name[m] = 0;
+            report1(name, values[f]);
+        }
+    }
     if (hv_recommended) {
         report1("hv_switches", h.switches);
         report1("hv_flush_spaces", h.flush_spaces);
