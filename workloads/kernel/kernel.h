@@ -147,6 +147,7 @@ struct proc {
     struct mm *mm;
     int last_cpu;     /* where it ran last: a run elsewhere counts as a migration */
     int thread;       /* created by clone: reaped by join, not by wait */
+    struct proc *run_next; /* the run queue's link (proc.c) */
 };
 
 extern struct proc *initproc;

@@ -1,9 +1,10 @@
 /* Processes and threads: creation, the scheduler, sleep/wakeup, fork, clone, exit, wait, join.
  *
  * Every CPU runs scheduler() on its own stack and swtch()es to the chosen process's kernel stack,
- * as in xv6. One run queue is shared by all CPUs: the process table, scanned round-robin from
- * where the last pick (on any CPU) stopped, so a process runs on whichever CPU is free next
- * (it migrates). ptable_lock guards every process's state, the run queue, sleep/wakeup and
+ * as in xv6. One run queue is shared by all CPUs: a FIFO of RUNNABLE processes (yield, wakeup
+ * and a new process append, a scheduler takes the head), so a process runs on whichever CPU is
+ * free next (it migrates) and a yield costs the same whatever the number of processes.
+ * ptable_lock guards every process's state, the run queue, sleep/wakeup and
  * the parent links; a process holds it across swtch into the scheduler, which releases it
  * (and a new process releases it in forkret). The kernel is not preemptible: interrupts are off
  * whenever kernel code runs, so a process gives up its CPU only in sched(), from yield, sleep
@@ -19,7 +20,7 @@ static struct spinlock ptable_lock = SPINLOCK("ptable");
 /* Kernel stacks, one per process slot, in kernel data (16-byte aligned for the C ABI). */
 static u8 kstacks[NPROC][KSTACK_SIZE] __attribute__((aligned(16)));
 static int next_pid = 1;
-static int run_last = NPROC - 1; /* the shared run queue's position */
+static struct proc *runq_head, *runq_tail; /* the shared run queue, linked through run_next */
 static const char ticks_chan;    /* sleep(ticks) sleepers wait on this */
 
 struct proc *proc_alloc(void) {
@@ -39,6 +40,30 @@ struct proc *proc_alloc(void) {
     }
     spin_unlock(&ptable_lock);
     return 0;
+}
+
+/* With the table locked: p becomes RUNNABLE at the tail of the run queue, and a halted CPU is
+ * woken to take it. */
+static void make_runnable(struct proc *p) {
+    p->state = P_RUNNABLE;
+    p->run_next = 0;
+    if (runq_tail)
+        runq_tail->run_next = p;
+    else
+        runq_head = p;
+    runq_tail = p;
+    kick_idle_cpu();
+}
+
+static struct proc *runq_take(void) {
+    struct proc *p = runq_head;
+    if (p) {
+        runq_head = p->run_next;
+        if (!runq_head)
+            runq_tail = 0;
+        p->run_next = 0;
+    }
+    return p;
 }
 
 /* A slot proc_alloc handed out that will not run after all. */
@@ -64,8 +89,7 @@ void proc_start(struct proc *p, const struct trapframe *tf) {
     frame[7] = (u64)trapret;
     p->ksp = sp;
     spin_lock(&ptable_lock);
-    p->state = P_RUNNABLE;
-    kick_idle_cpu();
+    make_runnable(p);
     spin_unlock(&ptable_lock);
 }
 
@@ -91,15 +115,7 @@ void scheduler(void) {
     int prev_pid = 0;
     spin_lock(&ptable_lock);
     for (;;) {
-        struct proc *p = 0;
-        for (int k = 1; k <= NPROC; ++k) {
-            int i = (run_last + k) % NPROC;
-            if (procs[i].state == P_RUNNABLE) {
-                p = &procs[i];
-                run_last = i;
-                break;
-            }
-        }
+        struct proc *p = runq_take();
         if (!p) {
             check_deadlock();
             kstats.idle_halts++;
@@ -140,7 +156,7 @@ static void sched(void) {
 
 void yield(void) {
     spin_lock(&ptable_lock);
-    cur->state = P_RUNNABLE;
+    make_runnable(cur);
     sched();
     spin_unlock(&ptable_lock);
 }
@@ -155,15 +171,9 @@ static void sleep_locked(const void *chan) {
 }
 
 static void wakeup_locked(const void *chan) {
-    int woke = 0;
-    for (int i = 0; i < NPROC; ++i) {
-        if (procs[i].state == P_SLEEPING && procs[i].chan == chan) {
-            procs[i].state = P_RUNNABLE;
-            woke = 1;
-        }
-    }
-    if (woke)
-        kick_idle_cpu();
+    for (int i = 0; i < NPROC; ++i)
+        if (procs[i].state == P_SLEEPING && procs[i].chan == chan)
+            make_runnable(&procs[i]);
 }
 
 void wakeup(const void *chan) {
