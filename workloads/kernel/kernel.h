@@ -69,10 +69,11 @@ struct region {
  * still answers TLB shootdowns (tlb_poll), or two CPUs could wait on each other forever. */
 struct spinlock {
     volatile u32 locked;
-    u32 cpu; /* holder's CPU index, for the self-deadlock check */
+    u32 cpu; /* holder's CPU index, for the self-deadlock check; NOCPU while free */
     const char *name;
 };
-#define SPINLOCK(n) {0, 0, n}
+#define NOCPU 0xffffffffu
+#define SPINLOCK(n) {0, NOCPU, n}
 void spin_lock(struct spinlock *l);
 void spin_unlock(struct spinlock *l);
 int spin_holding(struct spinlock *l);

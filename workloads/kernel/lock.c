@@ -31,6 +31,9 @@ void spin_lock(struct spinlock *l) {
 void spin_unlock(struct spinlock *l) {
     if (!l->locked || l->cpu != mycpu()->id)
         panic("lock %s: released by CPU %u, which does not hold it", l->name, mycpu()->id);
+    /* The holder's index goes first: a CPU that finds the lock taken by another, just claimed
+     * and its index not yet written, must not read this CPU's old index as the holder's. */
+    l->cpu = NOCPU;
     __asm__ volatile("" : : : "memory");
     l->locked = 0;
 }

@@ -427,6 +427,7 @@ struct mm *mm_alloc(void) {
             continue;
         memset(mm, 0, sizeof *mm);
         mm->users = 1;
+        mm->lock.cpu = NOCPU;
         mm->lock.name = "mm";
         spin_unlock(&mm_pool_lock);
         return mm;
