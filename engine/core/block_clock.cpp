@@ -182,6 +182,7 @@ BlockClock::Cause BlockClock::take_cause() {
         rearm_sample();
         return Cause::Split;
     }
+    if (std::exchange(sample_restart_, false)) return Cause::Split;
     if (std::exchange(split_hit_, false)) return Cause::Tick;
     if (std::exchange(irq_window_, false)) return Cause::InterruptWindow;
     return Cause::None;
@@ -264,6 +265,13 @@ void BlockClock::on_sample_point() {
     if (!last_block_valid_ || last_block_ != armed_block_) return;
     if (instructions_ - last_block_insns_ + armed_k_ != next_sample_) return;
     advance_sample();
+    // The next point lies in the rest of this block (two points a few instructions apart, as a
+    // warm-up end right after an interval point): no hook is compiled there, so stop before
+    // this instruction and run on from it; the block hook then arms the next point.
+    if (next_sample_ < instructions_) {
+        sample_restart_ = true;
+        uc_emu_stop(uc_);
+    }
 }
 
 uint64_t BlockClock::instructions_before(uint64_t rip) const {

@@ -160,6 +160,9 @@ private:
     bool split_armed_ = false;
     bool split_hit_ = false;
     bool irq_window_ = false;
+    // A sample was taken and the next one falls later in the same block execution, whose code
+    // was translated without a hook there: the run stopped to translate the rest again.
+    bool sample_restart_ = false;
     bool budget_hit_ = false;
 
     // Sample points: the next one (UINT64_MAX: none), and the code hook that reaches one inside
