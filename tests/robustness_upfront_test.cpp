@@ -42,6 +42,21 @@ TEST(RobustUpFront, RunRejectsThreeEptLevelsBeforeBooting) {
     EXPECT_TRUE(o.out.empty()) << o.out;
 }
 
+TEST(RobustUpFront, RunRejectsZeroOrTooManyVcpusBeforeBooting) {
+    Outcome zero = upfront_vmmu({"run", "--workload", "hello", "--vcpus", "0"});
+    EXPECT_FAILS_WITH(zero, 2, "--vcpus 0", "1 to 8");
+    EXPECT_TRUE(zero.out.empty()) << zero.out;
+    Outcome nine = upfront_vmmu({"run", "--workload", "hello", "--vcpus", "9"});
+    EXPECT_FAILS_WITH(nine, 2, "--vcpus 9", "1 to 8");
+    EXPECT_TRUE(nine.out.empty()) << nine.out;
+}
+
+TEST(RobustUpFront, RunRejectsAZeroVcpuQuantumBeforeBooting) {
+    Outcome o = upfront_vmmu({"run", "--workload", "hello", "--vcpus", "2", "--vcpu-quantum", "0"});
+    EXPECT_FAILS_WITH(o, 2, "--vcpu-quantum 0", "at least 1");
+    EXPECT_TRUE(o.out.empty()) << o.out;
+}
+
 TEST(RobustUpFront, RunRejectsAnAgilePolicyOutOfRange) {
     Outcome o = upfront_vmmu(
         {"run", "--workload", "hello", "--backends", "agile", "--agile-opt", "nested_threshold=0"});

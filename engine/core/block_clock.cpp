@@ -54,7 +54,7 @@ void BlockClock::start(uint64_t quantum, uint64_t budget) {
 // change only in the run loop), and time() moves with the instruction count in between.
 void BlockClock::prepare() {
     uint64_t tick_end = UINT64_MAX; // no tick can fall inside a block
-    if (timer_pending_)
+    if (waits_for_if() || interrupt_check_)
         tick_end = 0; // the hook must watch for interrupts being enabled
     else if (!split_armed_ && timer_period_)
         // time() + n <= next_tick_, in instructions: instructions + n < next_tick_ - idle_ + 1.
@@ -118,7 +118,9 @@ bool BlockClock::block_may_run(uint64_t addr, uint32_t n) {
         stop_before_block(addr);
         return false;
     }
-    if (timer_pending_ && (read_reg(uc_, UC_X86_REG_EFLAGS) & x86::kRflagsIf)) {
+    if (interrupt_check_ ||
+        (waits_for_if() && (read_reg(uc_, UC_X86_REG_EFLAGS) & x86::kRflagsIf))) {
+        interrupt_check_ = false;
         irq_window_ = true;
         stop_before_block(addr);
         return false;

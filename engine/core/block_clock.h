@@ -17,6 +17,7 @@
 
 #include <unicorn/unicorn.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -85,6 +86,26 @@ public:
     // A tick is due: it becomes the pending timer interrupt.
     void raise_tick();
     bool timer_pending() const { return timer_pending_; }
+    // Local-APIC interrupts (several vCPUs, engine/core/lapic.h): the pending timer waits for an
+    // EOI rather than for IF (masked), or another vector waits only for IF = 1 (irq_waiting);
+    // the block hook watches for IF only when something waits for it.
+    void set_timer_masked(bool masked) { timer_masked_ = masked; }
+    void set_irq_waiting(bool waiting) { irq_waiting_ = waiting; }
+    bool waits_for_if() const { return (timer_pending_ && !timer_masked_) || irq_waiting_; }
+    // Something changed what may be delivered (an EOI, an IPI to the running vCPU): stop before
+    // the next block so the run loop looks again (Cause::InterruptWindow).
+    void request_interrupt_check() {
+        interrupt_check_ = true;
+        fast_end_ = 0;
+    }
+    // The run's quantum ends before the next block (a vCPU started another: turns begin).
+    void end_quantum() {
+        stop_at_ = std::min(stop_at_, instructions_);
+        fast_end_ = 0;
+    }
+    // A halted vCPU (several vCPUs): guest time to its next tick, and idle time it waited.
+    uint64_t until_next_tick() const { return next_tick_ > time() ? next_tick_ - time() : 0; }
+    void idle_for(uint64_t n) { idle_ += n; }
     void take_timer() {
         timer_pending_ = false;
         ++timer_interrupts_;
@@ -148,6 +169,7 @@ private:
     uint64_t idle_ticks_ = 0, timer_interrupts_ = 0;
     uint64_t idle_run_ = 0; // ticks idled in a row in this run(), with no instruction between
     bool timer_pending_ = false;
+    bool timer_masked_ = false, irq_waiting_ = false, interrupt_check_ = false;
     uint64_t budget_ = UINT64_MAX;
     uint64_t stop_at_ = UINT64_MAX;     // min(budget, end of quantum), in retired instructions
     std::optional<uint64_t> resume_at_; // RIP to resume at after a stop before a block

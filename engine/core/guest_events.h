@@ -50,6 +50,9 @@ struct HvFlush {
 class GuestObserver {
 public:
     virtual ~GuestObserver() = default;
+    // Whether the observer keeps what it models per vCPU (several vCPUs per VM): a machine whose
+    // guest starts a second vCPU refuses observers that do not.
+    virtual bool models_vcpus() const { return false; }
 
     // Hot path: every data access and every executed block.
     virtual void on_access(const DataAccess&) {}

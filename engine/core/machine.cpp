@@ -8,25 +8,197 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <optional>
+#include <stdexcept>
+#include <string>
 
 namespace vmmu {
+namespace {
+// Every started vCPU waiting this many times in a row with no instruction between: nothing will
+// ever run again (as BlockClock's limit for one vCPU).
+constexpr uint64_t kMaxIdleRounds = 10'000'000;
+} // namespace
 
-struct Machine::Impl {
+// The vCPUs of one VM and their scheduling (docs/ARCHITECTURE.md, "Several vCPUs"): round-robin
+// in quanta of guest instructions, CPU 0 first; a halted vCPU waits until an interrupt is due.
+struct Machine::Impl final : CpuBus {
+    const MachineConfig& config;
+    const std::vector<GuestObserver*>& observers;
     ElfImage kernel;
     std::vector<ElfImage> programs;
     BootState boot;
-    std::unique_ptr<Vcpu> vcpu;
+    PortShared shared;
+    std::vector<std::unique_ptr<Vcpu>> vcpus;
+    struct Slot {
+        bool started = false;
+        uint64_t halted_at = 0; // VM time when it halted
+        uint64_t wait = 0;      // guest time from then to its next tick
+    };
+    std::vector<Slot> slots;
+    unsigned started = 1;   // vCPUs started (CPU 0 boots started)
+    unsigned next = 0;      // the vCPU whose turn is next
+    unsigned running = 0;   // the vCPU that ran last
+    uint64_t idle_time = 0; // guest time skipped while every started vCPU waited
+    uint64_t idle_rounds = 0;
+
+    Impl(const MachineConfig& c, const std::vector<GuestObserver*>& o) : config(c), observers(o) {}
+
+    uint64_t instructions() const {
+        uint64_t n = 0;
+        for (auto& v : vcpus) n += v->instructions();
+        return n;
+    }
+    // VM time: instructions every vCPU retired, plus what was skipped with all of them waiting.
+    uint64_t vm_time() const { return instructions() + idle_time; }
+    GuestCounters counters() const {
+        GuestCounters c;
+        for (auto& v : vcpus) c += v->guest_counters();
+        return c;
+    }
+
+    void ipi(unsigned from, uint8_t vector, unsigned dest, unsigned shorthand) override {
+        if (vector < 32)
+            throw std::runtime_error(fmt::format(
+                "IPI vector {} is an exception vector; use 32 to 255 (abi.h VMMU_VEC_IPI_*)",
+                vector));
+        if (shorthand == VMMU_APIC_SH_ALL_BUT_SELF) {
+            for (unsigned i = 0; i < vcpus.size(); ++i)
+                if (i != from && slots[i].started) vcpus[i]->lapic().raise(vector);
+            return;
+        }
+        if (shorthand != VMMU_APIC_SH_DEST)
+            throw std::runtime_error(fmt::format(
+                "IPI shorthand {}: valid are 0 (the destination) and 1 (all but self)", shorthand));
+        if (dest >= vcpus.size() || !slots[dest].started)
+            throw std::runtime_error(fmt::format(
+                "IPI to CPU {}, which {}", dest,
+                dest >= vcpus.size() ? fmt::format("does not exist (--vcpus {})", vcpus.size())
+                                     : std::string("was never started")));
+        vcpus[dest]->lapic().raise(vector);
+    }
+
+    void eoi(unsigned cpu) override { vcpus[cpu]->lapic().eoi(); }
+
+    void start_cpu(unsigned from, uint64_t cpu, uint64_t rip, uint64_t rsp) override {
+        if (cpu == 0 || cpu >= vcpus.size())
+            throw std::runtime_error(
+                fmt::format("start CPU {}: this VM has CPUs 0 to {} (--vcpus {}) and CPU 0 "
+                            "boots by itself",
+                            cpu, vcpus.size() - 1, vcpus.size()));
+        if (slots[cpu].started)
+            throw std::runtime_error(fmt::format("start CPU {}: it was started already", cpu));
+        for (GuestObserver* o : observers)
+            if (!o->models_vcpus())
+                throw std::runtime_error(fmt::format(
+                    "start CPU {}: an attached model does not model several vCPUs yet; run "
+                    "with --backends none",
+                    cpu));
+        vcpus[cpu]->start(*vcpus[from], rip, rsp);
+        vcpus[from]->end_quantum(); // until now it ran alone, without turns
+        slots[cpu].started = true;
+        ++started;
+        for (auto& v : vcpus) v->track_timer();
+    }
+
+    // Halted vCPUs whose interrupt is due wake up; true when one can run.
+    bool wake_due() {
+        uint64_t now = vm_time();
+        bool runnable = false;
+        for (unsigned i = 0; i < vcpus.size(); ++i) {
+            Slot& s = slots[i];
+            if (!s.started) continue;
+            Vcpu& v = *vcpus[i];
+            if (v.halted()) {
+                uint64_t waited = now - s.halted_at;
+                if (waited >= s.wait)
+                    v.wake(waited, true);
+                else if (v.lapic().deliverable())
+                    v.wake(waited, false);
+            }
+            runnable |= !v.halted();
+        }
+        return runnable;
+    }
+
+    // Every started vCPU waits: skip guest time to the earliest tick.
+    bool skip_idle() {
+        if (++idle_rounds > kMaxIdleRounds) {
+            vcpus[0]->stop(StopKind::GuestFault,
+                           fmt::format("every vCPU stayed idle {} times in a row: every process "
+                                       "is blocked",
+                                       kMaxIdleRounds));
+            return false;
+        }
+        uint64_t now = vm_time(), skip = UINT64_MAX;
+        for (unsigned i = 0; i < vcpus.size(); ++i)
+            if (slots[i].started)
+                skip = std::min(skip,
+                                slots[i].wait - std::min(slots[i].wait, now - slots[i].halted_at));
+        idle_time += skip;
+        return true;
+    }
+
+    RunResult finish(RunResult r) {
+        r.guest = counters();
+        return r;
+    }
+
+    // Runs the vCPUs until the guest stops, or `limit` more instructions have retired (0: none).
+    RunResult run(uint64_t limit) {
+        uint64_t end = limit ? instructions() + limit : UINT64_MAX;
+        for (;;) {
+            if (!wake_due()) {
+                if (!skip_idle()) return finish(vcpus[0]->run());
+                continue;
+            }
+            unsigned i = next;
+            while (!slots[i].started || vcpus[i]->halted()) i = (i + 1) % vcpus.size();
+            running = i;
+            Vcpu& v = *vcpus[i];
+            uint64_t done = instructions();
+            if (done >= end) {
+                RunResult r;
+                r.stop = StopKind::Quantum;
+                r.rip = v.current_rip();
+                return finish(r);
+            }
+            // Alone, CPU 0 runs without turns (as with one vCPU) until it starts another.
+            uint64_t quantum = std::min(started > 1 ? config.vcpu_quantum : UINT64_MAX, end - done);
+            if (config.max_instructions) {
+                if (done >= config.max_instructions) {
+                    v.stop(StopKind::Budget, fmt::format("instruction budget of {} exhausted",
+                                                         config.max_instructions));
+                    return finish(v.run());
+                }
+                quantum = std::min(quantum, config.max_instructions - done);
+            }
+            RunResult r = v.run(quantum == UINT64_MAX ? 0 : quantum);
+            if (instructions() != done) idle_rounds = 0;
+            if (r.stop != StopKind::Quantum) return finish(r);
+            if (v.halted()) {
+                slots[i].halted_at = vm_time();
+                slots[i].wait = v.until_next_tick();
+            }
+            next = (i + 1) % vcpus.size();
+        }
+    }
 };
 
 Machine::Machine(const MachineConfig& config)
     : config_(config), memory_(std::make_unique<GuestMemory>(config.guest_bytes)),
-      impl_(std::make_unique<Impl>()) {
+      impl_(std::make_unique<Impl>(config_, observers_)) {
     if (config.guest_bytes < (uint64_t{64} << 20) || config.guest_bytes > (uint64_t{64} << 30))
         throw std::invalid_argument(
             fmt::format("guest memory of {} MiB is out of range: use 64 MiB to 64 GiB",
                         config.guest_bytes >> 20));
+    if (config.vcpus < 1 || config.vcpus > VMMU_MAX_CPUS)
+        throw std::invalid_argument(
+            fmt::format("{} vCPUs: use 1 to {}", config.vcpus, VMMU_MAX_CPUS));
+    if (config.vcpu_quantum == 0)
+        throw std::invalid_argument("a vCPU quantum of 0 instructions: use at least 1");
     impl_->kernel = read_elf(config.kernel_path);
     std::vector<std::string> names;
     for (auto& p : config.program_paths) {
@@ -35,22 +207,32 @@ Machine::Machine(const MachineConfig& config)
     }
     BootOptions opts{config.cmdline, config.timer_period, config.boot_flags, config.vcpus};
     impl_->boot = load_guest(*memory_, impl_->kernel, impl_->programs, names, opts);
-    impl_->vcpu = std::make_unique<Vcpu>(*memory_, impl_->boot, impl_->kernel, config_, observers_);
+    for (unsigned i = 0; i < config.vcpus; ++i)
+        impl_->vcpus.push_back(std::make_unique<Vcpu>(*memory_, impl_->boot, impl_->kernel, config_,
+                                                      observers_, i, impl_->shared, *impl_));
+    impl_->slots.resize(config.vcpus);
+    impl_->slots[0].started = true;
 }
 
 Machine::~Machine() = default;
 
 RunResult Machine::run_for(uint64_t instructions) {
     auto start = std::chrono::steady_clock::now();
-    RunResult r = impl_->vcpu->run(instructions);
+    RunResult r =
+        impl_->vcpus.size() == 1 ? impl_->vcpus[0]->run(instructions) : impl_->run(instructions);
     r.wall_seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     return r;
 }
 
-bool Machine::finished() const { return impl_->vcpu->finished(); }
+bool Machine::finished() const {
+    return std::any_of(impl_->vcpus.begin(), impl_->vcpus.end(),
+                       [](auto& v) { return v->finished(); });
+}
 
-uint64_t Machine::current_rip() const { return impl_->vcpu->current_rip(); }
+uint64_t Machine::current_rip() const { return impl_->vcpus[impl_->running]->current_rip(); }
+
+unsigned Machine::current_vcpu() const { return impl_->running; }
 
 uint64_t Machine::initial_cr3() const { return impl_->boot.cr3; }
 
@@ -59,15 +241,20 @@ uint64_t Machine::initial_cr4() const { return x86::kCr4Pae | x86::kCr4Pge; }
 void Machine::attach(GuestObserver& observer) { observers_.push_back(&observer); }
 
 void Machine::on_boundary(std::function<void(const Boundary&)> listener) {
-    impl_->vcpu->on_boundary(std::move(listener));
+    // A boundary reached on one vCPU: the others are between quanta, their counters exact.
+    auto shared = std::make_shared<std::function<void(const Boundary&)>>(std::move(listener));
+    for (auto& v : impl_->vcpus) {
+        Vcpu* self = v.get();
+        v->on_boundary([this, self, shared](const Boundary& b) {
+            if (impl_->vcpus.size() == 1) return (*shared)(b);
+            Boundary all = b;
+            for (auto& o : impl_->vcpus)
+                if (o.get() != self) all.guest += o->guest_counters();
+            (*shared)(all);
+        });
+    }
 }
 
-RunResult Machine::run() {
-    auto start = std::chrono::steady_clock::now();
-    RunResult r = impl_->vcpu->run();
-    r.wall_seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    return r;
-}
+RunResult Machine::run() { return run_for(0); }
 
 } // namespace vmmu

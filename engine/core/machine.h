@@ -83,8 +83,9 @@ struct GuestCounters {
     uint64_t io_writes = 0;
     uint64_t cr3_writes = 0;
     uint64_t invlpgs = 0;
-    uint64_t pt_writes = 0; // writes to watched page-table frames
-    uint64_t sensitive = 0; // other hooked sensitive instructions
+    uint64_t pt_writes = 0;                    // writes to watched page-table frames
+    uint64_t sensitive = 0;                    // other hooked sensitive instructions
+    uint64_t ipis_sent = 0, ipis_received = 0; // inter-processor interrupts (several vCPUs)
 
     // Sums (windows summed over repeats) and differences (since a snapshot), field by field.
     template <class Op> void each(const GuestCounters& o, Op op) {
@@ -94,7 +95,8 @@ struct GuestCounters {
         op(exceptions, o.exceptions), op(syscalls, o.syscalls);
         op(timer_interrupts, o.timer_interrupts), op(hlts, o.hlts), op(io_writes, o.io_writes);
         op(cr3_writes, o.cr3_writes), op(invlpgs, o.invlpgs), op(pt_writes, o.pt_writes);
-        op(sensitive, o.sensitive);
+        op(sensitive, o.sensitive), op(ipis_sent, o.ipis_sent);
+        op(ipis_received, o.ipis_received);
     }
     GuestCounters& operator+=(const GuestCounters& o) {
         each(o, [](uint64_t& a, uint64_t b) { a += b; });
@@ -155,6 +157,8 @@ public:
     // Guest RIP of the instruction running now, for exit traces raised inside an access or a
     // fetch (whose events carry no RIP). Reads a register: not for the per-access path.
     uint64_t current_rip() const;
+    // The vCPU that runs now, or ran last (0 with one vCPU).
+    unsigned current_vcpu() const;
 
     GuestMemory& memory() { return *memory_; }
     const MachineConfig& config() const { return config_; }

@@ -60,7 +60,7 @@ uint64_t PortIo::out_rip() const {
 }
 
 void PortIo::emit(const std::string& s) {
-    console_ += s;
+    shared_.console += s;
     if (config_.echo_console) std::fwrite(s.data(), 1, s.size(), stdout);
 }
 
@@ -82,6 +82,10 @@ void PortIo::on_out(uint32_t port, uint32_t value) {
         emit(std::string(1, static_cast<char>(value & 0xff)));
         return;
     }
+    if (port == VMMU_PORT_APIC) {
+        apic(value);
+        return;
+    }
     if (port != VMMU_PORT_HYPERCALL) return; // other ports: ignored, like an empty bus
     hypercall(rip, value);
     write_reg(uc_, UC_X86_REG_RAX, 0);
@@ -96,7 +100,7 @@ void PortIo::hypercall(uint64_t rip, uint32_t number) {
             emit(data_.read_guest_string(a0, a1));
             break;
         case VMMU_HC_REPORT:
-            reported_[data_.read_guest_string(a0, std::min(a1, kMaxReportKey))] = a2;
+            shared_.reported[data_.read_guest_string(a0, std::min(a1, kMaxReportKey))] = a2;
             break;
         case VMMU_HC_PANIC:
             log_.record("panic hypercall", clock_.instructions(), rip);
@@ -112,12 +116,52 @@ void PortIo::hypercall(uint64_t rip, uint32_t number) {
             break;
         case VMMU_HC_ROI_END: // handled before the broadcast (on_out)
             break;
+        case VMMU_HC_START_CPU:
+            if (!bus_)
+                throw std::runtime_error(
+                    fmt::format("start CPU {}: this VM has one vCPU (run with --vcpus N)", a0));
+            log_.record("start CPU (a=index)", clock_.instructions(), rip, a0);
+            bus_->start_cpu(cpu_, a0, a1, a2);
+            break;
         default:
             stop_.stop(StopKind::GuestFault, fmt::format("unknown hypercall {}", number));
         }
     } catch (const std::exception& e) {
         stop_.stop(StopKind::GuestFault, fmt::format("hypercall {}: {}", number, e.what()));
     }
+}
+
+// The local-APIC port (abi.h): an IPI or an EOI. Either may make an interrupt deliverable on
+// this vCPU (an IPI to itself, an EOI unmasking a pending vector): the run loop looks again
+// before the next block.
+void PortIo::apic(uint32_t value) {
+    uint32_t cmd = value >> VMMU_APIC_CMD_SHIFT;
+    try {
+        if (!bus_ && (cmd == VMMU_APIC_IPI || cmd == VMMU_APIC_EOI)) {
+            // One vCPU: an EOI has nothing to end (the timer is never in service), a self-IPI
+            // is the only IPI there is.
+            if (cmd == VMMU_APIC_EOI) return;
+            throw std::runtime_error("IPIs need several vCPUs (run with --vcpus N)");
+        }
+        switch (cmd) {
+        case VMMU_APIC_IPI:
+            ++counters_.ipis_sent;
+            bus_->ipi(cpu_, static_cast<uint8_t>(value & 0xff), (value >> 8) & 0xff,
+                      (value >> 16) & 0x3);
+            break;
+        case VMMU_APIC_EOI:
+            bus_->eoi(cpu_);
+            break;
+        default:
+            throw std::runtime_error(fmt::format("unknown command {} (valid: {} IPI, {} EOI)", cmd,
+                                                 VMMU_APIC_IPI, VMMU_APIC_EOI));
+        }
+    } catch (const std::exception& e) {
+        stop_.stop(StopKind::GuestFault,
+                   fmt::format("APIC port, value {:#x}: {}", value, e.what()));
+        return;
+    }
+    clock_.request_interrupt_check();
 }
 
 // A process is its address space: CR3 without its PCID or flag bits.
@@ -149,7 +193,7 @@ void PortIo::roi_begin(uint64_t rip, uint64_t name_va, uint64_t name_len, uint64
             "roi_begin(\"{}\"): a region name is 1 to {} characters of "
             "A-Z a-z 0-9 _ . - and neither \"whole\" nor \"roi\" (the engine's own windows)",
             name.substr(0, 80), VMMU_ROI_NAME_MAX));
-    std::vector<OpenRegion>& open = open_regions_[address_space()];
+    std::vector<OpenRegion>& open = shared_.open_regions[address_space()];
     for (auto& r : open)
         if (r.name == name)
             return fail(fmt::format("roi_begin(\"{}\"): region \"{}\" is already open (opened "
@@ -161,7 +205,7 @@ void PortIo::roi_begin(uint64_t rip, uint64_t name_va, uint64_t name_len, uint64
                                 name, open.back().name, open.front().name));
     open.push_back({name, program});
     log_.record("region begins", clock_.instructions(), rip);
-    if (holders_[name]++ == 0 && boundary_)
+    if (shared_.holders[name]++ == 0 && boundary_)
         boundary_(Boundary::Kind::RegionBegin, name, clock_.instructions_before(rip) + 1);
 }
 
@@ -173,8 +217,8 @@ void PortIo::roi_end(uint64_t rip, uint64_t program_va) {
         stop_.stop(StopKind::GuestFault, fmt::format("roi_end: {}", e.what()));
         return;
     }
-    auto it = open_regions_.find(address_space());
-    if (it == open_regions_.end() || it->second.empty()) {
+    auto it = shared_.open_regions.find(address_space());
+    if (it == shared_.open_regions.end() || it->second.empty()) {
         stop_.stop(
             StopKind::GuestFault,
             fmt::format("program '{}': roi_end() without roi_begin(): no region is open", program));
@@ -183,16 +227,16 @@ void PortIo::roi_end(uint64_t rip, uint64_t program_va) {
     }
     std::string name = it->second.back().name;
     it->second.pop_back();
-    if (it->second.empty()) open_regions_.erase(it);
+    if (it->second.empty()) shared_.open_regions.erase(it);
     log_.record("region ends", clock_.instructions(), rip);
-    if (--holders_[name] == 0 && boundary_)
+    if (--shared_.holders[name] == 0 && boundary_)
         boundary_(Boundary::Kind::RegionEnd, name, clock_.instructions_before(rip));
 }
 
 // At the guest's exit every region must be closed: a window with no end measures nothing.
 bool PortIo::regions_closed() {
-    if (open_regions_.empty()) return true;
-    const OpenRegion& r = open_regions_.begin()->second.back();
+    if (shared_.open_regions.empty()) return true;
+    const OpenRegion& r = shared_.open_regions.begin()->second.back();
     stop_.stop(StopKind::GuestFault,
                fmt::format("program '{}': region \"{}\" was never closed (call roi_end() before "
                            "the program exits)",

@@ -31,16 +31,49 @@
 
 namespace vmmu {
 
+// What the APIC port and the start-CPU hypercall reach (workloads/include/vmmu/abi.h, "SMP"):
+// the machine's vCPUs. Each call throws std::runtime_error naming a guest error (a CPU that does
+// not exist or is started twice, a vector below 32).
+class CpuBus {
+public:
+    virtual ~CpuBus() = default;
+    virtual void ipi(unsigned from, uint8_t vector, unsigned dest, unsigned shorthand) = 0;
+    virtual void eoi(unsigned cpu) = 0;
+    virtual void start_cpu(unsigned from, uint64_t cpu, uint64_t rip, uint64_t rsp) = 0;
+};
+
+// What the vCPUs of one VM share through their ports: the console, the reported values and the
+// regions of interest each process has open.
+struct PortShared {
+    std::string console;
+    std::map<std::string, uint64_t> reported;
+    struct OpenRegion {
+        std::string name, program;
+    };
+    // Each process (address space, by CR3) nests its own regions, outermost first, at most
+    // kMaxRegionDepth deep. Processes may have the same region open at once (sessions' apps):
+    // its window is the time at least one has it open, so a boundary is reported when the count
+    // of processes holding it goes 0 -> 1 or 1 -> 0.
+    std::map<uint64_t, std::vector<OpenRegion>> open_regions;
+    std::map<std::string, uint64_t> holders;
+};
+
 class PortIo {
 public:
-    PortIo(const GuestMemory& mem, const MachineConfig& config, DataPath& data,
-           const BlockClock& clock, LoopCoalescer& coalescer, RunStop& stop, EventLog& log,
-           GuestCounters& counters)
+    PortIo(const GuestMemory& mem, const MachineConfig& config, DataPath& data, BlockClock& clock,
+           LoopCoalescer& coalescer, RunStop& stop, EventLog& log, GuestCounters& counters,
+           PortShared& shared)
         : mem_(mem), config_(config), data_(data), clock_(clock), coalescer_(coalescer),
-          stop_(stop), log_(log), counters_(counters) {}
+          stop_(stop), log_(log), counters_(counters), shared_(shared) {}
     PortIo(const PortIo&) = delete;
     PortIo& operator=(const PortIo&) = delete;
     void bind(uc_engine* uc) { uc_ = uc; }
+    // The vCPU this port belongs to and the bus its APIC port and start-CPU hypercall reach
+    // (none: one vCPU, and both are guest errors).
+    void bind_cpu(unsigned index, CpuBus* bus) {
+        cpu_ = index;
+        bus_ = bus;
+    }
     // Region markers are reported here (kind, region name, exact instruction count there).
     using BoundaryFn = std::function<void(Boundary::Kind, const std::string&, uint64_t)>;
     void on_boundary(BoundaryFn fn) { boundary_ = std::move(fn); }
@@ -48,8 +81,8 @@ public:
     // UC_HOOK_INSN out.
     void on_out(uint32_t port, uint32_t value);
 
-    const std::string& console() const { return console_; }
-    const std::map<std::string, uint64_t>& reported() const { return reported_; }
+    const std::string& console() const { return shared_.console; }
+    const std::map<std::string, uint64_t>& reported() const { return shared_.reported; }
 
     // The guest's `mov cr3` that completes a switch or flush hypercall (abi.h): true when one is
     // awaited and `cr3` is the address space the hypercall left loaded (the vCPU then performs it
@@ -69,28 +102,22 @@ private:
     // A Hyper-V hypercall: returns the TLFS result value for RAX.
     uint64_t hyperv_hypercall(uint64_t rip);
     uint64_t hyperv_flush(uint64_t rip, uint64_t input, uint64_t in_gpa);
+    void apic(uint32_t value);
 
     const GuestMemory& mem_;
     const MachineConfig& config_;
     DataPath& data_;
-    const BlockClock& clock_;
+    BlockClock& clock_;
     LoopCoalescer& coalescer_;
     RunStop& stop_;
     EventLog& log_;
     GuestCounters& counters_;
+    PortShared& shared_;
     uc_engine* uc_ = nullptr;
-    std::string console_;
-    std::map<std::string, uint64_t> reported_;
+    unsigned cpu_ = 0;
+    CpuBus* bus_ = nullptr;
     BoundaryFn boundary_;
-    struct OpenRegion {
-        std::string name, program;
-    };
-    // Each process (address space, by CR3) nests its own regions, outermost first, at most
-    // kMaxRegionDepth deep. Processes may have the same region open at once (sessions' apps):
-    // its window is the time at least one has it open, so a boundary is reported when the count
-    // of processes holding it goes 0 -> 1 or 1 -> 0.
-    std::map<uint64_t, std::vector<OpenRegion>> open_regions_;
-    std::map<std::string, uint64_t> holders_;
+    using OpenRegion = PortShared::OpenRegion;
     std::optional<uint64_t> awaited_cr3_; // the mov cr3 that completes a Hyper-V hypercall
     std::vector<GuestVirt> hv_pages_;     // a flush list's pages, reused
 };

@@ -61,13 +61,16 @@ void cpuid_done_hook(uc_engine*, uint64_t addr, uint32_t, void* user) {
 } // namespace
 
 Vcpu::Vcpu(GuestMemory& mem, const BootState& boot, const ElfImage& kernel,
-           const MachineConfig& config, const std::vector<GuestObserver*>& observers)
-    : mem_(mem), kernel_(kernel), config_(config), clock_(mem, config.timer_period, run_stop_),
+           const MachineConfig& config, const std::vector<GuestObserver*>& observers,
+           unsigned index, PortShared& shared, CpuBus& bus)
+    : mem_(mem), kernel_(kernel), config_(config), index_(index), smp_(config.vcpus > 1),
+      clock_(mem, config.timer_period, run_stop_),
       coalescer_(observers, config.coalesce_blocks, run_stop_),
       code_frame_(mem.size() / kPageSize4K, 0),
       data_(mem, config, code_frame_, coalescer_, run_stop_),
       x86_(data_, coalescer_, run_stop_, events_, counters_),
-      io_(mem, config, data_, clock_, coalescer_, run_stop_, events_, counters_) {
+      io_(mem, config, data_, clock_, coalescer_, run_stop_, events_, counters_, shared) {
+    io_.bind_cpu(index, &bus);
     qemu_state_offsets(); // calibrate before the first exception needs it
     io_.on_boundary([this](Boundary::Kind kind, const std::string& region, uint64_t at) {
         report_boundary(kind, region, at);
@@ -150,6 +153,30 @@ Vcpu::Vcpu(GuestMemory& mem, const BootState& boot, const ElfImage& kernel,
     set_reg(UC_X86_REG_RSP, boot.rsp);
     set_reg(UC_X86_REG_RDI, boot.rdi);
     set_reg(UC_X86_REG_RIP, boot.entry);
+    set_reg(UC_X86_REG_EFLAGS, x86::kRflagsFixed);
+}
+
+void Vcpu::start(const Vcpu& from, uint64_t rip, uint64_t rsp) {
+    for (int r : {UC_X86_REG_CR0, UC_X86_REG_CR4, UC_X86_REG_CR3, UC_X86_REG_CS, UC_X86_REG_SS,
+                  UC_X86_REG_DS, UC_X86_REG_ES, UC_X86_REG_FS, UC_X86_REG_GS})
+        set_reg(r, from.reg(r));
+    uc_x86_msr efer{x86::kMsrEfer, 0};
+    check_uc(uc_reg_read(from.uc_.uc, UC_X86_REG_MSR, &efer), "efer");
+    check_uc(uc_reg_write(uc_.uc, UC_X86_REG_MSR, &efer), "efer");
+    for (int r : {UC_X86_REG_GDTR, UC_X86_REG_IDTR, UC_X86_REG_TR}) {
+        uc_x86_mmr m{};
+        check_uc(uc_reg_read(from.uc_.uc, r, &m), "descriptor table");
+        check_uc(uc_reg_write(uc_.uc, r, &m), "descriptor table");
+    }
+    // Segment bases: the selectors' (flat), and no per-CPU base until the kernel sets its own.
+    for (uint32_t msr : {x86::kMsrFsBase, x86::kMsrGsBase, x86::kMsrKernelGsBase}) {
+        uc_x86_msr m{msr, 0};
+        check_uc(uc_reg_write(uc_.uc, UC_X86_REG_MSR, &m), "segment base");
+    }
+    data_.load_cr3(from.reg(UC_X86_REG_CR3));
+    set_reg(UC_X86_REG_RSP, rsp);
+    set_reg(UC_X86_REG_RDI, index_);
+    set_reg(UC_X86_REG_RIP, rip);
     set_reg(UC_X86_REG_EFLAGS, x86::kRflagsFixed);
 }
 

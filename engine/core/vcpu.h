@@ -12,6 +12,7 @@
 #include "engine/core/boot.h"
 #include "engine/core/data_path.h"
 #include "engine/core/event_log.h"
+#include "engine/core/lapic.h"
 #include "engine/core/loop_coalescer.h"
 #include "engine/core/machine.h"
 #include "engine/core/port_io.h"
@@ -38,15 +39,42 @@ struct SensitiveHookData {
 
 class Vcpu {
 public:
+    // vCPU `index` of the machine: CPU 0 starts at the kernel's entry; another waits for
+    // start() (VMMU_HC_START_CPU). The ports of every vCPU share `shared`, and reach the
+    // others through `bus`.
     Vcpu(GuestMemory& mem, const BootState& boot, const ElfImage& kernel,
-         const MachineConfig& config, const std::vector<GuestObserver*>& observers);
+         const MachineConfig& config, const std::vector<GuestObserver*>& observers, unsigned index,
+         PortShared& shared, CpuBus& bus);
     Vcpu(const Vcpu&) = delete;
     Vcpu& operator=(const Vcpu&) = delete;
 
     // Runs until the guest stops, or until `quantum` more instructions have retired (0: no
     // quantum); a run cut by its quantum returns StopKind::Quantum and can be resumed.
+    // With several vCPUs (MachineConfig::vcpus > 1) a vCPU that halts with interrupts enabled and
+    // nothing to deliver returns at once with StopKind::Quantum and halted() true; the machine
+    // wakes it (wake()) when an interrupt is due.
     RunResult run(uint64_t quantum = 0);
     bool finished() const { return run_stop_.stopped(); }
+
+    // Several vCPUs (engine/core/machine.cpp schedules them).
+    unsigned index() const { return index_; }
+    uint64_t instructions() const { return clock_.instructions(); }
+    // Starts this AP as VMMU_HC_START_CPU asks: `from`'s control state, rip, rsp, RDI = index.
+    void start(const Vcpu& from, uint64_t rip, uint64_t rsp);
+    bool halted() const { return halted_; }
+    Lapic& lapic() { return lapic_; }
+    // Instructions of guest time to this vCPU's next tick (while halted, nothing retires).
+    uint64_t until_next_tick() const { return clock_.until_next_tick(); }
+    // Ends a halt after `idle` instructions of guest time; `tick`: its timer tick is due.
+    void wake(uint64_t idle, bool tick);
+    // Ends this vCPU's turn before its next block.
+    void end_quantum() { clock_.end_quantum(); }
+    // From the first AP on, the timer vector is in service until its EOI (abi.h).
+    void track_timer() { timer_tracked_ = true; }
+    // This vCPU's counters (the machine's are the sum over its vCPUs).
+    GuestCounters guest_counters() const { return counters(); }
+    // A stop the machine decides (an error another vCPU caused, the budget).
+    void stop(StopKind kind, const std::string& message) { run_stop_.stop(kind, message); }
     // The guest instruction being executed, for exit traces (not the hot path): inside a block
     // hook the block's address (Unicorn has not synced RIP there), elsewhere RIP, which the
     // memory hook keeps exact during a data access.
@@ -90,6 +118,9 @@ private:
     // now (idle time skipped to it); false also when the run stops.
     bool idle_at_hlt(uint64_t rip);
     void deliver_timer();
+    // Delivers the highest deliverable interrupt (timer or APIC vector) when IF = 1, and tells
+    // the clock what waits for IF or for an EOI.
+    void deliver_interrupts();
     GuestCounters counters() const;
     // A region marker or sample point: the observers catch up, then the listener hears it.
     void report_boundary(Boundary::Kind kind, const std::string& region, uint64_t instructions);
@@ -111,6 +142,11 @@ private:
     GuestMemory& mem_;
     const ElfImage& kernel_;
     const MachineConfig& config_;
+    const unsigned index_;
+    const bool smp_; // several vCPUs: a halt returns to the machine
+    bool halted_ = false;
+    bool timer_tracked_ = false;
+    Lapic lapic_;
 
     RunStop run_stop_;
     // The hot parts first: the block hook reads the clock and the coalescer on every block.

@@ -53,11 +53,46 @@ bool Vcpu::idle_at_hlt(uint64_t rip) {
         run_stop_.set_rip(rip - 1);
         return false;
     }
+    if (smp_) {
+        // Several vCPUs: the others run while this one waits; the machine wakes it.
+        bool timer = clock_.timer_pending() && lapic_.unmasked(VMMU_VEC_TIMER);
+        if (!timer && !lapic_.deliverable()) halted_ = true;
+        return false;
+    }
     return !clock_.timer_pending() && clock_.idle_to_next_tick();
+}
+
+void Vcpu::wake(uint64_t idle, bool tick) {
+    halted_ = false;
+    if (!tick) {
+        clock_.idle_for(idle);
+        return;
+    }
+    clock_.idle_to_next_tick();
+    clock_.raise_tick();
+}
+
+void Vcpu::deliver_interrupts() {
+    if (reg(UC_X86_REG_EFLAGS) & x86::kRflagsIf) {
+        auto vector = lapic_.deliverable();
+        bool timer = clock_.timer_pending() && lapic_.unmasked(VMMU_VEC_TIMER);
+        if (vector && (!timer || *vector > VMMU_VEC_TIMER)) {
+            lapic_.accept(*vector, true);
+            ++counters_.ipis_received;
+            uint64_t at = reg(UC_X86_REG_RIP);
+            events_.record("IPI (a=vector)", clock_.instructions(), at, *vector);
+            x86_.deliver(*vector, std::nullopt);
+        } else if (timer) {
+            deliver_timer();
+        }
+    }
+    clock_.set_timer_masked(clock_.timer_pending() && !lapic_.unmasked(VMMU_VEC_TIMER));
+    clock_.set_irq_waiting(lapic_.deliverable().has_value());
 }
 
 void Vcpu::deliver_timer() {
     clock_.take_timer();
+    if (timer_tracked_) lapic_.accept(VMMU_VEC_TIMER, true);
     uint64_t at = reg(UC_X86_REG_RIP);
     events_.record("timer interrupt", clock_.instructions(), at);
     coalescer_.broadcast([&](GuestObserver& b) { b.on_timer(at); });
@@ -66,7 +101,8 @@ void Vcpu::deliver_timer() {
 
 RunResult Vcpu::run(uint64_t quantum) {
     RunResult r;
-    clock_.start(quantum, config_.max_instructions);
+    clock_.start(quantum, smp_ ? 0 : config_.max_instructions); // the machine's budget: all vCPUs
+    if (smp_ && !run_stop_.stopped()) deliver_interrupts();     // IPIs sent while it waited
     while (!run_stop_.stopped()) {
         uint64_t insns_before = clock_.instructions();
         clock_.prepare();
@@ -111,8 +147,14 @@ RunResult Vcpu::run(uint64_t quantum) {
             break;
         }
         if (run_stop_.stopped()) break;
+        if (halted_) { // several vCPUs: the machine runs the others
+            r.stop = StopKind::Quantum;
+            r.rip = rip;
+            r.guest = counters();
+            return r;
+        }
         if (tick_due) clock_.raise_tick();
-        if (clock_.timer_pending() && (reg(UC_X86_REG_EFLAGS) & x86::kRflagsIf)) deliver_timer();
+        deliver_interrupts();
     }
     const StopRequest& s = run_stop_.request();
     r.stop = s.kind;

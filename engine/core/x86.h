@@ -51,6 +51,9 @@ constexpr uint64_t kRflagsRf = 1ull << 16;
 constexpr uint32_t kMsrEfer = 0xc0000080;
 constexpr uint32_t kMsrLstar = 0xc0000082;
 constexpr uint32_t kMsrFmask = 0xc0000084;
+constexpr uint32_t kMsrFsBase = 0xc0000100;
+constexpr uint32_t kMsrGsBase = 0xc0000101;
+constexpr uint32_t kMsrKernelGsBase = 0xc0000102;
 
 // Exception vectors (SDM 6.3.1).
 constexpr uint8_t kVecDe = 0, kVecUd = 6, kVecDf = 8, kVecTs = 10, kVecNp = 11, kVecSs = 12,

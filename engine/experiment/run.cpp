@@ -75,6 +75,9 @@ std::unique_ptr<PreparedRun> prepare_run(const RunOptions& o, const HostSlot* sl
     mc.guest_bytes = o.guest_mib << 20;
     mc.timer_period = o.timer_period;
     mc.max_instructions = o.max_instructions;
+    check_vcpu_options(o);
+    mc.vcpus = o.vcpus;
+    mc.vcpu_quantum = o.vcpu_quantum;
     mc.kernel_path = o.kernel.empty() ? (gdir / "kernel.elf").string() : o.kernel;
     for (auto& e : fs::directory_iterator(gdir / "programs"))
         if (e.path().extension() == ".elf") mc.program_paths.push_back(e.path().string());

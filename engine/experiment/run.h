@@ -50,6 +50,9 @@ struct RunOptions {
     uint64_t guest_mib = 1024;
     uint64_t timer_period = 1'000'000;
     uint64_t max_instructions = 0;
+    // vCPUs of the VM and their round-robin quantum (MachineConfig::vcpus, vcpu_quantum).
+    unsigned vcpus = 1;
+    uint64_t vcpu_quantum = kDefaultVcpuQuantum;
     std::string kernel;                // default: DATA/guest/kernel.elf (paths.h)
     std::vector<std::string> programs; // extra program ELFs
     bool echo_console = false;
@@ -164,6 +167,8 @@ void collect_backends(PreparedRun& p, const Deduplicator* dedup = nullptr, size_
 void check_ept_levels(const RunOptions& o);
 // Rejects bad deduplication options (throws std::invalid_argument naming the fix).
 void check_dedup_options(const RunOptions& o);
+// Rejects --vcpus outside 1..8 and --vcpu-quantum 0 (throws std::invalid_argument).
+void check_vcpu_options(const RunOptions& o);
 // Rejects a bad --measure (--interval 0 is rejected where the flag is parsed).
 void check_window_options(const RunOptions& o);
 

@@ -16,6 +16,7 @@ class FrameTracker final : public GuestObserver {
 public:
     explicit FrameTracker(uint64_t guest_bytes) : touched_((guest_bytes + 4095) >> 12, false) {}
 
+    bool models_vcpus() const override { return true; } // frames are the VM's, not a vCPU's
     void on_access(const DataAccess& a) override { mark(a.pa.value(), a.size); }
     void on_fetch(const Fetch& f) override { mark(f.pa.value(), f.bytes ? f.bytes : 1); }
     // A repeated execution touches the pages the body's first one marked; no other guest event

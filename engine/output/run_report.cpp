@@ -129,6 +129,11 @@ ojson run_json(const RunOutput& out) {
     if (o.hypervisor != "none") j["config"]["hypervisor"] = o.hypervisor;
     // Written only when not the default 4, so documents of 4-level runs keep their shape.
     if (o.ept_levels != 4) j["config"]["ept_levels"] = o.ept_levels;
+    // Likewise only for several vCPUs, so single-vCPU documents keep their shape.
+    if (o.vcpus != 1) {
+        j["config"]["vcpus"] = o.vcpus;
+        j["config"]["vcpu_quantum"] = o.vcpu_quantum;
+    }
     for (auto& [scheme, opts] : o.scheme_opts)
         if (!opts.empty()) j["config"]["scheme_opts"][scheme] = opts;
     j["guest"] = {{"instructions", g.instructions},

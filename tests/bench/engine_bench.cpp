@@ -190,6 +190,49 @@ void BM_RandomAccessThroughMmio(benchmark::State& state) {
 }
 BENCHMARK(BM_RandomAccessThroughMmio)->Unit(benchmark::kMillisecond)->Iterations(1);
 
+// Several vCPUs: the same total guest work (tests/guests/smp_probe.c "work": 20 M passes of a
+// 5-instruction loop split over the CPUs) on 1 and on 4 vCPUs at the default quantum. What the
+// 4-vCPU run adds is the round-robin switching between Unicorn instances and the APs' start.
+// Host time is CPU time of this single-threaded process (wall time on an idle machine).
+Measured run_smp_work(unsigned vcpus, uint64_t quantum) {
+    MachineConfig c;
+    c.kernel_path = VMMU_GUEST_DIR "/tests/smp_probe.elf";
+    c.cmdline = "work";
+    c.guest_bytes = uint64_t{64} << 20;
+    c.timer_period = uint64_t{1} << 50;
+    c.vcpus = vcpus;
+    c.vcpu_quantum = quantum;
+    Machine m(c);
+    double t0 = cpu_seconds();
+    RunResult r = m.run();
+    double s = cpu_seconds() - t0;
+    if (r.stop != StopKind::Exited) throw std::runtime_error("smp probe failed: " + r.message);
+    return {s, r.guest.instructions};
+}
+
+void BM_FourVcpusAgainstOne(benchmark::State& state) {
+    uint64_t quantum = static_cast<uint64_t>(state.range(0));
+    for (auto _ : state) {
+        Measured one{1e9, 0}, four{1e9, 0};
+        for (int i = 0; i < 3; ++i) {
+            Measured a = run_smp_work(1, quantum), b = run_smp_work(4, quantum);
+            if (a.seconds < one.seconds) one = a;
+            if (b.seconds < four.seconds) four = b;
+        }
+        state.counters["one_vcpu_ms"] = one.seconds * 1e3;
+        state.counters["four_vcpus_ms"] = four.seconds * 1e3;
+        state.counters["ratio"] = four.seconds / one.seconds;
+        state.counters["guest_insns_1"] = static_cast<double>(one.instructions);
+        state.counters["guest_insns_4"] = static_cast<double>(four.instructions);
+    }
+}
+BENCHMARK(BM_FourVcpusAgainstOne)
+    ->Arg(static_cast<int64_t>(kDefaultVcpuQuantum))
+    ->Arg(1000)
+    ->Arg(100)
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(1);
+
 } // namespace
 } // namespace vmmu
 

@@ -1,0 +1,153 @@
+// Several vCPUs per VM on a hand-written two-CPU guest (tests/guests/smp_probe.c): starting an
+// AP, IPIs and EOIs through the APIC port, per-vCPU TLBs (a skipped shootdown reads a stale
+// translation), per-vCPU timers, deterministic interleaving, and the guest errors.
+#include "engine/core/machine.h"
+#include "vmmu/abi.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace vmmu {
+namespace {
+
+MachineConfig smp_config(const std::string& cmd, unsigned vcpus = 2, uint64_t quantum = 1000) {
+    MachineConfig c;
+    c.kernel_path = VMMU_GUEST_DIR "/tests/smp_probe.elf";
+    c.cmdline = cmd;
+    c.guest_bytes = uint64_t{64} << 20;
+    c.timer_period = 100'000;
+    c.max_instructions = 20'000'000;
+    c.vcpus = vcpus;
+    c.vcpu_quantum = quantum;
+    return c;
+}
+
+RunResult run_smp(const MachineConfig& c) {
+    Machine m(c);
+    return m.run();
+}
+
+uint64_t rep(const RunResult& r, const std::string& key) {
+    auto it = r.reported.find(key);
+    EXPECT_NE(it, r.reported.end()) << "no report " << key << "\n" << r.message;
+    return it == r.reported.end() ? UINT64_MAX : it->second;
+}
+
+TEST(Smp, BootInfoCarriesTheVcpuCountAndTheApStartsWithItsIndex) {
+    RunResult r = run_smp(smp_config("ipi", 3));
+    ASSERT_EQ(r.stop, StopKind::Exited) << r.message;
+    EXPECT_EQ(rep(r, "boot.ncpus"), 3u);
+    EXPECT_EQ(rep(r, "ap.index"), 1u);
+}
+
+TEST(Smp, IpisGoBothWaysAndAreCountedPerSenderAndReceiver) {
+    RunResult r = run_smp(smp_config("ipi"));
+    ASSERT_EQ(r.stop, StopKind::Exited) << r.message;
+    EXPECT_EQ(rep(r, "ipi.cpu0"), 3u);
+    EXPECT_EQ(rep(r, "ipi.cpu1"), 3u);
+    // Hand count: 3 rounds of one IPI each way.
+    EXPECT_EQ(r.guest.ipis_sent, 6u);
+    EXPECT_EQ(r.guest.ipis_received, 6u);
+}
+
+TEST(Smp, ASkippedShootdownLeavesTheOtherVcpuWithAStaleTranslation) {
+    RunResult r = run_smp(smp_config("stale"));
+    ASSERT_EQ(r.stop, StopKind::Exited) << r.message;
+    EXPECT_EQ(rep(r, "stale.cpu0_first"), 111u);
+    EXPECT_EQ(rep(r, "stale.cpu1_first"), 111u);
+    EXPECT_EQ(rep(r, "stale.cpu0_second"), 222u); // CPU 0 flushed its own TLB
+    EXPECT_EQ(rep(r, "stale.cpu1_second"), 111u); // CPU 1's TLB still holds the old frame
+    EXPECT_EQ(rep(r, "stale.cpu1_flushed"), 222u);
+    EXPECT_EQ(rep(r, "stale.acks"), 0u);
+}
+
+TEST(Smp, AShootdownByIpiReachesTheOtherVcpu) {
+    RunResult r = run_smp(smp_config("shootdown"));
+    ASSERT_EQ(r.stop, StopKind::Exited) << r.message;
+    EXPECT_EQ(rep(r, "stale.cpu1_second"), 222u);
+    EXPECT_EQ(rep(r, "stale.acks"), 1u);
+    EXPECT_EQ(r.guest.ipis_sent, 1u);
+    EXPECT_EQ(r.guest.ipis_received, 1u);
+}
+
+TEST(Smp, EachVcpuTakesItsOwnTimerTicksWhileTheOtherHalts) {
+    RunResult r = run_smp(smp_config("ticks"));
+    ASSERT_EQ(r.stop, StopKind::Exited) << r.message;
+    EXPECT_GE(rep(r, "ticks.cpu0"), 3u);
+    EXPECT_GE(rep(r, "ticks.cpu1"), 3u);
+    EXPECT_EQ(r.guest.timer_interrupts, rep(r, "ticks.cpu0") + rep(r, "ticks.cpu1"));
+}
+
+TEST(Smp, RerunsAreBitIdenticalForEveryQuantumAndCount) {
+    for (unsigned n : {2u, 4u, 8u})
+        for (uint64_t q : {1u, 100u, 10'000u}) {
+            RunResult a = run_smp(smp_config("shootdown", n, q));
+            RunResult b = run_smp(smp_config("shootdown", n, q));
+            ASSERT_EQ(a.stop, StopKind::Exited) << n << " " << q << ": " << a.message;
+            EXPECT_EQ(a.guest.instructions, b.guest.instructions) << n << " " << q;
+            EXPECT_EQ(a.guest.blocks, b.guest.blocks);
+            EXPECT_EQ(a.guest.data_accesses, b.guest.data_accesses);
+            EXPECT_EQ(a.reported, b.reported);
+            EXPECT_EQ(rep(a, "stale.cpu1_second"), 222u);
+        }
+}
+
+TEST(Smp, AKernelThatStartsNoApRunsExactlyAsOnOneVcpu) {
+    // The single-CPU probe kernel (tests/guests/probe.c): faults, a late tick, an idle halt.
+    for (const char* cmd : {"faults", "late", "count", "idle"}) {
+        MachineConfig one;
+        one.kernel_path = VMMU_GUEST_DIR "/tests/probe.elf";
+        one.cmdline = cmd;
+        one.guest_bytes = uint64_t{64} << 20;
+        one.timer_period = 1000;
+        one.max_instructions = 5'000'000;
+        MachineConfig four = one;
+        four.vcpus = 4;
+        four.vcpu_quantum = 7;
+        RunResult a = run_smp(one), b = run_smp(four);
+        EXPECT_EQ(a.stop, b.stop) << cmd;
+        EXPECT_EQ(a.guest.instructions, b.guest.instructions) << cmd;
+        EXPECT_EQ(a.guest.blocks, b.guest.blocks) << cmd;
+        EXPECT_EQ(a.guest.data_accesses, b.guest.data_accesses) << cmd;
+        EXPECT_EQ(a.guest.timer_interrupts, b.guest.timer_interrupts) << cmd;
+        EXPECT_EQ(a.guest.idle_ticks, b.guest.idle_ticks) << cmd;
+        EXPECT_EQ(a.reported, b.reported) << cmd;
+    }
+}
+
+TEST(Smp, TheBudgetCountsEveryVcpu) {
+    MachineConfig c = smp_config("work", 4, 1000);
+    c.max_instructions = 100'000;
+    RunResult r = run_smp(c);
+    EXPECT_EQ(r.stop, StopKind::Budget) << r.message;
+    EXPECT_GE(r.guest.instructions, 100'000u);
+    EXPECT_LT(r.guest.instructions, 100'100u);
+}
+
+TEST(Smp, StartingAnApTwiceIsAGuestError) {
+    RunResult r = run_smp(smp_config("twice"));
+    EXPECT_EQ(r.stop, StopKind::GuestFault);
+    EXPECT_NE(r.message.find("started already"), std::string::npos) << r.message;
+}
+
+TEST(Smp, StartingACpuBeyondTheCountIsAGuestErrorNamingTheCount) {
+    RunResult r = run_smp(smp_config("nocpu"));
+    EXPECT_EQ(r.stop, StopKind::GuestFault);
+    EXPECT_NE(r.message.find("CPUs 0 to 1 (--vcpus 2)"), std::string::npos) << r.message;
+}
+
+TEST(Smp, OneVcpuRefusesToStartAnother) {
+    RunResult r = run_smp(smp_config("ipi", 1));
+    EXPECT_EQ(r.stop, StopKind::GuestFault);
+    EXPECT_NE(r.message.find("CPUs 0 to 0 (--vcpus 1)"), std::string::npos) << r.message;
+}
+
+TEST(Smp, TheMachineRejectsABadCountOrQuantum) {
+    EXPECT_THROW(Machine(smp_config("ipi", 0)), std::invalid_argument);
+    EXPECT_THROW(Machine(smp_config("ipi", 9)), std::invalid_argument);
+    EXPECT_THROW(Machine(smp_config("ipi", 2, 0)), std::invalid_argument);
+}
+
+} // namespace
+} // namespace vmmu
