@@ -11,3 +11,8 @@ add_dependencies(oracle_workloads_test vmmu_guest_all)
 vmmu_test(hyperv_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/integration/hyperv_test.cpp
           LIBS vmmu_cli)
 add_dependencies(hyperv_test vmmu_guest_all)
+
+# The kernel on several vCPUs: checksums equal to one vCPU's, work spread, shootdowns.
+vmmu_test(kernel_smp_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/integration/kernel_smp_test.cpp
+          LIBS vmmu_cli)
+add_dependencies(kernel_smp_test vmmu_guest_all)
