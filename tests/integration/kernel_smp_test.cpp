@@ -8,14 +8,17 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <filesystem>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace vmmu {
 namespace {
 
-RunResult boot(const std::string& cmdline, unsigned vcpus) {
+RunResult boot(const std::string& cmdline, unsigned vcpus, uint64_t quantum = kDefaultVcpuQuantum,
+               uint64_t budget = 2'000'000'000) {
     MachineConfig c;
     c.kernel_path = VMMU_GUEST_DIR "/kernel.elf";
     for (auto& e : std::filesystem::directory_iterator(VMMU_GUEST_DIR "/programs"))
@@ -23,7 +26,8 @@ RunResult boot(const std::string& cmdline, unsigned vcpus) {
     std::sort(c.program_paths.begin(), c.program_paths.end());
     c.cmdline = cmdline;
     c.vcpus = vcpus;
-    c.max_instructions = 2'000'000'000;
+    c.vcpu_quantum = quantum;
+    c.max_instructions = budget;
     Machine m(c);
     return m.run();
 }
@@ -114,6 +118,34 @@ TEST(KernelSmp, ProcessesSpreadOverTheCpus) {
     for (int c = 0; c < 4; ++c)
         EXPECT_GT(key(r, "kernel.cpu" + std::to_string(c) + ".context_switches"), 0u) << c;
     EXPECT_GT(key(r, "kernel.migrations"), 0u);
+}
+
+// The vCPUs take turns that end at block boundaries. A CPU whose thread yields in a loop (a
+// worker waiting for `go`) takes the process-table lock on every pass; on 6 vCPUs at quantum 5000
+// its turn always ended at the same instruction, inside that lock's critical section, and with a
+// test-and-set lock the other five, which only run while it is stopped, found the lock taken
+// every time and never got it (still spinning after 6.7 G instructions). A ticket lock serves
+// them first (workloads/kernel/lock.c). The budget bounds a starved run.
+TEST(KernelSmp, ALockIsServedInOrderSoNoCpuStarves) {
+    REQUIRE_SMP_ENGINE();
+    RunResult r = boot("threads threads=4 table_mib=2 updates=20000", 6, 5000, 300'000'000);
+    expect_clean_exit(r);
+    EXPECT_EQ(key(r, "threads.ok"), 1u);
+}
+
+// An idle CPU that keeps an address space lazily is only marked when another CPU unmaps in it
+// (no IPI); the mark makes it flush before it runs a thread of that space again. Woken with
+// nothing to run, it went idle again and overwrote the mark, and the thread it ran next used
+// translations to frames freed meanwhile: threads' table came back wrong (4915 words) in these
+// runs (workloads/kernel/smp.c, tlb_enter_lazy).
+TEST(KernelSmp, AFlushDeferredForAnIdleCpuSurvivesItsIdleWakeUps) {
+    REQUIRE_SMP_ENGINE();
+    for (auto [vcpus, quantum] : {std::pair{6u, 997u}, {8u, 100u}, {8u, 5000u}}) {
+        RunResult r = boot("threads threads=4 table_mib=2 updates=20000", vcpus, quantum);
+        expect_clean_exit(r);
+        EXPECT_EQ(key(r, "threads.errors"), 0u) << vcpus << " vCPUs, quantum " << quantum;
+        EXPECT_GT(key(r, "kernel.shootdown_lazy"), 0u);
+    }
 }
 
 TEST(KernelSmp, RerunsAreIdentical) {

@@ -64,16 +64,18 @@ struct region {
 #define USER_STACK_MAX (8ULL << 20)
 
 /* ---- Locks (lock.c) ------------------------------------------------------------------------ */
-/* A spinlock: test-and-test-and-set with `lock cmpxchg`, `pause` while it is taken. The kernel
- * runs with interrupts off, so a lock holder is never interrupted; a CPU spinning on a lock
- * still answers TLB shootdowns (tlb_poll), or two CPUs could wait on each other forever. */
+/* A spinlock: a FIFO ticket lock (`lock xadd` takes a ticket, `pause` while waiting for it to
+ * be served). The kernel runs with interrupts off, so a lock holder is never interrupted; a CPU
+ * spinning on a lock still answers TLB shootdowns (tlb_poll), or two CPUs could wait on each
+ * other forever. */
 struct spinlock {
-    volatile u32 locked;
-    u32 cpu; /* holder's CPU index, for the self-deadlock check; NOCPU while free */
+    volatile u32 next;  /* the next ticket to hand out */
+    volatile u32 owner; /* the ticket being served: the lock is free when it equals next */
+    volatile u32 cpu;   /* holder's CPU index, for the self-deadlock check; NOCPU while free */
     const char *name;
 };
 #define NOCPU 0xffffffffu
-#define SPINLOCK(n) {0, NOCPU, n}
+#define SPINLOCK(n) {0, 0, NOCPU, n}
 void spin_lock(struct spinlock *l);
 void spin_unlock(struct spinlock *l);
 int spin_holding(struct spinlock *l);
@@ -296,6 +298,7 @@ void kick_idle_cpu(void); /* a process became runnable: wake a halted CPU to run
  * before it is freed); the caller waits for every ack. */
 void tlb_shootdown(u64 pml4, u32 kind, const u64 *va, u32 n);
 void tlb_poll(void);        /* serve requests waiting for this CPU (IPI handler, spin loops) */
+void tlb_enter_lazy(void); /* this CPU idles keeping its CR3 (a stale mark already set stays) */
 /* This CPU runs a process again: 1 if a flush was deferred while it idled (reload CR3). */
 int tlb_leave_lazy(void);
 

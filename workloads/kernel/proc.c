@@ -121,7 +121,7 @@ void scheduler(void) {
             check_deadlock();
             kstats.idle_halts++;
             /* Lazy TLB: keep CR3 while idle (smp.c). */
-            c->tlb_state = TLB_LAZY;
+            tlb_enter_lazy();
             c->idle = 1;
             spin_unlock(&ptable_lock);
             idle_wait(); /* until this CPU's timer tick or an IPI */

@@ -103,6 +103,16 @@ void tlb_poll(void) {
     }
 }
 
+/* Idle again after a wake-up that found nothing to run, the CPU may already be lazy and marked
+ * stale: the mark must survive (overwriting it with TLB_LAZY lost a flush, and the next thread of
+ * that address space ran on entries unmapped meanwhile). Only this CPU leaves TLB_ACTIVE, and
+ * initiators only turn TLB_LAZY into TLB_LAZY_STALE, so the plain test and store are safe. */
+void tlb_enter_lazy(void) {
+    struct cpu *c = mycpu();
+    if (c->tlb_state == TLB_ACTIVE)
+        c->tlb_state = TLB_LAZY;
+}
+
 int tlb_leave_lazy(void) { return xchg32(&mycpu()->tlb_state, TLB_ACTIVE) == TLB_LAZY_STALE; }
 
 void tlb_shootdown(u64 pml4, u32 kind, const u64 *va, u32 n) {

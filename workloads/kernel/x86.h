@@ -55,6 +55,10 @@ static inline void atomic_or32(volatile u32 *p, u32 v) {
 static inline void atomic_and32(volatile u32 *p, u32 v) {
     __asm__ volatile("lock andl %1, %0" : "+m"(*p) : "r"(v) : "memory", "cc");
 }
+static inline u32 atomic_fetch_add32(volatile u32 *p, u32 v) {
+    __asm__ volatile("lock xaddl %0, %1" : "+r"(v), "+m"(*p) : : "memory", "cc");
+    return v;
+}
 static inline u32 atomic_cmpxchg32(volatile u32 *p, u32 expected, u32 desired) {
     __asm__ volatile("lock cmpxchgl %2, %1" : "+a"(expected), "+m"(*p) : "r"(desired) : "memory", "cc");
     return expected;
