@@ -241,7 +241,7 @@ TEST(ReportJson, KeysComeOutInTheSchemaOrder) {
     EXPECT_DOUBLE_EQ(j["walks"]["refs_per_walk"].get<double>(), 2.5);
     EXPECT_EQ(j["exits"]["total"], 1);
     EXPECT_EQ(j["exits"]["by_reason"]["io"], 1);
-    EXPECT_EQ(j["exits"]["by_reason"].size(), 12u); // with hv_switch_as and hv_flush
+    EXPECT_EQ(j["exits"]["by_reason"].size(), 14u); // with hv_switch_as and hv_flush
     EXPECT_EQ(j["details"]["zapped"], 2);
     EXPECT_DOUBLE_EQ(j["cycles"]["total"].get<double>(), 10.0);
     EXPECT_EQ(j.dump(), backend_json(c, CycleBreakdown{1, 2, 3, 4}).dump());

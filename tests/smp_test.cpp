@@ -6,7 +6,10 @@
 
 #include <gtest/gtest.h>
 
+#include <fmt/format.h>
+
 #include <string>
+#include <vector>
 
 namespace vmmu {
 namespace {
@@ -49,6 +52,47 @@ TEST(Smp, IpisGoBothWaysAndAreCountedPerSenderAndReceiver) {
     // Hand count: 3 rounds of one IPI each way.
     EXPECT_EQ(r.guest.ipis_sent, 6u);
     EXPECT_EQ(r.guest.ipis_received, 6u);
+}
+
+// Sees the APIC events with the vCPU that runs when each arrives.
+struct ApicRecorder : GuestObserver {
+    unsigned running = 0;
+    std::vector<std::string> sends, receives;
+    uint64_t eois = 0, apic_port_writes = 0;
+    bool models_vcpus() const override { return true; }
+    void on_vcpu_switch(unsigned index) override { running = index; }
+    void on_ipi_send(uint64_t, uint16_t, uint8_t vector, uint32_t dests) override {
+        sends.push_back(fmt::format("{}->{:#x} v{:#x}", running, dests, vector));
+    }
+    void on_ipi_receive(uint64_t, uint8_t vector) override {
+        receives.push_back(fmt::format("{} v{:#x}", running, vector));
+    }
+    void on_eoi(uint64_t, uint16_t) override { ++eois; }
+    void on_io(uint64_t, uint16_t port, bool) override {
+        apic_port_writes += port == VMMU_PORT_APIC;
+    }
+};
+
+TEST(Smp, ObserversSeeEachIpiSentWithItsTargetsAndReceivedOnItsTarget) {
+    MachineConfig c = smp_config("ipi");
+    Machine m(c);
+    ApicRecorder rec;
+    m.attach(rec);
+    RunResult r = m.run();
+    ASSERT_EQ(r.stop, StopKind::Exited) << r.message;
+    // Hand count (tests/guests/smp_probe.c "ipi"): 3 rounds of CPU 0 -> CPU 1 (resched), answered
+    // CPU 1 -> CPU 0 (call); each receiver ends its interrupt.
+    std::vector<std::string> sends, receives;
+    for (int round = 0; round < 3; ++round) {
+        sends.push_back(fmt::format("0->0x2 v{:#x}", VMMU_VEC_IPI_RESCHED));
+        sends.push_back(fmt::format("1->0x1 v{:#x}", VMMU_VEC_IPI_CALL));
+        receives.push_back(fmt::format("1 v{:#x}", VMMU_VEC_IPI_RESCHED));
+        receives.push_back(fmt::format("0 v{:#x}", VMMU_VEC_IPI_CALL));
+    }
+    EXPECT_EQ(rec.sends, sends);
+    EXPECT_EQ(rec.receives, receives);
+    EXPECT_EQ(rec.eois, 6u + r.guest.timer_interrupts); // every IPI and every tick
+    EXPECT_EQ(rec.apic_port_writes, 0u);                // the APIC events replace the port write
 }
 
 TEST(Smp, ASkippedShootdownLeavesTheOtherVcpuWithAStaleTranslation) {

@@ -110,6 +110,16 @@ public:
     virtual void on_syscall(uint64_t /*rip*/) {}
     virtual void on_hlt(uint64_t /*rip*/) {}
     virtual void on_io(uint64_t /*rip*/, uint16_t /*port*/, bool /*write*/) {}
+    // Several vCPUs (workloads/include/vmmu/abi.h, "SMP"): the running vCPU writes its local-APIC
+    // port (`port`) to send an IPI to the CPUs in `dests` (bit i: CPU i; never empty), or to end
+    // the interrupt in service (EOI); and an IPI arrives on the running vCPU (delivered with
+    // IF=1, before the instruction at `rip`). The defaults treat an APIC write as the port write
+    // it is, which is what an observer that does not model APIC exits sees.
+    virtual void on_ipi_send(uint64_t rip, uint16_t port, uint8_t /*vector*/, uint32_t /*dests*/) {
+        on_io(rip, port, true);
+    }
+    virtual void on_eoi(uint64_t rip, uint16_t port) { on_io(rip, port, true); }
+    virtual void on_ipi_receive(uint64_t /*rip*/, uint8_t /*vector*/) {}
     // Other instructions a hypervisor may intercept (mov cr0, wrmsr, cpuid, ...).
     virtual void on_sensitive(uint64_t /*rip*/, std::string_view /*mnemonic*/) {}
 

@@ -62,15 +62,19 @@ struct Machine::Impl final : CpuBus {
         return c;
     }
 
-    void ipi(unsigned from, uint8_t vector, unsigned dest, unsigned shorthand) override {
+    uint32_t ipi(unsigned from, uint8_t vector, unsigned dest, unsigned shorthand) override {
         if (vector < 32)
             throw std::runtime_error(fmt::format(
                 "IPI vector {} is an exception vector; use 32 to 255 (abi.h VMMU_VEC_IPI_*)",
                 vector));
         if (shorthand == VMMU_APIC_SH_ALL_BUT_SELF) {
+            uint32_t reached = 0;
             for (unsigned i = 0; i < vcpus.size(); ++i)
-                if (i != from && slots[i].started) vcpus[i]->lapic().raise(vector);
-            return;
+                if (i != from && slots[i].started) {
+                    vcpus[i]->lapic().raise(vector);
+                    reached |= 1u << i;
+                }
+            return reached;
         }
         if (shorthand != VMMU_APIC_SH_DEST)
             throw std::runtime_error(fmt::format(
@@ -81,6 +85,7 @@ struct Machine::Impl final : CpuBus {
                 dest >= vcpus.size() ? fmt::format("does not exist (--vcpus {})", vcpus.size())
                                      : std::string("was never started")));
         vcpus[dest]->lapic().raise(vector);
+        return 1u << dest;
     }
 
     void eoi(unsigned cpu) override { vcpus[cpu]->lapic().eoi(); }

@@ -77,14 +77,14 @@ void PortIo::on_out(uint32_t port, uint32_t value) {
         roi_end(rip, read_reg(uc_, UC_X86_REG_RDI));
         if (stop_.stopped()) return;
     }
+    if (port == VMMU_PORT_APIC) {
+        apic(rip, value); // observers see an IPI or an EOI rather than a port write
+        return;
+    }
     coalescer_.broadcast(
         [&](GuestObserver& b) { b.on_io(rip, static_cast<uint16_t>(port), true); });
     if (port == VMMU_PORT_CONSOLE) {
         emit(std::string(1, static_cast<char>(value & 0xff)));
-        return;
-    }
-    if (port == VMMU_PORT_APIC) {
-        apic(value);
         return;
     }
     if (port != VMMU_PORT_HYPERCALL) return; // other ports: ignored, like an empty bus
@@ -137,29 +137,41 @@ uint64_t PortIo::hypercall(uint64_t rip, uint32_t number) {
 // The local-APIC port (abi.h): an IPI or an EOI. Either may make an interrupt deliverable on
 // this vCPU (an IPI to itself, an EOI unmasking a pending vector): the run loop looks again
 // before the next block.
-void PortIo::apic(uint32_t value) {
+void PortIo::apic(uint64_t rip, uint32_t value) {
     uint32_t cmd = value >> VMMU_APIC_CMD_SHIFT;
+    const uint16_t port = VMMU_PORT_APIC;
     try {
         if (!bus_ && (cmd == VMMU_APIC_IPI || cmd == VMMU_APIC_EOI)) {
             // One vCPU: an EOI has nothing to end (the timer is never in service), a self-IPI
             // is the only IPI there is.
-            if (cmd == VMMU_APIC_EOI) return;
+            if (cmd == VMMU_APIC_EOI) {
+                coalescer_.broadcast([&](GuestObserver& b) { b.on_eoi(rip, port); });
+                return;
+            }
             throw std::runtime_error("IPIs need several vCPUs (run with --vcpus N)");
         }
         switch (cmd) {
-        case VMMU_APIC_IPI:
+        case VMMU_APIC_IPI: {
             ++counters_.ipis_sent;
-            bus_->ipi(cpu_, static_cast<uint8_t>(value & 0xff), (value >> 8) & 0xff,
-                      (value >> 16) & 0x3);
+            auto vector = static_cast<uint8_t>(value & 0xff);
+            uint32_t dests = bus_->ipi(cpu_, vector, (value >> 8) & 0xff, (value >> 16) & 0x3);
+            if (dests)
+                coalescer_.broadcast(
+                    [&](GuestObserver& b) { b.on_ipi_send(rip, port, vector, dests); });
+            else // all-but-self with no other CPU started: a write that reached no one
+                coalescer_.broadcast([&](GuestObserver& b) { b.on_io(rip, port, true); });
             break;
+        }
         case VMMU_APIC_EOI:
             bus_->eoi(cpu_);
+            coalescer_.broadcast([&](GuestObserver& b) { b.on_eoi(rip, port); });
             break;
         default:
             throw std::runtime_error(fmt::format("unknown command {} (valid: {} IPI, {} EOI)", cmd,
                                                  VMMU_APIC_IPI, VMMU_APIC_EOI));
         }
     } catch (const std::exception& e) {
+        coalescer_.broadcast([&](GuestObserver& b) { b.on_io(rip, port, true); });
         stop_.stop(StopKind::GuestFault,
                    fmt::format("APIC port, value {:#x}: {}", value, e.what()));
         return;

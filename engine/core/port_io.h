@@ -39,7 +39,8 @@ namespace vmmu {
 class CpuBus {
 public:
     virtual ~CpuBus() = default;
-    virtual void ipi(unsigned from, uint8_t vector, unsigned dest, unsigned shorthand) = 0;
+    // Returns the CPUs the IPI reached (bit i: CPU i).
+    virtual uint32_t ipi(unsigned from, uint8_t vector, unsigned dest, unsigned shorthand) = 0;
     virtual void eoi(unsigned cpu) = 0;
     virtual void start_cpu(unsigned from, uint64_t cpu, uint64_t rip, uint64_t rsp) = 0;
     // Guest instructions every vCPU but `cpu` has retired (the VM's time is theirs plus its own).
@@ -110,7 +111,7 @@ private:
     // A Hyper-V hypercall: returns the TLFS result value for RAX.
     uint64_t hyperv_hypercall(uint64_t rip);
     uint64_t hyperv_flush(uint64_t rip, uint64_t input, uint64_t in_gpa);
-    void apic(uint32_t value);
+    void apic(uint64_t rip, uint32_t value);
 
     const GuestMemory& mem_;
     const MachineConfig& config_;

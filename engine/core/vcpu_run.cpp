@@ -92,6 +92,7 @@ void Vcpu::deliver_interrupts() {
             ++counters_.ipis_received;
             uint64_t at = reg(UC_X86_REG_RIP);
             events_.record("IPI (a=vector)", clock_.instructions(), at, *vector);
+            coalescer_.broadcast([&](GuestObserver& b) { b.on_ipi_receive(at, *vector); });
             x86_.deliver(*vector, std::nullopt);
         } else if (timer) {
             deliver_timer();

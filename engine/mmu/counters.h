@@ -126,13 +126,15 @@ enum class ExitReason : uint8_t {
     Io,
     Hlt,
     Other,
-    HvSwitchAs, // Hyper-V: HvSwitchVirtualAddressSpace hypercall (shadow: the VTLB)
-    HvFlush,    // Hyper-V: HvFlushVirtualAddressSpace / HvFlushVirtualAddressList hypercall
+    HvSwitchAs,  // Hyper-V: HvSwitchVirtualAddressSpace hypercall (shadow: the VTLB)
+    HvFlush,     // Hyper-V: HvFlushVirtualAddressSpace / HvFlushVirtualAddressList hypercall
+    Ipi,         // several vCPUs: an IPI sent (APIC write) or injected into its receiver
+    RemoteFlush, // several vCPUs: another vCPU kicked out of the guest to flush its TLB
     Count
 };
 constexpr std::array<std::string_view, static_cast<size_t>(ExitReason::Count)> kExitReasonNames = {
-    "cr3_write", "invlpg", "pf_hidden", "pf_guest", "pt_write",     "ept_violation",
-    "timer",     "io",     "hlt",       "other",    "hv_switch_as", "hv_flush"};
+    "cr3_write", "invlpg", "pf_hidden",    "pf_guest", "pt_write", "ept_violation", "timer", "io",
+    "hlt",       "other",  "hv_switch_as", "hv_flush", "ipi",      "remote_flush"};
 
 struct ExitCounters {
     std::array<uint64_t, static_cast<size_t>(ExitReason::Count)> by_reason{};
