@@ -28,3 +28,8 @@ vmmu_test(unicorn_la57_test SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unicorn_la57_tes
 vmmu_test(smp_backend_test SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/smp_backend_test.cpp
           LIBS vmmu_cli)
 add_dependencies(smp_backend_test smp_probe)
+
+# Several vCPUs in the results: per-vCPU counters, sample points, the oracle on every vCPU.
+vmmu_test(smp_report_test SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/smp_report_test.cpp
+          LIBS vmmu_cli)
+add_dependencies(smp_report_test smp_probe)
