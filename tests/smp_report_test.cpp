@@ -182,6 +182,19 @@ TEST(SmpReport, IntervalsOnTheVmsInstructionsAreExactAndSumToTheWholeRun) {
     const Window& whole = a.windows.windows.at("whole");
     EXPECT_EQ(whole.first, 3 * kPeriod + 12'345);
     EXPECT_EQ(whole.counters.guest.instructions, a.result.guest.instructions - whole.first);
+    // In the document, each point's per-vCPU instructions and cycles sum to the point's.
+    json doc = json::parse(run_json(a).dump());
+    for (auto& p : doc["intervals"]["points"]) {
+        ASSERT_EQ(p["vcpus"].size(), 4u);
+        uint64_t n = 0;
+        double cycles = 0;
+        for (auto& v : p["vcpus"]) {
+            n += v["instructions"].get<uint64_t>();
+            cycles += v["cycles"]["native"].get<double>();
+        }
+        EXPECT_EQ(n, p["guest"]["instructions"].get<uint64_t>());
+        EXPECT_NEAR(cycles, p["backends"]["native"]["cycles"].get<double>(), 1e-3);
+    }
     // Bit-identical rerun.
     ASSERT_EQ(b.windows.intervals.size(), pts.size());
     EXPECT_EQ(json::parse(run_json(a).dump())["intervals"],

@@ -137,13 +137,28 @@ ojson intervals_json(const RunOutput& out) {
                 {"walk_refs", c.walks.refs},           {"exits", c.exits.total()},
                 {"exits_by_reason", std::move(exits)}, {"cycles", p.counters.cycles[i].total()}};
         }
-        points.push_back({{"start", p.start},
-                          {"end", p.end},
-                          {"guest",
-                           {{"instructions", p.counters.guest.instructions},
-                            {"page_faults", p.counters.guest.page_faults},
-                            {"syscalls", p.counters.guest.syscalls}}},
-                          {"backends", std::move(bs)}});
+        ojson point = {{"start", p.start},
+                       {"end", p.end},
+                       {"guest",
+                        {{"instructions", p.counters.guest.instructions},
+                         {"page_faults", p.counters.guest.page_faults},
+                         {"syscalls", p.counters.guest.syscalls}}},
+                       {"backends", std::move(bs)}};
+        // Several vCPUs: each one's instructions and each backend's cycles in the slice.
+        if (!p.counters.vcpus.empty()) {
+            ojson vs = ojson::array();
+            for (size_t v = 0; v < p.counters.vcpus.size(); ++v) {
+                const SpanCounters& c = p.counters.vcpus[v];
+                ojson cycles = ojson::object();
+                for (size_t i = 0; i < out.backends.size() && i < c.cycles.size(); ++i)
+                    cycles[out.backends[i].name] = c.cycles[i].total();
+                vs.push_back({{"vcpu", v},
+                              {"instructions", c.guest.instructions},
+                              {"cycles", std::move(cycles)}});
+            }
+            point["vcpus"] = std::move(vs);
+        }
+        points.push_back(std::move(point));
     }
     return {{"period", out.windows.interval}, {"points", std::move(points)}};
 }
