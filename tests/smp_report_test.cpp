@@ -44,7 +44,7 @@ const fs::path& probe_guest() {
         fs::create_directories(d / "programs");
         fs::copy_file(VMMU_GUEST_DIR "/tests/smp_probe.elf", d / "kernel.elf");
         json m = {{"workloads", json::array()}};
-        for (const char* w : {"work", "shootdown", "ipi", "ticks"})
+        for (const char* w : {"work", "shootdown", "ipi", "ticks", "roi"})
             m["workloads"].push_back({{"name", w}, {"params", json::array()}});
         std::ofstream(d / "manifest.json") << m.dump();
         return d;
@@ -201,6 +201,24 @@ TEST(SmpReport, IntervalsOnTheVmsInstructionsAreExactAndSumToTheWholeRun) {
               json::parse(run_json(b).dump())["intervals"]);
     EXPECT_EQ(json::parse(run_json(a).dump())["windows"],
               json::parse(run_json(b).dump())["windows"]);
+}
+
+TEST(SmpReport, ARegionSpanningEveryVcpuIsSplitByVcpuAndSumsToItsSpan) {
+    // smp_probe.c "roi": CPU 0 opens "par", all four CPUs compute a share, CPU 0 closes it.
+    RunOptions o = smp_options("roi", 4, 5000);
+    o.backends = {"native"};
+    RunOutput out = execute_run(o);
+    ASSERT_EQ(out.result.stop, StopKind::Exited) << out.result.message;
+    ASSERT_EQ(out.measured_window, "roi");
+    const Window& par = out.windows.windows.at("par");
+    EXPECT_EQ(par.counters.guest.instructions, par.last - par.first);
+    ASSERT_EQ(par.counters.vcpus.size(), 4u);
+    for (size_t v = 0; v < 4; ++v)
+        // Each CPU's share: 1 M / 4 passes of a 5-instruction loop, and more.
+        EXPECT_GT(par.counters.vcpus[v].guest.instructions, 5u * 250'000) << v;
+    json j = json::parse(run_json(out).dump());
+    expect_split_sums(j["windows"]["par"]["guest"], j["windows"]["par"]["backends"], "par");
+    expect_split_sums(j["windows"]["roi"]["guest"], j["windows"]["roi"]["backends"], "roi");
 }
 
 // A document without its host-time parts ("sim", "wall_seconds"), which differ between reruns.
