@@ -398,9 +398,11 @@ TEST(SmpReport, TheOracleChecksEveryVcpusTranslations) {
         OracleRun cpu1 = oracle_run(backend, 1);
         EXPECT_EQ(cpu1.result.stop, StopKind::OracleMismatch) << backend;
         EXPECT_EQ(cpu1.stopped_on, 1u) << backend << ": " << cpu1.result.message;
+        EXPECT_EQ(cpu1.result.vcpu, 1u) << backend;
         OracleRun cpu0 = oracle_run(backend, 0);
         EXPECT_EQ(cpu0.result.stop, StopKind::OracleMismatch) << backend;
         EXPECT_EQ(cpu0.stopped_on, 0u) << backend << ": " << cpu0.result.message;
+        EXPECT_EQ(cpu0.result.vcpu, 0u) << backend;
     }
 }
 

@@ -162,6 +162,7 @@ struct Machine::Impl final : CpuBus {
 
     RunResult finish(RunResult r) {
         r.guest = counters();
+        r.vcpu = running;
         r.vcpus.clear();
         for (auto& v : vcpus) r.vcpus.push_back(v->guest_counters());
         return r;

@@ -131,6 +131,7 @@ struct RunResult {
     std::vector<std::string> recent_events; // the last guest events before the stop, oldest first
     GuestCounters guest;
     std::vector<GuestCounters> vcpus;         // several vCPUs: each one's (they sum to guest)
+    unsigned vcpu = 0;                        // the vCPU that ran when the run stopped
     std::string console;                      // everything the guest printed
     std::string program_output;               // what its programs wrote to fd 1 and 2
     std::map<std::string, uint64_t> reported; // report hypercalls: key -> value

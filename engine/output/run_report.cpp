@@ -232,6 +232,7 @@ ojson run_json(const RunOutput& out) {
     j["stop"] = {{"kind", stop_name(r.stop)},    {"exit_status", r.exit_status},
                  {"message", r.message},         {"rip", fmt::format("{:#x}", r.rip)},
                  {"instruction", r.instruction}, {"symbol", r.symbol}};
+    if (!vcpus.empty()) j["stop"]["vcpu"] = r.vcpu;
     // What led up to a failed or cut-short run; a clean exit keeps its document unchanged.
     if (run_status(r) != "ok") j["stop"]["recent_events"] = r.recent_events;
     double mips = r.wall_seconds > 0 ? g.instructions / r.wall_seconds / 1e6 : 0;
