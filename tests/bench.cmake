@@ -44,7 +44,7 @@ vmmu_host_target(run_bench)
 target_link_libraries(run_bench PRIVATE vmmu_cli benchmark::benchmark benchmark::benchmark_main)
 target_compile_definitions(run_bench PRIVATE VMMU_GUEST_DIR="${VMMU_GUEST_DIR}"
                                              VMMU_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
-add_dependencies(run_bench vmmu_guest_all)
+add_dependencies(run_bench vmmu_guest_all smp_probe)
 
 # --caches on and off count the same events; off prices walks at the flat latency.walk_ref as
 # before the cache hierarchy existed, on by the level that served each reference.

@@ -32,3 +32,8 @@ add_dependencies(smp_backend_test smp_probe)
 # lock cmpxchg on MMIO. Bare Unicorn, no engine.
 vmmu_test(unicorn_smp_test SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unicorn_smp_test.cpp
           LIBS vmmu_core)
+
+# Several vCPUs in the results: per-vCPU counters, sample points, the oracle on every vCPU.
+vmmu_test(smp_report_test SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/smp_report_test.cpp
+          LIBS vmmu_cli)
+add_dependencies(smp_report_test smp_probe)

@@ -68,11 +68,12 @@ void add_run_command(CLI::App& app, Action& action) {
             if (out.result.stop != StopKind::Exited || out.result.exit_status != 0) {
                 const RunResult& r = out.result;
                 bool model = r.stop == StopKind::OracleMismatch;
-                fmt::print(stderr, "vmmu: {} ({}): {}\n  at RIP {:#x} {}  {}\n",
+                fmt::print(stderr, "vmmu: {} ({}): {}\n  at RIP {:#x} {}  {}{}\n",
                            model ? "model error" : "guest error", run_status(r),
                            r.message.empty() ? fmt::format("exit status {}", r.exit_status)
                                              : r.message,
-                           r.rip, r.symbol.empty() ? "" : "<" + r.symbol + ">", r.instruction);
+                           r.rip, r.symbol.empty() ? "" : "<" + r.symbol + ">", r.instruction,
+                           o.vcpus > 1 ? fmt::format("  (vCPU {})", r.vcpu) : std::string());
                 if (model)
                     fmt::print(stderr,
                                "  a backend's translation disagrees with the functional one: "

@@ -72,12 +72,18 @@ void BlockClock::set_samples(uint64_t period, uint64_t at, std::function<void(ui
     next_sample_ = next_sample_after(instructions_);
 }
 
-// The first sample point after instruction count t (UINT64_MAX: none).
+void BlockClock::set_sample_base(uint64_t others, uint64_t next) {
+    sample_base_ = others;
+    next_sample_ = next == UINT64_MAX ? UINT64_MAX : next - others;
+}
+
+// The first sample point after this vCPU's instruction count t (UINT64_MAX: none); the points
+// themselves count the VM's instructions (sample_base_: the other vCPUs').
 uint64_t BlockClock::next_sample_after(uint64_t t) const {
-    uint64_t next = UINT64_MAX;
-    if (sample_period_) next = (t / sample_period_ + 1) * sample_period_;
-    if (sample_at_ > t) next = std::min(next, sample_at_);
-    return next;
+    uint64_t vm = t + sample_base_, next = UINT64_MAX;
+    if (sample_period_) next = (vm / sample_period_ + 1) * sample_period_;
+    if (sample_at_ > vm) next = std::min(next, sample_at_);
+    return next == UINT64_MAX ? UINT64_MAX : next - sample_base_;
 }
 
 // The sample point is reached; the fast path's end moves to the next one (the block hook may be

@@ -35,6 +35,13 @@ public:
     // from the block hook when it falls on a block's first instruction, else from a code hook
     // armed at its instruction (the block is run again with the hook compiled in, as for a tick).
     void set_samples(uint64_t period, uint64_t at, std::function<void(uint64_t)> reached);
+    // Several vCPUs: sample points count the VM's instructions, of which the other vCPUs retired
+    // `others` (constant during this vCPU's turn); `next` is the VM's next point no vCPU has
+    // reached (UINT64_MAX: none). Before each turn; next_sample_point() hands it on after it.
+    void set_sample_base(uint64_t others, uint64_t next);
+    uint64_t next_sample_point() const {
+        return next_sample_ == UINT64_MAX ? UINT64_MAX : next_sample_ + sample_base_;
+    }
     BlockClock(const BlockClock&) = delete;
     BlockClock& operator=(const BlockClock&) = delete;
     void bind(uc_engine* uc) { uc_ = uc; }
@@ -187,6 +194,7 @@ private:
     // Sample points: the next one (UINT64_MAX: none), and the code hooks that reach those inside
     // a block (sample_ks_: their instructions' indices in sample_block_, in one pass).
     uint64_t sample_period_ = 0, sample_at_ = 0;
+    uint64_t sample_base_ = 0; // instructions the other vCPUs retired (set_sample_base)
     uint64_t next_sample_ = UINT64_MAX;
     uint64_t fast_end_no_sample_ = 0; // fast_end_ before the next sample point is folded in
     std::function<void(uint64_t)> sample_reached_;

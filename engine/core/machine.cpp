@@ -43,6 +43,11 @@ struct Machine::Impl final : CpuBus {
     unsigned running = 0;   // the vCPU that ran last (the observers' current one)
     uint64_t idle_time = 0; // guest time skipped while every started vCPU waited
     uint64_t idle_rounds = 0;
+    uint64_t turn_left = 0; // of the turn run_for's limit cut short (0: none)
+    std::function<void(unsigned, uint64_t)> switch_listener;
+    // Sample points (MachineConfig::sample_*) count the VM's instructions: the next one no vCPU
+    // has reached yet (UINT64_MAX: none), handed to each vCPU's clock for its turn.
+    uint64_t next_sample = UINT64_MAX;
 
     Impl(const MachineConfig& c, const std::vector<GuestObserver*>& o) : config(c), observers(o) {}
 
@@ -157,6 +162,9 @@ struct Machine::Impl final : CpuBus {
 
     RunResult finish(RunResult r) {
         r.guest = counters();
+        r.vcpu = running;
+        r.vcpus.clear();
+        for (auto& v : vcpus) r.vcpus.push_back(v->guest_counters());
         return r;
     }
 
@@ -170,10 +178,12 @@ struct Machine::Impl final : CpuBus {
             }
             unsigned i = next;
             while (!slots[i].started || vcpus[i]->halted()) i = (i + 1) % vcpus.size();
+            if (i != next) turn_left = 0;
             if (i != running) {
                 // Every vCPU's loop coalescer settled when its turn ended: the observers have
                 // seen all the last one ran.
                 for (GuestObserver* o : observers) o->on_vcpu_switch(i);
+                if (switch_listener) switch_listener(i, instructions());
                 running = i;
             }
             Vcpu& v = *vcpus[i];
@@ -184,8 +194,13 @@ struct Machine::Impl final : CpuBus {
                 r.rip = v.current_rip();
                 return finish(r);
             }
-            // Alone, CPU 0 runs without turns (as with one vCPU) until it starts another.
-            uint64_t quantum = std::min(started > 1 ? config.vcpu_quantum : UINT64_MAX, end - done);
+            // Alone, CPU 0 runs without turns (as with one vCPU) until it starts another. A turn
+            // that run_for's limit cut short goes on where it stopped, so how a host slices the
+            // VM's time (several VMs, the dedup scanner's period) does not change its guest.
+            uint64_t turn =
+                started > 1 ? (turn_left ? turn_left : config.vcpu_quantum) : UINT64_MAX;
+            turn_left = 0;
+            uint64_t quantum = std::min(turn, end - done);
             if (config.max_instructions) {
                 if (done >= config.max_instructions) {
                     v.stop(StopKind::Budget, fmt::format("instruction budget of {} exhausted",
@@ -194,12 +209,21 @@ struct Machine::Impl final : CpuBus {
                 }
                 quantum = std::min(quantum, config.max_instructions - done);
             }
+            bool sampling = config.sample_period || config.sample_at;
+            if (sampling) v.set_sample_base(done - v.instructions(), next_sample);
             RunResult r = v.run(quantum == UINT64_MAX ? 0 : quantum);
+            if (sampling) next_sample = v.next_sample_point();
             if (instructions() != done) idle_rounds = 0;
             if (r.stop != StopKind::Quantum) return finish(r);
             if (v.halted()) {
                 slots[i].halted_at = vm_time();
                 slots[i].wait = v.until_next_tick();
+            }
+            uint64_t ran = instructions() - done;
+            if (instructions() >= end && !v.halted() && turn != UINT64_MAX && ran < turn) {
+                turn_left = turn - ran; // the limit, not the turn, ended it
+                next = i;
+                continue;
             }
             next = (i + 1) % vcpus.size();
         }
@@ -232,6 +256,7 @@ Machine::Machine(const MachineConfig& config)
                                                       observers_, i, impl_->shared, *impl_));
     impl_->slots.resize(config.vcpus);
     impl_->slots[0].started = true;
+    impl_->next_sample = impl_->vcpus[0]->next_sample_point();
 }
 
 Machine::~Machine() = default;
@@ -277,11 +302,21 @@ void Machine::on_boundary(std::function<void(const Boundary&)> listener) {
         v->on_boundary([this, self, shared](const Boundary& b) {
             if (impl_->vcpus.size() == 1) return (*shared)(b);
             Boundary all = b;
-            for (auto& o : impl_->vcpus)
-                if (o.get() != self) all.guest += o->guest_counters();
+            for (auto& o : impl_->vcpus) {
+                if (o.get() == self) {
+                    all.vcpus.push_back(b.guest);
+                    continue;
+                }
+                all.vcpus.push_back(o->guest_counters());
+                all.guest += all.vcpus.back();
+            }
             (*shared)(all);
         });
     }
+}
+
+void Machine::on_vcpu_switch(std::function<void(unsigned, uint64_t)> listener) {
+    impl_->switch_listener = std::move(listener);
 }
 
 RunResult Machine::run() { return run_for(0); }

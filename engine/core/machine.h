@@ -117,6 +117,8 @@ struct Boundary {
     Kind kind = Kind::Sample;
     std::string region; // RegionBegin / RegionEnd: the region's name
     GuestCounters guest;
+    // Several vCPUs: each vCPU's own counters there (they sum to `guest`); empty with one.
+    std::vector<GuestCounters> vcpus;
 };
 
 struct RunResult {
@@ -128,6 +130,8 @@ struct RunResult {
     std::string symbol;                     // nearest kernel symbol, "name+0x12"
     std::vector<std::string> recent_events; // the last guest events before the stop, oldest first
     GuestCounters guest;
+    std::vector<GuestCounters> vcpus;         // several vCPUs: each one's (they sum to guest)
+    unsigned vcpu = 0;                        // the vCPU that ran when the run stopped
     std::string console;                      // everything the guest printed
     std::string program_output;               // what its programs wrote to fd 1 and 2
     std::map<std::string, uint64_t> reported; // report hypercalls: key -> value
@@ -147,6 +151,10 @@ public:
     // Called at every region marker and sample point (MachineConfig::sample_*), after every
     // observer has seen all that ran before it; set before run().
     void on_boundary(std::function<void(const Boundary&)> listener);
+    // Several vCPUs: called when vCPU `next` takes its turn from another, after every observer's
+    // on_vcpu_switch, with the VM's retired instructions there; everything counted since the
+    // previous call was counted while the previous vCPU ran. Set before run().
+    void on_vcpu_switch(std::function<void(unsigned next, uint64_t instructions)> listener);
     // The paging state the guest boots with (what an MMU model starts from).
     uint64_t initial_cr3() const;
     uint64_t initial_cr4() const;

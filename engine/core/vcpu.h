@@ -73,6 +73,9 @@ public:
     void wake(uint64_t idle, bool tick);
     // Ends this vCPU's turn before its next block.
     void end_quantum() { clock_.end_quantum(); }
+    // Sample points of the VM (BlockClock::set_sample_base), before and after each turn.
+    void set_sample_base(uint64_t others, uint64_t next) { clock_.set_sample_base(others, next); }
+    uint64_t next_sample_point() const { return clock_.next_sample_point(); }
     // From the first AP on, the timer vector is in service until its EOI (abi.h).
     void track_timer() { timer_tracked_ = true; }
     // This vCPU's counters (the machine's are the sum over its vCPUs).

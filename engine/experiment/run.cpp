@@ -174,7 +174,12 @@ std::unique_ptr<PreparedRun> prepare_run(const RunOptions& o, const HostSlot* sl
     }
     std::vector<const Backend*> observed;
     for (auto& b : prepared->backends) observed.push_back(b.get());
-    prepared->recorder = std::make_unique<WindowRecorder>(observed, o.warmup, o.interval);
+    prepared->recorder = std::make_unique<WindowRecorder>(observed, o.warmup, o.interval, o.vcpus);
+    // Several vCPUs: every counter split by the vCPU whose turn it was (windows.h).
+    if (o.vcpus > 1)
+        machine.on_vcpu_switch([r = prepared->recorder.get()](unsigned next, uint64_t at) {
+            r->on_vcpu_switch(next, at);
+        });
     machine.on_boundary(
         [r = prepared->recorder.get(), trace = o.boundary_trace](const Boundary& b) {
             r->on_boundary(b);
@@ -219,7 +224,7 @@ std::vector<BackendResult> RunOutput::measured_backends() const {
 // leaves nothing to measure: bad input (the flag), not a guest error.
 void collect_windows(PreparedRun& p) {
     RunOutput& out = p.out;
-    out.windows = p.recorder->finish(out.result.guest);
+    out.windows = p.recorder->finish(out.result.guest, out.result.vcpus);
     if (!out.windows.windows.contains(kWindowWhole)) {
         if (out.result.stop == StopKind::Exited && out.result.exit_status == 0)
             throw std::invalid_argument(fmt::format(
@@ -231,6 +236,12 @@ void collect_windows(PreparedRun& p) {
         empty.first = empty.last = out.result.guest.instructions;
         empty.counters.backends.resize(out.backends.size());
         empty.counters.cycles.resize(out.backends.size());
+        if (out.options.vcpus > 1) {
+            SpanCounters none;
+            none.backends.resize(out.backends.size());
+            none.cycles.resize(out.backends.size());
+            empty.counters.vcpus.assign(out.options.vcpus, none);
+        }
         out.windows.windows[kWindowWhole] = empty;
     }
     out.measured_window = out.options.measure == "roi" && out.windows.regions()

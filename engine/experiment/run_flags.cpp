@@ -65,12 +65,6 @@ void check_vcpu_options(const RunOptions& o) {
             fmt::format("--vcpu-quantum 0: give at least 1 guest instruction per turn (default "
                         "{})",
                         kDefaultVcpuQuantum));
-    // Sample points count one vCPU's instructions (BlockClock); the VM's are the sum.
-    if (o.vcpus > 1 && (o.interval || o.warmup))
-        throw std::invalid_argument(fmt::format(
-            "--vcpus {} with --interval or --warmup: windows of several vCPUs are not modelled "
-            "yet; drop one of them",
-            o.vcpus));
 }
 
 void check_ept_levels(const RunOptions& o) {

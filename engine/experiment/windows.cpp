@@ -1,12 +1,26 @@
 #include "engine/experiment/windows.h"
 
+#include <map>
 #include <stdexcept>
 #include <utility>
 
 namespace vmmu {
 
+namespace {
+// A per-vCPU share keeps only counts: a level (a Hyper-V gauge) or a maximum (the largest walk)
+// is the VM's, not split by vCPU.
+void drop_levels(SpanCounters& s) {
+    for (auto& b : s.backends) {
+        b.walks.max_refs_per_walk = 0;
+        std::erase_if(b.hyperv, [](const auto& kv) { return is_hyperv_gauge(kv.first); });
+    }
+}
+} // namespace
+
 SpanCounters& SpanCounters::operator+=(const SpanCounters& o) {
     guest += o.guest;
+    if (vcpus.size() < o.vcpus.size()) vcpus.resize(o.vcpus.size());
+    for (size_t i = 0; i < o.vcpus.size(); ++i) vcpus[i] += o.vcpus[i];
     if (backends.size() < o.backends.size()) {
         backends.resize(o.backends.size());
         cycles.resize(o.cycles.size());
@@ -20,6 +34,7 @@ SpanCounters& SpanCounters::operator+=(const SpanCounters& o) {
 
 SpanCounters& SpanCounters::operator-=(const SpanCounters& o) {
     guest -= o.guest;
+    for (size_t i = 0; i < o.vcpus.size() && i < vcpus.size(); ++i) vcpus[i] -= o.vcpus[i];
     for (size_t i = 0; i < o.backends.size() && i < backends.size(); ++i) {
         backends[i] -= o.backends[i];
         cycles[i] -= o.cycles[i];
@@ -28,22 +43,54 @@ SpanCounters& SpanCounters::operator-=(const SpanCounters& o) {
 }
 
 WindowRecorder::WindowRecorder(std::vector<const Backend*> backends, uint64_t warmup,
-                               uint64_t interval)
+                               uint64_t interval, unsigned vcpus)
     : backends_(std::move(backends)) {
     out_.warmup = warmup;
     out_.interval = interval;
     zero_.backends.resize(backends_.size());
     zero_.cycles.resize(backends_.size());
+    if (vcpus > 1) {
+        turns_.assign(vcpus, zero_);
+        zero_.vcpus = turns_;
+        turn_begin_ = backends_snapshot(0);
+    }
     if (warmup == 0) warm_ = zero_;
     last_interval_ = zero_;
 }
 
-SpanCounters WindowRecorder::snapshot(const GuestCounters& g) const {
+SpanCounters WindowRecorder::backends_snapshot(uint64_t instructions) const {
     SpanCounters s;
-    s.guest = g;
     for (const Backend* b : backends_) {
         s.backends.push_back(b->counters());
-        s.cycles.push_back(b->cycles(g.instructions));
+        s.cycles.push_back(b->cycles(instructions));
+    }
+    return s;
+}
+
+void WindowRecorder::on_vcpu_switch(unsigned next, uint64_t instructions) {
+    if (turns_.empty()) return;
+    SpanCounters now = backends_snapshot(instructions);
+    SpanCounters turn = now;
+    turn -= turn_begin_;
+    turns_[running_] += turn;
+    turn_begin_ = std::move(now);
+    running_ = next;
+}
+
+SpanCounters WindowRecorder::snapshot(const GuestCounters& g,
+                                      const std::vector<GuestCounters>& vcpus) const {
+    SpanCounters s = backends_snapshot(g.instructions);
+    s.guest = g;
+    if (turns_.empty()) return s;
+    // Each vCPU's turns so far; the running one's current turn up to here.
+    SpanCounters turn = s;
+    turn -= turn_begin_;
+    turn.guest = {};
+    s.vcpus = turns_;
+    s.vcpus[running_] += turn;
+    for (size_t i = 0; i < s.vcpus.size(); ++i) {
+        s.vcpus[i].guest = i < vcpus.size() ? vcpus[i] : GuestCounters{};
+        drop_levels(s.vcpus[i]);
     }
     return s;
 }
@@ -68,6 +115,7 @@ void WindowRecorder::add_span(const std::string& name, const SpanCounters& from,
         for (auto& [k, v] : d.backends[i].hyperv)
             if (is_hyperv_gauge(k)) w.counters.backends[i].hyperv[k] = v;
     }
+    for (auto& v : w.counters.vcpus) drop_levels(v);
 }
 
 void WindowRecorder::on_boundary(const Boundary& b) {
@@ -77,7 +125,7 @@ void WindowRecorder::on_boundary(const Boundary& b) {
         out_.marks.push_back({true, b.region, at});
         if (open_.contains(b.region))
             throw std::logic_error("region begins twice (engine/core/port_io.cpp)");
-        open_[b.region] = warm_ ? std::optional(snapshot(b.guest)) : std::nullopt;
+        open_[b.region] = warm_ ? std::optional(snapshot(b)) : std::nullopt;
         if (open_.size() == 1) roi_begin_ = open_[b.region];
         return;
     case Boundary::Kind::RegionEnd: {
@@ -93,14 +141,14 @@ void WindowRecorder::on_boundary(const Boundary& b) {
             if (open_.empty()) roi_begin_.reset();
             return;
         }
-        SpanCounters end = snapshot(b.guest);
+        SpanCounters end = snapshot(b);
         add_span(b.region, *begin, end);
         if (open_.empty() && roi_begin_) add_span(kWindowRoi, *roi_begin_, end);
         if (open_.empty()) roi_begin_.reset();
         return;
     }
     case Boundary::Kind::Sample: {
-        SpanCounters s = snapshot(b.guest);
+        SpanCounters s = snapshot(b);
         if (!warm_ && out_.warmup && at == out_.warmup) {
             warm_ = s;
             for (auto& r : open_)
@@ -118,8 +166,10 @@ void WindowRecorder::on_boundary(const Boundary& b) {
     }
 }
 
-RunWindows WindowRecorder::finish(const GuestCounters& end) {
-    SpanCounters last = snapshot(end);
+RunWindows WindowRecorder::finish(const GuestCounters& end,
+                                  const std::vector<GuestCounters>& vcpus) {
+    SpanCounters last = snapshot(end, vcpus);
+    out_.vcpus = last.vcpus;
     if (warm_) add_span(kWindowWhole, *warm_, last);
     if (out_.interval && end.instructions > last_interval_.guest.instructions) {
         IntervalPoint p{last_interval_.guest.instructions, end.instructions, last};

@@ -27,10 +27,15 @@ inline constexpr const char* kWindowWhole = "whole";
 inline constexpr const char* kWindowRoi = "roi";
 
 // Counters of the guest and of every backend (in the run's backend order) over some span.
+// With several vCPUs, `vcpus` splits them by the vCPU that ran when they were counted (each
+// entry's own `vcpus` empty): the guest's from each vCPU's own counters, the backends' by
+// attributing what they counted during each turn to the vCPU whose turn it was. Counts sum to
+// the VM's; levels do not split (a Hyper-V gauge, the largest walk: read them on the VM).
 struct SpanCounters {
     GuestCounters guest; // guest.instructions: instructions inside the span
     std::vector<BackendCounters> backends;
     std::vector<CycleBreakdown> cycles;
+    std::vector<SpanCounters> vcpus;
 
     SpanCounters& operator+=(const SpanCounters& o);
     SpanCounters& operator-=(const SpanCounters& o);
@@ -60,21 +65,34 @@ struct RunWindows {
     uint64_t interval = 0;                 // 0: no time series
     std::vector<IntervalPoint> intervals;
     std::vector<RegionMark> marks;
+    // Several vCPUs: the whole run (warm-up included) split by vCPU, as SpanCounters::vcpus;
+    // empty with one vCPU.
+    std::vector<SpanCounters> vcpus;
     bool regions() const { return windows.contains(kWindowRoi); }
 };
 
 // Listens to one machine's boundaries and snapshots every backend there. Attach before the run
 // (Machine::on_boundary), call finish() once it stopped.
+// With several vCPUs (`vcpus` > 1) it also hears every vCPU switch (Machine::on_vcpu_switch)
+// and splits every span by vCPU (SpanCounters::vcpus).
 class WindowRecorder {
 public:
-    WindowRecorder(std::vector<const Backend*> backends, uint64_t warmup, uint64_t interval);
+    WindowRecorder(std::vector<const Backend*> backends, uint64_t warmup, uint64_t interval,
+                   unsigned vcpus = 1);
 
     void on_boundary(const Boundary& b);
-    // The run stopped with these guest counters: closes the whole window and the last interval.
-    RunWindows finish(const GuestCounters& end);
+    // vCPU `next` takes its turn with the VM at `instructions`: what the backends counted since
+    // the last switch was the previous vCPU's.
+    void on_vcpu_switch(unsigned next, uint64_t instructions);
+    // The run stopped with these guest counters (and, with several vCPUs, each vCPU's): closes
+    // the whole window and the last interval.
+    RunWindows finish(const GuestCounters& end, const std::vector<GuestCounters>& vcpus = {});
 
 private:
-    SpanCounters snapshot(const GuestCounters& g) const;
+    // Every backend's counters and cycles with the VM at `instructions` (guest left zero).
+    SpanCounters backends_snapshot(uint64_t instructions) const;
+    SpanCounters snapshot(const GuestCounters& g, const std::vector<GuestCounters>& vcpus) const;
+    SpanCounters snapshot(const Boundary& b) const { return snapshot(b.guest, b.vcpus); }
     void add_span(const std::string& name, const SpanCounters& from, const SpanCounters& to);
 
     std::vector<const Backend*> backends_;
@@ -86,6 +104,11 @@ private:
     // first region to open while none was).
     std::map<std::string, std::optional<SpanCounters>> open_;
     std::optional<SpanCounters> roi_begin_;
+    // Several vCPUs: what each vCPU's turns added up to before the current one, the snapshot
+    // where the current turn began, and whose turn it is.
+    std::vector<SpanCounters> turns_;
+    SpanCounters turn_begin_;
+    unsigned running_ = 0;
 };
 
 } // namespace vmmu

@@ -40,6 +40,43 @@ uint64_t reported(const RunResult& r, const std::string& key) {
     return it == r.reported.end() ? 0 : it->second;
 }
 
+// Several vCPUs: the measured window split by vCPU, one column each (windows.h).
+std::string vcpus_table(const RunOutput& out) {
+    const std::vector<SpanCounters>& v = out.measured().counters.vcpus;
+    if (v.empty()) return {};
+    std::string s = fmt::format("{:<22}", "per vCPU");
+    for (size_t i = 0; i < v.size(); ++i) s += fmt::format("{:>12}", fmt::format("vcpu{}", i));
+    s += "\n";
+    auto row = [&](const std::string& label, auto f) {
+        s += fmt::format("{:<22}", label);
+        for (auto& c : v) s += fmt::format("{:>12}", f(c));
+        s += "\n";
+    };
+    row("instructions", [](const SpanCounters& c) { return c.guest.instructions; });
+    row("page faults", [](const SpanCounters& c) { return c.guest.page_faults; });
+    row("timer ticks", [](const SpanCounters& c) { return c.guest.timer_interrupts; });
+    row("idle ticks", [](const SpanCounters& c) { return c.guest.idle_ticks; });
+    row("hlts", [](const SpanCounters& c) { return c.guest.hlts; });
+    row("IPIs sent", [](const SpanCounters& c) { return c.guest.ipis_sent; });
+    row("IPIs received", [](const SpanCounters& c) { return c.guest.ipis_received; });
+    row("invlpgs", [](const SpanCounters& c) { return c.guest.invlpgs; });
+    for (size_t b = 0; b < out.backends.size(); ++b) {
+        const std::string& name = out.backends[b].name;
+        row(name + " STLB misses",
+            [b](const SpanCounters& c) { return c.backends[b].tlb.stlb_misses; });
+        row(name + " walks", [b](const SpanCounters& c) { return c.backends[b].walks.walks; });
+        bool exits = false;
+        for (auto& c : v) exits |= c.backends[b].exits.total() != 0;
+        if (exits)
+            row(name + " VM exits",
+                [b](const SpanCounters& c) { return c.backends[b].exits.total(); });
+        row(name + " cycles (M)", [b](const SpanCounters& c) {
+            return fmt::format("{:.2f}", c.cycles[b].total() / 1e6);
+        });
+    }
+    return s;
+}
+
 } // namespace
 
 ojson dedup_counters_json(const DedupCounters& c, bool host_wide) {
@@ -168,10 +205,19 @@ ojson run_json(const RunOutput& out) {
                   {"invlpgs", g.invlpgs},
                   {"pt_writes", g.pt_writes},
                   {"reported", r.reported}};
+    // Several vCPUs: the IPIs, and every count split by the vCPU that ran (windows.h).
+    const std::vector<SpanCounters>& vcpus = out.windows.vcpus;
+    if (!vcpus.empty()) {
+        j["guest"]["ipis_sent"] = g.ipis_sent;
+        j["guest"]["ipis_received"] = g.ipis_received;
+        j["guest"]["vcpus"] = vcpus_guest_json(vcpus);
+    }
     ojson backends = ojson::object();
-    for (auto& b : out.backends) {
+    for (size_t i = 0; i < out.backends.size(); ++i) {
+        const BackendResult& b = out.backends[i];
         ojson bj = backend_json(b.counters, b.cycles);
         bj["profile"] = b.profile;
+        if (!vcpus.empty()) bj["vcpus"] = vcpus_backend_json(vcpus, i);
         backends[b.name] = bj;
     }
     j["backends"] = backends;
@@ -186,6 +232,7 @@ ojson run_json(const RunOutput& out) {
     j["stop"] = {{"kind", stop_name(r.stop)},    {"exit_status", r.exit_status},
                  {"message", r.message},         {"rip", fmt::format("{:#x}", r.rip)},
                  {"instruction", r.instruction}, {"symbol", r.symbol}};
+    if (!vcpus.empty()) j["stop"]["vcpu"] = r.vcpu;
     // What led up to a failed or cut-short run; a clean exit keeps its document unchanged.
     if (run_status(r) != "ok") j["stop"]["recent_events"] = r.recent_events;
     double mips = r.wall_seconds > 0 ? g.instructions / r.wall_seconds / 1e6 : 0;
@@ -292,6 +339,7 @@ std::string run_table(const RunOutput& out) {
                 return fmt::format("{:.3f}x", b.cycles.total() / base->cycles.total());
             });
     }
+    s += vcpus_table(out);
     if (out.dedup) s += dedup_table(*out.dedup, out.backends);
     double mips = r.wall_seconds > 0 ? r.guest.instructions / r.wall_seconds / 1e6 : 0;
     s += fmt::format("sim: {:.2f} s wall, {:.1f} guest MIPS\n", r.wall_seconds, mips);

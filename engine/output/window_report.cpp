@@ -12,22 +12,49 @@ namespace {
 constexpr size_t kMaxSpansListed = 1000;
 } // namespace
 
-ojson span_guest_json(const GuestCounters& g) {
-    return {{"instructions", g.instructions},
-            {"data_accesses", g.data_accesses},
-            {"data_reads", g.data_reads},
-            {"data_writes", g.data_writes},
-            {"blocks", g.blocks},
-            {"page_faults", g.page_faults},
-            {"exceptions", g.exceptions},
-            {"syscalls", g.syscalls},
-            {"timer_interrupts", g.timer_interrupts},
-            {"idle_ticks", g.idle_ticks},
-            {"hlts", g.hlts},
-            {"io_writes", g.io_writes},
-            {"cr3_writes", g.cr3_writes},
-            {"invlpgs", g.invlpgs},
-            {"pt_writes", g.pt_writes}};
+ojson span_guest_json(const GuestCounters& g, bool smp) {
+    ojson j = {{"instructions", g.instructions},
+               {"data_accesses", g.data_accesses},
+               {"data_reads", g.data_reads},
+               {"data_writes", g.data_writes},
+               {"blocks", g.blocks},
+               {"page_faults", g.page_faults},
+               {"exceptions", g.exceptions},
+               {"syscalls", g.syscalls},
+               {"timer_interrupts", g.timer_interrupts},
+               {"idle_ticks", g.idle_ticks},
+               {"hlts", g.hlts},
+               {"io_writes", g.io_writes},
+               {"cr3_writes", g.cr3_writes},
+               {"invlpgs", g.invlpgs},
+               {"pt_writes", g.pt_writes}};
+    if (smp) {
+        j["ipis_sent"] = g.ipis_sent;
+        j["ipis_received"] = g.ipis_received;
+    }
+    return j;
+}
+
+ojson vcpus_guest_json(const std::vector<SpanCounters>& vcpus) {
+    ojson a = ojson::array();
+    for (size_t i = 0; i < vcpus.size(); ++i) {
+        ojson j = {{"vcpu", i}};
+        j.update(span_guest_json(vcpus[i].guest, true));
+        a.push_back(std::move(j));
+    }
+    return a;
+}
+
+ojson vcpus_backend_json(const std::vector<SpanCounters>& vcpus, size_t backend) {
+    ojson a = ojson::array();
+    for (size_t i = 0; i < vcpus.size(); ++i) {
+        if (backend >= vcpus[i].backends.size()) continue;
+        ojson j = {{"vcpu", i}};
+        j.update(backend_json(vcpus[i].backends[backend], vcpus[i].cycles[backend]));
+        j["walks"].erase("max_refs_per_walk"); // a maximum: the VM's only
+        a.push_back(std::move(j));
+    }
+    return a;
 }
 
 ojson comparison_json(const std::vector<BackendResult>& backends) {
@@ -77,10 +104,15 @@ ojson windows_json(const RunOutput& out) {
             }
             j["spans"] = std::move(spans);
         }
-        j["guest"] = span_guest_json(w.counters.guest);
+        bool smp = !w.counters.vcpus.empty();
+        j["guest"] = span_guest_json(w.counters.guest, smp);
+        if (smp) j["guest"]["vcpus"] = vcpus_guest_json(w.counters.vcpus);
         auto backends = out.window_backends(w);
         ojson bs = ojson::object();
-        for (auto& b : backends) bs[b.name] = backend_json(b.counters, b.cycles);
+        for (size_t i = 0; i < backends.size(); ++i) {
+            bs[backends[i].name] = backend_json(backends[i].counters, backends[i].cycles);
+            if (smp) bs[backends[i].name]["vcpus"] = vcpus_backend_json(w.counters.vcpus, i);
+        }
         j["backends"] = std::move(bs);
         j["comparison"] = comparison_json(backends);
         ws[name] = std::move(j);
@@ -105,13 +137,28 @@ ojson intervals_json(const RunOutput& out) {
                 {"walk_refs", c.walks.refs},           {"exits", c.exits.total()},
                 {"exits_by_reason", std::move(exits)}, {"cycles", p.counters.cycles[i].total()}};
         }
-        points.push_back({{"start", p.start},
-                          {"end", p.end},
-                          {"guest",
-                           {{"instructions", p.counters.guest.instructions},
-                            {"page_faults", p.counters.guest.page_faults},
-                            {"syscalls", p.counters.guest.syscalls}}},
-                          {"backends", std::move(bs)}});
+        ojson point = {{"start", p.start},
+                       {"end", p.end},
+                       {"guest",
+                        {{"instructions", p.counters.guest.instructions},
+                         {"page_faults", p.counters.guest.page_faults},
+                         {"syscalls", p.counters.guest.syscalls}}},
+                       {"backends", std::move(bs)}};
+        // Several vCPUs: each one's instructions and each backend's cycles in the slice.
+        if (!p.counters.vcpus.empty()) {
+            ojson vs = ojson::array();
+            for (size_t v = 0; v < p.counters.vcpus.size(); ++v) {
+                const SpanCounters& c = p.counters.vcpus[v];
+                ojson cycles = ojson::object();
+                for (size_t i = 0; i < out.backends.size() && i < c.cycles.size(); ++i)
+                    cycles[out.backends[i].name] = c.cycles[i].total();
+                vs.push_back({{"vcpu", v},
+                              {"instructions", c.guest.instructions},
+                              {"cycles", std::move(cycles)}});
+            }
+            point["vcpus"] = std::move(vs);
+        }
+        points.push_back(std::move(point));
     }
     return {{"period", out.windows.interval}, {"points", std::move(points)}};
 }

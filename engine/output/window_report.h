@@ -10,8 +10,13 @@
 
 namespace vmmu {
 
-// The guest's counters over a span (the keys of the document's `guest`, without `reported`).
-nlohmann::ordered_json span_guest_json(const GuestCounters& g);
+// The guest's counters over a span (the keys of the document's `guest`, without `reported`);
+// `smp` (several vCPUs) adds the IPIs sent and received.
+nlohmann::ordered_json span_guest_json(const GuestCounters& g, bool smp = false);
+// Several vCPUs: a span split by vCPU (SpanCounters::vcpus) as `guest.vcpus`, and backend
+// `backend`'s share as `backends.NAME.vcpus` (counts only: no largest walk, no Hyper-V gauge).
+nlohmann::ordered_json vcpus_guest_json(const std::vector<SpanCounters>& vcpus);
+nlohmann::ordered_json vcpus_backend_json(const std::vector<SpanCounters>& vcpus, size_t backend);
 // Cycle ratios between backends, as the document's `comparison`.
 nlohmann::ordered_json comparison_json(const std::vector<BackendResult>& backends);
 // `windows`: per window name, its repeats, instruction span, guest and backend counters.

@@ -3,12 +3,17 @@
 // target: all three cost at most 2x, i.e. a ratio >= 0.5). Each iteration is one full run.
 // The guest instruction count is the same with and without backends (one instruction stream).
 #include "engine/experiment/run.h"
+#include "engine/host/p2m.h"
+#include "engine/mmu/machine_env.h"
+#include "engine/mmu/profile.h"
+#include "engine/mmu/registry.h"
 
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
 #include <cstdlib>
 #include <ctime>
+#include <memory>
 #include <stdexcept>
 
 namespace vmmu {
@@ -137,6 +142,51 @@ void BM_CachesRatio(benchmark::State& state) {
     state.counters["on/none"] = best_none / best_on;
 }
 BENCHMARK(BM_CachesRatio)->Unit(benchmark::kMillisecond)->Iterations(2);
+
+// Several vCPUs with a backend attached: the SMP probe's "work" (20 M passes of a 5-instruction
+// loop split over the CPUs, tests/guests/smp_probe.c) under native, on 1 and 4 vCPUs at the
+// default quantum, and on 4 with the per-vCPU split (engine/experiment/windows.h: every backend
+// snapshotted at each vCPU switch) on and off. CPU time of this process, best of 3.
+double smp_native_seconds(unsigned vcpus, bool split) {
+    MachineConfig c;
+    c.kernel_path = VMMU_GUEST_DIR "/tests/smp_probe.elf";
+    c.cmdline = "work";
+    c.guest_bytes = uint64_t{64} << 20;
+    c.timer_period = uint64_t{1} << 50;
+    c.vcpus = vcpus;
+    Machine m(c);
+    Profile prof = load_profile("nehalem-2009", VMMU_SOURCE_DIR "/workloads/profiles");
+    P2m p2m(HostPhys(uint64_t{4} << 30));
+    BackendEnv env = backend_env_for(m, p2m, nullptr, 0);
+    env.profile = &prof;
+    std::unique_ptr<Backend> b = create_backend("native", env);
+    m.attach(*b);
+    WindowRecorder rec({b.get()}, 0, 0, split ? vcpus : 1);
+    if (split) m.on_vcpu_switch([&rec](unsigned i, uint64_t at) { rec.on_vcpu_switch(i, at); });
+    double t0 = double(std::clock()) / CLOCKS_PER_SEC;
+    RunResult r = m.run();
+    double s = double(std::clock()) / CLOCKS_PER_SEC - t0;
+    if (r.stop != StopKind::Exited) throw std::runtime_error("smp probe failed: " + r.message);
+    rec.finish(r.guest, r.vcpus);
+    return s;
+}
+
+void BM_FourVcpusNativeSplit(benchmark::State& state) {
+    for (auto _ : state) {
+        double one = 1e9, plain = 1e9, split = 1e9;
+        for (int i = 0; i < 3; ++i) {
+            one = std::min(one, smp_native_seconds(1, false));
+            plain = std::min(plain, smp_native_seconds(4, false));
+            split = std::min(split, smp_native_seconds(4, true));
+        }
+        state.counters["one_vcpu_ms"] = one * 1e3;
+        state.counters["four_ms"] = plain * 1e3;
+        state.counters["four_split_ms"] = split * 1e3;
+        state.counters["ratio_four_split_vs_one"] = split / one;
+        state.counters["split_cost"] = split / plain;
+    }
+}
+BENCHMARK(BM_FourVcpusNativeSplit)->Unit(benchmark::kMillisecond)->Iterations(1);
 
 } // namespace
 } // namespace vmmu

@@ -14,6 +14,8 @@
  *   nocpu      starts CPU 2 (a guest error with --vcpus 2).
  *   work       the benchmark (tests/bench/engine_bench.cpp): 20 M passes of a 5-instruction
  *              compute loop split evenly over every CPU boot info counts (1, 2, 4, 8).
+ *   roi        region "par" around a twentieth of that work on every CPU: CPU 0 opens it, starts
+ *              the others, does its share, waits for theirs and closes it.
  */
 #include "vmmu/abi.h"
 
@@ -160,10 +162,13 @@ __asm__(".pushsection .text\n.global compute\ncompute:\n"
         "  ret\n.popsection\n");
 /* The benchmark's total: 20 M passes of compute()'s 5-instruction loop, split over the CPUs. */
 #define WORK_ITERATIONS 20000000ul
+#define ROI_ITERATIONS (WORK_ITERATIONS / 20)
+static void roi_begin(const char* name) { hypercall(VMMU_HC_ROI_BEGIN, (u64)name, slen(name), 0); }
+static void roi_end(void) { hypercall(VMMU_HC_ROI_END, 0, 0, 0); }
 
 void ap_main(u64 cpu) {
-    if (streq(cmd, "work")) {
-        compute(WORK_ITERATIONS / boot->ncpus);
+    if (streq(cmd, "work") || streq(cmd, "roi")) {
+        compute((streq(cmd, "roi") ? ROI_ITERATIONS : WORK_ITERATIONS) / boot->ncpus);
         __asm__ volatile("lock incq %0" : "+m"(work_done));
         for (;;) __asm__ volatile("cli; hlt");
     }
@@ -249,6 +254,12 @@ void kmain(struct vmmu_boot_info* info) {
         for (u64 cpu = 1; cpu < info->ncpus; ++cpu) start_cpu(cpu);
         compute(WORK_ITERATIONS / info->ncpus);
         while (work_done != info->ncpus - 1) __asm__ volatile("pause");
+    } else if (streq(cmd, "roi")) {
+        roi_begin("par");
+        for (u64 cpu = 1; cpu < info->ncpus; ++cpu) start_cpu(cpu);
+        compute(ROI_ITERATIONS / info->ncpus);
+        while (work_done != info->ncpus - 1) __asm__ volatile("pause");
+        roi_end();
     }
     exit_guest(0);
 }
