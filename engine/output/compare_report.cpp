@@ -2,6 +2,7 @@
 // printed; the others are for CI: a Markdown step summary, JUnit XML for test reporters (the
 // elements and attributes the Ant/Jenkins JUnit schema requires), and vmmu.compare/1 JSON.
 #include "engine/output/compare_report.h"
+#include "engine/output/markup.h"
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -44,36 +45,6 @@ std::string run_of(const FileComparison& f, const ValuePlace& p) {
 std::string case_of(const ValuePlace& p) {
     std::string c = p.backend.empty() ? p.group : p.backend + "." + p.group;
     return p.window.empty() ? c : p.window + ": " + c;
-}
-
-std::string xml_escape(const std::string& s) {
-    std::string out;
-    for (char c : s) {
-        switch (c) {
-        case '&':
-            out += "&amp;";
-            break;
-        case '<':
-            out += "&lt;";
-            break;
-        case '>':
-            out += "&gt;";
-            break;
-        case '"':
-            out += "&quot;";
-            break;
-        case '\'':
-            out += "&apos;";
-            break;
-        default:
-            // XML 1.0 has no other control characters.
-            if (static_cast<unsigned char>(c) < 0x20 && c != '\n' && c != '\t' && c != '\r')
-                out += '?';
-            else
-                out += c;
-        }
-    }
-    return out;
 }
 
 std::string md_escape(const std::string& s) {
@@ -370,27 +341,28 @@ std::string comparison_junit(const ComparisonReport& r, const std::string& times
     std::string x = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
     x += fmt::format("<testsuites name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" "
                      "time=\"0\">\n",
-                     xml_escape(kind_title(r)), tests, failures, errors);
+                     markup_escape(kind_title(r)), tests, failures, errors);
     for (size_t i = 0; i < suites.size(); ++i) {
         auto& s = suites[i];
         uint64_t f = 0;
         for (auto& [_, c] : s.cases) f += !c.moved.empty() || c.note_fails;
-        x += fmt::format("  <testsuite name=\"{}\" package=\"vmmu\" id=\"{}\" tests=\"{}\" "
-                         "failures=\"{}\" errors=\"{}\" skipped=\"0\" time=\"0\" "
-                         "timestamp=\"{}\" hostname=\"{}\">\n",
-                         xml_escape(s.name), i, s.case_order.size(), f, s.problem.empty() ? 0 : 1,
-                         xml_escape(timestamp), xml_escape(hostname));
+        x +=
+            fmt::format("  <testsuite name=\"{}\" package=\"vmmu\" id=\"{}\" tests=\"{}\" "
+                        "failures=\"{}\" errors=\"{}\" skipped=\"0\" time=\"0\" "
+                        "timestamp=\"{}\" hostname=\"{}\">\n",
+                        markup_escape(s.name), i, s.case_order.size(), f, s.problem.empty() ? 0 : 1,
+                        markup_escape(timestamp), markup_escape(hostname));
         x += fmt::format("    <properties>\n      <property name=\"tolerance_pct\" value=\"{}\"/>\n"
                          "    </properties>\n",
                          r.tolerance_pct);
         for (auto& name : s.case_order) {
             const Case& c = s.cases.at(name);
             x += fmt::format("    <testcase name=\"{}\" classname=\"vmmu.{}\" time=\"0\"",
-                             xml_escape(name), xml_escape(s.name));
+                             markup_escape(name), markup_escape(s.name));
             if (!s.problem.empty()) {
                 x += fmt::format(">\n      <error message=\"{}\" type=\"NotCompared\"/>\n"
                                  "    </testcase>\n",
-                                 xml_escape(s.problem));
+                                 markup_escape(s.problem));
             } else if (!c.moved.empty()) {
                 std::string body;
                 for (auto* m : c.moved)
@@ -400,15 +372,15 @@ std::string comparison_junit(const ComparisonReport& r, const std::string& times
                     ">\n      <failure message=\"{} of {} moved beyond the tolerance of {}%\" "
                     "type=\"ValuesMoved\">{}</failure>\n    </testcase>\n",
                     c.moved.size(), plural(c.values, "value", "values"), r.tolerance_pct,
-                    xml_escape(body));
+                    markup_escape(body));
             } else if (c.note_fails) {
                 x += fmt::format(">\n      <failure message=\"the documents were produced from "
                                  "different inputs (--strict-provenance)\" "
                                  "type=\"ProvenanceDiffers\">{}</failure>\n    </testcase>\n",
-                                 xml_escape(c.note));
+                                 markup_escape(c.note));
             } else if (!c.note.empty()) {
                 x += fmt::format(">\n      <system-out>{}</system-out>\n    </testcase>\n",
-                                 xml_escape(c.note));
+                                 markup_escape(c.note));
             } else {
                 x += "/>\n";
             }

@@ -1,6 +1,6 @@
 // `vmmu demo exits --html`: the exits of one window as a page (declared in exits_report.h).
 #include "engine/output/exits_report.h"
-#include "engine/output/walk_html.h"
+#include "engine/output/markup.h"
 
 #include <string>
 

@@ -1,35 +1,11 @@
 #include "engine/output/quiz_html.h"
+#include "engine/output/markup.h"
 
 #include <fmt/format.h>
 
 #include <string>
 
 namespace vmmu {
-
-std::string html_escape(const std::string& s) {
-    std::string out;
-    out.reserve(s.size());
-    for (char c : s) switch (c) {
-        case '&':
-            out += "&amp;";
-            break;
-        case '<':
-            out += "&lt;";
-            break;
-        case '>':
-            out += "&gt;";
-            break;
-        case '"':
-            out += "&quot;";
-            break;
-        case '\'':
-            out += "&#39;";
-            break;
-        default:
-            out += c;
-        }
-    return out;
-}
 
 namespace {
 
@@ -108,21 +84,21 @@ std::string quiz_html(const std::vector<QuizQuestion>& quiz, uint64_t seed) {
         const QuizQuestion& q = quiz[i];
         s += fmt::format("<section class=\"q\" id=\"q{}\" data-kind=\"{}\">\n<div "
                          "class=\"text\"><span class=\"tag\">{}. [{}]</span> {}</div>\n",
-                         i + 1, html_escape(q.kind), i + 1, html_escape(q.topic),
-                         html_escape(q.question));
+                         i + 1, markup_escape(q.kind), i + 1, markup_escape(q.topic),
+                         markup_escape(q.question));
         s += "<button class=\"reveal\" aria-expanded=\"false\">show answer</button>";
         if (!q.steps.empty()) s += "<button class=\"step\">next step</button>";
         s += fmt::format("\n<div class=\"answer\" hidden><p class=\"summary\"><b>Answer:</b> "
                          "<span class=\"short\">{}</span></p>\n",
-                         html_escape(q.answer));
+                         markup_escape(q.answer));
         if (q.steps.empty()) {
-            s += fmt::format("<p class=\"why\"><b>Why:</b> {}</p>\n", html_escape(q.solution));
+            s += fmt::format("<p class=\"why\"><b>Why:</b> {}</p>\n", markup_escape(q.solution));
         } else {
             s += "<p><b>Step by step</b> (from the model):</p>\n<ol class=\"steps\">\n";
             for (const QuizStep& st : q.steps)
                 s += fmt::format("<li hidden><span class=\"op\">{}</span>: <b>{}</b>. {}</li>\n",
-                                 html_escape(st.operation), html_escape(st.answer),
-                                 html_escape(st.why));
+                                 markup_escape(st.operation), markup_escape(st.answer),
+                                 markup_escape(st.why));
             s += "</ol>\n";
         }
         s += "</div>\n</section>\n";

@@ -13,7 +13,4 @@ namespace vmmu {
 
 std::string quiz_html(const std::vector<QuizQuestion>& quiz, uint64_t seed);
 
-// Text made safe to place inside HTML elements and attribute values.
-std::string html_escape(const std::string& s);
-
 } // namespace vmmu

@@ -1,4 +1,5 @@
 #include "engine/output/walk_html.h"
+#include "engine/output/markup.h"
 
 #include "engine/output/walk_report.h"
 
@@ -136,19 +137,6 @@ render();
 )HTML";
 
 } // namespace
-
-// Inside <script>, "</" could close the element: escape it.
-std::string script_safe_json(const std::string& json) {
-    std::string safe;
-    safe.reserve(json.size());
-    for (size_t i = 0; i < json.size(); ++i) {
-        if (json[i] == '<' && i + 1 < json.size() && json[i + 1] == '/')
-            safe += "<\\";
-        else
-            safe += json[i];
-    }
-    return safe;
-}
 
 std::string walk_demo_html(const WalkDemo& d) {
     return std::string(kHead) + script_safe_json(walk_demo_json(d).dump()) + kTail;

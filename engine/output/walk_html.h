@@ -10,7 +10,5 @@
 namespace vmmu {
 
 std::string walk_demo_html(const WalkDemo& d);
-// JSON text made safe to embed in a <script> element ("</" escaped); every page uses it.
-std::string script_safe_json(const std::string& json);
 
 } // namespace vmmu

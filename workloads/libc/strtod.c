@@ -155,6 +155,43 @@ static int prefix_ci(const char *s, const char *word) {
     return 1;
 }
 
+/* The exponent after `mark` ('e' or 'p', either case) when digits follow it, moving *pp past it;
+   0 and *pp unmoved otherwise. Its magnitude saturates (every result is 0 or inf long before). */
+static long exponent_part(const char **pp, char mark) {
+    const char *p = *pp;
+    if ((*p | 0x20) != mark ||
+        !(isdigit((unsigned char)p[1]) ||
+          ((p[1] == '+' || p[1] == '-') && isdigit((unsigned char)p[2]))))
+        return 0;
+    ++p;
+    int neg = *p == '-';
+    if (*p == '+' || *p == '-')
+        ++p;
+    long e = 0;
+    for (; isdigit((unsigned char)*p); ++p)
+        if (e < 100000)
+            e = e * 10 + (*p - '0');
+    *pp = p;
+    return neg ? -e : e;
+}
+
+/* One decimal significand digit, before (frac 0) or after (frac 1) the point: leading zeros only
+   move the point; past MAX_SIG digits a digit only makes the value inexact (and, before the
+   point, scales it by ten). */
+static void take_digit(int d, int frac, unsigned char *dig, int *nd, long *dexp, int *sticky) {
+    if (*nd == 0 && d == 0) {
+        *dexp -= frac;
+        return;
+    }
+    if (*nd < MAX_SIG) {
+        dig[(*nd)++] = (unsigned char)d;
+        *dexp -= frac;
+    } else {
+        *sticky |= d != 0;
+        *dexp += !frac;
+    }
+}
+
 static double parse_hex(const char **pp, int *range) {
     const char *p = *pp + 2;
     uint64_t q = 0;
@@ -186,21 +223,7 @@ static double parse_hex(const char **pp, int *range) {
     }
     if (!any)
         return 0;
-    if ((*p == 'p' || *p == 'P') &&
-        (isdigit((unsigned char)p[1]) ||
-         ((p[1] == '+' || p[1] == '-') && isdigit((unsigned char)p[2])))) {
-        ++p;
-        int neg = *p == '-';
-        if (*p == '+' || *p == '-')
-            ++p;
-        long e = 0;
-        while (isdigit((unsigned char)*p)) {
-            if (e < 100000)
-                e = e * 10 + (*p - '0');
-            ++p;
-        }
-        sh += (int)(neg ? -e : e);
-    }
+    sh += (int)exponent_part(&p, 'p');
     *pp = p;
     return round_binary(q, sh, sticky, range);
 }
@@ -241,32 +264,12 @@ double strtod(const char *s, char **end) {
         static unsigned char dig[MAX_SIG];
         int nd = 0, any = 0, sticky = 0;
         long dexp = 0;
-        for (; isdigit((unsigned char)*p); ++p) {
-            any = 1;
-            if (nd == 0 && *p == '0')
-                continue;
-            if (nd < MAX_SIG)
-                dig[nd++] = (unsigned char)(*p - '0');
-            else {
-                sticky |= *p != '0';
-                ++dexp;
-            }
-        }
+        for (; isdigit((unsigned char)*p); ++p, any = 1)
+            take_digit(*p - '0', 0, dig, &nd, &dexp, &sticky);
         if (*p == '.') {
             const char *dot = p++;
-            for (; isdigit((unsigned char)*p); ++p) {
-                any = 1;
-                if (nd == 0 && *p == '0') {
-                    --dexp;
-                    continue;
-                }
-                if (nd < MAX_SIG) {
-                    dig[nd++] = (unsigned char)(*p - '0');
-                    --dexp;
-                } else {
-                    sticky |= *p != '0';
-                }
-            }
+            for (; isdigit((unsigned char)*p); ++p, any = 1)
+                take_digit(*p - '0', 1, dig, &nd, &dexp, &sticky);
             if (!any)
                 p = dot;
         }
@@ -275,21 +278,7 @@ double strtod(const char *s, char **end) {
                 *end = (char *)s;
             return 0;
         }
-        if ((*p == 'e' || *p == 'E') &&
-            (isdigit((unsigned char)p[1]) ||
-             ((p[1] == '+' || p[1] == '-') && isdigit((unsigned char)p[2])))) {
-            ++p;
-            int eneg = *p == '-';
-            if (*p == '+' || *p == '-')
-                ++p;
-            long e = 0;
-            while (isdigit((unsigned char)*p)) {
-                if (e < 100000)
-                    e = e * 10 + (*p - '0');
-                ++p;
-            }
-            dexp += eneg ? -e : e;
-        }
+        dexp += exponent_part(&p, 'e');
         if (nd == 0) {
             v = 0;
         } else if (nd + dexp - 1 > 309) {
