@@ -3,18 +3,22 @@
 // layer even where one vCPU reads a stale translation; a scheme that does not is refused.
 #include "engine/core/machine.h"
 #include "engine/core/x86.h"
+#include "engine/experiment/run.h"
+#include "engine/output/run_report.h"
 #include "engine/host/p2m.h"
 #include "engine/mmu/backend.h"
 #include "engine/mmu/inspect.h"
 #include "engine/mmu/machine_env.h"
 #include "engine/mmu/profile.h"
 #include "engine/mmu/registry.h"
+#include "run_results.h"
 
 #include "vmmu/abi.h"
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -237,6 +241,45 @@ TEST(SmpBackends, SlatAndAgileCountersAreIdenticalOnRerunForEachVcpuCountAndQuan
                 EXPECT_EQ(a.counters.details, b.counters.details) << what;
                 EXPECT_EQ(a.result.guest.instructions, b.result.guest.instructions) << what;
             }
+}
+
+// The teaching kernel's shootdowns (munmapstorm: every munmap an IPI to the other CPUs running
+// the address space) under slat and agile with the oracle on: the checksum is the one-vCPU one,
+// every guest invlpg runs without an exit, the IPI exits are the IPIs sent plus those
+// delivered, and every other port write, each EOI included, is an io exit.
+TEST(SmpBackends, TheKernelsShootdownsUnderSlatAndAgileCostOnlyTheirIpis) {
+    setenv("VMMU_GUEST_DIR", VMMU_GUEST_DIR, 1);
+    setenv("VMMU_PROFILE_DIR", VMMU_SOURCE_DIR "/workloads/profiles", 1);
+    auto run = [](unsigned vcpus) {
+        RunOptions o;
+        o.workload = "munmapstorm";
+        o.params = {"threads=2", "rounds=20"};
+        o.backends = {"slat", "agile"};
+        o.guest_mib = 256;
+        o.vcpus = vcpus;
+        return execute_run(o);
+    };
+    RunOutput one = run(1), two = run(2);
+    ASSERT_EQ(run_status(two.result), "ok") << two.result.message;
+    EXPECT_EQ(test_results::checksum(two), test_results::checksum(one));
+    EXPECT_GT(two.result.guest.ipis_sent, 0u);
+    EXPECT_GT(two.result.guest.invlpgs, one.result.guest.invlpgs); // the targets' invlpgs
+    for (const char* scheme : {"slat", "agile"}) {
+        const BackendResult& b = test_results::find_backend(two.backends, scheme);
+        const ExitCounters& e = b.counters.exits;
+        EXPECT_EQ(e[ExitReason::Invlpg], 0u) << scheme;
+        EXPECT_EQ(e[ExitReason::Ipi], two.result.guest.ipis_sent + two.result.guest.ipis_received)
+            << scheme;
+        EXPECT_EQ(test_results::detail(b, "ipis_sent"), two.result.guest.ipis_sent) << scheme;
+        EXPECT_EQ(test_results::detail(b, "ipis_received"), two.result.guest.ipis_received)
+            << scheme;
+        // Every `out` is an io exit but the IPI sends (the EOIs included).
+        EXPECT_EQ(e[ExitReason::Io], two.result.guest.io_writes - two.result.guest.ipis_sent)
+            << scheme;
+    }
+    EXPECT_EQ(
+        test_results::find_backend(two.backends, "slat").counters.exits[ExitReason::RemoteFlush],
+        0u);
 }
 
 TEST(SmpBackends, IdealRunsOnSeveralVcpus) {
