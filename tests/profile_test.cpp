@@ -263,6 +263,8 @@ std::map<std::string, double> constants(const Profile& p) {
                                        {"features.ept", p.ept},
                                        {"features.vpid", p.vpid},
                                        {"features.pcid", p.pcid},
+                                       {"features.apicv", p.apicv},
+                                       {"features.ipiv", p.ipiv},
                                        {"tlb.stlb.holds_2m", p.tlb.stlb_holds_2m},
                                        {"pwc.nested.present", p.nested_pwc},
                                        {"ntlb.present", p.ntlb},
@@ -310,7 +312,8 @@ TEST(Profile, SetChangesExactlyTheNamedConstantAndSaysSoInItsSource) {
           std::tuple{"vm_exit.round_trip.value=1200", "vm_exit.round_trip.value", 1200.0},
           std::tuple{"vm_exit.handler.pt_write.value=4500", "vm_exit.handler.pt_write.value",
                      4500.0},
-          std::tuple{"features.vpid=false", "features.vpid", 0.0}}) {
+          std::tuple{"features.vpid=false", "features.vpid", 0.0},
+          std::tuple{"features.apicv=true", "features.apicv", 1.0}}) {
         Profile p = load_profile("nehalem-2009", profile_dir(), {set});
         auto after = constants(p);
         for (auto& [k, v] : before) EXPECT_EQ(after[k], k == key ? value : v) << set << ": " << k;
@@ -333,4 +336,28 @@ TEST(Profile, SetRejectsUnknownKeysWrongKindsAndValuesTheProfileRules) {
     EXPECT_NE(e.find("--set tlb.stlb.entries=1000"), std::string::npos) << e;
     EXPECT_NE(e.find("power of two"), std::string::npos) << e;
     EXPECT_NE(set_error({"vm_exit.round_trip.value=-5"}).find("out of range"), std::string::npos);
+    // APIC virtualization: no CPU has it without EPT, and IPI virtualization builds on it.
+    e = set_error({"features.apicv=true", "features.ept=false"});
+    EXPECT_NE(e.find("features.apicv: APIC virtualization needs features.ept"), std::string::npos)
+        << e;
+    e = set_error({"features.ipiv=true"});
+    EXPECT_NE(e.find("features.ipiv: IPI virtualization needs features.apicv"), std::string::npos)
+        << e;
+}
+
+TEST(Profile, ApicVirtualizationIsOffInEveryShippedProfileAndOptionalInAProfileFile) {
+    // None of the modelled processors had it (their features.source says where it first came).
+    for (const std::string& name : profile_names(profile_dir())) {
+        Profile p = load_profile(name, profile_dir());
+        EXPECT_FALSE(p.apicv) << name;
+        EXPECT_FALSE(p.ipiv) << name;
+        EXPECT_NE(p.sources.at("features").find("Ivy Bridge-EP"), std::string::npos) << name;
+    }
+    // A profile file written before the keys existed still loads, without it.
+    nlohmann::json j = nlohmann::json::parse(std::ifstream(profile_dir() / "nehalem-2009.json"));
+    j["features"].erase("apicv");
+    j["features"].erase("ipiv");
+    Profile p = parse_profile(j, "test");
+    EXPECT_FALSE(p.apicv);
+    EXPECT_FALSE(p.ipiv);
 }

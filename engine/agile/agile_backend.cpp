@@ -49,6 +49,18 @@ bool leaf_entry(uint64_t e, int level) {
     return level == 1 || ((level == 2 || level == 3) && (e & x86::kPtePs));
 }
 
+// A shadow entry rewritten from `old` to `now` may leave other vCPUs a translation the guest no
+// longer gives: it was present and is gone, points elsewhere or lost a right (KVM's
+// need_remote_flush).
+bool restricts(uint64_t old, uint64_t now) {
+    if (!(old & x86::kPteP)) return false;
+    if (!(now & x86::kPteP)) return true;
+    if ((old & x86::kPteAddrMask) != (now & x86::kPteAddrMask)) return true;
+    if ((old & x86::kPteW) && !(now & x86::kPteW)) return true;
+    if ((old & x86::kPteU) && !(now & x86::kPteU)) return true;
+    return !(old & x86::kPteNx) && (now & x86::kPteNx);
+}
+
 std::string_view exit_action(ExitReason r) {
     switch (r) {
     case ExitReason::PtWrite:
@@ -67,6 +79,10 @@ std::string_view exit_action(ExitReason r) {
         return "halt vCPU until the next interrupt";
     case ExitReason::Io:
         return "emulate port I/O";
+    case ExitReason::Ipi:
+        return "deliver IPI (APIC write or injection)";
+    case ExitReason::RemoteFlush:
+        return "flush this vCPU's TLBs and walk caches, re-enter";
     default:
         return "emulate instruction";
     }
@@ -132,6 +148,61 @@ AgileBackend::AgileBackend(const BackendEnv& env)
     own_.ept_table_pages = ept_.table_pages();
     caches_ = backend_caches(env.caches, env.profile->caches, env.price_data, &counters_.caches);
     walker_.set_caches(caches_.enabled() ? &caches_ : nullptr);
+    apic_ = ApicExits::of(*env.profile);
+}
+
+void AgileBackend::on_vcpu_start(unsigned index) {
+    VcpuState fresh{cpu_, TlbHierarchy(env_.profile->tlb, &counters_.tlb), walker_.fresh_caches(),
+                    ShadowPwc(env_.pwc ? env_.profile->pwc : PwcConfig{}, &counters_.walks)};
+    fresh.tlb.set_context(cpu_.pcid(), vpid_);
+    vcpus_.start(index, std::move(fresh));
+}
+
+void AgileBackend::on_vcpu_switch(unsigned index) {
+    vcpus_.switch_to(index, [this](VcpuState& s) {
+        std::swap(cpu_, s.cpu);
+        std::swap(tlb_, s.tlb);
+        walker_.exchange_caches(s.walk);
+        std::swap(shadow_pwc_, s.shadow_pwc);
+    });
+}
+
+void AgileBackend::on_ipi_send(uint64_t, uint16_t port, uint8_t, uint32_t dests) {
+    smp_.on_ipi_send(dests);
+    if (apic_.send) vm_exit(ExitReason::Ipi, port);
+}
+
+void AgileBackend::on_eoi(uint64_t, uint16_t) {
+    if (apic_.eoi) vm_exit(ExitReason::Io);
+}
+
+void AgileBackend::on_ipi_receive(uint64_t, uint8_t vector) {
+    smp_.ipis_received++;
+    if (apic_.receive) vm_exit(ExitReason::Ipi, vector);
+}
+
+void AgileBackend::flush_other_vcpus(Remote what, bool kick, uint64_t address) {
+    uint64_t others = 0, entries = 0;
+    uint64_t tlb_before = counters_.tlb.flushed_entries;
+    vcpus_.for_each_parked([&](VcpuState& s) {
+        ++others;
+        s.walk.guest_pwc.flush_all();
+        s.shadow_pwc.flush_all();
+        if (what != Remote::Ept) return;
+        entries += s.walk.flush_nested();
+        s.tlb.flush_vpid(vpid_);
+    });
+    if (!others) return;
+    smp_.remote_flush_requests++;
+    smp_.remote_flush_entries += entries + (counters_.tlb.flushed_entries - tlb_before);
+    if (!kick) return;
+    smp_.remote_flush_vcpus += others;
+    // Exits of the other vCPUs: their own TLBs are the ones just flushed, whatever VPID says.
+    counters_.exits.count(ExitReason::RemoteFlush, others);
+    if (env_.exit_trace)
+        for (uint64_t i = 0; i < others; ++i)
+            env_.exit_trace(
+                {ExitReason::RemoteFlush, 0, address, exit_action(ExitReason::RemoteFlush)});
 }
 
 void AgileBackend::on_access(const DataAccess& a) {
@@ -187,6 +258,7 @@ void AgileBackend::on_pt_write(uint64_t, GuestPhys gpa, uint64_t, uint64_t, uint
     // Emulate the write: each entry it touched now reads as the guest's new entry.
     unsigned first = static_cast<unsigned>(gpa.page_offset() / 8);
     unsigned last = static_cast<unsigned>((gpa.page_offset() + (size ? size - 1 : 0)) / 8);
+    bool remote = false;
     for (unsigned i = first; i <= last && i < 512; ++i) {
         uint64_t old = p->entry[i];
         uint64_t now = env_.memory->read_u64(p->gpa + 8ull * i);
@@ -194,7 +266,15 @@ void AgileBackend::on_pt_write(uint64_t, GuestPhys gpa, uint64_t, uint64_t, uint
         p->entry[i] = (now & x86::kPteP) ? now : 0;
         // A cached pointer to a table below may have changed: drop the shadow PWC.
         if ((old & x86::kPteP) && !leaf_entry(old, p->level)) shadow_pwc_.flush_all();
+        remote = remote || restricts(old, p->entry[i]);
     }
+    // The shadow pages are shared: an entry that went away or lost rights may still be cached by
+    // the other vCPUs, which the hypervisor flushes at once (KVM's kvm_mmu_pte_write and
+    // need_remote_flush); the guest's own shootdown comes on top. Their TLBs keep what they
+    // hold here (limitation): each vCPU's functional TLB (QEMU's) keeps a translation until the
+    // guest's own invlpg, so a model TLB that forgot it sooner would translate ahead of the
+    // access it checks; the kick and the walk caches it drops are counted.
+    if (remote) flush_other_vcpus(Remote::WalkCaches, true, gpa.value());
     if (++p->writes > opt_.nested_threshold) move_to_nested(*p);
 }
 
@@ -209,6 +289,9 @@ void AgileBackend::move_to_nested(ShadowPage& page) {
     });
     page.top = true;
     shadow_pwc_.flush_all();
+    // The subtree's shadow pages are zapped: the other vCPUs' walk caches may point into them
+    // (KVM flushes remote TLBs after zapping shadow pages).
+    flush_other_vcpus(Remote::WalkCaches, true, page.gpa.value());
 }
 
 void AgileBackend::revert_check() {
@@ -272,10 +355,14 @@ void AgileBackend::on_host_remap(GuestPhys frame, HostRemap what) {
     walker_.flush_guest_all();
     shadow_pwc_.flush_all();
     tlb_.flush_vpid(vpid_);
+    // INVEPT on every vCPU: a break is taken by the vCPU that wrote while the others run; the
+    // host scanner's merges and divergences come between the VM's slices (flushed at entry).
+    flush_other_vcpus(Remote::Ept, what == HostRemap::BrokenByWrite, frame.value());
 }
 
 const BackendCounters& AgileBackend::counters() const {
     own_.report(counters_.details);
+    smp_.report(counters_.details);
     return counters_;
 }
 

@@ -19,8 +19,10 @@
 #include "engine/mmu/ept.h"
 #include "engine/mmu/guest_cpu.h"
 #include "engine/mmu/inspect.h"
+#include "engine/mmu/per_vcpu.h"
 #include "engine/mmu/pwc.h"
 #include "engine/mmu/registry.h"
+#include "engine/mmu/slat_vcpus.h"
 #include "engine/mmu/tlb.h"
 #include "engine/mmu/walker2d.h"
 
@@ -76,6 +78,14 @@ public:
     void on_syscall(uint64_t) override {}
     void on_hlt(uint64_t) override { vm_exit(ExitReason::Hlt); }
     void on_io(uint64_t, uint16_t, bool) override { vm_exit(ExitReason::Io); }
+    // Several vCPUs: each has its own CR3/CR4, TLBs and walk caches (shadow, guest, nested) and
+    // nested TLB; the shadow pages and the EPT are the VM's. IPIs and EOIs exit as under slat.
+    bool models_vcpus() const override { return true; }
+    void on_vcpu_start(unsigned index) override;
+    void on_vcpu_switch(unsigned index) override;
+    void on_ipi_send(uint64_t rip, uint16_t port, uint8_t vector, uint32_t dests) override;
+    void on_eoi(uint64_t rip, uint16_t port) override;
+    void on_ipi_receive(uint64_t rip, uint8_t vector) override;
     void on_sensitive(uint64_t rip, std::string_view mnemonic) override;
     void on_world_switch() override {
         own_.world_switches++;
@@ -116,6 +126,13 @@ private:
     void revert_check();
     void vm_exit(ExitReason reason, uint64_t address = 0);
     void apply(Invalidate what);
+    // What a flush of the other vCPUs drops: their walk caches always (guest and shadow PWCs);
+    // with `ept`, an EPT change: their TLBs, nested TLBs and nested PWCs too.
+    enum class Remote : uint8_t { WalkCaches, Ept };
+    // The hypervisor changed what the vCPUs share: flushes every other vCPU and counts the
+    // request; with `kick`, each other vCPU is kicked out of the guest for it (a `remote_flush`
+    // exit).
+    void flush_other_vcpus(Remote what, bool kick, uint64_t address);
     void check(GuestVirt va, HostPhys hpa, GuestPhys functional, bool write) const;
     uint32_t guest_context() const { return (uint32_t{vpid_} << 12) | cpu_.pcid(); }
 
@@ -131,7 +148,18 @@ private:
     ShadowPwc shadow_pwc_; // the shadowed part's page-walk cache (gVA -> shadow page)
     ShadowPages pages_;
     uint64_t ticks_ = 0;
+    // One data-cache hierarchy for every vCPU (estimate, as native and slat).
     CacheHierarchy caches_; // the walker holds a pointer: the backend is never moved
+    ApicExits apic_;
+    VcpuCounters smp_;
+    // The other vCPUs' paging state, TLBs and walk caches (the members above: the running one's).
+    struct VcpuState {
+        GuestCpu cpu;
+        TlbHierarchy tlb;
+        Walker2dCaches walk;
+        ShadowPwc shadow_pwc;
+    };
+    ParkedVcpus<VcpuState> vcpus_;
 };
 
 } // namespace vmmu::agile

@@ -208,11 +208,24 @@ Profile parse_profile(const json& j, std::string_view origin) {
     p.base_cpi = sourced(root, "base_cpi", 0.05, 100, p);
 
     Node features = root.child("features");
-    features.keys({"ept", "vpid", "pcid", "source"}, {"ept", "vpid", "pcid", "source"});
+    features.keys({"ept", "vpid", "pcid", "apicv", "ipiv", "source"},
+                  {"ept", "vpid", "pcid", "source"});
     p.ept = features.flag("ept");
     p.vpid = features.flag("vpid");
     p.pcid = features.flag("pcid");
+    // APIC virtualization (several vCPUs): optional, absent means the CPU has none.
+    p.apicv = features.has("apicv") && features.flag("apicv");
+    p.ipiv = features.has("ipiv") && features.flag("ipiv");
     p.sources[features.path()] = features.text("source");
+    // Every CPU with APIC virtualization has EPT (Intel APICv from Ivy Bridge-EP, AMD AVIC from
+    // family 15h model 60h, both years after nested paging); a profile with one and not the
+    // other describes no processor.
+    if (p.apicv && !p.ept)
+        features.fail("apicv", "APIC virtualization needs features.ept (no CPU has one without "
+                               "the other)");
+    if (p.ipiv && !p.apicv)
+        features.fail("ipiv", "IPI virtualization needs features.apicv (it posts the interrupt "
+                              "through APICv's posted-interrupt descriptors)");
 
     Node tlb = root.child("tlb");
     tlb.keys({"l1i", "l1d_4k", "l1d_large", "stlb"}, {"l1i", "l1d_4k", "l1d_large", "stlb"});

@@ -30,6 +30,12 @@ struct Profile {
     bool ept = false;  // hardware nested paging (SLAT) exists
     bool vpid = false; // TLB entries tagged by VPID: VM exit/entry need not flush
     bool pcid = false; // TLB entries tagged by PCID
+    // APIC virtualization (several vCPUs): virtual-interrupt delivery with posted interrupts, so
+    // an IPI reaches its receiver and an EOI completes without an exit (Intel APICv, AMD AVIC).
+    bool apicv = false;
+    // IPI virtualization: the sender's ICR write posts the IPI without an exit (Intel IPIv from
+    // Sapphire Rapids; AMD AVIC for a target that is running). Needs apicv.
+    bool ipiv = false;
 
     TlbHierarchyConfig tlb;
     PwcConfig pwc;           // guest (and native/shadow) dimension

@@ -22,8 +22,12 @@ CacheLevel reference(CacheHierarchy* caches, HostPhys hpa, WalkDimension dim) {
 Walker2d::Walker2d(const GuestMemory& memory, EptTables& ept, const Walker2dConfig& config,
                    WalkCounters* counters)
     : memory_(memory), ept_(ept), guest_levels_(config.guest_levels), counters_(counters),
-      guest_pwc_(config.guest_pwc, counters), nested_pwc_(config.nested_pwc, counters),
-      ntlb_(config.ntlb, kSizeAll) {}
+      config_(config), vcpu_(fresh_caches()) {}
+
+Walker2dCaches Walker2d::fresh_caches() const {
+    return {GuestPwc(config_.guest_pwc, counters_), NestedPwc(config_.nested_pwc, counters_),
+            NestedTlbArray(config_.ntlb, kSizeAll)};
+}
 
 Walker2d::Nested Walker2d::translate(GuestPhys gpa, int guest_level, uint64_t& refs,
                                      std::vector<WalkRef>* trace) {
@@ -47,9 +51,9 @@ Walker2d::Nested Walker2d::translate(GuestPhys gpa, int guest_level, uint64_t& r
 Walker2d::Nested Walker2d::translate_unchecked(GuestPhys gpa, int guest_level, uint64_t& refs,
                                                std::vector<WalkRef>* trace) {
     Nested r;
-    if (ntlb_.enabled()) {
+    if (vcpu_.ntlb.enabled()) {
         counters_->ntlb_lookups++;
-        if (const Translation* t = ntlb_.lookup(gpa, 0, 0)) {
+        if (const Translation* t = vcpu_.ntlb.lookup(gpa, 0, 0)) {
             counters_->ntlb_hits++;
             r.ok = true;
             r.hpa = t->host(gpa);
@@ -61,8 +65,8 @@ Walker2d::Nested Walker2d::translate_unchecked(GuestPhys gpa, int guest_level, u
     }
     int level = ept_.levels();
     HostPhys table = ept_.root();
-    if (nested_pwc_.enabled()) {
-        NestedPwc::Probe probe = nested_pwc_.lookup(gpa, 0);
+    if (vcpu_.nested_pwc.enabled()) {
+        NestedPwc::Probe probe = vcpu_.nested_pwc.lookup(gpa, 0);
         if (probe.hit()) {
             level = probe.level;
             table = probe.table;
@@ -87,7 +91,7 @@ Walker2d::Nested Walker2d::translate_unchecked(GuestPhys gpa, int guest_level, u
             t.frame = HostPhys(e & ept::kAddrMask).page_base(shift);
             t.page_shift = static_cast<uint8_t>(shift);
             t.writable = e & ept::kWrite;
-            ntlb_.fill(gpa, t, 0, 0);
+            vcpu_.ntlb.fill(gpa, t, 0, 0);
             r.ok = true;
             r.hpa = t.host(gpa);
             r.shift = shift;
@@ -95,7 +99,7 @@ Walker2d::Nested Walker2d::translate_unchecked(GuestPhys gpa, int guest_level, u
             return r;
         }
         table = HostPhys(e & ept::kAddrMask);
-        nested_pwc_.fill(gpa, level, table, 0);
+        vcpu_.nested_pwc.fill(gpa, level, table, 0);
     }
     return r;
 }
@@ -108,8 +112,8 @@ Walk2dResult Walker2d::walk(GuestVirt va, GuestPhys root, uint32_t guest_context
 Walk2dResult Walker2d::walk_from(GuestVirt va, int level, GuestPhys table, uint16_t perms,
                                  uint32_t guest_context, std::vector<WalkRef>* trace) {
     Walk2dResult r;
-    if (guest_pwc_.enabled()) {
-        GuestPwc::Probe probe = guest_pwc_.lookup(va, guest_context);
+    if (vcpu_.guest_pwc.enabled()) {
+        GuestPwc::Probe probe = vcpu_.guest_pwc.lookup(va, guest_context);
         // Only a table below the starting level helps (from the root, any hit does).
         if (probe.hit() && probe.level < level) {
             level = probe.level;
@@ -170,7 +174,7 @@ Walk2dResult Walker2d::walk_from(GuestVirt va, int level, GuestPhys table, uint1
             return r;
         }
         table = GuestPhys(e & x86::kPteAddrMask);
-        guest_pwc_.fill(va, level, table, guest_context, perms);
+        vcpu_.guest_pwc.fill(va, level, table, guest_context, perms);
     }
     return r;
 }

@@ -18,6 +18,7 @@
 #include "engine/mmu/ept.h"
 
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 namespace vmmu {
@@ -27,6 +28,20 @@ struct Walker2dConfig {
     PwcConfig nested_pwc;  // all zero: off
     TlbArrayGeometry ntlb; // zero entries: off
     int guest_levels = 4;  // the guest's paging levels: 5 with CR4.LA57
+};
+
+// The walk caches of one vCPU (several vCPUs per VM, docs/ARCHITECTURE.md "Several vCPUs"): a
+// core's guest and nested page-walk caches and its nested TLB. The EPT they cache is the VM's.
+struct Walker2dCaches {
+    GuestPwc guest_pwc;
+    NestedPwc nested_pwc;
+    NestedTlbArray ntlb;
+    // INVEPT: what is derived from the EPT (nested TLB, nested PWC); returns the nested-TLB
+    // entries dropped.
+    uint64_t flush_nested() {
+        nested_pwc.flush_all();
+        return ntlb.flush_all();
+    }
 };
 
 struct Walk2dResult {
@@ -82,16 +97,19 @@ public:
     Nested translate(GuestPhys gpa, int guest_level, uint64_t& refs, std::vector<WalkRef>* trace);
 
     // Guest-dimension caches: the guest's CR3 write / INVLPG / #PF / exit-without-VPID rules.
-    void flush_guest_context(uint32_t context) { guest_pwc_.flush_context(context); }
+    void flush_guest_context(uint32_t context) { vcpu_.guest_pwc.flush_context(context); }
     void invalidate_guest_address(GuestVirt va, uint32_t context) {
-        guest_pwc_.invalidate_address(va, context);
+        vcpu_.guest_pwc.invalidate_address(va, context);
     }
-    void flush_guest_all() { guest_pwc_.flush_all(); }
-    // INVEPT: everything derived from the EPT (nested TLB, nested PWC).
-    void flush_nested() {
-        ntlb_.flush_all();
-        nested_pwc_.flush_all();
-    }
+    void flush_guest_all() { vcpu_.guest_pwc.flush_all(); }
+    // INVEPT: everything derived from the EPT (nested TLB, nested PWC); returns the nested-TLB
+    // entries dropped.
+    uint64_t flush_nested() { return vcpu_.flush_nested(); }
+
+    // Several vCPUs: empty caches of this walker's geometry for a vCPU that starts, and the swap
+    // of the running vCPU's caches with a parked one's (engine/mmu/per_vcpu.h).
+    Walker2dCaches fresh_caches() const;
+    void exchange_caches(Walker2dCaches& other) { std::swap(vcpu_, other); }
 
 private:
     Nested translate_unchecked(GuestPhys gpa, int guest_level, uint64_t& refs,
@@ -105,9 +123,8 @@ private:
     const HostFrames* host_ = nullptr;
     int vm_ = 0;
     const char* scheme_ = "slat";
-    GuestPwc guest_pwc_;
-    NestedPwc nested_pwc_;
-    NestedTlbArray ntlb_;
+    Walker2dConfig config_;
+    Walker2dCaches vcpu_; // the running vCPU's walk caches
     CacheHierarchy* caches_ = nullptr;
 };
 

@@ -50,6 +50,10 @@ std::string_view exit_action(ExitReason r) {
         return "halt vCPU until the next interrupt";
     case ExitReason::Io:
         return "emulate port I/O";
+    case ExitReason::Ipi:
+        return "deliver IPI (APIC write or injection)";
+    case ExitReason::RemoteFlush:
+        return "flush this vCPU's TLBs (INVEPT), re-enter";
     default:
         return "emulate instruction";
     }
@@ -67,6 +71,35 @@ SlatBackend::SlatBackend(const BackendEnv& env)
     own_.ept_table_pages = ept_.table_pages();
     caches_ = backend_caches(env.caches, env.profile->caches, env.price_data, &counters_.caches);
     walker_.set_caches(caches_.enabled() ? &caches_ : nullptr);
+    apic_ = ApicExits::of(*env.profile);
+}
+
+void SlatBackend::on_vcpu_start(unsigned index) {
+    VcpuState fresh{cpu_, TlbHierarchy(env_.profile->tlb, &counters_.tlb), walker_.fresh_caches()};
+    fresh.tlb.set_context(cpu_.pcid(), vpid_);
+    vcpus_.start(index, std::move(fresh));
+}
+
+void SlatBackend::on_vcpu_switch(unsigned index) {
+    vcpus_.switch_to(index, [this](VcpuState& s) {
+        std::swap(cpu_, s.cpu);
+        std::swap(tlb_, s.tlb);
+        walker_.exchange_caches(s.walk);
+    });
+}
+
+void SlatBackend::on_ipi_send(uint64_t, uint16_t port, uint8_t, uint32_t dests) {
+    smp_.on_ipi_send(dests);
+    if (apic_.send) vm_exit(ExitReason::Ipi, port);
+}
+
+void SlatBackend::on_eoi(uint64_t, uint16_t port) {
+    if (apic_.eoi) vm_exit(ExitReason::Io, port);
+}
+
+void SlatBackend::on_ipi_receive(uint64_t, uint8_t vector) {
+    smp_.ipis_received++;
+    if (apic_.receive) vm_exit(ExitReason::Ipi, vector);
 }
 
 void SlatBackend::on_access(const DataAccess& a) {
@@ -120,6 +153,7 @@ void SlatBackend::on_sensitive(uint64_t, std::string_view mnemonic) {
 
 const BackendCounters& SlatBackend::counters() const {
     own_.report(counters_.details);
+    smp_.report(counters_.details);
     return counters_;
 }
 
@@ -223,11 +257,36 @@ void SlatBackend::on_host_remap(GuestPhys frame, HostRemap what) {
     }
     ept_.map(frame); // the leaf now says what p2m says: shared read-only, or private writable
     // The host changed a present EPT entry: INVEPT (single context) drops guest-physical and
-    // combined mappings (SDM 28.3.3.1; KVM flushes after an mmu-notifier change).
+    // combined mappings (SDM 28.3.3.1; KVM flushes after an mmu-notifier change), on every vCPU
+    // of the VM. A merge is the host scanner's, between the VM's slices; a break is taken by
+    // the vCPU that wrote, while the others run.
     own_.dedup_invept++;
+    invept_every_vcpu(what != HostRemap::Merged, frame.value());
+}
+
+void SlatBackend::invept_every_vcpu(bool kick, uint64_t address) {
     walker_.flush_nested();
     tlb_.flush_vpid(vpid_);
     walker_.flush_guest_all();
+    uint64_t others = 0, entries = 0;
+    uint64_t tlb_before = counters_.tlb.flushed_entries;
+    vcpus_.for_each_parked([&](VcpuState& s) {
+        ++others;
+        entries += s.walk.flush_nested();
+        s.walk.guest_pwc.flush_all();
+        s.tlb.flush_vpid(vpid_);
+    });
+    if (!others) return;
+    smp_.remote_flush_requests++;
+    smp_.remote_flush_entries += entries + (counters_.tlb.flushed_entries - tlb_before);
+    if (!kick) return;
+    smp_.remote_flush_vcpus += others;
+    // Exits of the other vCPUs: their own TLBs are the ones just flushed, whatever VPID says.
+    counters_.exits.count(ExitReason::RemoteFlush, others);
+    if (env_.exit_trace)
+        for (uint64_t i = 0; i < others; ++i)
+            env_.exit_trace(
+                {ExitReason::RemoteFlush, 0, address, exit_action(ExitReason::RemoteFlush)});
 }
 
 void SlatBackend::corrupt_ept_leaf(GuestPhys gpa, HostPhys frame) {
@@ -235,9 +294,8 @@ void SlatBackend::corrupt_ept_leaf(GuestPhys gpa, HostPhys frame) {
     if (!entry) throw std::invalid_argument(fmt::format("gPA {:#x} has no EPT leaf", gpa.value()));
     uint64_t e = ept_.read(*entry);
     ept_.write(*entry, (e & ~ept::kAddrMask) | frame.value());
-    walker_.flush_nested();
     tlb_.flush_all();
-    walker_.flush_guest_all();
+    invept_every_vcpu(true, gpa.value());
 }
 
 Walk2dResult SlatBackend::traced_walk(GuestVirt va, bool caches, bool flush,

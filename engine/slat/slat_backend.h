@@ -7,6 +7,8 @@
 #include "engine/mmu/cache.h"
 #include "engine/mmu/guest_cpu.h"
 #include "engine/mmu/inspect.h"
+#include "engine/mmu/per_vcpu.h"
+#include "engine/mmu/slat_vcpus.h"
 #include "engine/mmu/tlb.h"
 #include "engine/mmu/ept.h"
 #include "engine/mmu/walker2d.h"
@@ -51,6 +53,14 @@ public:
     void on_syscall(uint64_t) override {}
     void on_hlt(uint64_t) override { vm_exit(ExitReason::Hlt); }
     void on_io(uint64_t, uint16_t port, bool) override { vm_exit(ExitReason::Io, port); }
+    // Several vCPUs: each has its own CR3/CR4, TLBs, walk caches and nested TLB; the EPT is the
+    // VM's. IPIs and EOIs exit unless the profile has APIC virtualization (ApicExits).
+    bool models_vcpus() const override { return true; }
+    void on_vcpu_start(unsigned index) override;
+    void on_vcpu_switch(unsigned index) override;
+    void on_ipi_send(uint64_t rip, uint16_t port, uint8_t vector, uint32_t dests) override;
+    void on_eoi(uint64_t rip, uint16_t port) override;
+    void on_ipi_receive(uint64_t rip, uint8_t vector) override;
     void on_sensitive(uint64_t rip, std::string_view mnemonic) override;
     // Another VM's quantum: an exit to the host scheduler; without VPID the TLB is flushed.
     void on_world_switch() override {
@@ -75,7 +85,8 @@ public:
     // Demo and test hooks.
     const EptTables& ept() const { return ept_; }
     void set_trace(std::vector<WalkRef>* trace) { trace_ = trace; }
-    // Points the EPT leaf covering gpa at `frame`, then invalidates as INVEPT would.
+    // Points the EPT leaf covering gpa at `frame`, then invalidates as INVEPT would, on every
+    // vCPU.
     void corrupt_ept_leaf(GuestPhys gpa, HostPhys frame);
     // One walk of va traced step by step, either with no walk caches at all (the classic
     // 24-reference walk) or through this backend's nested TLB and PWCs, emptied first if flush.
@@ -94,6 +105,12 @@ private:
     // `address` is what the exit trace shows: reason-specific, so of no one address space.
     void vm_exit(ExitReason reason, uint64_t address = 0);
     void apply(Invalidate what);
+    // The hypervisor changed or removed a present EPT entry: INVEPT on every vCPU (KVM's remote
+    // TLB flush). With `kick`, the running vCPU is in the hypervisor and each other vCPU is
+    // kicked out of the guest to flush (a `remote_flush` exit each); without, no vCPU is in the
+    // guest (the host's deduplication scanner runs between the VM's slices) and each flushes
+    // at its next entry.
+    void invept_every_vcpu(bool kick, uint64_t address);
     void check(GuestVirt va, HostPhys hpa, GuestPhys functional, bool write) const;
     uint16_t vpid() const { return vpid_; }
     uint32_t guest_context() const { return (uint32_t{vpid_} << 12) | cpu_.pcid(); }
@@ -107,7 +124,18 @@ private:
     EptTables ept_;
     Walker2d walker_;
     std::vector<WalkRef>* trace_ = nullptr;
+    // One data-cache hierarchy for every vCPU (estimate, as native: the private L1D/L2 of each
+    // core are not modelled apart).
     CacheHierarchy caches_; // the walker holds a pointer: the backend is never moved
+    ApicExits apic_;
+    VcpuCounters smp_;
+    // The other vCPUs' paging state, TLBs and walk caches (the members above: the running one's).
+    struct VcpuState {
+        GuestCpu cpu;
+        TlbHierarchy tlb;
+        Walker2dCaches walk;
+    };
+    ParkedVcpus<VcpuState> vcpus_;
 };
 
 } // namespace vmmu
