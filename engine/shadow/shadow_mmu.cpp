@@ -3,6 +3,7 @@
 #include "engine/core/paging.h"
 
 #include <algorithm>
+#include <utility>
 
 namespace vmmu::shadow {
 namespace {
@@ -280,12 +281,33 @@ void ShadowMmu::cr3_write(uint64_t new_cr3, bool flush) {
         root_table();
     }
     if (!tables_.valid(old.slot, old.generation)) return;
-    // A root pushed out of the cache is zapped; its subtrees stay cached by guest frame and
-    // are relinked on demand if the address space comes back.
-    if (auto out = cache_.put(old); out && tables_.valid(out->slot, out->generation)) {
+    // A root pushed out of the cache is zapped, unless another vCPU still uses it; its subtrees
+    // stay cached by guest frame and are relinked on demand if the address space comes back.
+    if (auto out = cache_.put(old); out && tables_.valid(out->slot, out->generation) &&
+                                    out->slot != root_.slot && !root_of_parked_vcpu(out->slot)) {
         ++stats_.root_evictions;
         tables_.zap(out->slot);
     }
+}
+
+void ShadowMmu::start_vcpu(unsigned index) {
+    parked_.start(index, VcpuRoots{root_, RootCache(options_.prev_roots)});
+}
+
+void ShadowMmu::switch_vcpu(unsigned index) {
+    parked_.switch_to(index, [this](VcpuRoots& r) {
+        std::swap(root_, r.root);
+        std::swap(cache_, r.cache);
+    });
+}
+
+bool ShadowMmu::root_of_parked_vcpu(uint32_t slot) {
+    bool used = false;
+    parked_.for_each_parked([&](const VcpuRoots& r) {
+        if (r.root.slot == slot) used = true;
+        for (const RootRef& p : r.cache.previous()) used = used || p.slot == slot;
+    });
+    return used;
 }
 
 } // namespace vmmu::shadow
