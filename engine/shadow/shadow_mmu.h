@@ -13,6 +13,7 @@
 
 #include <array>
 #include <cstdint>
+#include <vector>
 
 namespace vmmu::shadow {
 
@@ -89,6 +90,11 @@ public:
     void switch_vcpu(unsigned index);
 
 private:
+    // Resyncs the unsync pages reachable from this vCPU's current and previous roots.
+    void sync_roots();
+    // Resyncs the unsync pages at or below any of `tops`.
+    void sync_under(const std::vector<uint32_t>& tops);
+    bool under_roots(uint32_t slot, const std::vector<uint32_t>& roots) const;
     // Whether a parked vCPU uses `slot` as its current or a cached root (KVM's root_count).
     bool root_of_parked_vcpu(uint32_t slot);
     void make_pages_available();
