@@ -321,6 +321,23 @@ TEST(ComparePolicy, BadDirectionsAreTheCostsAndGoodOnesTheCacheHits) {
     EXPECT_EQ(ComparePolicy::worse_direction("backends.slat.tlb.l1d_lookups"), 0);
     EXPECT_EQ(ComparePolicy::worse_direction("guest.instructions"), 0);
     EXPECT_EQ(ComparePolicy::worse_direction("comparison.shadow/native"), 1);
+    // Caches: further out is worse, L1 hits alone say nothing.
+    EXPECT_EQ(ComparePolicy::worse_direction("backends.slat.caches.walk_refs.memory"), 1);
+    EXPECT_EQ(
+        ComparePolicy::worse_direction("backends.slat.caches.walk_refs_by_dimension.nested.llc"),
+        1);
+    EXPECT_EQ(ComparePolicy::worse_direction("backends.slat.caches.walk_refs.l1"), 0);
+    EXPECT_EQ(ComparePolicy::worse_direction("backends.slat.caches.walk_cycles_per_walk.all"), 1);
+    EXPECT_EQ(ComparePolicy::worse_direction("backends.slat.caches.data.l2"), 1);
+    EXPECT_EQ(ComparePolicy::worse_direction("backends.slat.caches.data.l1"), 0);
+    EXPECT_EQ(ComparePolicy::worse_direction("backends.slat.caches.data_misses_from_walks.l1"), 1);
+    // Hyper-V's counters: work done is worse; the two levels have no direction.
+    EXPECT_EQ(ComparePolicy::worse_direction(
+                  "backends.shadow.hyperv_counters.Page Table Write Intercepts"),
+              1);
+    EXPECT_EQ(ComparePolicy::worse_direction("backends.shadow.hyperv_counters.Address Spaces"), 0);
+    EXPECT_EQ(ComparePolicy::worse_direction("backends.shadow.hyperv_counters.Virtual TLB Pages"),
+              0);
 }
 
 TEST(ComparePolicy, FloorAndRegressionsOnlyJudgeEachValue) {

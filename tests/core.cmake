@@ -28,3 +28,7 @@ vmmu_test(unicorn_la57_test SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unicorn_la57_tes
 vmmu_test(smp_backend_test SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/smp_backend_test.cpp
           LIBS vmmu_cli)
 add_dependencies(smp_backend_test smp_probe)
+# Unicorn 2.0.1, per-CPU data and locks (docs/UNICORN-2.0.1.md, fact 21): GS base MSRs, swapgs,
+# lock cmpxchg on MMIO. Bare Unicorn, no engine.
+vmmu_test(unicorn_smp_test SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unicorn_smp_test.cpp
+          LIBS vmmu_core)

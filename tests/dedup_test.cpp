@@ -263,8 +263,12 @@ TEST_F(Dedup, BreaksTakeTheSchemesOwnExit) {
     MultiOutput plain = execute_multi(two("forkwait", {"n=30"}, false));
     MultiOutput shared = execute_multi(two("forkwait", {"n=30"}, true));
     ASSERT_EQ(multi_exit_code(shared), 0);
-    uint64_t breaks = shared.vms[0].run.dedup->host.breaks;
-    ASSERT_GT(breaks, 0u) << "the workload never wrote a merged frame";
+    // A shared frame found changed by a write the engine did not see (QEMU setting an A/D bit in
+    // a merged page-table page: "diverged") is given back as the hardware's write would have
+    // been, so the backends count it as a break too.
+    uint64_t by_write = shared.vms[0].run.dedup->host.breaks;
+    uint64_t breaks = by_write + shared.vms[0].run.dedup->host.diverged;
+    ASSERT_GT(by_write, 0u) << "the workload never wrote a merged frame";
     const BackendResult &slat0 = backend(plain, "slat"), &slat1 = backend(shared, "slat");
     // Every break is one EPT violation: the write hit the read-only leaf.
     EXPECT_EQ(detail(slat1, "dedup_breaks"), breaks);
@@ -278,7 +282,9 @@ TEST_F(Dedup, BreaksTakeTheSchemesOwnExit) {
     // keep 2M shadow leaves off merged regions (more fills): pf_hidden rises by at least the
     // write-protect faults.
     EXPECT_EQ(detail(sh1, "dedup_breaks"), breaks);
-    EXPECT_EQ(detail(sh1, "dedup_break_exits"), breaks);
+    // A divergence costs shadow no exit (the hypervisor wrote those A/D bits itself, inside
+    // exits it already took: engine/shadow/shadow_backend.cpp, on_host_remap).
+    EXPECT_EQ(detail(sh1, "dedup_break_exits"), by_write);
     EXPECT_EQ(detail(sh1, "write_protect_faults"),
               detail(sh0, "write_protect_faults") + detail(sh1, "dedup_wp_faults"));
     EXPECT_GE(sh1.counters.exits[ExitReason::PfHidden],

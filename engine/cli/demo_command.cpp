@@ -1,6 +1,7 @@
 // `vmmu demo walk` and `vmmu demo exits`: classroom views of one translation and of the VM exits
 // a shadow-paging hypervisor takes.
 #include "engine/cli/commands.h"
+#include "engine/experiment/exits_demo.h"
 #include "engine/experiment/paths.h"
 #include "engine/experiment/run.h"
 #include "engine/experiment/run_flags.h"
@@ -8,18 +9,11 @@
 #include "engine/output/exits_report.h"
 #include "engine/output/walk_html.h"
 #include "engine/output/walk_report.h"
-#include "engine/core/elf_image.h"
 #include "engine/core/machine.h"
-#include "engine/core/sensitive.h"
 
 #include <fmt/format.h>
-#include <fmt/ranges.h>
-
-#include <algorithm>
 
 #include <filesystem>
-#include <fstream>
-#include <map>
 #include <string>
 #include <vector>
 
@@ -102,14 +96,7 @@ int demo_walk(WalkFlags& f) {
         if (!two_d)
             throw std::invalid_argument("--html: the page steps through a 2D walk; include a "
                                         "nested-paging scheme in --backends (slat)");
-        // Written whole, then renamed: never a half-written page.
-        std::string tmp = f.html + ".tmp";
-        {
-            std::ofstream out(tmp, std::ios::binary);
-            out << walk_demo_html(demo);
-            if (!out) throw std::runtime_error(fmt::format("cannot write {}", tmp));
-        }
-        fs::rename(tmp, f.html);
+        write_file_atomic(f.html, walk_demo_html(demo)); // never a half-written page
         fmt::print(stderr, "wrote {}\n", f.html);
         return 0;
     }
@@ -122,39 +109,6 @@ int demo_walk(WalkFlags& f) {
     return 0;
 }
 
-// Names an address from the kernel's or a program's symbols.
-struct Symbolizer {
-    std::vector<std::pair<std::string, ElfImage>> images;
-    explicit Symbolizer(const RunOptions& o) {
-        fs::path g = guest_dir();
-        images.emplace_back("",
-                            read_elf(o.kernel.empty() ? (g / "kernel.elf").string() : o.kernel));
-        for (auto& e : fs::directory_iterator(g / "programs"))
-            if (e.path().extension() == ".elf")
-                images.emplace_back(e.path().stem().string() + ":", read_elf(e.path().string()));
-    }
-    std::string operator()(uint64_t rip) const {
-        for (auto& [prefix, img] : images) {
-            std::string s = img.symbolize(rip);
-            if (!s.empty()) return prefix + s;
-        }
-        // Assembly labels (the kernel's _start, trap stubs) are not typed as functions: name the
-        // nearest symbol below `rip` in the same image's text.
-        for (auto& [prefix, img] : images) {
-            if (rip < img.text_begin() || rip >= img.text_end()) continue;
-            const std::pair<const std::string, uint64_t>* best = nullptr;
-            for (auto& sym : img.symbols)
-                // At one address, prefer a label to a linker marker such as __text_start.
-                if (sym.second <= rip && sym.second >= img.text_begin() &&
-                    (!best || sym.second > best->second ||
-                     (sym.second == best->second && best->first.rfind("__", 0) == 0)))
-                    best = &sym;
-            if (best) return fmt::format("{}{}+{:#x}", prefix, best->first, rip - best->second);
-        }
-        return "?";
-    }
-};
-
 struct ExitsFlags {
     RunFlags run;
     uint64_t limit = 40;
@@ -165,92 +119,12 @@ struct ExitsFlags {
     bool json = false, explain = false;
 };
 
-// The guest instruction at `rip` (Capstone) and the function holding it, read once the run has
-// ended (the kernel's and programs' text does not change).
-DemoExit named_exit(Machine& m, const Symbolizer& sym, const ExitRecord& r, std::string action,
-                    uint64_t order) {
-    uint8_t code[16] = {};
-    uint64_t n = 0;
-    while (n < sizeof code && m.memory().contains(GuestPhys(r.rip + n)))
-        code[n] = *m.memory().host_ptr(GuestPhys(r.rip + n)), ++n;
-    // The run fills in the RIP of exits raised inside an access or a fetch (run.cpp).
-    bool has_rip = r.rip != 0;
-    return {std::string(kExitReasonNames[size_t(r.reason)]),
-            r.rip,
-            has_rip ? disassemble_one(code, n, r.rip) : "-",
-            has_rip ? sym(r.rip) : "(no RIP)",
-            r.address,
-            std::move(action),
-            order,
-            r.instructions};
-}
-
 void check_html_target(const std::string& html) {
     fs::path dir = fs::absolute(html).parent_path();
     if (!fs::is_directory(dir))
         throw std::invalid_argument(
             fmt::format("--html {}: folder {} does not exist; create it or choose another", html,
                         dir.string()));
-}
-
-// `demo exits --html`: one run with shadow and slat attached to the same guest execution; the
-// window holds shadow's first `limit` exits (from boot or the first region of interest) and
-// every slat exit taken meanwhile.
-int demo_exits_page(ExitsFlags& f, RunOptions o) {
-    for (auto& b : o.backends)
-        if (b != "shadow" && b != "slat")
-            throw std::invalid_argument(fmt::format(
-                "--backends {}: demo exits --html shows shadow paging with slat for contrast; "
-                "leave --backends out (or give shadow,slat)",
-                fmt::join(o.backends, ",")));
-    o.backends = {"shadow", "slat"};
-    uint64_t limit = f.limit_given ? f.limit : 400;
-    if (limit == 0) throw std::invalid_argument("--limit 0: the window needs at least one exit");
-    struct Row {
-        std::string backend;
-        ExitRecord r;
-        std::string action;
-        uint64_t order;
-    };
-    std::vector<Row> rows;
-    ExitsPage page;
-    uint64_t order = 0, shadow_listed = 0;
-    bool started = f.from == "boot", window_open = true;
-    o.boundary_trace = [&](const Boundary& b) {
-        if (started || b.kind != Boundary::Kind::RegionBegin) return;
-        started = true;
-        page.from =
-            fmt::format("from region '{}' on, instruction {}", b.region, b.guest.instructions);
-    };
-    o.exit_trace = [&](const std::string& backend, const ExitRecord& r) {
-        if (!started) return;
-        std::string reason(kExitReasonNames[size_t(r.reason)]);
-        ++(backend == "shadow" ? page.shadow_run_totals : page.slat_run_totals)[reason];
-        ++order;
-        if (!window_open) return;
-        rows.push_back({backend, r, std::string(r.action), order});
-        if (backend == "shadow" && ++shadow_listed == limit) window_open = false;
-    };
-    Symbolizer sym(o);
-    o.inspect = [&](const PreparedRun& run) {
-        for (auto& row : rows)
-            (row.backend == "shadow" ? page.shadow : page.slat)
-                .push_back(named_exit(*run.machine, sym, row.r, row.action, row.order));
-    };
-    RunOutput out = execute_run(o);
-    if (f.from == "roi" && !started)
-        throw std::invalid_argument(
-            fmt::format("--from roi: workload {} marks no region of interest; use --from boot",
-                        out.workload.name));
-    page.workload = out.workload.name;
-    page.params = out.params;
-    page.reasons = f.reasons;
-    page.limit = limit;
-    page.window_is_whole_run = window_open;
-    write_file_atomic(f.html, exits_page_html(page));
-    fmt::print(stderr, "wrote {} ({} shadow and {} slat exits in the window)\n", f.html,
-               page.shadow.size(), page.slat.size());
-    return 0;
 }
 
 int demo_exits(ExitsFlags& f) {
@@ -260,65 +134,22 @@ int demo_exits(ExitsFlags& f) {
         if (f.json) throw std::invalid_argument("--html and --json: choose one");
         check_html_target(f.html);
     }
-    for (auto& r : f.reasons)
-        if (std::find(kExitReasonNames.begin(), kExitReasonNames.end(), r) ==
-            kExitReasonNames.end())
-            throw std::invalid_argument(fmt::format("--reason '{}': not an exit reason (valid: {})",
-                                                    r, fmt::join(kExitReasonNames, ", ")));
     if (f.from != "boot" && f.from != "roi")
         throw std::invalid_argument(fmt::format(
             "--from '{}': valid values are boot (every exit) and roi (from the workload's first "
             "region of interest on, skipping boot and set-up)",
             f.from));
     if (o.workload == "forkwait" && o.params.empty()) o.params = {"n=20"};
-    if (!f.html.empty()) return demo_exits_page(f, o);
-    if (o.backends.size() != 1 || o.backends[0] == "native")
-        throw std::invalid_argument(fmt::format(
-            "--backends {}: demo exits shows one hypervisor scheme's exits at a time (shadow, "
-            "slat, ...; native runs no hypervisor); run it once per scheme",
-            fmt::join(o.backends, ",")));
-    struct Row {
-        ExitRecord r;
-        std::string action;
-    };
-    std::vector<Row> rows;
-    std::map<std::string, uint64_t> by_action;
-    uint64_t listed_total = 0;
-    bool started = f.from == "boot";
-    std::string from;
-    o.boundary_trace = [&](const Boundary& b) {
-        if (started || b.kind != Boundary::Kind::RegionBegin) return;
-        started = true;
-        from = fmt::format("from region '{}' on, instruction {}", b.region, b.guest.instructions);
-    };
-    o.exit_trace = [&](const std::string&, const ExitRecord& r) {
-        if (!started) return;
-        std::string_view reason = kExitReasonNames[size_t(r.reason)];
-        if (!f.reasons.empty() &&
-            std::find(f.reasons.begin(), f.reasons.end(), reason) == f.reasons.end())
-            return;
-        ++listed_total;
-        ++by_action[fmt::format("{} / {}", reason, r.action)];
-        if (rows.size() < f.limit) rows.push_back({r, std::string(r.action)});
-    };
-    ExitsDemo demo;
-    Symbolizer sym(o);
-    o.inspect = [&](const PreparedRun& run) {
-        for (auto& row : rows)
-            demo.exits.push_back(named_exit(*run.machine, sym, row.r, row.action, 0));
-    };
-    RunOutput out = execute_run(o);
-    if (f.from == "roi" && !started)
-        throw std::invalid_argument(
-            fmt::format("--from roi: workload {} marks no region of interest; use --from boot",
-                        out.workload.name));
-    demo.backend = o.backends[0];
-    demo.workload = out.workload.name;
-    demo.params = out.params;
-    demo.from = from;
-    demo.reasons = f.reasons;
-    demo.total_exits = listed_total;
-    demo.by_action = by_action;
+    ExitsRequest req{f.limit, f.reasons, f.from == "roi"};
+    if (!f.html.empty()) {
+        if (!f.limit_given) req.limit = 400;
+        ExitsPage page = collect_exits_page(o, req);
+        write_file_atomic(f.html, exits_page_html(page));
+        fmt::print(stderr, "wrote {} ({} shadow and {} slat exits in the window)\n", f.html,
+                   page.shadow.size(), page.slat.size());
+        return 0;
+    }
+    ExitsDemo demo = collect_exits(o, req);
     if (f.json) {
         fmt::print("{}\n", exits_demo_json(demo).dump(2));
         return 0;

@@ -1,6 +1,7 @@
 #include "engine/experiment/compare.h"
 
 #include "engine/experiment/paths.h"
+#include "engine/mmu/counters.h"
 
 #include <fmt/format.h>
 
@@ -116,6 +117,17 @@ int ComparePolicy::worse_direction(const std::string& path) {
     if (leaf == "pwc_hits" || leaf == "ntlb_hits") return -1;
     if (has(".cycles.") || has(".exits.")) return +1;
     if (leaf.find("misses") != std::string::npos || leaf == "flushes") return +1;
+    // Caches: references and data served further out, the cycles a walk costs and the data
+    // misses walks caused grow when things get worse; L1 hits (and L2 hits of walks) alone
+    // say nothing without the total.
+    if (has(".caches.")) {
+        if (has(".walk_cycles_per_walk.") || has(".data_misses_from_walks.")) return +1;
+        if (leaf == "llc" || leaf == "memory") return +1;
+        if (has(".caches.data.") && leaf == "l2") return +1;
+        return 0;
+    }
+    // Hyper-V's counters count work the hypervisor did, except the two that are levels.
+    if (has(".hyperv_counters.")) return is_hyperv_gauge(leaf) ? 0 : +1;
     if (has(".walks.") && (leaf == "count" || leaf.rfind("refs", 0) == 0 || leaf == "guest" ||
                            leaf == "nested" || leaf == "shadow" || leaf == "max_refs_per_walk"))
         return +1;

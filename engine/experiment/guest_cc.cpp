@@ -39,7 +39,8 @@ std::string refused_flag(const std::string& f) {
         return "the guest has no dynamic loader: programs are static, linked at fixed addresses "
                "(drop the flag)";
     if (f == "-pthread")
-        return "the guest libc has no threads (docs/PROGRAMS.md): use fork for parallel work";
+        return "the guest libc has no POSIX threads (docs/PROGRAMS.md): drop the flag; use "
+               "thread_create and thread_join from <libc.h>, or fork";
     if (starts_with(f, "-fsanitize") || starts_with(f, "-fstack-protector") || f == "-pg" ||
         starts_with(f, "-fprofile") || f == "--coverage")
         return "it needs a run-time library the guest does not have (drop the flag)";
@@ -150,8 +151,8 @@ std::vector<std::string> object_problems(const fs::path& obj, const std::string&
         }
     }
     problems.push_back(fmt::format(
-        "{}: thread-local storage ({}): the guest kernel sets up no TLS and has no threads; "
-        "drop _Thread_local / __thread (a plain global is per process)",
+        "{}: thread-local storage ({}): the guest kernel sets up no TLS; drop _Thread_local / "
+        "__thread (a plain global is per process, shared by its threads)",
         shown, vars.empty() ? "a .tdata/.tbss section" : fmt::format("{}", fmt::join(vars, ", "))));
     return problems;
 }
@@ -201,7 +202,8 @@ std::string missing_symbol_hint(const std::string& n) {
     };
     if (starts_with(n, "pthread_") || starts_with(n, "thrd_") || starts_with(n, "mtx_") ||
         starts_with(n, "cnd_"))
-        return "threads: the guest libc has none; use fork and a VMMU_MAP_SHARED mapping";
+        return "threads: the guest libc has no POSIX threads; use thread_create, thread_join and "
+               "user_lock from <libc.h>";
     if (starts_with(n, "f") &&
         any({"fopen", "fclose", "fread", "fwrite", "fgets", "fputs", "fprintf", "fscanf", "fseek",
              "ftell", "fflush", "fgetc", "fputc", "fileno", "fdopen"}))

@@ -46,6 +46,27 @@ std::string csv_quote(const std::string& s) {
     return q + "\"";
 }
 
+// The settings that tell rows of one table apart beyond their names: what the document's config
+// says, with the defaults a document leaves unwritten (engine/output/run_report.cpp writes
+// hypervisor, levels and vCPUs only when not the default).
+void setting_keys(const ojson& doc, std::map<std::string, std::string>& keys) {
+    const ojson& c = doc.value("config", ojson::object());
+    auto text = [&](const char* key, const char* fallback) {
+        if (!c.contains(key)) return std::string(fallback);
+        return c[key].is_string() ? c[key].get<std::string>() : cell(c[key]);
+    };
+    keys["hypervisor"] = text("hypervisor", "none");
+    keys["guest_levels"] = text("guest_levels", "4");
+    keys["ept_levels"] = text("ept_levels", "4");
+    keys["caches"] = text("caches", "1");
+    keys["vcpus"] = text("vcpus", "1");
+    // The window a run measured (--measure roi falls back to whole when no region was marked); a
+    // study records the --measure its runs were given.
+    const ojson& m =
+        doc.contains("measured_window") ? doc["measured_window"] : c.value("measure", ojson());
+    keys["measured_window"] = m.is_string() ? m.get<std::string>() : std::string("whole");
+}
+
 // A vmmu.run/1 document: one row per backend and window.
 void run_rows(const std::string& file, const std::string& schema, const std::string& run,
               const std::string& vm, const ojson& doc, std::vector<Row>& rows) {
@@ -65,6 +86,7 @@ void run_rows(const std::string& file, const std::string& schema, const std::str
                       {"window", window},
                       {"backend", it.key()},
                       {"profile", profile_of(it.key(), it.value())}};
+            setting_keys(doc, r.keys);
             ojson g = guest;
             if (g.is_object()) g.erase("reported");
             leaves(g, "guest", r.values);
@@ -92,7 +114,7 @@ std::string run_label(const ojson& doc) {
 
 // Study points: one row per backend of each point.
 void point_rows(const std::string& file, const std::string& schema, const std::string& run,
-                const ojson& point, std::vector<Row>& rows) {
+                const ojson& study, const ojson& point, std::vector<Row>& rows) {
     ojson shared = point;
     shared.erase("backends");
     const ojson& backends = point.at("backends");
@@ -100,6 +122,9 @@ void point_rows(const std::string& file, const std::string& schema, const std::s
         Row r;
         r.keys = {{"file", file},      {"schema", schema},    {"run", run},   {"vm", ""},
                   {"window", "whole"}, {"backend", it.key()}, {"profile", ""}};
+        // A study's config names its hypervisor and levels; its caches and vCPUs are the defaults
+        // unless it says otherwise.
+        if (study.contains("config")) setting_keys(study, r.keys);
         leaves(shared, "", r.values);
         leaves(it.value(), "", r.values);
         rows.push_back(std::move(r));
@@ -134,14 +159,15 @@ std::string tidy_csv(const std::vector<CsvInput>& inputs) {
                 for (auto& p : d["points"])
                     if (p.contains("backends"))
                         point_rows(in.file, schema,
-                                   fmt::format("sessions={}", p["sessions"].dump()), p, rows);
+                                   fmt::format("sessions={}", p["sessions"].dump()), d, p, rows);
             } else if (schema == "vmmu.study.density/1") {
                 for (auto& p : d["points"])
-                    point_rows(in.file, schema, fmt::format("vms={}", p["vms"].dump()), p, rows);
+                    point_rows(in.file, schema, fmt::format("vms={}", p["vms"].dump()), d, p, rows);
                 if (d.contains("without_dedup"))
                     for (auto& p : d["without_dedup"]["points"])
                         point_rows(in.file, schema,
-                                   fmt::format("vms={}.without_dedup", p["vms"].dump()), p, rows);
+                                   fmt::format("vms={}.without_dedup", p["vms"].dump()), d, p,
+                                   rows);
             } else {
                 throw std::invalid_argument(fmt::format(
                     "'{}' is a {} document: vmmu export csv reads vmmu.run/1, vmmu.multi/1, "

@@ -15,8 +15,12 @@ struct CsvInput {
 };
 
 // The leading columns; every other column is a counter ("walks.refs", "guest.instructions").
-inline const std::vector<std::string> kCsvKeyColumns = {"file",   "schema",  "run",    "vm",
-                                                        "window", "backend", "profile"};
+// The run's setting columns (hypervisor .. measured_window) hold each document's value, the default
+// written out where the document leaves a default unwritten, or empty where the document does not
+// say (a study point made under settings its document does not record).
+inline const std::vector<std::string> kCsvKeyColumns = {
+    "file",       "schema",       "run",        "vm",     "window", "backend",        "profile",
+    "hypervisor", "guest_levels", "ept_levels", "caches", "vcpus",  "measured_window"};
 
 // Throws std::invalid_argument naming a document of a schema it cannot flatten.
 std::string tidy_csv(const std::vector<CsvInput>& inputs);

@@ -156,6 +156,9 @@ ojson study_config_json(const ScalingConfig& c, const StudyHost& host) {
     config["dedup"] = {
         {"enabled", base.dedup}, {"period", base.dedup_period}, {"pages", base.dedup_pages}};
     config["hypervisor"] = base.hypervisor;
+    config["caches"] = base.caches;
+    config["measure"] = base.measure;
+    if (base.vcpus != 1) config["vcpus"] = base.vcpus;
     if (!c.preset.empty())
         config["preset"] = {
             {"name", c.preset},

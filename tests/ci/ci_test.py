@@ -364,6 +364,12 @@ def export():
                                            for b in ["native", "shadow", "slat"]}
 
 
+def read_csv_text(text):
+    import csv
+    import io
+    return list(csv.DictReader(io.StringIO(text)))
+
+
 def read_csv(file):
     import csv
     with open(file, newline="") as f:
@@ -384,7 +390,9 @@ def csv_export():
     expected = sum(3 * len(r["result"].get("windows", {"whole": {}})) for r in sweep["runs"].values())
     assert expected == 24 and len(rows) == expected, (len(rows), expected)
     header = list(rows[0])
-    assert header[:7] == ["file", "schema", "run", "vm", "window", "backend", "profile"], header
+    keys = ["file", "schema", "run", "vm", "window", "backend", "profile", "hypervisor",
+            "guest_levels", "ept_levels", "caches", "vcpus", "measured_window"]
+    assert header[:len(keys)] == keys, header
     # One column per counter: the backend block's numeric leaves and the guest's.
     one = sweep["runs"]["forkwait.n=5.penryn-2008"]["result"]
     def numeric(j, prefix=""):
@@ -401,11 +409,13 @@ def csv_export():
     counters = numeric({k: v for k, v in src["guest"].items() if k != "reported"}, "guest.")
     for b in ["native", "shadow", "slat"]:
         counters += [c for c in numeric(src["backends"][b]) if c not in counters]
-    assert header[7:] == counters, (header[7:], counters)
-    assert len(header) == 7 + len(counters)
+    assert header[len(keys):] == counters, (header[len(keys):], counters)
+    assert len(header) == len(keys) + len(counters)
     row = [r for r in rows if r["run"] == "forkwait.n=5.penryn-2008" and r["backend"] == "slat"
            and r["window"] == "whole"]
     assert len(row) == 1 and row[0]["window"] == "whole" and row[0]["profile"] == "penryn-2008"
+    # Settings the document leaves at their defaults are written out; forkwait marks a region.
+    assert [row[0][k] for k in keys[7:]] == ["none", "4", "4", "1", "1", "roi"], row[0]
     assert int(row[0]["walks.refs"]) == src["backends"]["slat"]["walks"]["refs"]
     assert {r["run"] for r in rows} == set(sweep["runs"])
     # A multi-VM run: one row per VM x backend; a run with windows: one per window x backend.
@@ -426,6 +436,14 @@ def csv_export():
     assert [r["vm"] for r in rows[:6]] == ["0"] * 3 + ["1"] * 3
     assert sorted({r["window"] for r in rows}) == ["roi", "warmup", "whole"]
     assert [r["guest.instructions"] for r in rows if r["window"] == "roi"] == ["10"] * 3
+    # Settings given on the command line reach their columns (on 2 vCPUs the kernel starts the
+    # second: only the schemes that model vCPUs run it).
+    vmmu("run", "--workload", "hello", "--hypervisor", "hyperv", "--caches", "off", "--vcpus", "2",
+         "--guest-levels", "5", "--backends", "native,ideal", "--quiet", "--json",
+         path("c-set.json"))
+    rows = read_csv_text(vmmu("export", "csv", path("c-set.json")).stdout)
+    assert {(r["hypervisor"], r["guest_levels"], r["ept_levels"], r["caches"], r["vcpus"],
+             r["measured_window"]) for r in rows} == {("hyperv", "5", "4", "0", "2", "whole")}, rows
     # Bad input: a document of another kind, a missing file.
     p = vmmu("export", "csv", spec, code=2)
     assert "vmmu.sweep-spec/1 document" in p.stderr, p.stderr

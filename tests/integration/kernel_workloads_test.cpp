@@ -14,7 +14,7 @@
 namespace vmmu {
 namespace {
 
-RunResult boot(const std::string& cmdline, uint64_t flags = 0) {
+RunResult boot(const std::string& cmdline, uint64_t flags = 0, unsigned vcpus = 1) {
     MachineConfig c;
     c.kernel_path = VMMU_GUEST_DIR "/kernel.elf";
     for (auto& e : std::filesystem::directory_iterator(VMMU_GUEST_DIR "/programs"))
@@ -22,6 +22,7 @@ RunResult boot(const std::string& cmdline, uint64_t flags = 0) {
     std::sort(c.program_paths.begin(), c.program_paths.end());
     c.cmdline = cmdline;
     c.boot_flags = flags;
+    c.vcpus = vcpus;
     c.max_instructions = 2'000'000'000; // a hung guest fails instead of running forever
     Machine m(c);
     return m.run();
@@ -149,6 +150,43 @@ TEST(KernelWorkloads, SessionsLaunchesEveryApplication) {
     EXPECT_EQ(key(r, "kernel.execs"), 8u); // init, sessions, 2 logins, 4 applications
     EXPECT_GE(key(r, "kernel.pf_demand_zero"), 4u * 256u);
     EXPECT_GE(key(r, "kernel.idle_halts"), 1u); // everyone thinking at once: the CPU halts
+}
+
+TEST(KernelWorkloads, ThreadsShareOneTableAndVerify) {
+    RunResult r = boot("threads threads=3 table_mib=2 updates=30000");
+    expect_clean_exit(r);
+    EXPECT_EQ(key(r, "threads.ok"), 1u);
+    EXPECT_EQ(key(r, "threads.errors"), 0u);
+    EXPECT_EQ(key(r, "kernel.threads"), 6u); // three per pass, two passes
+    // init, threads; the threads are processes too (clone), but share one address space: the
+    // table is faulted in once, by the main thread.
+    EXPECT_EQ(key(r, "kernel.processes_created"), 8u);
+    EXPECT_GE(key(r, "kernel.pf_demand_zero"), 512u);
+    EXPECT_LT(key(r, "kernel.pf_demand_zero"), 600u);
+    EXPECT_EQ(key(r, "kernel.cpus"), 1u);
+    EXPECT_EQ(key(r, "kernel.shootdowns"), 0u); // one CPU: nobody else to ask
+}
+
+TEST(KernelWorkloads, ThreadsChecksumFollowsTheThreadCount) {
+    // Each thread runs its own update stream, so the thread count (a parameter) changes the
+    // checksum; the CPU count must not (tested with several vCPUs below).
+    RunResult a = boot("threads threads=1 table_mib=1 updates=5000");
+    RunResult b = boot("threads threads=4 table_mib=1 updates=5000");
+    expect_clean_exit(a);
+    expect_clean_exit(b);
+    EXPECT_EQ(key(a, "threads.ok"), 1u);
+    EXPECT_EQ(key(b, "threads.ok"), 1u);
+    EXPECT_NE(key(a, "threads.checksum"), key(b, "threads.checksum")); // four streams, not one
+}
+
+TEST(KernelWorkloads, MunmapstormChurnsInEveryThread) {
+    RunResult r = boot("munmapstorm threads=3 rounds=10 region_kib=64");
+    expect_clean_exit(r);
+    EXPECT_EQ(key(r, "munmapstorm.ok"), 1u);
+    EXPECT_EQ(key(r, "munmapstorm.pages_touched"), 3u * 10u * 16u);
+    EXPECT_EQ(key(r, "kernel.threads"), 3u);
+    EXPECT_GE(key(r, "kernel.pf_demand_zero"), 480u);
+    EXPECT_GE(key(r, "kernel.invlpgs"), 480u); // every unmapped page is flushed here
 }
 
 TEST(KernelWorkloads, CommandLineRunsProgramsInSequenceAndSideBySide) {

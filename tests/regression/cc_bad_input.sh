@@ -73,7 +73,7 @@ expect 2 "breaks a rule of the guest's loader" "text segment at" "is writable" -
 printf '#include <pthread.h>\nint main(void) { return 0; }\n' >hdr.c
 expect 2 "no <pthread.h>" -- "$vmmu" cc hdr.c -o hdr.elf
 
-expect 2 "-shared: the guest has no dynamic loader" "-pthread: the guest libc has no threads" \
+expect 2 "-shared: the guest has no dynamic loader" "-pthread: the guest libc has no POSIX threads" \
     -- "$vmmu" cc good.c -shared -pthread -o x.elf
 expect 2 "no output: give -o prog.elf" -- "$vmmu" cc good.c
 expect 2 "C++ is not supported" -- "$vmmu" cc good.cpp -o x.elf

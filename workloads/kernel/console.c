@@ -2,7 +2,7 @@
 #include "kernel.h"
 #include "x86.h"
 
-struct kstats kstats;
+static struct spinlock console_lock = SPINLOCK("console");
 
 /* A hypercall is `out eax` to the hypercall port with the number in eax and arguments in
  * rdi, rsi (abi.h). `out` takes its port in dx, so rdx cannot also carry an argument: the
@@ -40,11 +40,13 @@ void hc_exit(u64 status) {
 
 void kprintf(const char *fmt, ...) {
     static char buf[512];
+    spin_lock(&console_lock);
     va_list ap;
     va_start(ap, fmt);
     int n = vformat(buf, sizeof buf, fmt, ap);
     va_end(ap);
     hc_write(buf, (u64)n);
+    spin_unlock(&console_lock);
 }
 
 void panic(const char *fmt, ...) {
@@ -69,33 +71,73 @@ static void report1(const char *name, u64 value) {
     hc_report(key, (u64)n, value);
 }
 
+/* Every CPU's counters added up: the report speaks for the machine. */
 void report_kernel_stats(void) {
-    report1("syscalls", kstats.syscalls);
-    report1("page_faults", kstats.page_faults);
-    report1("pf_demand_zero", kstats.pf_demand_zero);
-    report1("pf_demand_zero_2m", kstats.pf_demand_zero_2m);
-    report1("pf_cow", kstats.pf_cow);
-    report1("cow_copy", kstats.cow_copy);
-    report1("cow_reuse", kstats.cow_reuse);
-    report1("pf_fatal", kstats.pf_fatal);
-    report1("forks", kstats.forks);
-    report1("execs", kstats.execs);
-    report1("exits", kstats.exits);
-    report1("killed", kstats.killed);
-    report1("context_switches", kstats.context_switches);
-    report1("processes_created", kstats.processes_created);
-    report1("timer_ticks", kstats.timer_ticks);
-    report1("idle_halts", kstats.idle_halts);
-    report1("cr3_loads", kstats.cr3_loads);
-    report1("invlpgs", kstats.invlpgs);
-    report1("fpu_switches", kstats.fpu_switches);
+    struct kernel_stats k;
+    struct hv_counters h;
+    memset(&k, 0, sizeof k);
+    memset(&h, 0, sizeof h);
+    for (u32 c = 0; c < ncpus; ++c) {
+        const u64 *from = (const u64 *)&cpus[c].stats;
+        u64 *to = (u64 *)&k;
+        for (u64 i = 0; i < sizeof k / sizeof(u64); ++i)
+            to[i] += from[i];
+        h.switches += cpus[c].hv.switches;
+        h.flush_spaces += cpus[c].hv.flush_spaces;
+        h.flush_lists += cpus[c].hv.flush_lists;
+        h.flush_entries += cpus[c].hv.flush_entries;
+    }
+    report1("syscalls", k.syscalls);
+    report1("page_faults", k.page_faults);
+    report1("pf_demand_zero", k.pf_demand_zero);
+    report1("pf_demand_zero_2m", k.pf_demand_zero_2m);
+    report1("pf_cow", k.pf_cow);
+    report1("cow_copy", k.cow_copy);
+    report1("cow_reuse", k.cow_reuse);
+    report1("pf_fatal", k.pf_fatal);
+    report1("forks", k.forks);
+    report1("execs", k.execs);
+    report1("exits", k.exits);
+    report1("killed", k.killed);
+    report1("context_switches", k.context_switches);
+    report1("processes_created", k.processes_created);
+    report1("timer_ticks", k.timer_ticks);
+    report1("idle_halts", k.idle_halts);
+    report1("cr3_loads", k.cr3_loads);
+    report1("invlpgs", k.invlpgs);
+    report1("fpu_switches", k.fpu_switches);
     report1("frames_in_use", frames_in_use);
+    report1("cpus", ncpus);
+    report1("threads", k.threads);
+    report1("migrations", k.migrations);
+    report1("ipis_sent", k.ipis_sent);
+    report1("ipis_received", k.ipis_received);
+    report1("shootdowns", k.shootdowns);
+    report1("shootdown_targets", k.shootdown_targets);
+    report1("shootdown_lazy", k.shootdown_lazy);
+    report1("shootdowns_served", k.shootdowns_served);
+    /* How the work spread: each CPU's context switches and idle halts (several CPUs only). */
+    for (u32 c = 0; ncpus > 1 && c < ncpus; ++c) {
+        char name[32];
+        int n = 0;
+        for (const char *p = "cpu"; *p; ++p)
+            name[n++] = *p;
+        name[n++] = (char)('0' + c);
+        const char *fields[2] = {".context_switches", ".idle_halts"};
+        u64 values[2] = {cpus[c].stats.context_switches, cpus[c].stats.idle_halts};
+        for (int f = 0; f < 2; ++f) {
+            int m = n;
+            for (const char *p = fields[f]; *p; ++p)
+                name[m++] = *p;
+            name[m] = 0;
+            report1(name, values[f]);
+        }
+    }
     if (hv_recommended) {
-        report1("hv_switches", hv_stats.switches);
-        report1("hv_flush_spaces", hv_stats.flush_spaces);
-        report1("hv_flush_lists", hv_stats.flush_lists);
-        report1("hv_flush_entries", hv_stats.flush_entries);
-        report1("hv_hypercalls",
-                hv_stats.switches + hv_stats.flush_spaces + hv_stats.flush_lists);
+        report1("hv_switches", h.switches);
+        report1("hv_flush_spaces", h.flush_spaces);
+        report1("hv_flush_lists", h.flush_lists);
+        report1("hv_flush_entries", h.flush_entries);
+        report1("hv_hypercalls", h.switches + h.flush_spaces + h.flush_lists);
     }
 }

@@ -2,7 +2,7 @@
  * Every absolute address is loaded with movabs: code sits at 1 MiB, data in the direct map
  * (64 TiB), far beyond the reach of 32-bit displacements. */
 
-#define GS_KSTACK_TOP 0 /* struct percpu (trap.c): kernel stack of the running process */
+#define GS_KSTACK_TOP 0 /* struct cpu (kernel.h): kernel stack of the running process */
 #define GS_USER_RSP 8   /* scratch: user RSP while the syscall stub switches stacks */
 #define VEC_SYSCALL 256 /* not a real vector: marks frames built by syscall_entry */
 #define BOOT_STACK_SIZE 16384 /* boot_stack in main.c */
@@ -14,6 +14,16 @@ _start:
     movabs $(boot_stack + BOOT_STACK_SIZE), %rsp
     xor %ebp, %ebp
     movabs $kmain, %rax
+    call *%rax
+1:  hlt
+    jmp 1b
+
+/* An application processor (smp.c): the engine starts it here with rdi = its CPU index and rsp
+ * = the stack smp_start_aps gave it. */
+    .globl ap_entry
+ap_entry:
+    xor %ebp, %ebp
+    movabs $ap_main, %rax
     call *%rax
 1:  hlt
     jmp 1b
@@ -83,6 +93,8 @@ VECTOR 29, 1
 VECTOR 30, 1
 VECTOR 31, 0
 VECTOR 32, 0
+VECTOR 240, 0
+VECTOR 241, 0
 
 trap_common:
     SAVE_REGS

@@ -159,27 +159,31 @@ int exec_load(struct proc *p, struct trapframe *tf, const char *name, int argc, 
     int err = find_program(name, &file, &size);
     if (err)
         return err;
-    struct mm mm;
-    memset(&mm, 0, sizeof mm);
-    mm.pml4 = vm_new();
-    if (!mm.pml4)
+    struct mm *mm = mm_alloc();
+    if (!mm)
         return -VMMU_ENOMEM;
-    err = load_elf(&mm, file, size, &entry);
+    mm->pml4 = vm_new();
+    if (!mm->pml4) {
+        mm_put(mm);
+        return -VMMU_ENOMEM;
+    }
+    err = load_elf(mm, file, size, &entry);
     if (!err)
-        err = setup_stack(&mm, argc, argv, &sp);
+        err = setup_stack(mm, argc, argv, &sp);
     u32 heap_flags = RF_W | (boot->flags & VMMU_BOOT_FLAG_GUEST_2M ? RF_HUGE : 0);
-    if (!err && !region_add(&mm, mm.brk_base, mm.brk_base, R_HEAP, heap_flags))
+    if (!err && !region_add(mm, mm->brk_base, mm->brk_base, R_HEAP, heap_flags))
         err = -VMMU_ENOMEM;
     if (err) {
-        vm_free(mm.pml4);
+        mm_put(mm);
         return err;
     }
-    u64 old = p->mm.pml4;
+    /* Other threads sharing the old image keep it; the last user frees it. */
+    struct mm *old = p->mm;
     p->mm = mm;
     if (p == cur)
-        vm_activate(mm.pml4);
+        vm_activate(mm->pml4);
     if (old)
-        vm_free(old);
+        mm_put(old);
     int n = 0;
     for (; name[n] && n < PROC_NAME_MAX - 1; ++n)
         p->name[n] = name[n];

@@ -11,7 +11,7 @@
  * Switching is eager, as Linux has done since 4.6 (lazy switching through CR0.TS and #NM was
  * dropped there in 4.14, after the LazyFP leak, CVE-2018-3665): the scheduler restores the
  * chosen process's state before it runs, never in a #NM handler. What keeps it cheap is the
- * owner: the registers belong to `fpu_owner`, and a switch back to the process whose state is
+ * owner: the registers belong to its CPU's `fpu_owner` (struct cpu), and a switch back to the process whose state is
  * still loaded (the scheduler picked the same process again) costs nothing. Linux keeps the
  * same record per CPU (fpu_fpregs_owner_ctx). Lazy switching would save the 512-byte
  * FXSAVE/FXRSTOR on switches between processes that never touch the FPU, but adds a trap and a
@@ -37,7 +37,6 @@
 #define CR4_OSFXSR (1ULL << 9)
 #define CR4_OSXMMEXCPT (1ULL << 10)
 
-static struct proc *fpu_owner; /* whose state the CPU's registers hold; 0: nobody's */
 
 static inline void fxsave(struct fpu_state *f) { __asm__ volatile("fxsave64 %0" : "=m"(*f)); }
 static inline void fxrstor(const struct fpu_state *f) {
@@ -65,13 +64,26 @@ void fpu_init_state(struct fpu_state *f) {
 }
 
 void fpu_switch_to(struct proc *p) {
-    if (fpu_owner == p)
+    struct cpu *c = mycpu();
+    if (c->fpu_owner == p)
         return;
-    if (fpu_owner)
-        fxsave(proc_fpu(fpu_owner));
+    if (c->fpu_owner)
+        fxsave(proc_fpu(c->fpu_owner));
     fxrstor(proc_fpu(p));
-    fpu_owner = p;
+    c->fpu_owner = p;
     kstats.fpu_switches++;
+}
+
+/* With one CPU a process's state may stay in the registers while others that use no FPU run
+ * (the skip above). With several, the process may next run on another CPU, which loads it from
+ * the save area: save it as it leaves this one (the scheduler calls this with the process table
+ * locked, so an exited process's slot is not reused meanwhile). */
+void fpu_leave(struct proc *p) {
+    struct cpu *c = mycpu();
+    if (ncpus > 1 && c->fpu_owner == p) {
+        fxsave(proc_fpu(p));
+        c->fpu_owner = 0;
+    }
 }
 
 /* The running process owns the registers (the scheduler gave them to it), so its current state
@@ -80,11 +92,11 @@ void fpu_fork(struct proc *child) { fxsave(proc_fpu(child)); }
 
 void fpu_exec(struct proc *p) {
     fpu_init_state(proc_fpu(p));
-    if (fpu_owner == p)
+    if (mycpu()->fpu_owner == p)
         fxrstor(proc_fpu(p));
 }
 
 void fpu_release(struct proc *p) {
-    if (fpu_owner == p)
-        fpu_owner = 0;
+    if (mycpu()->fpu_owner == p)
+        mycpu()->fpu_owner = 0;
 }

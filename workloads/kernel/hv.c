@@ -11,15 +11,14 @@
 #include "x86.h"
 
 u32 hv_recommended;
-struct hv_stats hv_stats;
 
 /* The hypercall input page: AddressSpace, Flags, ProcessorMask, then the GVA list. One page,
- * page-aligned, as the TLFS requires of hypercall inputs. */
+ * page-aligned, as the TLFS requires of hypercall inputs; one per CPU. */
 #define HV_LIST_MAX ((4096 - VMMU_HV_FLUSH_HEADER_BYTES) / 8)
-static struct {
+static struct hv_input {
     u64 address_space, flags, processor_mask;
     u64 gva[HV_LIST_MAX];
-} hv_input __attribute__((aligned(4096)));
+} hv_inputs[VMMU_MAX_CPUS] __attribute__((aligned(4096)));
 
 static void cpuid(u32 leaf, u32 *a, u32 *b, u32 *c, u32 *d) {
     __asm__ volatile("cpuid" : "=a"(*a), "=b"(*b), "=c"(*c), "=d"(*d) : "a"(leaf), "c"(0));
@@ -77,11 +76,13 @@ void hv_switch_address_space(u64 pml4) {
     hv_stats.switches++;
 }
 
+/* Local flushes: the processor mask names this CPU only (other CPUs get a shootdown, smp.c). */
 void hv_flush_address_space(u64 pml4) {
-    hv_input.address_space = pml4;
-    hv_input.flags = VMMU_HV_FLUSH_NON_GLOBAL_ONLY;
-    hv_input.processor_mask = 1; /* virtual processor 0: this kernel runs on one */
-    hv_check(hv_call(VMMU_HV_CALL_FLUSH_SPACE, V2P(&hv_input)), "HvFlushVirtualAddressSpace");
+    struct hv_input *in = &hv_inputs[mycpu()->id];
+    in->address_space = pml4;
+    in->flags = VMMU_HV_FLUSH_NON_GLOBAL_ONLY;
+    in->processor_mask = 1ULL << mycpu()->id;
+    hv_check(hv_call(VMMU_HV_CALL_FLUSH_SPACE, V2P(in)), "HvFlushVirtualAddressSpace");
     write_cr3(pml4);
     hv_stats.flush_spaces++;
 }
@@ -91,12 +92,13 @@ void hv_flush_address_list(u64 pml4, const u64 *va, u32 n) {
         return;
     if (n > HV_LIST_MAX)
         panic("HvFlushVirtualAddressList: %u entries, at most %u", n, (u32)HV_LIST_MAX);
-    hv_input.address_space = pml4;
-    hv_input.flags = 0;
-    hv_input.processor_mask = 1;
+    struct hv_input *in = &hv_inputs[mycpu()->id];
+    in->address_space = pml4;
+    in->flags = 0;
+    in->processor_mask = 1ULL << mycpu()->id;
     for (u32 i = 0; i < n; ++i)
-        hv_input.gva[i] = va[i] & ~VMMU_HV_GVA_EXTRA_PAGES; /* one page each */
-    u64 r = hv_call(VMMU_HV_CALL_FLUSH_LIST | ((u64)n << VMMU_HV_REP_COUNT_SHIFT), V2P(&hv_input));
+        in->gva[i] = va[i] & ~VMMU_HV_GVA_EXTRA_PAGES; /* one page each */
+    u64 r = hv_call(VMMU_HV_CALL_FLUSH_LIST | ((u64)n << VMMU_HV_REP_COUNT_SHIFT), V2P(in));
     hv_check(r, "HvFlushVirtualAddressList");
     if (((r >> VMMU_HV_REP_COUNT_SHIFT) & 0xfff) != n)
         panic("HvFlushVirtualAddressList: %llu of %u entries done",

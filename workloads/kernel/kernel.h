@@ -40,6 +40,13 @@ void frame_ref(u64 pa);
 void frame_put(u64 pa, int huge); /* drop one reference; frees at zero */
 int frame_count(u64 pa);
 int frame_reserved(u64 pa);       /* engine-owned (kernel, program text, archive): never freed */
+/* Frames freed by an unmap, held back until every CPU's TLB has dropped them (vm.c). */
+struct frame_gather {
+    u64 head4k, tail4k, head2m, tail2m, frames;
+};
+void frame_gather_init(struct frame_gather *g);
+void frame_put_gather(u64 pa, int huge, struct frame_gather *g);
+void frame_gather_release(struct frame_gather *g); /* onto the free lists */
 extern u64 frames_in_use;         /* in 4 KiB units */
 
 /* ---- Address spaces (vm.c) --------------------------------------------------------------- */
@@ -56,11 +63,36 @@ struct region {
 #define NREGION 32
 #define USER_STACK_MAX (8ULL << 20)
 
+/* ---- Locks (lock.c) ------------------------------------------------------------------------ */
+/* A spinlock: a FIFO ticket lock (`lock xadd` takes a ticket, `pause` while waiting for it to
+ * be served). The kernel runs with interrupts off, so a lock holder is never interrupted; a CPU
+ * spinning on a lock still answers TLB shootdowns (tlb_poll), or two CPUs could wait on each
+ * other forever. */
+struct spinlock {
+    volatile u32 next;  /* the next ticket to hand out */
+    volatile u32 owner; /* the ticket being served: the lock is free when it equals next */
+    volatile u32 cpu;   /* holder's CPU index, for the self-deadlock check; NOCPU while free */
+    const char *name;
+};
+#define NOCPU 0xffffffffu
+#define SPINLOCK(n) {0, 0, NOCPU, n}
+void spin_lock(struct spinlock *l);
+void spin_unlock(struct spinlock *l);
+int spin_holding(struct spinlock *l);
+
+/* An address space, shared by the threads of a process (a clone with VMMU_CLONE_VM) and freed
+ * with its last user. `lock` guards the page tables and the regions. */
 struct mm {
-    u64 pml4;             /* gPA of the top-level table: the value loaded into CR3 */
-    u64 brk_base, brk;    /* heap: [brk_base, brk) */
+    u64 pml4;          /* gPA of the top-level table: the value loaded into CR3 */
+    u64 brk_base, brk; /* heap: [brk_base, brk) */
+    int users;         /* processes (threads) sharing it; guarded by mm_pool_lock */
+    struct spinlock lock;
     struct region regions[NREGION];
 };
+
+struct mm *mm_alloc(void);     /* an empty mm with one user, 0 if none left */
+void mm_get(struct mm *mm);    /* one more user (a thread) */
+void mm_put(struct mm *mm);    /* drop one user; the last frees the address space */
 
 extern u64 kernel_pml4;
 extern int paging_levels;                /* 4, or 5 with VMMU_BOOT_FLAG_LA57 (vm.c) */
@@ -93,6 +125,18 @@ struct trapframe {
     u64 rip, cs, rflags, rsp, ss; /* pushed by the CPU (the engine) or built by the syscall stub */
 };
 
+/* 64-bit TSS (SDM vol. 3, 8.7): only RSP0 matters here, the stack a trap from user code
+ * switches to. One per CPU. */
+struct tss {
+    u32 reserved0;
+    u64 rsp0, rsp1, rsp2;
+    u64 reserved1;
+    u64 ist[7];
+    u64 reserved2;
+    u16 reserved3;
+    u16 iomap_base;
+} __attribute__((packed));
+
 /* Process slots: the scaling study's 64 sessions need 3 * 64 + 2. Each has a 16 KiB kernel stack
  * in .bss (4 MiB in all), which must end below the program text at VMMU_PROG_TEXT_BASE. */
 #define NPROC 256
@@ -117,10 +161,12 @@ struct proc {
     u64 wake_tick;    /* for sleep(ticks) */
     int exit_status;
     char name[PROC_NAME_MAX];
-    struct mm mm;
+    struct mm *mm;
+    int last_cpu;     /* where it ran last: a run elsewhere counts as a migration */
+    int thread;       /* created by clone: reaped by join, not by wait */
+    struct proc *run_next; /* the run queue's link (proc.c) */
 };
 
-extern struct proc *cur;
 extern struct proc *initproc;
 extern u64 ticks;
 
@@ -129,11 +175,12 @@ struct proc *proc_alloc(void);
 void proc_start(struct proc *p, const struct trapframe *tf); /* first return to user: tf */
 void scheduler(void) __attribute__((noreturn));
 void yield(void);
-void sleep_on(const void *chan);
 void wakeup(const void *chan);
 void sleep_ticks(u64 n);
 void timer_tick(void);
 int proc_fork(struct trapframe *tf);
+int proc_clone(struct trapframe *tf, u64 flags, u64 stack);
+int proc_join(int tid, u64 status_uva);
 void proc_exit(int status) __attribute__((noreturn));
 int proc_wait(u64 status_uva);
 
@@ -146,13 +193,14 @@ void fpu_switch_to(struct proc *p);       /* before p runs: save the owner's, lo
 void fpu_fork(struct proc *child);        /* child inherits the running process's state */
 void fpu_exec(struct proc *p);            /* a new image starts from the initial state */
 void fpu_release(struct proc *p);         /* p exits: its registers are nobody's */
+void fpu_leave(struct proc *p); /* p left this CPU: with several CPUs, save its state now */
 
 /* exec.c */
 int exec_load(struct proc *p, struct trapframe *tf, const char *name, int argc, char **argv);
 void kernel_start_init(const char *cmdline);
 
 /* ---- Traps and system calls (trap.c, syscall.c, entry.S) --------------------------------- */
-void cpu_init(void);
+void cpu_init(u32 id);
 void set_kernel_stack(u64 top);
 void trap(struct trapframe *tf);
 void syscall_dispatch(struct trapframe *tf);
@@ -169,27 +217,90 @@ void hc_write(const char *s, u64 len);
 void hc_write_program(const char *s, u64 len);
 u64 hc_clock(void); /* guest instructions retired so far (VMMU_HC_CLOCK) */
 
-/* Events the kernel counts and reports as kernel.<name> at shutdown. */
-struct kstats {
+/* Events the kernel counts and reports as kernel.<name> at shutdown (console.c): each CPU counts
+ * its own (struct cpu), the report sums them. */
+struct kernel_stats {
     u64 syscalls, page_faults, pf_demand_zero, pf_demand_zero_2m, pf_cow, cow_copy, cow_reuse,
         pf_fatal, forks, execs, exits, context_switches, processes_created, timer_ticks,
         idle_halts, cr3_loads, invlpgs, killed, fpu_switches;
+    /* SMP (smp.c): threads created, runs on another CPU than last time, IPIs sent and taken,
+     * shootdowns initiated (with at least one target), CPUs asked, lazy CPUs spared an IPI,
+     * requests served as a target. */
+    u64 threads, migrations, ipis_sent, ipis_received, shootdowns, shootdown_targets,
+        shootdown_lazy, shootdowns_served;
 };
-extern struct kstats kstats;
 
 /* ---- Hyper-V enlightenments (hv.c) ------------------------------------------------------- */
 /* CPUID 0x40000004 recommendations this kernel follows (VMMU_HV_REC_*), 0 on another host. */
 extern u32 hv_recommended;
-struct hv_stats {
+struct hv_counters {
     u64 switches, flush_spaces, flush_lists, flush_entries;
 };
-extern struct hv_stats hv_stats;
 void hv_init(void);
 void hv_switch_address_space(u64 pml4);          /* HvSwitchVirtualAddressSpace */
 void hv_flush_address_space(u64 pml4);           /* HvFlushVirtualAddressSpace, non-global */
 void hv_flush_address_list(u64 pml4, const u64 *va, u32 n); /* HvFlushVirtualAddressList */
 extern const struct vmmu_boot_info *boot;
 void report_kernel_stats(void);
+
+/* ---- CPUs (smp.c) ------------------------------------------------------------------------ */
+/* A TLB shootdown request (smp.c): what the initiating CPU asks the others to invalidate. */
+enum flush_kind { FLUSH_PAGES = 1, FLUSH_ALL, FLUSH_LEAVE };
+#define FLUSH_CEILING_PAGES 33 /* beyond this many pages a full flush (vm.c) */
+struct flush_request {
+    u64 pml4;
+    u32 kind, n;
+    u64 va[FLUSH_CEILING_PAGES];
+};
+
+/* Per-CPU data, reached through IA32_GS_BASE: the syscall stub reads the first two fields
+ * (offsets fixed in entry.S), mycpu() reads `self`. */
+struct cpu {
+    u64 kstack_top;   /* %gs:0: kernel stack of the running process */
+    u64 user_rsp;     /* %gs:8: scratch for the syscall stub */
+    struct cpu *self; /* %gs:16 */
+    u32 id;
+    volatile u32 started;
+    struct proc *proc;  /* running process; 0 in the scheduler */
+    struct proc *fpu_owner; /* whose FPU/SSE state this CPU's registers hold (fpu.c); 0: nobody's */
+    u64 scheduler_sp;   /* where swtch left the scheduler */
+    volatile u64 loaded_cr3; /* what CR3 holds: the shootdown's cpumask is read from these */
+    volatile u32 tlb_state;  /* TLB_ACTIVE, TLB_LAZY (idle, CR3 kept), TLB_LAZY_STALE */
+    volatile u32 flush_pending; /* bit i: CPU i's request waits for this CPU's ack */
+    volatile u32 idle, kicked;  /* halted in the scheduler; a reschedule IPI is on its way */
+    struct flush_request req;   /* this CPU's own request while it initiates a shootdown */
+    struct tss tss;
+    struct kernel_stats stats;
+    struct hv_counters hv;
+};
+enum { TLB_ACTIVE = 0, TLB_LAZY, TLB_LAZY_STALE };
+
+extern struct cpu cpus[VMMU_MAX_CPUS];
+extern u32 ncpus; /* from boot info: CPUs the kernel runs on */
+
+static inline struct cpu *mycpu(void) {
+    struct cpu *c;
+    __asm__ volatile("mov %%gs:16, %0" : "=r"(c));
+    return c;
+}
+/* The running process and this CPU's counters (every CPU has its own). */
+#define cur (mycpu()->proc)
+#define kstats (mycpu()->stats)
+#define hv_stats (mycpu()->hv)
+
+void smp_start_aps(void);
+void ap_main(u32 id) __attribute__((noreturn));
+void lapic_eoi(void);
+void send_ipi(u32 cpu, u32 vector);
+void kick_idle_cpu(void); /* a process became runnable: wake a halted CPU to run it */
+/* Shootdowns (smp.c): every other CPU whose CR3 holds pml4 invalidates `va` (FLUSH_PAGES), all
+ * non-global entries (FLUSH_ALL), or leaves the address space for the kernel's (FLUSH_LEAVE,
+ * before it is freed); the caller waits for every ack. */
+void tlb_shootdown(u64 pml4, u32 kind, const u64 *va, u32 n);
+void tlb_poll(void);        /* serve requests waiting for this CPU (IPI handler, spin loops) */
+void tlb_enter_lazy(void); /* this CPU idles keeping its CR3 (a stale mark already set stays) */
+/* This CPU runs a process again: 1 if a flush was deferred while it idled (reload CR3). */
+int tlb_leave_lazy(void);
 
 /* Shared with the libc (libc/string.c, libc/format.c). */
 void *memset(void *d, int c, size_t n);

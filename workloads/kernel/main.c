@@ -10,11 +10,15 @@ const struct vmmu_boot_info *boot = &boot_copy;
 
 void kmain(const struct vmmu_boot_info *info) {
     /* Traps first: nothing below may fault before the IDT is loaded. */
-    cpu_init();
+    cpu_init(0);
+    cpus[0].started = 1;
     fpu_init_cpu();
     if (info->magic != VMMU_BOOT_MAGIC)
         panic("bad boot info magic %llx", info->magic);
     boot_copy = *info;
+    if (boot->ncpus > VMMU_MAX_CPUS)
+        panic("boot info: %llu CPUs, at most %d", boot->ncpus, VMMU_MAX_CPUS);
+    ncpus = boot->ncpus ? (u32)boot->ncpus : 1;
     /* Before the first address-space switch: what the hypervisor recommends decides how. */
     hv_init();
     boot_copy.cmdline[VMMU_CMDLINE_MAX - 1] = 0;
@@ -29,5 +33,8 @@ void kmain(const struct vmmu_boot_info *info) {
     vm_init(boot->mem_bytes);
     kprintf("vmmu kernel: command line \"%s\"\n", boot->cmdline);
     kernel_start_init(boot->cmdline);
+    if (ncpus > 1)
+        kprintf("vmmu kernel: %u CPUs\n", ncpus);
+    smp_start_aps();
     scheduler();
 }

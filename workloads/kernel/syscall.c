@@ -5,7 +5,7 @@
 #include "x86.h"
 
 int user_range_ok(u64 va, u64 len, int write) {
-    struct region *r = region_find(&cur->mm, va);
+    struct region *r = region_find(cur->mm, va);
     if (!r || len > r->end - va)
         return 0;
     return !write || (r->flags & RF_W);
@@ -13,7 +13,7 @@ int user_range_ok(u64 va, u64 len, int write) {
 
 /* Copies a NUL-terminated user string of at most max-1 bytes; its length, or -errno. */
 static int user_string(char *dst, u64 uva, int max) {
-    struct region *r = region_find(&cur->mm, uva);
+    struct region *r = region_find(cur->mm, uva);
     if (!r)
         return -VMMU_EFAULT;
     for (int i = 0; i < max; ++i) {
@@ -27,7 +27,7 @@ static int user_string(char *dst, u64 uva, int max) {
 }
 
 static i64 sys_write(u64 fd, u64 buf, u64 len) {
-    static char chunk[256];
+    char chunk[256];
     if (fd != 1 && fd != 2)
         return -VMMU_EINVAL;
     if (len && !user_range_ok(buf, len, 0))
@@ -78,23 +78,27 @@ static i64 sys_exec(struct trapframe *tf, u64 name_uva, u64 argv_uva) {
 
 static struct region *heap_region(void) {
     for (int i = 0; i < NREGION; ++i)
-        if (cur->mm.regions[i].kind == R_HEAP)
-            return &cur->mm.regions[i];
+        if (cur->mm->regions[i].kind == R_HEAP)
+            return &cur->mm->regions[i];
     return 0;
 }
 
 /* brk(0) returns the heap end; brk(addr) moves it (Linux semantics: the current end on
  * failure). Memory below the new end is demand-zero; shrinking unmaps whole pages. */
 static i64 sys_brk(u64 addr) {
-    struct mm *mm = &cur->mm;
+    struct mm *mm = cur->mm;
+    spin_lock(&mm->lock);
     struct region *heap = heap_region();
-    if (!addr || !heap || addr < mm->brk_base || addr > VMMU_USER_MMAP_BASE)
+    if (!addr || !heap || addr < mm->brk_base || addr > VMMU_USER_MMAP_BASE) {
+        spin_unlock(&mm->lock);
         return (i64)mm->brk;
+    }
     u64 new_end = page_up(addr);
     if (new_end < heap->end)
         vm_unmap(mm->pml4, new_end, heap->end);
     heap->end = new_end;
     mm->brk = addr;
+    spin_unlock(&mm->lock);
     return (i64)addr;
 }
 
@@ -111,8 +115,7 @@ static int overlaps_mmap(struct mm *mm, u64 start, u64 end, u64 *after) {
 
 /* Anonymous memory at the lowest free address of the mmap area (so a region unmapped is
  * reused, as Linux's allocator does). */
-static i64 sys_mmap(u64 len, u64 flags) {
-    struct mm *mm = &cur->mm;
+static i64 mmap_locked(struct mm *mm, u64 len, u64 flags) {
     if (len == 0 || len > user_stack_top - USER_STACK_MAX - user_mmap_base ||
         (flags & ~(u64)(VMMU_MAP_HUGE | VMMU_MAP_SHARED)))
         return -VMMU_EINVAL;
@@ -147,10 +150,17 @@ static i64 sys_mmap(u64 len, u64 flags) {
     return (i64)start;
 }
 
+static i64 sys_mmap(u64 len, u64 flags) {
+    struct mm *mm = cur->mm;
+    spin_lock(&mm->lock);
+    i64 r = mmap_locked(mm, len, flags);
+    spin_unlock(&mm->lock);
+    return r;
+}
+
 /* Unmaps [addr, addr+len) from mmap regions, trimming or splitting them. A cut may not fall
  * inside a region backed by 2 MiB pages unless it is 2 MiB aligned. */
-static i64 sys_munmap(u64 addr, u64 len) {
-    struct mm *mm = &cur->mm;
+static i64 munmap_locked(struct mm *mm, u64 addr, u64 len) {
     if ((addr & (PAGE_SIZE - 1)) || len == 0 || addr + len < addr)
         return -VMMU_EINVAL;
     u64 end = page_up(addr + len);
@@ -191,6 +201,14 @@ static i64 sys_munmap(u64 addr, u64 len) {
     return 0;
 }
 
+static i64 sys_munmap(u64 addr, u64 len) {
+    struct mm *mm = cur->mm;
+    spin_lock(&mm->lock);
+    i64 r = munmap_locked(mm, addr, len);
+    spin_unlock(&mm->lock);
+    return r;
+}
+
 void syscall_dispatch(struct trapframe *tf) {
     kstats.syscalls++;
     u64 a0 = tf->rdi, a1 = tf->rsi, a2 = tf->rdx;
@@ -220,6 +238,9 @@ void syscall_dispatch(struct trapframe *tf) {
         hc_exit(a0);
     case SYS_UPTIME: ret = (i64)ticks; break;
     case SYS_CLOCK: ret = (i64)hc_clock(); break;
+    case SYS_CLONE: ret = proc_clone(tf, a0, a1); break;
+    case SYS_JOIN: ret = proc_join((int)a0, a1); break;
+    case SYS_NCPUS: ret = ncpus; break;
     default: ret = -VMMU_ENOSYS; break;
     }
     tf->rax = (u64)ret;

@@ -4,31 +4,11 @@
 #include "kernel.h"
 #include "x86.h"
 
-/* Per-CPU area reached through %gs in the syscall stub (offsets fixed in entry.S). */
-struct percpu {
-    u64 kstack_top; /* 0: kernel stack of the running process */
-    u64 user_rsp;   /* 8: scratch for the stub */
-};
-static struct percpu percpu;
-
-/* 64-bit TSS (SDM vol. 3, 8.7): only RSP0 matters here, the stack a trap from user code
- * switches to. */
-struct tss {
-    u32 reserved0;
-    u64 rsp0, rsp1, rsp2;
-    u64 reserved1;
-    u64 ist[7];
-    u64 reserved2;
-    u16 reserved3;
-    u16 iomap_base;
-} __attribute__((packed));
-static struct tss tss;
-
 /* GDT (SDM vol. 3, 3.4.5): the engine's selectors 0x08 (64-bit code) and 0x10 (data), with
- * their accessed bits preset so loading them never writes the table, then the 16-byte TSS
- * descriptor at 0x18 (SDM vol. 3, 8.2.3). */
-#define SEL_TSS 0x18
-static u64 gdt[5] = {0, 0x00209b0000000000ULL, 0x0000930000000000ULL, 0, 0};
+ * their accessed bits preset so loading them never writes the table, then one 16-byte TSS
+ * descriptor per CPU from 0x18 on (SDM vol. 3, 8.2.3): each CPU has its own RSP0. */
+#define SEL_TSS(cpu) (0x18 + 16 * (cpu))
+static u64 gdt[3 + 2 * VMMU_MAX_CPUS] = {0, 0x00209b0000000000ULL, 0x0000930000000000ULL};
 
 /* IDT: 16-byte gates (SDM vol. 3, 6.14.1). */
 struct gate {
@@ -48,7 +28,7 @@ extern char vector0[], vector1[], vector2[], vector3[], vector4[], vector5[], ve
     vector7[], vector8[], vector9[], vector10[], vector11[], vector12[], vector13[], vector14[],
     vector15[], vector16[], vector17[], vector18[], vector19[], vector20[], vector21[], vector22[],
     vector23[], vector24[], vector25[], vector26[], vector27[], vector28[], vector29[], vector30[],
-    vector31[], vector32[], syscall_entry[];
+    vector31[], vector32[], vector240[], vector241[], syscall_entry[];
 
 static void set_gate(int vec, void *handler) {
     u64 a = (u64)handler;
@@ -65,16 +45,24 @@ static void set_gate(int vec, void *handler) {
 }
 
 void set_kernel_stack(u64 top) {
-    percpu.kstack_top = top;
-    tss.rsp0 = top;
+    struct cpu *c = mycpu();
+    c->kstack_top = top;
+    c->tss.rsp0 = top;
 }
 
-void cpu_init(void) {
-    u64 base = (u64)&tss, limit = sizeof tss - 1;
-    tss.iomap_base = sizeof tss; /* no I/O bitmap */
-    gdt[3] = (limit & 0xffff) | ((base & 0xffffff) << 16) | (0x89ULL << 40) |
-             (((limit >> 16) & 0xf) << 48) | (((base >> 24) & 0xff) << 56);
-    gdt[4] = base >> 32;
+/* Each CPU, the boot CPU first (id 0): its per-CPU data, then the shared GDT and IDT and its
+ * own TSS. */
+void cpu_init(u32 id) {
+    struct cpu *c = &cpus[id];
+    c->self = c;
+    c->id = id;
+    /* Per-CPU data first: everything below may use mycpu() (abi.h: an AP starts with GS base 0). */
+    wrmsr(MSR_GS_BASE, (u64)c);
+    u64 base = (u64)&c->tss, limit = sizeof c->tss - 1;
+    c->tss.iomap_base = sizeof c->tss; /* no I/O bitmap */
+    gdt[3 + 2 * id] = (limit & 0xffff) | ((base & 0xffffff) << 16) | (0x89ULL << 40) |
+                      (((limit >> 16) & 0xf) << 48) | (((base >> 24) & 0xff) << 56);
+    gdt[4 + 2 * id] = base >> 32;
     struct table_ptr gp = {sizeof gdt - 1, (u64)gdt};
     __asm__ volatile("lgdt %0" : : "m"(gp));
     /* Reload every segment register from the new table; CS needs a far return. */
@@ -83,7 +71,7 @@ void cpu_init(void) {
                      :
                      : "r"(VMMU_SEL_KERNEL_DS), "i"(VMMU_SEL_KERNEL_CS)
                      : "rax", "memory");
-    __asm__ volatile("ltr %w0" : : "r"(SEL_TSS));
+    __asm__ volatile("ltr %w0" : : "r"(SEL_TSS(id)));
 
     void *vectors[33] = {vector0,  vector1,  vector2,  vector3,  vector4,  vector5,  vector6,
                          vector7,  vector8,  vector9,  vector10, vector11, vector12, vector13,
@@ -92,6 +80,8 @@ void cpu_init(void) {
                          vector28, vector29, vector30, vector31, vector32};
     for (int i = 0; i < 33; ++i)
         set_gate(i, vectors[i]);
+    set_gate(VMMU_VEC_IPI_SHOOTDOWN, vector240);
+    set_gate(VMMU_VEC_IPI_RESCHED, vector241);
     struct table_ptr ip = {sizeof idt - 1, (u64)idt};
     __asm__ volatile("lidt %0" : : "m"(ip));
 
@@ -100,7 +90,6 @@ void cpu_init(void) {
     wrmsr(MSR_STAR, (u64)VMMU_SEL_KERNEL_CS << 32);
     wrmsr(MSR_LSTAR, (u64)syscall_entry);
     wrmsr(MSR_SFMASK, RFLAGS_IF | RFLAGS_TF | RFLAGS_DF | RFLAGS_AC | RFLAGS_NT);
-    wrmsr(MSR_GS_BASE, (u64)&percpu);
 }
 
 static int from_user(const struct trapframe *tf) {
@@ -130,9 +119,20 @@ static void kill_current(const struct trapframe *tf, u64 addr) {
 void trap(struct trapframe *tf) {
     if (tf->vector == VMMU_VEC_TIMER) {
         timer_tick();
+        /* One CPU: the engine never marks the timer in service (abi.h), so no EOI. */
+        if (ncpus > 1)
+            lapic_eoi();
         /* Round robin: a tick that lands in user code ends the running process's turn. */
         if (cur && from_user(tf))
             yield();
+        return;
+    }
+    if (tf->vector == VMMU_VEC_IPI_SHOOTDOWN || tf->vector == VMMU_VEC_IPI_RESCHED) {
+        /* A reschedule IPI only wakes a halted CPU: its scheduler loop looks again. */
+        kstats.ipis_received++;
+        if (tf->vector == VMMU_VEC_IPI_SHOOTDOWN)
+            tlb_poll();
+        lapic_eoi();
         return;
     }
     if (tf->vector == VMMU_VEC_PF) {
@@ -140,7 +140,7 @@ void trap(struct trapframe *tf) {
         kstats.page_faults++;
         /* Faults on user addresses, from user code or from the kernel copying to or from
          * user memory in a system call, are resolved against the process's regions. */
-        if (cur && user_va(addr) && vm_fault(&cur->mm, addr, tf->error) == 0)
+        if (cur && user_va(addr) && vm_fault(cur->mm, addr, tf->error) == 0)
             return;
         kstats.pf_fatal++;
         if (cur && from_user(tf))

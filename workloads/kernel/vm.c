@@ -8,7 +8,9 @@
  *   PML4[128..]    kernel half: the direct map, the same entries in every address space.
  * With 5 levels that PML4 is the one under PML5[0], and the mmap region and the stack move to
  * PML5[1] (2^48 up). The root is what CR3 holds (a PML4 or a PML5); `pml4` names it below.
- * The kernel only ever edits page tables through the direct map.
+ * The kernel only ever edits page tables through the direct map. An mm's lock guards its page
+ * tables and regions; a change that drops translations other CPUs may cache is shot down on them
+ * (smp.c) before the frames it unmapped are freed.
  */
 #include "kernel.h"
 #include "x86.h"
@@ -17,7 +19,6 @@ u64 kernel_pml4;
 int paging_levels = 4;                    /* 5 with VMMU_BOOT_FLAG_LA57 */
 u64 user_mmap_base = VMMU_USER_MMAP_BASE; /* moved up by 2^48 with 5 levels */
 u64 user_stack_top = VMMU_USER_STACK_TOP;
-static u64 loaded_cr3;  /* what CR3 holds: reading CR3 back may cost a VM exit */
 static u64 ktext_pt;    /* page table mapping the kernel text, shared by all address spaces */
 extern char __text_start[], __text_end[];
 
@@ -30,7 +31,9 @@ static u64 *table(u64 pa) { return (u64 *)P2V(pa); }
 /* Under a hypervisor that recommends it (hv.c), by HvSwitchVirtualAddressSpace. cr3_loads
  * counts the plain `mov cr3` loads only. */
 void switch_cr3(u64 pml4) {
-    loaded_cr3 = pml4;
+    /* Published before the load: a shootdown that reads it (the cpumask) after changing a table
+     * either targets this CPU or comes after its CR3 load saw the change. */
+    mycpu()->loaded_cr3 = pml4;
     if (hv_recommended & VMMU_HV_REC_SWITCH_AS) {
         hv_switch_address_space(pml4);
         return;
@@ -41,47 +44,59 @@ void switch_cr3(u64 pml4) {
 
 /* Switching to the address space already loaded needs no flush. */
 void vm_activate(u64 pml4) {
-    if (pml4 != loaded_cr3)
+    if (pml4 != mycpu()->loaded_cr3)
         switch_cr3(pml4);
 }
 
-/* Every non-global entry of the loaded address space: a CR3 reload, or HvFlushVirtualAddressSpace
- * where Hyper-V recommends it. */
+/* Every non-global entry of the address space, on every CPU: here a CR3 reload, or
+ * HvFlushVirtualAddressSpace where Hyper-V recommends it; elsewhere a shootdown. */
 void vm_flush_all(u64 pml4) {
-    if (pml4 != loaded_cr3)
-        return;
-    if (hv_recommended & VMMU_HV_REC_LOCAL_FLUSH)
-        hv_flush_address_space(pml4);
-    else
-        switch_cr3(pml4);
+    if (pml4 == mycpu()->loaded_cr3) {
+        if (hv_recommended & VMMU_HV_REC_LOCAL_FLUSH)
+            hv_flush_address_space(pml4);
+        else
+            switch_cr3(pml4);
+    }
+    tlb_shootdown(pml4, FLUSH_ALL, 0, 0);
 }
 
-/* Pages waiting for one HvFlushVirtualAddressList while vm_unmap edits a range (Windows batches
- * its flushes the same way); 0 outside vm_unmap. Beyond the ceiling below the whole space goes. */
-#define FLUSH_CEILING_PAGES 33
-static u64 flush_list[FLUSH_CEILING_PAGES + 1];
-static u32 flush_listed;
-static int flush_batching;
+/* The pages one vm_unmap or fault removes or downgrades: flushed here at once (invlpg) or as one
+ * HvFlushVirtualAddressList (Windows batches its flushes the same way), on other CPUs by one
+ * shootdown at the end; the frames they mapped are freed only after that (a stale translation
+ * on another CPU must never reach a frame already given to someone else). */
+struct flush_batch {
+    u64 va[FLUSH_CEILING_PAGES];
+    u32 n;
+    int overflow;  /* more than the ceiling: flush the whole space instead */
+    int hv_listed; /* va[] waits for one local HvFlushVirtualAddressList */
+    struct frame_gather freed;
+};
 
-/* A changed or removed entry may still sit in the TLB: invalidate it if this address space is
- * the loaded one (the others are flushed when CR3 is next loaded with them). */
-static void flush_page(u64 pml4, u64 va) {
-    if (pml4 != loaded_cr3)
+/* A changed or removed entry may still sit in a TLB: invalidate it here if this address space
+ * is the loaded one (others are flushed when CR3 is next loaded with them), and note it for the
+ * other CPUs. */
+static void flush_page(u64 pml4, u64 va, struct flush_batch *b) {
+    if (b->n < FLUSH_CEILING_PAGES)
+        b->va[b->n++] = va;
+    else
+        b->overflow = 1;
+    if (pml4 != mycpu()->loaded_cr3)
         return;
     if (hv_recommended & VMMU_HV_REC_LOCAL_FLUSH) {
-        if (!flush_batching) {
-            hv_flush_address_list(pml4, &va, 1);
-            return;
-        }
-        if (flush_listed == sizeof flush_list / sizeof flush_list[0]) {
-            hv_flush_address_list(pml4, flush_list, flush_listed);
-            flush_listed = 0;
-        }
-        flush_list[flush_listed++] = va;
+        b->hv_listed = 1;
         return;
     }
     kstats.invlpgs++;
     invlpg(va);
+}
+
+/* After the edits: the local hypercall if one is due, the remote shootdown, then the frames. */
+static void flush_finish(u64 pml4, struct flush_batch *b, int full) {
+    if (b->hv_listed && !full)
+        hv_flush_address_list(pml4, b->va, b->n);
+    if (b->n || b->overflow)
+        tlb_shootdown(pml4, full || b->overflow ? FLUSH_ALL : FLUSH_PAGES, b->va, b->n);
+    frame_gather_release(&b->freed);
 }
 
 /* The entry at `level` (1 = PT ... 4 = PML4, 5 = PML5) that maps va, creating the tables above
@@ -208,8 +223,9 @@ static void free_user_pml4(u64 pml4) {
 }
 
 void vm_free(u64 pml4) {
-    if (pml4 == loaded_cr3)
-        panic("freeing the loaded address space");
+    for (u32 i = 0; i < ncpus; ++i)
+        if (cpus[i].loaded_cr3 == pml4)
+            panic("freeing the address space CPU %u has loaded", i);
     if (paging_levels == 5) {
         /* PML5[0] holds the PML4 with the kernel half; the slots above are all the process's. */
         u64 *t = table(pml4);
@@ -278,10 +294,14 @@ int vm_map(u64 pml4, u64 va, u64 pa, u64 flags) {
 }
 
 /* Beyond FLUSH_CEILING_PAGES pages one CR3 load is cheaper than an invlpg each (Linux's
- * tlb_single_page_flush_ceiling, arch/x86/mm/tlb.c). */
+ * tlb_single_page_flush_ceiling, arch/x86/mm/tlb.c). The mm's lock is held. */
 void vm_unmap(u64 pml4, u64 start, u64 end) {
-    int full_flush = (end - start) / PAGE_SIZE > FLUSH_CEILING_PAGES && pml4 == loaded_cr3;
-    flush_batching = 1;
+    int ranged_full = (end - start) / PAGE_SIZE > FLUSH_CEILING_PAGES;
+    int full_flush = ranged_full && pml4 == mycpu()->loaded_cr3;
+    struct flush_batch b;
+    b.n = 0;
+    b.overflow = b.hv_listed = 0;
+    frame_gather_init(&b.freed);
     int removed = 0;
     u64 va = start;
     while (va < end) {
@@ -294,11 +314,11 @@ void vm_unmap(u64 pml4, u64 start, u64 end) {
         if (*pde & PTE_PS) {
             /* A 2 MiB page goes only when the range covers all of it. */
             if ((va & (HUGE_SIZE - 1)) == 0 && next2m <= end) {
-                frame_put(*pde & PTE_ADDR, 1);
+                frame_put_gather(*pde & PTE_ADDR, 1, &b.freed);
                 *pde = 0;
                 removed = 1;
-                if (!full_flush)
-                    flush_page(pml4, va);
+                if (!ranged_full)
+                    flush_page(pml4, va, &b);
             }
             va = next2m;
             continue;
@@ -310,19 +330,21 @@ void vm_unmap(u64 pml4, u64 start, u64 end) {
             u64 *pte = &pt[pt_index(va, 1)];
             if (!(*pte & PTE_P))
                 continue;
-            frame_put(*pte & PTE_ADDR, 0);
+            frame_put_gather(*pte & PTE_ADDR, 0, &b.freed);
             *pte = 0;
             removed = 1;
-            if (!full_flush)
-                flush_page(pml4, va);
+            if (!ranged_full)
+                flush_page(pml4, va, &b);
         }
     }
-    flush_batching = 0;
-    if (flush_listed)
-        hv_flush_address_list(pml4, flush_list, flush_listed);
-    flush_listed = 0;
-    if (full_flush && removed)
-        vm_flush_all(pml4);
+    if (full_flush && removed) {
+        if (hv_recommended & VMMU_HV_REC_LOCAL_FLUSH)
+            hv_flush_address_space(pml4);
+        else
+            switch_cr3(pml4);
+    }
+    b.overflow |= ranged_full && removed;
+    flush_finish(pml4, &b, 0);
 }
 
 struct region *region_find(struct mm *mm, u64 va) {
@@ -365,6 +387,10 @@ static int cow_fault(struct mm *mm, u64 va) {
     u64 size = huge ? HUGE_SIZE : PAGE_SIZE;
     u64 old = *e & PTE_ADDR;
     u64 flags = ((*e & ~PTE_ADDR) & ~PTE_COW) | PTE_W;
+    struct flush_batch b;
+    b.n = 0;
+    b.overflow = b.hv_listed = 0;
+    frame_gather_init(&b.freed);
     if (frame_count(old) == 1) {
         kstats.cow_reuse++;
         *e = old | flags;
@@ -374,11 +400,13 @@ static int cow_fault(struct mm *mm, u64 va) {
             return -1;
         memcpy(P2V(copy), P2V(old), size);
         *e = copy | flags;
-        frame_put(old, huge);
+        frame_put_gather(old, huge, &b.freed);
         kstats.cow_copy++;
     }
-    /* The read-only translation may be cached: drop it (SDM 4.10.4.1). */
-    flush_page(mm->pml4, va & ~(size - 1));
+    /* The read-only translation may be cached, here or on a CPU running another thread of this
+     * mm: drop it (SDM 4.10.4.1). */
+    flush_page(mm->pml4, va & ~(size - 1), &b);
+    flush_finish(mm->pml4, &b, 0);
     return 0;
 }
 
@@ -393,6 +421,8 @@ static int demand_zero(struct mm *mm, struct region *r, u64 va) {
             u64 *pde = entry_at(mm->pml4, base, 2, 1);
             if (!pde)
                 return -1;
+            if (*pde & PTE_PS)
+                return 0; /* another thread faulted it in meanwhile */
             if (!(*pde & PTE_P)) {
                 u64 f = frame_alloc_huge();
                 if (f) {
@@ -416,7 +446,7 @@ static int demand_zero(struct mm *mm, struct region *r, u64 va) {
     return 0;
 }
 
-int vm_fault(struct mm *mm, u64 va, u64 err) {
+static int vm_fault_locked(struct mm *mm, u64 va, u64 err) {
     struct region *r = region_find(mm, va);
     if (!r || (err & VMMU_PF_I))
         return -1;
@@ -424,7 +454,66 @@ int vm_fault(struct mm *mm, u64 va, u64 err) {
         return -1;
     if (!(err & VMMU_PF_P))
         return demand_zero(mm, r, va);
-    if (err & VMMU_PF_W)
+    if (err & VMMU_PF_W) {
+        /* Another thread may have resolved it meanwhile (its shootdown reached this CPU while
+         * it waited for the lock): then the entry is writable now. */
+        u64 *e = vm_entry(mm->pml4, va, 2, 0);
+        if (e && (*e & PTE_P) && !(*e & PTE_PS))
+            e = vm_entry(mm->pml4, va, 1, 0);
+        if (e && (*e & (PTE_P | PTE_W)) == (PTE_P | PTE_W))
+            return 0;
         return cow_fault(mm, va);
+    }
     return -1;
+}
+
+int vm_fault(struct mm *mm, u64 va, u64 err) {
+    spin_lock(&mm->lock);
+    int r = vm_fault_locked(mm, va, err);
+    spin_unlock(&mm->lock);
+    return r;
+}
+
+/* ---- The pool of address spaces ---------------------------------------------------------- */
+static struct mm mms[NPROC];
+static struct spinlock mm_pool_lock = SPINLOCK("mm pool");
+
+struct mm *mm_alloc(void) {
+    spin_lock(&mm_pool_lock);
+    for (int i = 0; i < NPROC; ++i) {
+        struct mm *mm = &mms[i];
+        if (mm->users || mm->pml4)
+            continue;
+        memset(mm, 0, sizeof *mm);
+        mm->users = 1;
+        mm->lock.cpu = NOCPU;
+        mm->lock.name = "mm";
+        spin_unlock(&mm_pool_lock);
+        return mm;
+    }
+    spin_unlock(&mm_pool_lock);
+    return 0;
+}
+
+void mm_get(struct mm *mm) {
+    spin_lock(&mm_pool_lock);
+    mm->users++;
+    spin_unlock(&mm_pool_lock);
+}
+
+/* The last user has already left the address space on its own CPU; idle CPUs that still hold
+ * it lazily are sent away before the tables go (smp.c, FLUSH_LEAVE). */
+void mm_put(struct mm *mm) {
+    spin_lock(&mm_pool_lock);
+    int last = --mm->users == 0;
+    spin_unlock(&mm_pool_lock);
+    if (!last)
+        return;
+    if (mm->pml4) {
+        tlb_shootdown(mm->pml4, FLUSH_LEAVE, 0, 0);
+        vm_free(mm->pml4);
+    }
+    spin_lock(&mm_pool_lock);
+    mm->pml4 = 0;
+    spin_unlock(&mm_pool_lock);
 }

@@ -39,6 +39,31 @@ static inline void wrmsr(u32 msr, u64 v) {
     __asm__ volatile("wrmsr" : : "c"(msr), "a"((u32)v), "d"((u32)(v >> 32)));
 }
 
+static inline void outl(u16 port, u32 v) { __asm__ volatile("outl %0, %1" : : "a"(v), "Nd"(port)); }
+
+/* The spin-wait hint (SDM vol. 2, PAUSE). */
+static inline void cpu_relax(void) { __asm__ volatile("pause" : : : "memory"); }
+
+/* Atomic read-modify-writes on shared words (SDM vol. 2, LOCK prefix; XCHG locks by itself). */
+static inline u32 xchg32(volatile u32 *p, u32 v) {
+    __asm__ volatile("xchgl %0, %1" : "+r"(v), "+m"(*p) : : "memory");
+    return v;
+}
+static inline void atomic_or32(volatile u32 *p, u32 v) {
+    __asm__ volatile("lock orl %1, %0" : "+m"(*p) : "r"(v) : "memory", "cc");
+}
+static inline void atomic_and32(volatile u32 *p, u32 v) {
+    __asm__ volatile("lock andl %1, %0" : "+m"(*p) : "r"(v) : "memory", "cc");
+}
+static inline u32 atomic_fetch_add32(volatile u32 *p, u32 v) {
+    __asm__ volatile("lock xaddl %0, %1" : "+r"(v), "+m"(*p) : : "memory", "cc");
+    return v;
+}
+static inline u32 atomic_cmpxchg32(volatile u32 *p, u32 expected, u32 desired) {
+    __asm__ volatile("lock cmpxchgl %2, %1" : "+a"(expected), "+m"(*p) : "r"(desired) : "memory", "cc");
+    return expected;
+}
+
 static inline void outb(u16 port, u8 v) { __asm__ volatile("outb %0, %1" : : "a"(v), "Nd"(port)); }
 
 /* Wait for the next timer tick with interrupts enabled; sti's one-instruction shadow makes the

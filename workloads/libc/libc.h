@@ -35,6 +35,20 @@ uint64_t uptime(void); /* timer ticks since boot */
 /* The guest's monotonic clock: guest instructions retired since boot (exact, deterministic). */
 uint64_t vmmu_instructions(void);
 
+/* ---- Threads (thread.c, clone.S): threads share the address space; each runs fn(arg) on its
+ * own 64 KiB stack and exits with fn's return value. thread_join waits for a thread this one
+ * created and returns its id (or -errno), its status in *status. malloc/free are safe in
+ * threads (one lock). ---- */
+int thread_create(int (*fn)(void *), void *arg); /* thread id, or -errno */
+int thread_join(int tid, int *status);
+int ncpus(void); /* CPUs the kernel runs on */
+/* A user-level spinlock: xchg, pause, and a yield after 64 spins. Zero-initialised = free. */
+struct user_lock {
+    volatile uint32_t locked;
+};
+void user_lock(struct user_lock *l);
+void user_unlock(struct user_lock *l);
+
 /* ---- Regions of interest (roi.c): the engine reports the counters between the two markers as
  * a window named `name` (summed over repeats). Regions nest one level at most; every region
  * must be closed before the run ends. ---- */

@@ -1,6 +1,7 @@
 /* A small allocator: power-of-two size classes carved from the brk heap, each with its own
  * free list; blocks too big for the largest class come straight from mmap and go back with
- * munmap, so large working sets return their memory to the kernel when freed. */
+ * munmap, so large working sets return their memory to the kernel when freed. One lock makes it
+ * safe in threads. */
 #include "libc.h"
 
 #define HEADER 16                 /* keeps payloads 16-byte aligned */
@@ -16,8 +17,9 @@ struct header {
 #define MAGIC 0x6d656d21u
 
 static void *free_lists[MAX_SHIFT + 1];
+static struct user_lock heap_lock;
 
-void *malloc(size_t n) {
+static void *malloc_locked(size_t n) {
     if (n == 0)
         n = 1;
     if (n > ((size_t)1 << MAX_SHIFT) - HEADER) {
@@ -49,6 +51,13 @@ void *malloc(size_t n) {
     return (char *)h + HEADER;
 }
 
+void *malloc(size_t n) {
+    user_lock(&heap_lock);
+    void *p = malloc_locked(n);
+    user_unlock(&heap_lock);
+    return p;
+}
+
 void *calloc(size_t count, size_t size) {
     if (size && count > (size_t)-1 / size)
         return 0;
@@ -71,8 +80,10 @@ void free(void *p) {
         munmap(h, h->size);
         return;
     }
+    user_lock(&heap_lock);
     *(void **)p = free_lists[h->cls];
     free_lists[h->cls] = h;
+    user_unlock(&heap_lock);
 }
 
 /* The block's usable bytes: its class size or its mapping, less the header. */

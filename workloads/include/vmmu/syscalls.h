@@ -21,7 +21,15 @@
 #define SYS_REPORT 12  /* report(key, value): a named result, forwarded to the engine */
 #define SYS_SHUTDOWN 13 /* shutdown(status): kernel reports its counters and ends the run */
 #define SYS_UPTIME 14  /* uptime(): timer ticks since boot */
-#define SYS_CLOCK 15   /* clock(): guest instructions retired since boot (monotonic, exact) */
+#define SYS_CLOCK 15   /* clock(): guest instructions the VM retired since boot (monotonic, exact) */
+/* clone(flags, stack): a thread sharing the caller's address space (flags must be
+ * VMMU_CLONE_VM); it resumes after the call on `stack` (16-byte aligned, inside a writable
+ * region) with rax = 0, every other register as the caller's. Returns its id. */
+#define SYS_CLONE 16
+#define SYS_JOIN 17  /* join(tid, &status): wait for a thread this process created, reap it */
+#define SYS_NCPUS 18 /* ncpus(): how many CPUs the kernel runs on */
+
+#define VMMU_CLONE_VM 0x100 /* Linux's CLONE_VM: share the address space */
 
 /* mmap flags (anonymous memory only). */
 #define VMMU_MAP_HUGE 0x1   /* back with 2 MiB pages where alignment allows */
