@@ -23,3 +23,8 @@ add_dependencies(kernel_smp_test vmmu_guest_all)
 add_test(NAME smp_matrix_sample
          COMMAND ${CMAKE_CURRENT_LIST_DIR}/regression/smp_matrix.sh $<TARGET_FILE:vmmu> --sample)
 set_tests_properties(smp_matrix_sample PROPERTIES TIMEOUT 600 LABELS "kernel;smp")
+
+# Shadow paging under the kernel on several vCPUs: oracle, checksums, remote flushes, reruns.
+vmmu_test(shadow_smp_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/integration/shadow_smp_test.cpp
+          LIBS vmmu_cli)
+add_dependencies(shadow_smp_test vmmu_guest_all)

@@ -335,3 +335,91 @@ TEST(ShadowBackend, UnknownOptionIsRejected) {
     EXPECT_THROW(TestGuest(Options{{"unsnyc", "1"}}), std::invalid_argument);
     EXPECT_THROW(TestGuest(Options{{"flood_threshold", "x"}}), std::invalid_argument);
 }
+
+// Several vCPUs: the shadow pages are the VM's, each vCPU has its own TLB and walk caches, and a
+// change to a present shadow entry on one vCPU flushes the others (KVM's kvm_flush_remote_tlbs):
+// a vCPU running in the guest is kicked (a remote_flush exit), a halted one flushes when it
+// next runs. Either way its next access walks, although its translation did not change.
+TEST(ShadowBackend, SeveralVcpusShareShadowPagesAndAreFlushedRemotely) {
+    TestGuest g(opts(false), /*vpid=*/true, /*pwc=*/true);
+    ShadowBackend& b = g.backend();
+    g.map(kVa, kData);
+    g.map(kVa + 0x1000, kData + 0x1000);
+    ASSERT_TRUE(g.access(kVa));
+    ASSERT_TRUE(g.access(kVa + 0x1000));
+    EXPECT_EQ(g.exits(ExitReason::PfHidden), 2u);
+    b.on_vcpu_start(1);
+    b.on_vcpu_switch(1);
+    // vCPU 1's TLB is empty, the shadow tables are not: one walk, no hidden fault.
+    uint64_t walks = g.counters().walks.walks;
+    ASSERT_TRUE(g.access(kVa));
+    EXPECT_EQ(g.counters().walks.walks, walks + 1);
+    ASSERT_TRUE(g.access(kVa));
+    EXPECT_EQ(g.counters().walks.walks, walks + 1);
+    EXPECT_EQ(g.exits(ExitReason::PfHidden), 2u);
+    EXPECT_EQ(g.detail("remote_flush_requests"), 0u);
+
+    // vCPU 0 remaps kVa + 0x1000: the emulated write changes a present shadow leaf, so vCPU 1,
+    // running in the guest, is kicked. vCPU 0's own TLB is flushed as with one vCPU.
+    b.on_vcpu_switch(0);
+    g.map(kVa + 0x1000, kData + 0x5000);
+    EXPECT_EQ(g.exits(ExitReason::PtWrite), 1u);
+    EXPECT_EQ(g.exits(ExitReason::RemoteFlush), 1u);
+    EXPECT_EQ(g.detail("remote_flush_requests"), 1u);
+    EXPECT_EQ(g.detail("remote_flush_kicks"), 1u);
+    EXPECT_EQ(g.detail("remote_flush_deferred"), 0u);
+    // vCPU 1 serves the request before it runs: its TLB held kVa in the L1 and the STLB.
+    b.on_vcpu_switch(1);
+    EXPECT_EQ(g.detail("remote_flush_entries"), 2u);
+    walks = g.counters().walks.walks;
+    ASSERT_TRUE(g.access(kVa));
+    EXPECT_EQ(g.counters().walks.walks, walks + 1);
+
+    // vCPU 1 halts: the next request is left pending (no kick, no exit) and served on its turn.
+    b.on_hlt(0);
+    b.on_vcpu_switch(0);
+    g.map(kVa + 0x1000, kData + 0x6000);
+    EXPECT_EQ(g.exits(ExitReason::RemoteFlush), 1u);
+    EXPECT_EQ(g.detail("remote_flush_requests"), 2u);
+    EXPECT_EQ(g.detail("remote_flush_deferred"), 1u);
+    b.on_vcpu_switch(1);
+    EXPECT_EQ(g.detail("remote_flush_entries"), 4u);
+    // An IPI wakes it: the hlt exit was taken already, so the injection takes none.
+    b.on_ipi_receive(0, 0xf0);
+    EXPECT_EQ(g.exits(ExitReason::Ipi), 0u);
+    EXPECT_EQ(g.detail("ipi_receives_woken"), 1u);
+    walks = g.counters().walks.walks;
+    ASSERT_TRUE(g.access(kVa));
+    EXPECT_EQ(g.counters().walks.walks, walks + 1);
+    // Running, it takes an exit for an IPI; so does the sender's APIC write.
+    b.on_ipi_receive(0, 0xf0);
+    b.on_ipi_send(0, 0x520, 0xf1, 1);
+    EXPECT_EQ(g.exits(ExitReason::Ipi), 2u);
+}
+
+// Each vCPU has its own shadow root and cache of previous roots; a root another vCPU uses is not
+// zapped when it leaves one vCPU's cache.
+TEST(ShadowBackend, SeveralVcpusKeepTheirOwnRoots) {
+    TestGuest g(opts(true));
+    ShadowBackend& b = g.backend();
+    GuestPhys first = g.root();
+    g.map(kVa, kData);
+    ASSERT_TRUE(g.access(kVa));
+    b.on_vcpu_start(1);
+    // vCPU 0 moves through four other address spaces: its cache (3 previous roots) pushes the
+    // first root out, but vCPU 1 runs on it.
+    for (int i = 0; i < 4; ++i) {
+        GuestPhys other = g.new_table();
+        g.map(other, kVa, kData + 0x1000 * (i + 1));
+        g.cr3(other);
+        ASSERT_TRUE(g.access(kVa));
+    }
+    EXPECT_EQ(g.detail("root_cache_misses"), 4u);
+    b.on_vcpu_switch(1);
+    EXPECT_EQ(g.mmu().current_root().gfn, first);
+    uint64_t hidden = g.exits(ExitReason::PfHidden);
+    g.cr3(first); // the functional side follows vCPU 1's CR3 (the test guest has one)
+    ASSERT_TRUE(g.access(kVa));
+    EXPECT_EQ(g.exits(ExitReason::PfHidden), hidden); // its shadow tables are still there
+    EXPECT_EQ(g.detail("mmu_shadow_zapped"), 0u);
+}

@@ -106,8 +106,9 @@ struct Machine::Impl final : CpuBus {
         for (GuestObserver* o : observers)
             if (!o->models_vcpus())
                 throw std::runtime_error(fmt::format(
-                    "start CPU {}: an attached model does not model several vCPUs yet; run "
-                    "with --backends none",
+                    "start CPU {}: an attached model does not model several vCPUs; run "
+                    "without it (--backends with the schemes that do: native, shadow, slat, "
+                    "agile, ideal; or none), or with --vcpus 1",
                     cpu));
         vcpus[cpu]->start(*vcpus[from], rip, rsp);
         for (GuestObserver* o : observers) o->on_vcpu_start(static_cast<unsigned>(cpu));

@@ -9,6 +9,7 @@
 #include <array>
 #include <stdexcept>
 #include <string_view>
+#include <utility>
 
 namespace vmmu::shadow {
 namespace {
@@ -182,6 +183,8 @@ bool ShadowBackend::handle_hidden_fault(const HiddenFault& fault) {
 
 void ShadowBackend::vm_exit(ExitReason reason) {
     counters_.exits.count(reason);
+    // Any exit but hlt shows the vCPU running in the guest (a hlt exit blocks it).
+    halted_ = reason == ExitReason::Hlt;
     // Without VPID every VM entry and exit flushes the TLB (SDM 28.1).
     if (!vpid_) {
         tlb_.flush_all();
@@ -194,6 +197,75 @@ void ShadowBackend::apply_mmu_flush() {
     if (!mmu_.take_flush()) return;
     tlb_.flush_all();
     flush_walk_caches();
+    if (started_vcpus_ > 1) flush_remote();
+}
+
+void ShadowBackend::flush_remote() {
+    // The shadow pages are shared: any other vCPU may cache a translation that just changed.
+    // KVM requests the flush of every vCPU (kvm_make_all_cpus_request) and sends an IPI to
+    // those in guest mode (kvm_request_needs_ipi); KVM_REQ_TLB_FLUSH does not wake a halted
+    // one. Each vCPU runs on its own physical CPU here, so a parked vCPU that is not halted is
+    // in guest mode.
+    ++remote_requests_;
+    vcpus_.for_each_parked([this](VcpuState& v) {
+        if (v.halted) {
+            ++remote_deferred_;
+        } else {
+            ++remote_kicks_;
+            counters_.exits.count(ExitReason::RemoteFlush);
+            trace_exit(ExitReason::RemoteFlush, 0, 0, "flush TLB (kicked by another vCPU)");
+        }
+        v.flush_pending = true;
+    });
+}
+
+void ShadowBackend::on_vcpu_start(unsigned index) {
+    // The new vCPU starts with its starter's CR3 and CR4 (so its shadow root) and empty TLBs.
+    VcpuState fresh{cpu_, TlbHierarchy(profile_.tlb, &counters_.tlb),
+                    ShadowPwc(pwc_on_ ? profile_.pwc : PwcConfig{}, &counters_.walks)};
+    fresh.tlb.set_context(cpu_.pcid(), vpid_);
+    vcpus_.start(index, std::move(fresh));
+    mmu_.start_vcpu(index);
+    ++started_vcpus_;
+}
+
+void ShadowBackend::on_vcpu_switch(unsigned index) {
+    vcpus_.switch_to(index, [this](VcpuState& s) {
+        std::swap(cpu_, s.cpu);
+        std::swap(tlb_, s.tlb);
+        std::swap(pwc_, s.pwc);
+        std::swap(halted_, s.halted);
+        std::swap(flush_pending_, s.flush_pending);
+    });
+    mmu_.switch_vcpu(index);
+    if (!flush_pending_) return;
+    // The remote flush request, served before the vCPU runs again: its TLB and walk caches go.
+    flush_pending_ = false;
+    uint64_t before = counters_.tlb.flushed_entries;
+    tlb_.flush_all();
+    flush_walk_caches();
+    remote_entries_ += counters_.tlb.flushed_entries - before;
+}
+
+void ShadowBackend::on_ipi_send(uint64_t rip, uint16_t port, uint8_t vector, uint32_t dests) {
+    // The APIC write exits (an APIC-access exit on xAPIC); the hypervisor delivers the vector
+    // to each destination and kicks those running in the guest.
+    (void)vector, (void)dests;
+    vm_exit(ExitReason::Ipi);
+    trace_exit(ExitReason::Ipi, rip, port, "send IPI");
+}
+
+void ShadowBackend::on_ipi_receive(uint64_t rip, uint8_t vector) {
+    if (halted_) {
+        // Woken from hlt: the hlt exit was taken already, the vector is injected at the VM entry
+        // that resumes the vCPU.
+        halted_ = false;
+        ++ipi_receives_woken_;
+        return;
+    }
+    // Running in the guest: the kick is an external-interrupt exit, then the injection.
+    vm_exit(ExitReason::Ipi);
+    trace_exit(ExitReason::Ipi, rip, vector, "inject IPI");
 }
 
 void ShadowBackend::apply_guest_invalidation(Invalidate what) {
@@ -340,6 +412,13 @@ const BackendCounters& ShadowBackend::counters() const {
     d["write_protect_faults"] = write_protect_faults_;
     d["cr4_write"] = cr4_writes_;
     report_nonzero(d, "world_switches", world_switches_);
+    if (started_vcpus_ > 1) {
+        d["remote_flush_requests"] = remote_requests_;
+        d["remote_flush_kicks"] = remote_kicks_;
+        d["remote_flush_deferred"] = remote_deferred_;
+        d["remote_flush_entries"] = remote_entries_;
+        d["ipi_receives_woken"] = ipi_receives_woken_;
+    }
     report_nonzero(d, "unmapped_accesses", unmapped_accesses_);
     if (dedup_merged_ || dedup_breaks_) {
         d["dedup_merged"] = dedup_merged_;

@@ -9,6 +9,7 @@
 #include "engine/mmu/guest_cpu.h"
 #include "engine/mmu/inspect.h"
 #include "engine/mmu/oracle.h"
+#include "engine/mmu/per_vcpu.h"
 #include "engine/mmu/profile.h"
 #include "engine/mmu/pwc.h"
 #include "engine/mmu/tlb.h"
@@ -69,6 +70,7 @@ public:
                      uint8_t size) override;
     void on_guest_fault(uint64_t rip, uint8_t vector, GuestVirt cr2, uint32_t error_code) override;
     void on_timer(uint64_t rip) override {
+        halted_ = false; // a tick wakes a halted vCPU
         vm_exit(ExitReason::Timer);
         trace_exit(ExitReason::Timer, rip, 0, "inject timer interrupt");
     }
@@ -82,6 +84,16 @@ public:
         trace_exit(ExitReason::Io, rip, port, "emulate port I/O");
     }
     void on_sensitive(uint64_t rip, std::string_view mnemonic) override;
+    // Several vCPUs (docs/ARCHITECTURE.md "Several vCPUs"): each vCPU has its own CR3/CR4, TLBs,
+    // walk caches and shadow roots; the shadow pages are the VM's. IPIs exit: the sender's APIC
+    // write, and the injection into a receiver that was running in the guest (one woken from
+    // hlt had exited already; the interrupt is injected at the VM entry that resumes it). An EOI
+    // is the APIC write it is and keeps the default: an `io` exit (see on_eoi's comment there).
+    bool models_vcpus() const override { return true; }
+    void on_vcpu_start(unsigned index) override;
+    void on_vcpu_switch(unsigned index) override;
+    void on_ipi_send(uint64_t rip, uint16_t port, uint8_t vector, uint32_t dests) override;
+    void on_ipi_receive(uint64_t rip, uint8_t vector) override;
     // Hyper-V 2008's VTLB: the enlightened guest's hypercalls exit; the hypervisor does what the
     // plain instruction would have asked, without decoding it, and a list in one exit.
     void on_hv_switch_as(uint64_t rip, uint64_t new_cr3) override;
@@ -146,8 +158,14 @@ private:
     void trace_exit(ExitReason r, uint64_t rip, uint64_t address, std::string_view action) {
         if (exit_trace_) exit_trace_({r, rip, address, action});
     }
-    // Applies the flush the hypervisor owes after changing shadow entries.
+    // Applies the flush the hypervisor owes after changing shadow entries: on this vCPU's TLB
+    // and walk caches, and on the other vCPUs' (flush_remote).
     void apply_mmu_flush();
+    // KVM's kvm_flush_remote_tlbs: a KVM_REQ_TLB_FLUSH request to every other vCPU; those in
+    // guest mode (started, not halted) are kicked out of it (a `remote_flush` exit each), the
+    // halted ones flush at their next VM entry. Either way a vCPU's TLB and walk caches are
+    // flushed before it runs again (on_vcpu_switch).
+    void flush_remote();
     void flush_walk_caches() {
         if (pwc_on_) pwc_.flush_all();
     }
@@ -189,6 +207,23 @@ private:
     ShadowPwc pwc_;
     ShadowMmu mmu_;
     CacheHierarchy caches_;
+    // Several vCPUs: the running vCPU's state beyond cpu_, tlb_ and pwc_ ...
+    bool halted_ = false;        // its last exit was hlt and nothing has woken it since
+    bool flush_pending_ = false; // a remote flush request it has not yet served
+    // ... and the other vCPUs' (the members above: the running one's).
+    struct VcpuState {
+        GuestCpu cpu;
+        TlbHierarchy tlb;
+        ShadowPwc pwc;
+        bool halted = false;
+        bool flush_pending = false;
+    };
+    ParkedVcpus<VcpuState> vcpus_;
+    unsigned started_vcpus_ = 1;
+    // Remote flushes: requests (kvm_flush_remote_tlbs calls with other vCPUs started), vCPUs
+    // kicked, requests left pending on halted vCPUs, TLB entries the served flushes dropped.
+    uint64_t remote_requests_ = 0, remote_kicks_ = 0, remote_deferred_ = 0, remote_entries_ = 0;
+    uint64_t ipi_receives_woken_ = 0; // IPIs that woke a halted vCPU (no exit of their own)
 };
 
 } // namespace vmmu::shadow

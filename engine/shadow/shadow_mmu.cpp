@@ -3,6 +3,7 @@
 #include "engine/core/paging.h"
 
 #include <algorithm>
+#include <utility>
 
 namespace vmmu::shadow {
 namespace {
@@ -121,8 +122,12 @@ bool ShadowMmu::fix_hidden_fault(GuestVirt va) {
         }
         if (child == kNoPage) {
             child = tables_.get(child_gfn, level - 1);
-            // A table reached through a new path must be current (KVM syncs it on link).
-            if (tables_.page(child).unsync) tables_.resync(child);
+            // A table reached through a new path must be current, and so must the unsync tables
+            // below it (KVM syncs the page on link, and its unsync_children before the entry).
+            if (tables_.page(child).unsync)
+                tables_.resync(child);
+            else
+                sync_under({child});
             tables_.link(slot, index, child, g);
         }
         slot = child;
@@ -262,11 +267,9 @@ void ShadowMmu::invlpg(GuestVirt va) {
 }
 
 void ShadowMmu::cr3_write(uint64_t new_cr3, bool flush) {
-    // A guest TLB flush: every unsync table must match its guest table again (KVM syncs them).
-    if (flush) {
-        std::vector<uint32_t> unsync = tables_.unsync_pages();
-        for (uint32_t slot : unsync) tables_.resync(slot);
-    }
+    // A guest TLB flush: the unsync tables under this vCPU's roots must match their guest tables
+    // again (KVM: kvm_vcpu_flush_tlb_guest -> kvm_mmu_sync_roots, kvm_mmu_sync_prev_roots).
+    if (flush) sync_roots();
     GuestPhys gfn = cr3_root(new_cr3);
     if (gfn == root_.gfn) return;
     RootRef old = root_;
@@ -280,12 +283,60 @@ void ShadowMmu::cr3_write(uint64_t new_cr3, bool flush) {
         root_table();
     }
     if (!tables_.valid(old.slot, old.generation)) return;
-    // A root pushed out of the cache is zapped; its subtrees stay cached by guest frame and
-    // are relinked on demand if the address space comes back.
-    if (auto out = cache_.put(old); out && tables_.valid(out->slot, out->generation)) {
+    // A root pushed out of the cache is zapped, unless another vCPU still uses it; its subtrees
+    // stay cached by guest frame and are relinked on demand if the address space comes back.
+    if (auto out = cache_.put(old); out && tables_.valid(out->slot, out->generation) &&
+                                    out->slot != root_.slot && !root_of_parked_vcpu(out->slot)) {
         ++stats_.root_evictions;
         tables_.zap(out->slot);
     }
+}
+
+void ShadowMmu::sync_roots() {
+    std::vector<uint32_t> roots;
+    if (tables_.valid(root_.slot, root_.generation)) roots.push_back(root_.slot);
+    for (const RootRef& r : cache_.previous())
+        if (tables_.valid(r.slot, r.generation)) roots.push_back(r.slot);
+    sync_under(roots);
+}
+
+void ShadowMmu::sync_under(const std::vector<uint32_t>& tops) {
+    if (tables_.unsync_pages().empty()) return;
+    std::vector<uint32_t> unsync = tables_.unsync_pages();
+    for (uint32_t slot : unsync)
+        if (under_roots(slot, tops)) tables_.resync(slot);
+}
+
+bool ShadowMmu::under_roots(uint32_t slot, const std::vector<uint32_t>& roots) const {
+    // Up the parent links (an entry reference is slot << 9 | index) to the root level.
+    std::vector<uint32_t> frontier{slot};
+    while (!frontier.empty()) {
+        uint32_t s = frontier.back();
+        frontier.pop_back();
+        if (std::find(roots.begin(), roots.end(), s) != roots.end()) return true;
+        for (uint32_t ref : tables_.page(s).parents) frontier.push_back(ref >> 9);
+    }
+    return false;
+}
+
+void ShadowMmu::start_vcpu(unsigned index) {
+    parked_.start(index, VcpuRoots{root_, RootCache(options_.prev_roots)});
+}
+
+void ShadowMmu::switch_vcpu(unsigned index) {
+    parked_.switch_to(index, [this](VcpuRoots& r) {
+        std::swap(root_, r.root);
+        std::swap(cache_, r.cache);
+    });
+}
+
+bool ShadowMmu::root_of_parked_vcpu(uint32_t slot) {
+    bool used = false;
+    parked_.for_each_parked([&](const VcpuRoots& r) {
+        if (r.root.slot == slot) used = true;
+        for (const RootRef& p : r.cache.previous()) used = used || p.slot == slot;
+    });
+    return used;
 }
 
 } // namespace vmmu::shadow

@@ -6,12 +6,14 @@
 #include "engine/core/addr.h"
 #include "engine/core/guest_memory.h"
 #include "engine/host/p2m.h"
+#include "engine/mmu/per_vcpu.h"
 #include "engine/shadow/root_cache.h"
 #include "engine/shadow/shadow_options.h"
 #include "engine/shadow/shadow_tables.h"
 
 #include <array>
 #include <cstdint>
+#include <vector>
 
 namespace vmmu::shadow {
 
@@ -80,7 +82,21 @@ public:
     const RootRef& current_root() const { return root_; }
     const RootCache& root_cache() const { return cache_; }
 
+    // Several vCPUs (docs/ARCHITECTURE.md "Several vCPUs"): the shadow pages are the VM's, shared
+    // by every vCPU; the current root and the cache of previous roots are each vCPU's (KVM's
+    // vcpu->arch.mmu->root and prev_roots). A started vCPU shares its starter's root (same guest
+    // CR3: KVM finds the same root page) with an empty cache; a switch swaps the running roots.
+    void start_vcpu(unsigned index);
+    void switch_vcpu(unsigned index);
+
 private:
+    // Resyncs the unsync pages reachable from this vCPU's current and previous roots.
+    void sync_roots();
+    // Resyncs the unsync pages at or below any of `tops`.
+    void sync_under(const std::vector<uint32_t>& tops);
+    bool under_roots(uint32_t slot, const std::vector<uint32_t>& roots) const;
+    // Whether a parked vCPU uses `slot` as its current or a cached root (KVM's root_count).
+    bool root_of_parked_vcpu(uint32_t slot);
     void make_pages_available();
     void install_large(uint32_t slot, unsigned index, int level, GuestVirt va, uint64_t gpte);
     void update_entry(uint32_t slot, unsigned index);
@@ -93,6 +109,11 @@ private:
     ShadowTables tables_;
     RootRef root_;
     RootCache cache_;
+    struct VcpuRoots {
+        RootRef root;
+        RootCache cache;
+    };
+    ParkedVcpus<VcpuRoots> parked_;
 };
 
 // Host address where the shadow page pool starts: above the VM's p2m range, 1G aligned.

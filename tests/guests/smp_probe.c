@@ -9,6 +9,11 @@
  *              (invlpg, no shootdown): CPU 1 still reads the old frame until its own invlpg.
  *   shootdown  the same, but CPU 0 sends VMMU_VEC_IPI_SHOOTDOWN to CPU 1 and waits for its ack
  *              (CPU 1's handler invlpg's the page): CPU 1 reads the new frame.
+ *   ptshare    a page table both CPUs use, written by one: CPU 0 maps kPage and kPage2 in one
+ *              leaf table and reads both; CPU 1 reads kPage (sti: it stays in the guest) and
+ *              spins; CPU 0 remaps kPage2 and invlpg's it, then lets CPU 1 read kPage again. No
+ *              translation CPU 1 uses changes, so no shootdown: a hypervisor whose shadow tables
+ *              the CPUs share flushes CPU 1 anyway (tests/smp_backend_test.cpp).
  *   ticks      both CPUs halt with interrupts on until each has taken 3 timer ticks (EOI each).
  *   twice      starts CPU 1 twice (a guest error).
  *   nocpu      starts CPU 2 (a guest error with --vcpus 2).
@@ -122,6 +127,7 @@ static int on_cpu1(u64 rsp) { return rsp >= (u64)ap_stacks[1] && rsp < ap_stack_
 
 static volatile u64 ap_up, work_done, step, ipis0, ipis1, acks, ticks0, ticks1;
 static const u64 kPage = VMMU_USER_DATA_BASE + 0x9000;
+static const u64 kPage2 = VMMU_USER_DATA_BASE + 0xa000; /* the same leaf table as kPage */
 
 void dispatch(struct frame* f) {
     switch (f->vector) {
@@ -182,6 +188,13 @@ void ap_main(u64 cpu) {
         invlpg(kPage);
         report("stale.cpu1_flushed", *(volatile u64*)kPage);
         step = 3;
+    } else if (streq(cmd, "ptshare")) {
+        __asm__ volatile("sti");
+        report("ptshare.cpu1_first", *(volatile u64*)kPage);
+        step = 1;
+        while (step != 2) __asm__ volatile("pause");
+        report("ptshare.cpu1_second", *(volatile u64*)kPage);
+        step = 3;
     } else if (streq(cmd, "ticks")) {
         while (ticks1 < 3) __asm__ volatile("sti; hlt; cli");
     }
@@ -239,6 +252,21 @@ void kmain(struct vmmu_boot_info* info) {
         step = 2;
         while (step != 3) __asm__ volatile("pause");
         report("stale.acks", acks);
+    } else if (streq(cmd, "ptshare")) {
+        u64 a = alloc_frame(), c = alloc_frame(), d = alloc_frame();
+        phys(a)[0] = 111;
+        phys(c)[0] = 333;
+        phys(d)[0] = 444;
+        *pte_for(kPage) = a | 3;
+        *pte_for(kPage2) = c | 3;
+        report("ptshare.cpu0_first", *(volatile u64*)kPage + *(volatile u64*)kPage2);
+        start_cpu1();
+        while (step != 1) __asm__ volatile("pause");
+        *pte_for(kPage2) = d | 3;
+        invlpg(kPage2);
+        report("ptshare.cpu0_second", *(volatile u64*)kPage2);
+        step = 2;
+        while (step != 3) __asm__ volatile("pause");
     } else if (streq(cmd, "ticks")) {
         start_cpu1();
         while (ticks0 < 3) __asm__ volatile("sti; hlt; cli");
