@@ -3,6 +3,7 @@
 // tick, the defaults, never switching), with 2 MiB guest pages and under 5-level, 2 MiB EPT; and
 // the same counters whether loops arrive as repeats or event by event.
 #include "engine/core/machine.h"
+#include "tests/integration/kernel_config.h"
 #include "engine/host/host_frames.h"
 #include "engine/host/p2m.h"
 #include "engine/mmu/machine_env.h"
@@ -35,12 +36,7 @@ struct AgileRun {
 
 AgileRun run_agile(const std::map<std::string, std::string>& options, uint64_t flags = 0,
                    unsigned ept_shift = 12, unsigned ept_levels = 4, bool coalesce = true) {
-    MachineConfig c;
-    c.kernel_path = VMMU_GUEST_DIR "/kernel.elf";
-    for (auto& e : fs::directory_iterator(VMMU_GUEST_DIR "/programs"))
-        if (e.path().extension() == ".elf") c.program_paths.push_back(e.path().string());
-    std::sort(c.program_paths.begin(), c.program_paths.end());
-    c.cmdline = kEveryWorkload;
+    MachineConfig c = testing::kernel_config(kEveryWorkload);
     c.guest_bytes = uint64_t{256} << 20;
     c.boot_flags = flags;
     c.coalesce_blocks = coalesce;

@@ -4,6 +4,7 @@
 // show: munmapstorm checks that every freshly mapped page reads as zero). No MMU backend is
 // attached: these test the guest on the engine's vCPUs, not the models.
 #include "engine/core/machine.h"
+#include "tests/integration/kernel_config.h"
 #include "vmmu/abi.h"
 
 #include <gtest/gtest.h>
@@ -21,12 +22,7 @@ namespace {
 
 RunResult boot(const std::string& cmdline, unsigned vcpus, uint64_t quantum = kDefaultVcpuQuantum,
                uint64_t budget = 2'000'000'000, GuestObserver* observer = nullptr) {
-    MachineConfig c;
-    c.kernel_path = VMMU_GUEST_DIR "/kernel.elf";
-    for (auto& e : std::filesystem::directory_iterator(VMMU_GUEST_DIR "/programs"))
-        if (e.path().extension() == ".elf") c.program_paths.push_back(e.path().string());
-    std::sort(c.program_paths.begin(), c.program_paths.end());
-    c.cmdline = cmdline;
+    MachineConfig c = testing::kernel_config(cmdline);
     c.vcpus = vcpus;
     c.vcpu_quantum = quantum;
     c.max_instructions = budget;

@@ -2,6 +2,7 @@
 // size, checked against what its parameters imply (processes created, faults, switches) and for
 // run-to-run determinism. No MMU backend is attached: these test the guest, not the models.
 #include "engine/core/machine.h"
+#include "tests/integration/kernel_config.h"
 #include "vmmu/abi.h"
 
 #include <gtest/gtest.h>
@@ -15,12 +16,7 @@ namespace vmmu {
 namespace {
 
 RunResult boot(const std::string& cmdline, uint64_t flags = 0, unsigned vcpus = 1) {
-    MachineConfig c;
-    c.kernel_path = VMMU_GUEST_DIR "/kernel.elf";
-    for (auto& e : std::filesystem::directory_iterator(VMMU_GUEST_DIR "/programs"))
-        if (e.path().extension() == ".elf") c.program_paths.push_back(e.path().string());
-    std::sort(c.program_paths.begin(), c.program_paths.end());
-    c.cmdline = cmdline;
+    MachineConfig c = testing::kernel_config(cmdline);
     c.boot_flags = flags;
     c.vcpus = vcpus;
     c.max_instructions = 2'000'000'000; // a hung guest fails instead of running forever

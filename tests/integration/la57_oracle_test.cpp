@@ -3,6 +3,7 @@
 // guest's reported results (checksums) identical to the 4-level run's; its stack and mmap data
 // above 2^48, so the walks use more than one PML5 entry.
 #include "engine/core/machine.h"
+#include "tests/integration/kernel_config.h"
 #include "engine/host/host_frames.h"
 #include "engine/host/p2m.h"
 #include "engine/mmu/machine_env.h"
@@ -55,12 +56,7 @@ struct Result {
 };
 
 Result run_all(int guest_levels, unsigned ept_levels, uint64_t flags = 0) {
-    MachineConfig c;
-    c.kernel_path = VMMU_GUEST_DIR "/kernel.elf";
-    for (auto& e : fs::directory_iterator(VMMU_GUEST_DIR "/programs"))
-        if (e.path().extension() == ".elf") c.program_paths.push_back(e.path().string());
-    std::sort(c.program_paths.begin(), c.program_paths.end());
-    c.cmdline = kEveryWorkload;
+    MachineConfig c = testing::kernel_config(kEveryWorkload);
     c.guest_bytes = uint64_t{256} << 20;
     c.boot_flags = flags;
     c.guest_levels = guest_levels;

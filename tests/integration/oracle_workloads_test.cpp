@@ -4,6 +4,7 @@
 // each shadow option on and off"); and the same counters whether the vCPU sends a loop's
 // repeated iterations at once or one event at a time.
 #include "engine/core/machine.h"
+#include "tests/integration/kernel_config.h"
 #include "engine/host/host_frames.h"
 #include "engine/host/p2m.h"
 #include "engine/mmu/profile.h"
@@ -80,12 +81,7 @@ RunResult run_all(const std::map<std::string, std::string>& shadow_opts, uint64_
                   Counters* counters = nullptr, bool coalesce = true,
                   const char* profile_name = "nehalem-2009", unsigned ept_page_shift = 12,
                   EventHash* hash = nullptr) {
-    MachineConfig c;
-    c.kernel_path = VMMU_GUEST_DIR "/kernel.elf";
-    for (auto& e : fs::directory_iterator(VMMU_GUEST_DIR "/programs"))
-        if (e.path().extension() == ".elf") c.program_paths.push_back(e.path().string());
-    std::sort(c.program_paths.begin(), c.program_paths.end());
-    c.cmdline = kEveryWorkload;
+    MachineConfig c = testing::kernel_config(kEveryWorkload);
     c.guest_bytes = uint64_t{256} << 20;
     c.boot_flags = flags;
     c.coalesce_blocks = coalesce;
@@ -171,12 +167,7 @@ TEST(LoopRepeats, AreAllSentWhenAQuantumEnds) {
     std::unique_ptr<Machine> m[2];
     EventHash h[2];
     for (int i = 0; i < 2; ++i) {
-        MachineConfig c;
-        c.kernel_path = VMMU_GUEST_DIR "/kernel.elf";
-        for (auto& e : fs::directory_iterator(VMMU_GUEST_DIR "/programs"))
-            if (e.path().extension() == ".elf") c.program_paths.push_back(e.path().string());
-        std::sort(c.program_paths.begin(), c.program_paths.end());
-        c.cmdline = "gups table_mib=1 updates=2000 ; hello";
+        MachineConfig c = testing::kernel_config("gups table_mib=1 updates=2000 ; hello");
         c.guest_bytes = uint64_t{64} << 20;
         c.coalesce_blocks = i == 0;
         m[i] = std::make_unique<Machine>(c);

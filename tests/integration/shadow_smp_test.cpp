@@ -3,6 +3,7 @@
 // the workloads keep their one-vCPU checksums, a fork- or munmap-heavy run takes remote flushes
 // and IPI exits that one vCPU never takes, and reruns are bit-identical for each quantum.
 #include "engine/core/machine.h"
+#include "tests/integration/kernel_config.h"
 #include "engine/host/p2m.h"
 #include "engine/mmu/backend.h"
 #include "engine/mmu/machine_env.h"
@@ -27,12 +28,7 @@ struct Observed {
 
 Observed run_shadow(const std::string& cmdline, unsigned vcpus,
                     uint64_t quantum = kDefaultVcpuQuantum) {
-    MachineConfig c;
-    c.kernel_path = VMMU_GUEST_DIR "/kernel.elf";
-    for (auto& e : std::filesystem::directory_iterator(VMMU_GUEST_DIR "/programs"))
-        if (e.path().extension() == ".elf") c.program_paths.push_back(e.path().string());
-    std::sort(c.program_paths.begin(), c.program_paths.end());
-    c.cmdline = cmdline;
+    MachineConfig c = testing::kernel_config(cmdline);
     c.vcpus = vcpus;
     c.vcpu_quantum = quantum;
     c.max_instructions = 400'000'000;
