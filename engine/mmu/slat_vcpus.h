@@ -44,6 +44,18 @@ struct VcpuCounters {
         ipis_sent++;
         ipi_targets += static_cast<uint64_t>(std::popcount(dests));
     }
+    // A flush reached the `others` other vCPUs (none: nothing to count) and dropped `entries` of
+    // theirs; with `kick` they were in the guest, each kicked out: a `remote_flush` exit counted
+    // in `exits`. Returns the exits taken.
+    uint64_t on_remote_flush(uint64_t others, uint64_t entries, bool kick, ExitCounters& exits) {
+        if (!others) return 0;
+        remote_flush_requests++;
+        remote_flush_entries += entries;
+        if (!kick) return 0;
+        remote_flush_vcpus += others;
+        exits.count(ExitReason::RemoteFlush, others);
+        return others;
+    }
     void report(Details& d) const {
         report_nonzero(d, "ipis_sent", ipis_sent);
         report_nonzero(d, "ipi_targets", ipi_targets);

@@ -276,15 +276,11 @@ void SlatBackend::invept_every_vcpu(bool kick, uint64_t address) {
         s.walk.guest_pwc.flush_all();
         s.tlb.flush_vpid(vpid_);
     });
-    if (!others) return;
-    smp_.remote_flush_requests++;
-    smp_.remote_flush_entries += entries + (counters_.tlb.flushed_entries - tlb_before);
-    if (!kick) return;
-    smp_.remote_flush_vcpus += others;
     // Exits of the other vCPUs: their own TLBs are the ones just flushed, whatever VPID says.
-    counters_.exits.count(ExitReason::RemoteFlush, others);
+    uint64_t kicked = smp_.on_remote_flush(
+        others, entries + (counters_.tlb.flushed_entries - tlb_before), kick, counters_.exits);
     if (env_.exit_trace)
-        for (uint64_t i = 0; i < others; ++i)
+        for (uint64_t i = 0; i < kicked; ++i)
             env_.exit_trace(
                 {ExitReason::RemoteFlush, 0, address, exit_action(ExitReason::RemoteFlush)});
 }
