@@ -437,7 +437,7 @@ def csv_export():
     assert sorted({r["window"] for r in rows}) == ["roi", "warmup", "whole"]
     assert [r["guest.instructions"] for r in rows if r["window"] == "roi"] == ["10"] * 3
     # Settings given on the command line reach their columns (on 2 vCPUs the kernel starts the
-    # second: only the schemes that model vCPUs run it).
+    # second; every scheme models vCPUs, native and ideal are the cheapest to run).
     vmmu("run", "--workload", "hello", "--hypervisor", "hyperv", "--caches", "off", "--vcpus", "2",
          "--guest-levels", "5", "--backends", "native,ideal", "--quiet", "--json",
          path("c-set.json"))
