@@ -115,6 +115,27 @@ TEST(Smp, AShootdownByIpiReachesTheOtherVcpu) {
     EXPECT_EQ(r.guest.ipis_received, 1u);
 }
 
+// Hyper-V's remote flush: CPU 0 names CPU 1 in HvFlushVirtualAddressList and sends no IPI. The
+// engine flushes CPU 1's functional TLB before it runs again, so CPU 1 reads the new frame (with
+// that flush skipped it reads 111, as in the test above).
+TEST(Smp, AHyperVFlushHypercallNamingTheOtherVcpuFlushesItsTlb) {
+    MachineConfig c = smp_config("hvflush");
+    c.hypervisor = Hypervisor::HyperV;
+    RunResult r = run_smp(c);
+    ASSERT_EQ(r.stop, StopKind::Exited) << r.message;
+    EXPECT_EQ(rep(r, "hvflush.status"), 0u);
+    EXPECT_EQ(rep(r, "hvflush.reps"), 1u);
+    EXPECT_EQ(rep(r, "stale.cpu0_second"), 222u);
+    EXPECT_EQ(rep(r, "stale.cpu1_second"), 222u);
+    EXPECT_EQ(rep(r, "stale.acks"), 0u);
+    EXPECT_EQ(r.guest.ipis_sent, 0u);
+    // Without the personality the call code is invalid and CPU 1 keeps the stale frame.
+    RunResult plain = run_smp(smp_config("hvflush"));
+    ASSERT_EQ(plain.stop, StopKind::Exited) << plain.message;
+    EXPECT_EQ(rep(plain, "hvflush.status"), VMMU_HV_STATUS_INVALID_CODE);
+    EXPECT_EQ(rep(plain, "stale.cpu1_second"), 111u);
+}
+
 TEST(Smp, EachVcpuTakesItsOwnTimerTicksWhileTheOtherHalts) {
     RunResult r = run_smp(smp_config("ticks"));
     ASSERT_EQ(r.stop, StopKind::Exited) << r.message;

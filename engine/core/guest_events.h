@@ -62,6 +62,16 @@ struct HvFlush {
     bool whole_space = false;         // HvFlushVirtualAddressSpace; else a list
     uint64_t ranges = 0;              // list elements the guest passed (each 1 to 4096 pages)
     std::span<const GuestVirt> pages; // every page the list names, in order
+    // Several vCPUs: the hypercall names processors (ProcessorMask or HV_FLUSH_ALL_PROCESSORS).
+    // `vcpus` (bit i: vCPU i) are those whose TLB it flushes: the caller if named, and each
+    // other named, started vCPU whose CR3 holds the address space (with no PCIDs one that holds
+    // another has nothing of it cached). The observers hear the hypercall once as the caller's
+    // (remote = false: its exit, and its own flush if `current`), then once per other vCPU in
+    // `vcpus`, with that vCPU made current by on_vcpu_switch (remote = true: the hypervisor
+    // flushes that vCPU's TLB; it executes nothing and does not exit), then on_vcpu_switch back.
+    uint32_t vcpus = 1;
+    bool current = true; // this delivery flushes the current vCPU's TLB
+    bool remote = false; // this delivery is a target's part
 };
 
 class GuestObserver {
@@ -126,9 +136,11 @@ public:
     // Hyper-V enlightenments: hypercalls an enlightened guest makes instead of `mov cr3` and
     // `invlpg` (--hypervisor hyperv). The defaults treat each as the plain instruction it
     // replaces, which is what a host that does not intercept them (native, SLAT) would see: a
-    // switch is a CR3 write, a space flush a CR3 reload, a list one invlpg per page.
+    // switch is a CR3 write, a space flush a CR3 reload, a list one invlpg per page, on each
+    // vCPU the flush reaches (a remote one's as if it executed them, without an IPI: HvFlush).
     virtual void on_hv_switch_as(uint64_t rip, uint64_t new_cr3) { on_cr3_write(rip, new_cr3); }
     virtual void on_hv_flush(uint64_t rip, const HvFlush& f) {
+        if (!f.current) return; // the caller named only other processors
         if (f.whole_space) {
             on_cr3_write(rip, f.address_space);
             return;

@@ -33,9 +33,11 @@ CpuidRegs hyperv_leaf(uint32_t leaf) {
         // need no privilege bit in the TLFS versions of 2008.
         return {};
     case VMMU_CPUID_HV_RECOMMEND:
-        // The shadow-paging hypervisor recommends both local enlightenments; EBX = 0xffffffff:
-        // never notify long spin waits (TLFS, "Implementation Recommendations").
-        return {VMMU_HV_REC_SWITCH_AS | VMMU_HV_REC_LOCAL_FLUSH, 0xffffffffu, 0, 0};
+        // The shadow-paging hypervisor recommends both local enlightenments and remote flushes
+        // by hypercall instead of IPIs; EBX = 0xffffffff: never notify long spin waits (TLFS,
+        // "Implementation Recommendations").
+        return {VMMU_HV_REC_SWITCH_AS | VMMU_HV_REC_LOCAL_FLUSH | VMMU_HV_REC_REMOTE_FLUSH,
+                0xffffffffu, 0, 0};
     case 0x40000005u:
         // Implementation limits: virtual processors per partition (Hyper-V 2008: 4, per
         // Microsoft's Hyper-V 2008 documentation), logical processors (estimate: one socket).

@@ -95,6 +95,36 @@ struct Machine::Impl final : CpuBus {
 
     void eoi(unsigned cpu) override { vcpus[cpu]->lapic().eoi(); }
 
+    uint32_t hv_flush_targets(unsigned from, uint64_t mask, bool all,
+                              uint64_t address_space) override {
+        if (!all && (mask >> vcpus.size()))
+            throw std::runtime_error(fmt::format("processor mask {:#x} names a vCPU beyond the "
+                                                 "VM's {}",
+                                                 mask, vcpus.size()));
+        uint32_t reached = 0;
+        for (unsigned i = 0; i < vcpus.size(); ++i) {
+            if (i == from || !slots[i].started || !(all || ((mask >> i) & 1))) continue;
+            if (vcpus[i]->address_space() != address_space) continue;
+            vcpus[i]->flush_functional_tlb();
+            reached |= 1u << i;
+        }
+        return reached;
+    }
+
+    void hv_flush_observers(unsigned from, uint64_t rip, const HvFlush& f) override {
+        HvFlush target = f;
+        target.current = true;
+        target.remote = true;
+        for (unsigned i = 0; i < vcpus.size(); ++i) {
+            if (i == from || !((f.vcpus >> i) & 1)) continue;
+            for (GuestObserver* o : observers) {
+                o->on_vcpu_switch(i);
+                o->on_hv_flush(rip, target);
+            }
+        }
+        for (GuestObserver* o : observers) o->on_vcpu_switch(from);
+    }
+
     void start_cpu(unsigned from, uint64_t cpu, uint64_t rip, uint64_t rsp) override {
         if (cpu == 0 || cpu >= vcpus.size())
             throw std::runtime_error(

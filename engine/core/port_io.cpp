@@ -282,9 +282,13 @@ uint64_t PortIo::hyperv_hypercall(uint64_t rip) {
 }
 
 // HvFlushVirtualAddressSpace / HvFlushVirtualAddressList: the input page holds AddressSpace,
-// Flags and ProcessorMask, then (list) the GVA ranges from the rep start index on. vmmu's guest
-// has one processor and flushes only the address space it has loaded; anything else is refused
-// as an invalid parameter rather than modelled.
+// Flags and ProcessorMask, then (list) the GVA ranges from the rep start index on. The flush
+// reaches the processors the mask (or HV_FLUSH_ALL_PROCESSORS) names and is complete when the
+// hypercall returns (TLFS): every other target's functional TLB is flushed here, before it runs
+// again (CpuBus::hv_flush_targets; a list flushes it whole, conservatively, as invlpg does the
+// caller's), and the caller, if named, completes its own part with the `mov cr3` that follows.
+// A caller that names itself must name the address space it has loaded; other address spaces,
+// and processors the VM does not have, are refused as invalid parameters.
 uint64_t PortIo::hyperv_flush(uint64_t rip, uint64_t input, uint64_t in_gpa) {
     bool list = (input & 0xffff) == VMMU_HV_CALL_FLUSH_LIST;
     uint64_t reps = list ? (input >> VMMU_HV_REP_COUNT_SHIFT) & 0xfff : 0;
@@ -300,10 +304,23 @@ uint64_t PortIo::hyperv_flush(uint64_t rip, uint64_t input, uint64_t in_gpa) {
     f.address_space = words[0];
     f.flags = words[1];
     f.whole_space = !list;
+    uint64_t mask = words[2];
+    bool all = f.flags & VMMU_HV_FLUSH_ALL_PROCESSORS;
+    bool self = all || ((mask >> cpu_) & 1);
     uint64_t known = VMMU_HV_FLUSH_ALL_PROCESSORS | VMMU_HV_FLUSH_NON_GLOBAL_ONLY;
-    if ((f.flags & ~known) || f.address_space != data_.cr3() ||
+    if ((f.flags & ~known) || (self && f.address_space != data_.cr3()) ||
         (list && (f.flags & VMMU_HV_FLUSH_NON_GLOBAL_ONLY)))
         return VMMU_HV_STATUS_INVALID_PARAMETER;
+    uint32_t others = 0;
+    if (!bus_) {
+        if (!all && mask != (1ULL << cpu_)) return VMMU_HV_STATUS_INVALID_PARAMETER;
+    } else {
+        try {
+            others = bus_->hv_flush_targets(cpu_, mask, all, f.address_space);
+        } catch (const std::exception&) {
+            return VMMU_HV_STATUS_INVALID_PARAMETER;
+        }
+    }
     hv_pages_.clear();
     for (uint64_t i = start; i < reps; ++i) {
         uint64_t gva;
@@ -314,10 +331,13 @@ uint64_t PortIo::hyperv_flush(uint64_t rip, uint64_t input, uint64_t in_gpa) {
     }
     f.ranges = reps - start;
     f.pages = hv_pages_;
+    f.current = self;
+    f.vcpus = others | (self ? 1u << cpu_ : 0u);
     log_.record(list ? "HvFlushVirtualAddressList (a=ranges)" : "HvFlushVirtualAddressSpace",
                 clock_.instructions(), rip, f.ranges);
     coalescer_.broadcast([&](GuestObserver& b) { b.on_hv_flush(rip, f); });
-    awaited_cr3_ = data_.cr3();
+    if (others) bus_->hv_flush_observers(cpu_, rip, f);
+    if (self) awaited_cr3_ = data_.cr3();
     return list ? reps << VMMU_HV_REP_COUNT_SHIFT : 0;
 }
 

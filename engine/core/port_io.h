@@ -16,6 +16,7 @@
 #include "engine/core/block_clock.h"
 #include "engine/core/data_path.h"
 #include "engine/core/event_log.h"
+#include "engine/core/guest_events.h"
 #include "engine/core/loop_coalescer.h"
 #include "engine/core/machine.h"
 #include "engine/core/run_stop.h"
@@ -43,6 +44,13 @@ public:
     virtual uint32_t ipi(unsigned from, uint8_t vector, unsigned dest, unsigned shorthand) = 0;
     virtual void eoi(unsigned cpu) = 0;
     virtual void start_cpu(unsigned from, uint64_t cpu, uint64_t rip, uint64_t rsp) = 0;
+    // HvFlushVirtualAddress* naming processors (`mask`, or every one if `all`): flushes the
+    // functional TLB of every named, started vCPU but `from` whose CR3 holds `address_space` and
+    // returns them (bit i: vCPU i); throws when the mask names a vCPU that does not exist.
+    virtual uint32_t hv_flush_targets(unsigned from, uint64_t mask, bool all,
+                                      uint64_t address_space) = 0;
+    // Tells the observers each target's part of the flush (HvFlush, remote = true).
+    virtual void hv_flush_observers(unsigned from, uint64_t rip, const HvFlush& f) = 0;
     // Guest instructions every vCPU but `cpu` has retired (the VM's time is theirs plus its own).
     virtual uint64_t others_instructions(unsigned cpu) const = 0;
 };

@@ -67,6 +67,10 @@ public:
     // Every started vCPU is parked: the guest stops with an error at this one's hlt.
     void stop_parked();
     Lapic& lapic() { return lapic_; }
+    // The address space CR3 holds (without PCID or flag bits), and a flush of the functional
+    // TLB on another vCPU's behalf (a Hyper-V remote flush, CpuBus::hv_flush_targets).
+    uint64_t address_space() const { return data_.cr3() & ~uint64_t{0xfff}; }
+    void flush_functional_tlb() { data_.flush_tlb(); }
     // Instructions of guest time to this vCPU's next tick (while halted, nothing retires).
     uint64_t until_next_tick() const { return clock_.until_next_tick(); }
     // Ends a halt after `idle` instructions of guest time; `tick`: its timer tick is due.

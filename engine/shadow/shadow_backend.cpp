@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <bit>
 #include <array>
 #include <stdexcept>
 #include <string_view>
@@ -289,24 +290,42 @@ void ShadowBackend::on_hv_switch_as(uint64_t rip, uint64_t new_cr3) {
 }
 
 void ShadowBackend::on_hv_flush(uint64_t rip, const HvFlush& f) {
-    vm_exit(ExitReason::HvFlush);
+    // The caller's hypercall exits once, whatever it names. A target's part (several vCPUs) is
+    // the hypervisor's work on that vCPU's behalf inside the same hypercall: no IPI, no exit on
+    // the target, the same VTLB work as the caller's own part.
+    if (f.remote) {
+        ++hv_remote_flush_vcpus_;
+    } else {
+        vm_exit(ExitReason::HvFlush);
+        if (std::popcount(f.vcpus) > (f.current ? 1 : 0)) ++hv_remote_flushes_;
+    }
+    if (!f.current) {
+        trace_exit(ExitReason::HvFlush, rip, f.vcpus, "flush other processors only");
+        return;
+    }
     if (f.whole_space) {
         // HvFlushVirtualAddressSpace, non-global mappings: what a CR3 reload asks of the VTLB
         // (unsync tables resynced, the root found again), in one hypercall exit.
-        ++hv_flush_spaces_;
+        if (!f.remote) ++hv_flush_spaces_;
         Invalidate what = cpu_.write_cr3(f.address_space);
         mmu_.cr3_write(f.address_space, what != Invalidate::None);
         apply_mmu_flush();
         tlb_.set_context(cpu_.pcid(), vpid_);
         apply_guest_invalidation(what);
-        trace_exit(ExitReason::HvFlush, rip, f.address_space, "flush address space");
+        if (!f.remote) trace_exit(ExitReason::HvFlush, rip, f.address_space, "flush address space");
         return;
     }
-    // HvFlushVirtualAddressList: each listed page as an invlpg would, all in this one exit.
-    ++hv_flush_lists_;
-    hv_flush_entries_ += f.pages.size();
+    // HvFlushVirtualAddressList: each listed page as an invlpg would, all in this one exit. The
+    // entries priced (hv_flush_entries) are the caller's; a target's are counted apart and not
+    // priced (estimate: the per-entry handler cost is measured for the caller's VTLB only).
+    if (f.remote) {
+        hv_remote_flush_entries_ += f.pages.size();
+    } else {
+        ++hv_flush_lists_;
+        hv_flush_entries_ += f.pages.size();
+    }
     for (GuestVirt va : f.pages) invalidate_page(va);
-    trace_exit(ExitReason::HvFlush, rip, f.ranges, "flush address list");
+    if (!f.remote) trace_exit(ExitReason::HvFlush, rip, f.ranges, "flush address list");
 }
 
 void ShadowBackend::switch_root(uint64_t rip, uint64_t new_cr3, ExitReason reason) {
@@ -438,6 +457,11 @@ const BackendCounters& ShadowBackend::counters() const {
         d["hv_flush_spaces"] = hv_flush_spaces_;
         d["hv_flush_lists"] = hv_flush_lists_;
         d[std::string(kDetailHvFlushEntries)] = hv_flush_entries_;
+        if (started_vcpus_ > 1) {
+            d["hv_remote_flushes"] = hv_remote_flushes_;
+            d["hv_remote_flush_vcpus"] = hv_remote_flush_vcpus_;
+            d["hv_remote_flush_entries"] = hv_remote_flush_entries_;
+        }
         fill_hyperv_counters();
     }
     return counters_;

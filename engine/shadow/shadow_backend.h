@@ -193,6 +193,9 @@ private:
     uint64_t cr4_writes_ = 0;
     Hypervisor hypervisor_;
     uint64_t hv_flush_spaces_ = 0, hv_flush_lists_ = 0, hv_flush_entries_ = 0;
+    // Several vCPUs: flush hypercalls that reached other vCPUs, the vCPUs they flushed, and the
+    // list entries flushed on those.
+    uint64_t hv_remote_flushes_ = 0, hv_remote_flush_vcpus_ = 0, hv_remote_flush_entries_ = 0;
     ExitTrace exit_trace_; // env.exit_trace: demos only
     uint64_t world_switches_ = 0;
     uint64_t unmapped_accesses_ = 0; // without the oracle: an access the guest tables do not map

@@ -9,6 +9,9 @@
  *              (invlpg, no shootdown): CPU 1 still reads the old frame until its own invlpg.
  *   shootdown  the same, but CPU 0 sends VMMU_VEC_IPI_SHOOTDOWN to CPU 1 and waits for its ack
  *              (CPU 1's handler invlpg's the page): CPU 1 reads the new frame.
+ *   hvflush    the same, but CPU 0 flushes CPU 1 with one HvFlushVirtualAddressList naming
+ *              CPU 1 only (run with the Hyper-V personality): no IPI, and CPU 1 reads the new
+ *              frame, because the flush is complete when the hypercall returns.
  *   ptshare    a page table both CPUs use, written by one: CPU 0 maps kPage and kPage2 in one
  *              leaf table and reads both; CPU 1 reads kPage (sti: it stays in the guest) and
  *              spins; CPU 0 remaps kPage2 and invlpg's it, then lets CPU 1 read kPage again. No
@@ -179,7 +182,7 @@ void ap_main(u64 cpu) {
         for (;;) __asm__ volatile("cli; hlt");
     }
     report("ap.index", cpu);
-    if (streq(cmd, "stale") || streq(cmd, "shootdown")) {
+    if (streq(cmd, "stale") || streq(cmd, "shootdown") || streq(cmd, "hvflush")) {
         report("stale.cpu1_first", *(volatile u64*)kPage);
         __asm__ volatile("sti");
         step = 1;
@@ -234,7 +237,7 @@ void kmain(struct vmmu_boot_info* info) {
         }
         report("ipi.cpu0", ipis0);
         report("ipi.cpu1", ipis1);
-    } else if (streq(cmd, "stale") || streq(cmd, "shootdown")) {
+    } else if (streq(cmd, "stale") || streq(cmd, "shootdown") || streq(cmd, "hvflush")) {
         u64 a = alloc_frame(), b = alloc_frame();
         phys(a)[0] = 111;
         phys(b)[0] = 222;
@@ -248,6 +251,25 @@ void kmain(struct vmmu_boot_info* info) {
         if (streq(cmd, "shootdown")) {
             send_ipi(VMMU_VEC_IPI_SHOOTDOWN, 1);
             while (acks == 0) __asm__ volatile("pause");
+        }
+        if (streq(cmd, "hvflush")) {
+            /* Input page: AddressSpace, Flags, ProcessorMask (CPU 1 only), one GVA. */
+            u64 in = alloc_frame(), cr3;
+            __asm__ volatile("mov %%cr3, %0" : "=r"(cr3));
+            phys(in)[0] = cr3;
+            phys(in)[1] = 0;
+            phys(in)[2] = 1ULL << 1;
+            phys(in)[3] = kPage;
+            register u64 r10 __asm__("r10") = 0;
+            u64 ret = VMMU_HC_HYPERV;
+            __asm__ volatile("outl %%eax, %%dx"
+                             : "+a"(ret)
+                             : "d"((u64)VMMU_PORT_HYPERCALL),
+                               "D"(VMMU_HV_CALL_FLUSH_LIST | (1ULL << VMMU_HV_REP_COUNT_SHIFT)),
+                               "S"(in), "r"(r10)
+                             : "memory");
+            report("hvflush.status", ret & VMMU_HV_STATUS_MASK);
+            report("hvflush.reps", (ret >> VMMU_HV_REP_COUNT_SHIFT) & 0xfff);
         }
         step = 2;
         while (step != 3) __asm__ volatile("pause");

@@ -86,6 +86,8 @@ void report_kernel_stats(void) {
         h.flush_spaces += cpus[c].hv.flush_spaces;
         h.flush_lists += cpus[c].hv.flush_lists;
         h.flush_entries += cpus[c].hv.flush_entries;
+        h.remote_flushes += cpus[c].hv.remote_flushes;
+        h.remote_targets += cpus[c].hv.remote_targets;
     }
     report1("syscalls", k.syscalls);
     report1("page_faults", k.page_faults);
@@ -116,6 +118,8 @@ void report_kernel_stats(void) {
     report1("shootdown_targets", k.shootdown_targets);
     report1("shootdown_lazy", k.shootdown_lazy);
     report1("shootdowns_served", k.shootdowns_served);
+    if (ncpus > 1)
+        report1("shootdown_ipis", k.shootdown_ipis);
     /* How the work spread: each CPU's context switches and idle halts (several CPUs only). */
     for (u32 c = 0; ncpus > 1 && c < ncpus; ++c) {
         char name[32];
@@ -139,5 +143,9 @@ void report_kernel_stats(void) {
         report1("hv_flush_lists", h.flush_lists);
         report1("hv_flush_entries", h.flush_entries);
         report1("hv_hypercalls", h.switches + h.flush_spaces + h.flush_lists);
+        if (ncpus > 1) {
+            report1("hv_remote_flushes", h.remote_flushes);
+            report1("hv_remote_targets", h.remote_targets);
+        }
     }
 }

@@ -61,7 +61,7 @@ void hv_init(void) {
     if (a != VMMU_HV_INTERFACE_HV1)
         return;
     cpuid(VMMU_CPUID_HV_RECOMMEND, &a, &b, &c, &d);
-    hv_recommended = a & (VMMU_HV_REC_SWITCH_AS | VMMU_HV_REC_LOCAL_FLUSH);
+    hv_recommended = a & (VMMU_HV_REC_SWITCH_AS | VMMU_HV_REC_LOCAL_FLUSH | VMMU_HV_REC_REMOTE_FLUSH);
     kprintf("vmmu kernel: Hyper-V; address-space switch by hypercall: %s, local flush by "
             "hypercall: %s\n",
             hv_recommended & VMMU_HV_REC_SWITCH_AS ? "yes" : "no",
@@ -76,7 +76,7 @@ void hv_switch_address_space(u64 pml4) {
     hv_stats.switches++;
 }
 
-/* Local flushes: the processor mask names this CPU only (other CPUs get a shootdown, smp.c). */
+/* Local flushes: the processor mask names this CPU only (other CPUs: hv_flush_remote). */
 void hv_flush_address_space(u64 pml4) {
     struct hv_input *in = &hv_inputs[mycpu()->id];
     in->address_space = pml4;
@@ -104,6 +104,33 @@ void hv_flush_address_list(u64 pml4, const u64 *va, u32 n) {
         panic("HvFlushVirtualAddressList: %llu of %u entries done",
               (r >> VMMU_HV_REP_COUNT_SHIFT) & 0xfff, n);
     write_cr3(pml4);
+    hv_stats.flush_lists++;
+    hv_stats.flush_entries += n;
+}
+
+/* A shootdown by hypercall (smp.c, where Hyper-V recommends remote flushes): the processor mask
+ * names the target CPUs only (this CPU flushed itself already), so no `mov cr3` follows. The
+ * flush is complete on every target when the hypercall returns (TLFS): no IPI, no ack. */
+void hv_flush_remote(u64 pml4, u32 targets, const u64 *va, u32 n) {
+    struct hv_input *in = &hv_inputs[mycpu()->id];
+    in->address_space = pml4;
+    in->processor_mask = targets;
+    if (!va) {
+        in->flags = VMMU_HV_FLUSH_NON_GLOBAL_ONLY;
+        hv_check(hv_call(VMMU_HV_CALL_FLUSH_SPACE, V2P(in)), "HvFlushVirtualAddressSpace");
+        hv_stats.flush_spaces++;
+        return;
+    }
+    if (n == 0 || n > HV_LIST_MAX)
+        panic("HvFlushVirtualAddressList: %u entries, 1 to %u", n, (u32)HV_LIST_MAX);
+    in->flags = 0;
+    for (u32 i = 0; i < n; ++i)
+        in->gva[i] = va[i] & ~VMMU_HV_GVA_EXTRA_PAGES;
+    u64 r = hv_call(VMMU_HV_CALL_FLUSH_LIST | ((u64)n << VMMU_HV_REP_COUNT_SHIFT), V2P(in));
+    hv_check(r, "HvFlushVirtualAddressList");
+    if (((r >> VMMU_HV_REP_COUNT_SHIFT) & 0xfff) != n)
+        panic("HvFlushVirtualAddressList: %llu of %u entries done",
+              (r >> VMMU_HV_REP_COUNT_SHIFT) & 0xfff, n);
     hv_stats.flush_lists++;
     hv_stats.flush_entries += n;
 }

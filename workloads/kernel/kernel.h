@@ -227,7 +227,7 @@ struct kernel_stats {
      * shootdowns initiated (with at least one target), CPUs asked, lazy CPUs spared an IPI,
      * requests served as a target. */
     u64 threads, migrations, ipis_sent, ipis_received, shootdowns, shootdown_targets,
-        shootdown_lazy, shootdowns_served;
+        shootdown_lazy, shootdowns_served, shootdown_ipis;
 };
 
 /* ---- Hyper-V enlightenments (hv.c) ------------------------------------------------------- */
@@ -235,11 +235,13 @@ struct kernel_stats {
 extern u32 hv_recommended;
 struct hv_counters {
     u64 switches, flush_spaces, flush_lists, flush_entries;
+    u64 remote_flushes, remote_targets; /* shootdowns by hypercall, the CPUs they named */
 };
 void hv_init(void);
 void hv_switch_address_space(u64 pml4);          /* HvSwitchVirtualAddressSpace */
 void hv_flush_address_space(u64 pml4);           /* HvFlushVirtualAddressSpace, non-global */
 void hv_flush_address_list(u64 pml4, const u64 *va, u32 n); /* HvFlushVirtualAddressList */
+void hv_flush_remote(u64 pml4, u32 targets, const u64 *va, u32 n); /* other CPUs, va 0: all */
 extern const struct vmmu_boot_info *boot;
 void report_kernel_stats(void);
 

@@ -14,7 +14,10 @@
  * Lazy TLB: a CPU idling in the scheduler keeps its CR3 (switching would cost a flush for
  * nothing if the same process comes back); such a CPU gets no IPI for a page flush, only a mark
  * (TLB_LAZY_STALE) that makes it flush when it runs a process again. It does get the IPI when
- * the address space is about to be freed (FLUSH_LEAVE): it must stop using those tables. */
+ * the address space is about to be freed (FLUSH_LEAVE): it must stop using those tables.
+ * Under Hyper-V, where it recommends remote flushes (hv.c), a page or whole-space shootdown is
+ * one HvFlushVirtualAddressList/Space hypercall naming the targets (no IPIs, no acks; the same
+ * lazy-TLB rules); FLUSH_LEAVE still takes IPIs. */
 #include "kernel.h"
 #include "x86.h"
 
@@ -141,11 +144,25 @@ void tlb_shootdown(u64 pml4, u32 kind, const u64 *va, u32 n) {
     for (u32 i = 0; i < r->n; ++i)
         r->va[i] = va[i];
     kstats.shootdowns++;
+    /* Under Hyper-V, where it recommends remote flushes (hv.c): one hypercall naming the targets
+     * instead of IPIs and acks, complete on return. FLUSH_LEAVE still takes IPIs: a target must
+     * load another CR3, which no flush hypercall does. */
+    if ((hv_recommended & VMMU_HV_REC_REMOTE_FLUSH) && r->kind != FLUSH_LEAVE) {
+        for (u32 i = 0; i < ncpus; ++i)
+            if (targets & (1u << i)) {
+                kstats.shootdown_targets++;
+                hv_stats.remote_targets++;
+            }
+        hv_stats.remote_flushes++;
+        hv_flush_remote(pml4, targets, r->kind == FLUSH_PAGES ? r->va : 0, r->n);
+        return;
+    }
     for (u32 i = 0; i < ncpus; ++i) {
         if (!(targets & (1u << i)))
             continue;
         kstats.shootdown_targets++;
         atomic_or32(&cpus[i].flush_pending, 1u << me->id);
+        kstats.shootdown_ipis++;
         send_ipi(i, VMMU_VEC_IPI_SHOOTDOWN);
     }
     /* Wait for every ack, serving requests aimed at this CPU meanwhile (two CPUs may shoot
