@@ -204,12 +204,14 @@ TEST(TlbHierarchy, LargePagesGoToTheLargeArrayAndStlbOnlyIfItHoldsThem) {
 // and in the sets, it must behave exactly like a plain true-LRU set-associative array. (No global
 // entries: with a global and a PCID entry for one page, which of them a fill replaces depends
 // on way order, which a list model does not have.)
-TEST(TlbArray, MemoizedLookupsBehaveExactlyLikeAPlainLruArray) {
+// Run at two shapes: two ways (the memo's aliasing), and twelve (the STLB's: the fill's victim
+// is the first smallest stamp among many ways, invalid ones first).
+namespace {
+void check_against_list_model(uint32_t sets, uint32_t ways, uint64_t pages) {
     struct Entry {
         uint64_t vpn, frame;
         uint16_t pcid;
     };
-    const uint32_t sets = 4, ways = 2;
     std::vector<std::vector<Entry>> ref(sets); // per set, most recent first
     auto matches = [](const Entry& e, uint64_t vpn, uint16_t pcid) {
         return e.vpn == vpn && e.pcid == pcid;
@@ -224,7 +226,8 @@ TEST(TlbArray, MemoizedLookupsBehaveExactlyLikeAPlainLruArray) {
     for (int step = 0; step < 20000; ++step) {
         // Mostly a drifting hot set of three pages (as code, stack and data are), else any of 40.
         uint64_t r = next(), hot = (step / 64) * 7 + (r >> 40) % 3;
-        uint64_t vpn = (r >> 44) % 5 ? hot % 40 : r % 40, va = (vpn << 12) | ((r >> 8) & 0xfff);
+        uint64_t vpn = (r >> 44) % 5 ? hot % pages : r % pages,
+                 va = (vpn << 12) | ((r >> 8) & 0xfff);
         uint16_t pcid = static_cast<uint16_t>((r >> 20) % 2);
         auto& set = ref[vpn % sets];
         unsigned op = (r >> 24) % 16;
@@ -257,6 +260,15 @@ TEST(TlbArray, MemoizedLookupsBehaveExactlyLikeAPlainLruArray) {
         }
     }
     EXPECT_GT(hits, 2000u); // the sequence exercised the memo, not only misses
+}
+} // namespace
+
+TEST(TlbArray, MemoizedLookupsBehaveExactlyLikeAPlainLruArray) {
+    check_against_list_model(4, 2, 40);
+}
+
+TEST(TlbArray, TwelveWayFillsEvictExactlyLikeAPlainLruArray) {
+    check_against_list_model(2, 12, 64);
 }
 
 // The memo points into the array's own storage: a copy must answer from its own entries.
