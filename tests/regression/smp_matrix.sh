@@ -8,9 +8,9 @@
 #
 # Usage: smp_matrix.sh VMMU [--sample] [--jobs N]
 #   full (default): threads, munmapstorm, forkwait, sessions x vCPUs {1,2,3,4,6,8} x quanta
-#                   {997,5000,10000,15000,100} x both backend sets: 240 runs (a few minutes with
-#                   --jobs 2);
-#   --sample:       the combinations below (ctest smp_matrix_sample), about 30 runs.
+#                   {997,5000,10000,15000,100} x both backend sets: 240 runs, plus 4
+#                   one-vCPU references (about 14 minutes with --jobs 2 on a busy machine);
+#   --sample:       the combinations below (ctest smp_matrix_sample), 24 runs.
 set -uo pipefail
 vmmu=$1
 shift
