@@ -172,8 +172,8 @@ void AgileBackend::on_ipi_send(uint64_t, uint16_t port, uint8_t, uint32_t dests)
     if (apic_.send) vm_exit(ExitReason::Ipi, port);
 }
 
-void AgileBackend::on_eoi(uint64_t, uint16_t) {
-    if (apic_.eoi) vm_exit(ExitReason::Io);
+void AgileBackend::on_eoi(uint64_t, uint16_t port) {
+    if (apic_.eoi) vm_exit(ExitReason::Io, port);
 }
 
 void AgileBackend::on_ipi_receive(uint64_t, uint8_t vector) {

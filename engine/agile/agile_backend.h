@@ -77,7 +77,7 @@ public:
     void on_timer(uint64_t rip) override;
     void on_syscall(uint64_t) override {}
     void on_hlt(uint64_t) override { vm_exit(ExitReason::Hlt); }
-    void on_io(uint64_t, uint16_t, bool) override { vm_exit(ExitReason::Io); }
+    void on_io(uint64_t, uint16_t port, bool) override { vm_exit(ExitReason::Io, port); }
     // Several vCPUs: each has its own CR3/CR4, TLBs and walk caches (shadow, guest, nested) and
     // nested TLB; the shadow pages and the EPT are the VM's. IPIs and EOIs exit as under slat.
     bool models_vcpus() const override { return true; }
